@@ -1,0 +1,13 @@
+//! The Wan2.2 TI2V-5B diffusion transformer (diffusers `WanTransformer3DModel`).
+
+pub mod attention;
+pub mod block;
+pub mod config;
+pub mod embeddings;
+pub mod model;
+pub mod modulation;
+pub mod rope;
+
+pub use config::DitConfig;
+pub use model::{PromptContext, WanTransformer};
+pub use modulation::TokenTimesteps;

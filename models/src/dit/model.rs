@@ -1,0 +1,142 @@
+//! `WanTransformer3DModel`: patchify, time and text conditioning, the blocks, the modulated head
+//! and unpatchify.
+
+use super::block::{Block, CrossKv};
+use super::config::DitConfig;
+use super::embeddings::{timestep_sinusoid, TextEmbedder, TimeEmbedder};
+use super::modulation::{layer_norm_f32, modulate, per_run, TokenTimesteps};
+use super::rope::Rope3d;
+use candle_core::{DType, Module, Result, Tensor};
+use candle_nn::{linear, Linear, VarBuilder};
+
+/// The text of one prompt, prepared for every block: step-invariant, so built once per prompt.
+#[derive(Debug, Clone)]
+pub struct PromptContext {
+    blocks: Vec<CrossKv>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WanTransformer {
+    cfg: DitConfig,
+    /// Conv3d with kernel = stride = patch, kept as its `[D, C, pt, ph, pw]` weight and applied as
+    /// a matmul over `(c, pt, ph, pw)`-ordered patches.
+    patch_weight: Tensor,
+    patch_bias: Tensor,
+    time_embedder: TimeEmbedder,
+    time_proj: Linear,
+    text_embedder: TextEmbedder,
+    blocks: Vec<Block>,
+    /// `[1, 2, D]` f32: shift, scale of the head.
+    scale_shift_table: Tensor,
+    proj_out: Linear,
+    rope: Rope3d,
+}
+
+impl WanTransformer {
+    pub fn new(cfg: &DitConfig, vb: VarBuilder) -> Result<Self> {
+        let dim = cfg.dim();
+        let [pt, ph, pw] = cfg.patch_size;
+        let ce = vb.pp("condition_embedder");
+        let blocks = (0..cfg.num_layers)
+            .map(|i| {
+                Block::new(dim, cfg.ffn_dim, cfg.num_attention_heads, cfg.cross_attn_norm, cfg.eps, vb.pp("blocks").pp(i))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            patch_weight: vb.get((dim, cfg.in_channels, pt, ph, pw), "patch_embedding.weight")?,
+            patch_bias: vb.get(dim, "patch_embedding.bias")?,
+            time_embedder: TimeEmbedder::new(cfg.freq_dim, dim, ce.pp("time_embedder"))?,
+            time_proj: linear(dim, 6 * dim, ce.pp("time_proj"))?,
+            text_embedder: TextEmbedder::new(cfg.text_dim, dim, ce.pp("text_embedder"))?,
+            blocks,
+            scale_shift_table: vb.to_dtype(DType::F32).get((1, 2, dim), "scale_shift_table")?,
+            proj_out: linear(dim, cfg.out_channels() * cfg.patch_volume(), vb.pp("proj_out"))?,
+            rope: Rope3d::new(cfg.attention_head_dim),
+        })
+    }
+
+    pub fn config(&self) -> &DitConfig {
+        &self.cfg
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.proj_out.weight().dtype()
+    }
+
+    /// Token grid `(frames, height, width)` after patchifying latents of `[.., F, H, W]`.
+    pub fn token_grid(&self, latent_frames: usize, latent_h: usize, latent_w: usize) -> (usize, usize, usize) {
+        let [pt, ph, pw] = self.cfg.patch_size;
+        (latent_frames / pt, latent_h / ph, latent_w / pw)
+    }
+
+    /// Projects the padded text embeddings `[B, 512, text_dim]` and computes every block's
+    /// cross-attention keys and values.
+    pub fn prepare_context(&self, text: &Tensor) -> Result<PromptContext> {
+        let context = self.text_embedder.forward(&text.to_dtype(self.dtype())?)?;
+        let blocks = self.blocks.iter().map(|b| b.cross_kv(&context)).collect::<Result<_>>()?;
+        Ok(PromptContext { blocks })
+    }
+
+    fn patchify(&self, latents: &Tensor) -> Result<Tensor> {
+        let (b, c, f, h, w) = latents.dims5()?;
+        let [pt, ph, pw] = self.cfg.patch_size;
+        let (nf, nh, nw) = (f / pt, h / ph, w / pw);
+        let patches = latents
+            .to_dtype(self.dtype())?
+            .reshape(vec![b, c, nf, pt, nh, ph, nw, pw])?
+            .permute(vec![0, 2, 4, 6, 1, 3, 5, 7])?
+            .reshape((b, nf * nh * nw, c * pt * ph * pw))?;
+        let dim = self.cfg.dim();
+        let weight = self.patch_weight.reshape((dim, c * pt * ph * pw))?;
+        patches.broadcast_matmul(&weight.t()?)?.broadcast_add(&self.patch_bias)
+    }
+
+    /// The head's output `[B, N, pt*ph*pw*C]` has the channel as its fastest index, unlike the
+    /// input patches.
+    fn unpatchify(&self, x: &Tensor, grid: (usize, usize, usize)) -> Result<Tensor> {
+        let (b, _, _) = x.dims3()?;
+        let [pt, ph, pw] = self.cfg.patch_size;
+        let (nf, nh, nw) = grid;
+        let c = self.cfg.out_channels();
+        x.reshape(vec![b, nf, nh, nw, pt, ph, pw, c])?
+            .permute(vec![0, 7, 1, 4, 2, 5, 3, 6])?
+            .reshape((b, c, nf * pt, nh * ph, nw * pw))
+    }
+
+    /// Predicts the flow `[B, C, F, H, W]` (f32) for `latents` `[B, C, F, H, W]` at per-token
+    /// `timesteps`, conditioned on a prepared prompt.
+    pub fn forward(&self, latents: &Tensor, timesteps: &TokenTimesteps, prompt: &PromptContext) -> Result<Tensor> {
+        let (_, _, f, h, w) = latents.dims5()?;
+        let grid = self.token_grid(f, h, w);
+        let tokens = grid.0 * grid.1 * grid.2;
+        if timesteps.tokens() != tokens {
+            candle_core::bail!("timesteps cover {} tokens, latents have {tokens}", timesteps.tokens());
+        }
+        let device = latents.device();
+        let dtype = self.dtype();
+
+        let sinusoid = timestep_sinusoid(&timesteps.values(), self.cfg.freq_dim, device)?;
+        let temb = self.time_embedder.forward(&sinusoid)?.to_dtype(dtype)?; // [R, D]
+        let time_proj = self.time_proj.forward(&temb.silu()?)?.to_dtype(DType::F32)?; // [R, 6D]
+        let dim = self.cfg.dim();
+        let runs = timesteps.runs().len();
+        let block_mods: Vec<Tensor> =
+            (0..runs).map(|r| time_proj.get(r)?.reshape((1, 6, dim))).collect::<Result<_>>()?;
+
+        let (cos, sin) = self.rope.tables(grid, device)?;
+        let mut x = self.patchify(latents)?;
+        for (block, cross) in self.blocks.iter().zip(&prompt.blocks) {
+            x = block.forward(&x, timesteps, &block_mods, (&cos, &sin), cross)?;
+        }
+
+        let temb32 = temb.to_dtype(DType::F32)?;
+        let head_mods: Vec<Vec<Tensor>> = (0..runs)
+            .map(|r| self.scale_shift_table.broadcast_add(&temb32.get(r)?.reshape((1, 1, dim))?)?.chunk(2, 1))
+            .collect::<Result<_>>()?;
+        let normed = layer_norm_f32(&x, self.cfg.eps)?;
+        let x = per_run(&normed, timesteps, |seg, r| modulate(seg, &head_mods[r][0], &head_mods[r][1], dtype))?;
+        let x = self.proj_out.forward(&x)?;
+        self.unpatchify(&x, grid)?.to_dtype(DType::F32)
+    }
+}

@@ -1,0 +1,15 @@
+//! candle implementations of the Wan2.2 TI2V-5B components (umT5 text encoder, diffusion
+//! transformer, VAE), the samplers, the generation pipeline and the checkpoint loaders.
+//!
+//! No OFX, no threads and no I/O inside the layers: loaders live in [`weights`] and
+//! [`checkpoint`], orchestration in [`pipeline`].
+
+pub mod checkpoint;
+pub mod dit;
+pub mod text;
+pub mod vae;
+pub mod error;
+pub mod sampling;
+pub mod weights;
+
+pub use error::{Error, Result};

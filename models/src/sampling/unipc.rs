@@ -1,0 +1,213 @@
+//! UniPC multistep in its Wan configuration: flow prediction with flow sigmas, data (x0)
+//! prediction, the bh2 variant, order 2 with lower order on the first and final steps, and
+//! final sigma zero (diffusers `UniPCMultistepScheduler`).
+
+use super::{shift_sigma, Sampler, NUM_TRAIN_TIMESTEPS};
+use candle_core::{Result, Tensor};
+
+const SOLVER_ORDER: usize = 2;
+
+pub struct UniPc {
+    timesteps: Vec<f64>,
+    sigmas: Vec<f32>,
+    step_index: usize,
+    /// Data predictions of the latest steps, oldest first.
+    x0_history: Vec<Tensor>,
+    last_sample: Option<Tensor>,
+    lower_order_nums: usize,
+    this_order: usize,
+}
+
+/// `(alpha, sigma)` of the flow parameterisation and `lambda = ln(alpha) - ln(sigma)`.
+fn lambda(sigma: f64) -> (f64, f64, f64) {
+    let alpha = 1.0 - sigma;
+    (alpha, sigma, alpha.ln() - sigma.ln())
+}
+
+/// Coefficients `(h_phi_1, B_h, b)` of the bh2 update for `order` terms, with `hh = -h`.
+fn bh2_coefficients(h: f64, order: usize) -> (f64, f64, Vec<f64>) {
+    let hh = -h;
+    let h_phi_1 = hh.exp_m1();
+    let b_h = hh.exp_m1();
+    let mut h_phi_k = h_phi_1 / hh - 1.0;
+    let mut factorial = 1.0;
+    let mut b = Vec::with_capacity(order);
+    for i in 1..=order {
+        b.push(h_phi_k * factorial / b_h);
+        factorial *= (i + 1) as f64;
+        h_phi_k = h_phi_k / hh - 1.0 / factorial;
+    }
+    (h_phi_1, b_h, b)
+}
+
+impl UniPc {
+    pub fn new(steps: usize, shift: f64) -> Self {
+        let n = NUM_TRAIN_TIMESTEPS as f64;
+        // linspace(1, 1/1000, steps + 1)[:-1], shifted, in f64 as numpy does.
+        let mut s: Vec<f64> = (0..steps)
+            .map(|i| {
+                let frac = if steps == 0 { 0.0 } else { i as f64 / steps as f64 };
+                1.0 + frac * (1.0 / n - 1.0)
+            })
+            .map(|s| shift_sigma(s, shift))
+            .collect();
+        if let Some(first) = s.first_mut() {
+            if (*first - 1.0).abs() < 1e-6 {
+                *first -= 1e-6;
+            }
+        }
+        // Integer timesteps by truncation, e.g. 999.999 -> 999.
+        let timesteps = s.iter().map(|s| (s * n).trunc()).collect();
+        let mut sigmas: Vec<f32> = s.iter().map(|&s| s as f32).collect();
+        sigmas.push(0.0);
+        Self { timesteps, sigmas, step_index: 0, x0_history: Vec::new(), last_sample: None, lower_order_nums: 0, this_order: 1 }
+    }
+
+    fn sigma(&self, i: usize) -> f64 {
+        self.sigmas[i] as f64
+    }
+
+    /// UniC: corrects the sample produced by the previous predictor step, using the new model output.
+    fn corrector(&self, x0_now: &Tensor, last_sample: &Tensor, this_sample: &Tensor, order: usize) -> Result<Tensor> {
+        let i = self.step_index;
+        let m0 = self.x0_history.last().expect("corrector runs after a first step");
+        let (alpha_t, sigma_t, lambda_t) = lambda(self.sigma(i));
+        let (_, sigma_s0, lambda_s0) = lambda(self.sigma(i - 1));
+        let h = lambda_t - lambda_s0;
+
+        let mut rks = Vec::new();
+        let mut d1s = Vec::new();
+        for k in 1..order {
+            let (_, _, lambda_si) = lambda(self.sigma(i - (k + 1)));
+            let rk = (lambda_si - lambda_s0) / h;
+            let mi = &self.x0_history[self.x0_history.len() - (k + 1)];
+            d1s.push(((mi - m0)? / rk)?);
+            rks.push(rk);
+        }
+        rks.push(1.0);
+        let (h_phi_1, b_h, b) = bh2_coefficients(h, order);
+        let rhos_c = if order == 1 { vec![0.5] } else { solve(&vandermonde(&rks, order), &b) };
+
+        let base = ((last_sample * (sigma_t / sigma_s0))? - (m0 * (alpha_t * h_phi_1))?)?;
+        let mut corr = ((x0_now - m0)? * rhos_c[order - 1])?;
+        for (d1, rho) in d1s.iter().zip(&rhos_c) {
+            corr = (corr + (d1 * *rho)?)?;
+        }
+        let _ = this_sample;
+        base - (corr * (alpha_t * b_h))?
+    }
+
+    /// UniP: predicts the sample at the next sigma.
+    fn predictor(&self, sample: &Tensor, order: usize) -> Result<Tensor> {
+        let i = self.step_index;
+        let m0 = self.x0_history.last().expect("predictor has the current output");
+        let (alpha_t, sigma_t, lambda_t) = lambda(self.sigma(i + 1));
+        let (_, sigma_s0, lambda_s0) = lambda(self.sigma(i));
+        let h = lambda_t - lambda_s0;
+
+        let mut rks = Vec::new();
+        let mut d1s = Vec::new();
+        for k in 1..order {
+            let (_, _, lambda_si) = lambda(self.sigma(i - k));
+            let rk = (lambda_si - lambda_s0) / h;
+            let mi = &self.x0_history[self.x0_history.len() - (k + 1)];
+            d1s.push(((mi - m0)? / rk)?);
+            rks.push(rk);
+        }
+        rks.push(1.0);
+        let (h_phi_1, b_h, b) = bh2_coefficients(h, order);
+        let base = ((sample * (sigma_t / sigma_s0))? - (m0 * (alpha_t * h_phi_1))?)?;
+        if d1s.is_empty() {
+            return Ok(base);
+        }
+        let rhos_p = if order == 2 { vec![0.5] } else { solve(&vandermonde(&rks[..order - 1], order - 1), &b[..order - 1]) };
+        let mut pred = (&d1s[0] * rhos_p[0])?;
+        for (d1, rho) in d1s.iter().zip(&rhos_p).skip(1) {
+            pred = (pred + (d1 * *rho)?)?;
+        }
+        base - (pred * (alpha_t * b_h))?
+    }
+}
+
+/// Rows `r^0, r^1, ...` for the first `order` powers.
+fn vandermonde(rks: &[f64], order: usize) -> Vec<Vec<f64>> {
+    (0..order).map(|p| rks.iter().take(order).map(|r| r.powi(p as i32)).collect()).collect()
+}
+
+/// Solves the small dense system `a x = b` by Gaussian elimination with partial pivoting.
+fn solve(a: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
+    let n = b.len();
+    let mut m: Vec<Vec<f64>> = a.iter().zip(b).map(|(row, &bi)| row.iter().copied().chain([bi]).collect()).collect();
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs())).unwrap_or(col);
+        m.swap(col, pivot);
+        for row in col + 1..n {
+            let f = m[row][col] / m[col][col];
+            for k in col..=n {
+                m[row][k] -= f * m[col][k];
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let s: f64 = (row + 1..n).map(|k| m[row][k] * x[k]).sum();
+        x[row] = (m[row][n] - s) / m[row][row];
+    }
+    x
+}
+
+impl Sampler for UniPc {
+    fn timesteps(&self) -> &[f64] {
+        &self.timesteps
+    }
+
+    fn sigmas(&self) -> &[f32] {
+        &self.sigmas
+    }
+
+    fn step(&mut self, model_output: &Tensor, sample: &Tensor) -> Result<Tensor> {
+        let steps = self.timesteps.len();
+        if self.step_index >= steps {
+            candle_core::bail!("UniPC: all {steps} steps already taken");
+        }
+        let sigma = self.sigma(self.step_index);
+        let x0 = (sample - (model_output * sigma)?)?;
+        let sample = match (&self.last_sample, self.step_index > 0) {
+            (Some(last), true) => self.corrector(&x0, last, sample, self.this_order)?,
+            _ => sample.clone(),
+        };
+        self.x0_history.push(x0);
+        if self.x0_history.len() > SOLVER_ORDER {
+            self.x0_history.remove(0);
+        }
+        let order = SOLVER_ORDER.min(steps - self.step_index).min(self.lower_order_nums + 1);
+        self.this_order = order;
+        let prev = self.predictor(&sample, order)?;
+        self.last_sample = Some(sample);
+        if self.lower_order_nums < SOLVER_ORDER {
+            self.lower_order_nums += 1;
+        }
+        self.step_index += 1;
+        Ok(prev)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_matches_reference_truncation() {
+        // Reference (diffusers, steps=2, shift=5): timesteps [999, 833].
+        let s = UniPc::new(2, 5.0);
+        assert_eq!(s.timesteps, vec![999.0, 833.0]);
+        assert_eq!(s.sigmas.len(), 3);
+        assert_eq!(*s.sigmas.last().unwrap(), 0.0);
+    }
+
+    #[test]
+    fn solve_small_system() {
+        let x = solve(&[vec![1.0, 1.0], vec![0.5, 1.0]], &[3.0, 2.0]);
+        assert!((x[0] - 2.0).abs() < 1e-12 && (x[1] - 1.0).abs() < 1e-12, "{x:?}");
+    }
+}

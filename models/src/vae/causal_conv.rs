@@ -1,0 +1,153 @@
+//! Causal 3D convolution from 2D convolutions, and the frames it carries from one chunk to the next.
+//!
+//! Activations inside the VAE are laid out `[B, T, C, H, W]` (frames before channels), so that
+//! folding frames into the batch for a 2D convolution is a free reshape.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// How many input frames a causal convolution keeps for the next chunk (diffusers' `CACHE_T`).
+pub const CACHE_T: usize = 2;
+
+/// The state carried between the chunks of one encode or decode: one slot per stateful layer.
+/// Layers take their slot in the same order on every chunk, as diffusers' `feat_cache`/`feat_idx`.
+#[derive(Debug, Default)]
+pub struct CausalCache {
+    slots: Vec<Option<Tensor>>,
+    next: usize,
+}
+
+impl CausalCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rewinds to the first slot; call before each chunk.
+    pub fn start_chunk(&mut self) {
+        self.next = 0;
+    }
+
+    /// The next layer's slot; empty on the first chunk.
+    pub fn next_slot(&mut self) -> &mut Option<Tensor> {
+        if self.next == self.slots.len() {
+            self.slots.push(None);
+        }
+        self.next += 1;
+        &mut self.slots[self.next - 1]
+    }
+}
+
+/// diffusers' `WanCausalConv3d`: a Conv3d whose time padding (twice the nominal one) is all in
+/// front, so that an output frame never sees later input frames.
+#[derive(Debug, Clone)]
+pub struct CausalConv3d {
+    /// `[out, in, kt, kh, kw]`, kept whole: the per-`kt` slices are views taken in `forward`.
+    weight: Tensor,
+    bias: Tensor,
+    time_padding: usize,
+    spatial_padding: usize,
+    time_stride: usize,
+}
+
+impl CausalConv3d {
+    /// `padding` is Conv3d's `(t, h, w)` padding; the spatial stride is always 1.
+    pub fn new(
+        in_dim: usize,
+        out_dim: usize,
+        kernel: [usize; 3],
+        padding: [usize; 3],
+        time_stride: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        if padding[1] != padding[2] {
+            candle_core::bail!("causal conv: unequal spatial padding {padding:?} is not supported")
+        }
+        let weight = vb.get((out_dim, in_dim, kernel[0], kernel[1], kernel[2]), "weight")?;
+        let bias = vb.get(out_dim, "bias")?;
+        Ok(Self { weight, bias, time_padding: 2 * padding[0], spatial_padding: padding[1], time_stride })
+    }
+
+    /// Convolution of a whole clip `[B, T, C, H, W]`, zero frames in front.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_after(None, x)
+    }
+
+    /// Convolution of one chunk, preceded by the frames the slot kept from earlier chunks (zero
+    /// frames where there are none yet); the slot then keeps this chunk's last frames.
+    pub fn forward_streaming(&self, x: &Tensor, slot: &mut Option<Tensor>) -> Result<Tensor> {
+        let kept = last_frames(slot.as_ref(), x)?;
+        let y = self.forward_after(slot.as_ref(), x)?;
+        *slot = Some(kept);
+        Ok(y)
+    }
+
+    /// [`Self::forward_streaming`] with the cache's next slot.
+    pub fn forward_cached(&self, x: &Tensor, cache: &mut CausalCache) -> Result<Tensor> {
+        self.forward_streaming(x, cache.next_slot())
+    }
+
+    fn forward_after(&self, previous: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
+        let (b, _, c, h, w) = x.dims5()?;
+        let (out_dim, _, kt, _, _) = self.weight.dims5()?;
+        let mut parts = Vec::with_capacity(3);
+        let mut zero_frames = self.time_padding;
+        if let Some(previous) = previous.filter(|_| self.time_padding > 0) {
+            zero_frames = zero_frames.saturating_sub(previous.dim(1)?);
+            parts.push(previous.clone());
+        }
+        if zero_frames > 0 {
+            parts.insert(0, Tensor::zeros((b, zero_frames, c, h, w), x.dtype(), x.device())?);
+        }
+        let x = if parts.is_empty() {
+            x.clone()
+        } else {
+            parts.push(x.clone());
+            Tensor::cat(&parts, 1)?
+        };
+        let frames_in = x.dim(1)?;
+        if frames_in < kt {
+            candle_core::bail!("causal conv: {frames_in} frames for a temporal kernel of {kt}")
+        }
+        let frames_out = (frames_in - kt) / self.time_stride + 1;
+        let mut sum: Option<Tensor> = None;
+        for k in 0..kt {
+            let frames = if self.time_stride == 1 {
+                x.narrow(1, k, frames_out)?
+            } else {
+                let ids: Vec<u32> = (0..frames_out).map(|t| (t * self.time_stride + k) as u32).collect();
+                x.index_select(&Tensor::new(ids.as_slice(), x.device())?, 1)?
+            };
+            let frames = frames.reshape((b * frames_out, c, h, w))?;
+            let kernel = self.weight.narrow(2, k, 1)?.squeeze(2)?;
+            let y = frames.conv2d(&kernel, self.spatial_padding, 1, 1, 1)?;
+            sum = Some(match sum {
+                None => y,
+                Some(s) => (s + y)?,
+            });
+        }
+        let Some(y) = sum else { candle_core::bail!("causal conv: empty temporal kernel") };
+        let y = y.broadcast_add(&self.bias.reshape((1, out_dim, 1, 1))?)?;
+        let (_, _, h_out, w_out) = y.dims4()?;
+        y.reshape((b, frames_out, out_dim, h_out, w_out))
+    }
+}
+
+impl Module for CausalConv3d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        CausalConv3d::forward(self, x)
+    }
+}
+
+/// The last [`CACHE_T`] frames of `previous ++ x` (fewer if the clip is shorter), copied so the
+/// cache never pins a whole activation.
+pub fn last_frames(previous: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
+    let t = x.dim(1)?;
+    let tail = x.narrow(1, t.saturating_sub(CACHE_T), t.min(CACHE_T))?;
+    match previous {
+        Some(p) if t < CACHE_T => {
+            let p_t = p.dim(1)?;
+            Tensor::cat(&[&p.narrow(1, p_t - 1, 1)?, &tail], 1)
+        }
+        _ => tail.copy(),
+    }
+}

@@ -1,0 +1,173 @@
+use super::causal_conv::{CausalCache, CausalConv3d};
+use super::config::VaeConfig;
+use super::mid_block::MidBlock;
+use super::norm::RmsNorm;
+use super::patchify::unpatchify;
+use super::resample::{Resample, ResampleMode};
+use super::resnet::ResidualBlock;
+use super::shortcut::DupUp3d;
+use candle_core::{DType, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// diffusers' `WanResidualUpBlock`: resnets and an upsampler, plus a [`DupUp3d`] shortcut around
+/// them when the block upsamples.
+#[derive(Debug, Clone)]
+pub struct ResidualUpBlock {
+    resnets: Vec<ResidualBlock>,
+    upsampler: Option<Resample>,
+    avg_shortcut: Option<DupUp3d>,
+}
+
+impl ResidualUpBlock {
+    pub fn new(
+        in_dim: usize,
+        out_dim: usize,
+        num_res_blocks: usize,
+        temporal: bool,
+        up: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let resnets = (0..=num_res_blocks)
+            .map(|j| ResidualBlock::new(if j == 0 { in_dim } else { out_dim }, out_dim, vb.pp("resnets").pp(j)))
+            .collect::<Result<Vec<_>>>()?;
+        let (upsampler, avg_shortcut) = if up {
+            let mode = if temporal { ResampleMode::Upsample3d } else { ResampleMode::Upsample2d };
+            let upsampler = Resample::new(out_dim, mode, out_dim, vb.pp("upsampler"))?;
+            (Some(upsampler), Some(DupUp3d::new(in_dim, out_dim, if temporal { 2 } else { 1 }, 2)?))
+        } else {
+            (None, None)
+        };
+        Ok(Self { resnets, upsampler, avg_shortcut })
+    }
+
+    pub fn forward(&self, x: &Tensor, cache: &mut CausalCache, first_chunk: bool) -> Result<Tensor> {
+        let mut h = x.clone();
+        for resnet in &self.resnets {
+            h = resnet.forward(&h, cache)?;
+        }
+        if let Some(upsampler) = &self.upsampler {
+            h = upsampler.forward(&h, cache, first_chunk)?;
+        }
+        match &self.avg_shortcut {
+            Some(shortcut) => h + shortcut.forward(x, first_chunk)?,
+            None => Ok(h),
+        }
+    }
+}
+
+/// diffusers' `WanDecoder3d` (Wan2.2 residual layout).
+#[derive(Debug, Clone)]
+pub struct Decoder3d {
+    conv_in: CausalConv3d,
+    mid_block: MidBlock,
+    up_blocks: Vec<ResidualUpBlock>,
+    norm_out: RmsNorm,
+    conv_out: CausalConv3d,
+}
+
+impl Decoder3d {
+    /// Builds from the `decoder.` weights.
+    pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+        let base = cfg.decoder_base_dim();
+        let stages = cfg.dim_mult.len();
+        let dims: Vec<usize> = std::iter::once(cfg.dim_mult[stages - 1])
+            .chain(cfg.dim_mult.iter().rev().copied())
+            .map(|u| base * u)
+            .collect();
+        let temperal_upsample = cfg.temperal_upsample();
+        let up_blocks = (0..stages)
+            .map(|i| {
+                let up = i != stages - 1;
+                let temporal = up && temperal_upsample[i];
+                let vb = vb.pp("up_blocks").pp(i);
+                ResidualUpBlock::new(dims[i], dims[i + 1], cfg.num_res_blocks, temporal, up, vb)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out_dim = dims[stages];
+        Ok(Self {
+            conv_in: CausalConv3d::new(cfg.z_dim, dims[0], [3, 3, 3], [1, 1, 1], 1, vb.pp("conv_in"))?,
+            mid_block: MidBlock::new(dims[0], 1, vb.pp("mid_block"))?,
+            up_blocks,
+            norm_out: RmsNorm::new(out_dim, false, vb.pp("norm_out"))?,
+            conv_out: CausalConv3d::new(out_dim, cfg.out_channels, [3, 3, 3], [1, 1, 1], 1, vb.pp("conv_out"))?,
+        })
+    }
+
+    /// One chunk of latent frames `[B, T, z, h, w]` -> patchified pixel frames.
+    pub fn forward(&self, x: &Tensor, cache: &mut CausalCache, first_chunk: bool) -> Result<Tensor> {
+        let x = self.conv_in.forward_cached(x, cache)?;
+        let mut x = self.mid_block.forward(&x, cache)?;
+        for block in &self.up_blocks {
+            x = block.forward(&x, cache, first_chunk)?;
+        }
+        let x = self.norm_out.forward(&x)?.silu()?;
+        self.conv_out.forward_cached(&x, cache)
+    }
+}
+
+/// The decoding half of the VAE: `post_quant_conv` and `decoder.*`.
+#[derive(Debug, Clone)]
+pub struct WanVaeDecoder {
+    post_quant_conv: CausalConv3d,
+    decoder: Decoder3d,
+    z_dim: usize,
+    patch_size: usize,
+    dtype: DType,
+}
+
+impl WanVaeDecoder {
+    /// `vb` is the VAE's root (it holds both `decoder.*` and `post_quant_conv`).
+    pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+        cfg.validate()?;
+        let z = cfg.z_dim;
+        Ok(Self {
+            post_quant_conv: CausalConv3d::new(z, z, [1, 1, 1], [0, 0, 0], 1, vb.pp("post_quant_conv"))?,
+            decoder: Decoder3d::new(cfg, vb.pp("decoder"))?,
+            z_dim: z,
+            patch_size: cfg.patch_size(),
+            dtype: vb.dtype(),
+        })
+    }
+
+    /// Decodes `z` `[B, z, T, h, w]` (not normalised) one latent frame per decoder call and hands
+    /// each chunk of frames `[B, 3, n, 16h, 16w]`, clamped to [-1, 1] and in the weights' dtype,
+    /// to `on_chunk` together with the index of its first frame: 1 frame for the first latent
+    /// frame, then 4 for each further one. An error from `on_chunk` stops decoding and is returned.
+    pub fn decode_streaming<E: From<candle_core::Error>>(
+        &self,
+        z: &Tensor,
+        on_chunk: &mut dyn FnMut(usize, Tensor) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let (_, channels, frames, _, _) = z.dims5()?;
+        if channels != self.z_dim {
+            return Err(candle_core::Error::Msg(format!(
+                "VAE decode: latents have {channels} channels, expected {}",
+                self.z_dim
+            ))
+            .into());
+        }
+        let z = z.to_dtype(self.dtype)?.permute((0, 2, 1, 3, 4))?;
+        let mut cache = CausalCache::new();
+        let mut next_frame = 0;
+        for i in 0..frames {
+            cache.start_chunk();
+            let x = self.post_quant_conv.forward(&z.narrow(1, i, 1)?)?;
+            let x = self.decoder.forward(&x, &mut cache, i == 0)?;
+            let chunk = unpatchify(&x, self.patch_size)?.clamp(-1f32, 1f32)?;
+            let n = chunk.dim(2)?;
+            on_chunk(next_frame, chunk)?;
+            next_frame += n;
+        }
+        Ok(())
+    }
+
+    /// [`Self::decode_streaming`] collected into one `[B, 3, F, H, W]` clip.
+    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        let mut chunks = Vec::new();
+        self.decode_streaming(z, &mut |_, chunk| {
+            chunks.push(chunk);
+            Ok::<(), candle_core::Error>(())
+        })?;
+        Tensor::cat(&chunks, 2)
+    }
+}

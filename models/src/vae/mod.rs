@@ -1,0 +1,113 @@
+//! The Wan2.2 VAE (diffusers `AutoencoderKLWan` with the Wan2.2 config): causal 3D convolutions,
+//! encoder, streaming decoder.
+//!
+//! Weight names are diffusers' (`encoder.*`, `quant_conv`, `post_quant_conv`, `decoder.*`),
+//! rooted at the `VarBuilder` given. Computation runs in the `VarBuilder`'s dtype, with norm
+//! statistics and attention softmax in f32.
+
+mod attention;
+mod causal_conv;
+mod config;
+mod decoder;
+mod encoder;
+mod mid_block;
+mod norm;
+mod patchify;
+mod resample;
+mod resnet;
+mod shortcut;
+
+pub use causal_conv::{CausalCache, CausalConv3d};
+pub use config::{VaeConfig, WAN22_LATENTS_MEAN, WAN22_LATENTS_STD};
+pub use decoder::WanVaeDecoder;
+pub use encoder::WanVaeEncoder;
+pub use patchify::{patchify, unpatchify};
+
+use candle_core::{DType, Result, Tensor};
+use candle_nn::VarBuilder;
+
+/// The whole VAE, or only its decoder (text-to-video never encodes).
+#[derive(Debug, Clone)]
+pub struct WanVae {
+    encoder: Option<WanVaeEncoder>,
+    decoder: WanVaeDecoder,
+    config: VaeConfig,
+}
+
+impl WanVae {
+    pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            encoder: Some(WanVaeEncoder::new(cfg, vb.clone())?),
+            decoder: WanVaeDecoder::new(cfg, vb)?,
+            config: cfg.clone(),
+        })
+    }
+
+    /// Loads only `post_quant_conv` and `decoder.*`; [`Self::encode`] then fails.
+    pub fn new_decoder_only(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self { encoder: None, decoder: WanVaeDecoder::new(cfg, vb)?, config: cfg.clone() })
+    }
+
+    pub fn config(&self) -> &VaeConfig {
+        &self.config
+    }
+
+    pub fn encoder(&self) -> Option<&WanVaeEncoder> {
+        self.encoder.as_ref()
+    }
+
+    pub fn decoder(&self) -> &WanVaeDecoder {
+        &self.decoder
+    }
+
+    /// See [`WanVaeEncoder::encode`].
+    pub fn encode(&self, video: &Tensor) -> Result<Tensor> {
+        match &self.encoder {
+            Some(encoder) => encoder.encode(video),
+            None => candle_core::bail!("VAE encode: this VAE was loaded without its encoder"),
+        }
+    }
+
+    /// See [`WanVaeDecoder::decode_streaming`].
+    pub fn decode_streaming(
+        &self,
+        z: &Tensor,
+        on_chunk: &mut dyn FnMut(usize, Tensor) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        self.decoder.decode_streaming(z, on_chunk)
+    }
+
+    /// See [`WanVaeDecoder::decode`].
+    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        self.decoder.decode(z)
+    }
+
+    /// `(mu - mean) / std` per channel, in f32: the posterior mean in the transformer's space.
+    /// Written as `(mu - mean) * (1/std)`, as the diffusers pipelines do, to round the same way.
+    pub fn normalize_latents(&self, mu: &Tensor) -> Result<Tensor> {
+        let (mean, inv_std) = self.latent_stats(mu)?;
+        mu.to_dtype(DType::F32)?.broadcast_sub(&mean)?.broadcast_mul(&inv_std)
+    }
+
+    /// `z * std + mean` per channel, in f32 (written `z / (1/std) + mean`, as in diffusers): the
+    /// inverse of [`Self::normalize_latents`].
+    pub fn denormalize_latents(&self, z: &Tensor) -> Result<Tensor> {
+        let (mean, inv_std) = self.latent_stats(z)?;
+        z.to_dtype(DType::F32)?.broadcast_div(&inv_std)?.broadcast_add(&mean)
+    }
+
+    /// Mean and `1/std` in f32, shaped `[1, z, 1, 1, 1]` for latents `[B, z, T, h, w]`.
+    fn latent_stats(&self, latents: &Tensor) -> Result<(Tensor, Tensor)> {
+        let z = self.config.z_dim;
+        if latents.rank() != 5 || latents.dim(1)? != z {
+            candle_core::bail!("VAE latents: shape {:?}, expected [B, {z}, T, h, w]", latents.dims())
+        }
+        let device = latents.device();
+        let mean: Vec<f32> = self.config.latents_mean.iter().map(|&m| m as f32).collect();
+        let inv_std: Vec<f32> = self.config.latents_std.iter().map(|&s| 1.0 / s as f32).collect();
+        Ok((Tensor::from_vec(mean, (1, z, 1, 1, 1), device)?, Tensor::from_vec(inv_std, (1, z, 1, 1, 1), device)?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,46 @@
+//! Where tensors come from: checkpoint files (safetensors, torch `.pth`), or, for the real-size
+//! layout tests, a manifest that hands out zero tensors without allocating them. A
+//! [`TrackedWeights`] puts one canonical naming scheme over any source, checks every shape the
+//! layers ask for, and records what was consumed so that leftovers can be reported.
+
+mod pth;
+mod safetensors_files;
+mod tracked;
+mod zeros;
+
+pub use pth::PthSource;
+pub use safetensors_files::SafetensorsSource;
+pub use tracked::TrackedWeights;
+pub use zeros::ZeroSource;
+
+use candle_core::{DType, Device, Tensor};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+}
+
+/// A read-only collection of named tensors.
+pub trait TensorSource: Send + Sync {
+    /// A human-readable origin (usually the file path) for error messages.
+    fn origin(&self) -> &Path;
+    fn infos(&self) -> &BTreeMap<String, TensorInfo>;
+    /// Loads `name` converted to `dtype` on `device`.
+    fn load(&self, name: &str, dtype: DType, device: &Device) -> candle_core::Result<Tensor>;
+}
+
+/// Opens a weights file by its extension: `.safetensors` or a torch pickle (`.pth`, `.pt`, `.bin`, `.ckpt`).
+pub fn open_file(path: &Path) -> crate::Result<Box<dyn TensorSource>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "safetensors" => Ok(Box::new(SafetensorsSource::open(&[path.to_path_buf()])?)),
+        "pth" | "pt" | "bin" | "ckpt" => Ok(Box::new(PthSource::open(path)?)),
+        _ => Err(crate::Error::checkpoint(
+            path,
+            "unsupported weights file type: expected .safetensors or a torch .pth file",
+        )),
+    }
+}

@@ -1,0 +1,45 @@
+use super::{TensorInfo, TensorSource};
+use crate::{Error, Result};
+use candle_core::pickle::PthTensors;
+use candle_core::{DType, Device, Tensor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A torch pickle checkpoint such as the original `Wan2.2_VAE.pth`.
+pub struct PthSource {
+    origin: PathBuf,
+    file: PthTensors,
+    infos: BTreeMap<String, TensorInfo>,
+}
+
+impl PthSource {
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = PthTensors::new(path, None)
+            .or_else(|_| PthTensors::new(path, Some("state_dict")))
+            .map_err(|e| Error::checkpoint(path, format!("not a readable torch checkpoint: {e}")))?;
+        let infos = file
+            .tensor_infos()
+            .iter()
+            .map(|(name, info)| {
+                (name.clone(), TensorInfo { shape: info.layout.shape().dims().to_vec(), dtype: info.dtype })
+            })
+            .collect();
+        Ok(Self { origin: path.to_path_buf(), file, infos })
+    }
+}
+
+impl TensorSource for PthSource {
+    fn origin(&self) -> &Path {
+        &self.origin
+    }
+    fn infos(&self) -> &BTreeMap<String, TensorInfo> {
+        &self.infos
+    }
+    fn load(&self, name: &str, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
+        let t = self
+            .file
+            .get(name)?
+            .ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.to_string() })?;
+        t.to_dtype(dtype)?.to_device(device)
+    }
+}
