@@ -31,7 +31,8 @@ fn cases() -> Vec<TextCase> {
 }
 
 fn reference() -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(fixtures().join("parity/text.safetensors"), &Device::Cpu).unwrap()
+    candle_core::safetensors::load(fixtures().join("parity/text.safetensors"), &Device::Cpu)
+        .unwrap()
 }
 
 fn tokenizer() -> PromptTokenizer {
@@ -39,19 +40,33 @@ fn tokenizer() -> PromptTokenizer {
 }
 
 fn tiny_config() -> Umt5Config {
-    let json = std::fs::read_to_string(fixtures().join("tiny-diffusers/text_encoder/config.json")).unwrap();
+    let json = std::fs::read_to_string(fixtures().join("tiny-diffusers/text_encoder/config.json"))
+        .unwrap();
     serde_json::from_str(&json).unwrap()
 }
 
 fn encoder(file: &str, dtype: DType) -> Umt5Encoder {
     let weights = candle_core::safetensors::load(fixtures().join(file), &Device::Cpu).unwrap();
-    Umt5Encoder::new(&tiny_config(), VarBuilder::from_tensors(weights, dtype, &Device::Cpu)).unwrap()
+    Umt5Encoder::new(
+        &tiny_config(),
+        VarBuilder::from_tensors(weights, dtype, &Device::Cpu),
+    )
+    .unwrap()
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     let a = a.to_dtype(DType::F32).unwrap();
     let b = b.to_dtype(DType::F32).unwrap();
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
 }
 
 #[test]
@@ -63,8 +78,16 @@ fn cleaning_and_token_ids_match_the_reference() {
         let ids = tokenizer.encode(&case.raw).unwrap();
         assert_eq!(ids, case.ids, "{}", case.key);
 
-        let padded: Vec<i64> = reference[&format!("{}.input_ids", case.key)].squeeze(0).unwrap().to_vec1().unwrap();
-        let mask: Vec<i64> = reference[&format!("{}.attention_mask", case.key)].squeeze(0).unwrap().to_vec1().unwrap();
+        let padded: Vec<i64> = reference[&format!("{}.input_ids", case.key)]
+            .squeeze(0)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let mask: Vec<i64> = reference[&format!("{}.attention_mask", case.key)]
+            .squeeze(0)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let real = mask.iter().filter(|&&m| m > 0).count();
         let padded_ids: Vec<u32> = padded[..real].iter().map(|&id| id as u32).collect();
         assert_eq!(ids, padded_ids, "{}", case.key);
@@ -78,7 +101,9 @@ fn long_prompts_are_truncated_to_511_tokens_and_eos() {
     let ids = tokenizer.encode(&prompt).unwrap();
     assert_eq!(ids.len(), MAX_SEQUENCE_LENGTH);
     assert_eq!(ids.last(), Some(&1));
-    let short = tokenizer.encode("A red ball bouncing on a green field.").unwrap();
+    let short = tokenizer
+        .encode("A red ball bouncing on a green field.")
+        .unwrap();
     assert_eq!(ids[..short.len() - 1], short[..short.len() - 1]);
 }
 
@@ -86,12 +111,30 @@ fn long_prompts_are_truncated_to_511_tokens_and_eos() {
 fn unknown_text_is_reported_with_its_word() {
     let tokenizer = tokenizer();
     assert_eq!(tokenizer.unk_id(), Some(2));
-    assert!(tokenizer.unknown_text("A red ball bouncing on a green field").unwrap().is_empty());
+    assert!(tokenizer
+        .unknown_text("A red ball bouncing on a green field")
+        .unwrap()
+        .is_empty());
     // The tiny vocabulary has no `—`; the reference ids show unk (2) for it.
-    let unknown = tokenizer.unknown_text("The sign says “hello” — it’s a ﬁne day").unwrap();
-    assert_eq!(unknown, vec![text::UnknownText { text: "—".into(), word: "—".into() }]);
+    let unknown = tokenizer
+        .unknown_text("The sign says “hello” — it’s a ﬁne day")
+        .unwrap();
+    assert_eq!(
+        unknown,
+        vec![text::UnknownText {
+            text: "—".into(),
+            word: "—".into()
+        }]
+    );
+    // transformers: ['▁ca', 'f', '<unk>', 's', '▁', 'and', ...]
     let unknown = tokenizer.unknown_text("caf\u{e9}s and dogs").unwrap();
-    assert!(unknown.iter().all(|u| u.word == "cafés"), "{unknown:?}");
+    assert_eq!(
+        unknown,
+        vec![text::UnknownText {
+            text: "\u{e9}".into(),
+            word: "caf\u{e9}s".into()
+        }]
+    );
 }
 
 #[test]
@@ -101,24 +144,44 @@ fn f32_prompt_embeddings_match_the_reference() {
     assert_eq!(encoder.embedding_name(), "shared.weight");
     let reference = reference();
     for case in cases() {
-        let embeddings = text::encode_prompt(&tokenizer, &encoder, &case.raw, &Device::Cpu).unwrap();
+        let embeddings =
+            text::encode_prompt(&tokenizer, &encoder, &case.raw, &Device::Cpu).unwrap();
         let expected = &reference[&format!("{}.prompt_embeds", case.key)];
         assert_eq!(embeddings.dims(), &[1, MAX_SEQUENCE_LENGTH, 32]);
         assert_eq!(embeddings.dtype(), DType::F32);
         let diff = max_abs_diff(&embeddings, expected);
-        println!("{}: {} tokens, f32 max |diff| {diff:.3e}", case.key, case.ids.len());
+        println!(
+            "{}: {} tokens, f32 max |diff| {diff:.3e}",
+            case.key,
+            case.ids.len()
+        );
         assert!(diff <= 1e-4, "{}: max |diff| {diff}", case.key);
 
         let real = case.ids.len();
-        let pad = embeddings.narrow(1, real, MAX_SEQUENCE_LENGTH - real).unwrap();
-        assert_eq!(pad.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap(), 0.0);
+        let pad = embeddings
+            .narrow(1, real, MAX_SEQUENCE_LENGTH - real)
+            .unwrap();
+        assert_eq!(
+            pad.abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap(),
+            0.0
+        );
     }
 }
 
-/// The bf16 copy holds the same (bf16-representable) weights; the difference is bf16 compute
-/// against the f32 reference. Measured max |diff| 2.0e-2 on these outputs of magnitude ~1
-/// (mean |diff| ~3e-3), about two bf16 ulps at that size; the bound leaves ~2x headroom.
-const BF16_TOLERANCE: f32 = 4e-2;
+/// The bf16 copy holds the same (bf16-representable) weights, so the difference is bf16 compute
+/// against the f32 reference, on outputs of magnitude up to ~3.4 (bf16 spacing 1.6e-2 there).
+/// Measured over p0..p5: max |diff| 1.4e-2..6.7e-2, mean |diff| 4.9e-3..9.7e-3. transformers
+/// itself in bf16 is as far off: max 2.2e-2..5.6e-2, mean 7.0e-3..8.3e-3 against the same
+/// reference. The bounds leave ~1.5x headroom.
+const BF16_MAX_TOLERANCE: f32 = 1e-1;
+const BF16_MEAN_TOLERANCE: f32 = 1.5e-2;
 
 #[test]
 fn bf16_checkpoint_loads_and_matches_within_bf16_tolerance() {
@@ -127,24 +190,76 @@ fn bf16_checkpoint_loads_and_matches_within_bf16_tolerance() {
     assert_eq!(encoder.embedding_name(), "encoder.embed_tokens.weight");
     let reference = reference();
     for case in cases() {
-        let embeddings = text::encode_prompt(&tokenizer, &encoder, &case.raw, &Device::Cpu).unwrap();
+        let embeddings =
+            text::encode_prompt(&tokenizer, &encoder, &case.raw, &Device::Cpu).unwrap();
         assert_eq!(embeddings.dtype(), DType::BF16);
-        let expected = &reference[&format!("{}.prompt_embeds", case.key)];
-        let diff = max_abs_diff(&embeddings, expected);
-        println!("{}: bf16 max |diff| {diff:.3e}", case.key);
-        assert!(diff <= BF16_TOLERANCE, "{}: max |diff| {diff}", case.key);
+        let real = case.ids.len();
+        let embeddings = embeddings
+            .narrow(1, 0, real)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap();
+        let expected = reference[&format!("{}.prompt_embeds", case.key)]
+            .narrow(1, 0, real)
+            .unwrap();
+        let max = max_abs_diff(&embeddings, &expected);
+        let mean: f32 = (embeddings - expected)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        println!(
+            "{}: bf16 max |diff| {max:.3e}, mean |diff| {mean:.3e}",
+            case.key
+        );
+        assert!(max <= BF16_MAX_TOLERANCE, "{}: max |diff| {max}", case.key);
+        assert!(
+            mean <= BF16_MEAN_TOLERANCE,
+            "{}: mean |diff| {mean}",
+            case.key
+        );
     }
 }
 
 #[test]
 fn relative_position_buckets_match_transformers() {
     // Bucket edges computed with transformers' `_relative_position_bucket` (32 buckets, 128).
-    let edges = [(1, 1), (7, 7), (8, 8), (11, 8), (12, 9), (15, 9), (16, 10), (22, 10), (23, 11), (31, 11),
-        (32, 12), (45, 12), (46, 13), (63, 13), (64, 14), (90, 14), (91, 15), (128, 15), (600, 15)];
+    let edges = [
+        (1, 1),
+        (7, 7),
+        (8, 8),
+        (11, 8),
+        (12, 9),
+        (15, 9),
+        (16, 10),
+        (22, 10),
+        (23, 11),
+        (31, 11),
+        (32, 12),
+        (45, 12),
+        (46, 13),
+        (63, 13),
+        (64, 14),
+        (90, 14),
+        (91, 15),
+        (128, 15),
+        (600, 15),
+    ];
     assert_eq!(text::umt5::relative_position_bucket(0, 32, 128), 0);
     for (distance, bucket) in edges {
-        assert_eq!(text::umt5::relative_position_bucket(-distance, 32, 128), bucket, "-{distance}");
-        assert_eq!(text::umt5::relative_position_bucket(distance, 32, 128), bucket + 16, "+{distance}");
+        assert_eq!(
+            text::umt5::relative_position_bucket(-distance, 32, 128),
+            bucket,
+            "-{distance}"
+        );
+        assert_eq!(
+            text::umt5::relative_position_bucket(distance, 32, 128),
+            bucket + 16,
+            "+{distance}"
+        );
     }
 }
 
@@ -154,8 +269,12 @@ fn pad_to_length_appends_zero_rows() {
     let padded = text::pad_to_length(&embeddings, 5).unwrap();
     assert_eq!(padded.dims(), &[2, 5, 4]);
     let rows: Vec<Vec<Vec<f32>>> = padded.to_vec3().unwrap();
-    assert!(rows.iter().all(|b| b[..3].iter().flatten().all(|&x| x == 1.0)));
-    assert!(rows.iter().all(|b| b[3..].iter().flatten().all(|&x| x == 0.0)));
+    assert!(rows
+        .iter()
+        .all(|b| b[..3].iter().flatten().all(|&x| x == 1.0)));
+    assert!(rows
+        .iter()
+        .all(|b| b[3..].iter().flatten().all(|&x| x == 0.0)));
     assert!(text::pad_to_length(&embeddings, 2).is_err());
 }
 
@@ -167,15 +286,31 @@ struct ZeroWeights {
 }
 
 impl candle_nn::var_builder::SimpleBackend for ZeroWeights {
-    fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
-        let shape = self.shapes.get(name).ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.into() })?;
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let shape = self
+            .shapes
+            .get(name)
+            .ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.into() })?;
         assert_eq!(s.dims(), shape.as_slice(), "{name}");
         self.used.lock().unwrap().insert(name.to_string());
         Tensor::zeros((), dtype, dev)?.broadcast_as(shape.as_slice())
     }
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         let shape = self.shapes[name].clone();
-        self.get(shape.as_slice().into(), name, candle_nn::Init::Const(0.), dtype, dev)
+        self.get(
+            shape.as_slice().into(),
+            name,
+            candle_nn::Init::Const(0.),
+            dtype,
+            dev,
+        )
     }
     fn contains_tensor(&self, name: &str) -> bool {
         self.shapes.contains_key(name)
@@ -187,7 +322,10 @@ fn umt5_xxl_shapes(cfg: &Umt5Config) -> HashMap<String, Vec<usize>> {
     let (d, ff, inner) = (cfg.d_model, cfg.d_ff, cfg.num_heads * cfg.d_kv);
     let mut shapes = HashMap::from([
         ("shared.weight".to_string(), vec![cfg.vocab_size, d]),
-        ("encoder.embed_tokens.weight".to_string(), vec![cfg.vocab_size, d]),
+        (
+            "encoder.embed_tokens.weight".to_string(),
+            vec![cfg.vocab_size, d],
+        ),
         ("encoder.final_layer_norm.weight".to_string(), vec![d]),
     ]);
     for i in 0..cfg.num_layers {
@@ -214,10 +352,20 @@ fn real_size_umt5_xxl_builds_without_copying_weights() {
     let cfg = Umt5Config::umt5_xxl();
     let shapes = umt5_xxl_shapes(&cfg);
     assert_eq!(shapes.len(), 243);
-    let backend = std::sync::Arc::new(ZeroWeights { shapes: shapes.clone(), used: Mutex::default() });
+    let backend = std::sync::Arc::new(ZeroWeights {
+        shapes: shapes.clone(),
+        used: Mutex::default(),
+    });
     struct Shared(std::sync::Arc<ZeroWeights>);
     impl candle_nn::var_builder::SimpleBackend for Shared {
-        fn get(&self, s: Shape, n: &str, h: candle_nn::Init, t: DType, d: &Device) -> candle_core::Result<Tensor> {
+        fn get(
+            &self,
+            s: Shape,
+            n: &str,
+            h: candle_nn::Init,
+            t: DType,
+            d: &Device,
+        ) -> candle_core::Result<Tensor> {
             self.0.get(s, n, h, t, d)
         }
         fn get_unchecked(&self, n: &str, t: DType, d: &Device) -> candle_core::Result<Tensor> {
@@ -238,25 +386,18 @@ fn real_size_umt5_xxl_builds_without_copying_weights() {
 #[test]
 fn config_reads_transformers_config_json() {
     let cfg = tiny_config();
-    assert_eq!((cfg.d_model, cfg.d_kv, cfg.num_heads, cfg.d_ff, cfg.num_layers), (32, 8, 4, 64, 2));
-    assert_eq!(cfg.feed_forward_activation().unwrap(), (candle_nn::Activation::NewGelu, true));
-}
-
-#[test]
-fn tmp_bf16_vs_torch() {
-    let tokenizer = tokenizer();
-    let encoder = encoder("tiny-original/umt5_tiny_bf16.safetensors", DType::BF16);
-    let torch = candle_core::safetensors::load("/tmp/textgen/torch_bf16.safetensors", &Device::Cpu).unwrap();
-    let reference = reference();
-    for case in cases() {
-        let ids = tokenizer.encode(&case.raw).unwrap();
-        let ids = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        let ours = encoder.forward(&ids).unwrap().to_dtype(DType::F32).unwrap();
-        let n = case.ids.len();
-        let r = reference[&format!("{}.prompt_embeds", case.key)].narrow(1, 0, n).unwrap();
-        let t = &torch[&case.key];
-        let mean = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
-        println!("{} ours-ref max {:.3e} mean {:.2e} | ours-torchbf16 max {:.3e} mean {:.2e} | torchbf16-ref max {:.3e}",
-            case.key, max_abs_diff(&ours, &r), mean(&ours, &r), max_abs_diff(&ours, t), mean(&ours, t), max_abs_diff(t, &r));
-    }
+    assert_eq!(
+        (
+            cfg.d_model,
+            cfg.d_kv,
+            cfg.num_heads,
+            cfg.d_ff,
+            cfg.num_layers
+        ),
+        (32, 8, 4, 64, 2)
+    );
+    assert_eq!(
+        cfg.feed_forward_activation().unwrap(),
+        (candle_nn::Activation::NewGelu, true)
+    );
 }

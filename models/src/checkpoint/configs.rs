@@ -3,6 +3,7 @@
 //! every number is visible in the shapes, from the shapes themselves.
 
 use crate::dit::DitConfig;
+use crate::text::Umt5Config;
 use crate::vae::VaeConfig;
 use crate::weights::TrackedWeights;
 use crate::{Error, Result};
@@ -118,6 +119,42 @@ fn vae_config_from_shapes(weights: &TrackedWeights) -> Result<VaeConfig> {
         in_channels,
         out_channels,
         patch_size: Some(patch_size),
+        ..real
+    })
+}
+
+fn embedding_shape(weights: &TrackedWeights) -> Result<Vec<usize>> {
+    ["shared.weight", "encoder.embed_tokens.weight"]
+        .iter()
+        .find_map(|n| weights.shape_of(n))
+        .map(<[usize]>::to_vec)
+        .ok_or_else(|| Error::checkpoint(weights.source().origin(), "missing tensor `shared.weight`: not a umT5 encoder"))
+}
+
+pub fn text_encoder_config(weights: &TrackedWeights, config_file: Option<&Path>) -> Result<Umt5Config> {
+    let embedding = embedding_shape(weights)?;
+    let layers = count_indexed(weights, "encoder.block.", ".layer.0.SelfAttention.q.weight");
+    let real = Umt5Config::umt5_xxl();
+    if embedding == [real.vocab_size, real.d_model] && layers == real.num_layers {
+        return Ok(real);
+    }
+    if let Some(path) = config_file {
+        return serde_json::from_str(&read_json(path)?).map_err(|e| Error::checkpoint(path, format!("umT5 config: {e}")));
+    }
+    // Every umT5 hyper-parameter shows in the shapes: heads in the position-bias table.
+    let shape = |name: &str| required_shape(weights, name, "umT5 encoder").map(<[usize]>::to_vec);
+    let bias = shape("encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight")?;
+    let q = shape("encoder.block.0.layer.0.SelfAttention.q.weight")?;
+    let wi = shape("encoder.block.0.layer.1.DenseReluDense.wi_0.weight")?;
+    let (buckets, heads) = (bias[0], bias[1]);
+    Ok(Umt5Config {
+        vocab_size: embedding[0],
+        d_model: embedding[1],
+        d_kv: q[0] / heads.max(1),
+        d_ff: wi[0],
+        num_layers: layers,
+        num_heads: heads,
+        relative_attention_num_buckets: buckets,
         ..real
     })
 }

@@ -10,6 +10,8 @@ pub use files::{ComponentFiles, ModelFiles, Overrides};
 pub use layout::{Component, Layout, Naming};
 
 use crate::dit::{DitConfig, WanTransformer};
+use crate::pipeline::Models;
+use crate::text::{PromptTokenizer, Umt5Config, Umt5Encoder};
 use crate::vae::{VaeConfig, WanVae};
 use crate::weights::{TensorSource, TrackedWeights};
 use crate::{Error, Result};
@@ -60,4 +62,67 @@ pub fn load_vae(files: &ComponentFiles, decoder_only: bool, dtype: DType, device
     let weights = open_component(files)?;
     let cfg = configs::vae_config(&weights, files.config.as_deref())?;
     build_vae(&weights, &cfg, decoder_only, dtype, device)
+}
+
+/// umT5 overflows in f16; it runs in bf16 when f16 is asked for.
+pub fn text_encoder_dtype(compute: DType) -> DType {
+    if compute == DType::F16 {
+        DType::BF16
+    } else {
+        compute
+    }
+}
+
+pub fn build_text_encoder(weights: &TrackedWeights, cfg: &Umt5Config, dtype: DType, device: &Device) -> Result<Umt5Encoder> {
+    let encoder = Umt5Encoder::new(cfg, weights.var_builder(dtype, device)).map_err(|e| in_file(weights, e))?;
+    // transformers saves the embedding twice (tied); one copy is read.
+    let tied = |name: &str| name == "shared.weight" || name == "encoder.embed_tokens.weight";
+    weights.ensure_all_used("text encoder", tied)?;
+    Ok(encoder)
+}
+
+pub fn load_text_encoder(files: &ComponentFiles, dtype: DType, device: &Device) -> Result<Umt5Encoder> {
+    let weights = open_component(files)?;
+    let cfg = configs::text_encoder_config(&weights, files.config.as_deref())?;
+    build_text_encoder(&weights, &cfg, text_encoder_dtype(dtype), device)
+}
+
+pub fn load_tokenizer(path: &std::path::Path) -> Result<PromptTokenizer> {
+    PromptTokenizer::from_file(path).map_err(|e| Error::Tokenizer(e.to_string()))
+}
+
+/// Loads every component of `files` for generation on `device` at `dtype`, after checking
+/// (from shapes and configs alone) that the components fit together.
+pub fn load_models(files: &ModelFiles, dtype: DType, device: &Device) -> Result<Models> {
+    let tokenizer = load_tokenizer(&files.tokenizer)?;
+    let text_weights = open_component(&files.text_encoder)?;
+    let text_cfg = configs::text_encoder_config(&text_weights, files.text_encoder.config.as_deref())?;
+    let dit_weights = open_component(&files.transformer)?;
+    let dit_cfg = configs::transformer_config(&dit_weights, files.transformer.config.as_deref())?;
+    let vae_weights = open_component(&files.vae)?;
+    let vae_cfg = configs::vae_config(&vae_weights, files.vae.config.as_deref())?;
+    check_compatible(&dit_cfg, &vae_cfg, &text_cfg)?;
+    Ok(Models {
+        tokenizer,
+        text_encoder: build_text_encoder(&text_weights, &text_cfg, text_encoder_dtype(dtype), device)?,
+        transformer: build_transformer(&dit_weights, &dit_cfg, dtype, device)?,
+        vae: build_vae(&vae_weights, &vae_cfg, false, dtype, device)?,
+    })
+}
+
+/// The components must agree on the widths they hand each other.
+pub fn check_compatible(dit: &DitConfig, vae: &VaeConfig, text: &Umt5Config) -> Result<()> {
+    if dit.in_channels != vae.z_dim {
+        return Err(Error::InvalidRequest(format!(
+            "the transformer takes {} latent channels but the VAE makes {}: they are not from the same model",
+            dit.in_channels, vae.z_dim
+        )));
+    }
+    if dit.text_dim != text.d_model {
+        return Err(Error::InvalidRequest(format!(
+            "the transformer expects {}-wide text embeddings but the text encoder makes {}: they are not from the same model",
+            dit.text_dim, text.d_model
+        )));
+    }
+    Ok(())
 }

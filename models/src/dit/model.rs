@@ -6,7 +6,7 @@ use super::config::DitConfig;
 use super::embeddings::{timestep_sinusoid, TextEmbedder, TimeEmbedder};
 use super::modulation::{layer_norm_f32, modulate, per_run, TokenTimesteps};
 use super::rope::Rope3d;
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
 /// The text of one prompt, prepared for every block: step-invariant, so built once per prompt.
@@ -58,6 +58,10 @@ impl WanTransformer {
 
     pub fn config(&self) -> &DitConfig {
         &self.cfg
+    }
+
+    pub fn device(&self) -> Device {
+        self.proj_out.weight().device().clone()
     }
 
     pub fn dtype(&self) -> DType {

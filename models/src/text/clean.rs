@@ -156,7 +156,8 @@ fn uncurl_quote(c: char) -> char {
 }
 
 fn fix_line_breaks(text: &str) -> String {
-    text.replace("\r\n", "\n").replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
+    text.replace("\r\n", "\n")
+        .replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
 }
 
 /// Removes ANSI escapes `ESC [ (digit|;)* letter`. Python's `\d` also takes non-ASCII decimal
@@ -167,7 +168,9 @@ fn remove_terminal_escapes(text: &str) -> String {
     while let Some(start) = rest.find("\u{1b}[") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let params = after.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(after.len());
+        let params = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
         match after[params..].chars().next() {
             Some(c) if c.is_ascii_alphabetic() => rest = &after[params + 1..],
             _ => {
@@ -188,7 +191,10 @@ fn is_unwanted_control(c: char) -> bool {
 }
 
 fn lookup(table: &[(&str, &'static str)], name: &str) -> Option<&'static str> {
-    table.binary_search_by(|(key, _)| (*key).cmp(name)).ok().map(|i| table[i].1)
+    table
+        .binary_search_by(|(key, _)| (*key).cmp(name))
+        .ok()
+        .map(|i| table[i].1)
 }
 
 /// ftfy's `unescape_html`: only `&name;` entities that end in a semicolon (plus ftfy's upper-case
@@ -201,7 +207,11 @@ fn ftfy_unescape_html(text: &str) -> String {
         out.push_str(&rest[..amp]);
         let candidate = &rest[amp..];
         // `&#?[0-9A-Za-z]{1,24};`
-        let body_start = if candidate[1..].starts_with('#') { 2 } else { 1 };
+        let body_start = if candidate[1..].starts_with('#') {
+            2
+        } else {
+            1
+        };
         let run = candidate[body_start..]
             .find(|c: char| !c.is_ascii_alphanumeric())
             .unwrap_or(candidate.len() - body_start);
@@ -213,7 +223,11 @@ fn ftfy_unescape_html(text: &str) -> String {
                 out.push_str(value);
             } else if body_start == 2 {
                 let decoded = html_unescape(entity);
-                out.push_str(if decoded.contains(';') { entity } else { &decoded });
+                out.push_str(if decoded.contains(';') {
+                    entity
+                } else {
+                    &decoded
+                });
             } else {
                 out.push_str(entity);
             }
@@ -264,13 +278,21 @@ fn unescape_reference(after: &str) -> Option<(usize, String)> {
             _ => return None,
         };
         let len = digits
-            .find(|c: char| !(if radix == 16 { c.is_ascii_hexdigit() } else { c.is_ascii_digit() }))
+            .find(|c: char| {
+                !(if radix == 16 {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                })
+            })
             .unwrap_or(digits.len());
         let semicolon = usize::from(digits[len..].starts_with(';'));
         // Saturate: every value past U+10FFFF decodes to U+FFFD.
         let value = digits[..len]
             .chars()
-            .try_fold(0u32, |acc, c| acc.checked_mul(radix)?.checked_add(c.to_digit(radix)?))
+            .try_fold(0u32, |acc, c| {
+                acc.checked_mul(radix)?.checked_add(c.to_digit(radix)?)
+            })
             .unwrap_or(u32::MAX);
         return Some((prefix + len + semicolon, numeric_reference(value)));
     }
@@ -307,7 +329,9 @@ fn numeric_reference(value: u32) -> String {
         0xd800..=0xdfff | 0x110000.. => "\u{fffd}".to_string(),
         0x01..=0x08 | 0x0b | 0x0e..=0x1f | 0x7f | 0xfdd0..=0xfdef => String::new(),
         v if v & 0xfffe == 0xfffe => String::new(),
-        v => char::from_u32(v).map(String::from).unwrap_or_else(|| "\u{fffd}".to_string()),
+        v => char::from_u32(v)
+            .map(String::from)
+            .unwrap_or_else(|| "\u{fffd}".to_string()),
     }
 }
 

@@ -17,12 +17,18 @@ use candle_core::{Device, Result, Tensor};
 pub fn pad_to_length(embeddings: &Tensor, length: usize) -> Result<Tensor> {
     let (batch, seq_len, dim) = embeddings.dims3()?;
     if seq_len > length {
-        candle_core::bail!("cannot pad {seq_len} text embeddings to {length}: there are more than that");
+        candle_core::bail!(
+            "cannot pad {seq_len} text embeddings to {length}: there are more than that"
+        );
     }
     if seq_len == length {
         return Ok(embeddings.clone());
     }
-    let zeros = Tensor::zeros((batch, length - seq_len, dim), embeddings.dtype(), embeddings.device())?;
+    let zeros = Tensor::zeros(
+        (batch, length - seq_len, dim),
+        embeddings.dtype(),
+        embeddings.device(),
+    )?;
     Tensor::cat(&[embeddings, &zeros], 1)
 }
 

@@ -45,11 +45,18 @@ struct ModelJson {
 
 impl PromptTokenizer {
     pub fn from_file(path: &Path) -> Result<Self, TokenizerError> {
-        let load_error = |message: String| TokenizerError::Load { path: path.to_path_buf(), message };
+        let load_error = |message: String| TokenizerError::Load {
+            path: path.to_path_buf(),
+            message,
+        };
         let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
         let mut tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| load_error(e.to_string()))?;
-        let json: TokenizerJson = serde_json::from_slice(&bytes).map_err(|e| load_error(e.to_string()))?;
-        let unk_id = json.model.unk_id.or_else(|| tokenizer.token_to_id(json.model.unk_token.as_deref()?));
+        let json: TokenizerJson =
+            serde_json::from_slice(&bytes).map_err(|e| load_error(e.to_string()))?;
+        let unk_id = json
+            .model
+            .unk_id
+            .or_else(|| tokenizer.token_to_id(json.model.unk_token.as_deref()?));
         // As the pipeline calls it: `max_length=512, truncation=True`, no padding (the caller
         // encodes only the real tokens).
         tokenizer
@@ -67,7 +74,10 @@ impl PromptTokenizer {
     /// The ids the reference feeds the text encoder, without the padding: the cleaned prompt's
     /// tokens (at most 511) followed by `</s>`.
     pub fn encode(&self, prompt: &str) -> Result<Vec<u32>, TokenizerError> {
-        Ok(self.encode_cleaned(&clean_prompt(prompt))?.get_ids().to_vec())
+        Ok(self
+            .encode_cleaned(&clean_prompt(prompt))?
+            .get_ids()
+            .to_vec())
     }
 
     /// The id of the unknown token, if the vocabulary has one.
@@ -78,7 +88,9 @@ impl PromptTokenizer {
     /// The parts of the (cleaned) prompt that the tokenizer maps to the unknown token, in order of
     /// appearance, each once. The text encoder sees all of them as the same token.
     pub fn unknown_text(&self, prompt: &str) -> Result<Vec<UnknownText>, TokenizerError> {
-        let Some(unk_id) = self.unk_id else { return Ok(Vec::new()) };
+        let Some(unk_id) = self.unk_id else {
+            return Ok(Vec::new());
+        };
         let cleaned = clean_prompt(prompt);
         let encoding = self.encode_cleaned(&cleaned)?;
         let mut found: Vec<UnknownText> = Vec::new();
@@ -101,6 +113,8 @@ impl PromptTokenizer {
     }
 
     fn encode_cleaned(&self, cleaned: &str) -> Result<tokenizers::Encoding, TokenizerError> {
-        self.tokenizer.encode(cleaned, true).map_err(|e| TokenizerError::Encode(e.to_string()))
+        self.tokenizer
+            .encode(cleaned, true)
+            .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
 }

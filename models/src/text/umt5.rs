@@ -91,9 +91,17 @@ impl Umt5Config {
 /// The bucket of the relative position `key - query`, as transformers computes it for the
 /// (bidirectional) encoder: half the buckets per direction, exact below a quarter of the buckets,
 /// log-spaced up to `max_distance`, clamped beyond.
-pub fn relative_position_bucket(relative_position: i64, num_buckets: usize, max_distance: usize) -> u32 {
+pub fn relative_position_bucket(
+    relative_position: i64,
+    num_buckets: usize,
+    max_distance: usize,
+) -> u32 {
     let num_buckets = num_buckets / 2;
-    let direction = if relative_position > 0 { num_buckets } else { 0 };
+    let direction = if relative_position > 0 {
+        num_buckets
+    } else {
+        0
+    };
     let distance = relative_position.unsigned_abs() as usize;
     let max_exact = num_buckets / 2;
     let bucket = if distance < max_exact {
@@ -118,14 +126,19 @@ struct T5LayerNorm {
 
 impl T5LayerNorm {
     fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { weight: vb.get(size, "weight")?, eps })
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            eps,
+        })
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         let xs = xs.to_dtype(DType::F32)?;
         let variance = xs.sqr()?.mean_keepdim(D::Minus1)?;
         let inv_rms = (variance + self.eps)?.sqrt()?.recip()?;
-        xs.broadcast_mul(&inv_rms)?.to_dtype(self.weight.dtype())?.broadcast_mul(&self.weight)
+        xs.broadcast_mul(&inv_rms)?
+            .to_dtype(self.weight.dtype())?
+            .broadcast_mul(&self.weight)
     }
 }
 
@@ -162,14 +175,26 @@ impl SelfAttention {
     fn forward(&self, xs: &Tensor, buckets: &Tensor) -> Result<Tensor> {
         let (b, l, _) = xs.dims3()?;
         let heads = |proj: &Linear| -> Result<Tensor> {
-            proj.forward(xs)?.reshape((b, l, self.num_heads, self.d_kv))?.transpose(1, 2)?.contiguous()
+            proj.forward(xs)?
+                .reshape((b, l, self.num_heads, self.d_kv))?
+                .transpose(1, 2)?
+                .contiguous()
         };
         let (q, k, v) = (heads(&self.q)?, heads(&self.k)?, heads(&self.v)?);
         // [L, L, H] -> [1, H, L, L]
-        let position_bias = self.relative_attention_bias.forward(buckets)?.permute((2, 0, 1))?.unsqueeze(0)?;
+        let position_bias = self
+            .relative_attention_bias
+            .forward(buckets)?
+            .permute((2, 0, 1))?
+            .unsqueeze(0)?;
         let scores = q.matmul(&k.t()?)?.broadcast_add(&position_bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(scores.dtype())?;
-        let attn = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, self.num_heads * self.d_kv))?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
+            .to_dtype(scores.dtype())?;
+        let attn =
+            probs
+                .matmul(&v)?
+                .transpose(1, 2)?
+                .reshape((b, l, self.num_heads * self.d_kv))?;
         self.o.forward(&attn)
     }
 }
@@ -217,16 +242,29 @@ impl Block {
     fn new(cfg: &Umt5Config, vb: VarBuilder) -> Result<Self> {
         let (attention_vb, feed_forward_vb) = (vb.pp("layer").pp(0), vb.pp("layer").pp(1));
         Ok(Self {
-            attention_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, attention_vb.pp("layer_norm"))?,
+            attention_norm: T5LayerNorm::new(
+                cfg.d_model,
+                cfg.layer_norm_epsilon,
+                attention_vb.pp("layer_norm"),
+            )?,
             attention: SelfAttention::new(cfg, attention_vb.pp("SelfAttention"))?,
-            feed_forward_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, feed_forward_vb.pp("layer_norm"))?,
+            feed_forward_norm: T5LayerNorm::new(
+                cfg.d_model,
+                cfg.layer_norm_epsilon,
+                feed_forward_vb.pp("layer_norm"),
+            )?,
             feed_forward: GatedFeedForward::new(cfg, feed_forward_vb.pp("DenseReluDense"))?,
         })
     }
 
     fn forward(&self, xs: &Tensor, buckets: &Tensor) -> Result<Tensor> {
-        let xs = (xs + self.attention.forward(&self.attention_norm.forward(xs)?, buckets)?)?;
-        &xs + self.feed_forward.forward(&self.feed_forward_norm.forward(&xs)?)?
+        let xs = (xs
+            + self
+                .attention
+                .forward(&self.attention_norm.forward(xs)?, buckets)?)?;
+        &xs + self
+            .feed_forward
+            .forward(&self.feed_forward_norm.forward(&xs)?)?
     }
 }
 
@@ -274,11 +312,20 @@ impl Umt5Encoder {
             embed_tokens,
             embedding_name,
             blocks,
-            final_layer_norm: T5LayerNorm::new(cfg.d_model, cfg.layer_norm_epsilon, encoder_vb.pp("final_layer_norm"))?,
+            final_layer_norm: T5LayerNorm::new(
+                cfg.d_model,
+                cfg.layer_norm_epsilon,
+                encoder_vb.pp("final_layer_norm"),
+            )?,
             num_buckets: cfg.relative_attention_num_buckets,
             max_distance: cfg.relative_attention_max_distance,
             device: vb.device().clone(),
         })
+    }
+
+    /// d_model, the width of the embeddings [`Self::forward`] returns.
+    pub fn hidden_size(&self) -> usize {
+        self.embed_tokens.hidden_size()
     }
 
     /// The checkpoint name the token embedding was read from.
@@ -306,8 +353,9 @@ impl Umt5Encoder {
     fn position_buckets(&self, seq_len: usize) -> Result<Tensor> {
         let buckets: Vec<u32> = (0..seq_len as i64)
             .flat_map(|query| {
-                (0..seq_len as i64)
-                    .map(move |key| relative_position_bucket(key - query, self.num_buckets, self.max_distance))
+                (0..seq_len as i64).map(move |key| {
+                    relative_position_bucket(key - query, self.num_buckets, self.max_distance)
+                })
             })
             .collect();
         Tensor::from_vec(buckets, (seq_len, seq_len), &self.device)

@@ -9,6 +9,9 @@ use candle_nn::VarBuilder;
 /// How many input frames a causal convolution keeps for the next chunk (diffusers' `CACHE_T`).
 pub const CACHE_T: usize = 2;
 
+/// Upper bound on the im2col buffer of one 2D convolution call.
+pub const IM2COL_BUDGET_BYTES: usize = 1 << 30;
+
 /// The state carried between the chunks of one encode or decode: one slot per stateful layer.
 /// Layers take their slot in the same order on every chunk, as diffusers' `feat_cache`/`feat_idx`.
 #[derive(Debug, Default)]
@@ -44,9 +47,12 @@ pub struct CausalConv3d {
     /// `[out, in, kt, kh, kw]`, kept whole: the per-`kt` slices are views taken in `forward`.
     weight: Tensor,
     bias: Tensor,
+    out_dim: usize,
+    kernel: [usize; 3],
     time_padding: usize,
     spatial_padding: usize,
     time_stride: usize,
+    im2col_budget_bytes: usize,
 }
 
 impl CausalConv3d {
@@ -64,7 +70,22 @@ impl CausalConv3d {
         }
         let weight = vb.get((out_dim, in_dim, kernel[0], kernel[1], kernel[2]), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
-        Ok(Self { weight, bias, time_padding: 2 * padding[0], spatial_padding: padding[1], time_stride })
+        Ok(Self {
+            weight,
+            bias,
+            out_dim,
+            kernel,
+            time_padding: 2 * padding[0],
+            spatial_padding: padding[1],
+            time_stride,
+            im2col_budget_bytes: IM2COL_BUDGET_BYTES,
+        })
+    }
+
+    /// Overrides [`IM2COL_BUDGET_BYTES`] (tests use it to force several conv2d calls).
+    pub fn with_im2col_budget(mut self, bytes: usize) -> Self {
+        self.im2col_budget_bytes = bytes;
+        self
     }
 
     /// Convolution of a whole clip `[B, T, C, H, W]`, zero frames in front.
@@ -88,7 +109,7 @@ impl CausalConv3d {
 
     fn forward_after(&self, previous: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
         let (b, _, c, h, w) = x.dims5()?;
-        let (out_dim, _, kt, _, _) = self.weight.dims5()?;
+        let ([kt, kh, kw], out_dim) = (self.kernel, self.out_dim);
         let mut parts = Vec::with_capacity(3);
         let mut zero_frames = self.time_padding;
         if let Some(previous) = previous.filter(|_| self.time_padding > 0) {
@@ -109,23 +130,41 @@ impl CausalConv3d {
             candle_core::bail!("causal conv: {frames_in} frames for a temporal kernel of {kt}")
         }
         let frames_out = (frames_in - kt) / self.time_stride + 1;
-        let mut sum: Option<Tensor> = None;
-        for k in 0..kt {
-            let frames = if self.time_stride == 1 {
-                x.narrow(1, k, frames_out)?
-            } else {
-                let ids: Vec<u32> = (0..frames_out).map(|t| (t * self.time_stride + k) as u32).collect();
-                x.index_select(&Tensor::new(ids.as_slice(), x.device())?, 1)?
-            };
-            let frames = frames.reshape((b * frames_out, c, h, w))?;
-            let kernel = self.weight.narrow(2, k, 1)?.squeeze(2)?;
-            let y = frames.conv2d(&kernel, self.spatial_padding, 1, 1, 1)?;
-            sum = Some(match sum {
-                None => y,
-                Some(s) => (s + y)?,
-            });
+        // Per-kt inputs, frames folded into the batch: `[B*T_out, C, H, W]` each.
+        let taps = (0..kt)
+            .map(|k| {
+                let frames = if self.time_stride == 1 {
+                    x.narrow(1, k, frames_out)?
+                } else {
+                    let ids: Vec<u32> = (0..frames_out).map(|t| (t * self.time_stride + k) as u32).collect();
+                    x.index_select(&Tensor::new(ids.as_slice(), x.device())?, 1)?
+                };
+                frames.reshape((b * frames_out, c, h, w))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let images = b * frames_out;
+        // CUDA materialises a conv2d's whole im2col buffer (about 1 GB per frame in bf16 in the
+        // last decoder stage at 720P): bound it by convolving a few frames at a time.
+        let p = 2 * self.spatial_padding;
+        let pixels_out = (h + p + 1).saturating_sub(kh) * (w + p + 1).saturating_sub(kw);
+        let im2col_per_image = pixels_out * c * kh * kw * x.dtype().size_in_bytes();
+        let group = (self.im2col_budget_bytes / im2col_per_image.max(1)).clamp(1, images);
+        let mut outputs = Vec::with_capacity(images.div_ceil(group));
+        for start in (0..images).step_by(group) {
+            let len = group.min(images - start);
+            let mut sum: Option<Tensor> = None;
+            for (k, tap) in taps.iter().enumerate() {
+                let kernel = self.weight.narrow(2, k, 1)?.squeeze(2)?;
+                let y = tap.narrow(0, start, len)?.conv2d(&kernel, self.spatial_padding, 1, 1, 1)?;
+                sum = Some(match sum {
+                    None => y,
+                    Some(s) => (s + y)?,
+                });
+            }
+            let Some(y) = sum else { candle_core::bail!("causal conv: empty temporal kernel") };
+            outputs.push(y);
         }
-        let Some(y) = sum else { candle_core::bail!("causal conv: empty temporal kernel") };
+        let y = if outputs.len() == 1 { outputs.remove(0) } else { Tensor::cat(&outputs, 0)? };
         let y = y.broadcast_add(&self.bias.reshape((1, out_dim, 1, 1))?)?;
         let (_, _, h_out, w_out) = y.dims4()?;
         y.reshape((b, frames_out, out_dim, h_out, w_out))

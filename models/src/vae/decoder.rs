@@ -6,7 +6,7 @@ use super::patchify::unpatchify;
 use super::resample::{Resample, ResampleMode};
 use super::resnet::ResidualBlock;
 use super::shortcut::DupUp3d;
-use candle_core::{DType, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// diffusers' `WanResidualUpBlock`: resnets and an upsampler, plus a [`DupUp3d`] shortcut around
@@ -113,6 +113,7 @@ pub struct WanVaeDecoder {
     z_dim: usize,
     patch_size: usize,
     dtype: DType,
+    device: Device,
 }
 
 impl WanVaeDecoder {
@@ -126,6 +127,7 @@ impl WanVaeDecoder {
             z_dim: z,
             patch_size: cfg.patch_size(),
             dtype: vb.dtype(),
+            device: vb.device().clone(),
         })
     }
 
@@ -146,7 +148,8 @@ impl WanVaeDecoder {
             ))
             .into());
         }
-        let z = z.to_dtype(self.dtype)?.permute((0, 2, 1, 3, 4))?;
+        super::check_dtype_on_device(self.dtype, &self.device)?;
+        let z = z.to_device(&self.device)?.to_dtype(self.dtype)?.permute((0, 2, 1, 3, 4))?;
         let mut cache = CausalCache::new();
         let mut next_frame = 0;
         for i in 0..frames {

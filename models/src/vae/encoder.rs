@@ -6,7 +6,7 @@ use super::patchify::patchify;
 use super::resample::{Resample, ResampleMode};
 use super::resnet::ResidualBlock;
 use super::shortcut::AvgDown3d;
-use candle_core::{DType, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// Frames per encoder call after the first frame, which is encoded alone.
@@ -111,6 +111,7 @@ pub struct WanVaeEncoder {
     in_channels: usize,
     scale_factor_spatial: usize,
     dtype: DType,
+    device: Device,
 }
 
 impl WanVaeEncoder {
@@ -126,11 +127,13 @@ impl WanVaeEncoder {
             in_channels: cfg.in_channels,
             scale_factor_spatial: cfg.scale_factor_spatial,
             dtype: vb.dtype(),
+            device: vb.device().clone(),
         })
     }
 
     /// `video` `[B, 3, F, H, W]` in [-1, 1] with F = 4k+1 and H, W multiples of 16 -> the
-    /// posterior mean `[B, z, k+1, H/16, W/16]` (not normalised), in the weights' dtype.
+    /// posterior mean `[B, z, k+1, H/16, W/16]` (not normalised), in the weights' dtype and on
+    /// their device.
     ///
     /// The first frame is encoded alone, then 4 frames per call, the causal caches carried over.
     pub fn encode(&self, video: &Tensor) -> Result<Tensor> {
@@ -146,7 +149,8 @@ impl WanVaeEncoder {
         if h % s != 0 || w % s != 0 {
             candle_core::bail!("VAE encode: {w}x{h} pixels; width and height must be multiples of {s}")
         }
-        let x = patchify(&video.to_dtype(self.dtype)?, p)?;
+        super::check_dtype_on_device(self.dtype, &self.device)?;
+        let x = patchify(&video.to_device(&self.device)?.to_dtype(self.dtype)?, p)?;
         let mut cache = CausalCache::new();
         let mut latents = Vec::with_capacity(1 + f / ENCODE_CHUNK_FRAMES);
         let mut start = 0;

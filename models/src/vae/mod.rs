@@ -109,5 +109,14 @@ impl WanVae {
     }
 }
 
+/// candle 0.11's CPU convolutions have no bf16 kernel: say so rather than fail inside the first
+/// convolution. (Building the model in bf16 on the CPU is fine, e.g. to check a checkpoint's layout.)
+fn check_dtype_on_device(dtype: DType, device: &candle_core::Device) -> Result<()> {
+    if device.is_cpu() && dtype == DType::BF16 {
+        candle_core::bail!("the VAE can't run in bf16 on the CPU (no bf16 convolution there): load it in f32")
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests;
