@@ -107,6 +107,28 @@ fn long_prompts_are_truncated_to_511_tokens_and_eos() {
     assert_eq!(ids[..short.len() - 1], short[..short.len() - 1]);
 }
 
+/// transformers' `T5Tokenizer` keeps only the vocabulary and the `Precompiled` normaliser of a
+/// `tokenizer.json`; the ids below are what it gives for this altered copy of the fixture.
+#[test]
+fn tokenizer_json_settings_are_replaced_like_transformers_does() {
+    let path = fixtures().join("tiny-diffusers/tokenizer/tokenizer.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    json["pre_tokenizer"] = serde_json::json!(
+        {"type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "always", "split": true});
+    json["normalizer"] = serde_json::json!({"type": "Sequence", "normalizers": [
+        {"type": "Replace", "pattern": {"String": "Q"}, "content": "  "}]});
+    json["post_processor"] = serde_json::Value::Null;
+    let altered = std::env::temp_dir().join(format!("t2v-text-parity-{}.json", std::process::id()));
+    std::fs::write(&altered, json.to_string()).unwrap();
+    let tokenizer = PromptTokenizer::from_file(&altered);
+    std::fs::remove_file(&altered).unwrap();
+    assert_eq!(
+        tokenizer.unwrap().encode("aQb red").unwrap(),
+        vec![17, 2, 25, 234, 1]
+    );
+}
+
 #[test]
 fn unknown_text_is_reported_with_its_word() {
     let tokenizer = tokenizer();

@@ -161,8 +161,11 @@ fn latent_normalisation_round_trips() {
 
 /// Hands out broadcast zeros of whatever shape is asked for, and records the requests.
 struct ZeroWeights {
-    requested: Arc<Mutex<Vec<(String, Vec<usize>)>>>,
+    requested: Arc<Mutex<Vec<Request>>>,
 }
+
+/// A weight's name and shape.
+type Request = (String, Vec<usize>);
 
 impl SimpleBackend for ZeroWeights {
     fn get(

@@ -237,6 +237,9 @@ impl Found {
                 None => Error::InvalidRequest(msg),
             }
         };
+        let transformer = self.transformer.ok_or_else(|| missing(Component::Transformer))?;
+        let vae = self.vae.ok_or_else(|| missing(Component::Vae))?;
+        let text_encoder = self.text_encoder.ok_or_else(|| missing(Component::TextEncoder))?;
         let tokenizer = self.tokenizer.ok_or_else(|| {
             let msg = "no tokenizer.json found (looked in tokenizer/, the folder itself and google/umt5-xxl/); pass it with --tokenizer";
             match root {
@@ -244,13 +247,7 @@ impl Found {
                 None => Error::InvalidRequest(msg.into()),
             }
         })?;
-        Ok(ModelFiles {
-            root: root.map(Path::to_path_buf),
-            transformer: self.transformer.ok_or_else(|| missing(Component::Transformer))?,
-            vae: self.vae.ok_or_else(|| missing(Component::Vae))?,
-            text_encoder: self.text_encoder.ok_or_else(|| missing(Component::TextEncoder))?,
-            tokenizer,
-        })
+        Ok(ModelFiles { root: root.map(Path::to_path_buf), transformer, vae, text_encoder, tokenizer })
     }
 }
 

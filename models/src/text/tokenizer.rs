@@ -1,8 +1,14 @@
-//! The prompt tokenizer: a Hugging Face `tokenizer.json` (umT5's SentencePiece unigram model with
-//! the `$A </s>` post-processor), used the way the reference pipeline calls it.
+//! The prompt tokenizer: a Hugging Face `tokenizer.json` (umT5's SentencePiece unigram model),
+//! set up the way transformers' `T5Tokenizer` sets it up and called the way the reference
+//! pipeline calls it.
 
 use super::clean::clean_prompt;
 use std::path::{Path, PathBuf};
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 /// The pipeline's `max_sequence_length`: the prompt is truncated to this many tokens, `</s>`
@@ -57,6 +63,7 @@ impl PromptTokenizer {
             .model
             .unk_id
             .or_else(|| tokenizer.token_to_id(json.model.unk_token.as_deref()?));
+        rebuild_like_transformers_t5(&mut tokenizer).map_err(load_error)?;
         // As the pipeline calls it: `max_length=512, truncation=True`, no padding (the caller
         // encodes only the real tokens).
         tokenizer
@@ -117,4 +124,38 @@ impl PromptTokenizer {
             .encode(cleaned, true)
             .map_err(|e| TokenizerError::Encode(e.to_string()))
     }
+}
+
+/// transformers (5.x) `T5Tokenizer` does not use `tokenizer.json` as saved: it keeps the vocabulary
+/// and only the `Precompiled` (SentencePiece) part of the normaliser, and sets its own
+/// pre-tokenizer and `$A </s>` post-processor. Do the same, so that a `tokenizer.json` saved with
+/// other settings (extra normalisers, a bare `Metaspace`) still tokenizes as the reference does.
+fn rebuild_like_transformers_t5(tokenizer: &mut Tokenizer) -> Result<(), String> {
+    let precompiled = match tokenizer.get_normalizer() {
+        Some(n @ NormalizerWrapper::Precompiled(_)) => Some(n.clone()),
+        Some(NormalizerWrapper::Sequence(sequence)) => sequence
+            .as_ref()
+            .iter()
+            .find(|n| matches!(n, NormalizerWrapper::Precompiled(_)))
+            .cloned(),
+        _ => None,
+    };
+    tokenizer
+        .with_normalizer(precompiled)
+        .map_err(|e| e.to_string())?;
+    tokenizer.with_pre_tokenizer(Some(Sequence::new(vec![
+        WhitespaceSplit.into(),
+        Metaspace::new('\u{2581}', PrependScheme::Always, true).into(),
+    ])));
+    let eos_id = tokenizer
+        .token_to_id("</s>")
+        .ok_or("the vocabulary has no `</s>` token")?;
+    let post_processor = TemplateProcessing::builder()
+        .try_single("$A </s>")?
+        .try_pair("$A </s> $B </s>")?
+        .special_tokens(vec![("</s>", eos_id)])
+        .build()
+        .map_err(|e| e.to_string())?;
+    tokenizer.with_post_processor(Some(post_processor));
+    Ok(())
 }

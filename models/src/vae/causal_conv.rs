@@ -3,7 +3,7 @@
 //! Activations inside the VAE are laid out `[B, T, C, H, W]` (frames before channels), so that
 //! folding frames into the batch for a 2D convolution is a free reshape.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 /// How many input frames a causal convolution keeps for the next chunk (diffusers' `CACHE_T`).
@@ -171,15 +171,9 @@ impl CausalConv3d {
     }
 }
 
-impl Module for CausalConv3d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        CausalConv3d::forward(self, x)
-    }
-}
-
 /// The last [`CACHE_T`] frames of `previous ++ x` (fewer if the clip is shorter), copied so the
 /// cache never pins a whole activation.
-pub fn last_frames(previous: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
+fn last_frames(previous: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
     let t = x.dim(1)?;
     let tail = x.narrow(1, t.saturating_sub(CACHE_T), t.min(CACHE_T))?;
     match previous {

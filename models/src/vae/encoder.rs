@@ -68,7 +68,8 @@ pub struct Encoder3d {
 impl Encoder3d {
     /// Builds from the `encoder.` weights; outputs `2 * z_dim` channels (mean and log-variance).
     pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
-        let dims: Vec<usize> = std::iter::once(1).chain(cfg.dim_mult.iter().copied()).map(|u| cfg.base_dim * u).collect();
+        let dims: Vec<usize> =
+            std::iter::once(1).chain(cfg.dim_mult.iter().copied()).map(|u| cfg.base_dim * u).collect();
         let stages = cfg.dim_mult.len();
         let conv_in = CausalConv3d::new(cfg.in_channels, dims[0], [3, 3, 3], [1, 1, 1], 1, vb.pp("conv_in"))?;
         let down_blocks = (0..stages)

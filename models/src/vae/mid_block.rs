@@ -16,9 +16,8 @@ impl MidBlock {
         let resnets = (0..=num_layers)
             .map(|i| ResidualBlock::new(dim, dim, vb.pp("resnets").pp(i)))
             .collect::<Result<Vec<_>>>()?;
-        let attentions = (0..num_layers)
-            .map(|i| AttentionBlock::new(dim, vb.pp("attentions").pp(i)))
-            .collect::<Result<Vec<_>>>()?;
+        let attentions =
+            (0..num_layers).map(|i| AttentionBlock::new(dim, vb.pp("attentions").pp(i))).collect::<Result<Vec<_>>>()?;
         Ok(Self { resnets, attentions })
     }
 

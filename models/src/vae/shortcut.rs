@@ -16,10 +16,11 @@ pub struct AvgDown3d {
 impl AvgDown3d {
     pub fn new(in_dim: usize, out_dim: usize, factor_t: usize, factor_s: usize) -> Result<Self> {
         let factor = factor_t * factor_s * factor_s;
-        if (in_dim * factor) % out_dim != 0 {
+        let group_size = in_dim * factor / out_dim;
+        if group_size * out_dim != in_dim * factor {
             candle_core::bail!("AvgDown3D: {in_dim} channels x {factor} is not divisible by {out_dim}")
         }
-        Ok(Self { out_dim, factor_t, factor_s, group_size: in_dim * factor / out_dim })
+        Ok(Self { out_dim, factor_t, factor_s, group_size })
     }
 
     /// `x`: `[B, T, C, H, W]`; zero frames are put in front to make T a multiple of `factor_t`.
@@ -49,10 +50,11 @@ pub struct DupUp3d {
 impl DupUp3d {
     pub fn new(in_dim: usize, out_dim: usize, factor_t: usize, factor_s: usize) -> Result<Self> {
         let factor = factor_t * factor_s * factor_s;
-        if (out_dim * factor) % in_dim != 0 {
+        let repeats = out_dim * factor / in_dim;
+        if repeats * in_dim != out_dim * factor {
             candle_core::bail!("DupUp3D: {out_dim} channels x {factor} is not divisible by {in_dim}")
         }
-        Ok(Self { out_dim, factor_t, factor_s, repeats: out_dim * factor / in_dim })
+        Ok(Self { out_dim, factor_t, factor_s, repeats })
     }
 
     /// `x`: `[B, T, C, H, W]`. On the decoder's first chunk the leading `factor_t - 1` frames
