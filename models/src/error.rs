@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{0}")]
+    #[error("{}", candle_message(.0))]
     Candle(#[from] candle_core::Error),
 
     #[error("{path}: {source}")]
@@ -35,6 +35,15 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// candle's message without the backtrace it may carry: users see what went wrong, not where.
+fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        candle_core::Error::Context { inner, context } => format!("{context}: {}", candle_message(inner)),
+        other => other.to_string(),
+    }
+}
 
 impl Error {
     pub fn checkpoint(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {

@@ -64,6 +64,15 @@ pub fn load_vae(files: &ComponentFiles, decoder_only: bool, dtype: DType, device
     build_vae(&weights, &cfg, decoder_only, dtype, device)
 }
 
+/// candle has no bf16 convolution on the CPU: the VAE runs in f32 there.
+pub fn vae_dtype(compute: DType, device: &Device) -> DType {
+    if compute == DType::BF16 && device.is_cpu() {
+        DType::F32
+    } else {
+        compute
+    }
+}
+
 /// umT5 overflows in f16; it runs in bf16 when f16 is asked for.
 pub fn text_encoder_dtype(compute: DType) -> DType {
     if compute == DType::F16 {
@@ -106,7 +115,7 @@ pub fn load_models(files: &ModelFiles, dtype: DType, device: &Device) -> Result<
         tokenizer,
         text_encoder: build_text_encoder(&text_weights, &text_cfg, text_encoder_dtype(dtype), device)?,
         transformer: build_transformer(&dit_weights, &dit_cfg, dtype, device)?,
-        vae: build_vae(&vae_weights, &vae_cfg, false, dtype, device)?,
+        vae: build_vae(&vae_weights, &vae_cfg, false, vae_dtype(dtype, device), device)?,
     })
 }
 
