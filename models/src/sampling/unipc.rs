@@ -68,7 +68,7 @@ impl UniPc {
     }
 
     /// UniC: corrects the sample produced by the previous predictor step, using the new model output.
-    fn corrector(&self, x0_now: &Tensor, last_sample: &Tensor, this_sample: &Tensor, order: usize) -> Result<Tensor> {
+    fn corrector(&self, x0_now: &Tensor, last_sample: &Tensor, order: usize) -> Result<Tensor> {
         let i = self.step_index;
         let m0 = self.x0_history.last().expect("corrector runs after a first step");
         let (alpha_t, sigma_t, lambda_t) = lambda(self.sigma(i));
@@ -93,7 +93,6 @@ impl UniPc {
         for (d1, rho) in d1s.iter().zip(&rhos_c) {
             corr = (corr + (d1 * *rho)?)?;
         }
-        let _ = this_sample;
         base - (corr * (alpha_t * b_h))?
     }
 
@@ -173,7 +172,7 @@ impl Sampler for UniPc {
         let sigma = self.sigma(self.step_index);
         let x0 = (sample - (model_output * sigma)?)?;
         let sample = match (&self.last_sample, self.step_index > 0) {
-            (Some(last), true) => self.corrector(&x0, last, sample, self.this_order)?,
+            (Some(last), true) => self.corrector(&x0, last, self.this_order)?,
             _ => sample.clone(),
         };
         self.x0_history.push(x0);
