@@ -9,6 +9,7 @@ pub mod dit;
 pub mod text;
 pub mod vae;
 pub mod error;
+pub mod ops;
 pub mod pipeline;
 pub mod sampling;
 pub mod weights;

@@ -32,7 +32,7 @@ pub fn sdpa_with_budget(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, budget_b
         let len = rows.min(n - start);
         let qc = q.narrow(2, start, len)?.contiguous()?;
         let scores = (qc.matmul(&kt)? * scale)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(v.dtype())?;
+        let probs = crate::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(v.dtype())?;
         outputs.push(probs.matmul(&v)?);
         start += len;
     }

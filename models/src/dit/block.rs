@@ -5,7 +5,7 @@ use super::attention::sdpa;
 use super::modulation::{layer_norm_f32, modulate, per_run, TokenTimesteps};
 use super::rope;
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{linear, LayerNorm, Linear, VarBuilder};
+use candle_nn::{linear, Linear, VarBuilder};
 
 /// Q/K RMSNorm across all heads (over the full model dimension, before the head split).
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ impl QkNorm {
         Ok(Self { weight: vb.get(dim, "weight")?, eps: eps as f32 })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+        crate::ops::rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -120,7 +120,8 @@ pub struct Block {
     scale_shift_table: Tensor,
     attn1: Attention,
     attn2: Attention,
-    norm2: Option<LayerNorm>,
+    /// Affine layer norm before cross-attention: `(weight, bias)` in f32.
+    norm2: Option<(Tensor, Tensor)>,
     ffn: FeedForward,
     eps: f64,
 }
@@ -129,7 +130,7 @@ impl Block {
     pub fn new(dim: usize, ffn_dim: usize, heads: usize, cross_attn_norm: bool, eps: f64, vb: VarBuilder) -> Result<Self> {
         let norm2 = if cross_attn_norm {
             let vb32 = vb.pp("norm2").to_dtype(DType::F32);
-            Some(LayerNorm::new(vb32.get(dim, "weight")?, vb32.get(dim, "bias")?, eps))
+            Some((vb32.get(dim, "weight")?, vb32.get(dim, "bias")?))
         } else {
             None
         };
@@ -171,7 +172,7 @@ impl Block {
         let x = (x32 + gated)?.to_dtype(dtype)?;
 
         let h = match &self.norm2 {
-            Some(norm) => norm.forward(&x.to_dtype(DType::F32)?)?.to_dtype(dtype)?,
+            Some((w, b)) => crate::ops::layer_norm(&x.to_dtype(DType::F32)?, w, b, self.eps as f32)?.to_dtype(dtype)?,
             None => x.clone(),
         };
         let x = (&x + self.attn2.cross_attention(&h, cross)?)?;

@@ -53,5 +53,5 @@ impl Rope3d {
 pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     let dtype = x.dtype();
     let x32 = x.to_dtype(DType::F32)?.contiguous()?;
-    candle_nn::rotary_emb::rope_i(&x32, cos, sin)?.to_dtype(dtype)
+    crate::ops::rope_i(&x32, cos, sin)?.to_dtype(dtype)
 }

@@ -188,7 +188,7 @@ impl SelfAttention {
             .permute((2, 0, 1))?
             .unsqueeze(0)?;
         let scores = q.matmul(&k.t()?)?.broadcast_add(&position_bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
+        let probs = crate::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
             .to_dtype(scores.dtype())?;
         let attn =
             probs

@@ -32,7 +32,7 @@ impl AttentionBlock {
         let k = qkv.narrow(2, c, c)?.t()?.contiguous()?;
         let v = qkv.narrow(2, 2 * c, c)?.contiguous()?;
         let scores = (q.matmul(&k)? * (1.0 / (c as f64).sqrt()))?;
-        let attn = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)?;
+        let attn = crate::ops::softmax_last_dim(&scores)?.matmul(&v)?;
         let attn = attn.to_dtype(x.dtype())?.transpose(1, 2)?.reshape((n, c, h, w))?;
         let out = self.proj.forward(&attn)?.reshape((b, t, c, h, w))?;
         out + x
