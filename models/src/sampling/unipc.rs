@@ -67,64 +67,72 @@ impl UniPc {
         self.sigmas[i] as f64
     }
 
-    /// UniC: corrects the sample produced by the previous predictor step, using the new model output.
-    fn corrector(&self, x0_now: &Tensor, last_sample: &Tensor, order: usize) -> Result<Tensor> {
-        let i = self.step_index;
-        let m0 = self.x0_history.last().expect("corrector runs after a first step");
-        let (alpha_t, sigma_t, lambda_t) = lambda(self.sigma(i));
-        let (_, sigma_s0, lambda_s0) = lambda(self.sigma(i - 1));
+    /// The terms shared by UniP and UniC for a move from sigma `target - 1` to sigma `target`,
+    /// using the latest data prediction `m0` and `order - 1` older ones.
+    fn update_terms(&self, target: usize, order: usize) -> Result<UpdateTerms> {
+        let source = target - 1;
+        let m0 = self.x0_history.last().expect("a data prediction exists").clone();
+        let (alpha_t, sigma_t, lambda_t) = lambda(self.sigma(target));
+        let (_, sigma_s0, lambda_s0) = lambda(self.sigma(source));
         let h = lambda_t - lambda_s0;
-
-        let mut rks = Vec::new();
-        let mut d1s = Vec::new();
+        let mut rks = Vec::with_capacity(order);
+        let mut d1s = Vec::with_capacity(order);
         for k in 1..order {
-            let (_, _, lambda_si) = lambda(self.sigma(i - (k + 1)));
-            let rk = (lambda_si - lambda_s0) / h;
-            let mi = &self.x0_history[self.x0_history.len() - (k + 1)];
-            d1s.push(((mi - m0)? / rk)?);
+            let (_, _, lambda_sk) = lambda(self.sigma(source - k));
+            let rk = (lambda_sk - lambda_s0) / h;
+            let mk = &self.x0_history[self.x0_history.len() - (k + 1)];
+            d1s.push(((mk - &m0)? / rk)?);
             rks.push(rk);
         }
         rks.push(1.0);
         let (h_phi_1, b_h, b) = bh2_coefficients(h, order);
-        let rhos_c = if order == 1 { vec![0.5] } else { solve(&vandermonde(&rks, order), &b) };
+        Ok(UpdateTerms { m0, alpha_t, sigma_ratio: sigma_t / sigma_s0, h_phi_1, b_h, b, rks, d1s })
+    }
 
-        let base = ((last_sample * (sigma_t / sigma_s0))? - (m0 * (alpha_t * h_phi_1))?)?;
-        let mut corr = ((x0_now - m0)? * rhos_c[order - 1])?;
-        for (d1, rho) in d1s.iter().zip(&rhos_c) {
+    /// UniC: corrects the sample the previous predictor step produced, using the new data
+    /// prediction `x0_now`.
+    fn corrector(&self, x0_now: &Tensor, last_sample: &Tensor, order: usize) -> Result<Tensor> {
+        let u = self.update_terms(self.step_index, order)?;
+        let rhos_c = if order == 1 { vec![0.5] } else { solve(&vandermonde(&u.rks, order), &u.b) };
+        let mut corr = ((x0_now - &u.m0)? * rhos_c[order - 1])?;
+        for (d1, rho) in u.d1s.iter().zip(&rhos_c) {
             corr = (corr + (d1 * *rho)?)?;
         }
-        base - (corr * (alpha_t * b_h))?
+        u.base(last_sample)? - (corr * (u.alpha_t * u.b_h))?
     }
 
     /// UniP: predicts the sample at the next sigma.
     fn predictor(&self, sample: &Tensor, order: usize) -> Result<Tensor> {
-        let i = self.step_index;
-        let m0 = self.x0_history.last().expect("predictor has the current output");
-        let (alpha_t, sigma_t, lambda_t) = lambda(self.sigma(i + 1));
-        let (_, sigma_s0, lambda_s0) = lambda(self.sigma(i));
-        let h = lambda_t - lambda_s0;
-
-        let mut rks = Vec::new();
-        let mut d1s = Vec::new();
-        for k in 1..order {
-            let (_, _, lambda_si) = lambda(self.sigma(i - k));
-            let rk = (lambda_si - lambda_s0) / h;
-            let mi = &self.x0_history[self.x0_history.len() - (k + 1)];
-            d1s.push(((mi - m0)? / rk)?);
-            rks.push(rk);
-        }
-        rks.push(1.0);
-        let (h_phi_1, b_h, b) = bh2_coefficients(h, order);
-        let base = ((sample * (sigma_t / sigma_s0))? - (m0 * (alpha_t * h_phi_1))?)?;
-        if d1s.is_empty() {
+        let u = self.update_terms(self.step_index + 1, order)?;
+        let base = u.base(sample)?;
+        if u.d1s.is_empty() {
             return Ok(base);
         }
-        let rhos_p = if order == 2 { vec![0.5] } else { solve(&vandermonde(&rks[..order - 1], order - 1), &b[..order - 1]) };
-        let mut pred = (&d1s[0] * rhos_p[0])?;
-        for (d1, rho) in d1s.iter().zip(&rhos_p).skip(1) {
+        let rhos_p = if order == 2 { vec![0.5] } else { solve(&vandermonde(&u.rks[..order - 1], order - 1), &u.b[..order - 1]) };
+        let mut pred = (&u.d1s[0] * rhos_p[0])?;
+        for (d1, rho) in u.d1s.iter().zip(&rhos_p).skip(1) {
             pred = (pred + (d1 * *rho)?)?;
         }
-        base - (pred * (alpha_t * b_h))?
+        base - (pred * (u.alpha_t * u.b_h))?
+    }
+}
+
+struct UpdateTerms {
+    m0: Tensor,
+    alpha_t: f64,
+    sigma_ratio: f64,
+    h_phi_1: f64,
+    b_h: f64,
+    b: Vec<f64>,
+    rks: Vec<f64>,
+    /// `(m_k - m0) / r_k` for the older data predictions.
+    d1s: Vec<Tensor>,
+}
+
+impl UpdateTerms {
+    /// The first-order part of the update: `sigma_t/sigma_s0 * x - alpha_t * h_phi_1 * m0`.
+    fn base(&self, x: &Tensor) -> Result<Tensor> {
+        (x * self.sigma_ratio)? - (&self.m0 * (self.alpha_t * self.h_phi_1))?
     }
 }
 
