@@ -512,3 +512,16 @@ fn values_the_node_depends_on() {
     assert_eq!(ours::kOfxImageEffectPluginApiVersion, 1);
     assert_eq!(ours::kOfxImageEffectOutputClipName, c"Output");
 }
+
+#[test]
+fn field_type_comparison_sees_argument_types() {
+    // Guards the checker itself: the normalised text must carry every argument type.
+    assert_eq!(
+        type_of(|s: &ours::OfxPropertySuiteV1| &s.propSetDouble),
+        "Option<unsafe extern \"C\" fn(*mut OfxPropertySetStruct, *const i8, i32, f64) -> i32>"
+    );
+    assert_eq!(
+        type_of(|s: &ours::OfxMessageSuiteV2| &s.setPersistentMessage),
+        "Option<unsafe extern \"C\" fn(*mut c_void, *const i8, *const i8, *const i8, ...) -> i32>"
+    );
+}
