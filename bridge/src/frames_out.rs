@@ -1,4 +1,4 @@
-//! Writing decoded frames `[F, H, W, 3]` (f32 in [0, 1]) to numbered image files.
+//! Writing decoded frames to numbered image files: the frame-number pattern, and 8- or 16-bit PNG.
 
 use candle_core::Tensor;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,18 @@ pub fn frame_path(pattern: &str, frame: usize) -> Result<PathBuf, String> {
         return Ok(PathBuf::from(format!("{}{frame:0width$}{}", &pattern[..start], &pattern[start + width..])));
     }
     Err(format!("output pattern `{pattern}` has no frame number: add %04d or #### (e.g. out/frame.%04d.png)"))
+}
+
+/// The part of a pattern that stands for the frame number (`%04d`, `%d`, `####`).
+pub fn frame_token(pattern: &str) -> Result<String, String> {
+    frame_path(pattern, 0)?;
+    if let Some(start) = pattern.find('%') {
+        let digits = pattern[start + 1..].chars().take_while(|c| c.is_ascii_digit()).count();
+        return Ok(pattern[start..start + digits + 2].to_string());
+    }
+    let start = pattern.find('#').expect("frame_path accepted it");
+    let width = pattern[start..].chars().take_while(|&c| c == '#').count();
+    Ok("#".repeat(width))
 }
 
 /// Quantises one frame `[H, W, 3]` in [0, 1] to 8-bit RGB, rounding to nearest.
@@ -44,6 +56,36 @@ pub fn write_png_frames(pattern: &str, first: usize, frames: &Tensor) -> Result<
         written.push(path);
     }
     Ok(written)
+}
+
+/// Bits per sample of exported PNGs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BitDepth {
+    Eight,
+    Sixteen,
+}
+
+impl std::str::FromStr for BitDepth {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "8" => Ok(BitDepth::Eight),
+            "16" => Ok(BitDepth::Sixteen),
+            other => Err(format!("bit depth `{other}`: use 8 or 16")),
+        }
+    }
+}
+
+/// Writes one service frame as a PNG numbered `index`.
+pub fn write_png_frame(pattern: &str, index: usize, frame: &crate::frame::Frame, depth: BitDepth) -> Result<PathBuf, String> {
+    let path = frame_path(pattern, index)?;
+    ensure_parent(&path)?;
+    let saved = match depth {
+        BitDepth::Eight => frame.to_rgb8().save_with_format(&path, image::ImageFormat::Png),
+        BitDepth::Sixteen => frame.to_rgb16().save_with_format(&path, image::ImageFormat::Png),
+    };
+    saved.map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 pub fn ensure_parent(path: &Path) -> Result<(), String> {

@@ -4,6 +4,7 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub mod embeddings;
+pub mod flops;
 pub mod model;
 pub mod modulation;
 pub mod rope;

@@ -4,11 +4,13 @@
 //! layers ask for, and records what was consumed so that leftovers can be reported.
 
 mod pth;
+mod random;
 mod safetensors_files;
 mod tracked;
 mod zeros;
 
 pub use pth::PthSource;
+pub use random::RandomWeights;
 pub use safetensors_files::SafetensorsSource;
 pub use tracked::TrackedWeights;
 pub use zeros::ZeroSource;

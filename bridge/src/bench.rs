@@ -1,0 +1,220 @@
+//! `t2v bench`: the real-size architecture with random weights (no download) timed per stage,
+//! with achieved TFLOP/s against the reference's FLOP counts. On the CPU only a tiny
+//! configuration is practical.
+
+use candle_core::{DType, Device, Tensor};
+use serde_json::json;
+use std::time::Instant;
+use t2v_models::dit::flops::forward_flops;
+use t2v_models::dit::{DitConfig, TokenTimesteps, WanTransformer};
+use t2v_models::text::{Umt5Config, Umt5Encoder};
+use t2v_models::vae::{VaeConfig, WanVae};
+use t2v_models::weights::RandomWeights;
+
+/// One clip size to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchSize {
+    pub width: usize,
+    pub height: usize,
+    pub frames: usize,
+}
+
+impl BenchSize {
+    pub fn label(&self) -> String {
+        format!("{}x{}x{}", self.width, self.height, self.frames)
+    }
+}
+
+/// Which model sizes to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchModel {
+    /// Wan2.2 TI2V-5B's real configuration (needs a large GPU).
+    Real,
+    /// A small configuration of the same architecture, for CPUs.
+    Tiny,
+}
+
+pub struct BenchOptions {
+    pub model: BenchModel,
+    pub sizes: Vec<BenchSize>,
+    pub device: Device,
+    pub dtype: DType,
+    /// Timed repetitions per measurement (after one warm-up).
+    pub repeats: usize,
+    /// Prompt length in tokens for text encoding.
+    pub prompt_tokens: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    pub size: String,
+    pub stage: String,
+    pub seconds: f64,
+    /// Reference FLOPs of the stage, where known.
+    pub flops: Option<f64>,
+}
+
+impl BenchRow {
+    pub fn tflops_per_second(&self) -> Option<f64> {
+        self.flops.map(|f| f / self.seconds / 1e12)
+    }
+}
+
+pub struct BenchReport {
+    pub device: String,
+    pub dtype: DType,
+    pub model: BenchModel,
+    pub rows: Vec<BenchRow>,
+    pub peak_memory_bytes: Option<u64>,
+    pub peak_memory_kind: &'static str,
+}
+
+pub fn tiny_configs() -> (DitConfig, VaeConfig, Umt5Config) {
+    let dit = DitConfig {
+        num_attention_heads: 4,
+        attention_head_dim: 32,
+        text_dim: 64,
+        ffn_dim: 256,
+        num_layers: 2,
+        ..DitConfig::wan22_ti2v_5b()
+    };
+    let vae = VaeConfig { base_dim: 16, decoder_base_dim: Some(32), ..VaeConfig::wan22_ti2v_5b() };
+    let text = Umt5Config { vocab_size: 1024, d_model: 64, d_kv: 16, d_ff: 128, num_layers: 2, num_heads: 4, ..Umt5Config::umt5_xxl() };
+    (dit, vae, text)
+}
+
+/// Median seconds of `repeats` runs of `f` after one warm-up; `sync` waits for the device.
+fn time<T>(repeats: usize, device: &Device, mut f: impl FnMut() -> candle_core::Result<T>) -> candle_core::Result<f64> {
+    f()?;
+    device.synchronize()?;
+    let mut times = Vec::with_capacity(repeats.max(1));
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        device.synchronize()?;
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Result<BenchReport> {
+    let (dit_cfg, vae_cfg, text_cfg) = match opts.model {
+        BenchModel::Real => (DitConfig::wan22_ti2v_5b(), VaeConfig::wan22_ti2v_5b(), Umt5Config::umt5_xxl()),
+        BenchModel::Tiny => tiny_configs(),
+    };
+    let dev = &opts.device;
+    let dtype = opts.dtype;
+    let vae_dtype = t2v_models::checkpoint::vae_dtype(dtype, dev);
+    let text_dtype = t2v_models::checkpoint::text_encoder_dtype(dtype);
+    let mut rows = Vec::new();
+
+    log("building the text encoder (random weights)");
+    let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
+    let ids: Vec<u32> = (0..opts.prompt_tokens as u32).map(|i| 3 + i % 100).collect();
+    let ids = Tensor::new(ids.as_slice(), dev)?.unsqueeze(0)?;
+    let seconds = time(opts.repeats, dev, || text.forward(&ids))?;
+    rows.push(BenchRow { size: format!("{} tokens", opts.prompt_tokens), stage: "text encoding".into(), seconds, flops: None });
+    drop(text);
+
+    log("building the transformer (random weights)");
+    let dit = WanTransformer::new(&dit_cfg, RandomWeights::var_builder(dtype, dev))?;
+    let context = Tensor::randn(0f32, 1.0, (1, 512, dit_cfg.text_dim), dev)?.to_dtype(dtype)?;
+    let prompt = dit.prepare_context(&context)?;
+    for size in &opts.sizes {
+        let latent = [1, dit_cfg.in_channels, (size.frames - 1) / 4 + 1, size.height / 16, size.width / 16];
+        let latents = Tensor::randn(0f32, 1.0, latent.as_slice(), dev)?;
+        let (gf, gh, gw) = dit.token_grid(latent[2], latent[3], latent[4]);
+        let tokens = gf * gh * gw;
+        let steps = TokenTimesteps::uniform(tokens, 500.0);
+        log(&format!("timing a transformer forward at {}", size.label()));
+        let seconds = time(opts.repeats, dev, || dit.forward(&latents, &steps, &prompt))?;
+        let flops = forward_flops(&dit_cfg, tokens, 512).total();
+        rows.push(BenchRow { size: size.label(), stage: "transformer step (no CFG)".into(), seconds, flops: Some(flops) });
+        rows.push(BenchRow { size: size.label(), stage: "transformer step (CFG)".into(), seconds: 2.0 * seconds, flops: Some(2.0 * flops) });
+    }
+    drop(dit);
+
+    log("building the VAE decoder (random weights)");
+    let vae = WanVae::new_decoder_only(&vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
+    for size in &opts.sizes {
+        let latent_frames = (size.frames - 1) / 4 + 1;
+        let z = Tensor::randn(0f32, 1.0, (1, vae_cfg.z_dim, latent_frames, size.height / 16, size.width / 16), dev)?;
+        log(&format!("timing VAE decode at {}", size.label()));
+        let two = z.narrow(2, 0, latent_frames.min(2))?;
+        // The second latent frame is a steady-state chunk (4 frames); the first is a single frame.
+        let two_frames = time(opts.repeats, dev, || vae.decode(&two))?;
+        let first = time(opts.repeats, dev, || vae.decode(&z.narrow(2, 0, 1)?))?;
+        rows.push(BenchRow { size: size.label(), stage: "VAE decode, one 4-frame chunk".into(), seconds: (two_frames - first).max(0.0), flops: None });
+        let whole = time(1, dev, || vae.decode(&z))?;
+        rows.push(BenchRow { size: size.label(), stage: "VAE decode, whole clip".into(), seconds: whole, flops: None });
+    }
+    Ok(BenchReport {
+        device: format!("{dev:?}"),
+        dtype,
+        model: opts.model,
+        rows,
+        peak_memory_bytes: peak_rss_bytes(),
+        peak_memory_kind: "peak resident host memory (VmHWM)",
+    })
+}
+
+impl BenchReport {
+    pub fn table(&self) -> String {
+        let mut out = format!("device: {}, dtype: {:?}, model: {:?}\n", self.device, self.dtype, self.model);
+        out += &format!("{:<18} {:<32} {:>12} {:>12}\n", "size", "stage", "seconds", "TFLOP/s");
+        for r in &self.rows {
+            let tf = r.tflops_per_second().map_or("-".to_string(), |t| format!("{t:.2}"));
+            out += &format!("{:<18} {:<32} {:>12.4} {:>12}\n", r.size, r.stage, r.seconds, tf);
+        }
+        if let Some(b) = self.peak_memory_bytes {
+            out += &format!("{}: {:.2} GiB\n", self.peak_memory_kind, b as f64 / (1u64 << 30) as f64);
+        }
+        out
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        json!({
+            "device": self.device,
+            "dtype": format!("{:?}", self.dtype),
+            "model": format!("{:?}", self.model),
+            "rows": self.rows.iter().map(|r| json!({
+                "size": r.size, "stage": r.stage, "seconds": r.seconds,
+                "reference_flops": r.flops, "achieved_tflops_per_second": r.tflops_per_second(),
+            })).collect::<Vec<_>>(),
+            "peak_memory_bytes": self.peak_memory_bytes,
+            "peak_memory_kind": self.peak_memory_kind,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_bench_runs_on_cpu_and_reports_every_stage() {
+        let opts = BenchOptions {
+            model: BenchModel::Tiny,
+            sizes: vec![BenchSize { width: 64, height: 32, frames: 5 }],
+            device: Device::Cpu,
+            dtype: DType::F32,
+            repeats: 1,
+            prompt_tokens: 8,
+        };
+        let report = run(&opts, &mut |_| {}).unwrap();
+        let stages: Vec<&str> = report.rows.iter().map(|r| r.stage.as_str()).collect();
+        assert_eq!(stages.len(), 5, "{stages:?}");
+        assert!(report.rows.iter().all(|r| r.seconds.is_finite() && r.seconds >= 0.0));
+        assert!(report.rows[1].tflops_per_second().unwrap() > 0.0);
+        assert!(report.table().contains("transformer step (CFG)"));
+        assert_eq!(report.json()["rows"].as_array().unwrap().len(), 5);
+    }
+}

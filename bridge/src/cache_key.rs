@@ -1,0 +1,177 @@
+//! The clip cache key: a SHA-256 over everything that changes the pixels, and the cheap model
+//! fingerprint it includes (file paths, sizes and modification times: never a full read).
+
+use crate::error::{Error, Result};
+use crate::request::Request;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::time::UNIX_EPOCH;
+use t2v_models::checkpoint::ModelFiles;
+
+/// Bumped whenever what a key covers, or the entry format, changes: old entries then miss.
+pub const CACHE_FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClipKey([u8; 32]);
+
+impl ClipKey {
+    pub fn to_hex(&self) -> String {
+        hex(&self.0)
+    }
+    pub fn from_hex(s: &str) -> Option<Self> {
+        if s.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(ClipKey(out))
+    }
+}
+
+impl fmt::Display for ClipKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ClipKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ClipKey({})", &self.to_hex()[..12])
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Length-prefixed fields, so that no two different requests hash the same byte stream.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn field(&mut self, name: &str, value: &[u8]) {
+        self.0.update((name.len() as u64).to_le_bytes());
+        self.0.update(name.as_bytes());
+        self.0.update((value.len() as u64).to_le_bytes());
+        self.0.update(value);
+    }
+}
+
+/// Identifies a model's files cheaply: their paths, sizes and modification times.
+pub fn model_fingerprint(files: &ModelFiles) -> Result<String> {
+    let mut h = KeyHasher(Sha256::new());
+    for path in files.all_files() {
+        let meta = std::fs::metadata(&path).map_err(|e| Error::bad_input(format!("{}: {e}", path.display())))?;
+        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
+        let abs = std::fs::canonicalize(&path).unwrap_or(path.clone());
+        h.field("path", abs.to_string_lossy().as_bytes());
+        h.field("size", &meta.len().to_le_bytes());
+        h.field("mtime", &mtime.to_le_bytes());
+    }
+    Ok(hex(&h.0.finalize()))
+}
+
+/// A hash of an image's decoded pixels (not its file), so re-saving the same picture hits.
+pub fn image_hash(image: &image::DynamicImage) -> String {
+    let mut h = KeyHasher(Sha256::new());
+    h.field("size", format!("{}x{}", image.width(), image.height()).as_bytes());
+    h.field("color", format!("{:?}", image.color()).as_bytes());
+    h.field("pixels", image.as_bytes());
+    hex(&h.0.finalize())
+}
+
+pub fn tensor_hash(t: &candle_core::Tensor) -> Result<String> {
+    let data: Vec<f32> = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;
+    let mut h = KeyHasher(Sha256::new());
+    h.field("shape", format!("{:?}", t.dims()).as_bytes());
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    h.field("data", &bytes);
+    Ok(hex(&h.0.finalize()))
+}
+
+/// The key of `request` with the model whose fingerprint is `model_fingerprint`. The compute
+/// device is left out on purpose: the noise is drawn on the CPU, so devices differ only by
+/// rounding, and a clip made on the GPU serves a CPU render.
+pub fn clip_key(request: &Request, model_fingerprint: &str) -> Result<ClipKey> {
+    let p = &request.params;
+    let mut h = KeyHasher(Sha256::new());
+    h.field("format", &CACHE_FORMAT_VERSION.to_le_bytes());
+    h.field("model", model_fingerprint.as_bytes());
+    h.field("prompt", p.prompt.as_bytes());
+    h.field("negative_prompt", p.negative_prompt().as_bytes());
+    h.field("seed", &p.seed.to_le_bytes());
+    h.field("width", &(p.width as u64).to_le_bytes());
+    h.field("height", &(p.height as u64).to_le_bytes());
+    h.field("frames", &(p.frames as u64).to_le_bytes());
+    h.field("steps", &(p.steps as u64).to_le_bytes());
+    h.field("guidance", &p.guidance.to_bits().to_le_bytes());
+    h.field("shift", &p.shift.to_bits().to_le_bytes());
+    h.field("sampler", p.sampler.name().as_bytes());
+    h.field("dtype", request.dtype.as_str().as_bytes());
+    match &request.image {
+        Some(image) => h.field("image", image_hash(image).as_bytes()),
+        None => h.field("image", b"none"),
+    }
+    match &request.init_latents {
+        Some(t) => h.field("init_latents", tensor_hash(t)?.as_bytes()),
+        None => h.field("init_latents", b"none"),
+    }
+    Ok(ClipKey(h.0.finalize().into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::ModelSpec;
+    use t2v_models::pipeline::GenerationParams;
+
+    fn request() -> Request {
+        Request::new(ModelSpec::default(), GenerationParams { prompt: "a cat".into(), ..Default::default() })
+    }
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn every_pixel_changing_field_changes_the_key() {
+        let base = clip_key(&request(), "m").unwrap();
+        assert_eq!(base, clip_key(&request(), "m").unwrap());
+        assert_ne!(base, clip_key(&request(), "other model").unwrap());
+        let variants: Vec<Box<dyn Fn(&mut Request)>> = vec![
+            Box::new(|r| r.params.prompt.push('!')),
+            Box::new(|r| r.params.negative_prompt = Some(String::new())),
+            Box::new(|r| r.params.seed = 1),
+            Box::new(|r| r.params.width = 64),
+            Box::new(|r| r.params.height = 64),
+            Box::new(|r| r.params.frames = 5),
+            Box::new(|r| r.params.steps = 2),
+            Box::new(|r| r.params.guidance = 4.0),
+            Box::new(|r| r.params.shift = 3.0),
+            Box::new(|r| r.params.sampler = t2v_models::sampling::SamplerKind::Euler),
+            Box::new(|r| r.dtype = candle_core::DType::BF16),
+            Box::new(|r| r.image = Some(std::sync::Arc::new(image::DynamicImage::new_rgb8(2, 2)))),
+        ];
+        for change in variants {
+            let mut r = request();
+            change(&mut r);
+            assert_ne!(base, clip_key(&r, "m").unwrap());
+        }
+    }
+
+    #[test]
+    fn default_negative_prompt_spelled_out_is_the_same_clip() {
+        let mut r = request();
+        r.params.negative_prompt = Some(t2v_models::pipeline::DEFAULT_NEGATIVE_PROMPT.into());
+        assert_eq!(clip_key(&r, "m").unwrap(), clip_key(&request(), "m").unwrap());
+    }
+
+    #[test]
+    fn hex_round_trip() {
+        let k = clip_key(&request(), "m").unwrap();
+        assert_eq!(ClipKey::from_hex(&k.to_hex()), Some(k));
+        assert_eq!(ClipKey::from_hex("zz"), None);
+    }
+}

@@ -1,0 +1,74 @@
+//! `t2v bench`: times each stage of the architecture with random weights (see
+//! `t2v_bridge::bench`) and prints a table, optionally JSON.
+
+use super::{bad_input, failure, Failure};
+use clap::Args;
+use std::path::PathBuf;
+use t2v_bridge::bench::{self, BenchModel, BenchOptions, BenchSize};
+use t2v_bridge::DeviceChoice;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// real (Wan2.2 TI2V-5B's configuration; needs a large GPU) or tiny. Default: real on CUDA,
+    /// tiny on the CPU.
+    #[arg(long = "model-size")]
+    model_size: Option<String>,
+    /// Clip sizes WIDTHxHEIGHTxFRAMES (repeatable). Default: 832x480x81 (real) or 64x32x5 (tiny).
+    #[arg(long = "size")]
+    sizes: Vec<String>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// f32, bf16 or f16.
+    #[arg(long, default_value = "bf16")]
+    dtype: String,
+    /// Timed repetitions per measurement, after one warm-up.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Prompt length in tokens for the text-encoder timing.
+    #[arg(long = "prompt-tokens", default_value_t = 64)]
+    prompt_tokens: usize,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn parse_size(s: &str) -> Result<BenchSize, Failure> {
+    let parts: Vec<usize> = s.split('x').map(|p| p.trim().parse()).collect::<Result<_, _>>().map_err(|_| {
+        bad_input(format!("--size `{s}`: use WIDTHxHEIGHTxFRAMES, e.g. 832x480x81"))
+    })?;
+    let [width, height, frames] = parts[..] else {
+        return Err(bad_input(format!("--size `{s}`: use WIDTHxHEIGHTxFRAMES, e.g. 832x480x81")));
+    };
+    t2v_models::pipeline::request::validate_size(width, height)?;
+    t2v_models::pipeline::request::validate_frames(frames)?;
+    Ok(BenchSize { width, height, frames })
+}
+
+pub fn run(args: BenchArgs) -> Result<(), Failure> {
+    let device = args.device.parse::<DeviceChoice>().map_err(|e| bad_input(format!("--device: {e}")))?.resolve()?;
+    let dtype = t2v_bridge::device::parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
+    let model = match args.model_size.as_deref() {
+        Some("real") => BenchModel::Real,
+        Some("tiny") => BenchModel::Tiny,
+        None if device.is_cuda() => BenchModel::Real,
+        None => BenchModel::Tiny,
+        Some(other) => return Err(bad_input(format!("--model-size `{other}`: use real or tiny"))),
+    };
+    let mut sizes = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>, _>>()?;
+    if sizes.is_empty() {
+        sizes.push(match model {
+            BenchModel::Real => BenchSize { width: 832, height: 480, frames: 81 },
+            BenchModel::Tiny => BenchSize { width: 64, height: 32, frames: 5 },
+        });
+    }
+    let opts = BenchOptions { model, sizes, device, dtype, repeats: args.repeats.max(1), prompt_tokens: args.prompt_tokens.max(1) };
+    let report = bench::run(&opts, &mut |line| eprintln!("{line}")).map_err(|e| failure(e.to_string()))?;
+    print!("{}", report.table());
+    if let Some(path) = &args.json {
+        t2v_bridge::frames_out::ensure_parent(path).map_err(bad_input)?;
+        std::fs::write(path, serde_json::to_string_pretty(&report.json()).expect("json"))
+            .map_err(|e| failure(format!("{}: {e}", path.display())))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,296 @@
+//! `t2v generate`: submit one clip to a [`Service`] of our own, stream its frames to disk as
+//! they are decoded, then write the extras (EXR, preview, metadata, tensors).
+
+use super::progress_bar::ProgressBar;
+use super::{bad_input, failure, Failure};
+use candle_core::{DType, Device, Tensor};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use t2v_bridge::frames_out::{self, BitDepth};
+use t2v_bridge::{exr_out, preview, DeviceChoice, ModelSpec, Request, Service, ServiceConfig};
+use t2v_models::checkpoint::Overrides;
+use t2v_models::pipeline::GenerationParams;
+use t2v_models::sampling::SamplerKind;
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// A diffusers folder, or a folder holding original/ComfyUI single files.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Transformer weights file (any supported layout), overriding the model folder's.
+    #[arg(long)]
+    transformer: Option<PathBuf>,
+    /// VAE weights file, overriding the model folder's.
+    #[arg(long)]
+    vae: Option<PathBuf>,
+    /// umT5 text encoder weights file, overriding the model folder's.
+    #[arg(long = "text-encoder")]
+    text_encoder: Option<PathBuf>,
+    /// tokenizer.json, overriding the model folder's.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// What the clip shows.
+    #[arg(long)]
+    prompt: String,
+    /// Defaults to the Wan2.2 release's negative prompt; "" means an empty one.
+    #[arg(long = "negative-prompt")]
+    negative_prompt: Option<String>,
+    /// Multiple of 32.
+    #[arg(long, default_value_t = 832)]
+    width: usize,
+    /// Multiple of 32.
+    #[arg(long, default_value_t = 480)]
+    height: usize,
+    /// Frame count of the form 4k+1.
+    #[arg(long, default_value_t = 81)]
+    frames: usize,
+    /// Denoising steps.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Classifier-free guidance scale (1 or less turns it off).
+    #[arg(long, default_value_t = 5.0)]
+    guidance: f64,
+    /// Flow shift of the sampler's schedule.
+    #[arg(long, default_value_t = 5.0)]
+    shift: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// unipc or euler.
+    #[arg(long, default_value = "unipc")]
+    sampler: SamplerKind,
+    /// f32, bf16 or f16.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// auto (CUDA when built with it and present, else CPU), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// First frame (image-to-video); resized and centre-cropped to the output size.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// safetensors with tensor `latents` [1,48,F',H/16,W/16] f32, used instead of seeded noise.
+    #[arg(long = "init-latents")]
+    init_latents: Option<PathBuf>,
+    /// Writes the final latents (before un-normalising) as safetensors tensor `latents`.
+    #[arg(long = "save-latents")]
+    save_latents: Option<PathBuf>,
+    /// Writes the frames [F,H,W,3] f32 in [0,1] as safetensors tensor `frames`.
+    #[arg(long = "save-frames")]
+    save_frames: Option<PathBuf>,
+    /// PNG frame file pattern: %04d, %d or #### stands for the frame number.
+    #[arg(long, default_value = "out/frame.%04d.png")]
+    output: String,
+    /// Bits per sample of the PNG frames: 8 or 16.
+    #[arg(long = "bit-depth", default_value = "8")]
+    bit_depth: BitDepth,
+    /// Also write OpenEXR frames (32-bit float, values as in the PNGs), e.g. out/frame.%04d.exr.
+    #[arg(long)]
+    exr: Option<String>,
+    /// Also write an animated preview at 24 fps: FILE.gif or FILE.png (APNG). Default: none.
+    #[arg(long)]
+    preview: Option<PathBuf>,
+    /// Where to write the clip's metadata JSON. Default: next to the frames, named after the
+    /// pattern (out/frame.%04d.png -> out/frame.json).
+    #[arg(long)]
+    metadata: Option<PathBuf>,
+    /// Neither read nor write the clip cache.
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// The clip cache folder (default: $T2V_CACHE_DIR, else the OS cache folder + text-to-video).
+    #[arg(long = "cache-dir")]
+    cache_dir: Option<PathBuf>,
+    /// Free the text encoder before the transformer runs (lower peak memory).
+    #[arg(long = "low-memory")]
+    low_memory: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `out/frame.%04d.png` -> `out/frame.json`: the pattern's file name without its frame number
+/// and extension.
+pub fn default_metadata_path(pattern: &str) -> Result<PathBuf, String> {
+    let token = frames_out::frame_token(pattern)?;
+    let path = PathBuf::from(pattern);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let without_ext = match name.rfind('.') {
+        Some(dot) if dot > name.find(&token).unwrap_or(0) => &name[..dot],
+        _ => name,
+    };
+    let stem = without_ext.replacen(&token, "", 1);
+    let stem = stem.trim_end_matches(['.', '_', '-', ' ']);
+    let stem = if stem.is_empty() { "clip" } else { stem };
+    Ok(path.with_file_name(format!("{stem}.json")))
+}
+
+fn load_image(path: &Path) -> Result<image::DynamicImage, Failure> {
+    image::open(path).map_err(|e| bad_input(format!("--image {}: cannot be read as an image ({e}); use a PNG or JPEG file", path.display())))
+}
+
+fn load_init_latents(path: &Path) -> Result<Tensor, Failure> {
+    let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)
+        .map_err(|e| bad_input(format!("--init-latents {}: {e}", path.display())))?;
+    tensors.remove("latents").ok_or_else(|| bad_input(format!("--init-latents {}: no tensor named `latents`", path.display())))
+}
+
+fn save_tensor(path: &Path, name: &str, t: &Tensor) -> Result<(), Failure> {
+    frames_out::ensure_parent(path).map_err(bad_input)?;
+    t.to_dtype(DType::F32)
+        .and_then(|t| t.save_safetensors(name, path))
+        .map_err(|e| failure(format!("{}: {e}", path.display())))
+}
+
+/// Ctrl-C presses so far: the first cancels the job, the second exits at once.
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+fn install_ctrl_c() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTS.fetch_add(1, Ordering::SeqCst) >= 1 {
+            eprintln!("\ninterrupted again: exiting without waiting");
+            std::process::exit(130);
+        }
+    });
+}
+
+pub fn run(args: GenerateArgs) -> Result<(), Failure> {
+    let dtype = t2v_bridge::device::parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
+    let device: DeviceChoice = args.device.parse().map_err(|e: String| bad_input(format!("--device: {e}")))?;
+    frames_out::frame_path(&args.output, 0).map_err(|e| bad_input(format!("--output: {e}")))?;
+    if let Some(exr) = &args.exr {
+        frames_out::frame_path(exr, 0).map_err(|e| bad_input(format!("--exr: {e}")))?;
+    }
+    if let Some(p) = &args.preview {
+        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        if !matches!(ext.as_str(), "gif" | "png" | "apng") {
+            return Err(bad_input(format!("--preview {}: use a .gif or .png (animated PNG) file name", p.display())));
+        }
+    }
+    let metadata_path = match &args.metadata {
+        Some(p) => p.clone(),
+        None => default_metadata_path(&args.output).map_err(bad_input)?,
+    };
+    let params = GenerationParams {
+        prompt: args.prompt.clone(),
+        negative_prompt: args.negative_prompt.clone(),
+        width: args.width,
+        height: args.height,
+        frames: args.frames,
+        steps: args.steps,
+        guidance: args.guidance,
+        shift: args.shift,
+        sampler: args.sampler,
+        seed: args.seed,
+    };
+    params.validate()?;
+    if args.model.is_none() && (args.transformer.is_none() || args.vae.is_none() || args.text_encoder.is_none()) {
+        return Err(bad_input("no model given: pass --model PATH (a diffusers folder or a folder of Wan2.2 files)"));
+    }
+    let mut request = Request::new(
+        ModelSpec {
+            path: args.model.clone(),
+            overrides: Overrides {
+                transformer: args.transformer.clone(),
+                vae: args.vae.clone(),
+                text_encoder: args.text_encoder.clone(),
+                tokenizer: args.tokenizer.clone(),
+            },
+        },
+        params,
+    );
+    request.dtype = dtype;
+    request.image = args.image.as_deref().map(load_image).transpose()?.map(Arc::new);
+    request.init_latents = args.init_latents.as_deref().map(load_init_latents).transpose()?;
+
+    let config = ServiceConfig {
+        device,
+        idle_unload: None,
+        cache_dir: args.cache_dir.clone(),
+        use_disk_cache: !args.no_cache,
+        low_memory: args.low_memory,
+        ..ServiceConfig::default()
+    };
+    let service = Service::new(config)?;
+    install_ctrl_c();
+    let job = service.submit(request)?;
+    let frame_count = job.frame_count();
+    let mut bar = ProgressBar::new(args.quiet);
+    let mut written = 0usize;
+    let write_frame = |i: usize, frame: &t2v_bridge::Frame| -> Result<(), Failure> {
+        frames_out::write_png_frame(&args.output, i, frame, args.bit_depth).map_err(failure)?;
+        if let Some(exr) = &args.exr {
+            exr_out::write_exr_frame(exr, i, frame).map_err(failure)?;
+        }
+        Ok(())
+    };
+    let outcome = loop {
+        if INTERRUPTS.load(Ordering::SeqCst) > 0 {
+            job.cancel();
+        }
+        let outcome = job.wait_timeout(Duration::from_millis(100));
+        // Frames arrive in order: write each as soon as it exists.
+        while written < frame_count {
+            match job.frame(written) {
+                Some(frame) => {
+                    write_frame(written, &frame)?;
+                    written += 1;
+                }
+                None => break,
+            }
+        }
+        bar.show(&job.progress());
+        if let Some(outcome) = outcome {
+            break outcome;
+        }
+    };
+    bar.finish();
+    let clip = match outcome {
+        Ok(clip) => clip,
+        Err(e) if e.is_cancelled() => {
+            drop(job);
+            service.shutdown();
+            return Err(Failure {
+                code: 130,
+                message: format!("cancelled; {written} of {frame_count} frames had been written; the clip cache is unchanged"),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for (i, frame) in clip.frames.iter().enumerate().skip(written) {
+        write_frame(i, frame)?;
+    }
+    if let Some(p) = &args.preview {
+        preview::write_preview(p, &clip.frames, preview::PREVIEW_FPS).map_err(failure)?;
+    }
+    frames_out::ensure_parent(&metadata_path).map_err(bad_input)?;
+    let mut metadata = serde_json::to_value(&clip.metadata).expect("metadata serialises");
+    metadata["from_cache"] = serde_json::Value::Bool(clip.from_cache);
+    metadata["output"] = serde_json::Value::String(args.output.clone());
+    std::fs::write(&metadata_path, serde_json::to_string_pretty(&metadata).expect("json"))
+        .map_err(|e| failure(format!("{}: {e}", metadata_path.display())))?;
+    if let Some(p) = &args.save_latents {
+        let latents = clip.latents.as_ref().ok_or_else(|| failure("this cached clip has no latents; rerun with --no-cache"))?;
+        save_tensor(p, "latents", latents)?;
+    }
+    if let Some(p) = &args.save_frames {
+        save_tensor(p, "frames", &clip.frames_tensor().map_err(|e| failure(e.to_string()))?)?;
+    }
+    if !args.quiet {
+        let source = if clip.from_cache { " (from the clip cache)" } else { "" };
+        eprintln!("wrote {} frames to {}{source}", clip.frames.len(), args.output);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_sits_next_to_the_frames() {
+        assert_eq!(default_metadata_path("out/frame.%04d.png").unwrap(), PathBuf::from("out/frame.json"));
+        assert_eq!(default_metadata_path("shot_###.png").unwrap(), PathBuf::from("shot.json"));
+        assert_eq!(default_metadata_path("a/%d.png").unwrap(), PathBuf::from("a/clip.json"));
+    }
+}

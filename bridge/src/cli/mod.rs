@@ -1,0 +1,79 @@
+//! The `t2v` commands: argument definitions, dispatch and exit codes
+//! (0 success, 1 failure, 2 bad input, 130 cancelled).
+
+mod bench;
+mod cache;
+mod generate;
+mod info;
+mod progress_bar;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "t2v",
+    version,
+    about = "Wan2.2 TI2V-5B text-to-video, locally",
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad input (the message says what to change), 130 cancelled.\n\
+                  Environment: T2V_CACHE_DIR (clip cache folder), T2V_CACHE_MAX_GB (cache size cap)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a clip (or read it from the clip cache) and write its frames.
+    Generate(Box<generate::GenerateArgs>),
+    /// Show the devices found and, with --model, the checkpoint layout and dtypes.
+    Info(info::InfoArgs),
+    /// Inspect or clear the clip cache.
+    Cache(cache::CacheArgs),
+    /// Time each stage with random weights (no model files needed).
+    Bench(bench::BenchArgs),
+}
+
+/// A failure with its exit code.
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl From<t2v_bridge::Error> for Failure {
+    fn from(e: t2v_bridge::Error) -> Self {
+        Failure { code: e.exit_code(), message: e.message }
+    }
+}
+
+impl From<t2v_models::Error> for Failure {
+    fn from(e: t2v_models::Error) -> Self {
+        t2v_bridge::Error::from(e).into()
+    }
+}
+
+pub fn bad_input(message: impl Into<String>) -> Failure {
+    Failure { code: 2, message: message.into() }
+}
+
+pub fn failure(message: impl Into<String>) -> Failure {
+    Failure { code: 1, message: message.into() }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Generate(args) => generate::run(*args),
+        Command::Info(args) => info::run(args),
+        Command::Cache(args) => cache::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Jobs and their handles. A job is one clip being produced; every submitter of the same clip
+//! holds a [`JobHandle`] to the same job. The job stops only when every holder has cancelled
+//! (or dropped) its handle.
+
+use crate::cache_key::ClipKey;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::metadata::ClipMetadata;
+use crate::progress::{JobProgress, JobStage, ProgressTracker};
+use crate::request::Request;
+use candle_core::Tensor;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use t2v_models::checkpoint::ModelFiles;
+
+/// Called on the worker thread after every progress update (stage, step, decoded chunk), before
+/// the worker checks for cancellation. Keep it short: the generation waits for it.
+pub type ProgressObserver = Arc<dyn Fn(&JobProgress) + Send + Sync>;
+
+/// A finished clip.
+#[derive(Debug)]
+pub struct Clip {
+    pub key: ClipKey,
+    pub frames: Vec<Frame>,
+    /// Final latents (before un-normalising), `[1, C, F', h, w]` f32.
+    pub latents: Option<Tensor>,
+    pub metadata: ClipMetadata,
+    /// Whether it was read from the disk cache rather than generated.
+    pub from_cache: bool,
+}
+
+impl Clip {
+    /// `[F, H, W, 3]` f32 in [0, 1].
+    pub fn frames_tensor(&self) -> candle_core::Result<Tensor> {
+        crate::frame::frames_to_tensor(&self.frames)
+    }
+}
+
+struct JobState {
+    tracker: ProgressTracker,
+    frames: Vec<Option<Frame>>,
+    outcome: Option<Result<Arc<Clip>>>,
+    /// Handles still interested in the result.
+    interest: usize,
+    observers: Vec<ProgressObserver>,
+}
+
+pub(crate) struct Job {
+    pub key: ClipKey,
+    pub request: Request,
+    pub files: ModelFiles,
+    pub fingerprint: String,
+    state: Mutex<JobState>,
+    changed: Condvar,
+    cancel: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock is caught by the worker; the state is still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Job {
+    pub fn new(key: ClipKey, request: Request, files: ModelFiles, fingerprint: String) -> Arc<Job> {
+        let frames = request.params.frames;
+        let steps = request.params.steps;
+        Arc::new(Job {
+            key,
+            request,
+            files,
+            fingerprint,
+            state: Mutex::new(JobState {
+                tracker: ProgressTracker::new(frames, steps),
+                frames: vec![None; frames],
+                outcome: None,
+                interest: 0,
+                observers: Vec::new(),
+            }),
+            changed: Condvar::new(),
+            cancel: AtomicBool::new(false),
+        })
+    }
+
+    /// Registers one more interested handle; `None` when the job is already being cancelled
+    /// (the submitter then starts a new job).
+    pub fn attach(self: &Arc<Self>, observer: Option<ProgressObserver>) -> Option<JobHandle> {
+        let mut s = lock(&self.state);
+        if self.cancel_requested() {
+            return None;
+        }
+        s.interest += 1;
+        s.observers.extend(observer);
+        Some(JobHandle { job: self.clone(), released: AtomicBool::new(false) })
+    }
+
+    fn release(&self) {
+        let mut s = lock(&self.state);
+        s.interest = s.interest.saturating_sub(1);
+        if s.interest == 0 && s.outcome.is_none() {
+            self.cancel.store(true, Ordering::SeqCst);
+        }
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    pub fn cancel_requested(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    /// Cancels regardless of interest (service shutdown).
+    pub fn force_cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    fn notify(&self, s: MutexGuard<'_, JobState>) {
+        let snapshot = s.tracker.progress.clone();
+        let observers = s.observers.clone();
+        drop(s);
+        self.changed.notify_all();
+        for observer in observers {
+            // An observer's panic must not take the worker down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer(&snapshot)));
+        }
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut ProgressTracker)) {
+        let mut s = lock(&self.state);
+        f(&mut s.tracker);
+        self.notify(s);
+    }
+
+    pub fn set_stage(&self, stage: JobStage) {
+        self.update(|t| t.set_stage(stage));
+    }
+
+    /// Publishes frames `first..first + frames.len()`; `from_cache` selects how they count.
+    pub fn publish_frames(&self, first: usize, frames: Vec<Frame>, from_cache: bool) {
+        let mut s = lock(&self.state);
+        for (i, frame) in frames.into_iter().enumerate() {
+            if let Some(slot) = s.frames.get_mut(first + i) {
+                *slot = Some(frame);
+            }
+        }
+        let done = s.frames.iter().filter(|f| f.is_some()).count();
+        if from_cache {
+            s.tracker.cache_frames_done(done);
+        } else {
+            s.tracker.frames_done(done);
+        }
+        self.notify(s);
+    }
+
+    /// Forgets published frames (a cache entry that failed verification half-way).
+    pub fn reset_frames(&self) {
+        let mut s = lock(&self.state);
+        s.frames.iter_mut().for_each(|f| *f = None);
+        s.tracker.progress.frames_done = 0;
+        self.notify(s);
+    }
+
+    /// Every frame, once all are published.
+    pub fn all_frames(&self) -> Option<Vec<Frame>> {
+        lock(&self.state).frames.iter().cloned().collect()
+    }
+
+    pub fn finish(&self, outcome: Result<Clip>) {
+        let mut s = lock(&self.state);
+        if s.outcome.is_some() {
+            return;
+        }
+        let stage = match &outcome {
+            Ok(_) => JobStage::Done,
+            Err(e) if e.is_cancelled() => JobStage::Cancelled,
+            Err(_) => JobStage::Failed,
+        };
+        if let Ok(clip) = &outcome {
+            for (i, frame) in clip.frames.iter().enumerate() {
+                if let Some(slot) = s.frames.get_mut(i) {
+                    *slot = Some(frame.clone());
+                }
+            }
+            s.tracker.progress.frames_done = clip.frames.len();
+        }
+        s.outcome = Some(outcome.map(Arc::new));
+        s.tracker.set_stage(stage);
+        self.notify(s);
+    }
+
+    pub fn is_finished(&self) -> bool {
+        lock(&self.state).outcome.is_some()
+    }
+}
+
+/// A submitter's view of a job. Dropping it withdraws this submitter's interest, as
+/// [`JobHandle::cancel`] does.
+pub struct JobHandle {
+    job: Arc<Job>,
+    released: AtomicBool,
+}
+
+impl std::fmt::Debug for JobHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobHandle").field("key", &self.job.key).finish()
+    }
+}
+
+impl JobHandle {
+    /// The clip's cache key; identical requests have identical keys.
+    pub fn key(&self) -> ClipKey {
+        self.job.key
+    }
+
+    fn is_released(&self) -> bool {
+        self.released.load(Ordering::SeqCst)
+    }
+
+    pub fn progress(&self) -> JobProgress {
+        let mut p = lock(&self.job.state).tracker.progress.clone();
+        if self.is_released() && !p.stage.is_final() {
+            p.stage = JobStage::Cancelled;
+            p.eta = None;
+        }
+        p
+    }
+
+    /// How many frames the clip will have.
+    pub fn frame_count(&self) -> usize {
+        self.job.request.params.frames
+    }
+
+    /// Frame `index`, if it has been published yet.
+    pub fn frame(&self, index: usize) -> Option<Frame> {
+        lock(&self.job.state).frames.get(index).cloned().flatten()
+    }
+
+    /// Every frame published so far, in order, with its index.
+    pub fn frames_so_far(&self) -> Vec<(usize, Frame)> {
+        let s = lock(&self.job.state);
+        s.frames.iter().enumerate().filter_map(|(i, f)| f.clone().map(|f| (i, f))).collect()
+    }
+
+    /// Blocks until anything about the job changes (progress, frames, the end) or `timeout`
+    /// passes. For a host thread that waits while polling its own abort flag.
+    pub fn wait_for_change(&self, timeout: Duration) {
+        let s = lock(&self.job.state);
+        if s.outcome.is_some() || self.is_released() {
+            return;
+        }
+        let _ = self.job.changed.wait_timeout(s, timeout);
+    }
+
+    /// Blocks until frame `index` is published, the job ends, or `timeout` passes.
+    pub fn wait_frame(&self, index: usize, timeout: Duration) -> Option<Frame> {
+        let deadline = Instant::now() + timeout;
+        let mut s = lock(&self.job.state);
+        loop {
+            if let Some(Some(frame)) = s.frames.get(index) {
+                return Some(frame.clone());
+            }
+            let now = Instant::now();
+            if s.outcome.is_some() || self.is_released() || now >= deadline {
+                return None;
+            }
+            s = self.job.changed.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// The result, waiting at most `timeout`; `None` while the job is still running.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<Arc<Clip>>> {
+        let deadline = Instant::now() + timeout;
+        let mut s = lock(&self.job.state);
+        loop {
+            if self.is_released() {
+                return Some(Err(Error::cancelled()));
+            }
+            if let Some(outcome) = &s.outcome {
+                return Some(outcome.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            s = self.job.changed.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Blocks until the job ends.
+    pub fn wait(&self) -> Result<Arc<Clip>> {
+        loop {
+            if let Some(outcome) = self.wait_timeout(Duration::from_secs(3600)) {
+                return outcome;
+            }
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.is_released() || self.job.is_finished()
+    }
+
+    /// The failure, if the job failed or was cancelled.
+    pub fn error(&self) -> Option<Error> {
+        if self.is_released() {
+            return Some(Error::cancelled());
+        }
+        match &lock(&self.job.state).outcome {
+            Some(Err(e)) => Some(e.clone()),
+            _ => None,
+        }
+    }
+
+    /// Withdraws this submitter's interest. The job stops (within one denoising step or one
+    /// VAE chunk) once no submitter wants it; a cancelled job writes nothing to the cache.
+    pub fn cancel(&self) {
+        if !self.released.swap(true, Ordering::SeqCst) {
+            self.job.release();
+        }
+    }
+}
+
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}

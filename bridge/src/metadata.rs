@@ -1,0 +1,90 @@
+//! The metadata JSON written with every clip (in the cache entry and next to exported frames):
+//! all parameters, the model, timings and the format version.
+
+use crate::cache_key::{ClipKey, CACHE_FORMAT_VERSION};
+use crate::request::Request;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Seconds spent loading model weights for this job (0 when they were already loaded).
+    pub load_s: f64,
+    pub encode_prompt_s: f64,
+    pub encode_image_s: f64,
+    pub denoise_s: f64,
+    pub decode_s: f64,
+    pub total_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The model folder, when one was given.
+    pub path: Option<String>,
+    /// Cheap fingerprint of the files (paths, sizes, modification times).
+    pub fingerprint: String,
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipMetadata {
+    pub format_version: u32,
+    /// The `t2v-bridge` version that generated the clip.
+    pub generator: String,
+    pub key: String,
+    pub prompt: String,
+    /// The negative prompt actually used (the Wan2.2 default when none was given).
+    pub negative_prompt: String,
+    pub width: usize,
+    pub height: usize,
+    pub frames: usize,
+    pub steps: usize,
+    pub guidance: f64,
+    pub shift: f64,
+    pub sampler: String,
+    pub seed: u64,
+    pub dtype: String,
+    /// Hash of the first frame's pixels, for image-to-video.
+    pub image: Option<String>,
+    /// Hash of the starting latents, when given instead of seeded noise.
+    pub init_latents: Option<String>,
+    pub model: ModelInfo,
+    pub device: String,
+    pub timings: Timings,
+    /// Seconds since the Unix epoch when the clip was finished.
+    pub created_unix: u64,
+}
+
+impl ClipMetadata {
+    pub fn describe(request: &Request, key: ClipKey, model: ModelInfo, device: String) -> Self {
+        let p = &request.params;
+        ClipMetadata {
+            format_version: CACHE_FORMAT_VERSION,
+            generator: format!("t2v-bridge {}", env!("CARGO_PKG_VERSION")),
+            key: key.to_hex(),
+            prompt: p.prompt.clone(),
+            negative_prompt: p.negative_prompt().to_string(),
+            width: p.width,
+            height: p.height,
+            frames: p.frames,
+            steps: p.steps,
+            guidance: p.guidance,
+            shift: p.shift,
+            sampler: p.sampler.name().to_string(),
+            seed: p.seed,
+            dtype: request.dtype.as_str().to_string(),
+            image: request.image.as_ref().map(|i| crate::cache_key::image_hash(i)),
+            init_latents: request.init_latents.as_ref().and_then(|t| crate::cache_key::tensor_hash(t).ok()),
+            model,
+            device,
+            timings: Timings::default(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("metadata serialises")
+    }
+}

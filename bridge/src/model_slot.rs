@@ -1,0 +1,149 @@
+//! The loaded model: each component is loaded the first time a job needs it and kept for the
+//! next one, until the model (or its dtype) changes, the service is idle long enough, or the
+//! host asks to purge. In low-memory mode the text encoder is freed after each prompt is encoded,
+//! so it is never resident together with the transformer.
+
+use crate::error::Result;
+use candle_core::{DType, Device};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use t2v_models::checkpoint::{self, configs, ModelFiles};
+use t2v_models::dit::WanTransformer;
+use t2v_models::text::{PromptTokenizer, Umt5Encoder};
+use t2v_models::vae::WanVae;
+
+#[derive(Default)]
+pub(crate) struct LoadCounters {
+    /// Times a model went from nothing loaded to something loaded.
+    pub model_loads: AtomicU64,
+    /// Component weight loads (text encoder, transformer, VAE).
+    pub component_loads: AtomicU64,
+    pub unloads: AtomicU64,
+}
+
+#[derive(PartialEq)]
+struct Identity {
+    fingerprint: String,
+    dtype: DType,
+}
+
+#[derive(Default)]
+pub(crate) struct ModelSlot {
+    identity: Option<Identity>,
+    files: Option<ModelFiles>,
+    checked: bool,
+    tokenizer: Option<Arc<PromptTokenizer>>,
+    text_encoder: Option<Arc<Umt5Encoder>>,
+    transformer: Option<Arc<WanTransformer>>,
+    vae: Option<Arc<WanVae>>,
+}
+
+impl ModelSlot {
+    /// Makes `files` at `dtype` the current model, dropping whatever else was loaded.
+    pub fn select(&mut self, files: &ModelFiles, fingerprint: &str, dtype: DType, counters: &LoadCounters) {
+        let identity = Identity { fingerprint: fingerprint.to_string(), dtype };
+        if self.identity.as_ref() != Some(&identity) {
+            self.unload(counters);
+            self.identity = Some(identity);
+            self.files = Some(files.clone());
+            self.checked = false;
+        }
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.text_encoder.is_some() || self.transformer.is_some() || self.vae.is_some()
+    }
+
+    /// Drops every component; returns whether anything was loaded.
+    pub fn unload(&mut self, counters: &LoadCounters) -> bool {
+        let was = self.is_loaded();
+        self.tokenizer = None;
+        self.text_encoder = None;
+        self.transformer = None;
+        self.vae = None;
+        if was {
+            counters.unloads.fetch_add(1, Ordering::Relaxed);
+        }
+        was
+    }
+
+    pub fn free_text_encoder(&mut self) {
+        self.text_encoder = None;
+    }
+
+    fn files(&self) -> &ModelFiles {
+        self.files.as_ref().expect("select() before loading")
+    }
+
+    fn dtype(&self) -> DType {
+        self.identity.as_ref().expect("select() before loading").dtype
+    }
+
+    /// Checks once per model, from headers and configs alone, that the components fit together.
+    fn check(&mut self) -> Result<()> {
+        if !self.checked {
+            let files = self.files();
+            let text = checkpoint::open_component(&files.text_encoder)?;
+            let text_cfg = configs::text_encoder_config(&text, files.text_encoder.config.as_deref())?;
+            let dit = checkpoint::open_component(&files.transformer)?;
+            let dit_cfg = configs::transformer_config(&dit, files.transformer.config.as_deref())?;
+            let vae = checkpoint::open_component(&files.vae)?;
+            let vae_cfg = configs::vae_config(&vae, files.vae.config.as_deref())?;
+            checkpoint::check_compatible(&dit_cfg, &vae_cfg, &text_cfg)?;
+            self.checked = true;
+        }
+        Ok(())
+    }
+
+    fn counting(&self, counters: &LoadCounters) {
+        if !self.is_loaded() {
+            counters.model_loads.fetch_add(1, Ordering::Relaxed);
+        }
+        counters.component_loads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether `text_encoder()` would read weights.
+    pub fn needs_load_text_encoder(&self) -> bool {
+        self.text_encoder.is_none()
+    }
+    pub fn needs_load_transformer(&self) -> bool {
+        self.transformer.is_none()
+    }
+    pub fn needs_load_vae(&self) -> bool {
+        self.vae.is_none()
+    }
+
+    pub fn text_encoder(&mut self, device: &Device, counters: &LoadCounters) -> Result<(Arc<PromptTokenizer>, Arc<Umt5Encoder>)> {
+        self.check()?;
+        if self.tokenizer.is_none() {
+            self.tokenizer = Some(Arc::new(checkpoint::load_tokenizer(&self.files().tokenizer)?));
+        }
+        if self.text_encoder.is_none() {
+            let encoder = checkpoint::load_text_encoder(&self.files().text_encoder, self.dtype(), device)?;
+            self.counting(counters);
+            self.text_encoder = Some(Arc::new(encoder));
+        }
+        Ok((self.tokenizer.clone().expect("loaded"), self.text_encoder.clone().expect("loaded")))
+    }
+
+    pub fn transformer(&mut self, device: &Device, counters: &LoadCounters) -> Result<Arc<WanTransformer>> {
+        self.check()?;
+        if self.transformer.is_none() {
+            let transformer = checkpoint::load_transformer(&self.files().transformer, self.dtype(), device)?;
+            self.counting(counters);
+            self.transformer = Some(Arc::new(transformer));
+        }
+        Ok(self.transformer.clone().expect("loaded"))
+    }
+
+    pub fn vae(&mut self, device: &Device, counters: &LoadCounters) -> Result<Arc<WanVae>> {
+        self.check()?;
+        if self.vae.is_none() {
+            let dtype = checkpoint::vae_dtype(self.dtype(), device);
+            let vae = checkpoint::load_vae(&self.files().vae, false, dtype, device)?;
+            self.counting(counters);
+            self.vae = Some(Arc::new(vae));
+        }
+        Ok(self.vae.clone().expect("loaded"))
+    }
+}

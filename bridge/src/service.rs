@@ -1,0 +1,619 @@
+//! The generation service: one worker thread per process owns the compute device and the loaded
+//! models and serves every submitter in order. A second thread answers requests whose clip is in
+//! the disk cache, so a cached clip never waits behind a generation and never loads a model.
+//!
+//! Identical requests (same [`ClipKey`]) are merged into one job while it is queued or running.
+//! A job is cancelled when every submitter has cancelled or dropped its handle; the worker then
+//! stops within one denoising step or one VAE chunk and writes nothing to the cache. A panic in a
+//! job fails that job, not the worker.
+
+use crate::cache_key::{clip_key, model_fingerprint, ClipKey};
+use crate::clip_cache::{default_cache_dir, ClipCache, Lookup, CACHE_DIR_ENV};
+use crate::config::ServiceConfig;
+use crate::device::device_name;
+use crate::embedding_cache::EmbeddingCache;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::job::{Clip, Job, JobHandle, ProgressObserver};
+use crate::metadata::{ClipMetadata, ModelInfo, Timings};
+use crate::model_slot::{LoadCounters, ModelSlot};
+use crate::progress::JobStage;
+use crate::request::Request;
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
+use t2v_models::pipeline::{self, DenoiseInputs, Stage};
+
+/// Counters of what the service has done since it started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    pub jobs_submitted: u64,
+    /// Submissions that joined a job already queued or running for the same clip.
+    pub jobs_merged: u64,
+    /// Clips generated to the end.
+    pub generations: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    /// Cache entries that failed verification (removed and regenerated).
+    pub corrupt_entries: u64,
+    pub cache_write_errors: u64,
+    /// Times a model went from nothing loaded to loaded.
+    pub model_loads: u64,
+    /// Component weight loads (text encoder, transformer, VAE).
+    pub component_loads: u64,
+    pub unloads: u64,
+    pub embedding_hits: u64,
+    pub embedding_misses: u64,
+    /// Jobs that panicked (and failed).
+    pub panics: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    jobs_submitted: AtomicU64,
+    jobs_merged: AtomicU64,
+    generations: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    corrupt_entries: AtomicU64,
+    cache_write_errors: AtomicU64,
+    embedding_hits: AtomicU64,
+    embedding_misses: AtomicU64,
+    panics: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+struct Shared {
+    config: ServiceConfig,
+    device: Device,
+    cache: Option<ClipCache>,
+    /// Jobs queued or running, by clip; submissions of the same clip join them.
+    active: Mutex<HashMap<ClipKey, Arc<Job>>>,
+    counters: Counters,
+    loads: LoadCounters,
+    shutting_down: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Removes a job from the active set (unless a newer job took its key). Called just before
+    /// the job's outcome is set, so that whoever sees the outcome and asks again starts afresh
+    /// (and reads the cache) instead of joining the old job.
+    fn retire(&self, job: &Arc<Job>) {
+        let mut active = lock(&self.active);
+        if active.get(&job.key).is_some_and(|j| Arc::ptr_eq(j, job)) {
+            active.remove(&job.key);
+        }
+    }
+
+    fn stopping(&self, job: &Job) -> bool {
+        job.cancel_requested() || self.shutting_down.load(Ordering::SeqCst)
+    }
+}
+
+enum Message {
+    Job(Arc<Job>),
+    Unload,
+    Shutdown,
+}
+
+/// See the module documentation.
+pub struct Service {
+    shared: Arc<Shared>,
+    compute_tx: Mutex<Option<Sender<Message>>>,
+    reader_tx: Mutex<Option<Sender<Arc<Job>>>>,
+    compute_thread: Mutex<Option<JoinHandle<()>>>,
+    reader_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+static GLOBAL: Mutex<Option<Arc<Service>>> = Mutex::new(None);
+
+impl Service {
+    /// Starts a service: resolves the device, opens the disk cache and starts the threads.
+    pub fn new(config: ServiceConfig) -> Result<Service> {
+        let device = config.device.resolve()?;
+        let cache = if config.use_disk_cache {
+            let dir = config.cache_dir.clone().or_else(default_cache_dir).ok_or_else(|| {
+                Error::bad_input(format!("no cache folder could be found: set ${CACHE_DIR_ENV} or turn the cache off"))
+            })?;
+            Some(ClipCache::open(dir, config.cache_max_bytes)?)
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared {
+            config,
+            device,
+            cache,
+            active: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            loads: LoadCounters::default(),
+            shutting_down: AtomicBool::new(false),
+        });
+        let (compute_tx, compute_rx) = channel();
+        let worker_shared = shared.clone();
+        let compute_thread = std::thread::Builder::new()
+            .name("t2v-worker".into())
+            .spawn(move || Worker::new(worker_shared).run(compute_rx))
+            .map_err(|e| Error::failed(format!("could not start the worker thread: {e}")))?;
+        let (reader_tx, reader_thread) = if shared.cache.is_some() {
+            let (tx, rx) = channel();
+            let reader_shared = shared.clone();
+            let forward = compute_tx.clone();
+            let thread = std::thread::Builder::new()
+                .name("t2v-cache-reader".into())
+                .spawn(move || read_cached_clips(&reader_shared, rx, forward))
+                .map_err(|e| Error::failed(format!("could not start the cache thread: {e}")))?;
+            (Some(tx), Some(thread))
+        } else {
+            (None, None)
+        };
+        Ok(Service {
+            shared,
+            compute_tx: Mutex::new(Some(compute_tx)),
+            reader_tx: Mutex::new(reader_tx),
+            compute_thread: Mutex::new(Some(compute_thread)),
+            reader_thread: Mutex::new(reader_thread),
+        })
+    }
+
+    /// The process-wide service that every node instance shares, started on first use with
+    /// [`ServiceConfig::from_env`] (without the disk cache if its folder can't be used).
+    pub fn global() -> Result<Arc<Service>> {
+        let mut global = lock(&GLOBAL);
+        if let Some(service) = global.as_ref().filter(|s| !s.is_shut_down()) {
+            return Ok(service.clone());
+        }
+        let config = ServiceConfig::from_env();
+        let service = match Service::new(config.clone()) {
+            Ok(s) => s,
+            Err(_) if config.use_disk_cache => Service::new(ServiceConfig { use_disk_cache: false, ..config })?,
+            Err(e) => return Err(e),
+        };
+        let service = Arc::new(service);
+        *global = Some(service.clone());
+        Ok(service)
+    }
+
+    /// Shuts the global service down (cancelling its work and joining its threads), if it was
+    /// started. The next [`Service::global`] starts a new one.
+    pub fn shutdown_global() {
+        let service = lock(&GLOBAL).take();
+        if let Some(service) = service {
+            service.shutdown();
+        }
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.shared.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.shared.device
+    }
+
+    /// The disk cache, when it is on.
+    pub fn cache(&self) -> Option<&ClipCache> {
+        self.shared.cache.as_ref()
+    }
+
+    pub fn is_shut_down(&self) -> bool {
+        self.shared.shutting_down.load(Ordering::SeqCst)
+    }
+
+    pub fn stats(&self) -> ServiceStats {
+        let c = &self.shared.counters;
+        let l = &self.shared.loads;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ServiceStats {
+            jobs_submitted: get(&c.jobs_submitted),
+            jobs_merged: get(&c.jobs_merged),
+            generations: get(&c.generations),
+            cache_hits: get(&c.cache_hits),
+            cache_misses: get(&c.cache_misses),
+            corrupt_entries: get(&c.corrupt_entries),
+            cache_write_errors: get(&c.cache_write_errors),
+            model_loads: get(&l.model_loads),
+            component_loads: get(&l.component_loads),
+            unloads: get(&l.unloads),
+            embedding_hits: get(&c.embedding_hits),
+            embedding_misses: get(&c.embedding_misses),
+            panics: get(&c.panics),
+        }
+    }
+
+    /// Finds the model's files (headers only) and checks the request.
+    fn resolve(request: &Request) -> Result<(ModelFiles, String)> {
+        request.params.validate()?;
+        let o = &request.model.overrides;
+        if request.model.path.is_none() && (o.transformer.is_none() || o.vae.is_none() || o.text_encoder.is_none()) {
+            return Err(Error::bad_input(
+                "no model given: choose a model folder (a diffusers folder or a folder of Wan2.2 files)",
+            ));
+        }
+        let files = ModelFiles::resolve(request.model.path.as_deref(), o)?;
+        let fingerprint = model_fingerprint(&files)?;
+        Ok((files, fingerprint))
+    }
+
+    /// The cache key `request` would have (validating it and finding the model's files).
+    pub fn key_for(request: &Request) -> Result<ClipKey> {
+        let (_, fingerprint) = Self::resolve(request)?;
+        clip_key(request, &fingerprint)
+    }
+
+    /// Queues `request` (or joins the identical job already queued or running). Bad requests
+    /// fail here, before anything is queued.
+    pub fn submit(&self, request: Request) -> Result<JobHandle> {
+        self.submit_observed(request, None)
+    }
+
+    /// [`Self::submit`] with an observer called on the worker thread at every progress update.
+    pub fn submit_observed(&self, request: Request, observer: Option<ProgressObserver>) -> Result<JobHandle> {
+        if self.is_shut_down() {
+            return Err(Error::failed("the generation service has been shut down"));
+        }
+        let (files, fingerprint) = Self::resolve(&request)?;
+        let key = clip_key(&request, &fingerprint)?;
+        bump(&self.shared.counters.jobs_submitted);
+        let mut active = lock(&self.shared.active);
+        if let Some(handle) = active.get(&key).and_then(|job| job.attach(observer.clone())) {
+            bump(&self.shared.counters.jobs_merged);
+            return Ok(handle);
+        }
+        let job = Job::new(key, request, files, fingerprint);
+        let handle = job.attach(observer).expect("a new job is not cancelled");
+        active.insert(key, job.clone());
+        drop(active);
+        let sent = match lock(&self.reader_tx).as_ref() {
+            Some(tx) => tx.send(job.clone()).is_ok(),
+            None => lock(&self.compute_tx).as_ref().is_some_and(|tx| tx.send(Message::Job(job.clone())).is_ok()),
+        };
+        if !sent {
+            self.shared.retire(&job);
+            job.finish(Err(Error::failed("the generation service has been shut down")));
+        }
+        Ok(handle)
+    }
+
+    /// Unloads the models and forgets cached prompt embeddings once the worker is between jobs
+    /// (the host's purge-caches action). The next job loads again.
+    pub fn unload(&self) {
+        if let Some(tx) = lock(&self.compute_tx).as_ref() {
+            let _ = tx.send(Message::Unload);
+        }
+    }
+
+    /// Cancels all work, stops the threads and waits for them. Idempotent; also run on drop.
+    pub fn shutdown(&self) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        for job in lock(&self.shared.active).values() {
+            job.force_cancel();
+        }
+        drop(lock(&self.reader_tx).take());
+        if let Some(thread) = lock(&self.reader_thread).take() {
+            let _ = thread.join();
+        }
+        if let Some(tx) = lock(&self.compute_tx).take() {
+            let _ = tx.send(Message::Shutdown);
+        }
+        if let Some(thread) = lock(&self.compute_thread).take() {
+            let _ = thread.join();
+        }
+        // Whatever raced in after the worker stopped.
+        let left: Vec<Arc<Job>> = lock(&self.shared.active).drain().map(|(_, j)| j).collect();
+        for job in left {
+            job.finish(Err(Error::cancelled()));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The cache thread: serves hits, passes misses on to the worker.
+fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<Message>) {
+    let cache = shared.cache.as_ref().expect("the cache thread runs only with a cache");
+    for job in jobs {
+        if shared.stopping(&job) {
+            shared.retire(&job);
+            job.finish(Err(Error::cancelled()));
+            continue;
+        }
+        job.set_stage(JobStage::ReadingCache);
+        let lookup = catch_unwind(AssertUnwindSafe(|| {
+            cache.load_streaming(&job.key, &mut |i, frame| job.publish_frames(i, vec![frame.clone()], true))
+        }))
+        .unwrap_or_else(|_| Lookup::Corrupt("reading it panicked".into()));
+        match lookup {
+            Lookup::Hit(clip) => {
+                bump(&shared.counters.cache_hits);
+                shared.retire(&job);
+                job.finish(Ok(Clip {
+                    key: job.key,
+                    frames: clip.frames,
+                    latents: clip.latents,
+                    metadata: clip.metadata,
+                    from_cache: true,
+                }));
+                continue;
+            }
+            Lookup::Miss => bump(&shared.counters.cache_misses),
+            Lookup::Corrupt(_) => {
+                bump(&shared.counters.cache_misses);
+                bump(&shared.counters.corrupt_entries);
+                job.reset_frames();
+            }
+        }
+        job.set_stage(JobStage::Queued);
+        if worker.send(Message::Job(job.clone())).is_err() {
+            shared.retire(&job);
+            job.finish(Err(Error::cancelled()));
+        }
+    }
+}
+
+/// Turns the pipeline's callbacks into job progress and published frames, and answers with
+/// `Cancelled` once nobody wants the job.
+struct JobSink<'a> {
+    job: &'a Job,
+    shared: &'a Shared,
+}
+
+impl JobSink<'_> {
+    fn check(&self) -> t2v_models::Result<()> {
+        if self.shared.stopping(self.job) {
+            Err(t2v_models::Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl pipeline::Progress for JobSink<'_> {
+    fn stage(&mut self, stage: Stage) -> t2v_models::Result<()> {
+        let steps = self.job.request.params.steps;
+        match stage {
+            Stage::EncodingPrompt => self.job.set_stage(JobStage::EncodingPrompt),
+            Stage::EncodingImage => self.job.set_stage(JobStage::EncodingImage),
+            Stage::Denoising => self.job.update(|t| t.step_done(0, steps)),
+            Stage::Decoding => self.job.update(|t| t.frames_done(0)),
+        }
+        self.check()
+    }
+    fn step(&mut self, index: usize, steps: usize, _latents: &Tensor) -> t2v_models::Result<()> {
+        self.job.update(|t| t.step_done(index + 1, steps));
+        self.check()
+    }
+    fn frames(&mut self, first: usize, frames: &Tensor) -> t2v_models::Result<()> {
+        self.job.publish_frames(first, Frame::split(frames)?, false);
+        self.check()
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// The compute thread's state: the loaded model and the prompt embeddings.
+struct Worker {
+    shared: Arc<Shared>,
+    slot: ModelSlot,
+    embeddings: EmbeddingCache,
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>) -> Self {
+        let embeddings = EmbeddingCache::new(shared.config.embedding_cache_entries);
+        Worker { shared, slot: ModelSlot::default(), embeddings }
+    }
+
+    fn run(mut self, messages: Receiver<Message>) {
+        loop {
+            let idle = self.shared.config.idle_unload.filter(|_| self.slot.is_loaded());
+            let message = match idle {
+                Some(idle) => match messages.recv_timeout(idle) {
+                    Ok(m) => m,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.slot.unload(&self.shared.loads);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match messages.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                },
+            };
+            match message {
+                Message::Job(job) => self.process(&job),
+                Message::Unload => {
+                    self.slot.unload(&self.shared.loads);
+                    self.embeddings.clear();
+                }
+                Message::Shutdown => break,
+            }
+        }
+        self.slot.unload(&self.shared.loads);
+    }
+
+    fn process(&mut self, job: &Arc<Job>) {
+        let outcome = if self.shared.stopping(job) {
+            Err(Error::cancelled())
+        } else {
+            match catch_unwind(AssertUnwindSafe(|| self.generate(job))) {
+                Ok(outcome) => outcome,
+                Err(panic) => {
+                    bump(&self.shared.counters.panics);
+                    // The panic may have left a component half-built: start clean next time.
+                    self.slot.unload(&self.shared.loads);
+                    Err(Error::failed(format!("internal error while generating (please report it): {}", panic_message(&*panic))))
+                }
+            }
+        };
+        self.shared.retire(job);
+        job.finish(outcome);
+    }
+
+    fn check(&self, job: &Job) -> Result<()> {
+        if self.shared.stopping(job) {
+            Err(Error::cancelled())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Loads a component if it isn't, showing the stage and timing it.
+    fn ensure<T>(
+        &mut self,
+        job: &Job,
+        needed: bool,
+        resume: JobStage,
+        timings: &mut Timings,
+        load: impl FnOnce(&mut ModelSlot, &Device, &LoadCounters) -> Result<T>,
+    ) -> Result<T> {
+        if needed {
+            job.set_stage(JobStage::LoadingModel);
+            self.check(job)?;
+        }
+        let start = Instant::now();
+        let out = load(&mut self.slot, &self.shared.device, &self.shared.loads)?;
+        if needed {
+            timings.load_s += start.elapsed().as_secs_f64();
+            job.set_stage(resume);
+            self.check(job)?;
+        }
+        Ok(out)
+    }
+
+    fn generate(&mut self, job: &Job) -> Result<Clip> {
+        let started = Instant::now();
+        let request = &job.request;
+        let params = &request.params;
+        let device = self.shared.device.clone();
+        if self.shared.config.panic_on_prompt.as_deref() == Some(params.prompt.as_str()) {
+            panic!("test panic requested for this prompt");
+        }
+        let loads = &self.shared.loads;
+        self.slot.select(&job.files, &job.fingerprint, request.dtype, loads);
+        let mut timings = Timings::default();
+
+        // Prompt embeddings, from the cache when the prompt was seen before.
+        job.set_stage(JobStage::EncodingPrompt);
+        self.check(job)?;
+        let text_dtype = text_encoder_dtype(request.dtype);
+        let mut texts = vec![params.prompt.clone()];
+        if params.uses_guidance() {
+            texts.push(params.negative_prompt().to_string());
+        }
+        let mut embeddings = Vec::new();
+        for text in &texts {
+            if let Some(e) = self.embeddings.get(&job.fingerprint, text_dtype, text) {
+                bump(&self.shared.counters.embedding_hits);
+                embeddings.push(e);
+                continue;
+            }
+            bump(&self.shared.counters.embedding_misses);
+            let needed = self.slot.needs_load_text_encoder();
+            let (tokenizer, encoder) =
+                self.ensure(job, needed, JobStage::EncodingPrompt, &mut timings, |slot, d, c| slot.text_encoder(d, c))?;
+            let start = Instant::now();
+            let e = t2v_models::text::encode_prompt(&tokenizer, &encoder, text, &device)?.to_device(&Device::Cpu)?;
+            timings.encode_prompt_s += start.elapsed().as_secs_f64();
+            self.embeddings.insert(&job.fingerprint, text_dtype, text, e.clone());
+            embeddings.push(e);
+            self.check(job)?;
+        }
+        if self.shared.config.low_memory {
+            self.slot.free_text_encoder();
+        }
+
+        let needed = self.slot.needs_load_transformer();
+        let transformer =
+            self.ensure(job, needed, JobStage::EncodingPrompt, &mut timings, |slot, d, c| slot.transformer(d, c))?;
+        let prompt = transformer.prepare_context(&embeddings[0].to_device(&device)?)?;
+        let negative = match embeddings.get(1) {
+            Some(e) => Some(transformer.prepare_context(&e.to_device(&device)?)?),
+            None => None,
+        };
+        let needed = self.slot.needs_load_vae();
+        let vae = self.ensure(job, needed, JobStage::EncodingPrompt, &mut timings, |slot, d, c| slot.vae(d, c))?;
+
+        let first_frame = match &request.image {
+            Some(image) => {
+                job.set_stage(JobStage::EncodingImage);
+                self.check(job)?;
+                let start = Instant::now();
+                let f = pipeline::encode_first_frame(&vae, image, params, &device)?;
+                timings.encode_image_s = start.elapsed().as_secs_f64();
+                Some(f)
+            }
+            None => None,
+        };
+        let shape = pipeline::latent_shape(params, transformer.config().in_channels, vae.config().scale_factor_spatial);
+        let latents = match &request.init_latents {
+            Some(l) => {
+                if l.dims() != shape {
+                    return Err(Error::bad_input(format!(
+                        "the initial latents have shape {:?}; this request needs {shape:?}",
+                        l.dims()
+                    )));
+                }
+                l.to_dtype(DType::F32)?.to_device(&device)?
+            }
+            None => pipeline::noise::seeded_noise(params.seed, &shape, &device)?,
+        };
+        self.check(job)?;
+
+        let mut sink = JobSink { job, shared: &self.shared };
+        let mut sampler = params.sampler.build(params.steps, params.shift);
+        let inputs = DenoiseInputs { latents, prompt: &prompt, negative: negative.as_ref(), guidance: params.guidance, first_frame };
+        let start = Instant::now();
+        let latents = pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?;
+        timings.denoise_s = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        pipeline::decode(&vae, &latents, &mut sink)?;
+        timings.decode_s = start.elapsed().as_secs_f64();
+        let frames = job
+            .all_frames()
+            .ok_or_else(|| Error::failed(format!("the VAE decoded fewer than the {} frames asked for", params.frames)))?;
+        let latents = latents.to_device(&Device::Cpu)?;
+        timings.total_s = started.elapsed().as_secs_f64();
+        bump(&self.shared.counters.generations);
+
+        let model = ModelInfo {
+            path: job.files.root.as_ref().map(|p| p.display().to_string()),
+            fingerprint: job.fingerprint.clone(),
+            files: job.files.all_files().iter().map(|p| p.display().to_string()).collect(),
+        };
+        let mut metadata = ClipMetadata::describe(request, job.key, model, device_name(&device));
+        metadata.timings = timings;
+        if let Some(cache) = &self.shared.cache {
+            job.set_stage(JobStage::WritingCache);
+            if cache.store(&job.key, &frames, Some(&latents), &metadata).is_err() {
+                // The clip is still good; it just won't be cached.
+                bump(&self.shared.counters.cache_write_errors);
+            }
+        }
+        Ok(Clip { key: job.key, frames, latents: Some(latents), metadata, from_cache: false })
+    }
+}
+

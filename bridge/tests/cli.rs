@@ -1,0 +1,220 @@
+//! End-to-end tests of the `t2v` binary on the tiny model.
+
+mod common;
+
+use common::fixtures;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn t2v(cache: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_t2v"));
+    c.env("T2V_CACHE_DIR", cache);
+    c
+}
+
+fn run(mut c: Command) -> Output {
+    c.output().expect("t2v runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// `t2v generate` on the tiny model; `extra` flag/value pairs replace the defaults or add to them.
+fn tiny_generate(cache: &Path, out: &Path, extra: &[String]) -> Command {
+    let model = fixtures().join("tiny-diffusers").display().to_string();
+    let output = out.join("f.%04d.png").display().to_string();
+    let mut flags: Vec<(String, String)> = [
+        ("--model", model.as_str()),
+        ("--prompt", "a red ball"),
+        ("--width", "64"),
+        ("--height", "64"),
+        ("--frames", "5"),
+        ("--steps", "2"),
+        ("--output", output.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for pair in extra.chunks(2) {
+        match flags.iter_mut().find(|(k, _)| *k == pair[0]) {
+            Some(slot) => slot.1 = pair[1].clone(),
+            None => flags.push((pair[0].clone(), pair[1].clone())),
+        }
+    }
+    let mut c = t2v(cache);
+    c.arg("generate");
+    for (k, v) in flags {
+        c.arg(k).arg(v);
+    }
+    c
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn load(path: &Path, name: &str) -> Vec<f32> {
+    let t = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap().remove(name).unwrap();
+    t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+#[test]
+fn generate_matches_the_reference_pipeline_and_then_reads_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = fixtures().join("parity/pipeline_t2v_cfg_unipc");
+    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case.with_extension("json")).unwrap()).unwrap();
+    let mut tensors = candle_core::safetensors::load(case.with_extension("safetensors"), &candle_core::Device::Cpu).unwrap();
+    let init = dir.path().join("init.safetensors");
+    tensors.remove("init_latents").unwrap().save_safetensors("latents", &init).unwrap();
+    let expected: Vec<f32> = tensors.remove("frames").unwrap().flatten_all().unwrap().to_vec1().unwrap();
+
+    for (attempt, out) in ["first", "cached"].iter().enumerate() {
+        let out = dir.path().join(out);
+        let mut c = t2v(&dir.path().join("cache"));
+        c.args(["generate", "--model"]).arg(fixtures().join("tiny-diffusers"));
+        c.args(["--prompt", spec["prompt"].as_str().unwrap(), "--negative-prompt", spec["negative_prompt"].as_str().unwrap()]);
+        c.args(["--width", "64", "--height", "64", "--frames", "5", "--steps", "4", "--guidance", "5", "--shift", "5"]);
+        c.args(["--sampler", "unipc", "--seed", "0", "--device", "cpu", "--dtype", "f32", "--init-latents"]).arg(&init);
+        c.arg("--save-frames").arg(out.join("frames.safetensors"));
+        c.arg("--save-latents").arg(out.join("latents.safetensors"));
+        c.arg("--output").arg(out.join("frame.%04d.png"));
+        let o = run(c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stderr(&o).contains("from the clip cache"), attempt == 1, "{}", stderr(&o));
+        let got = load(&out.join("frames.safetensors"), "frames");
+        assert_eq!(got.len(), expected.len());
+        let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "frames differ from the reference by {worst}");
+        for i in 0..5 {
+            let png = image::open(out.join(format!("frame.{i:04}.png"))).unwrap();
+            assert_eq!((png.width(), png.height()), (64, 64));
+        }
+        let metadata: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("frame.json")).unwrap()).unwrap();
+        assert_eq!(metadata["steps"], 4);
+        assert_eq!(metadata["from_cache"], attempt == 1);
+        assert_eq!(load(&out.join("latents.safetensors"), "latents").len(), 48 * 2 * 4 * 4);
+    }
+}
+
+#[test]
+fn exports_16_bit_png_exr_and_previews() {
+    let dir = tempfile::tempdir().unwrap();
+    for preview in ["p.gif", "p.png"] {
+        let p = |s: &str| dir.path().join(s).display().to_string();
+        let extra = vec!["--bit-depth".into(), "16".into(), "--exr".into(), p("exr/f.####.exr"), "--preview".into(), p(preview), "--metadata".into(), p("meta/clip.json")];
+        let c = tiny_generate(&dir.path().join("cache"), dir.path(), &extra);
+        let o = run(c);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let png = image::open(dir.path().join("f.0004.png")).unwrap();
+    assert!(matches!(png, image::DynamicImage::ImageRgb16(_)), "16-bit PNG");
+    assert!(dir.path().join("exr/f.0004.exr").is_file());
+    assert!(dir.path().join("meta/clip.json").is_file());
+    let gif = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(dir.path().join("p.gif")).unwrap())).unwrap();
+    use image::AnimationDecoder;
+    assert_eq!(gif.into_frames().count(), 5);
+    let apng = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.path().join("p.png")).unwrap())).read_info().unwrap();
+    assert_eq!(apng.info().animation_control.unwrap().num_frames, 5);
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message_that_says_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--prompt", " "], "prompt is empty"),
+        (vec!["--width", "65"], "width 65 is not a multiple of 32"),
+        (vec!["--frames", "6"], "frame count 6"),
+        (vec!["--model", "/no/such/folder"], "does not exist"),
+        (vec!["--output", "out/frame.png"], "has no frame number"),
+        (vec!["--image", "/no/such/image.png"], "--image /no/such/image.png"),
+        (vec!["--dtype", "f64"], "use f32, bf16 or f16"),
+        (vec!["--device", "tpu"], "use auto, cpu, cuda"),
+        (vec!["--preview", "p.mp4"], "use a .gif or .png"),
+        (vec!["--bit-depth", "12"], "use 8 or 16"),
+    ];
+    let not_an_image = dir.path().join("not-an-image.png");
+    std::fs::write(&not_an_image, "text").unwrap();
+    let mut cases: Vec<(Vec<String>, String)> =
+        cases.into_iter().map(|(a, m)| (a.into_iter().map(String::from).collect(), m.to_string())).collect();
+    cases.push((vec!["--image".into(), not_an_image.display().to_string()], "cannot be read as an image".into()));
+    let wrong_latents = dir.path().join("wrong.safetensors");
+    candle_core::Tensor::zeros((1, 48, 1, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu)
+        .unwrap()
+        .save_safetensors("latents", &wrong_latents)
+        .unwrap();
+    cases.push((vec!["--init-latents".into(), wrong_latents.display().to_string()], "this request needs [1, 48, 2, 4, 4]".into()));
+    for (extra, expected) in cases {
+        let c = tiny_generate(&dir.path().join("cache"), &dir.path().join("out"), &extra);
+        let o = run(c);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(&expected), "{extra:?}: `{err}` lacks `{expected}`");
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
+    }
+}
+
+#[test]
+fn cache_commands_list_show_and_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    assert!(run(tiny_generate(&cache, dir.path(), &[])).status.success());
+    let mut c = t2v(&cache);
+    c.args(["cache", "path"]);
+    assert_eq!(String::from_utf8_lossy(&run(c).stdout).trim(), cache.display().to_string());
+    let mut c = t2v(&cache);
+    c.args(["cache", "list"]);
+    let list = String::from_utf8_lossy(&run(c).stdout).to_string();
+    assert!(list.contains("a red ball") && list.contains("1 clips"), "{list}");
+    let key = list.split_whitespace().next().unwrap().to_string();
+    let mut c = t2v(&cache);
+    c.args(["cache", "show", &key[..8]]);
+    let o = run(c);
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(shown.contains("\"prompt\": \"a red ball\"") && shown.contains("checksums match"), "{shown}");
+    let mut c = t2v(&cache);
+    c.args(["cache", "show", "ffffffff"]);
+    assert_eq!(run(c).status.code(), Some(2));
+    let mut c = t2v(&cache);
+    c.args(["cache", "clear"]);
+    assert!(String::from_utf8_lossy(&run(c).stdout).contains("removed 1 clips"));
+}
+
+#[test]
+fn info_reports_devices_and_the_model_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = t2v(dir.path());
+    c.args(["info", "--model"]).arg(fixtures().join("tiny-original"));
+    let o = run(c);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for expected in ["cpu: available", "transformer:", "Original names", "stored as: f16", "text encoder (umT5):", "fit together: yes"] {
+        assert!(out.contains(expected), "no `{expected}` in\n{out}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut c = tiny_generate(&cache, dir.path(), &strings(&["--steps", "1000"]));
+    c.stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Plain (non-terminal) progress prints a line per change: wait until denoising runs.
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("denoising") {
+            break;
+        }
+    }
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("cancelled")), "{rest:?}");
+    let clips = std::fs::read_dir(cache.join("clips")).unwrap().count();
+    assert_eq!(clips, 0, "a cancelled run cached nothing");
+}
