@@ -171,7 +171,7 @@ impl BenchReport {
         let mut out = format!("device: {}, dtype: {:?}, model: {:?}\n", self.device, self.dtype, self.model);
         out += &format!("{:<18} {:<32} {:>12} {:>12}\n", "size", "stage", "seconds", "TFLOP/s");
         for r in &self.rows {
-            let tf = r.tflops_per_second().map_or("-".to_string(), |t| format!("{t:.2}"));
+            let tf = r.tflops_per_second().map_or("-".to_string(), |t| format!("{t:.4}"));
             out += &format!("{:<18} {:<32} {:>12.4} {:>12}\n", r.size, r.stage, r.seconds, tf);
         }
         if let Some(b) = self.peak_memory_bytes {

@@ -13,7 +13,7 @@ pub struct BenchArgs {
     /// tiny on the CPU.
     #[arg(long = "model-size")]
     model_size: Option<String>,
-    /// Clip sizes WIDTHxHEIGHTxFRAMES (repeatable). Default: 832x480x81 (real) or 64x32x5 (tiny).
+    /// Clip sizes WIDTHxHEIGHTxFRAMES (repeatable). Default: 832x480x121 and 1280x704x121 (real) or 256x160x17 (tiny).
     #[arg(long = "size")]
     sizes: Vec<String>,
     /// auto, cpu, cuda or cuda:N.
@@ -57,10 +57,13 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
     };
     let mut sizes = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>, _>>()?;
     if sizes.is_empty() {
-        sizes.push(match model {
-            BenchModel::Real => BenchSize { width: 832, height: 480, frames: 81 },
-            BenchModel::Tiny => BenchSize { width: 64, height: 32, frames: 5 },
-        });
+        sizes = match model {
+            BenchModel::Real => vec![
+                BenchSize { width: 832, height: 480, frames: 121 },
+                BenchSize { width: 1280, height: 704, frames: 121 },
+            ],
+            BenchModel::Tiny => vec![BenchSize { width: 256, height: 160, frames: 17 }],
+        };
     }
     let opts = BenchOptions { model, sizes, device, dtype, repeats: args.repeats.max(1), prompt_tokens: args.prompt_tokens.max(1) };
     let report = bench::run(&opts, &mut |line| eprintln!("{line}")).map_err(|e| failure(e.to_string()))?;
