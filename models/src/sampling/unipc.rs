@@ -148,10 +148,11 @@ fn solve(a: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
     for col in 0..n {
         let pivot = (col..n).max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs())).unwrap_or(col);
         m.swap(col, pivot);
-        for row in col + 1..n {
-            let f = m[row][col] / m[col][col];
-            for k in col..=n {
-                m[row][k] -= f * m[col][k];
+        let pivot_row = m[col].clone();
+        for row in m.iter_mut().skip(col + 1) {
+            let f = row[col] / pivot_row[col];
+            for (value, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                *value -= f * p;
             }
         }
     }
