@@ -60,11 +60,13 @@ pub struct RenderRequest {
     pub render_scale: f64,
     /// `None`: interactive unless the host profile is a background host.
     pub interactive: Option<bool>,
+    /// `kOfxImageEffectPropRenderWindow`; `None` is the whole image (its bounds).
+    pub window: Option<OfxRectI>,
 }
 
 impl RenderRequest {
     pub fn new(time: f64, depth: PixelDepth) -> Self {
-        RenderRequest { time, depth, layout: RowLayout::default(), render_scale: 1.0, interactive: None }
+        RenderRequest { time, depth, layout: RowLayout::default(), render_scale: 1.0, interactive: None, window: None }
     }
     pub fn layout(mut self, layout: RowLayout) -> Self {
         self.layout = layout;
@@ -78,6 +80,11 @@ impl RenderRequest {
         self.render_scale = scale;
         self
     }
+    /// Renders only this window of the image (pixels outside it keep the host's fill).
+    pub fn window(mut self, window: OfxRectI) -> Self {
+        self.window = Some(window);
+        self
+    }
 }
 
 /// An effect instance. Dropping it sends `DestroyInstance`.
@@ -88,6 +95,7 @@ pub struct Instance {
     render_lock: Mutex<()>,
     clip_preferences: Box<PropertySet>,
     destroyed: std::sync::atomic::AtomicBool,
+    changes: Mutex<Vec<(String, String)>>,
 }
 
 fn gpu_flags(p: &PropertySet) {
@@ -137,6 +145,7 @@ impl Instance {
             render_lock: Mutex::new(()),
             clip_preferences: PropertySet::new("GetClipPreferences outArgs"),
             destroyed: std::sync::atomic::AtomicBool::new(false),
+            changes: Mutex::new(Vec::new()),
         };
         if let Err(e) = instance.plugin.inner.action(kOfxActionCreateInstance, instance.handle(), None, None) {
             // A failed CreateInstance gets no DestroyInstance.
@@ -297,6 +306,7 @@ impl Instance {
         begin_args.define_string(kOfxPropChangeReason, &[reason_str]);
         self.inner().action(kOfxActionBeginInstanceChanged, self.handle(), Some(&begin_args), None)?;
         for name in names {
+            self.changes.lock().unwrap().push((name.clone(), reason_str.to_string()));
             let args = PropertySet::new("InstanceChanged inArgs");
             args.define_string(kOfxPropType, &["OfxTypeParameter"]);
             args.define_string(kOfxPropName, &[name]);
@@ -320,6 +330,12 @@ impl Instance {
             self.send_instance_changed(&pending, kOfxChangePluginEdited, 1.0)?;
         }
         Err(HostError::Unsupported("the plugin keeps changing parameters in InstanceChanged".into()))
+    }
+
+    /// Every `InstanceChanged` sent to this instance: (parameter, reason), e.g.
+    /// `("generation", "OfxChangePluginEdited")` after the plugin set a value.
+    pub fn instance_changes(&self) -> Vec<(String, String)> {
+        self.changes.lock().unwrap().clone()
     }
 
     /// Messages the plugin posted on this instance.
@@ -485,7 +501,8 @@ impl Instance {
         let args = PropertySet::new("Render inArgs");
         args.define_double(kOfxPropTime, &[req.time]);
         args.define_string(kOfxImageEffectPropFieldToRender, &["OfxFieldNone"]);
-        args.define_int(kOfxImageEffectPropRenderWindow, &[bounds.x1, bounds.y1, bounds.x2, bounds.y2]);
+        let window = req.window.unwrap_or(bounds);
+        args.define_int(kOfxImageEffectPropRenderWindow, &[window.x1, window.y1, window.x2, window.y2]);
         args.define_double(kOfxImageEffectPropRenderScale, &[s, s]);
         args.define_bool(kOfxImageEffectPropThumbnailRender, false);
         args.define_bool(kOfxImageEffectPropNoSpatialAwareness, false);

@@ -226,3 +226,63 @@ macro_rules! export_plugins {
         }
     };
 }
+
+/// Keeps this plugin binary mapped for the rest of the process, even after the host's
+/// `dlclose`. For plugins whose runtime leaves code behind that may still run after `Unload`:
+/// thread-local destructors that Rust's standard library registers on host threads (run when
+/// those threads exit), or thread pools of libraries that are never joined. Call it at `Load`.
+/// A later load of the same file gets the same, still mapped, binary (statics keep their
+/// values: reset them at `Unload`). Returns whether the binary is pinned; only Linux and macOS
+/// are supported (elsewhere it returns false).
+pub fn pin_binary() -> bool {
+    pin::pin()
+}
+
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+mod pin {
+    use std::ffi::{c_char, c_int, c_void};
+
+    #[repr(C)]
+    struct DlInfo {
+        dli_fname: *const c_char,
+        dli_fbase: *mut c_void,
+        dli_sname: *const c_char,
+        dli_saddr: *mut c_void,
+    }
+
+    extern "C" {
+        fn dladdr(addr: *const c_void, info: *mut DlInfo) -> c_int;
+        fn dlopen(filename: *const c_char, flags: c_int) -> *mut c_void;
+    }
+
+    // RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE
+    #[cfg(target_os = "linux")]
+    const FLAGS: c_int = 0x2 | 0x4 | 0x1000;
+    #[cfg(target_os = "macos")]
+    const FLAGS: c_int = 0x2 | 0x10 | 0x80;
+
+    pub fn pin() -> bool {
+        let mut info = DlInfo {
+            dli_fname: std::ptr::null(),
+            dli_fbase: std::ptr::null_mut(),
+            dli_sname: std::ptr::null(),
+            dli_saddr: std::ptr::null_mut(),
+        };
+        // SAFETY: dladdr only reads the address (one of this binary's functions) and fills the
+        // Dl_info struct, whose C layout DlInfo mirrors.
+        if unsafe { dladdr(pin as *const c_void, &mut info) } == 0 || info.dli_fname.is_null() {
+            return false;
+        }
+        // SAFETY: dli_fname is a NUL-terminated path owned by the loader, valid while the binary
+        // is loaded (it is: we are running in it). RTLD_NOLOAD only re-opens what is already
+        // loaded; the handle is deliberately never closed.
+        !unsafe { dlopen(info.dli_fname, FLAGS) }.is_null()
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+mod pin {
+    pub fn pin() -> bool {
+        false
+    }
+}

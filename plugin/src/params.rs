@@ -1,0 +1,287 @@
+//! The node's parameters: their script names (a public API for TDs: short, lower-case and
+//! stable; documented in docs/node.md), how they are described, and how their values are read
+//! into [`Settings`].
+
+use crate::colour::Colour;
+use ofx_bindings::descriptor::{ParamDescriptor, StringMode};
+use ofx_bindings::param::ParamSet;
+use ofx_bindings::sys::OfxTime;
+use ofx_bindings::Result;
+use t2v_bridge::DeviceChoice;
+use t2v_models::pipeline::request::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
+use t2v_models::sampling::SamplerKind;
+
+pub const PROMPT: &str = "prompt";
+pub const NEGATIVE: &str = "negative";
+pub const SEED: &str = "seed";
+pub const STEPS: &str = "steps";
+pub const GUIDANCE: &str = "guidance";
+pub const SHIFT: &str = "shift";
+pub const SAMPLER: &str = "sampler";
+pub const RESOLUTION: &str = "resolution";
+pub const WIDTH: &str = "width";
+pub const HEIGHT: &str = "height";
+pub const FRAMES: &str = "frames";
+pub const FIRST_FRAME: &str = "first_frame";
+pub const MODEL: &str = "model";
+pub const DEVICE: &str = "device";
+pub const COLOUR: &str = "colour";
+pub const CACHE: &str = "cache";
+pub const GENERATE: &str = "generate";
+pub const CANCEL: &str = "cancel";
+pub const STATUS: &str = "status";
+/// Secret counter bumped on the main thread when frames arrive, so the host re-renders.
+pub const GENERATION: &str = "generation";
+
+const PAGE: &str = "page_main";
+const GROUP_TEXT: &str = "group_text";
+const GROUP_SAMPLING: &str = "group_sampling";
+const GROUP_SIZE: &str = "group_size";
+const GROUP_SETUP: &str = "group_setup";
+
+/// The `resolution` choices, in order; `None` is `custom` (the `width`/`height` params).
+pub const RESOLUTIONS: &[(&str, Option<(usize, usize)>)] = &[
+    ("832x480", Some((832, 480))),
+    ("480x832", Some((480, 832))),
+    ("1280x704", Some((1280, 704))),
+    ("704x1280", Some((704, 1280))),
+    ("custom", None),
+];
+pub const SAMPLERS: &[(&str, SamplerKind)] = &[("unipc", SamplerKind::UniPc), ("euler", SamplerKind::Euler)];
+pub const DEVICES: &[(&str, DeviceChoice)] = &[("auto", DeviceChoice::Auto), ("CUDA", DeviceChoice::Cuda(0)), ("CPU", DeviceChoice::Cpu)];
+pub const COLOURS: &[(&str, Colour)] =
+    &[("sRGB display", Colour::SrgbDisplay), ("linear", Colour::Linear), ("Rec.709", Colour::Rec709)];
+
+fn labels<T>(options: &[(&'static str, T)]) -> Vec<&'static str> {
+    options.iter().map(|(l, _)| *l).collect()
+}
+
+/// Every parameter, described once per context (`DescribeInContext`).
+pub fn describe(set: &ParamSet) -> Result<()> {
+    let max_side = MAX_SIDE as i32;
+    ParamDescriptor::page(
+        PAGE,
+        &[
+            GENERATE, CANCEL, STATUS, PROMPT, NEGATIVE, SEED, STEPS, GUIDANCE, SHIFT, SAMPLER, RESOLUTION, WIDTH, HEIGHT,
+            FRAMES, FIRST_FRAME, MODEL, DEVICE, COLOUR, CACHE,
+        ],
+    )
+    .label("Text to Video")
+    .define(set)?;
+
+    // Controls first: they are what the user reaches for.
+    ParamDescriptor::push_button(GENERATE)
+        .label("Generate")
+        .hint("Generate the clip with the current settings (editing a parameter never starts a generation)")
+        .define(set)?;
+    ParamDescriptor::push_button(CANCEL).label("Cancel").hint("Stop this node's generation").define(set)?;
+    // A disabled single-line string, not IsLabel: Nuke neither saves nor updates labels.
+    ParamDescriptor::string(STATUS, StringMode::SingleLine)
+        .label("Status")
+        .hint("What the node is doing; read-only")
+        .enabled(false)
+        .persistent(false)
+        .evaluate_on_change(false)
+        .animates(false)
+        .define(set)?;
+    ParamDescriptor::int(GENERATION)
+        .label("Generation")
+        .hint("Bumped when new frames arrive, so that the host renders again")
+        .range_int(0, i32::MAX)
+        .display_range_int(0, 1000)
+        .animates(false)
+        .secret(true)
+        .define(set)?;
+
+    ParamDescriptor::group(GROUP_TEXT).label("Text").define(set)?;
+    ParamDescriptor::string(PROMPT, StringMode::MultiLine)
+        .label("Prompt")
+        .hint("What the clip shows")
+        .animates(false)
+        .parent(GROUP_TEXT)
+        .define(set)?;
+    ParamDescriptor::string(NEGATIVE, StringMode::MultiLine)
+        .label("Negative Prompt")
+        .hint("What to steer away from; empty uses the Wan2.2 default negative prompt")
+        .animates(false)
+        .parent(GROUP_TEXT)
+        .define(set)?;
+
+    ParamDescriptor::group(GROUP_SAMPLING).label("Sampling").define(set)?;
+    ParamDescriptor::int(SEED)
+        .label("Seed")
+        .hint("The same seed and settings give the same clip")
+        .range_int(0, i32::MAX)
+        .display_range_int(0, 100_000)
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
+    ParamDescriptor::int(STEPS)
+        .label("Steps")
+        .hint("Denoising steps: more is slower and usually cleaner")
+        .default_int(50)
+        .range_int(1, MAX_STEPS as i32)
+        .display_range_int(1, 100)
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
+    ParamDescriptor::double(GUIDANCE)
+        .label("Guidance")
+        .hint("How strongly the prompt steers (classifier-free guidance); 1 or less turns it off")
+        .default_double(5.0)
+        .range_double(0.0, 100.0)
+        .display_range_double(1.0, 10.0)
+        .increment(0.1)
+        .digits(2)
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
+    ParamDescriptor::double(SHIFT)
+        .label("Shift")
+        .hint("Noise schedule shift")
+        .default_double(5.0)
+        .range_double(0.01, 100.0)
+        .display_range_double(1.0, 10.0)
+        .increment(0.1)
+        .digits(2)
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
+    ParamDescriptor::choice(SAMPLER, &labels(SAMPLERS))
+        .label("Sampler")
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
+
+    ParamDescriptor::group(GROUP_SIZE).label("Size").define(set)?;
+    ParamDescriptor::choice(RESOLUTION, &labels(RESOLUTIONS))
+        .label("Resolution")
+        .hint("Frame size; custom uses Width and Height")
+        .animates(false)
+        .parent(GROUP_SIZE)
+        .define(set)?;
+    ParamDescriptor::int(WIDTH)
+        .label("Width")
+        .hint("Custom width, a multiple of 32")
+        .default_int(832)
+        .range_int(32, max_side)
+        .display_range_int(32, 1280)
+        .animates(false)
+        .parent(GROUP_SIZE)
+        .define(set)?;
+    ParamDescriptor::int(HEIGHT)
+        .label("Height")
+        .hint("Custom height, a multiple of 32")
+        .default_int(480)
+        .range_int(32, max_side)
+        .display_range_int(32, 1280)
+        .animates(false)
+        .parent(GROUP_SIZE)
+        .define(set)?;
+    ParamDescriptor::int(FRAMES)
+        .label("Frames")
+        .hint("Clip length: 4k+1 frames (81 = 3.4 s, 121 = 5 s at 24 fps)")
+        .default_int(81)
+        .range_int(1, MAX_FRAMES as i32)
+        .display_range_int(1, 121)
+        .animates(false)
+        .parent(GROUP_SIZE)
+        .define(set)?;
+    ParamDescriptor::int(FIRST_FRAME)
+        .label("First Frame")
+        .hint("The timeline frame that shows the clip's first frame")
+        .default_int(1)
+        .range_int(-1_000_000, 1_000_000)
+        .display_range_int(0, 1000)
+        .animates(false)
+        .parent(GROUP_SIZE)
+        .define(set)?;
+
+    ParamDescriptor::group(GROUP_SETUP).label("Setup").define(set)?;
+    ParamDescriptor::string(MODEL, StringMode::DirectoryPath)
+        .label("Model Path")
+        .hint("A Wan2.2 TI2V-5B folder (diffusers or original files); empty uses the default model")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    ParamDescriptor::choice(DEVICE, &labels(DEVICES))
+        .label("Device")
+        .hint("Where the model runs; auto picks CUDA when available")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    ParamDescriptor::choice(COLOUR, &labels(COLOURS))
+        .label("Output Colour")
+        .hint("sRGB display: the model's pixels as they are; linear: sRGB decoded; Rec.709: the BT.709 curve")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    ParamDescriptor::boolean(CACHE)
+        .label("Clip Cache")
+        .hint("Keep finished clips on disk and reuse them")
+        .default_int(1)
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    Ok(())
+}
+
+/// The parameter values that shape the output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub prompt: String,
+    pub negative: String,
+    pub seed: u64,
+    pub steps: usize,
+    pub guidance: f64,
+    pub shift: f64,
+    pub sampler: SamplerKind,
+    pub width: usize,
+    pub height: usize,
+    pub frames: usize,
+    pub first_frame: i32,
+    pub model: String,
+    pub device: DeviceChoice,
+    pub colour: Colour,
+    pub cache: bool,
+}
+
+fn pick<T: Copy>(options: &[(&str, T)], index: i32) -> T {
+    options[(index.max(0) as usize).min(options.len() - 1)].1
+}
+
+impl Settings {
+    /// Reads every parameter (`time`: `None` for the current time, on the main thread).
+    pub fn read(set: &ParamSet, time: Option<OfxTime>) -> Result<Settings> {
+        let int = |name: &str| set.param(name)?.get_int(time);
+        let resolution = pick(RESOLUTIONS, int(RESOLUTION)?);
+        let (width, height) = match resolution {
+            Some(size) => size,
+            None => (int(WIDTH)?.max(0) as usize, int(HEIGHT)?.max(0) as usize),
+        };
+        Ok(Settings {
+            prompt: set.param(PROMPT)?.get_string(time)?,
+            negative: set.param(NEGATIVE)?.get_string(time)?,
+            seed: int(SEED)?.max(0) as u64,
+            steps: int(STEPS)?.max(0) as usize,
+            guidance: set.param(GUIDANCE)?.get_double(time)?,
+            shift: set.param(SHIFT)?.get_double(time)?,
+            sampler: pick(SAMPLERS, int(SAMPLER)?),
+            width,
+            height,
+            frames: int(FRAMES)?.max(0) as usize,
+            first_frame: int(FIRST_FRAME)?,
+            model: set.param(MODEL)?.get_string(time)?,
+            device: pick(DEVICES, int(DEVICE)?),
+            colour: pick(COLOURS, int(COLOUR)?),
+            cache: set.param(CACHE)?.get_bool(time)?,
+        })
+    }
+
+    /// The clip frame shown at timeline `time`: frames before the clip hold its first frame,
+    /// frames after it hold its last.
+    pub fn frame_index(&self, time: f64) -> usize {
+        let i = time.round() as i64 - self.first_frame as i64;
+        i.clamp(0, self.frames.max(1) as i64 - 1) as usize
+    }
+}
