@@ -6,7 +6,7 @@ use std::process::Command;
 fn ofx_render_writes_pngs() {
     let bundle = ofx_test_host::ramp_generator_bundle().unwrap();
     let dir = std::env::temp_dir().join(format!("ofx-render-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // The output folder doesn't exist yet: ofx-render creates it.
     let pattern = dir.join("out.%04d.png");
     let out = Command::new(env!("CARGO_BIN_EXE_ofx-render"))
         .arg("--bundle")

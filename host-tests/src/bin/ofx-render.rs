@@ -109,6 +109,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     for (image, frame) in result?.iter().zip(&frames) {
         let path = output_path(&args.output, *frame);
+        if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
         image.save_png(&path)?;
         println!("{}", path.display());
     }
