@@ -231,6 +231,27 @@ impl Instance {
         })
     }
 
+    /// Connects an image to the input clip `clip` (e.g. a generator's optional `Source`): the
+    /// clip then reports itself connected and `clipGetImage` returns this RGBA f32 image at any
+    /// time. `rgba` is `width * height * 4` values, rows top-down as image files store them.
+    pub fn connect_input(&self, clip: &str, width: usize, height: usize, rgba: &[f32]) -> Result<()> {
+        if clip == "Output" {
+            return Err(HostError::Unsupported("the output clip is not an input".into()));
+        }
+        if rgba.len() != width * height * 4 {
+            return Err(HostError::Unsupported(format!("{} values for a {width}x{height} RGBA image", rgba.len())));
+        }
+        let found = self.obj.clip(clip).ok_or_else(|| HostError::Unsupported(format!("no clip {clip:?}")))?;
+        // OFX images are bottom-up: row 0 of the buffer is the bottom row.
+        let pixels: Box<[f32]> = rgba.chunks_exact(width * 4).rev().flatten().copied().collect();
+        let mut inputs = self.obj.inputs.lock().unwrap();
+        inputs.retain(|i| i.clip != clip);
+        inputs.push(crate::objects::InputImage { clip: clip.into(), width, height, pixels });
+        // SAFETY: `found` points into this instance's clip list, alive with the instance.
+        unsafe { &*found }.props.define_bool(kOfxImageClipPropConnected, true);
+        Ok(())
+    }
+
     /// Sets a parameter as the user would, then sends `BeginInstanceChanged`,
     /// `InstanceChanged` (`kOfxChangeUserEdited`) and `EndInstanceChanged`.
     pub fn set_param(&self, name: &str, value: impl Into<ParamValue>) -> Result<()> {

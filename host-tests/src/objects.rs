@@ -38,6 +38,15 @@ pub(crate) struct OutstandingImage {
     pub data: usize,
 }
 
+/// An image connected to an input clip: RGBA f32, rows bottom-up as OFX lays them out. Its
+/// pixels stay put while connected (images handed out point into them).
+pub(crate) struct InputImage {
+    pub clip: String,
+    pub width: usize,
+    pub height: usize,
+    pub pixels: Box<[f32]>,
+}
+
 /// A render in flight: the output buffer `clipGetImage(Output, time)` returns.
 pub(crate) struct ActiveRender {
     pub thread: std::thread::ThreadId,
@@ -63,6 +72,8 @@ pub(crate) struct EffectObj {
     pub records: Mutex<Records>,
     pub renders: Mutex<Vec<ActiveRender>>,
     pub images: Mutex<Vec<OutstandingImage>>,
+    /// Images connected to input clips (`Instance::connect_input`).
+    pub inputs: Mutex<Vec<InputImage>>,
     /// Parameters the plugin set (from any thread) whose InstanceChanged is still due.
     pub pending_plugin_changes: Mutex<Vec<String>>,
     pub in_render: AtomicUsize,
@@ -91,6 +102,7 @@ impl EffectObj {
             records: Mutex::new(Records::default()),
             renders: Mutex::new(Vec::new()),
             images: Mutex::new(Vec::new()),
+            inputs: Mutex::new(Vec::new()),
             pending_plugin_changes: Mutex::new(Vec::new()),
             in_render: AtomicUsize::new(0),
             max_in_render: AtomicUsize::new(0),

@@ -144,8 +144,24 @@ unsafe extern "C" fn clip_get_image(
     let Some(clip) = (unsafe { ClipObj::from_handle(clip) }) else { return kOfxStatErrBadHandle };
     let effect = clip.effect();
     if clip.name != "Output" {
-        // Inputs are never connected in this host (generators).
-        return kOfxStatFailed;
+        // An input: the image connected to it (the same at every time), if any.
+        let inputs = effect.inputs.lock().unwrap();
+        let Some(input) = inputs.iter().find(|i| i.clip == clip.name) else { return kOfxStatFailed };
+        let render = ActiveRender {
+            thread: std::thread::current().id(),
+            time,
+            data: input.pixels.as_ptr() as usize,
+            bounds: OfxRectI { x1: 0, y1: 0, x2: input.width as i32, y2: input.height as i32 },
+            row_bytes: (input.width * 4 * std::mem::size_of::<f32>()) as i32,
+            depth: ofx_bindings::PixelDepth::Float.as_cstr(),
+            render_scale: 1.0,
+        };
+        let props = image_properties(&render, &clip.name);
+        props.context.store(effect as *const EffectObj as usize, std::sync::atomic::Ordering::SeqCst);
+        let handle = props.handle();
+        effect.images.lock().unwrap().push(OutstandingImage { props, data: render.data });
+        // SAFETY: out pointer checked by `put`.
+        return unsafe { put(out, handle) };
     }
     let renders = effect.renders.lock().unwrap();
     let this_thread = std::thread::current().id();
