@@ -4,7 +4,8 @@
 #   plugin/build-bundle.sh [--out DIR] [--cuda]
 #
 # gives DIR/TextToVideo.ofx.bundle/Contents/{Linux-x86-64/TextToVideo.ofx,
-# Resources/org.texttovideo.TextToVideo.png} (DIR defaults to target/bundles). Install by
+# Resources/org.texttovideo.TextToVideo.png, Resources/demo-model/} (DIR defaults to
+# target/bundles); the demo model is the default whenever the node's Model Path is empty. Install by
 # copying the whole TextToVideo.ofx.bundle folder into /usr/OFX/Plugins or a folder on
 # OFX_PLUGIN_PATH. --cuda builds with CUDA support. Honours CARGO_TARGET_DIR and CARGO.
 set -euo pipefail
@@ -39,6 +40,13 @@ tmp="$bundle/Contents/$arch/.TextToVideo.ofx.$$"
 cp "$target/release/$lib" "$tmp"
 mv -f "$tmp" "$bundle/Contents/$arch/TextToVideo.ofx"
 cp "$here/resources/org.texttovideo.TextToVideo.png" "$bundle/Contents/Resources/"
+demo="$root/demo/model"
+if [ -f "$demo/model_index.json" ]; then
+    rm -rf "$bundle/Contents/Resources/demo-model"
+    cp -R "$demo" "$bundle/Contents/Resources/demo-model"
+else
+    echo "build-bundle.sh: warning: $demo has no trained demo model; the bundle has no default model" >&2
+fi
 
 if command -v nm >/dev/null && [ "$arch" = Linux-x86-64 ]; then
     extra="$(nm -D --defined-only "$bundle/Contents/$arch/TextToVideo.ofx" | awk '{print $3}' | grep -v '^Ofx' || true)"

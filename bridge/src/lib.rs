@@ -9,7 +9,8 @@
 //! - [`ClipCache`] (in [`clip_cache`]): finished clips on disk, keyed by [`ClipKey`]
 //!   ([`cache_key`]), written atomically and verified on every read.
 //! - Writers for what the command line exports: PNG sequences ([`frames_out`]), OpenEXR
-//!   ([`exr_out`]), animated previews ([`preview`]).
+//!   ([`exr_out`]), animated previews ([`preview`]), contact sheets ([`contact_sheet`]).
+//! - Prompt presets (styles and a tag library) shared with the node ([`presets`]).
 //!
 //! ```no_run
 //! use t2v_bridge::{ModelSpec, Request, Service, ServiceConfig};
@@ -26,6 +27,7 @@
 pub mod bench;
 pub mod cache_key;
 pub mod clip_cache;
+pub mod contact_sheet;
 pub mod config;
 pub mod device;
 mod embedding_cache;
@@ -36,6 +38,7 @@ pub mod frames_out;
 pub mod job;
 pub mod metadata;
 mod model_slot;
+pub mod presets;
 pub mod preview;
 pub mod progress;
 pub mod request;

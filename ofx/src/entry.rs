@@ -238,6 +238,12 @@ pub fn pin_binary() -> bool {
     pin::pin()
 }
 
+/// The path of the binary this code runs in (the plugin's `.ofx`, not the host's executable),
+/// from which a plugin finds its bundle's `Resources`. Linux and macOS only (elsewhere `None`).
+pub fn binary_path() -> Option<std::path::PathBuf> {
+    pin::binary_path()
+}
+
 #[cfg(any(target_os = "linux", target_os = "macos"))]
 mod pin {
     use std::ffi::{c_char, c_int, c_void};
@@ -261,7 +267,8 @@ mod pin {
     #[cfg(target_os = "macos")]
     const FLAGS: c_int = 0x2 | 0x10 | 0x80;
 
-    pub fn pin() -> bool {
+    /// `dladdr` of one of this binary's functions.
+    fn own_info() -> Option<DlInfo> {
         let mut info = DlInfo {
             dli_fname: std::ptr::null(),
             dli_fbase: std::ptr::null_mut(),
@@ -270,9 +277,22 @@ mod pin {
         };
         // SAFETY: dladdr only reads the address (one of this binary's functions) and fills the
         // Dl_info struct, whose C layout DlInfo mirrors.
-        if unsafe { dladdr(pin as *const c_void, &mut info) } == 0 || info.dli_fname.is_null() {
-            return false;
+        if unsafe { dladdr(own_info as *const c_void, &mut info) } == 0 || info.dli_fname.is_null() {
+            return None;
         }
+        Some(info)
+    }
+
+    pub fn binary_path() -> Option<std::path::PathBuf> {
+        let info = own_info()?;
+        // SAFETY: dli_fname is a NUL-terminated path owned by the loader, valid while this binary
+        // is loaded, which it is while this function runs; it is copied before returning.
+        let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+        Some(std::path::PathBuf::from(name.to_string_lossy().into_owned()))
+    }
+
+    pub fn pin() -> bool {
+        let Some(info) = own_info() else { return false };
         // SAFETY: dli_fname is a NUL-terminated path owned by the loader, valid while the binary
         // is loaded (it is: we are running in it). RTLD_NOLOAD only re-opens what is already
         // loaded; the handle is deliberately never closed.
@@ -284,5 +304,9 @@ mod pin {
 mod pin {
     pub fn pin() -> bool {
         false
+    }
+
+    pub fn binary_path() -> Option<std::path::PathBuf> {
+        None
     }
 }

@@ -21,6 +21,10 @@ use std::time::Duration;
 use t2v_bridge::{Clip, Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service};
 use t2v_models::pipeline::GenerationParams;
 
+/// Shown while the demo model stands in for real weights.
+const DEMO_NOTE: &str =
+    "Demo model (tiny, shapes only, 256x160): set Model Path to a Wan2.2 TI2V-5B folder for real clips.";
+
 /// The clip-shaping part of the settings.
 pub fn clip_key(s: &Settings) -> Settings {
     Settings { first_frame: 0, colour: Colour::SrgbDisplay, cache: true, ..s.clone() }
@@ -89,7 +93,9 @@ fn tag(prompt: &str) -> String {
 fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), Error> {
     let params = GenerationParams {
         prompt: settings.prompt.clone(),
-        negative_prompt: (!settings.negative.trim().is_empty()).then(|| settings.negative.clone()),
+        // Empty means Wan2.2's default negative prompt, except for the demo model, whose own
+        // (usually empty) negative prompt is already in the settings.
+        negative_prompt: (settings.uses_demo || !settings.negative.trim().is_empty()).then(|| settings.negative.clone()),
         width: settings.width,
         height: settings.height,
         frames: settings.frames,
@@ -223,8 +229,28 @@ impl State {
         Some(job)
     }
 
-    /// The status line and persistent message for the current settings.
+    /// The status line and persistent message for the current settings, with a note when the
+    /// demo model stands in for real weights.
     fn describe(&self, settings: &Settings) -> (String, Option<(MessageType, String)>) {
+        let (line, message) = self.describe_clip(settings);
+        if !settings.uses_demo || line.starts_with("Error") {
+            return (line, message);
+        }
+        let unknown = t2v_demo::unknown_words(&settings.prompt);
+        let note = if unknown.is_empty() {
+            DEMO_NOTE.to_string()
+        } else {
+            format!("{DEMO_NOTE} It doesn't know: {}. It understands {}.", unknown.join(", "), t2v_demo::shipped::capabilities())
+        };
+        let message = match message {
+            Some((kind, text)) => Some((kind, format!("{text}\n{note}"))),
+            None if !unknown.is_empty() => Some((MessageType::Warning, note.clone())),
+            None => None,
+        };
+        (format!("{line} | {note}"), message)
+    }
+
+    fn describe_clip(&self, settings: &Settings) -> (String, Option<(MessageType, String)>) {
         let key = clip_key(settings);
         if let Some(job) = self.job.as_ref().filter(|j| j.key == key) {
             let text = format!("Generating: {}", job.handle.progress());

@@ -244,6 +244,9 @@ pub struct Settings {
     pub device: DeviceChoice,
     pub colour: Colour,
     pub cache: bool,
+    /// The `model` parameter is empty and the bundle's demo model stands in, with its own
+    /// size, frame count and sampling settings.
+    pub uses_demo: bool,
 }
 
 fn pick<T: Copy>(options: &[(&str, T)], index: i32) -> T {
@@ -259,7 +262,7 @@ impl Settings {
             Some(size) => size,
             None => (int(WIDTH)?.max(0) as usize, int(HEIGHT)?.max(0) as usize),
         };
-        Ok(Settings {
+        let settings = Settings {
             prompt: set.param(PROMPT)?.get_string(time)?,
             negative: set.param(NEGATIVE)?.get_string(time)?,
             seed: int(SEED)?.max(0) as u64,
@@ -275,7 +278,31 @@ impl Settings {
             device: pick(DEVICES, int(DEVICE)?),
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
-        })
+            uses_demo: false,
+        };
+        Ok(settings.with_demo_defaults())
+    }
+
+    /// With an empty `model`, the demo model's trained settings replace the node's size, frame
+    /// count and sampling settings (prompt, seed, colour and the rest stay the user's).
+    fn with_demo_defaults(mut self) -> Settings {
+        if !self.model.trim().is_empty() {
+            return self;
+        }
+        let Some(demo) = crate::services::demo_model() else { return self };
+        let d = &demo.settings;
+        self.width = d.width;
+        self.height = d.height;
+        self.frames = d.frames;
+        self.steps = d.steps;
+        self.guidance = d.guidance;
+        self.shift = d.shift;
+        self.sampler = d.sampler.parse().unwrap_or(self.sampler);
+        if self.negative.trim().is_empty() {
+            self.negative = d.negative_prompt.clone();
+        }
+        self.uses_demo = true;
+        self
     }
 
     /// The clip frame shown at timeline `time`: frames before the clip hold its first frame,

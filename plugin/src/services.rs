@@ -23,14 +23,44 @@ fn pool() -> MutexGuard<'static, Vec<(ServiceChoice, Arc<Service>)>> {
     POOL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The model used when the `model` parameter is empty: the one place where a bundled default
-/// model (the demo model, once it ships) plugs in. The plugin never downloads anything.
+/// The model used when the `model` parameter is empty: the demo model shipped in the bundle.
+/// The plugin never downloads anything.
 pub fn default_model_path() -> Option<PathBuf> {
-    None
+    demo_model().map(|d| d.dir.clone())
 }
 
 /// The message shown when there is no model to use.
 pub const NO_MODEL_MESSAGE: &str = "No model: set Model Path to a Wan2.2 TI2V-5B folder";
+
+/// The bundle's demo model: a tiny model of the same architecture, trained on moving shapes.
+#[derive(Debug)]
+pub struct DemoModel {
+    pub dir: PathBuf,
+    /// The settings it was trained for (size, frames, steps, guidance, shift, sampler,
+    /// negative prompt); they replace the node's while the demo model is in use.
+    pub settings: t2v_demo::DemoSettings,
+}
+
+/// Where the bundle keeps the demo model, relative to `Contents/<arch>/TextToVideo.ofx`.
+pub const DEMO_MODEL_RESOURCE: &str = "../Resources/demo-model";
+
+/// The demo model: `Resources/demo-model` of the bundle this binary is in, else the one in the
+/// source tree this binary was built from (development builds).
+pub fn demo_model() -> Option<&'static DemoModel> {
+    static DEMO: std::sync::OnceLock<Option<DemoModel>> = std::sync::OnceLock::new();
+    DEMO.get_or_init(|| {
+        let in_bundle = ofx_bindings::entry::binary_path()
+            .and_then(|bin| bin.parent().map(|arch| arch.join(DEMO_MODEL_RESOURCE)));
+        let dir = in_bundle
+            .into_iter()
+            .chain([t2v_demo::model_dir()])
+            .find(|d| d.join("model_index.json").is_file())?;
+        let settings = t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
+        crate::log!("demo model: {}", dir.display());
+        Some(DemoModel { dir, settings })
+    })
+    .as_ref()
+}
 
 /// The service for `choice`, started on first use with [`ServiceConfig::from_env`] (cache
 /// folder `$T2V_CACHE_DIR` or the platform cache; idle unload `$T2V_IDLE_UNLOAD_SECS`). When

@@ -1,5 +1,6 @@
 //! `t2v generate`: submit one clip to a [`Service`] of our own, stream its frames to disk as
-//! they are decoded, then write the extras (EXR, preview, metadata, tensors).
+//! they are decoded, then write the extras (EXR, preview, metadata, tensors). `--style` and
+//! `--tag` append prompt presets; `--styles` makes one clip per style plus a contact sheet.
 
 use super::progress_bar::ProgressBar;
 use super::{bad_input, failure, Failure};
@@ -9,13 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use t2v_bridge::contact_sheet;
 use t2v_bridge::frames_out::{self, BitDepth};
+use t2v_bridge::presets::Presets;
 use t2v_bridge::{exr_out, preview, DeviceChoice, ModelSpec, Request, Service, ServiceConfig};
 use t2v_models::checkpoint::Overrides;
 use t2v_models::pipeline::GenerationParams;
 use t2v_models::sampling::SamplerKind;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct GenerateArgs {
     /// A diffusers folder, or a folder holding original/ComfyUI single files.
     #[arg(long)]
@@ -35,32 +38,50 @@ pub struct GenerateArgs {
     /// What the clip shows.
     #[arg(long)]
     prompt: String,
+    /// Append a style preset's words to the prompt (`t2v presets` lists them).
+    #[arg(long, conflicts_with = "styles")]
+    style: Option<String>,
+    /// Append a tag's words to the prompt (after the style's); repeatable.
+    #[arg(long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// One clip per style, all with the same seed: each style's files go to a folder named after
+    /// it, inserted before the file name (out/frame.%04d.png -> out/anime/frame.%04d.png),
+    /// plus a contact sheet (rows: styles, columns: sampled frames).
+    #[arg(long, value_delimiter = ',', value_name = "A,B,...")]
+    styles: Vec<String>,
+    /// The contact sheet PNG of --styles [default: contact-sheet.png in the output pattern's
+    /// folder].
+    #[arg(long = "contact-sheet", requires = "styles")]
+    contact_sheet: Option<PathBuf>,
+    /// Frames per style in the contact sheet, spread from the first to the last.
+    #[arg(long = "sheet-frames", default_value_t = 5, requires = "styles")]
+    sheet_frames: usize,
     /// Defaults to the Wan2.2 release's negative prompt; "" means an empty one.
     #[arg(long = "negative-prompt")]
     negative_prompt: Option<String>,
-    /// Multiple of 32.
-    #[arg(long, default_value_t = 832)]
-    width: usize,
-    /// Multiple of 32.
-    #[arg(long, default_value_t = 480)]
-    height: usize,
-    /// Frame count of the form 4k+1.
-    #[arg(long, default_value_t = 81)]
-    frames: usize,
-    /// Denoising steps.
-    #[arg(long, default_value_t = 50)]
-    steps: usize,
-    /// Classifier-free guidance scale (1 or less turns it off).
-    #[arg(long, default_value_t = 5.0)]
-    guidance: f64,
-    /// Flow shift of the sampler's schedule.
-    #[arg(long, default_value_t = 5.0)]
-    shift: f64,
+    /// Multiple of 32 [default: 832, or the demo model's].
+    #[arg(long)]
+    width: Option<usize>,
+    /// Multiple of 32 [default: 480, or the demo model's].
+    #[arg(long)]
+    height: Option<usize>,
+    /// Frame count of the form 4k+1 [default: 81, or the demo model's].
+    #[arg(long)]
+    frames: Option<usize>,
+    /// Denoising steps [default: 50, or the demo model's].
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Classifier-free guidance scale, 1 or less turns it off [default: 5, or the demo model's].
+    #[arg(long)]
+    guidance: Option<f64>,
+    /// Flow shift of the sampler's schedule [default: 5, or the demo model's].
+    #[arg(long)]
+    shift: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// unipc or euler.
-    #[arg(long, default_value = "unipc")]
-    sampler: SamplerKind,
+    /// unipc or euler [default: unipc, or the demo model's].
+    #[arg(long)]
+    sampler: Option<SamplerKind>,
     /// f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
     dtype: String,
@@ -154,7 +175,142 @@ fn install_ctrl_c() {
     });
 }
 
-pub fn run(args: GenerateArgs) -> Result<(), Failure> {
+/// Defaults for the flags left out, which depend on the model.
+struct ModelDefaults {
+    width: usize,
+    height: usize,
+    frames: usize,
+    steps: usize,
+    guidance: f64,
+    shift: f64,
+    sampler: SamplerKind,
+    /// `None`: Wan2.2's default negative prompt.
+    negative_prompt: Option<String>,
+}
+
+impl ModelDefaults {
+    fn wan22() -> Self {
+        let p = GenerationParams::default();
+        Self {
+            width: p.width,
+            height: p.height,
+            frames: p.frames,
+            steps: p.steps,
+            guidance: p.guidance,
+            shift: p.shift,
+            sampler: p.sampler,
+            negative_prompt: None,
+        }
+    }
+}
+
+/// The demo model's recommended settings, after telling the user that it is the demo model,
+/// how to use real weights, and which prompt words it doesn't know.
+fn demo_defaults(args: &GenerateArgs) -> Result<ModelDefaults, Failure> {
+    let dir = t2v_demo::model_dir();
+    let settings = t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
+    if !args.quiet {
+        eprintln!(
+            "using the built-in demo model ({}), a tiny model of the Wan2.2 architecture trained on {}.\n\
+             For real clips, pass --model with a Wan2.2 TI2V-5B folder (see docs/cli.md).",
+            dir.display(),
+            t2v_demo::shipped::capabilities()
+        );
+        let unknown = t2v_demo::unknown_words(&args.prompt);
+        if !unknown.is_empty() {
+            eprintln!(
+                "warning: the demo model doesn't know: {}. It understands: {}",
+                unknown.join(", "),
+                t2v_demo::vocabulary().join(" ")
+            );
+        }
+    }
+    let sampler = settings.sampler.parse::<SamplerKind>().map_err(|e| failure(format!("demo model settings: {e}")))?;
+    Ok(ModelDefaults {
+        width: settings.width,
+        height: settings.height,
+        frames: settings.frames,
+        steps: settings.steps,
+        guidance: settings.guidance,
+        shift: settings.shift,
+        sampler,
+        negative_prompt: Some(settings.negative_prompt),
+    })
+}
+
+pub fn run(mut args: GenerateArgs) -> Result<(), Failure> {
+    let mut service = None;
+    if !args.styles.is_empty() {
+        return run_styles(args, &mut service);
+    }
+    if args.style.is_some() || !args.tags.is_empty() {
+        let presets = Presets::load().map_err(|e| bad_input(e.to_string()))?;
+        args.prompt = presets.apply(&args.prompt, args.style.as_deref(), &args.tags).map_err(|e| bad_input(e.to_string()))?;
+        if !args.quiet {
+            eprintln!("prompt: {}", args.prompt);
+        }
+    }
+    generate_clip(&args, &mut service).map(|_| ())
+}
+
+/// `path` with a folder named `style` inserted before its file name.
+pub fn in_style_folder(path: &Path, style: &str) -> PathBuf {
+    let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+    path.parent().unwrap_or(Path::new("")).join(style).join(name)
+}
+
+/// The same request once per style, sharing one service (the model loads once), then the
+/// contact sheet.
+fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), Failure> {
+    let presets = Presets::load().map_err(|e| bad_input(e.to_string()))?;
+    for (i, style) in args.styles.iter().enumerate() {
+        if args.styles[..i].contains(style) {
+            return Err(bad_input(format!("--styles: {style:?} is listed twice")));
+        }
+    }
+    if args.sheet_frames == 0 {
+        return Err(bad_input("--sheet-frames: at least 1"));
+    }
+    // Every style is checked before anything is generated.
+    let mut variants = Vec::new();
+    for style in &args.styles {
+        let mut v = args.clone();
+        v.prompt = presets.apply(&args.prompt, Some(style), &args.tags).map_err(|e| bad_input(format!("--styles: {e}")))?;
+        v.styles.clear();
+        let folder = |p: &Path| in_style_folder(p, style);
+        let pattern = |p: &str| in_style_folder(Path::new(p), style).to_string_lossy().into_owned();
+        v.output = in_style_folder(Path::new(&args.output), style).to_string_lossy().into_owned();
+        v.exr = args.exr.as_deref().map(pattern);
+        v.preview = args.preview.as_deref().map(folder);
+        v.metadata = args.metadata.as_deref().map(folder);
+        v.save_latents = args.save_latents.as_deref().map(folder);
+        v.save_frames = args.save_frames.as_deref().map(folder);
+        variants.push((style, v));
+    }
+    let sheet_path = args.contact_sheet.clone().unwrap_or_else(|| Path::new(&args.output).with_file_name("contact-sheet.png"));
+    let mut columns = Vec::new();
+    let mut rows: Vec<Vec<t2v_bridge::Frame>> = Vec::new();
+    for (style, v) in &variants {
+        if !args.quiet {
+            eprintln!("style {style}: {}", v.prompt);
+        }
+        let clip = generate_clip(v, service)?;
+        columns = contact_sheet::sample_frames(clip.frames.len(), args.sheet_frames);
+        // Only the sampled frames are kept: a real clip is ~100 MB.
+        rows.push(columns.iter().map(|&i| clip.frames[i].clone()).collect());
+    }
+    let clips: Vec<&[t2v_bridge::Frame]> = rows.iter().map(|r| r.as_slice()).collect();
+    let sampled: Vec<usize> = (0..columns.len()).collect();
+    contact_sheet::write_contact_sheet(&sheet_path, &clips, &sampled).map_err(failure)?;
+    if !args.quiet {
+        let styles = args.styles.join(", ");
+        eprintln!("wrote the contact sheet {} (rows: {styles}; columns: frames {columns:?})", sheet_path.display());
+    }
+    Ok(())
+}
+
+/// Generates one clip with `args` and writes its files; starts `service` when it is needed.
+fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<Arc<t2v_bridge::Clip>, Failure> {
     let dtype = t2v_bridge::device::parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
     let device: DeviceChoice = args.device.parse().map_err(|e: String| bad_input(format!("--device: {e}")))?;
     frames_out::frame_path(&args.output, 0).map_err(|e| bad_input(format!("--output: {e}")))?;
@@ -171,25 +327,30 @@ pub fn run(args: GenerateArgs) -> Result<(), Failure> {
         Some(p) => p.clone(),
         None => default_metadata_path(&args.output).map_err(bad_input)?,
     };
+    let uses_demo = args.model.is_none() && args.transformer.is_none() && args.vae.is_none() && args.text_encoder.is_none();
+    if !uses_demo && args.model.is_none() && (args.transformer.is_none() || args.vae.is_none() || args.text_encoder.is_none()) {
+        return Err(bad_input(
+            "without --model, pass all of --transformer, --vae and --text-encoder (or none of them for the demo model)",
+        ));
+    }
+    let defaults = if uses_demo { demo_defaults(args)? } else { ModelDefaults::wan22() };
     let params = GenerationParams {
         prompt: args.prompt.clone(),
-        negative_prompt: args.negative_prompt.clone(),
-        width: args.width,
-        height: args.height,
-        frames: args.frames,
-        steps: args.steps,
-        guidance: args.guidance,
-        shift: args.shift,
-        sampler: args.sampler,
+        negative_prompt: args.negative_prompt.clone().or(defaults.negative_prompt),
+        width: args.width.unwrap_or(defaults.width),
+        height: args.height.unwrap_or(defaults.height),
+        frames: args.frames.unwrap_or(defaults.frames),
+        steps: args.steps.unwrap_or(defaults.steps),
+        guidance: args.guidance.unwrap_or(defaults.guidance),
+        shift: args.shift.unwrap_or(defaults.shift),
+        sampler: args.sampler.unwrap_or(defaults.sampler),
         seed: args.seed,
     };
     params.validate()?;
-    if args.model.is_none() && (args.transformer.is_none() || args.vae.is_none() || args.text_encoder.is_none()) {
-        return Err(bad_input("no model given: pass --model PATH (a diffusers folder or a folder of Wan2.2 files)"));
-    }
+    let model_path = if uses_demo { Some(t2v_demo::model_dir()) } else { args.model.clone() };
     let mut request = Request::new(
         ModelSpec {
-            path: args.model.clone(),
+            path: model_path,
             overrides: Overrides {
                 transformer: args.transformer.clone(),
                 vae: args.vae.clone(),
@@ -211,8 +372,11 @@ pub fn run(args: GenerateArgs) -> Result<(), Failure> {
         low_memory: args.low_memory,
         ..ServiceConfig::default()
     };
-    let service = Service::new(config)?;
-    install_ctrl_c();
+    if service.is_none() {
+        *service = Some(Service::new(config)?);
+        install_ctrl_c();
+    }
+    let service = service.as_ref().expect("started above");
     let job = service.submit(request)?;
     let frame_count = job.frame_count();
     let mut bar = ProgressBar::new(args.quiet);
@@ -280,7 +444,7 @@ pub fn run(args: GenerateArgs) -> Result<(), Failure> {
         let source = if clip.from_cache { " (from the clip cache)" } else { "" };
         eprintln!("wrote {} frames to {}{source}", clip.frames.len(), args.output);
     }
-    Ok(())
+    Ok(clip)
 }
 
 #[cfg(test)]
@@ -292,5 +456,12 @@ mod tests {
         assert_eq!(default_metadata_path("out/frame.%04d.png").unwrap(), PathBuf::from("out/frame.json"));
         assert_eq!(default_metadata_path("shot_###.png").unwrap(), PathBuf::from("shot.json"));
         assert_eq!(default_metadata_path("a/%d.png").unwrap(), PathBuf::from("a/clip.json"));
+    }
+
+    #[test]
+    fn style_folders_go_before_the_file_name() {
+        assert_eq!(in_style_folder(Path::new("out/frame.%04d.png"), "anime"), PathBuf::from("out/anime/frame.%04d.png"));
+        assert_eq!(in_style_folder(Path::new("frame.%04d.png"), "flat"), PathBuf::from("flat/frame.%04d.png"));
+        assert_eq!(in_style_folder(Path::new("/a/b/c.json"), "noir"), PathBuf::from("/a/b/noir/c.json"));
     }
 }

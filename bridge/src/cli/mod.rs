@@ -5,6 +5,7 @@ mod bench;
 mod cache;
 mod generate;
 mod info;
+mod presets;
 mod progress_bar;
 
 use clap::{Parser, Subcommand};
@@ -16,7 +17,8 @@ use std::process::ExitCode;
     version,
     about = "Wan2.2 TI2V-5B text-to-video, locally",
     after_help = "Exit codes: 0 success, 1 failure, 2 bad input (the message says what to change), 130 cancelled.\n\
-                  Environment: T2V_CACHE_DIR (clip cache folder), T2V_CACHE_MAX_GB (cache size cap)."
+                  Environment: T2V_CACHE_DIR (clip cache folder), T2V_CACHE_MAX_GB (cache size cap),\n\
+                  T2V_PRESETS (a prompt presets file extending the shipped ones)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +33,8 @@ enum Command {
     Info(info::InfoArgs),
     /// Inspect or clear the clip cache.
     Cache(cache::CacheArgs),
+    /// List the prompt presets: styles (--style, --styles) and tags (--tag).
+    Presets(presets::PresetsArgs),
     /// Time each stage with random weights (no model files needed).
     Bench(bench::BenchArgs),
 }
@@ -67,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(*args),
         Command::Info(args) => info::run(args),
         Command::Cache(args) => cache::run(args),
+        Command::Presets(args) => presets::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

@@ -1,0 +1,344 @@
+//! Prompt presets shared by the OFX node and `t2v`: style presets and a tag library (actions,
+//! styles, lighting, camera language), each a name and the words it appends to a prompt.
+//!
+//! The shipped file `presets/prompt-presets.json` is compiled in. Users extend it with files of
+//! the same format, read in this order (a later entry with the same name replaces an earlier
+//! one, new names are added):
+//!
+//! 1. the shipped presets;
+//! 2. `prompt-presets.json` in the user config folder ([`user_presets_path`]), when present;
+//! 3. the file named by `$T2V_PRESETS`, when set (it must exist).
+//!
+//! ```json
+//! { "format": 1,
+//!   "styles": [ { "name": "anime", "append": "anime style, Studio Ghibli color palette" } ],
+//!   "tag_groups": [ { "group": "lighting",
+//!                     "tags": [ { "name": "golden-hour", "append": "golden hour sunlight" } ] } ] }
+//! ```
+
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The presets shipped with the project.
+pub const SHIPPED: &str = include_str!("../../presets/prompt-presets.json");
+/// A presets file that extends the shipped ones (must exist when set).
+pub const PRESETS_ENV: &str = "T2V_PRESETS";
+/// The file name looked for in the user config folder.
+pub const FILE_NAME: &str = "prompt-presets.json";
+/// The only format version this code reads.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preset {
+    pub name: String,
+    /// The words appended to the prompt.
+    pub append: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagGroup {
+    pub group: String,
+    pub tags: Vec<Preset>,
+}
+
+/// Styles and tag groups, in file order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Presets {
+    pub styles: Vec<Preset>,
+    pub tag_groups: Vec<TagGroup>,
+    /// Where they came from: `built-in` and the files read, in order.
+    pub sources: Vec<String>,
+}
+
+/// A presets file that can't be used, or a name that isn't there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresetError(pub String);
+
+impl fmt::Display for PresetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PresetError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEntry {
+    name: String,
+    append: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileGroup {
+    group: String,
+    tags: Vec<FileEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetsFile {
+    format: u32,
+    #[serde(default)]
+    styles: Vec<FileEntry>,
+    #[serde(default)]
+    tag_groups: Vec<FileGroup>,
+}
+
+/// Names are what users type after `--style` / `--tag`: lower case letters, digits and `-`.
+fn check_name(source: &str, what: &str, name: &str) -> Result<(), PresetError> {
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(PresetError(format!(
+            "{source}: {what} name {name:?} must be lower case letters, digits and '-' (e.g. \"golden-hour\")"
+        )))
+    }
+}
+
+fn check_entry(source: &str, what: &str, e: FileEntry) -> Result<Preset, PresetError> {
+    check_name(source, what, &e.name)?;
+    let append = e.append.trim().to_string();
+    if append.is_empty() {
+        return Err(PresetError(format!("{source}: {what} {:?} has an empty \"append\"", e.name)));
+    }
+    Ok(Preset { name: e.name, append })
+}
+
+/// Replaces the entry with the same name or adds it at the end.
+fn upsert(list: &mut Vec<Preset>, p: Preset) {
+    match list.iter_mut().find(|q| q.name == p.name) {
+        Some(q) => *q = p,
+        None => list.push(p),
+    }
+}
+
+impl Presets {
+    /// The shipped presets only.
+    pub fn shipped() -> Presets {
+        let mut p = Presets::default();
+        p.extend_from_str(SHIPPED, "built-in").expect("the shipped presets are valid (tested)");
+        p
+    }
+
+    /// The shipped presets, extended by the user config file and `$T2V_PRESETS`.
+    pub fn load() -> Result<Presets, PresetError> {
+        let env = std::env::var_os(PRESETS_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Presets::load_from(user_presets_path().as_deref(), env.as_deref())
+    }
+
+    /// [`Presets::load`] with explicit paths: `user` is read when it exists, `env` must exist.
+    pub fn load_from(user: Option<&Path>, env: Option<&Path>) -> Result<Presets, PresetError> {
+        let mut presets = Presets::shipped();
+        if let Some(path) = user.filter(|p| p.is_file()) {
+            presets.extend_from_file(path)?;
+        }
+        if let Some(path) = env {
+            if !path.is_file() {
+                return Err(PresetError(format!("${PRESETS_ENV} names {}, which is not a file", path.display())));
+            }
+            presets.extend_from_file(path)?;
+        }
+        Ok(presets)
+    }
+
+    pub fn extend_from_file(&mut self, path: &Path) -> Result<(), PresetError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PresetError(format!("{}: {e}", path.display())))?;
+        self.extend_from_str(&text, &path.display().to_string())
+    }
+
+    /// Adds the styles and tags of one presets file; `source` names it in errors. Nothing is
+    /// changed when the file has an error.
+    pub fn extend_from_str(&mut self, text: &str, source: &str) -> Result<(), PresetError> {
+        let file: PresetsFile =
+            serde_json::from_str(text).map_err(|e| PresetError(format!("{source}: not a valid presets file: {e}")))?;
+        if file.format != FORMAT {
+            return Err(PresetError(format!("{source}: format {} is not supported (this version reads format {FORMAT})", file.format)));
+        }
+        let mut next = self.clone();
+        for e in file.styles {
+            upsert(&mut next.styles, check_entry(source, "style", e)?);
+        }
+        for g in file.tag_groups {
+            check_name(source, "tag group", &g.group)?;
+            let index = match next.tag_groups.iter().position(|x| x.group == g.group) {
+                Some(i) => i,
+                None => {
+                    next.tag_groups.push(TagGroup { group: g.group.clone(), tags: Vec::new() });
+                    next.tag_groups.len() - 1
+                }
+            };
+            for e in g.tags {
+                let tag = check_entry(source, "tag", e)?;
+                // A tag name means one thing: it may be redefined only in its own group.
+                if let Some(other) = next.tag_groups.iter().find(|x| x.group != g.group && x.tags.iter().any(|t| t.name == tag.name)) {
+                    return Err(PresetError(format!(
+                        "{source}: tag {:?} is in group {:?} and already in group {:?}; tag names must be unique",
+                        tag.name, g.group, other.group
+                    )));
+                }
+                upsert(&mut next.tag_groups[index].tags, tag);
+            }
+        }
+        next.sources.push(source.to_string());
+        *self = next;
+        Ok(())
+    }
+
+    pub fn style(&self, name: &str) -> Result<&Preset, PresetError> {
+        self.styles.iter().find(|s| s.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.styles.iter().map(|s| s.name.as_str()).collect();
+            PresetError(format!("unknown style {name:?}; known styles: {} (see `t2v presets`)", known.join(", ")))
+        })
+    }
+
+    pub fn tag(&self, name: &str) -> Result<&Preset, PresetError> {
+        self.tag_groups.iter().flat_map(|g| &g.tags).find(|t| t.name == name).ok_or_else(|| {
+            PresetError(format!("unknown tag {name:?}; `t2v presets` lists the tags (actions, styles, lighting, camera)"))
+        })
+    }
+
+    /// `prompt` with the style's words, then each tag's, appended (see [`append_to_prompt`]).
+    pub fn apply(&self, prompt: &str, style: Option<&str>, tags: &[String]) -> Result<String, PresetError> {
+        let mut parts = Vec::new();
+        if let Some(s) = style {
+            parts.push(self.style(s)?.append.as_str());
+        }
+        for t in tags {
+            parts.push(self.tag(t)?.append.as_str());
+        }
+        Ok(append_to_prompt(prompt, &parts))
+    }
+}
+
+/// Appends each part after a comma (a space after a sentence's full stop), skipping parts the
+/// prompt already contains (case-insensitive), so applying a preset twice changes nothing.
+pub fn append_to_prompt(prompt: &str, parts: &[&str]) -> String {
+    let mut out = prompt.trim_end().to_string();
+    for part in parts {
+        let part = part.trim();
+        if part.is_empty() || out.to_lowercase().contains(&part.to_lowercase()) {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str(part);
+            continue;
+        }
+        let sep = if out.ends_with([',', ';', ':', '.', '!', '?']) { " " } else { ", " };
+        out.push_str(sep);
+        out.push_str(part);
+    }
+    out
+}
+
+/// `prompt-presets.json` in the user config folder: `$XDG_CONFIG_HOME/text-to-video` or
+/// `~/.config/text-to-video` on Linux, `~/Library/Application Support/text-to-video` on macOS,
+/// `%APPDATA%\text-to-video` on Windows.
+pub fn user_presets_path() -> Option<PathBuf> {
+    user_config_dir().map(|d| d.join("text-to-video").join(FILE_NAME))
+}
+
+fn user_config_dir() -> Option<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if cfg!(windows) {
+        env("APPDATA")
+    } else if cfg!(target_os = "macos") {
+        env("HOME").map(|h| h.join("Library/Application Support"))
+    } else {
+        env("XDG_CONFIG_HOME").or_else(|| env("HOME").map(|h| h.join(".config")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_presets_are_valid_and_grouped() {
+        let p = Presets::shipped();
+        assert_eq!(p.sources, ["built-in"]);
+        assert_eq!(p.style("anime").unwrap().append, "anime style, Studio Ghibli color palette");
+        assert_eq!(p.style("flat").unwrap().append, "flat design, pastel tones, soft shadows");
+        assert_eq!(p.style("cyberpunk").unwrap().append, "cyberpunk, neon glow, high contrast");
+        assert!(p.styles.len() >= 6);
+        let groups: Vec<&str> = p.tag_groups.iter().map(|g| g.group.as_str()).collect();
+        assert_eq!(groups, ["actions", "styles", "lighting", "camera"]);
+        assert!(p.tag_groups.iter().all(|g| g.tags.len() >= 4));
+    }
+
+    #[test]
+    fn styles_and_tags_are_appended_in_order() {
+        let p = Presets::shipped();
+        assert_eq!(
+            p.apply("a fox running through snow", Some("anime"), &[]).unwrap(),
+            "a fox running through snow, anime style, Studio Ghibli color palette"
+        );
+        assert_eq!(
+            p.apply("A fox runs.", Some("cyberpunk"), &["golden-hour".into(), "dolly-in".into()]).unwrap(),
+            "A fox runs. cyberpunk, neon glow, high contrast, golden hour sunlight, warm tones, slow dolly in"
+        );
+        assert_eq!(p.apply("a fox, ", None, &["static".into()]).unwrap(), "a fox, static camera, locked-off shot");
+        assert_eq!(p.apply("a fox", None, &[]).unwrap(), "a fox");
+        // Applying again changes nothing.
+        let once = p.apply("a fox", Some("flat"), &[]).unwrap();
+        assert_eq!(p.apply(&once, Some("flat"), &[]).unwrap(), once);
+    }
+
+    #[test]
+    fn unknown_names_list_what_exists() {
+        let p = Presets::shipped();
+        let e = p.apply("a fox", Some("anim"), &[]).unwrap_err().0;
+        assert!(e.contains("unknown style \"anim\"") && e.contains("anime, flat, cyberpunk"), "{e}");
+        let e = p.apply("a fox", None, &["nope".into()]).unwrap_err().0;
+        assert!(e.contains("unknown tag \"nope\"") && e.contains("t2v presets"), "{e}");
+    }
+
+    #[test]
+    fn user_files_add_and_replace_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.json");
+        std::fs::write(
+            &user,
+            r#"{"format": 1,
+                "styles": [{"name": "anime", "append": "anime, cel shading"}, {"name": "mine", "append": "my look"}],
+                "tag_groups": [{"group": "lighting", "tags": [{"name": "candle", "append": "candlelight"}]},
+                               {"group": "sound", "tags": [{"name": "quiet", "append": "calm scene"}]}]}"#,
+        )
+        .unwrap();
+        let p = Presets::load_from(Some(&user), None).unwrap();
+        assert_eq!(p.style("anime").unwrap().append, "anime, cel shading");
+        assert_eq!(p.styles.last().unwrap().name, "mine");
+        assert_eq!(p.styles.iter().filter(|s| s.name == "anime").count(), 1);
+        assert_eq!(p.tag("candle").unwrap().append, "candlelight");
+        assert_eq!(p.tag_groups.last().unwrap().group, "sound");
+        assert_eq!(p.sources, ["built-in".to_string(), user.display().to_string()]);
+        // A missing user file is fine; a missing $T2V_PRESETS file is not.
+        assert!(Presets::load_from(Some(&dir.path().join("none.json")), None).is_ok());
+        let e = Presets::load_from(None, Some(&dir.path().join("none.json"))).unwrap_err().0;
+        assert!(e.contains("$T2V_PRESETS") && e.contains("not a file"), "{e}");
+    }
+
+    #[test]
+    fn bad_files_say_what_to_fix() {
+        let mut p = Presets::shipped();
+        let before = p.clone();
+        let cases = [
+            ("{", "not a valid presets file"),
+            (r#"{"format": 2}"#, "format 2 is not supported"),
+            (r#"{"format": 1, "styles": [{"name": "Big Name", "append": "x"}]}"#, "must be lower case"),
+            (r#"{"format": 1, "styles": [{"name": "x", "append": "  "}]}"#, "empty \"append\""),
+            (r#"{"format": 1, "styles": [{"name": "x", "text": "y"}]}"#, "unknown field `text`"),
+            (r#"{"format": 1, "tag_groups": [{"group": "camera", "tags": [{"name": "golden-hour", "append": "x"}]}]}"#, "must be unique"),
+        ];
+        for (text, expected) in cases {
+            let e = p.extend_from_str(text, "my.json").unwrap_err().0;
+            assert!(e.starts_with("my.json: ") && e.contains(expected), "{text}: {e}");
+            assert_eq!(p, before, "a bad file changes nothing");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Trains the demo model and writes it in the diffusers layout.
+//!
+//! ```sh
+//! cargo run --release -p t2v-demo --bin t2v-train-demo -- --out demo/model
+//! ```
+
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use t2v_demo::configs::Preset;
+use t2v_demo::train::{run, Log, RunPaths, Stage};
+
+#[derive(Parser)]
+#[command(about = "Train the demo model (a tiny Wan2.2 on a synthetic world of moving shapes) on the CPU")]
+struct Args {
+    /// Where the finished checkpoint goes (a diffusers-layout folder).
+    #[arg(long, default_value = "demo/model")]
+    out: PathBuf,
+    /// Where intermediate files go (VAE weights, encoded latents, unexported weights).
+    #[arg(long, default_value = "target/demo-train")]
+    work: PathBuf,
+    /// `full` (the shipped model) or `smoke` (a few steps on tiny clips).
+    #[arg(long, default_value = "full")]
+    preset: String,
+    /// Stages to run, comma-separated: vae, encode, dit, export, eval. A later stage reads what
+    /// earlier ones left in --work, so a run can be resumed.
+    #[arg(long, default_value = "vae,encode,dit,export,eval")]
+    stages: String,
+    /// Override the number of optimiser steps of the VAE / transformer stages (for timing).
+    #[arg(long)]
+    vae_steps: Option<usize>,
+    #[arg(long)]
+    dit_steps: Option<usize>,
+    #[arg(long)]
+    clips: Option<usize>,
+    /// Worker threads (each runs candle single-threaded); defaults to the number of cores.
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    t2v_demo::train::single_threaded_candle();
+    let args = Args::parse();
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let Some(mut preset) = Preset::by_name(&args.preset) else {
+        eprintln!("error: unknown preset `{}`: use `full` or `smoke`", args.preset);
+        return ExitCode::FAILURE;
+    };
+    if let Some(n) = args.vae_steps {
+        preset.vae.steps = n;
+    }
+    if let Some(n) = args.dit_steps {
+        preset.dit.steps = n;
+    }
+    if let Some(n) = args.clips {
+        preset.dataset.clips = n;
+    }
+    let mut stages = Vec::new();
+    for name in args.stages.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match Stage::parse(name) {
+            Some(s) => stages.push(s),
+            None => {
+                eprintln!("error: unknown stage `{name}`: use vae, encode, dit, export or eval");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let log = Log::new();
+    log.line(&format!("preset {} (seed {}), stages {}, {workers} workers", preset.name, preset.seed, args.stages));
+    match run(&preset, &RunPaths { work: args.work, out: args.out }, &stages, workers, &log) {
+        Ok(report) => {
+            if let Some(eval) = report.eval {
+                println!(
+                    "pass rates: trained {:.1}% ({}/{}), held-out {:.1}% ({}/{})",
+                    eval.trained_rate() * 100.0,
+                    eval.trained_passed,
+                    eval.trained_total,
+                    eval.held_out_rate() * 100.0,
+                    eval.held_out_passed,
+                    eval.held_out_total
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

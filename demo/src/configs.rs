@@ -1,0 +1,244 @@
+//! The sizes of the demo model and the schedule of its training, as presets: `full` (the shipped
+//! model) and `smoke` (a few steps on tiny clips, for CI).
+
+use t2v_models::dit::DitConfig;
+use t2v_models::text::Umt5Config;
+use t2v_models::vae::VaeConfig;
+
+/// Widths of the three components. The structure (stages, strides, patching, per-layer position
+/// biases) is Wan2.2's; only the widths and depths are small.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSizes {
+    pub vae_base_dim: usize,
+    pub vae_decoder_base_dim: usize,
+    pub z_dim: usize,
+    pub vae_res_blocks: usize,
+    pub dit_heads: usize,
+    pub dit_head_dim: usize,
+    pub dit_ffn: usize,
+    pub dit_layers: usize,
+    pub text_d_model: usize,
+    pub text_heads: usize,
+    pub text_d_kv: usize,
+    pub text_d_ff: usize,
+    pub text_layers: usize,
+}
+
+impl ModelSizes {
+    /// The VAE config; the latent statistics are placeholders until the dataset is encoded.
+    pub fn vae(&self) -> VaeConfig {
+        VaeConfig {
+            base_dim: self.vae_base_dim,
+            decoder_base_dim: Some(self.vae_decoder_base_dim),
+            z_dim: self.z_dim,
+            num_res_blocks: self.vae_res_blocks,
+            // 4x4 patches and two 2x stages make the same 16x spatial and 4x temporal
+            // compression as Wan2.2's 2x2 patches and three stages, at a quarter of the cost.
+            patch_size: Some(4),
+            in_channels: 48,
+            out_channels: 48,
+            dim_mult: vec![1, 2, 2],
+            temperal_downsample: vec![true, true],
+            latents_mean: vec![0.0; self.z_dim],
+            latents_std: vec![1.0; self.z_dim],
+            ..VaeConfig::wan22_ti2v_5b()
+        }
+    }
+
+    pub fn transformer(&self) -> DitConfig {
+        DitConfig {
+            num_attention_heads: self.dit_heads,
+            attention_head_dim: self.dit_head_dim,
+            in_channels: self.z_dim,
+            out_channels: Some(self.z_dim),
+            text_dim: self.text_d_model,
+            ffn_dim: self.dit_ffn,
+            num_layers: self.dit_layers,
+            ..DitConfig::wan22_ti2v_5b()
+        }
+    }
+
+    pub fn text_encoder(&self) -> Umt5Config {
+        Umt5Config {
+            vocab_size: crate::vocab::vocab_size(),
+            d_model: self.text_d_model,
+            d_kv: self.text_d_kv,
+            d_ff: self.text_d_ff,
+            num_layers: self.text_layers,
+            num_heads: self.text_heads,
+            ..Umt5Config::umt5_xxl()
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VaeSchedule {
+    pub steps: usize,
+    pub batch: usize,
+    /// Crop `(width, height)` and frame count (4k+1) of the training clips.
+    pub crop: (usize, usize),
+    pub frames: usize,
+    /// Every n-th step trains on one whole frame at the full clip size instead, so that the
+    /// mid-block attention sees as many positions as at generation.
+    pub full_frame_every: usize,
+    pub lr: f64,
+    /// Noise added to the latents before decoding, and the weight of the latents' L2 penalty:
+    /// together a fixed-variance VAE, which keeps the latent space smooth for the transformer.
+    pub latent_noise: f64,
+    pub latent_penalty: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DitSchedule {
+    pub steps: usize,
+    /// Clips per optimiser step, in groups that each share one timestep (the transformer takes
+    /// one timestep per call).
+    pub batch: usize,
+    pub groups: usize,
+    pub lr: f64,
+    pub warmup: usize,
+    /// Probability of training on the empty prompt, for classifier-free guidance.
+    pub text_dropout: f64,
+    /// Probability of inserting an unknown token into a caption, so that unknown words in a user's
+    /// prompt do not derail the model.
+    pub unknown_insertion: f64,
+    pub ema_decay: f64,
+}
+
+/// The clips the transformer learns from (encoded once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetSpec {
+    pub clips: usize,
+    pub width: usize,
+    pub height: usize,
+    pub frames: usize,
+    pub two_objects: f32,
+}
+
+/// Recommended generation settings (written to `demo.json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DemoSettings {
+    pub width: usize,
+    pub height: usize,
+    pub frames: usize,
+    pub fps: f64,
+    pub steps: usize,
+    pub guidance: f64,
+    pub shift: f64,
+    pub sampler: String,
+    pub negative_prompt: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Preset {
+    pub name: &'static str,
+    pub seed: u64,
+    pub sizes: ModelSizes,
+    pub vae: VaeSchedule,
+    pub dataset: DatasetSpec,
+    pub dit: DitSchedule,
+    pub settings: DemoSettings,
+    /// Prompts of each evaluation set generated after training (0 skips evaluation).
+    pub eval_prompts: usize,
+}
+
+impl Preset {
+    pub fn by_name(name: &str) -> Option<Preset> {
+        match name {
+            "full" => Some(Preset::full()),
+            "smoke" => Some(Preset::smoke()),
+            _ => None,
+        }
+    }
+
+    /// The shipped model: fits in 90 minutes on 2 CPU cores.
+    pub fn full() -> Preset {
+        Preset {
+            name: "full",
+            seed: 20250,
+            sizes: ModelSizes {
+                vae_base_dim: 8,
+                vae_decoder_base_dim: 16,
+                z_dim: 16,
+                vae_res_blocks: 1,
+                dit_heads: 4,
+                dit_head_dim: 32,
+                dit_ffn: 384,
+                dit_layers: 4,
+                text_d_model: 64,
+                text_heads: 4,
+                text_d_kv: 16,
+                text_d_ff: 128,
+                text_layers: 2,
+            },
+            vae: VaeSchedule {
+                steps: 700,
+                batch: 4,
+                crop: (64, 64),
+                frames: 9,
+                full_frame_every: 4,
+                lr: 3e-3,
+                latent_noise: 0.05,
+                latent_penalty: 1e-3,
+            },
+            dataset: DatasetSpec {
+                clips: 1000,
+                width: crate::world::WIDTH,
+                height: crate::world::HEIGHT,
+                frames: crate::world::FRAMES,
+                two_objects: 0.25,
+            },
+            dit: DitSchedule {
+                steps: 2000,
+                batch: 8,
+                groups: 4,
+                lr: 1e-3,
+                warmup: 100,
+                text_dropout: 0.1,
+                unknown_insertion: 0.05,
+                ema_decay: 0.995,
+            },
+            settings: DemoSettings {
+                width: crate::world::WIDTH,
+                height: crate::world::HEIGHT,
+                frames: crate::world::FRAMES,
+                fps: 16.0,
+                steps: 16,
+                guidance: 4.0,
+                shift: 3.0,
+                sampler: "unipc".into(),
+                negative_prompt: String::new(),
+            },
+            eval_prompts: 40,
+        }
+    }
+
+    /// A few optimiser steps of each stage on tiny clips: checks the trainer end to end.
+    pub fn smoke() -> Preset {
+        let full = Preset::full();
+        Preset {
+            name: "smoke",
+            seed: 7,
+            sizes: ModelSizes {
+                vae_base_dim: 4,
+                vae_decoder_base_dim: 4,
+                z_dim: 8,
+                dit_heads: 2,
+                dit_head_dim: 12,
+                dit_ffn: 32,
+                dit_layers: 1,
+                text_d_model: 16,
+                text_heads: 2,
+                text_d_kv: 8,
+                text_d_ff: 32,
+                text_layers: 1,
+                ..full.sizes
+            },
+            vae: VaeSchedule { steps: 6, batch: 2, crop: (32, 32), frames: 5, full_frame_every: 0, lr: 3e-3, ..full.vae },
+            dataset: DatasetSpec { clips: 16, width: 64, height: 64, frames: 5, two_objects: 0.25 },
+            dit: DitSchedule { steps: 8, batch: 4, groups: 2, lr: 3e-3, warmup: 0, ..full.dit },
+            settings: DemoSettings { width: 64, height: 64, frames: 5, steps: 3, ..full.settings },
+            eval_prompts: 0,
+        }
+    }
+}

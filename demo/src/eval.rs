@@ -1,0 +1,163 @@
+//! Fixed evaluation prompts (trained combinations and held-out ones), generation through the
+//! real pipeline, and the pass rates of the pixel judge.
+
+use crate::judge::{judge, Clip, Expectation, Verdict};
+use crate::world::{caption, place_object, Scene, Split, HEIGHT, WIDTH};
+use candle_core::{DType, Device};
+use rand::SeedableRng;
+use std::path::Path;
+use t2v_models::checkpoint::{load_models, ModelFiles, Overrides};
+use t2v_models::pipeline::{generate, GenerationParams, Models, NoProgress, RunInputs};
+
+/// One evaluation prompt and what its clip must show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalCase {
+    pub prompt: String,
+    pub expect: Expectation,
+    pub seed: u64,
+}
+
+/// `count` single-object prompts of `split`, always the same: trained combinations (with
+/// captions in the training wordings) or held-out colour+shape+motion triples.
+pub fn evaluation_cases(split: Split, count: usize) -> Vec<EvalCase> {
+    let salt = match split {
+        Split::Train => 0xE7A1,
+        Split::HeldOut => 0x401D,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(salt);
+    (0..count)
+        .map(|i| {
+            let scene = match split {
+                Split::Train => Scene::sample(&mut rng, Split::Train, 0.0, WIDTH, HEIGHT),
+                Split::HeldOut => {
+                    // Cycle through the held-out triples so each is asked for.
+                    let (colour, shape, motion) = crate::world::HELD_OUT[i % crate::world::HELD_OUT.len()];
+                    let mut scene = Scene::sample(&mut rng, Split::HeldOut, 0.0, WIDTH, HEIGHT);
+                    while scene.background == colour {
+                        scene = Scene::sample(&mut rng, Split::HeldOut, 0.0, WIDTH, HEIGHT);
+                    }
+                    scene.objects = vec![place_object(&mut rng, colour, shape, motion, WIDTH as f32, HEIGHT as f32)];
+                    scene
+                }
+            };
+            let prompt = caption(&mut rng, &scene);
+            let expect = Expectation {
+                background: scene.background,
+                objects: scene.objects.iter().map(|o| (o.colour, o.motion)).collect(),
+            };
+            EvalCase { prompt, expect, seed: 1000 + i as u64 }
+        })
+        .collect()
+}
+
+pub fn load(model_dir: &Path) -> t2v_models::Result<Models> {
+    let files = ModelFiles::resolve(Some(model_dir), &Overrides::default())?;
+    load_models(&files, DType::F32, &Device::Cpu)
+}
+
+/// Generation parameters for `prompt` with the model's recommended settings.
+pub fn params(settings: &crate::configs::DemoSettings, prompt: &str, seed: u64) -> GenerationParams {
+    GenerationParams {
+        prompt: prompt.to_string(),
+        negative_prompt: Some(settings.negative_prompt.clone()),
+        width: settings.width,
+        height: settings.height,
+        frames: settings.frames,
+        steps: settings.steps,
+        guidance: settings.guidance,
+        shift: settings.shift,
+        sampler: settings.sampler.parse().unwrap_or_default(),
+        seed,
+    }
+}
+
+/// Generates one case's clip and judges it. Returns the frames `[F, H, W, 3]` too.
+pub fn run_case(models: &Models, settings: &crate::configs::DemoSettings, case: &EvalCase) -> t2v_models::Result<(Verdict, Vec<f32>)> {
+    let generated = generate(models, &params(settings, &case.prompt, case.seed), RunInputs::default(), &mut NoProgress)?;
+    let (frames, height, width, _) = generated.frames.dims4()?;
+    let data: Vec<f32> = generated.frames.flatten_all()?.to_vec1()?;
+    let verdict = judge(&Clip { frames, height, width, data: &data }, &case.expect);
+    Ok((verdict, data))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EvalSummary {
+    pub trained_passed: usize,
+    pub trained_total: usize,
+    pub held_out_passed: usize,
+    pub held_out_total: usize,
+}
+
+impl EvalSummary {
+    pub fn trained_rate(&self) -> f64 {
+        self.trained_passed as f64 / self.trained_total.max(1) as f64
+    }
+    pub fn held_out_rate(&self) -> f64 {
+        self.held_out_passed as f64 / self.held_out_total.max(1) as f64
+    }
+}
+
+/// Generates and judges `cases` on `workers` threads (each case on one thread, so run candle
+/// single-threaded); verdicts in the order of `cases`.
+pub fn run_cases(
+    models: &Models,
+    settings: &crate::configs::DemoSettings,
+    cases: &[EvalCase],
+    workers: usize,
+) -> t2v_models::Result<Vec<Verdict>> {
+    let workers = workers.clamp(1, cases.len().max(1));
+    let results: Vec<Vec<(usize, t2v_models::Result<Verdict>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    (w..cases.len())
+                        .step_by(workers)
+                        .map(|i| (i, run_case(models, settings, &cases[i]).map(|(v, _)| v)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("evaluation worker panicked")).collect()
+    });
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; cases.len()];
+    for (i, r) in results.into_iter().flatten() {
+        verdicts[i] = Some(r?);
+    }
+    Ok(verdicts.into_iter().map(|v| v.expect("every case judged")).collect())
+}
+
+/// The evaluation sets after training: `count` trained and `count / 2` held-out cases.
+pub fn evaluation_sets(count: usize) -> [(Split, Vec<EvalCase>); 2] {
+    [(Split::Train, evaluation_cases(Split::Train, count)), (Split::HeldOut, evaluation_cases(Split::HeldOut, count / 2))]
+}
+
+/// Runs the evaluation sets on the model in `model_dir` and logs every verdict and the rates.
+pub fn evaluate(model_dir: &Path, count: usize, workers: usize, log: &crate::train::Log) -> crate::train::Result<EvalSummary> {
+    let models = load(model_dir)?;
+    let settings = crate::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
+    let mut summary = EvalSummary::default();
+    for (split, cases) in evaluation_sets(count) {
+        let verdicts = run_cases(&models, &settings, &cases, workers)?;
+        for (case, verdict) in cases.iter().zip(&verdicts) {
+            let passed = verdict.passed();
+            if split == Split::Train {
+                summary.trained_total += 1;
+                summary.trained_passed += passed as usize;
+            } else {
+                summary.held_out_total += 1;
+                summary.held_out_passed += passed as usize;
+            }
+            log.line(&format!("eval {:?}: {} \"{}\" ({})", split, if passed { "pass" } else { "FAIL" }, case.prompt, verdict.notes));
+        }
+    }
+    log.line(&format!(
+        "eval: trained {}/{} ({:.0}%), held-out {}/{} ({:.0}%)",
+        summary.trained_passed,
+        summary.trained_total,
+        summary.trained_rate() * 100.0,
+        summary.held_out_passed,
+        summary.held_out_total,
+        summary.held_out_rate() * 100.0
+    ));
+    Ok(summary)
+}

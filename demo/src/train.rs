@@ -1,0 +1,669 @@
+//! The trainer: a tiny Wan2.2 VAE on crops of the synthetic world, then a tiny transformer and
+//! umT5 text encoder together with flow matching on latents encoded once, then export to the
+//! diffusers folder layout the real model loads from.
+//!
+//! Every random choice comes from generators seeded by the preset, so a run is reproducible on
+//! a given machine.
+
+use crate::configs::{DitSchedule, Preset};
+use crate::init::initialise;
+use crate::world::{caption, Scene, Split};
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use t2v_models::dit::{TokenTimesteps, WanTransformer};
+use t2v_models::ops::with_autograd;
+use t2v_models::text::{pad_to_length, PromptTokenizer, Umt5Encoder, MAX_SEQUENCE_LENGTH};
+use t2v_models::vae::{VaeConfig, WanVae};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    #[error(transparent)]
+    Model(#[from] t2v_models::Error),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, TrainError>;
+
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |source| TrainError::Io { path: path.to_path_buf(), source }
+}
+
+/// The stages of a run, in order. A stage reads what the earlier ones left in the work folder,
+/// so a run can be resumed from any stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Vae,
+    Encode,
+    Dit,
+    Export,
+    Eval,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 5] = [Stage::Vae, Stage::Encode, Stage::Dit, Stage::Export, Stage::Eval];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Vae => "vae",
+            Stage::Encode => "encode",
+            Stage::Dit => "dit",
+            Stage::Export => "export",
+            Stage::Eval => "eval",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Where a run writes: intermediate files in `work`, the finished checkpoint in `out`.
+#[derive(Debug, Clone)]
+pub struct RunPaths {
+    pub work: PathBuf,
+    pub out: PathBuf,
+}
+
+impl RunPaths {
+    fn vae_weights(&self) -> PathBuf {
+        self.work.join("vae.safetensors")
+    }
+    fn latents(&self) -> PathBuf {
+        self.work.join("latents.safetensors")
+    }
+    fn transformer_weights(&self) -> PathBuf {
+        self.work.join("transformer.safetensors")
+    }
+    fn text_encoder_weights(&self) -> PathBuf {
+        self.work.join("text_encoder.safetensors")
+    }
+    fn tokenizer(&self) -> PathBuf {
+        self.work.join("tokenizer.json")
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Loss of every optimiser step.
+    pub vae_losses: Vec<f32>,
+    pub dit_losses: Vec<f32>,
+    pub vae_seconds: f64,
+    pub encode_seconds: f64,
+    pub dit_seconds: f64,
+    pub eval: Option<crate::eval::EvalSummary>,
+}
+
+/// Prints a line with the time since the start of the run.
+pub struct Log {
+    start: Instant,
+}
+
+impl Log {
+    pub fn new() -> Self {
+        Self { start: Instant::now() }
+    }
+    pub fn line(&self, text: &str) {
+        use std::io::Write;
+        let secs = self.start.elapsed().as_secs();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "[{:02}:{:02}:{:02}] {text}", secs / 3600, secs / 60 % 60, secs % 60);
+        let _ = out.flush();
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Linear warm-up, then cosine decay to a tenth of the peak.
+pub fn learning_rate(step: usize, steps: usize, warmup: usize, peak: f64) -> f64 {
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
+    }
+    let progress = (step - warmup) as f64 / (steps - warmup).max(1) as f64;
+    peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
+}
+
+fn normal_tensor(rng: &mut ChaCha8Rng, shape: &[usize]) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let data: Vec<f32> = (0..n).map(|_| StandardNormal.sample(rng)).collect();
+    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?)
+}
+
+fn adamw(vars: Vec<Var>, lr: f64) -> Result<AdamW> {
+    Ok(AdamW::new(vars, ParamsAdamW { lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.0 })?)
+}
+
+/// Runs `job` on each input in `workers` threads (inputs `w`, `w + workers`, ... go to worker
+/// `w`), each building its own graph with the differentiable ops and backpropagating its summed
+/// losses; returns the summed loss and the summed gradients of `vars`.
+///
+/// candle's own CPU parallelism spins on a barrier, which wastes most of two shared cores; the
+/// trainer runs candle single-threaded (see [`single_threaded_candle`]) and parallelises here, over
+/// independent parts of the batch.
+fn parallel_grads<T: Sync>(
+    inputs: &[T],
+    workers: usize,
+    vars: &[Var],
+    job: impl Fn(&T) -> Result<Tensor> + Sync,
+) -> Result<(f32, GradStore)> {
+    let workers = workers.clamp(1, inputs.len().max(1));
+    let results: Vec<Result<(f32, GradStore)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let job = &job;
+                scope.spawn(move || {
+                    with_autograd(|| -> Result<(f32, GradStore)> {
+                        let mut total: Option<Tensor> = None;
+                        for input in inputs.iter().skip(w).step_by(workers) {
+                            let loss = job(input)?;
+                            total = Some(match total {
+                                None => loss,
+                                Some(t) => (t + loss)?,
+                            });
+                        }
+                        let total = total.expect("every worker has an input");
+                        Ok((total.to_scalar::<f32>()?, total.backward()?))
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("training worker panicked")).collect()
+    });
+    let mut loss = 0f32;
+    let mut stores = Vec::with_capacity(results.len());
+    for r in results {
+        let (l, g) = r?;
+        loss += l;
+        stores.push(g);
+    }
+    let mut merged = stores.pop().expect("one worker");
+    for store in &stores {
+        for var in vars {
+            if let Some(g) = store.get(var.as_tensor()) {
+                let sum = match merged.remove(var.as_tensor()) {
+                    Some(m) => (m + g)?,
+                    None => g.clone(),
+                };
+                merged.insert(var.as_tensor(), sum);
+            }
+        }
+    }
+    Ok((loss, merged))
+}
+
+/// Makes candle's CPU kernels single-threaded; call before any tensor operation. The trainer
+/// parallelises over the batch instead (see [`parallel_grads`]).
+pub fn single_threaded_candle() {
+    for var in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, "1");
+        }
+    }
+}
+
+/// Clips the global gradient norm to `max_norm` and steps.
+fn clipped_step(opt: &mut AdamW, vars: &[Var], mut grads: GradStore, max_norm: f64) -> Result<f64> {
+    let mut total = 0f64;
+    for var in vars {
+        if let Some(g) = grads.get(var.as_tensor()) {
+            total += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+    }
+    let norm = total.sqrt();
+    if norm > max_norm {
+        let scale = max_norm / norm;
+        for var in vars {
+            if let Some(g) = grads.remove(var.as_tensor()) {
+                grads.insert(var.as_tensor(), (g * scale)?);
+            }
+        }
+    }
+    opt.step(&grads)?;
+    Ok(norm)
+}
+
+/// Variables of a map with their names, sorted by name.
+fn named_vars(map: &VarMap) -> Vec<(String, Var)> {
+    let data = map.data().lock().expect("var map poisoned");
+    let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+pub(crate) fn save_tensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
+    candle_core::safetensors::save(&tensors.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), path)?;
+    Ok(())
+}
+
+fn load_into(map: &VarMap, path: &Path) -> Result<()> {
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu)?;
+    for (name, var) in named_vars(map) {
+        let t = tensors.get(&name).ok_or_else(|| TrainError::Other(format!("{}: no tensor `{name}`", path.display())))?;
+        var.set(&t.to_dtype(DType::F32)?)?;
+    }
+    Ok(())
+}
+
+fn map_tensors(map: &VarMap) -> BTreeMap<String, Tensor> {
+    named_vars(map).into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect()
+}
+
+/// Runs `stages` of `preset`.
+pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, log: &Log) -> Result<Report> {
+    std::fs::create_dir_all(&paths.work).map_err(io_error(&paths.work))?;
+    let mut report = Report::default();
+    let device = Device::Cpu;
+    crate::vocab::save_tokenizer(&paths.tokenizer()).map_err(TrainError::Other)?;
+    let vae_cfg = preset.sizes.vae();
+
+    if stages.contains(&Stage::Vae) {
+        let start = Instant::now();
+        let (map, losses) = train_vae(preset, &vae_cfg, workers, log)?;
+        save_tensors(&map_tensors(&map), &paths.vae_weights())?;
+        report.vae_losses = losses;
+        report.vae_seconds = start.elapsed().as_secs_f64();
+        log.line(&format!("vae: done in {:.0} s", report.vae_seconds));
+    }
+
+    if stages.contains(&Stage::Encode) {
+        let start = Instant::now();
+        let map = VarMap::new();
+        let vae = WanVae::new(&vae_cfg, VarBuilder::from_varmap(&map, DType::F32, &device))?;
+        load_into(&map, &paths.vae_weights())?;
+        let latents = encode_dataset(preset, &vae, workers, log)?;
+        save_tensors(&BTreeMap::from([("latents".to_string(), latents)]), &paths.latents())?;
+        report.encode_seconds = start.elapsed().as_secs_f64();
+        log.line(&format!("encode: done in {:.0} s", report.encode_seconds));
+    }
+
+    if stages.contains(&Stage::Dit) {
+        let start = Instant::now();
+        let latents = candle_core::safetensors::load(paths.latents(), &device)?
+            .remove("latents")
+            .ok_or_else(|| TrainError::Other("latents file without `latents`".into()))?;
+        let tokenizer = PromptTokenizer::from_file(&paths.tokenizer()).map_err(|e| TrainError::Other(e.to_string()))?;
+        let (text, transformer, losses) = train_dit(preset, &latents, &tokenizer, workers, paths, log)?;
+        save_tensors(&text, &paths.text_encoder_weights())?;
+        save_tensors(&transformer, &paths.transformer_weights())?;
+        report.dit_losses = losses;
+        report.dit_seconds = start.elapsed().as_secs_f64();
+        log.line(&format!("dit: done in {:.0} s", report.dit_seconds));
+    }
+
+    if stages.contains(&Stage::Export) {
+        let latents = candle_core::safetensors::load(paths.latents(), &device)?
+            .remove("latents")
+            .ok_or_else(|| TrainError::Other("latents file without `latents`".into()))?;
+        let (mean, std) = latent_statistics(&latents)?;
+        let vae_cfg = VaeConfig { latents_mean: mean, latents_std: std, ..vae_cfg.clone() };
+        crate::export::write_checkpoint(
+            &paths.out,
+            preset,
+            &vae_cfg,
+            &candle_core::safetensors::load(paths.vae_weights(), &device)?.into_iter().collect(),
+            &candle_core::safetensors::load(paths.transformer_weights(), &device)?.into_iter().collect(),
+            &candle_core::safetensors::load(paths.text_encoder_weights(), &device)?.into_iter().collect(),
+        )?;
+        log.line(&format!("export: wrote {}", paths.out.display()));
+    }
+
+    if stages.contains(&Stage::Eval) && preset.eval_prompts > 0 {
+        let summary = crate::eval::evaluate(&paths.out, preset.eval_prompts, workers, log)?;
+        report.eval = Some(summary);
+    }
+    Ok(report)
+}
+
+/// The clips of one VAE training step `[b, 3, F, H, W]`, one piece per worker, each with the
+/// noise its latents get: crops of random training scenes, or whole single frames.
+fn vae_step_inputs(preset: &Preset, cfg: &VaeConfig, rng: &mut ChaCha8Rng, full_frame: bool, workers: usize) -> Result<Vec<(Tensor, Tensor)>> {
+    let s = &preset.vae;
+    let (world_w, world_h) = (preset.dataset.width, preset.dataset.height);
+    let clip_frames = preset.dataset.frames;
+    let (batch, frames, cw, ch) = if full_frame { (workers, 5.min(clip_frames), world_w, world_h) } else { (s.batch, s.frames, s.crop.0, s.crop.1) };
+    let pieces = workers.min(batch).max(1);
+    let mut out = Vec::with_capacity(pieces);
+    for p in 0..pieces {
+        let n = batch / pieces + usize::from(p < batch % pieces);
+        let mut data = Vec::with_capacity(n * 3 * frames * cw * ch);
+        for _ in 0..n {
+            let scene = Scene::sample(rng, Split::Train, preset.dataset.two_objects, world_w, world_h);
+            let first = rng.random_range(0..=clip_frames - frames);
+            // Objects cover a few percent of a frame: most crops are centred on one, or the VAE
+            // learns the backgrounds only.
+            let (x0, y0) = if cw < world_w && rng.random::<f32>() < 0.8 {
+                let object = &scene.objects[rng.random_range(0..scene.objects.len())];
+                let t = (first + rng.random_range(0..frames)) as f32 / (clip_frames - 1).max(1) as f32;
+                let ((cx, cy), _) = object.at(t);
+                let jitter = cw as f32 / 4.0;
+                let x = cx - cw as f32 / 2.0 + rng.random_range(-jitter..jitter);
+                let y = cy - ch as f32 / 2.0 + rng.random_range(-jitter..jitter);
+                (x.clamp(0.0, (world_w - cw) as f32) as usize, y.clamp(0.0, (world_h - ch) as f32) as usize)
+            } else {
+                (rng.random_range(0..=world_w - cw), rng.random_range(0..=world_h - ch))
+            };
+            data.extend(scene.render(clip_frames, first, frames, (x0, y0, cw, ch)));
+        }
+        let video = Tensor::from_vec(data, (n, 3, frames, ch, cw), &Device::Cpu)?;
+        let sf = cfg.scale_factor_spatial;
+        let noise = normal_tensor(rng, &[n, cfg.z_dim, (frames - 1) / 4 + 1, ch / sf, cw / sf])?;
+        out.push((video, noise));
+    }
+    Ok(out)
+}
+
+fn train_vae(preset: &Preset, cfg: &VaeConfig, workers: usize, log: &Log) -> Result<(VarMap, Vec<f32>)> {
+    let s = &preset.vae;
+    let map = VarMap::new();
+    let vae = WanVae::new(cfg, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu))?;
+    initialise(&map, preset.seed ^ 0x5641_4500, preset.sizes.text_d_kv)?;
+    let vars: Vec<Var> = named_vars(&map).into_iter().map(|(_, v)| v).collect();
+    let params: usize = vars.iter().map(|v| v.elem_count()).sum();
+    log.line(&format!(
+        "vae: {params} parameters, {} steps of {} crops {}x{}x{} on {workers} workers",
+        s.steps, s.batch, s.crop.0, s.crop.1, s.frames
+    ));
+    let mut opt = adamw(vars.clone(), s.lr)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x5641_4501);
+    let smoke = preset.name == "smoke";
+    let first_inputs = vae_step_inputs(preset, cfg, &mut rng, false, workers)?;
+    let mut losses = Vec::with_capacity(s.steps);
+    let mut window = Instant::now();
+    for step in 0..s.steps {
+        let full_frame = s.full_frame_every > 0 && step % s.full_frame_every == s.full_frame_every - 1;
+        let inputs = if smoke { first_inputs.clone() } else { vae_step_inputs(preset, cfg, &mut rng, full_frame, workers)? };
+        let pieces = inputs.len() as f64;
+        opt.set_learning_rate(learning_rate(step, s.steps, 50.min(s.steps / 10), s.lr));
+        let (value, grads) = parallel_grads(&inputs, workers, &vars, |(video, noise)| {
+            let mu = vae.encode(video)?;
+            let recon = vae.decode(&(&mu + (noise * s.latent_noise)?)?)?;
+            let diff = (recon - video)?;
+            let loss = ((diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)? + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
+            Ok((loss / pieces)?)
+        })?;
+        if !value.is_finite() {
+            return Err(TrainError::Other(format!("vae: loss became {value} at step {step}")));
+        }
+        clipped_step(&mut opt, &vars, grads, 1.0)?;
+        losses.push(value);
+        if (step + 1) % 50 == 0 || step + 1 == s.steps {
+            let recent = &losses[losses.len().saturating_sub(50)..];
+            let mean = recent.iter().sum::<f32>() / recent.len() as f32;
+            log.line(&format!(
+                "vae: step {}/{} loss {mean:.4} ({:.2} s/step)",
+                step + 1,
+                s.steps,
+                window.elapsed().as_secs_f64() / recent.len() as f64
+            ));
+            window = Instant::now();
+        }
+    }
+    Ok((map, losses))
+}
+
+/// The training scenes, regenerated from the seed: scene `i` is the same in every stage.
+pub fn dataset_scenes(preset: &Preset) -> Vec<Scene> {
+    let d = &preset.dataset;
+    (0..d.clips)
+        .map(|i| {
+            let mut rng = ChaCha8Rng::seed_from_u64(preset.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+            Scene::sample(&mut rng, Split::Train, d.two_objects, d.width, d.height)
+        })
+        .collect()
+}
+
+/// Encodes every training clip once: `[N, z, F', h, w]` posterior means (not normalised).
+fn encode_dataset(preset: &Preset, vae: &WanVae, workers: usize, log: &Log) -> Result<Tensor> {
+    let d = &preset.dataset;
+    let scenes = dataset_scenes(preset);
+    let start = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let encode_one = |scene: &Scene| -> Result<Tensor> {
+        let video = Tensor::from_vec(scene.render(d.frames, 0, d.frames, (0, 0, d.width, d.height)), (1, 3, d.frames, d.height, d.width), &Device::Cpu)?;
+        let mu = vae.encode(&video)?;
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if n % 100 == 0 || n == scenes.len() {
+            log.line(&format!("encode: {n}/{} clips ({:.2} s/clip)", scenes.len(), start.elapsed().as_secs_f64() / n as f64));
+        }
+        Ok(mu)
+    };
+    let workers = workers.max(1);
+    let results: Vec<Vec<(usize, Result<Tensor>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let scenes = &scenes;
+                let encode_one = &encode_one;
+                scope.spawn(move || (w..scenes.len()).step_by(workers).map(|i| (i, encode_one(&scenes[i]))).collect::<Vec<_>>())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("encoding worker panicked")).collect()
+    });
+    let mut latents: Vec<Option<Tensor>> = vec![None; scenes.len()];
+    for (i, r) in results.into_iter().flatten() {
+        latents[i] = Some(r?);
+    }
+    let latents: Vec<Tensor> = latents.into_iter().map(|l| l.expect("every clip encoded")).collect();
+    Ok(Tensor::cat(&latents, 0)?)
+}
+
+/// Per-channel mean and standard deviation of latents `[N, z, F', h, w]`.
+pub fn latent_statistics(latents: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
+    let z = latents.dim(1)?;
+    let per_channel = latents.transpose(0, 1)?.contiguous()?.reshape((z, ()))?;
+    let mean = per_channel.mean_keepdim(1)?;
+    let var = per_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
+    let mean: Vec<f32> = mean.flatten_all()?.to_vec1()?;
+    let std: Vec<f32> = var.sqrt()?.flatten_all()?.to_vec1()?;
+    Ok((mean.iter().map(|&m| m as f64).collect(), std.iter().map(|&s| (s as f64).max(1e-4)).collect()))
+}
+
+/// The caption ids a training sample is conditioned on: a caption of its scene (or, for
+/// classifier-free guidance, the empty prompt), sometimes with an unknown token inserted.
+fn training_ids(tokenizer: &PromptTokenizer, scene: &Scene, s: &DitSchedule, rng: &mut ChaCha8Rng) -> Result<Vec<u32>> {
+    let text = if rng.random::<f64>() < s.text_dropout { String::new() } else { caption(rng, scene) };
+    let text = augment_case(&text, rng);
+    let mut ids = tokenizer.encode(&text).map_err(|e| TrainError::Other(e.to_string()))?;
+    if !text.is_empty() && rng.random::<f64>() < s.unknown_insertion {
+        let at = rng.random_range(0..ids.len());
+        ids.insert(at, crate::vocab::UNK_ID);
+    }
+    Ok(ids)
+}
+
+/// Lower-cases the first word or capitalises other words now and then, so that every word is
+/// learnt in both forms the tokenizer has.
+fn augment_case(text: &str, rng: &mut ChaCha8Rng) -> String {
+    let words: Vec<String> = text
+        .split(' ')
+        .enumerate()
+        .map(|(i, w)| {
+            let r = rng.random::<f32>();
+            if i == 0 && r < 0.3 {
+                w.to_lowercase()
+            } else if i > 0 && r < 0.08 {
+                crate::world::capitalise_first(w)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+/// One group of a transformer training step: clips that share one noise level.
+#[derive(Clone)]
+struct DitGroup {
+    /// Normalised clean latents `[b, z, F', h, w]` and the noise `[b, z, F', h, w]`.
+    x0: Tensor,
+    noise: Tensor,
+    ids: Vec<Vec<u32>>,
+    sigma: f64,
+}
+
+/// The flow-matching loss of one group: `x_t = (1-s) x0 + s eps`, target `eps - x0`, timestep
+/// `s * 1000`.
+fn group_loss(encoder: &Umt5Encoder, transformer: &WanTransformer, group: &DitGroup) -> Result<Tensor> {
+    let mut texts = Vec::with_capacity(group.ids.len());
+    for sample in &group.ids {
+        let ids = Tensor::new(sample.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+        texts.push(pad_to_length(&encoder.forward(&ids)?, MAX_SEQUENCE_LENGTH)?);
+    }
+    let text = Tensor::cat(&texts, 0)?;
+    let context = transformer.prepare_context(&text)?;
+    let sigma = group.sigma;
+    let xt = ((&group.x0 * (1.0 - sigma))? + (&group.noise * sigma)?)?;
+    let target = (&group.noise - &group.x0)?;
+    let (_, _, f, h, w) = group.x0.dims5()?;
+    let (gf, gh, gw) = transformer.token_grid(f, h, w);
+    let timesteps = TokenTimesteps::uniform(gf * gh * gw, sigma * 1000.0);
+    let pred = transformer.forward(&xt, &timesteps, &context)?;
+    Ok((pred - target)?.sqr()?.mean_all()?)
+}
+
+type Tensors = BTreeMap<String, Tensor>;
+
+fn dit_step_inputs(
+    preset: &Preset,
+    normalised: &Tensor,
+    scenes: &[Scene],
+    tokenizer: &PromptTokenizer,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<DitGroup>> {
+    let s = &preset.dit;
+    let per_group = (s.batch / s.groups).max(1);
+    let smoke = preset.name == "smoke";
+    let mut groups = Vec::with_capacity(s.groups);
+    for g in 0..s.groups {
+        let indices: Vec<usize> = if smoke {
+            (0..per_group).map(|i| (g * per_group + i) % scenes.len()).collect()
+        } else {
+            (0..per_group).map(|_| rng.random_range(0..scenes.len())).collect()
+        };
+        let u: f64 = rng.random();
+        let sigma = t2v_models::sampling::shift_sigma(u, preset.settings.shift).clamp(1e-3, 1.0);
+        let ids = indices.iter().map(|&i| training_ids(tokenizer, &scenes[i], s, rng)).collect::<Result<_>>()?;
+        let index = Tensor::new(indices.iter().map(|&i| i as u32).collect::<Vec<_>>().as_slice(), &Device::Cpu)?;
+        let x0 = normalised.index_select(&index, 0)?;
+        let noise = normal_tensor(rng, x0.dims())?;
+        groups.push(DitGroup { x0, noise, ids, sigma });
+    }
+    Ok(groups)
+}
+
+/// Splits the moving-average weights into (text encoder, transformer) tensors by name.
+fn split_ema(named: &[(bool, String, Var)], ema: &[Tensor]) -> (Tensors, Tensors) {
+    let mut text = Tensors::new();
+    let mut dit = Tensors::new();
+    for ((is_text, name, _), e) in named.iter().zip(ema) {
+        if *is_text {
+            text.insert(name.clone(), e.clone());
+        } else {
+            dit.insert(name.clone(), e.clone());
+        }
+    }
+    (text, dit)
+}
+
+/// Steps between snapshots of the moving-average weights in the work folder, so that a long run
+/// can be exported and judged before it ends.
+const SNAPSHOT_EVERY: usize = 500;
+
+fn train_dit(
+    preset: &Preset,
+    latents: &Tensor,
+    tokenizer: &PromptTokenizer,
+    workers: usize,
+    paths: &RunPaths,
+    log: &Log,
+) -> Result<(Tensors, Tensors, Vec<f32>)> {
+    let s = &preset.dit;
+    let device = Device::Cpu;
+    let (mean, std) = latent_statistics(latents)?;
+    let z = mean.len();
+    let mean = Tensor::from_vec(mean.iter().map(|&m| m as f32).collect::<Vec<_>>(), (1, z, 1, 1, 1), &device)?;
+    let std = Tensor::from_vec(std.iter().map(|&m| m as f32).collect::<Vec<_>>(), (1, z, 1, 1, 1), &device)?;
+    let normalised = latents.broadcast_sub(&mean)?.broadcast_div(&std)?;
+    let scenes = dataset_scenes(preset);
+
+    let text_map = VarMap::new();
+    let dit_map = VarMap::new();
+    let encoder = Umt5Encoder::new(&preset.sizes.text_encoder(), VarBuilder::from_varmap(&text_map, DType::F32, &device))?;
+    let transformer = WanTransformer::new(&preset.sizes.transformer(), VarBuilder::from_varmap(&dit_map, DType::F32, &device))?;
+    initialise(&text_map, preset.seed ^ 0x5435_0000, preset.sizes.text_d_kv)?;
+    initialise(&dit_map, preset.seed ^ 0x4449_5400, preset.sizes.text_d_kv)?;
+    let named: Vec<(bool, String, Var)> = named_vars(&text_map)
+        .into_iter()
+        .map(|(n, v)| (true, n, v))
+        .chain(named_vars(&dit_map).into_iter().map(|(n, v)| (false, n, v)))
+        .collect();
+    let vars: Vec<Var> = named.iter().map(|(_, _, v)| v.clone()).collect();
+    let text_params: usize = named.iter().filter(|n| n.0).map(|n| n.2.elem_count()).sum();
+    let dit_params: usize = named.iter().filter(|n| !n.0).map(|n| n.2.elem_count()).sum();
+    log.line(&format!(
+        "dit: {dit_params} transformer + {text_params} text-encoder parameters, {} clips, {} steps of {} clips in {} groups on {workers} workers",
+        scenes.len(),
+        s.steps,
+        s.batch,
+        s.groups
+    ));
+    let mut ema: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+    let mut opt = adamw(vars.clone(), s.lr)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x4449_5401);
+    let smoke = preset.name == "smoke";
+    let first_inputs = dit_step_inputs(preset, &normalised, &scenes, tokenizer, &mut rng)?;
+    let mut losses = Vec::with_capacity(s.steps);
+    let mut window = Instant::now();
+    for step in 0..s.steps {
+        opt.set_learning_rate(learning_rate(step, s.steps, s.warmup, s.lr));
+        let inputs = if smoke { first_inputs.clone() } else { dit_step_inputs(preset, &normalised, &scenes, tokenizer, &mut rng)? };
+        let groups = inputs.len() as f64;
+        let (value, grads) =
+            parallel_grads(&inputs, workers, &vars, |group| Ok((group_loss(&encoder, &transformer, group)? / groups)?))?;
+        if !value.is_finite() {
+            return Err(TrainError::Other(format!("dit: loss became {value} at step {step}")));
+        }
+        clipped_step(&mut opt, &vars, grads, 1.0)?;
+        // The exponential moving average of the weights is what ships; it warms up so that it
+        // follows the fast early changes.
+        let decay = s.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        for (e, v) in ema.iter_mut().zip(&vars) {
+            *e = ((&*e * decay)? + (v.as_tensor().detach() * (1.0 - decay))?)?;
+        }
+        losses.push(value);
+        if (step + 1) % 25 == 0 || step + 1 == s.steps {
+            let recent = &losses[losses.len().saturating_sub(25)..];
+            let mean = recent.iter().sum::<f32>() / recent.len() as f32;
+            log.line(&format!(
+                "dit: step {}/{} loss {mean:.4} ({:.2} s/step)",
+                step + 1,
+                s.steps,
+                window.elapsed().as_secs_f64() / recent.len() as f64
+            ));
+            window = Instant::now();
+        }
+        if (step + 1) % SNAPSHOT_EVERY == 0 && step + 1 < s.steps {
+            let (text, dit) = split_ema(&named, &ema);
+            save_tensors(&text, &paths.text_encoder_weights())?;
+            save_tensors(&dit, &paths.transformer_weights())?;
+            log.line(&format!("dit: snapshot of step {} in {}", step + 1, paths.work.display()));
+        }
+    }
+    let (text, dit) = split_ema(&named, &ema);
+    Ok((text, dit, losses))
+}

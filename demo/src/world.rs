@@ -1,0 +1,547 @@
+//! The synthetic world the demo model learns: plain backgrounds of named colours with one or two
+//! shapes of named colours that move left, right, up or down, grow, shrink or bounce.
+//!
+//! Everything is a pure function of its inputs (and of a seeded generator), so the training set,
+//! the held-out split and the evaluation prompts are the same on every machine.
+
+use rand::Rng;
+
+/// The clip size the demo model is trained for and generates.
+pub const WIDTH: usize = 256;
+pub const HEIGHT: usize = 160;
+pub const FRAMES: usize = 17;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Colour {
+    Red,
+    Orange,
+    Yellow,
+    Green,
+    Blue,
+    Purple,
+    White,
+    Black,
+    Gray,
+}
+
+/// Every named colour, in a fixed order (the judge classifies pixels against these).
+pub const PALETTE: [Colour; 9] = [
+    Colour::Red,
+    Colour::Orange,
+    Colour::Yellow,
+    Colour::Green,
+    Colour::Blue,
+    Colour::Purple,
+    Colour::White,
+    Colour::Black,
+    Colour::Gray,
+];
+
+pub const OBJECT_COLOURS: [Colour; 8] = [
+    Colour::Red,
+    Colour::Orange,
+    Colour::Yellow,
+    Colour::Green,
+    Colour::Blue,
+    Colour::Purple,
+    Colour::White,
+    Colour::Black,
+];
+
+pub const BACKGROUND_COLOURS: [Colour; 6] =
+    [Colour::White, Colour::Black, Colour::Gray, Colour::Blue, Colour::Green, Colour::Yellow];
+
+impl Colour {
+    /// sRGB in [0, 1].
+    pub fn rgb(self) -> [f32; 3] {
+        let [r, g, b]: [u8; 3] = match self {
+            Colour::Red => [210, 35, 35],
+            Colour::Orange => [245, 135, 20],
+            Colour::Yellow => [240, 215, 40],
+            Colour::Green => [35, 155, 60],
+            Colour::Blue => [35, 85, 215],
+            Colour::Purple => [135, 50, 175],
+            Colour::White => [240, 240, 240],
+            Colour::Black => [20, 20, 20],
+            Colour::Gray => [125, 125, 125],
+        };
+        [r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0]
+    }
+
+    /// The words a caption may use for this colour; the first is the canonical one.
+    pub fn words(self) -> &'static [&'static str] {
+        match self {
+            Colour::Red => &["red"],
+            Colour::Orange => &["orange"],
+            Colour::Yellow => &["yellow"],
+            Colour::Green => &["green"],
+            Colour::Blue => &["blue"],
+            Colour::Purple => &["purple"],
+            Colour::White => &["white"],
+            Colour::Black => &["black"],
+            Colour::Gray => &["gray", "grey"],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.words()[0]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Shape {
+    Circle,
+    Square,
+    Triangle,
+    Star,
+}
+
+pub const SHAPES: [Shape; 4] = [Shape::Circle, Shape::Square, Shape::Triangle, Shape::Star];
+
+impl Shape {
+    pub fn words(self) -> &'static [&'static str] {
+        match self {
+            Shape::Circle => &["circle", "ball", "disc"],
+            Shape::Square => &["square", "box", "block"],
+            Shape::Triangle => &["triangle"],
+            Shape::Star => &["star"],
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.words()[0]
+    }
+
+    /// Whether the point `(u, v)`, in units of the object's size and relative to its centre (v
+    /// downwards), is inside the shape.
+    pub fn contains(self, u: f32, v: f32) -> bool {
+        match self {
+            Shape::Circle => u * u + v * v <= 1.0,
+            Shape::Square => u.abs() <= 0.88 && v.abs() <= 0.88,
+            Shape::Triangle => {
+                // Equilateral, pointing up, circumradius 1.25, centred on its centroid.
+                let r = 1.25f32;
+                let apex_y = -r;
+                let base_y = 0.5 * r;
+                let half_base = r * 3f32.sqrt() / 2.0;
+                if v > base_y || v < apex_y {
+                    return false;
+                }
+                let half_width = half_base * (v - apex_y) / (base_y - apex_y);
+                u.abs() <= half_width
+            }
+            Shape::Star => {
+                let outer = 1.3f32;
+                let inner = 0.55f32;
+                let points: Vec<(f32, f32)> = (0..10)
+                    .map(|i| {
+                        let angle = -std::f32::consts::FRAC_PI_2 + i as f32 * std::f32::consts::PI / 5.0;
+                        let r = if i % 2 == 0 { outer } else { inner };
+                        (r * angle.cos(), r * angle.sin())
+                    })
+                    .collect();
+                point_in_polygon(u, v, &points)
+            }
+        }
+    }
+}
+
+fn point_in_polygon(x: f32, y: f32, points: &[(f32, f32)]) -> bool {
+    let mut inside = false;
+    let mut j = points.len() - 1;
+    for i in 0..points.len() {
+        let (xi, yi) = points[i];
+        let (xj, yj) = points[j];
+        if (yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Motion {
+    Left,
+    Right,
+    Up,
+    Down,
+    Grow,
+    Shrink,
+    Bounce,
+}
+
+pub const MOTIONS: [Motion; 7] =
+    [Motion::Left, Motion::Right, Motion::Up, Motion::Down, Motion::Grow, Motion::Shrink, Motion::Bounce];
+
+impl Motion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Motion::Left => "left",
+            Motion::Right => "right",
+            Motion::Up => "up",
+            Motion::Down => "down",
+            Motion::Grow => "grow",
+            Motion::Shrink => "shrink",
+            Motion::Bounce => "bounce",
+        }
+    }
+
+    /// Present-tense phrases ("a red circle moves left").
+    fn verb_phrases(self) -> &'static [&'static str] {
+        match self {
+            Motion::Left => &["moves left", "moves to the left", "slides left", "slides to the left", "drifts left", "goes left"],
+            Motion::Right => {
+                &["moves right", "moves to the right", "slides right", "slides to the right", "drifts right", "goes right"]
+            }
+            Motion::Up => &["moves up", "moves upward", "rises", "floats up", "goes up", "slides up"],
+            Motion::Down => &["moves down", "moves downward", "falls", "sinks", "goes down", "slides down"],
+            Motion::Grow => &["grows", "gets bigger", "grows larger", "expands", "grows bigger"],
+            Motion::Shrink => &["shrinks", "gets smaller", "shrinks down", "becomes smaller", "gets tiny"],
+            Motion::Bounce => &["bounces", "bounces on the floor", "hops", "bounces once"],
+        }
+    }
+
+    /// Participle phrases ("a red circle moving left").
+    fn ing_phrases(self) -> &'static [&'static str] {
+        match self {
+            Motion::Left => &["moving left", "moving to the left", "sliding left", "drifting left"],
+            Motion::Right => &["moving right", "moving to the right", "sliding right", "drifting right"],
+            Motion::Up => &["moving up", "moving upward", "rising", "floating up"],
+            Motion::Down => &["moving down", "moving downward", "falling", "sinking"],
+            Motion::Grow => &["growing", "getting bigger", "expanding", "growing larger"],
+            Motion::Shrink => &["shrinking", "getting smaller", "becoming smaller"],
+            Motion::Bounce => &["bouncing", "hopping", "bouncing on the floor"],
+        }
+    }
+}
+
+/// One object of a scene and its trajectory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Object {
+    pub colour: Colour,
+    pub shape: Shape,
+    pub motion: Motion,
+    /// Size (about the radius) in pixels at scale 1.
+    pub size: f32,
+    /// Centre at the start of the clip.
+    pub start: (f32, f32),
+    /// Distance travelled (pixels) for the moves, the drop height for a bounce.
+    pub travel: f32,
+}
+
+impl Object {
+    /// Centre and scale at time `t` in [0, 1].
+    pub fn at(&self, t: f32) -> ((f32, f32), f32) {
+        let (x, y) = self.start;
+        match self.motion {
+            Motion::Left => ((x - self.travel * t, y), 1.0),
+            Motion::Right => ((x + self.travel * t, y), 1.0),
+            Motion::Up => ((x, y - self.travel * t), 1.0),
+            Motion::Down => ((x, y + self.travel * t), 1.0),
+            Motion::Grow => ((x, y), GROW_FROM + (GROW_TO - GROW_FROM) * t),
+            Motion::Shrink => ((x, y), GROW_TO + (GROW_FROM - GROW_TO) * t),
+            // Starts high, hits the floor half-way, and is back up at the end.
+            Motion::Bounce => {
+                let height = self.travel * (std::f32::consts::PI * t).cos().abs();
+                ((x, y - height), 1.0)
+            }
+        }
+    }
+}
+
+const GROW_FROM: f32 = 0.5;
+const GROW_TO: f32 = 1.45;
+/// How far a shape's pixels may reach beyond its size (the star's points, the triangle's corners).
+const REACH: f32 = 1.3;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scene {
+    pub background: Colour,
+    pub objects: Vec<Object>,
+}
+
+/// A colour, shape and motion together: the unit of the held-out split.
+pub type Triple = (Colour, Shape, Motion);
+
+/// Combinations never shown in training, to test whether the model composes what it learnt.
+/// Every colour, shape and motion appears in many other combinations.
+pub const HELD_OUT: [Triple; 12] = [
+    (Colour::Red, Shape::Triangle, Motion::Right),
+    (Colour::Blue, Shape::Circle, Motion::Grow),
+    (Colour::Yellow, Shape::Square, Motion::Down),
+    (Colour::Green, Shape::Star, Motion::Left),
+    (Colour::Purple, Shape::Circle, Motion::Up),
+    (Colour::Orange, Shape::Triangle, Motion::Shrink),
+    (Colour::White, Shape::Star, Motion::Bounce),
+    (Colour::Black, Shape::Square, Motion::Right),
+    (Colour::Red, Shape::Circle, Motion::Bounce),
+    (Colour::Blue, Shape::Square, Motion::Up),
+    (Colour::Green, Shape::Triangle, Motion::Grow),
+    (Colour::Purple, Shape::Star, Motion::Down),
+];
+
+pub fn is_held_out(colour: Colour, shape: Shape, motion: Motion) -> bool {
+    HELD_OUT.contains(&(colour, shape, motion))
+}
+
+/// Which combinations a sampled scene may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Everything but the held-out triples.
+    Train,
+    /// Only held-out triples (one object).
+    HeldOut,
+}
+
+fn pick<T: Copy, R: Rng>(rng: &mut R, items: &[T]) -> T {
+    items[rng.random_range(0..items.len())]
+}
+
+/// Places an object with the given colour, shape and motion so that it stays inside the frame.
+pub fn place_object<R: Rng>(rng: &mut R, colour: Colour, shape: Shape, motion: Motion, width: f32, height: f32) -> Object {
+    let size = rng.random_range(17.0..25.0f32);
+    let margin = size * REACH + 2.0;
+    let (start, travel) = match motion {
+        Motion::Left | Motion::Right => {
+            let travel = rng.random_range(0.45..0.6f32) * width;
+            let lo = margin;
+            let hi = (width - margin - travel).max(lo + 1.0);
+            let x_low = rng.random_range(lo..hi);
+            let x = if motion == Motion::Right { x_low } else { x_low + travel };
+            let y = rng.random_range(margin..(height - margin).max(margin + 1.0));
+            ((x, y), travel)
+        }
+        Motion::Up | Motion::Down => {
+            let travel = rng.random_range(0.35..0.45f32) * height;
+            let lo = margin;
+            let hi = (height - margin - travel).max(lo + 1.0);
+            let y_low = rng.random_range(lo..hi);
+            let y = if motion == Motion::Down { y_low } else { y_low + travel };
+            let x = rng.random_range(margin..(width - margin).max(margin + 1.0));
+            ((x, y), travel)
+        }
+        Motion::Grow | Motion::Shrink => {
+            let m = size * GROW_TO * REACH * 0.85 + 2.0;
+            let x = rng.random_range(m..(width - m).max(m + 1.0));
+            let y = rng.random_range(m..(height - m).max(m + 1.0));
+            ((x, y), 0.0)
+        }
+        Motion::Bounce => {
+            let travel = rng.random_range(0.33..0.42f32) * height;
+            let floor = rng.random_range((height - margin - 12.0).max(margin)..(height - margin).max(margin + 1.0));
+            let x = rng.random_range(margin..(width - margin).max(margin + 1.0));
+            ((x, floor), travel)
+        }
+    };
+    Object { colour, shape, motion, size, start, travel }
+}
+
+impl Scene {
+    /// A random scene of `split` in a `width` x `height` frame: one object, or two (with
+    /// probability `two_objects`) of different colours.
+    pub fn sample<R: Rng>(rng: &mut R, split: Split, two_objects: f32, width: usize, height: usize) -> Scene {
+        let (w, h) = (width as f32, height as f32);
+        let count = if split == Split::Train && rng.random::<f32>() < two_objects { 2 } else { 1 };
+        let background = pick(rng, &BACKGROUND_COLOURS);
+        let mut objects: Vec<Object> = Vec::with_capacity(count);
+        while objects.len() < count {
+            let (colour, shape, motion) = match split {
+                Split::Train => (pick(rng, &OBJECT_COLOURS), pick(rng, &SHAPES), pick(rng, &MOTIONS)),
+                Split::HeldOut => pick(rng, &HELD_OUT),
+            };
+            let clash = colour == background
+                || objects.iter().any(|o| o.colour == colour)
+                || (split == Split::Train && is_held_out(colour, shape, motion));
+            if clash {
+                continue;
+            }
+            objects.push(place_object(rng, colour, shape, motion, w, h));
+        }
+        Scene { background, objects }
+    }
+
+    /// Renders frames `first..first+frames` of a clip of `clip_frames` frames, cropped to the
+    /// window `(x0, y0, width, height)`: `[3, frames, height, width]` values in [-1, 1], channel
+    /// major, as the VAE takes them.
+    pub fn render(&self, clip_frames: usize, first: usize, frames: usize, window: (usize, usize, usize, usize)) -> Vec<f32> {
+        let (x0, y0, width, height) = window;
+        let plane = frames * height * width;
+        let mut out = vec![0f32; 3 * plane];
+        let bg = self.background.rgb();
+        // 3x3 supersampling for smooth edges.
+        const SUB: [f32; 3] = [-1.0 / 3.0, 0.0, 1.0 / 3.0];
+        for f in 0..frames {
+            let t = if clip_frames > 1 { (first + f) as f32 / (clip_frames - 1) as f32 } else { 0.0 };
+            let states: Vec<((f32, f32), f32)> = self.objects.iter().map(|o| o.at(t)).collect();
+            for y in 0..height {
+                for x in 0..width {
+                    let mut rgb = [0f32; 3];
+                    for sy in SUB {
+                        for sx in SUB {
+                            let px = (x0 + x) as f32 + 0.5 + sx;
+                            let py = (y0 + y) as f32 + 0.5 + sy;
+                            let mut colour = bg;
+                            for (o, &((cx, cy), scale)) in self.objects.iter().zip(&states) {
+                                let s = o.size * scale;
+                                if o.shape.contains((px - cx) / s, (py - cy) / s) {
+                                    colour = o.colour.rgb();
+                                }
+                            }
+                            for c in 0..3 {
+                                rgb[c] += colour[c];
+                            }
+                        }
+                    }
+                    let i = (f * height + y) * width + x;
+                    for (c, v) in rgb.iter().enumerate() {
+                        out[c * plane + i] = v / 9.0 * 2.0 - 1.0;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The whole clip at the demo size.
+    pub fn render_clip(&self) -> Vec<f32> {
+        self.render(FRAMES, 0, FRAMES, (0, 0, WIDTH, HEIGHT))
+    }
+}
+
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// "a red circle" / "the red circle".
+fn noun_phrase<R: Rng>(rng: &mut R, object: &Object) -> String {
+    let colour = pick(rng, object.colour.words());
+    let shape = pick(rng, object.shape.words());
+    if rng.random::<f32>() < 0.15 {
+        format!("the {colour} {shape}")
+    } else {
+        format!("{} {colour} {shape}", article(colour))
+    }
+}
+
+fn background_phrase<R: Rng>(rng: &mut R, colour: Colour) -> String {
+    let name = pick(rng, colour.words());
+    let noun = pick(rng, &["background", "background", "backdrop"]);
+    if rng.random::<f32>() < 0.2 {
+        format!("a plain {name} {noun}")
+    } else {
+        format!("{} {name} {noun}", article(name))
+    }
+}
+
+/// A plain-English caption of the scene, in one of several wordings.
+pub fn caption<R: Rng>(rng: &mut R, scene: &Scene) -> String {
+    let bg = background_phrase(rng, scene.background);
+    let text = match scene.objects.as_slice() {
+        [o] => {
+            let np = noun_phrase(rng, o);
+            let verb = pick(rng, o.motion.verb_phrases());
+            let ing = pick(rng, o.motion.ing_phrases());
+            match rng.random_range(0..7) {
+                0 => format!("{np} {verb} on {bg}."),
+                1 => format!("{np} {verb} against {bg}."),
+                2 => format!("on {bg}, {np} {verb}."),
+                3 => format!("{np} {ing} on {bg}"),
+                4 => format!("{bg} with {np} {ing}."),
+                5 => format!("{np} on {bg} {verb}."),
+                _ => format!("{np} {verb}, {bg}"),
+            }
+        }
+        [a, b] => {
+            let (na, nb) = (noun_phrase(rng, a), noun_phrase(rng, b));
+            let (va, vb) = (pick(rng, a.motion.verb_phrases()), pick(rng, b.motion.verb_phrases()));
+            match rng.random_range(0..3) {
+                0 => format!("{na} {va} and {nb} {vb} on {bg}."),
+                1 => format!("on {bg}, {na} {va} while {nb} {vb}."),
+                _ => format!("{na} {va} and {nb} {vb}, {bg}"),
+            }
+        }
+        _ => format!("{bg}."),
+    };
+    capitalise_first(&text)
+}
+
+pub fn capitalise_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Every word any caption can contain (lower case, without punctuation).
+pub fn caption_words() -> Vec<&'static str> {
+    let mut words: Vec<&'static str> = vec![
+        "a", "an", "the", "on", "against", "with", "and", "while", "background", "backdrop", "plain",
+    ];
+    for colour in PALETTE {
+        words.extend(colour.words());
+    }
+    for shape in SHAPES {
+        words.extend(shape.words());
+    }
+    for motion in MOTIONS {
+        for phrase in motion.verb_phrases().iter().chain(motion.ing_phrases()) {
+            words.extend(phrase.split(' '));
+        }
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    words.retain(|w| seen.insert(*w));
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn train_scenes_avoid_held_out_triples_and_stay_in_frame() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..500 {
+            let scene = Scene::sample(&mut rng, Split::Train, 0.3, WIDTH, HEIGHT);
+            for o in &scene.objects {
+                assert!(!is_held_out(o.colour, o.shape, o.motion));
+                assert_ne!(o.colour, scene.background);
+                for i in 0..FRAMES {
+                    let ((x, y), s) = o.at(i as f32 / (FRAMES - 1) as f32);
+                    let r = o.size * s;
+                    assert!(x - r >= 0.0 && x + r <= WIDTH as f32 && y - r >= 0.0 && y + r <= HEIGHT as f32, "{o:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn captions_use_only_caption_words() {
+        let words = caption_words();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+        for _ in 0..300 {
+            let scene = Scene::sample(&mut rng, Split::Train, 0.5, WIDTH, HEIGHT);
+            let text = caption(&mut rng, &scene).to_lowercase();
+            for w in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+                assert!(words.contains(&w), "{w} in {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn render_is_in_range_and_shows_the_object() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let scene = Scene::sample(&mut rng, Split::Train, 0.0, WIDTH, HEIGHT);
+        let clip = scene.render(FRAMES, 0, 1, (0, 0, WIDTH, HEIGHT));
+        assert!(clip.iter().all(|v| (-1.0..=1.0).contains(v)));
+        let bg = scene.background.rgb()[0] * 2.0 - 1.0;
+        let differing = clip[..WIDTH * HEIGHT].iter().filter(|v| (*v - bg).abs() > 0.05).count();
+        assert!(differing > 300, "{differing}");
+    }
+}
