@@ -175,38 +175,9 @@ fn install_ctrl_c() {
     });
 }
 
-/// Defaults for the flags left out, which depend on the model.
-struct ModelDefaults {
-    width: usize,
-    height: usize,
-    frames: usize,
-    steps: usize,
-    guidance: f64,
-    shift: f64,
-    sampler: SamplerKind,
-    /// `None`: Wan2.2's default negative prompt.
-    negative_prompt: Option<String>,
-}
-
-impl ModelDefaults {
-    fn wan22() -> Self {
-        let p = GenerationParams::default();
-        Self {
-            width: p.width,
-            height: p.height,
-            frames: p.frames,
-            steps: p.steps,
-            guidance: p.guidance,
-            shift: p.shift,
-            sampler: p.sampler,
-            negative_prompt: None,
-        }
-    }
-}
-
 /// The demo model's recommended settings, after telling the user that it is the demo model,
 /// how to use real weights, and which prompt words it doesn't know.
-fn demo_defaults(args: &GenerateArgs) -> Result<ModelDefaults, Failure> {
+fn demo_defaults(args: &GenerateArgs) -> Result<GenerationParams, Failure> {
     let dir = t2v_demo::model_dir();
     let settings = t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
     if !args.quiet {
@@ -226,7 +197,7 @@ fn demo_defaults(args: &GenerateArgs) -> Result<ModelDefaults, Failure> {
         }
     }
     let sampler = settings.sampler.parse::<SamplerKind>().map_err(|e| failure(format!("demo model settings: {e}")))?;
-    Ok(ModelDefaults {
+    Ok(GenerationParams {
         width: settings.width,
         height: settings.height,
         frames: settings.frames,
@@ -235,6 +206,7 @@ fn demo_defaults(args: &GenerateArgs) -> Result<ModelDefaults, Failure> {
         shift: settings.shift,
         sampler,
         negative_prompt: Some(settings.negative_prompt),
+        ..GenerationParams::default()
     })
 }
 
@@ -333,7 +305,8 @@ fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<A
             "without --model, pass all of --transformer, --vae and --text-encoder (or none of them for the demo model)",
         ));
     }
-    let defaults = if uses_demo { demo_defaults(args)? } else { ModelDefaults::wan22() };
+    // The flags left out take the model's defaults: Wan2.2's, or the demo model's own.
+    let defaults = if uses_demo { demo_defaults(args)? } else { GenerationParams::default() };
     let params = GenerationParams {
         prompt: args.prompt.clone(),
         negative_prompt: args.negative_prompt.clone().or(defaults.negative_prompt),
