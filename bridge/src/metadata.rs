@@ -88,3 +88,29 @@ impl ClipMetadata {
         serde_json::to_string_pretty(self).expect("metadata serialises")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: without serde_json's `float_roundtrip`, some timings (this one was seen in
+    /// CI) came back from the cache one bit off, so a cache hit's metadata differed.
+    #[test]
+    fn timings_survive_a_json_round_trip_exactly() {
+        let t = Timings {
+            load_s: 0.009050749,
+            encode_prompt_s: 0.009769314000000001,
+            encode_image_s: 0.0,
+            denoise_s: 0.025185014,
+            decode_s: 0.322783306,
+            total_s: 0.371715513,
+        };
+        let back: Timings = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+        for i in 0..10_000u64 {
+            let v = (i as f64).sqrt() * 1e-3 + 1e-9 * i as f64;
+            let back: f64 = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+            assert_eq!(back.to_bits(), v.to_bits(), "{v}");
+        }
+    }
+}
