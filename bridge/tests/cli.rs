@@ -218,3 +218,17 @@ fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
     let clips = std::fs::read_dir(cache.join("clips")).unwrap().count();
     assert_eq!(clips, 0, "a cancelled run cached nothing");
 }
+
+#[test]
+fn without_a_model_and_without_a_trained_demo_model_the_message_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("no-demo-here");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut c = t2v(&tmp.path().join("cache"));
+    c.env("T2V_DEMO_MODEL", &empty).args(["generate", "--prompt", "a red circle moves left"]);
+    c.arg("--output").arg(tmp.path().join("f.%04d.png"));
+    let o = run(c);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("built-in demo model is missing") && e.contains("--model"), "{e}");
+}

@@ -179,6 +179,14 @@ fn install_ctrl_c() {
 /// how to use real weights, and which prompt words it doesn't know.
 fn demo_defaults(args: &GenerateArgs) -> Result<GenerationParams, Failure> {
     let dir = t2v_demo::model_dir();
+    if !dir.join("model_index.json").is_file() {
+        return Err(bad_input(format!(
+            "no --model given, and the built-in demo model is missing from {} (not trained in this build): \
+             pass --model with a Wan2.2 TI2V-5B folder, or train the demo model with \
+             `cargo run --release -p t2v-demo --bin t2v-train-demo -- --out demo/model`",
+            dir.display()
+        )));
+    }
     let settings = t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
     if !args.quiet {
         eprintln!(
