@@ -134,7 +134,8 @@ pub struct Preset {
     pub name: &'static str,
     pub seed: u64,
     pub sizes: ModelSizes,
-    pub vae: VaeSchedule,
+    /// VAE training phases, run one after the other on the same weights.
+    pub vae: Vec<VaeSchedule>,
     pub dataset: DatasetSpec,
     pub dit: DitSchedule,
     pub settings: DemoSettings,
@@ -171,16 +172,32 @@ impl Preset {
                 text_d_ff: 128,
                 text_layers: 2,
             },
-            vae: VaeSchedule {
-                steps: 700,
-                batch: 4,
-                crop: (64, 64),
-                frames: 9,
-                full_frame_every: 4,
-                lr: 3e-3,
-                latent_noise: 0.05,
-                latent_penalty: 1e-3,
-            },
+            vae: vec![
+                // Shapes and colours: 64x64 crops, mostly centred on an object.
+                VaeSchedule {
+                    steps: 700,
+                    batch: 4,
+                    crop: (64, 64),
+                    frames: 9,
+                    full_frame_every: 4,
+                    lr: 3e-3,
+                    latent_noise: 0.05,
+                    latent_penalty: 1e-3,
+                },
+                // The whole causal chain of a 17-frame clip, on crops large enough to have
+                // positions far from the borders (small crops teach the network to lean on the
+                // zero padding, which fails in the middle of a whole frame).
+                VaeSchedule {
+                    steps: 300,
+                    batch: 2,
+                    crop: (128, 96),
+                    frames: 17,
+                    full_frame_every: 4,
+                    lr: 1.5e-3,
+                    latent_noise: 0.05,
+                    latent_penalty: 1e-3,
+                },
+            ],
             dataset: DatasetSpec {
                 clips: 1000,
                 width: crate::world::WIDTH,
@@ -189,7 +206,7 @@ impl Preset {
                 two_objects: 0.25,
             },
             dit: DitSchedule {
-                steps: 2000,
+                steps: 1500,
                 batch: 8,
                 groups: 4,
                 lr: 1e-3,
@@ -234,7 +251,7 @@ impl Preset {
                 text_layers: 1,
                 ..full.sizes
             },
-            vae: VaeSchedule { steps: 6, batch: 2, crop: (32, 32), frames: 5, full_frame_every: 0, lr: 3e-3, ..full.vae },
+            vae: vec![VaeSchedule { steps: 6, batch: 2, crop: (32, 32), frames: 5, full_frame_every: 0, lr: 3e-3, ..full.vae[0].clone() }],
             dataset: DatasetSpec { clips: 16, width: 64, height: 64, frames: 5, two_objects: 0.25 },
             dit: DitSchedule { steps: 8, batch: 4, groups: 2, lr: 3e-3, warmup: 0, ..full.dit },
             settings: DemoSettings { width: 64, height: 64, frames: 5, steps: 3, ..full.settings },

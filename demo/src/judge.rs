@@ -103,12 +103,19 @@ pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
 
     // Object pixels: everything classified but the background's colour.
     let object_pixels: usize = totals.iter().enumerate().filter(|(k, _)| *k != bg_index).map(|(_, n)| n).sum();
+    // Each named colour must be among the most common object colours (the most common one for a
+    // single object) and hold a fair share of the object pixels: blended edges take a share of
+    // their own (red on blue blends to purple).
     let mut colours = object_pixels > 0;
-    let share_needed = if expect.objects.len() == 1 { 0.6 } else { 0.25 };
+    let share_needed = if expect.objects.len() == 1 { 0.4 } else { 0.2 };
+    let mut ranked: Vec<usize> = (0..PALETTE.len()).filter(|&k| k != bg_index).collect();
+    ranked.sort_by_key(|&k| std::cmp::Reverse(totals[k]));
     for &(colour, _) in &expect.objects {
-        let share = totals[palette_index(colour)] as f32 / object_pixels.max(1) as f32;
+        let k = palette_index(colour);
+        let share = totals[k] as f32 / object_pixels.max(1) as f32;
+        let rank = ranked.iter().position(|&r| r == k).unwrap_or(usize::MAX);
         notes.push(format!("{} {:.0}% of object pixels", colour.name(), share * 100.0));
-        if colour == seen_bg || share < share_needed {
+        if colour == seen_bg || share < share_needed || rank >= expect.objects.len() {
             colours = false;
         }
     }

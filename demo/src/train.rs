@@ -74,6 +74,8 @@ impl Stage {
 pub struct RunPaths {
     pub work: PathBuf,
     pub out: PathBuf,
+    /// Start the VAE stage at this phase (0-based), from the weights an earlier run left in `work`.
+    pub vae_from_phase: usize,
 }
 
 impl RunPaths {
@@ -274,7 +276,7 @@ pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, 
 
     if stages.contains(&Stage::Vae) {
         let start = Instant::now();
-        let (map, losses) = train_vae(preset, &vae_cfg, workers, log)?;
+        let (map, losses) = train_vae(preset, &vae_cfg, workers, paths.vae_from_phase, &paths.vae_weights(), log)?;
         save_tensors(&map_tensors(&map), &paths.vae_weights())?;
         report.vae_losses = losses;
         report.vae_seconds = start.elapsed().as_secs_f64();
@@ -332,11 +334,17 @@ pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, 
 
 /// The clips of one VAE training step `[b, 3, F, H, W]`, one piece per worker, each with the
 /// noise its latents get: crops of random training scenes, or whole single frames.
-fn vae_step_inputs(preset: &Preset, cfg: &VaeConfig, rng: &mut ChaCha8Rng, full_frame: bool, workers: usize) -> Result<Vec<(Tensor, Tensor)>> {
-    let s = &preset.vae;
+fn vae_step_inputs(
+    preset: &Preset,
+    s: &crate::configs::VaeSchedule,
+    cfg: &VaeConfig,
+    rng: &mut ChaCha8Rng,
+    full_frame: bool,
+    workers: usize,
+) -> Result<Vec<(Tensor, Tensor)>> {
     let (world_w, world_h) = (preset.dataset.width, preset.dataset.height);
     let clip_frames = preset.dataset.frames;
-    let (batch, frames, cw, ch) = if full_frame { (workers, 5.min(clip_frames), world_w, world_h) } else { (s.batch, s.frames, s.crop.0, s.crop.1) };
+    let (batch, frames, cw, ch) = if full_frame { (workers, if s.frames > 9 { 1 } else { 5.min(clip_frames) }, world_w, world_h) } else { (s.batch, s.frames, s.crop.0, s.crop.1) };
     let pieces = workers.min(batch).max(1);
     let mut out = Vec::with_capacity(pieces);
     for p in 0..pieces {
@@ -368,50 +376,64 @@ fn vae_step_inputs(preset: &Preset, cfg: &VaeConfig, rng: &mut ChaCha8Rng, full_
     Ok(out)
 }
 
-fn train_vae(preset: &Preset, cfg: &VaeConfig, workers: usize, log: &Log) -> Result<(VarMap, Vec<f32>)> {
-    let s = &preset.vae;
+/// Trains the VAE phase by phase, starting at phase `from_phase` (earlier phases' weights are
+/// read from `resume`); each phase has its own optimiser and its own seeded generator, so a
+/// resumed run gives the same weights as an uninterrupted one.
+fn train_vae(preset: &Preset, cfg: &VaeConfig, workers: usize, from_phase: usize, resume: &Path, log: &Log) -> Result<(VarMap, Vec<f32>)> {
     let map = VarMap::new();
     let vae = WanVae::new(cfg, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu))?;
     initialise(&map, preset.seed ^ 0x5641_4500, preset.sizes.text_d_kv)?;
+    if from_phase > 0 {
+        load_into(&map, resume)?;
+        log.line(&format!("vae: resuming at phase {} from {}", from_phase + 1, resume.display()));
+    }
     let vars: Vec<Var> = named_vars(&map).into_iter().map(|(_, v)| v).collect();
     let params: usize = vars.iter().map(|v| v.elem_count()).sum();
-    log.line(&format!(
-        "vae: {params} parameters, {} steps of {} crops {}x{}x{} on {workers} workers",
-        s.steps, s.batch, s.crop.0, s.crop.1, s.frames
-    ));
-    let mut opt = adamw(vars.clone(), s.lr)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x5641_4501);
     let smoke = preset.name == "smoke";
-    let first_inputs = vae_step_inputs(preset, cfg, &mut rng, false, workers)?;
-    let mut losses = Vec::with_capacity(s.steps);
-    let mut window = Instant::now();
-    for step in 0..s.steps {
-        let full_frame = s.full_frame_every > 0 && step % s.full_frame_every == s.full_frame_every - 1;
-        let inputs = if smoke { first_inputs.clone() } else { vae_step_inputs(preset, cfg, &mut rng, full_frame, workers)? };
-        let pieces = inputs.len() as f64;
-        opt.set_learning_rate(learning_rate(step, s.steps, 50.min(s.steps / 10), s.lr));
-        let (value, grads) = parallel_grads(&inputs, workers, &vars, |(video, noise)| {
-            let mu = vae.encode(video)?;
-            let recon = vae.decode(&(&mu + (noise * s.latent_noise)?)?)?;
-            let diff = (recon - video)?;
-            let loss = ((diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)? + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
-            Ok((loss / pieces)?)
-        })?;
-        if !value.is_finite() {
-            return Err(TrainError::Other(format!("vae: loss became {value} at step {step}")));
-        }
-        clipped_step(&mut opt, &vars, grads, 1.0)?;
-        losses.push(value);
-        if (step + 1) % 50 == 0 || step + 1 == s.steps {
-            let recent = &losses[losses.len().saturating_sub(50)..];
-            let mean = recent.iter().sum::<f32>() / recent.len() as f32;
-            log.line(&format!(
-                "vae: step {}/{} loss {mean:.4} ({:.2} s/step)",
-                step + 1,
-                s.steps,
-                window.elapsed().as_secs_f64() / recent.len() as f64
-            ));
-            window = Instant::now();
+    let mut losses = Vec::new();
+    for (phase, s) in preset.vae.iter().enumerate().skip(from_phase) {
+        log.line(&format!(
+            "vae phase {}: {params} parameters, {} steps of {} crops {}x{}x{} on {workers} workers",
+            phase + 1,
+            s.steps,
+            s.batch,
+            s.crop.0,
+            s.crop.1,
+            s.frames
+        ));
+        let mut opt = adamw(vars.clone(), s.lr)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x5641_4501 ^ ((phase as u64) << 32));
+        let first_inputs = vae_step_inputs(preset, s, cfg, &mut rng, false, workers)?;
+        let mut window = Instant::now();
+        for step in 0..s.steps {
+            let full_frame = s.full_frame_every > 0 && step % s.full_frame_every == s.full_frame_every - 1;
+            let inputs = if smoke { first_inputs.clone() } else { vae_step_inputs(preset, s, cfg, &mut rng, full_frame, workers)? };
+            let pieces = inputs.len() as f64;
+            opt.set_learning_rate(learning_rate(step, s.steps, 50.min(s.steps / 10), s.lr));
+            let (value, grads) = parallel_grads(&inputs, workers, &vars, |(video, noise)| {
+                let mu = vae.encode(video)?;
+                let recon = vae.decode(&(&mu + (noise * s.latent_noise)?)?)?;
+                let diff = (recon - video)?;
+                let loss = ((diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)? + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
+                Ok((loss / pieces)?)
+            })?;
+            if !value.is_finite() {
+                return Err(TrainError::Other(format!("vae: loss became {value} at step {step}")));
+            }
+            clipped_step(&mut opt, &vars, grads, 1.0)?;
+            losses.push(value);
+            if (step + 1) % 50 == 0 || step + 1 == s.steps {
+                let recent = &losses[losses.len().saturating_sub(50)..];
+                let mean = recent.iter().sum::<f32>() / recent.len() as f32;
+                log.line(&format!(
+                    "vae phase {}: step {}/{} loss {mean:.4} ({:.2} s/step)",
+                    phase + 1,
+                    step + 1,
+                    s.steps,
+                    window.elapsed().as_secs_f64() / recent.len() as f64
+                ));
+                window = Instant::now();
+            }
         }
     }
     Ok((map, losses))

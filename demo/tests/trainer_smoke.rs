@@ -11,13 +11,13 @@ use t2v_models::pipeline::{generate, NoProgress, RunInputs};
 fn smoke_run_trains_exports_and_generates() {
     single_threaded_candle();
     let dir = tempfile::tempdir().unwrap();
-    let paths = RunPaths { work: dir.path().join("work"), out: dir.path().join("model") };
+    let paths = RunPaths { work: dir.path().join("work"), out: dir.path().join("model"), vae_from_phase: 0 };
     let preset = Preset::smoke();
     let stages = [Stage::Vae, Stage::Encode, Stage::Dit, Stage::Export];
     let report = run(&preset, &paths, &stages, 2, &Log::new()).unwrap();
 
     for (name, losses) in [("vae", &report.vae_losses), ("dit", &report.dit_losses)] {
-        assert_eq!(losses.len(), if name == "vae" { preset.vae.steps } else { preset.dit.steps });
+        assert_eq!(losses.len(), if name == "vae" { preset.vae[0].steps } else { preset.dit.steps });
         assert!(losses.iter().all(|l| l.is_finite()), "{name}: {losses:?}");
         // The smoke preset repeats one batch, so the loss must go down.
         assert!(losses.last().unwrap() < losses.first().unwrap(), "{name} did not decrease: {losses:?}");

@@ -33,6 +33,9 @@ struct Args {
     dit_steps: Option<usize>,
     #[arg(long)]
     clips: Option<usize>,
+    /// Resume the VAE stage at this phase (1-based) from the VAE weights in --work.
+    #[arg(long, default_value_t = 1)]
+    vae_phase: usize,
     /// Worker threads (each runs candle single-threaded); defaults to the number of cores.
     #[arg(long)]
     workers: Option<usize>,
@@ -47,7 +50,9 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     if let Some(n) = args.vae_steps {
-        preset.vae.steps = n;
+        for phase in &mut preset.vae {
+            phase.steps = n;
+        }
     }
     if let Some(n) = args.dit_steps {
         preset.dit.steps = n;
@@ -67,7 +72,7 @@ fn main() -> ExitCode {
     }
     let log = Log::new();
     log.line(&format!("preset {} (seed {}), stages {}, {workers} workers", preset.name, preset.seed, args.stages));
-    match run(&preset, &RunPaths { work: args.work, out: args.out }, &stages, workers, &log) {
+    match run(&preset, &RunPaths { work: args.work, out: args.out, vae_from_phase: args.vae_phase.saturating_sub(1) }, &stages, workers, &log) {
         Ok(report) => {
             if let Some(eval) = report.eval {
                 println!(
