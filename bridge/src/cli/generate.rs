@@ -3,7 +3,7 @@
 //! `--tag` append prompt presets; `--styles` makes one clip per style plus a contact sheet.
 
 use super::progress_bar::ProgressBar;
-use super::{bad_input, failure, Failure};
+use super::{bad_input, failure, Failure, ModelArgs};
 use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -14,27 +14,13 @@ use t2v_bridge::contact_sheet;
 use t2v_bridge::frames_out::{self, BitDepth};
 use t2v_bridge::presets::Presets;
 use t2v_bridge::{exr_out, preview, DeviceChoice, ModelSpec, Request, Service, ServiceConfig};
-use t2v_models::checkpoint::Overrides;
 use t2v_models::pipeline::GenerationParams;
 use t2v_models::sampling::SamplerKind;
 
 #[derive(Args, Clone)]
 pub struct GenerateArgs {
-    /// A diffusers folder, or a folder holding original/ComfyUI single files.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Transformer weights file (any supported layout), overriding the model folder's.
-    #[arg(long)]
-    transformer: Option<PathBuf>,
-    /// VAE weights file, overriding the model folder's.
-    #[arg(long)]
-    vae: Option<PathBuf>,
-    /// umT5 text encoder weights file, overriding the model folder's.
-    #[arg(long = "text-encoder")]
-    text_encoder: Option<PathBuf>,
-    /// tokenizer.json, overriding the model folder's.
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
+    #[command(flatten)]
+    models: ModelArgs,
     /// What the clip shows.
     #[arg(long)]
     prompt: String,
@@ -307,8 +293,8 @@ fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<A
         Some(p) => p.clone(),
         None => default_metadata_path(&args.output).map_err(bad_input)?,
     };
-    let uses_demo = args.model.is_none() && args.transformer.is_none() && args.vae.is_none() && args.text_encoder.is_none();
-    if !uses_demo && args.model.is_none() && (args.transformer.is_none() || args.vae.is_none() || args.text_encoder.is_none()) {
+    let uses_demo = args.models.is_empty();
+    if !uses_demo && !args.models.is_complete() {
         return Err(bad_input(
             "without --model, pass all of --transformer, --vae and --text-encoder (or none of them for the demo model)",
         ));
@@ -328,16 +314,11 @@ fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<A
         seed: args.seed,
     };
     params.validate()?;
-    let model_path = if uses_demo { Some(t2v_demo::model_dir()) } else { args.model.clone() };
+    let model_path = if uses_demo { Some(t2v_demo::model_dir()) } else { args.models.model.clone() };
     let mut request = Request::new(
         ModelSpec {
             path: model_path,
-            overrides: Overrides {
-                transformer: args.transformer.clone(),
-                vae: args.vae.clone(),
-                text_encoder: args.text_encoder.clone(),
-                tokenizer: args.tokenizer.clone(),
-            },
+            overrides: args.models.overrides(),
         },
         params,
     );

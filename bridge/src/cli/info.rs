@@ -1,25 +1,15 @@
 //! `t2v info`: the devices this build can use and, with a model, what was found in it.
 
-use super::{bad_input, Failure};
+use super::{bad_input, Failure, ModelArgs};
 use clap::Args;
-use std::path::PathBuf;
 use t2v_bridge::device::{list_devices, parse_dtype};
 use t2v_bridge::DeviceChoice;
-use t2v_models::checkpoint::{self, configs, ComponentFiles, ModelFiles, Overrides};
+use t2v_models::checkpoint::{self, configs, ComponentFiles, ModelFiles};
 
 #[derive(Args)]
 pub struct InfoArgs {
-    /// A diffusers folder, or a folder holding original/ComfyUI single files.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    #[arg(long)]
-    transformer: Option<PathBuf>,
-    #[arg(long)]
-    vae: Option<PathBuf>,
-    #[arg(long = "text-encoder")]
-    text_encoder: Option<PathBuf>,
-    #[arg(long)]
-    tokenizer: Option<PathBuf>,
+    #[command(flatten)]
+    models: ModelArgs,
     /// The compute dtype to report per-component precisions for: f32, bf16 or f16.
     #[arg(long, default_value = "f32")]
     dtype: String,
@@ -57,18 +47,12 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
     let choice: DeviceChoice = args.device.parse().map_err(|e: String| bad_input(format!("--device: {e}")))?;
     let device = choice.resolve()?;
     println!("auto picks: {}", t2v_bridge::device::device_name(&DeviceChoice::Auto.resolve()?));
-    let overrides = Overrides {
-        transformer: args.transformer,
-        vae: args.vae,
-        text_encoder: args.text_encoder,
-        tokenizer: args.tokenizer,
-    };
-    let any_override = overrides.transformer.is_some() || overrides.vae.is_some() || overrides.text_encoder.is_some();
-    if args.model.is_none() && !any_override {
+    if args.models.is_empty() {
         return Ok(());
     }
+    let overrides = args.models.overrides();
     let dtype = parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
-    let files = ModelFiles::resolve(args.model.as_deref(), &overrides)?;
+    let files = ModelFiles::resolve(args.models.model.as_deref(), &overrides)?;
     println!("\nmodel: {}", files.root.as_ref().map_or("(component files)".to_string(), |r| r.display().to_string()));
     print!("{}", describe("transformer", &files.transformer, dtype)?);
     print!("{}", describe("VAE", &files.vae, checkpoint::vae_dtype(dtype, &device))?);

@@ -8,8 +8,51 @@ mod info;
 mod presets;
 mod progress_bar;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use t2v_models::checkpoint::Overrides;
+
+/// Which model: a folder, and/or per-component files that override the folder's.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// A diffusers folder, or a folder holding original/ComfyUI single files.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Transformer weights file (any supported layout), overriding the model folder's.
+    #[arg(long)]
+    pub transformer: Option<PathBuf>,
+    /// VAE weights file, overriding the model folder's.
+    #[arg(long)]
+    pub vae: Option<PathBuf>,
+    /// umT5 text encoder weights file, overriding the model folder's.
+    #[arg(long = "text-encoder")]
+    pub text_encoder: Option<PathBuf>,
+    /// tokenizer.json, overriding the model folder's.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            transformer: self.transformer.clone(),
+            vae: self.vae.clone(),
+            text_encoder: self.text_encoder.clone(),
+            tokenizer: self.tokenizer.clone(),
+        }
+    }
+
+    /// No folder and no weights file at all.
+    pub fn is_empty(&self) -> bool {
+        self.model.is_none() && self.transformer.is_none() && self.vae.is_none() && self.text_encoder.is_none()
+    }
+
+    /// Without a folder, all three weights files are needed.
+    pub fn is_complete(&self) -> bool {
+        self.model.is_some() || (self.transformer.is_some() && self.vae.is_some() && self.text_encoder.is_some())
+    }
+}
 
 #[derive(Parser)]
 #[command(
