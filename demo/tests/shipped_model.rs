@@ -1,0 +1,87 @@
+//! The shipped demo model, judged by what its clips show (measured from pixels): the background
+//! and the object have the named colours, and the object moves, grows, shrinks or bounces as
+//! named. Prompts with trained colour+shape+motion combinations must pass at >= 95%, prompts
+//! with held-out combinations at >= 70%.
+//!
+//! Compiled only with `--features shipped-model-tests` until the trained weights are committed
+//! to `demo/model/` (they are not yet); then this gate goes and CI runs these tests.
+#![cfg(feature = "shipped-model-tests")]
+
+use std::sync::OnceLock;
+use t2v_demo::eval::{evaluation_cases, load, run_case, run_cases, EvalCase};
+use t2v_demo::world::Split;
+use t2v_models::pipeline::Models;
+
+/// Cases per set: every held-out triple is asked for twice.
+const TRAINED_CASES: usize = 40;
+const HELD_OUT_CASES: usize = 24;
+
+fn models() -> &'static Models {
+    static MODELS: OnceLock<Models> = OnceLock::new();
+    MODELS.get_or_init(|| {
+        t2v_demo::train::single_threaded_candle();
+        load(&t2v_demo::model_dir()).expect("the shipped demo model loads")
+    })
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn pass_rate(name: &str, cases: &[EvalCase]) -> f64 {
+    let settings = t2v_demo::recommended_settings();
+    let verdicts = run_cases(models(), &settings, cases, workers()).unwrap();
+    let mut passed = 0;
+    for (case, verdict) in cases.iter().zip(&verdicts) {
+        passed += verdict.passed() as usize;
+        println!("{name}: {} \"{}\" ({})", if verdict.passed() { "pass" } else { "FAIL" }, case.prompt, verdict.notes);
+    }
+    let rate = passed as f64 / cases.len() as f64;
+    println!("{name}: {passed}/{} passed ({:.1}%)", cases.len(), rate * 100.0);
+    rate
+}
+
+#[test]
+fn trained_combinations_do_what_the_prompt_says() {
+    let rate = pass_rate("trained", &evaluation_cases(Split::Train, TRAINED_CASES));
+    assert!(rate >= 0.95, "trained combinations: {:.1}% passed, need 95%", rate * 100.0);
+}
+
+#[test]
+fn held_out_combinations_mostly_do_what_the_prompt_says() {
+    let rate = pass_rate("held-out", &evaluation_cases(Split::HeldOut, HELD_OUT_CASES));
+    assert!(rate >= 0.70, "held-out combinations: {:.1}% passed, need 70%", rate * 100.0);
+}
+
+#[test]
+fn same_seed_gives_identical_frames() {
+    let settings = t2v_demo::recommended_settings();
+    let case = &evaluation_cases(Split::Train, 1)[0];
+    let (_, a) = run_case(models(), &settings, case).unwrap();
+    let (_, b) = run_case(models(), &settings, case).unwrap();
+    assert_eq!(a, b);
+    let other = EvalCase { seed: case.seed + 1, ..case.clone() };
+    let (_, c) = run_case(models(), &settings, &other).unwrap();
+    assert_ne!(a, c);
+}
+
+#[test]
+fn shipped_files_are_small_and_settings_match() {
+    let dir = t2v_demo::shipped::bundled_model_dir();
+    let mut total = 0u64;
+    for sub in ["transformer", "vae", "text_encoder", "tokenizer", "scheduler"] {
+        for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+            total += entry.unwrap().metadata().unwrap().len();
+        }
+    }
+    assert!(total <= 30 << 20, "{total} bytes");
+    assert_eq!(t2v_demo::shipped::settings_in(&dir).unwrap(), t2v_demo::recommended_settings());
+    let settings = t2v_demo::recommended_settings();
+    assert_eq!((settings.width % 32, settings.height % 32, settings.frames % 4), (0, 0, 1));
+}
+
+#[test]
+fn unknown_words_are_reported() {
+    assert!(t2v_demo::unknown_words("A red circle moves left on a blue background.").is_empty());
+    assert_eq!(t2v_demo::unknown_words("A majestic red dragon flies left"), vec!["majestic", "dragon", "flies"]);
+}
