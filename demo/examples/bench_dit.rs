@@ -6,15 +6,30 @@ use std::time::Instant;
 use t2v_models::dit::{TokenTimesteps, WanTransformer};
 use t2v_models::text::{pad_to_length, Umt5Encoder};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (heads, hd, ffn, layers, per_group, groups) = (args[0], args[1], args[2], args[3], args[4], args[5]);
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let (heads, hd, ffn, layers, per_group, groups) =
+        (args[0], args[1], args[2], args[3], args[4], args[5]);
     let mut preset = t2v_demo::configs::Preset::full();
-    preset.sizes.dit_heads = heads; preset.sizes.dit_head_dim = hd; preset.sizes.dit_ffn = ffn; preset.sizes.dit_layers = layers;
+    preset.sizes.dit_heads = heads;
+    preset.sizes.dit_head_dim = hd;
+    preset.sizes.dit_ffn = ffn;
+    preset.sizes.dit_layers = layers;
     let dev = Device::Cpu;
-    let tm = VarMap::new(); let dm = VarMap::new();
-    let enc = Umt5Encoder::new(&preset.sizes.text_encoder(), VarBuilder::from_varmap(&tm, DType::F32, &dev))?;
-    let dit = WanTransformer::new(&preset.sizes.transformer(), VarBuilder::from_varmap(&dm, DType::F32, &dev))?;
-    t2v_demo::init::initialise(&tm, 1, 16)?; t2v_demo::init::initialise(&dm, 2, 16)?;
+    let tm = VarMap::new();
+    let dm = VarMap::new();
+    let enc = Umt5Encoder::new(
+        &preset.sizes.text_encoder(),
+        VarBuilder::from_varmap(&tm, DType::F32, &dev),
+    )?;
+    let dit = WanTransformer::new(
+        &preset.sizes.transformer(),
+        VarBuilder::from_varmap(&dm, DType::F32, &dev),
+    )?;
+    t2v_demo::init::initialise(&tm, 1, 16)?;
+    t2v_demo::init::initialise(&dm, 2, 16)?;
     let z = preset.sizes.z_dim;
     for _ in 0..3 {
         let t = Instant::now();
@@ -23,7 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             for _ in 0..groups {
                 let mut texts = vec![];
                 for _ in 0..per_group {
-                    let ids = Tensor::new(&[5u32, 6, 7, 8, 9, 10, 11, 12, 13, 1], &dev)?.unsqueeze(0)?;
+                    let ids =
+                        Tensor::new(&[5u32, 6, 7, 8, 9, 10, 11, 12, 13, 1], &dev)?.unsqueeze(0)?;
                     texts.push(pad_to_length(&enc.forward(&ids)?, 512)?);
                 }
                 let ctx = dit.prepare_context(&Tensor::cat(&texts, 0)?)?;
@@ -44,7 +60,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let x = Tensor::randn(0f32, 1., (1, z, 5, 10, 16), &dev)?;
         let _ = dit.forward(&x, &TokenTimesteps::uniform(200, 500.0), &ctx)?;
         let inf = t.elapsed().as_secs_f64();
-        println!("fwd {f:.2}s bwd {b:.2}s  (grads {}) | inference fwd {inf:.3}s", g.get_ids().count());
+        println!(
+            "fwd {f:.2}s bwd {b:.2}s  (grads {}) | inference fwd {inf:.3}s",
+            g.get_ids().count()
+        );
     }
     Ok(())
 }

@@ -5,18 +5,32 @@ use candle_nn::{VarBuilder, VarMap};
 use std::time::Instant;
 use t2v_models::vae::WanVae;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (base, dec, z, b, f, h, w) = (args[0], args[1], args[2], args[3], args[4], args[5], args[6]);
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let (base, dec, z, b, f, h, w) = (
+        args[0], args[1], args[2], args[3], args[4], args[5], args[6],
+    );
     let mut preset = t2v_demo::configs::Preset::full();
-    preset.sizes.vae_base_dim = base; preset.sizes.vae_decoder_base_dim = dec; preset.sizes.z_dim = z;
+    preset.sizes.vae_base_dim = base;
+    preset.sizes.vae_decoder_base_dim = dec;
+    preset.sizes.z_dim = z;
     let cfg = preset.sizes.vae();
     let map = VarMap::new();
-    let vae = WanVae::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu))?;
+    let vae = WanVae::new(
+        &cfg,
+        VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+    )?;
     t2v_demo::init::initialise(&map, 1, 16)?;
     let x = Tensor::randn(0f32, 0.5, (b, 3, f, h, w), &Device::Cpu)?;
     for _ in 0..2 {
         let t = Instant::now();
-        let (mu, rec) = t2v_models::ops::with_autograd(|| -> candle_core::Result<_> { let mu = vae.encode(&x)?; let r = vae.decode(&mu)?; Ok((mu, r)) })?;
+        let (mu, rec) = t2v_models::ops::with_autograd(|| -> candle_core::Result<_> {
+            let mu = vae.encode(&x)?;
+            let r = vae.decode(&mu)?;
+            Ok((mu, r))
+        })?;
         let fe = t.elapsed().as_secs_f64();
         let loss = (rec - &x)?.sqr()?.mean_all()?;
         let t = Instant::now();
@@ -28,7 +42,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let _d = vae.decode(&mu.detach())?;
         let dec = t.elapsed().as_secs_f64();
-        println!("fwd(train) {:.2}s bwd {:.2}s | enc {:.2}s dec {:.2}s  grads {}", fe, bw, enc, dec, g.get_ids().count());
+        println!(
+            "fwd(train) {:.2}s bwd {:.2}s | enc {:.2}s dec {:.2}s  grads {}",
+            fe,
+            bw,
+            enc,
+            dec,
+            g.get_ids().count()
+        );
     }
     Ok(())
 }

@@ -14,16 +14,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cols = [0, f / 2, f - 1];
     let mut img = image::RgbImage::new((w * cols.len()) as u32, (h * prompts.len()) as u32);
     for (r, prompt) in prompts.iter().enumerate() {
-        let case = EvalCase { prompt: prompt.clone(), expect: Expectation { background: Colour::White, objects: vec![] }, seed: 1 };
+        let case = EvalCase {
+            prompt: prompt.clone(),
+            expect: Expectation {
+                background: Colour::White,
+                objects: vec![],
+            },
+            seed: 1,
+            scene: None,
+        };
         let t = std::time::Instant::now();
         let (_, data) = run_case(&models, &settings, &case)?;
         println!("{prompt}: {:.1} s", t.elapsed().as_secs_f64());
         for (c, &fi) in cols.iter().enumerate() {
-            for y in 0..h { for x in 0..w {
-                let i = ((fi * h + y) * w + x) * 3;
-                let px = |k: usize| (data[i + k].clamp(0.0, 1.0) * 255.0) as u8;
-                img.put_pixel((c * w + x) as u32, (r * h + y) as u32, image::Rgb([px(0), px(1), px(2)]));
-            }}
+            for y in 0..h {
+                for x in 0..w {
+                    let i = ((fi * h + y) * w + x) * 3;
+                    let px = |k: usize| (data[i + k].clamp(0.0, 1.0) * 255.0) as u8;
+                    img.put_pixel(
+                        (c * w + x) as u32,
+                        (r * h + y) as u32,
+                        image::Rgb([px(0), px(1), px(2)]),
+                    );
+                }
+            }
         }
     }
     img.save(&args[2])?;

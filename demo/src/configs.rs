@@ -206,7 +206,7 @@ impl Preset {
                 two_objects: 0.25,
             },
             dit: DitSchedule {
-                steps: 1500,
+                steps: 1200,
                 batch: 8,
                 groups: 4,
                 lr: 1e-3,
@@ -251,10 +251,37 @@ impl Preset {
                 text_layers: 1,
                 ..full.sizes
             },
-            vae: vec![VaeSchedule { steps: 6, batch: 2, crop: (32, 32), frames: 5, full_frame_every: 0, lr: 3e-3, ..full.vae[0].clone() }],
-            dataset: DatasetSpec { clips: 16, width: 64, height: 64, frames: 5, two_objects: 0.25 },
-            dit: DitSchedule { steps: 8, batch: 4, groups: 2, lr: 3e-3, warmup: 0, ..full.dit },
-            settings: DemoSettings { width: 64, height: 64, frames: 5, steps: 3, ..full.settings },
+            vae: vec![VaeSchedule {
+                steps: 6,
+                batch: 2,
+                crop: (32, 32),
+                frames: 5,
+                full_frame_every: 0,
+                lr: 3e-3,
+                ..full.vae[0].clone()
+            }],
+            dataset: DatasetSpec {
+                clips: 16,
+                width: 64,
+                height: 64,
+                frames: 5,
+                two_objects: 0.25,
+            },
+            dit: DitSchedule {
+                steps: 8,
+                batch: 4,
+                groups: 2,
+                lr: 3e-3,
+                warmup: 0,
+                ..full.dit
+            },
+            settings: DemoSettings {
+                width: 64,
+                height: 64,
+                frames: 5,
+                steps: 3,
+                ..full.settings
+            },
             eval_prompts: 0,
         }
     }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 macro_rules! file {
     ($path:literal) => {
-        ($path, include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/model/", $path)) as &[u8])
+        (
+            $path,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/model/", $path)) as &[u8],
+        )
     };
 }
 

@@ -15,6 +15,8 @@ pub struct EvalCase {
     pub prompt: String,
     pub expect: Expectation,
     pub seed: u64,
+    /// The scene the prompt describes (its ground-truth clip).
+    pub scene: Option<Scene>,
 }
 
 /// `count` single-object prompts of `split`, always the same: trained combinations (with
@@ -31,12 +33,20 @@ pub fn evaluation_cases(split: Split, count: usize) -> Vec<EvalCase> {
                 Split::Train => Scene::sample(&mut rng, Split::Train, 0.0, WIDTH, HEIGHT),
                 Split::HeldOut => {
                     // Cycle through the held-out triples so each is asked for.
-                    let (colour, shape, motion) = crate::world::HELD_OUT[i % crate::world::HELD_OUT.len()];
+                    let (colour, shape, motion) =
+                        crate::world::HELD_OUT[i % crate::world::HELD_OUT.len()];
                     let mut scene = Scene::sample(&mut rng, Split::HeldOut, 0.0, WIDTH, HEIGHT);
                     while scene.background == colour {
                         scene = Scene::sample(&mut rng, Split::HeldOut, 0.0, WIDTH, HEIGHT);
                     }
-                    scene.objects = vec![place_object(&mut rng, colour, shape, motion, WIDTH as f32, HEIGHT as f32)];
+                    scene.objects = vec![place_object(
+                        &mut rng,
+                        colour,
+                        shape,
+                        motion,
+                        WIDTH as f32,
+                        HEIGHT as f32,
+                    )];
                     scene
                 }
             };
@@ -45,7 +55,12 @@ pub fn evaluation_cases(split: Split, count: usize) -> Vec<EvalCase> {
                 background: scene.background,
                 objects: scene.objects.iter().map(|o| (o.colour, o.motion)).collect(),
             };
-            EvalCase { prompt, expect, seed: 1000 + i as u64 }
+            EvalCase {
+                prompt,
+                expect,
+                seed: 1000 + i as u64,
+                scene: Some(scene),
+            }
         })
         .collect()
 }
@@ -56,7 +71,11 @@ pub fn load(model_dir: &Path) -> t2v_models::Result<Models> {
 }
 
 /// Generation parameters for `prompt` with the model's recommended settings.
-pub fn params(settings: &crate::configs::DemoSettings, prompt: &str, seed: u64) -> GenerationParams {
+pub fn params(
+    settings: &crate::configs::DemoSettings,
+    prompt: &str,
+    seed: u64,
+) -> GenerationParams {
     GenerationParams {
         prompt: prompt.to_string(),
         negative_prompt: Some(settings.negative_prompt.clone()),
@@ -72,11 +91,28 @@ pub fn params(settings: &crate::configs::DemoSettings, prompt: &str, seed: u64) 
 }
 
 /// Generates one case's clip and judges it. Returns the frames `[F, H, W, 3]` too.
-pub fn run_case(models: &Models, settings: &crate::configs::DemoSettings, case: &EvalCase) -> t2v_models::Result<(Verdict, Vec<f32>)> {
-    let generated = generate(models, &params(settings, &case.prompt, case.seed), RunInputs::default(), &mut NoProgress)?;
+pub fn run_case(
+    models: &Models,
+    settings: &crate::configs::DemoSettings,
+    case: &EvalCase,
+) -> t2v_models::Result<(Verdict, Vec<f32>)> {
+    let generated = generate(
+        models,
+        &params(settings, &case.prompt, case.seed),
+        RunInputs::default(),
+        &mut NoProgress,
+    )?;
     let (frames, height, width, _) = generated.frames.dims4()?;
     let data: Vec<f32> = generated.frames.flatten_all()?.to_vec1()?;
-    let verdict = judge(&Clip { frames, height, width, data: &data }, &case.expect);
+    let verdict = judge(
+        &Clip {
+            frames,
+            height,
+            width,
+            data: &data,
+        },
+        &case.expect,
+    );
     Ok((verdict, data))
 }
 
@@ -105,36 +141,31 @@ pub fn run_cases(
     cases: &[EvalCase],
     workers: usize,
 ) -> t2v_models::Result<Vec<Verdict>> {
-    let workers = workers.clamp(1, cases.len().max(1));
-    let results: Vec<Vec<(usize, t2v_models::Result<Verdict>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                scope.spawn(move || {
-                    (w..cases.len())
-                        .step_by(workers)
-                        .map(|i| (i, run_case(models, settings, &cases[i]).map(|(v, _)| v)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("evaluation worker panicked")).collect()
-    });
-    let mut verdicts: Vec<Option<Verdict>> = vec![None; cases.len()];
-    for (i, r) in results.into_iter().flatten() {
-        verdicts[i] = Some(r?);
-    }
-    Ok(verdicts.into_iter().map(|v| v.expect("every case judged")).collect())
+    crate::workers::map_items(cases, workers, |case| {
+        run_case(models, settings, case).map(|(v, _)| v)
+    })
+    .into_iter()
+    .collect()
 }
 
 /// The evaluation sets after training: `count` trained and `count / 2` held-out cases.
 pub fn evaluation_sets(count: usize) -> [(Split, Vec<EvalCase>); 2] {
-    [(Split::Train, evaluation_cases(Split::Train, count)), (Split::HeldOut, evaluation_cases(Split::HeldOut, count / 2))]
+    [
+        (Split::Train, evaluation_cases(Split::Train, count)),
+        (Split::HeldOut, evaluation_cases(Split::HeldOut, count / 2)),
+    ]
 }
 
 /// Runs the evaluation sets on the model in `model_dir` and logs every verdict and the rates.
-pub fn evaluate(model_dir: &Path, count: usize, workers: usize, log: &crate::train::Log) -> crate::train::Result<EvalSummary> {
+pub fn evaluate(
+    model_dir: &Path,
+    count: usize,
+    workers: usize,
+    log: &crate::train::Log,
+) -> crate::train::Result<EvalSummary> {
     let models = load(model_dir)?;
-    let settings = crate::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
+    let settings =
+        crate::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
     let mut summary = EvalSummary::default();
     for (split, cases) in evaluation_sets(count) {
         let verdicts = run_cases(&models, &settings, &cases, workers)?;
@@ -147,7 +178,13 @@ pub fn evaluate(model_dir: &Path, count: usize, workers: usize, log: &crate::tra
                 summary.held_out_total += 1;
                 summary.held_out_passed += passed as usize;
             }
-            log.line(&format!("eval {:?}: {} \"{}\" ({})", split, if passed { "pass" } else { "FAIL" }, case.prompt, verdict.notes));
+            log.line(&format!(
+                "eval {:?}: {} \"{}\" ({})",
+                split,
+                if passed { "pass" } else { "FAIL" },
+                case.prompt,
+                verdict.notes
+            ));
         }
     }
     log.line(&format!(
@@ -160,4 +197,63 @@ pub fn evaluate(model_dir: &Path, count: usize, workers: usize, log: &crate::tra
         summary.held_out_rate() * 100.0
     ));
     Ok(summary)
+}
+
+/// Encodes and decodes the ground-truth clips of the trained evaluation cases with `vae` and
+/// judges the reconstructions: what the transformer can reach at best. Returns (passed, total).
+pub fn vae_reconstruction_check(
+    vae: &t2v_models::vae::WanVae,
+    count: usize,
+    workers: usize,
+    log: &crate::train::Log,
+) -> crate::train::Result<(usize, usize)> {
+    let cases = evaluation_cases(Split::Train, count);
+    let judge_case = |case: &EvalCase| -> crate::train::Result<Verdict> {
+        let scene = case
+            .scene
+            .as_ref()
+            .expect("evaluation cases keep their scene");
+        let video = candle_core::Tensor::from_vec(
+            scene.render_clip(),
+            (1, 3, crate::world::FRAMES, HEIGHT, WIDTH),
+            &Device::Cpu,
+        )?;
+        let recon = vae.decode(&vae.encode(&video)?.detach())?.detach();
+        // [1, 3, F, H, W] in [-1, 1] -> [F, H, W, 3] in [0, 1]
+        let frames = ((recon
+            .squeeze(0)?
+            .permute((1, 2, 3, 0))?
+            .clamp(-1f32, 1f32)?
+            + 1.0)?
+            / 2.0)?;
+        let (f, h, w, _) = frames.dims4()?;
+        let data: Vec<f32> = frames.flatten_all()?.to_vec1()?;
+        Ok(judge(
+            &Clip {
+                frames: f,
+                height: h,
+                width: w,
+                data: &data,
+            },
+            &case.expect,
+        ))
+    };
+    let verdicts = crate::workers::map_items(&cases, workers, judge_case);
+    let mut passed = 0;
+    for (case, verdict) in cases.iter().zip(verdicts) {
+        let verdict = verdict?;
+        if verdict.passed() {
+            passed += 1;
+        } else {
+            log.line(&format!(
+                "vae check: FAIL \"{}\" ({})",
+                case.prompt, verdict.notes
+            ));
+        }
+    }
+    log.line(&format!(
+        "vae check: {passed}/{} reconstructions of evaluation clips pass the judge",
+        cases.len()
+    ));
+    Ok((passed, cases.len()))
 }

@@ -22,7 +22,10 @@ fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
 }
 
 fn stored(tensors: &BTreeMap<String, Tensor>) -> Result<BTreeMap<String, Tensor>> {
-    tensors.iter().map(|(k, v)| Ok((k.clone(), v.to_dtype(STORED_DTYPE)?))).collect()
+    tensors
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.to_dtype(STORED_DTYPE)?)))
+        .collect()
 }
 
 pub fn write_checkpoint(
@@ -33,7 +36,13 @@ pub fn write_checkpoint(
     transformer: &BTreeMap<String, Tensor>,
     text_encoder: &BTreeMap<String, Tensor>,
 ) -> Result<()> {
-    for sub in ["transformer", "vae", "text_encoder", "tokenizer", "scheduler"] {
+    for sub in [
+        "transformer",
+        "vae",
+        "text_encoder",
+        "tokenizer",
+        "scheduler",
+    ] {
         let dir = out.join(sub);
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
     }
@@ -80,7 +89,10 @@ pub fn write_checkpoint(
             "pos_embed_seq_len": null
         }),
     )?;
-    save_tensors(&stored(transformer)?, &out.join("transformer/diffusion_pytorch_model.safetensors"))?;
+    save_tensors(
+        &stored(transformer)?,
+        &out.join("transformer/diffusion_pytorch_model.safetensors"),
+    )?;
 
     write_json(
         &out.join("vae/config.json"),
@@ -106,7 +118,10 @@ pub fn write_checkpoint(
             "latents_std": vae_cfg.latents_std.iter().map(|v| (v * 1e4).round() / 1e4).collect::<Vec<_>>()
         }),
     )?;
-    save_tensors(&stored(vae)?, &out.join("vae/diffusion_pytorch_model.safetensors"))?;
+    save_tensors(
+        &stored(vae)?,
+        &out.join("vae/diffusion_pytorch_model.safetensors"),
+    )?;
 
     write_json(
         &out.join("text_encoder/config.json"),
@@ -132,9 +147,13 @@ pub fn write_checkpoint(
             "torch_dtype": "float16"
         }),
     )?;
-    save_tensors(&stored(text_encoder)?, &out.join("text_encoder/model.safetensors"))?;
+    save_tensors(
+        &stored(text_encoder)?,
+        &out.join("text_encoder/model.safetensors"),
+    )?;
 
-    crate::vocab::save_tokenizer(&out.join("tokenizer/tokenizer.json")).map_err(crate::train::TrainError::Other)?;
+    crate::vocab::save_tokenizer(&out.join("tokenizer/tokenizer.json"))
+        .map_err(crate::train::TrainError::Other)?;
     write_json(
         &out.join("tokenizer/tokenizer_config.json"),
         &json!({
@@ -162,6 +181,12 @@ pub fn write_checkpoint(
             "final_sigmas_type": "zero"
         }),
     )?;
-    write_json(&out.join(SETTINGS_FILE), &serde_json::to_value(settings).expect("settings json"))?;
+    // Serialised from the struct (not a `Value`) to keep its field order.
+    let path = out.join(SETTINGS_FILE);
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(settings).expect("settings json") + "\n",
+    )
+    .map_err(io_error(&path))?;
     Ok(())
 }

@@ -37,7 +37,10 @@ pub fn start_for(name: &str, shape: &[usize], text_d_kv: usize) -> Start {
     }
     // Zero-initialised outputs: every residual branch and the transformer's head start as
     // identities (or zero), which keeps the first steps stable.
-    if name == "proj_out.weight" || name.ends_with("conv2.weight") || name.ends_with("attentions.0.proj.weight") {
+    if name == "proj_out.weight"
+        || name.ends_with("conv2.weight")
+        || name.ends_with("attentions.0.proj.weight")
+    {
         return Start::Const(0.0);
     }
     if name == "shared.weight" || name.ends_with("embed_tokens.weight") {
@@ -73,7 +76,8 @@ pub fn initialise(varmap: &VarMap, seed: u64, text_d_kv: usize) -> Result<()> {
                 (0..n).map(|_| normal.sample(&mut rng)).collect()
             }
         };
-        let tensor = Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)?.to_dtype(var.dtype())?;
+        let tensor =
+            Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)?.to_dtype(var.dtype())?;
         var.set(&tensor)?;
     }
     Ok(())
@@ -85,13 +89,45 @@ mod tests {
 
     #[test]
     fn norms_start_at_one_and_outputs_at_zero() {
-        assert_eq!(start_for("blocks.0.attn1.norm_q.weight", &[64], 16), Start::Const(1.0));
-        assert_eq!(start_for("blocks.0.norm2.weight", &[64], 16), Start::Const(1.0));
-        assert_eq!(start_for("encoder.block.0.layer.1.layer_norm.weight", &[64], 16), Start::Const(1.0));
-        assert_eq!(start_for("decoder.up_blocks.0.resnets.1.norm2.gamma", &[8, 1, 1, 1], 16), Start::Const(1.0));
-        assert_eq!(start_for("decoder.up_blocks.0.resnets.1.conv2.weight", &[8, 8, 3, 3, 3], 16), Start::Const(0.0));
-        assert_eq!(start_for("proj_out.weight", &[64, 128], 16), Start::Const(0.0));
-        assert_eq!(start_for("blocks.0.ffn.net.0.proj.bias", &[384], 16), Start::Const(0.0));
-        assert_eq!(start_for("blocks.0.ffn.net.2.weight", &[128, 400], 16), Start::Normal(0.05));
+        assert_eq!(
+            start_for("blocks.0.attn1.norm_q.weight", &[64], 16),
+            Start::Const(1.0)
+        );
+        assert_eq!(
+            start_for("blocks.0.norm2.weight", &[64], 16),
+            Start::Const(1.0)
+        );
+        assert_eq!(
+            start_for("encoder.block.0.layer.1.layer_norm.weight", &[64], 16),
+            Start::Const(1.0)
+        );
+        assert_eq!(
+            start_for(
+                "decoder.up_blocks.0.resnets.1.norm2.gamma",
+                &[8, 1, 1, 1],
+                16
+            ),
+            Start::Const(1.0)
+        );
+        assert_eq!(
+            start_for(
+                "decoder.up_blocks.0.resnets.1.conv2.weight",
+                &[8, 8, 3, 3, 3],
+                16
+            ),
+            Start::Const(0.0)
+        );
+        assert_eq!(
+            start_for("proj_out.weight", &[64, 128], 16),
+            Start::Const(0.0)
+        );
+        assert_eq!(
+            start_for("blocks.0.ffn.net.0.proj.bias", &[384], 16),
+            Start::Const(0.0)
+        );
+        assert_eq!(
+            start_for("blocks.0.ffn.net.2.weight", &[128, 400], 16),
+            Start::Normal(0.05)
+        );
     }
 }

@@ -45,7 +45,8 @@ pub fn classify(rgb: [f32; 3]) -> Option<Colour> {
     let mut best_d = f32::MAX;
     for colour in PALETTE {
         let p = colour.rgb();
-        let d = ((rgb[0] - p[0]).powi(2) + (rgb[1] - p[1]).powi(2) + (rgb[2] - p[2]).powi(2)).sqrt();
+        let d =
+            ((rgb[0] - p[0]).powi(2) + (rgb[1] - p[1]).powi(2) + (rgb[2] - p[2]).powi(2)).sqrt();
         if d < best_d {
             best_d = d;
             best = Some(colour);
@@ -55,7 +56,10 @@ pub fn classify(rgb: [f32; 3]) -> Option<Colour> {
 }
 
 fn palette_index(c: Colour) -> usize {
-    PALETTE.iter().position(|&p| p == c).expect("palette colour")
+    PALETTE
+        .iter()
+        .position(|&p| p == c)
+        .expect("palette colour")
 }
 
 /// Per frame: pixel count and centroid of one colour.
@@ -96,13 +100,22 @@ pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
         }
     }
     let mut notes = Vec::new();
-    let (bg_index, _) = totals.iter().enumerate().max_by_key(|(_, n)| **n).expect("palette");
+    let (bg_index, _) = totals
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, n)| **n)
+        .expect("palette");
     let seen_bg = PALETTE[bg_index];
     let background = seen_bg == expect.background;
     notes.push(format!("background {}", seen_bg.name()));
 
     // Object pixels: everything classified but the background's colour.
-    let object_pixels: usize = totals.iter().enumerate().filter(|(k, _)| *k != bg_index).map(|(_, n)| n).sum();
+    let object_pixels: usize = totals
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != bg_index)
+        .map(|(_, n)| n)
+        .sum();
     // Each named colour must be among the most common object colours (the most common one for a
     // single object) and hold a fair share of the object pixels: blended edges take a share of
     // their own (red on blue blends to purple).
@@ -114,7 +127,11 @@ pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
         let k = palette_index(colour);
         let share = totals[k] as f32 / object_pixels.max(1) as f32;
         let rank = ranked.iter().position(|&r| r == k).unwrap_or(usize::MAX);
-        notes.push(format!("{} {:.0}% of object pixels", colour.name(), share * 100.0));
+        notes.push(format!(
+            "{} {:.0}% of object pixels",
+            colour.name(),
+            share * 100.0
+        ));
         if colour == seen_bg || share < share_needed || rank >= expect.objects.len() {
             colours = false;
         }
@@ -122,12 +139,20 @@ pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
 
     let mut motions = true;
     for &(colour, motion) in &expect.objects {
-        let track: Vec<Blob> = blobs.iter().map(|frame| frame[palette_index(colour)]).collect();
+        let track: Vec<Blob> = blobs
+            .iter()
+            .map(|frame| frame[palette_index(colour)])
+            .collect();
         let (ok, note) = judge_motion(&track, motion, f_n);
         notes.push(format!("{} {}: {note}", colour.name(), motion.name()));
         motions &= ok;
     }
-    Verdict { background, colours, motions, notes: notes.join("; ") }
+    Verdict {
+        background,
+        colours,
+        motions,
+        notes: notes.join("; "),
+    }
 }
 
 fn mean_of(track: &[Blob], frames: std::ops::Range<usize>) -> (f32, f32, f32) {
@@ -142,9 +167,15 @@ fn mean_of(track: &[Blob], frames: std::ops::Range<usize>) -> (f32, f32, f32) {
 }
 
 fn judge_motion(track: &[Blob], motion: Motion, frames: usize) -> (bool, String) {
-    let visible = track.iter().filter(|b| b.count >= MIN_VISIBLE_PIXELS).count();
+    let visible = track
+        .iter()
+        .filter(|b| b.count >= MIN_VISIBLE_PIXELS)
+        .count();
     if visible * 5 < frames * 4 {
-        return (false, format!("visible in only {visible} of {frames} frames"));
+        return (
+            false,
+            format!("visible in only {visible} of {frames} frames"),
+        );
     }
     let k = (frames / 5).max(1);
     let (x0, y0, a0) = mean_of(track, 0..k);
@@ -152,8 +183,14 @@ fn judge_motion(track: &[Blob], motion: Motion, frames: usize) -> (bool, String)
     let (dx, dy) = (x1 - x0, y1 - y0);
     let ratio = a1 / a0.max(1.0);
     let mid = frames / 2;
-    let (_, ym, _) = mean_of(track, mid.saturating_sub(k / 2)..(mid + k.div_ceil(2)).min(frames));
-    let note = format!("dx {dx:.0} dy {dy:.0} area x{ratio:.2} mid-drop {:.0}", ym - (y0 + y1) / 2.0);
+    let (_, ym, _) = mean_of(
+        track,
+        mid.saturating_sub(k / 2)..(mid + k.div_ceil(2)).min(frames),
+    );
+    let note = format!(
+        "dx {dx:.0} dy {dy:.0} area x{ratio:.2} mid-drop {:.0}",
+        ym - (y0 + y1) / 2.0
+    );
     let ok = match motion {
         Motion::Left => dx < -40.0 && dy.abs() < dx.abs() / 2.0,
         Motion::Right => dx > 40.0 && dy.abs() < dx.abs() / 2.0,
@@ -178,9 +215,23 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         for (i, &motion) in crate::world::MOTIONS.iter().enumerate() {
             let colour = crate::world::OBJECT_COLOURS[i];
-            let background = if colour == Colour::White { Colour::Black } else { Colour::White };
-            let object = place_object(&mut rng, colour, Shape::Circle, motion, WIDTH as f32, HEIGHT as f32);
-            let scene = Scene { background, objects: vec![object] };
+            let background = if colour == Colour::White {
+                Colour::Black
+            } else {
+                Colour::White
+            };
+            let object = place_object(
+                &mut rng,
+                colour,
+                Shape::Circle,
+                motion,
+                WIDTH as f32,
+                HEIGHT as f32,
+            );
+            let scene = Scene {
+                background,
+                objects: vec![object],
+            };
             let chw = scene.render_clip();
             let plane = FRAMES * HEIGHT * WIDTH;
             let mut hwc = vec![0f32; 3 * plane];
@@ -189,13 +240,40 @@ mod tests {
                     hwc[p * 3 + c] = (chw[c * plane + p] + 1.0) / 2.0;
                 }
             }
-            let clip = Clip { frames: FRAMES, height: HEIGHT, width: WIDTH, data: &hwc };
-            let right = judge(&clip, &Expectation { background, objects: vec![(colour, motion)] });
+            let clip = Clip {
+                frames: FRAMES,
+                height: HEIGHT,
+                width: WIDTH,
+                data: &hwc,
+            };
+            let right = judge(
+                &clip,
+                &Expectation {
+                    background,
+                    objects: vec![(colour, motion)],
+                },
+            );
             assert!(right.passed(), "{motion:?}: {}", right.notes);
             let wrong_motion = crate::world::MOTIONS[(i + 1) % 7];
-            let wrong = judge(&clip, &Expectation { background, objects: vec![(colour, wrong_motion)] });
-            assert!(!wrong.passed(), "{motion:?} judged as {wrong_motion:?}: {}", wrong.notes);
-            let wrong_bg = judge(&clip, &Expectation { background: Colour::Gray, objects: vec![(colour, motion)] });
+            let wrong = judge(
+                &clip,
+                &Expectation {
+                    background,
+                    objects: vec![(colour, wrong_motion)],
+                },
+            );
+            assert!(
+                !wrong.passed(),
+                "{motion:?} judged as {wrong_motion:?}: {}",
+                wrong.notes
+            );
+            let wrong_bg = judge(
+                &clip,
+                &Expectation {
+                    background: Colour::Gray,
+                    objects: vec![(colour, motion)],
+                },
+            );
             assert!(!wrong_bg.passed());
         }
     }

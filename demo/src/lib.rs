@@ -8,6 +8,7 @@
 //! - [`configs`]: model sizes and training schedules;
 //! - [`train`]: the trainer (`t2v-train-demo`), [`export`]: the diffusers folder it writes;
 //! - [`judge`] and [`eval`]: judging generated clips from their pixels;
+//! - [`workers`]: the trainer's worker threads;
 //! - [`shipped`]: where the shipped model is, its recommended settings and its vocabulary;
 //!   with the `embed` feature, `embedded` holds the model's files compiled in.
 
@@ -21,6 +22,7 @@ pub mod judge;
 pub mod shipped;
 pub mod train;
 pub mod vocab;
+pub mod workers;
 pub mod world;
 
 pub use configs::DemoSettings;

@@ -29,7 +29,10 @@ pub enum TrainError {
     #[error(transparent)]
     Model(#[from] t2v_models::Error),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -37,7 +40,10 @@ pub enum TrainError {
 pub type Result<T> = std::result::Result<T, TrainError>;
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |source| TrainError::Io { path: path.to_path_buf(), source }
+    move |source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// The stages of a run, in order. A stage reads what the earlier ones left in the work folder,
@@ -45,6 +51,8 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
     Vae,
+    /// Judges VAE reconstructions of the evaluation clips (what the transformer can reach).
+    VaeCheck,
     Encode,
     Dit,
     Export,
@@ -52,11 +60,19 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 5] = [Stage::Vae, Stage::Encode, Stage::Dit, Stage::Export, Stage::Eval];
+    pub const ALL: [Stage; 6] = [
+        Stage::Vae,
+        Stage::VaeCheck,
+        Stage::Encode,
+        Stage::Dit,
+        Stage::Export,
+        Stage::Eval,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Stage::Vae => "vae",
+            Stage::VaeCheck => "vae-check",
             Stage::Encode => "encode",
             Stage::Dit => "dit",
             Stage::Export => "export",
@@ -106,6 +122,8 @@ pub struct Report {
     pub encode_seconds: f64,
     pub dit_seconds: f64,
     pub eval: Option<crate::eval::EvalSummary>,
+    /// VAE reconstructions of the evaluation clips that pass the judge: (passed, total).
+    pub vae_check: Option<(usize, usize)>,
 }
 
 /// Prints a line with the time since the start of the run.
@@ -115,13 +133,21 @@ pub struct Log {
 
 impl Log {
     pub fn new() -> Self {
-        Self { start: Instant::now() }
+        Self {
+            start: Instant::now(),
+        }
     }
     pub fn line(&self, text: &str) {
         use std::io::Write;
         let secs = self.start.elapsed().as_secs();
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "[{:02}:{:02}:{:02}] {text}", secs / 3600, secs / 60 % 60, secs % 60);
+        let _ = writeln!(
+            out,
+            "[{:02}:{:02}:{:02}] {text}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        );
         let _ = out.flush();
     }
 }
@@ -148,7 +174,16 @@ fn normal_tensor(rng: &mut ChaCha8Rng, shape: &[usize]) -> Result<Tensor> {
 }
 
 fn adamw(vars: Vec<Var>, lr: f64) -> Result<AdamW> {
-    Ok(AdamW::new(vars, ParamsAdamW { lr, beta1: 0.9, beta2: 0.99, eps: 1e-8, weight_decay: 0.0 })?)
+    Ok(AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
+    )?)
 }
 
 /// Runs `job` on each input in `workers` threads (inputs `w`, `w + workers`, ... go to worker
@@ -165,27 +200,19 @@ fn parallel_grads<T: Sync>(
     job: impl Fn(&T) -> Result<Tensor> + Sync,
 ) -> Result<(f32, GradStore)> {
     let workers = workers.clamp(1, inputs.len().max(1));
-    let results: Vec<Result<(f32, GradStore)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let job = &job;
-                scope.spawn(move || {
-                    with_autograd(|| -> Result<(f32, GradStore)> {
-                        let mut total: Option<Tensor> = None;
-                        for input in inputs.iter().skip(w).step_by(workers) {
-                            let loss = job(input)?;
-                            total = Some(match total {
-                                None => loss,
-                                Some(t) => (t + loss)?,
-                            });
-                        }
-                        let total = total.expect("every worker has an input");
-                        Ok((total.to_scalar::<f32>()?, total.backward()?))
-                    })
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("training worker panicked")).collect()
+    let results = crate::workers::run_workers(workers, |w| {
+        with_autograd(|| -> Result<(f32, GradStore)> {
+            let mut total: Option<Tensor> = None;
+            for input in inputs.iter().skip(w).step_by(workers) {
+                let loss = job(input)?;
+                total = Some(match total {
+                    None => loss,
+                    Some(t) => (t + loss)?,
+                });
+            }
+            let total = total.expect("every worker has an input");
+            Ok((total.to_scalar::<f32>()?, total.backward()?))
+        })
     });
     let mut loss = 0f32;
     let mut stores = Vec::with_capacity(results.len());
@@ -249,25 +276,42 @@ fn named_vars(map: &VarMap) -> Vec<(String, Var)> {
 }
 
 pub(crate) fn save_tensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
-    candle_core::safetensors::save(&tensors.iter().map(|(k, v)| (k.clone(), v.clone())).collect(), path)?;
+    candle_core::safetensors::save(
+        &tensors
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        path,
+    )?;
     Ok(())
 }
 
 fn load_into(map: &VarMap, path: &Path) -> Result<()> {
     let tensors = candle_core::safetensors::load(path, &Device::Cpu)?;
     for (name, var) in named_vars(map) {
-        let t = tensors.get(&name).ok_or_else(|| TrainError::Other(format!("{}: no tensor `{name}`", path.display())))?;
+        let t = tensors
+            .get(&name)
+            .ok_or_else(|| TrainError::Other(format!("{}: no tensor `{name}`", path.display())))?;
         var.set(&t.to_dtype(DType::F32)?)?;
     }
     Ok(())
 }
 
 fn map_tensors(map: &VarMap) -> BTreeMap<String, Tensor> {
-    named_vars(map).into_iter().map(|(k, v)| (k, v.as_tensor().clone())).collect()
+    named_vars(map)
+        .into_iter()
+        .map(|(k, v)| (k, v.as_tensor().clone()))
+        .collect()
 }
 
 /// Runs `stages` of `preset`.
-pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, log: &Log) -> Result<Report> {
+pub fn run(
+    preset: &Preset,
+    paths: &RunPaths,
+    stages: &[Stage],
+    workers: usize,
+    log: &Log,
+) -> Result<Report> {
     std::fs::create_dir_all(&paths.work).map_err(io_error(&paths.work))?;
     let mut report = Report::default();
     let device = Device::Cpu;
@@ -276,11 +320,30 @@ pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, 
 
     if stages.contains(&Stage::Vae) {
         let start = Instant::now();
-        let (map, losses) = train_vae(preset, &vae_cfg, workers, paths.vae_from_phase, &paths.vae_weights(), log)?;
+        let (map, losses) = train_vae(
+            preset,
+            &vae_cfg,
+            workers,
+            paths.vae_from_phase,
+            &paths.vae_weights(),
+            log,
+        )?;
         save_tensors(&map_tensors(&map), &paths.vae_weights())?;
         report.vae_losses = losses;
         report.vae_seconds = start.elapsed().as_secs_f64();
         log.line(&format!("vae: done in {:.0} s", report.vae_seconds));
+    }
+
+    if stages.contains(&Stage::VaeCheck) && preset.eval_prompts > 0 {
+        let map = VarMap::new();
+        let vae = WanVae::new(&vae_cfg, VarBuilder::from_varmap(&map, DType::F32, &device))?;
+        load_into(&map, &paths.vae_weights())?;
+        report.vae_check = Some(crate::eval::vae_reconstruction_check(
+            &vae,
+            preset.eval_prompts,
+            workers,
+            log,
+        )?);
     }
 
     if stages.contains(&Stage::Encode) {
@@ -289,7 +352,10 @@ pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, 
         let vae = WanVae::new(&vae_cfg, VarBuilder::from_varmap(&map, DType::F32, &device))?;
         load_into(&map, &paths.vae_weights())?;
         let latents = encode_dataset(preset, &vae, workers, log)?;
-        save_tensors(&BTreeMap::from([("latents".to_string(), latents)]), &paths.latents())?;
+        save_tensors(
+            &BTreeMap::from([("latents".to_string(), latents)]),
+            &paths.latents(),
+        )?;
         report.encode_seconds = start.elapsed().as_secs_f64();
         log.line(&format!("encode: done in {:.0} s", report.encode_seconds));
     }
@@ -299,8 +365,10 @@ pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, 
         let latents = candle_core::safetensors::load(paths.latents(), &device)?
             .remove("latents")
             .ok_or_else(|| TrainError::Other("latents file without `latents`".into()))?;
-        let tokenizer = PromptTokenizer::from_file(&paths.tokenizer()).map_err(|e| TrainError::Other(e.to_string()))?;
-        let (text, transformer, losses) = train_dit(preset, &latents, &tokenizer, workers, paths, log)?;
+        let tokenizer = PromptTokenizer::from_file(&paths.tokenizer())
+            .map_err(|e| TrainError::Other(e.to_string()))?;
+        let (text, transformer, losses) =
+            train_dit(preset, &latents, &tokenizer, workers, paths, log)?;
         save_tensors(&text, &paths.text_encoder_weights())?;
         save_tensors(&transformer, &paths.transformer_weights())?;
         report.dit_losses = losses;
@@ -313,14 +381,24 @@ pub fn run(preset: &Preset, paths: &RunPaths, stages: &[Stage], workers: usize, 
             .remove("latents")
             .ok_or_else(|| TrainError::Other("latents file without `latents`".into()))?;
         let (mean, std) = latent_statistics(&latents)?;
-        let vae_cfg = VaeConfig { latents_mean: mean, latents_std: std, ..vae_cfg.clone() };
+        let vae_cfg = VaeConfig {
+            latents_mean: mean,
+            latents_std: std,
+            ..vae_cfg.clone()
+        };
         crate::export::write_checkpoint(
             &paths.out,
             preset,
             &vae_cfg,
-            &candle_core::safetensors::load(paths.vae_weights(), &device)?.into_iter().collect(),
-            &candle_core::safetensors::load(paths.transformer_weights(), &device)?.into_iter().collect(),
-            &candle_core::safetensors::load(paths.text_encoder_weights(), &device)?.into_iter().collect(),
+            &candle_core::safetensors::load(paths.vae_weights(), &device)?
+                .into_iter()
+                .collect(),
+            &candle_core::safetensors::load(paths.transformer_weights(), &device)?
+                .into_iter()
+                .collect(),
+            &candle_core::safetensors::load(paths.text_encoder_weights(), &device)?
+                .into_iter()
+                .collect(),
         )?;
         log.line(&format!("export: wrote {}", paths.out.display()));
     }
@@ -344,27 +422,49 @@ fn vae_step_inputs(
 ) -> Result<Vec<(Tensor, Tensor)>> {
     let (world_w, world_h) = (preset.dataset.width, preset.dataset.height);
     let clip_frames = preset.dataset.frames;
-    let (batch, frames, cw, ch) = if full_frame { (workers, if s.frames > 9 { 1 } else { 5.min(clip_frames) }, world_w, world_h) } else { (s.batch, s.frames, s.crop.0, s.crop.1) };
+    let (batch, frames, cw, ch) = if full_frame {
+        (
+            workers,
+            if s.frames > 9 { 1 } else { 5.min(clip_frames) },
+            world_w,
+            world_h,
+        )
+    } else {
+        (s.batch, s.frames, s.crop.0, s.crop.1)
+    };
     let pieces = workers.min(batch).max(1);
     let mut out = Vec::with_capacity(pieces);
     for p in 0..pieces {
         let n = batch / pieces + usize::from(p < batch % pieces);
         let mut data = Vec::with_capacity(n * 3 * frames * cw * ch);
         for _ in 0..n {
-            let scene = Scene::sample(rng, Split::Train, preset.dataset.two_objects, world_w, world_h);
+            let scene = Scene::sample(
+                rng,
+                Split::Train,
+                preset.dataset.two_objects,
+                world_w,
+                world_h,
+            );
             let first = rng.random_range(0..=clip_frames - frames);
             // Objects cover a few percent of a frame: most crops are centred on one, or the VAE
             // learns the backgrounds only.
             let (x0, y0) = if cw < world_w && rng.random::<f32>() < 0.8 {
                 let object = &scene.objects[rng.random_range(0..scene.objects.len())];
-                let t = (first + rng.random_range(0..frames)) as f32 / (clip_frames - 1).max(1) as f32;
+                let t =
+                    (first + rng.random_range(0..frames)) as f32 / (clip_frames - 1).max(1) as f32;
                 let ((cx, cy), _) = object.at(t);
                 let jitter = cw as f32 / 4.0;
                 let x = cx - cw as f32 / 2.0 + rng.random_range(-jitter..jitter);
                 let y = cy - ch as f32 / 2.0 + rng.random_range(-jitter..jitter);
-                (x.clamp(0.0, (world_w - cw) as f32) as usize, y.clamp(0.0, (world_h - ch) as f32) as usize)
+                (
+                    x.clamp(0.0, (world_w - cw) as f32) as usize,
+                    y.clamp(0.0, (world_h - ch) as f32) as usize,
+                )
             } else {
-                (rng.random_range(0..=world_w - cw), rng.random_range(0..=world_h - ch))
+                (
+                    rng.random_range(0..=world_w - cw),
+                    rng.random_range(0..=world_h - ch),
+                )
             };
             data.extend(scene.render(clip_frames, first, frames, (x0, y0, cw, ch)));
         }
@@ -379,13 +479,24 @@ fn vae_step_inputs(
 /// Trains the VAE phase by phase, starting at phase `from_phase` (earlier phases' weights are
 /// read from `resume`); each phase has its own optimiser and its own seeded generator, so a
 /// resumed run gives the same weights as an uninterrupted one.
-fn train_vae(preset: &Preset, cfg: &VaeConfig, workers: usize, from_phase: usize, resume: &Path, log: &Log) -> Result<(VarMap, Vec<f32>)> {
+fn train_vae(
+    preset: &Preset,
+    cfg: &VaeConfig,
+    workers: usize,
+    from_phase: usize,
+    resume: &Path,
+    log: &Log,
+) -> Result<(VarMap, Vec<f32>)> {
     let map = VarMap::new();
     let vae = WanVae::new(cfg, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu))?;
     initialise(&map, preset.seed ^ 0x5641_4500, preset.sizes.text_d_kv)?;
     if from_phase > 0 {
         load_into(&map, resume)?;
-        log.line(&format!("vae: resuming at phase {} from {}", from_phase + 1, resume.display()));
+        log.line(&format!(
+            "vae: resuming at phase {} from {}",
+            from_phase + 1,
+            resume.display()
+        ));
     }
     let vars: Vec<Var> = named_vars(&map).into_iter().map(|(_, v)| v).collect();
     let params: usize = vars.iter().map(|v| v.elem_count()).sum();
@@ -406,19 +517,27 @@ fn train_vae(preset: &Preset, cfg: &VaeConfig, workers: usize, from_phase: usize
         let first_inputs = vae_step_inputs(preset, s, cfg, &mut rng, false, workers)?;
         let mut window = Instant::now();
         for step in 0..s.steps {
-            let full_frame = s.full_frame_every > 0 && step % s.full_frame_every == s.full_frame_every - 1;
-            let inputs = if smoke { first_inputs.clone() } else { vae_step_inputs(preset, s, cfg, &mut rng, full_frame, workers)? };
+            let full_frame =
+                s.full_frame_every > 0 && step % s.full_frame_every == s.full_frame_every - 1;
+            let inputs = if smoke {
+                first_inputs.clone()
+            } else {
+                vae_step_inputs(preset, s, cfg, &mut rng, full_frame, workers)?
+            };
             let pieces = inputs.len() as f64;
             opt.set_learning_rate(learning_rate(step, s.steps, 50.min(s.steps / 10), s.lr));
             let (value, grads) = parallel_grads(&inputs, workers, &vars, |(video, noise)| {
                 let mu = vae.encode(video)?;
                 let recon = vae.decode(&(&mu + (noise * s.latent_noise)?)?)?;
                 let diff = (recon - video)?;
-                let loss = ((diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)? + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
+                let loss = ((diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)?
+                    + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
                 Ok((loss / pieces)?)
             })?;
             if !value.is_finite() {
-                return Err(TrainError::Other(format!("vae: loss became {value} at step {step}")));
+                return Err(TrainError::Other(format!(
+                    "vae: loss became {value} at step {step}"
+                )));
             }
             clipped_step(&mut opt, &vars, grads, 1.0)?;
             losses.push(value);
@@ -444,7 +563,9 @@ pub fn dataset_scenes(preset: &Preset) -> Vec<Scene> {
     let d = &preset.dataset;
     (0..d.clips)
         .map(|i| {
-            let mut rng = ChaCha8Rng::seed_from_u64(preset.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                preset.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
+            );
             Scene::sample(&mut rng, Split::Train, d.two_objects, d.width, d.height)
         })
         .collect()
@@ -457,30 +578,26 @@ fn encode_dataset(preset: &Preset, vae: &WanVae, workers: usize, log: &Log) -> R
     let start = Instant::now();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let encode_one = |scene: &Scene| -> Result<Tensor> {
-        let video = Tensor::from_vec(scene.render(d.frames, 0, d.frames, (0, 0, d.width, d.height)), (1, 3, d.frames, d.height, d.width), &Device::Cpu)?;
-        let mu = vae.encode(&video)?;
+        let video = Tensor::from_vec(
+            scene.render(d.frames, 0, d.frames, (0, 0, d.width, d.height)),
+            (1, 3, d.frames, d.height, d.width),
+            &Device::Cpu,
+        )?;
+        // The weights are variables: without `detach` each latent would keep its whole graph.
+        let mu = vae.encode(&video)?.detach();
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if n % 100 == 0 || n == scenes.len() {
-            log.line(&format!("encode: {n}/{} clips ({:.2} s/clip)", scenes.len(), start.elapsed().as_secs_f64() / n as f64));
+            log.line(&format!(
+                "encode: {n}/{} clips ({:.2} s/clip)",
+                scenes.len(),
+                start.elapsed().as_secs_f64() / n as f64
+            ));
         }
         Ok(mu)
     };
-    let workers = workers.max(1);
-    let results: Vec<Vec<(usize, Result<Tensor>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let scenes = &scenes;
-                let encode_one = &encode_one;
-                scope.spawn(move || (w..scenes.len()).step_by(workers).map(|i| (i, encode_one(&scenes[i]))).collect::<Vec<_>>())
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("encoding worker panicked")).collect()
-    });
-    let mut latents: Vec<Option<Tensor>> = vec![None; scenes.len()];
-    for (i, r) in results.into_iter().flatten() {
-        latents[i] = Some(r?);
-    }
-    let latents: Vec<Tensor> = latents.into_iter().map(|l| l.expect("every clip encoded")).collect();
+    let latents = crate::workers::map_items(&scenes, workers, encode_one)
+        .into_iter()
+        .collect::<Result<Vec<Tensor>>>()?;
     Ok(Tensor::cat(&latents, 0)?)
 }
 
@@ -492,15 +609,29 @@ pub fn latent_statistics(latents: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
     let var = per_channel.broadcast_sub(&mean)?.sqr()?.mean_keepdim(1)?;
     let mean: Vec<f32> = mean.flatten_all()?.to_vec1()?;
     let std: Vec<f32> = var.sqrt()?.flatten_all()?.to_vec1()?;
-    Ok((mean.iter().map(|&m| m as f64).collect(), std.iter().map(|&s| (s as f64).max(1e-4)).collect()))
+    Ok((
+        mean.iter().map(|&m| m as f64).collect(),
+        std.iter().map(|&s| (s as f64).max(1e-4)).collect(),
+    ))
 }
 
 /// The caption ids a training sample is conditioned on: a caption of its scene (or, for
 /// classifier-free guidance, the empty prompt), sometimes with an unknown token inserted.
-fn training_ids(tokenizer: &PromptTokenizer, scene: &Scene, s: &DitSchedule, rng: &mut ChaCha8Rng) -> Result<Vec<u32>> {
-    let text = if rng.random::<f64>() < s.text_dropout { String::new() } else { caption(rng, scene) };
+fn training_ids(
+    tokenizer: &PromptTokenizer,
+    scene: &Scene,
+    s: &DitSchedule,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<u32>> {
+    let text = if rng.random::<f64>() < s.text_dropout {
+        String::new()
+    } else {
+        caption(rng, scene)
+    };
     let text = augment_case(&text, rng);
-    let mut ids = tokenizer.encode(&text).map_err(|e| TrainError::Other(e.to_string()))?;
+    let mut ids = tokenizer
+        .encode(&text)
+        .map_err(|e| TrainError::Other(e.to_string()))?;
     if !text.is_empty() && rng.random::<f64>() < s.unknown_insertion {
         let at = rng.random_range(0..ids.len());
         ids.insert(at, crate::vocab::UNK_ID);
@@ -540,7 +671,11 @@ struct DitGroup {
 
 /// The flow-matching loss of one group: `x_t = (1-s) x0 + s eps`, target `eps - x0`, timestep
 /// `s * 1000`.
-fn group_loss(encoder: &Umt5Encoder, transformer: &WanTransformer, group: &DitGroup) -> Result<Tensor> {
+fn group_loss(
+    encoder: &Umt5Encoder,
+    transformer: &WanTransformer,
+    group: &DitGroup,
+) -> Result<Tensor> {
     let mut texts = Vec::with_capacity(group.ids.len());
     for sample in &group.ids {
         let ids = Tensor::new(sample.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
@@ -573,17 +708,36 @@ fn dit_step_inputs(
     let mut groups = Vec::with_capacity(s.groups);
     for g in 0..s.groups {
         let indices: Vec<usize> = if smoke {
-            (0..per_group).map(|i| (g * per_group + i) % scenes.len()).collect()
+            (0..per_group)
+                .map(|i| (g * per_group + i) % scenes.len())
+                .collect()
         } else {
-            (0..per_group).map(|_| rng.random_range(0..scenes.len())).collect()
+            (0..per_group)
+                .map(|_| rng.random_range(0..scenes.len()))
+                .collect()
         };
         let u: f64 = rng.random();
         let sigma = t2v_models::sampling::shift_sigma(u, preset.settings.shift).clamp(1e-3, 1.0);
-        let ids = indices.iter().map(|&i| training_ids(tokenizer, &scenes[i], s, rng)).collect::<Result<_>>()?;
-        let index = Tensor::new(indices.iter().map(|&i| i as u32).collect::<Vec<_>>().as_slice(), &Device::Cpu)?;
+        let ids = indices
+            .iter()
+            .map(|&i| training_ids(tokenizer, &scenes[i], s, rng))
+            .collect::<Result<_>>()?;
+        let index = Tensor::new(
+            indices
+                .iter()
+                .map(|&i| i as u32)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &Device::Cpu,
+        )?;
         let x0 = normalised.index_select(&index, 0)?;
         let noise = normal_tensor(rng, x0.dims())?;
-        groups.push(DitGroup { x0, noise, ids, sigma });
+        groups.push(DitGroup {
+            x0,
+            noise,
+            ids,
+            sigma,
+        });
     }
     Ok(groups)
 }
@@ -618,15 +772,29 @@ fn train_dit(
     let device = Device::Cpu;
     let (mean, std) = latent_statistics(latents)?;
     let z = mean.len();
-    let mean = Tensor::from_vec(mean.iter().map(|&m| m as f32).collect::<Vec<_>>(), (1, z, 1, 1, 1), &device)?;
-    let std = Tensor::from_vec(std.iter().map(|&m| m as f32).collect::<Vec<_>>(), (1, z, 1, 1, 1), &device)?;
+    let mean = Tensor::from_vec(
+        mean.iter().map(|&m| m as f32).collect::<Vec<_>>(),
+        (1, z, 1, 1, 1),
+        &device,
+    )?;
+    let std = Tensor::from_vec(
+        std.iter().map(|&m| m as f32).collect::<Vec<_>>(),
+        (1, z, 1, 1, 1),
+        &device,
+    )?;
     let normalised = latents.broadcast_sub(&mean)?.broadcast_div(&std)?;
     let scenes = dataset_scenes(preset);
 
     let text_map = VarMap::new();
     let dit_map = VarMap::new();
-    let encoder = Umt5Encoder::new(&preset.sizes.text_encoder(), VarBuilder::from_varmap(&text_map, DType::F32, &device))?;
-    let transformer = WanTransformer::new(&preset.sizes.transformer(), VarBuilder::from_varmap(&dit_map, DType::F32, &device))?;
+    let encoder = Umt5Encoder::new(
+        &preset.sizes.text_encoder(),
+        VarBuilder::from_varmap(&text_map, DType::F32, &device),
+    )?;
+    let transformer = WanTransformer::new(
+        &preset.sizes.transformer(),
+        VarBuilder::from_varmap(&dit_map, DType::F32, &device),
+    )?;
     initialise(&text_map, preset.seed ^ 0x5435_0000, preset.sizes.text_d_kv)?;
     initialise(&dit_map, preset.seed ^ 0x4449_5400, preset.sizes.text_d_kv)?;
     let named: Vec<(bool, String, Var)> = named_vars(&text_map)
@@ -636,7 +804,11 @@ fn train_dit(
         .collect();
     let vars: Vec<Var> = named.iter().map(|(_, _, v)| v.clone()).collect();
     let text_params: usize = named.iter().filter(|n| n.0).map(|n| n.2.elem_count()).sum();
-    let dit_params: usize = named.iter().filter(|n| !n.0).map(|n| n.2.elem_count()).sum();
+    let dit_params: usize = named
+        .iter()
+        .filter(|n| !n.0)
+        .map(|n| n.2.elem_count())
+        .sum();
     log.line(&format!(
         "dit: {dit_params} transformer + {text_params} text-encoder parameters, {} clips, {} steps of {} clips in {} groups on {workers} workers",
         scenes.len(),
@@ -644,7 +816,10 @@ fn train_dit(
         s.batch,
         s.groups
     ));
-    let mut ema: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
+    let mut ema: Vec<Tensor> = vars
+        .iter()
+        .map(|v| v.as_tensor().copy())
+        .collect::<candle_core::Result<_>>()?;
     let mut opt = adamw(vars.clone(), s.lr)?;
     let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x4449_5401);
     let smoke = preset.name == "smoke";
@@ -653,12 +828,19 @@ fn train_dit(
     let mut window = Instant::now();
     for step in 0..s.steps {
         opt.set_learning_rate(learning_rate(step, s.steps, s.warmup, s.lr));
-        let inputs = if smoke { first_inputs.clone() } else { dit_step_inputs(preset, &normalised, &scenes, tokenizer, &mut rng)? };
+        let inputs = if smoke {
+            first_inputs.clone()
+        } else {
+            dit_step_inputs(preset, &normalised, &scenes, tokenizer, &mut rng)?
+        };
         let groups = inputs.len() as f64;
-        let (value, grads) =
-            parallel_grads(&inputs, workers, &vars, |group| Ok((group_loss(&encoder, &transformer, group)? / groups)?))?;
+        let (value, grads) = parallel_grads(&inputs, workers, &vars, |group| {
+            Ok((group_loss(&encoder, &transformer, group)? / groups)?)
+        })?;
         if !value.is_finite() {
-            return Err(TrainError::Other(format!("dit: loss became {value} at step {step}")));
+            return Err(TrainError::Other(format!(
+                "dit: loss became {value} at step {step}"
+            )));
         }
         clipped_step(&mut opt, &vars, grads, 1.0)?;
         // The exponential moving average of the weights is what ships; it warms up so that it
@@ -683,7 +865,11 @@ fn train_dit(
             let (text, dit) = split_ema(&named, &ema);
             save_tensors(&text, &paths.text_encoder_weights())?;
             save_tensors(&dit, &paths.transformer_weights())?;
-            log.line(&format!("dit: snapshot of step {} in {}", step + 1, paths.work.display()));
+            log.line(&format!(
+                "dit: snapshot of step {} in {}",
+                step + 1,
+                paths.work.display()
+            ));
         }
     }
     let (text, dit) = split_ema(&named, &ema);

@@ -25,8 +25,12 @@ pub fn vocabulary() -> Vec<&'static str> {
 
 /// The unigram pieces in id order, with their scores.
 pub fn pieces() -> Vec<(String, f64)> {
-    let mut pieces: Vec<(String, f64)> =
-        vec![("<pad>".into(), 0.0), ("</s>".into(), 0.0), ("<unk>".into(), 0.0), ("\u{2581}".into(), -12.0)];
+    let mut pieces: Vec<(String, f64)> = vec![
+        ("<pad>".into(), 0.0),
+        ("</s>".into(), 0.0),
+        ("<unk>".into(), 0.0),
+        ("\u{2581}".into(), -12.0),
+    ];
     for p in PUNCTUATION {
         pieces.push((p.to_string(), -8.0));
     }
@@ -42,7 +46,11 @@ pub fn pieces() -> Vec<(String, f64)> {
 pub fn build_tokenizer() -> Result<Tokenizer, String> {
     let model = Unigram::from(pieces(), Some(UNK_ID as usize), false).map_err(|e| e.to_string())?;
     let mut tokenizer = Tokenizer::new(model);
-    tokenizer.with_pre_tokenizer(Some(Metaspace::new('\u{2581}', PrependScheme::Always, true)));
+    tokenizer.with_pre_tokenizer(Some(Metaspace::new(
+        '\u{2581}',
+        PrependScheme::Always,
+        true,
+    )));
     let post = TemplateProcessing::builder()
         .try_single("$A </s>")?
         .try_pair("$A </s> $B </s>")?
@@ -54,7 +62,9 @@ pub fn build_tokenizer() -> Result<Tokenizer, String> {
 }
 
 pub fn save_tokenizer(path: &Path) -> Result<(), String> {
-    build_tokenizer()?.save(path, true).map_err(|e| e.to_string())
+    build_tokenizer()?
+        .save(path, true)
+        .map_err(|e| e.to_string())
 }
 
 pub fn vocab_size() -> usize {
@@ -68,12 +78,15 @@ pub fn unknown_words(prompt: &str) -> Vec<String> {
     let known = vocabulary();
     let mut unknown: Vec<String> = Vec::new();
     for raw in prompt.split_whitespace() {
-        let word = raw.trim_matches(|c: char| PUNCTUATION.iter().any(|p| p.starts_with(c)) || c.is_ascii_punctuation());
+        let word = raw.trim_matches(|c: char| {
+            PUNCTUATION.iter().any(|p| p.starts_with(c)) || c.is_ascii_punctuation()
+        });
         if word.is_empty() {
             continue;
         }
         let lower = word.to_lowercase();
-        let recognised = known.contains(&lower.as_str()) && (word == lower || word == crate::world::capitalise_first(&lower));
+        let recognised = known.contains(&lower.as_str())
+            && (word == lower || word == crate::world::capitalise_first(&lower));
         if !recognised && !unknown.contains(&word.to_string()) {
             unknown.push(word.to_string());
         }
@@ -92,7 +105,9 @@ mod tests {
         let path = dir.path().join("tokenizer.json");
         save_tokenizer(&path).unwrap();
         let tok = PromptTokenizer::from_file(&path).unwrap();
-        let ids = tok.encode("A red circle moves left on a blue background.").unwrap();
+        let ids = tok
+            .encode("A red circle moves left on a blue background.")
+            .unwrap();
         // 9 words, ".", </s>
         assert_eq!(ids.len(), 11, "{ids:?}");
         assert_eq!(*ids.last().unwrap(), EOS_ID);
@@ -105,8 +120,14 @@ mod tests {
 
     #[test]
     fn unknown_words_are_listed_once() {
-        assert_eq!(unknown_words("A red circle moves left."), Vec::<String>::new());
-        assert_eq!(unknown_words("A magenta circle zooms, zooms left"), vec!["magenta", "zooms"]);
+        assert_eq!(
+            unknown_words("A red circle moves left."),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            unknown_words("A magenta circle zooms, zooms left"),
+            vec!["magenta", "zooms"]
+        );
         assert_eq!(unknown_words("RED circle"), vec!["RED"]);
     }
 }

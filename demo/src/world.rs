@@ -48,8 +48,14 @@ pub const OBJECT_COLOURS: [Colour; 8] = [
     Colour::Black,
 ];
 
-pub const BACKGROUND_COLOURS: [Colour; 6] =
-    [Colour::White, Colour::Black, Colour::Gray, Colour::Blue, Colour::Green, Colour::Yellow];
+pub const BACKGROUND_COLOURS: [Colour; 6] = [
+    Colour::White,
+    Colour::Black,
+    Colour::Gray,
+    Colour::Blue,
+    Colour::Green,
+    Colour::Yellow,
+];
 
 impl Colour {
     /// sRGB in [0, 1].
@@ -135,7 +141,8 @@ impl Shape {
                 let inner = 0.55f32;
                 let points: Vec<(f32, f32)> = (0..10)
                     .map(|i| {
-                        let angle = -std::f32::consts::FRAC_PI_2 + i as f32 * std::f32::consts::PI / 5.0;
+                        let angle =
+                            -std::f32::consts::FRAC_PI_2 + i as f32 * std::f32::consts::PI / 5.0;
                         let r = if i % 2 == 0 { outer } else { inner };
                         (r * angle.cos(), r * angle.sin())
                     })
@@ -171,8 +178,15 @@ pub enum Motion {
     Bounce,
 }
 
-pub const MOTIONS: [Motion; 7] =
-    [Motion::Left, Motion::Right, Motion::Up, Motion::Down, Motion::Grow, Motion::Shrink, Motion::Bounce];
+pub const MOTIONS: [Motion; 7] = [
+    Motion::Left,
+    Motion::Right,
+    Motion::Up,
+    Motion::Down,
+    Motion::Grow,
+    Motion::Shrink,
+    Motion::Bounce,
+];
 
 impl Motion {
     pub fn name(self) -> &'static str {
@@ -190,14 +204,52 @@ impl Motion {
     /// Present-tense phrases ("a red circle moves left").
     fn verb_phrases(self) -> &'static [&'static str] {
         match self {
-            Motion::Left => &["moves left", "moves to the left", "slides left", "slides to the left", "drifts left", "goes left"],
-            Motion::Right => {
-                &["moves right", "moves to the right", "slides right", "slides to the right", "drifts right", "goes right"]
-            }
-            Motion::Up => &["moves up", "moves upward", "rises", "floats up", "goes up", "slides up"],
-            Motion::Down => &["moves down", "moves downward", "falls", "sinks", "goes down", "slides down"],
-            Motion::Grow => &["grows", "gets bigger", "grows larger", "expands", "grows bigger"],
-            Motion::Shrink => &["shrinks", "gets smaller", "shrinks down", "becomes smaller", "gets tiny"],
+            Motion::Left => &[
+                "moves left",
+                "moves to the left",
+                "slides left",
+                "slides to the left",
+                "drifts left",
+                "goes left",
+            ],
+            Motion::Right => &[
+                "moves right",
+                "moves to the right",
+                "slides right",
+                "slides to the right",
+                "drifts right",
+                "goes right",
+            ],
+            Motion::Up => &[
+                "moves up",
+                "moves upward",
+                "rises",
+                "floats up",
+                "goes up",
+                "slides up",
+            ],
+            Motion::Down => &[
+                "moves down",
+                "moves downward",
+                "falls",
+                "sinks",
+                "goes down",
+                "slides down",
+            ],
+            Motion::Grow => &[
+                "grows",
+                "gets bigger",
+                "grows larger",
+                "expands",
+                "grows bigger",
+            ],
+            Motion::Shrink => &[
+                "shrinks",
+                "gets smaller",
+                "shrinks down",
+                "becomes smaller",
+                "gets tiny",
+            ],
             Motion::Bounce => &["bounces", "bounces on the floor", "hops", "bounces once"],
         }
     }
@@ -205,8 +257,18 @@ impl Motion {
     /// Participle phrases ("a red circle moving left").
     fn ing_phrases(self) -> &'static [&'static str] {
         match self {
-            Motion::Left => &["moving left", "moving to the left", "sliding left", "drifting left"],
-            Motion::Right => &["moving right", "moving to the right", "sliding right", "drifting right"],
+            Motion::Left => &[
+                "moving left",
+                "moving to the left",
+                "sliding left",
+                "drifting left",
+            ],
+            Motion::Right => &[
+                "moving right",
+                "moving to the right",
+                "sliding right",
+                "drifting right",
+            ],
             Motion::Up => &["moving up", "moving upward", "rising", "floating up"],
             Motion::Down => &["moving down", "moving downward", "falling", "sinking"],
             Motion::Grow => &["growing", "getting bigger", "expanding", "growing larger"],
@@ -299,7 +361,14 @@ fn pick<T: Copy, R: Rng>(rng: &mut R, items: &[T]) -> T {
 }
 
 /// Places an object with the given colour, shape and motion so that it stays inside the frame.
-pub fn place_object<R: Rng>(rng: &mut R, colour: Colour, shape: Shape, motion: Motion, width: f32, height: f32) -> Object {
+pub fn place_object<R: Rng>(
+    rng: &mut R,
+    colour: Colour,
+    shape: Shape,
+    motion: Motion,
+    width: f32,
+    height: f32,
+) -> Object {
     let size = rng.random_range(17.0..25.0f32);
     let margin = size * REACH + 2.0;
     let (start, travel) = match motion {
@@ -308,7 +377,11 @@ pub fn place_object<R: Rng>(rng: &mut R, colour: Colour, shape: Shape, motion: M
             let lo = margin;
             let hi = (width - margin - travel).max(lo + 1.0);
             let x_low = rng.random_range(lo..hi);
-            let x = if motion == Motion::Right { x_low } else { x_low + travel };
+            let x = if motion == Motion::Right {
+                x_low
+            } else {
+                x_low + travel
+            };
             let y = rng.random_range(margin..(height - margin).max(margin + 1.0));
             ((x, y), travel)
         }
@@ -317,7 +390,11 @@ pub fn place_object<R: Rng>(rng: &mut R, colour: Colour, shape: Shape, motion: M
             let lo = margin;
             let hi = (height - margin - travel).max(lo + 1.0);
             let y_low = rng.random_range(lo..hi);
-            let y = if motion == Motion::Down { y_low } else { y_low + travel };
+            let y = if motion == Motion::Down {
+                y_low
+            } else {
+                y_low + travel
+            };
             let x = rng.random_range(margin..(width - margin).max(margin + 1.0));
             ((x, y), travel)
         }
@@ -329,25 +406,48 @@ pub fn place_object<R: Rng>(rng: &mut R, colour: Colour, shape: Shape, motion: M
         }
         Motion::Bounce => {
             let travel = rng.random_range(0.33..0.42f32) * height;
-            let floor = rng.random_range((height - margin - 12.0).max(margin)..(height - margin).max(margin + 1.0));
+            let floor = rng.random_range(
+                (height - margin - 12.0).max(margin)..(height - margin).max(margin + 1.0),
+            );
             let x = rng.random_range(margin..(width - margin).max(margin + 1.0));
             ((x, floor), travel)
         }
     };
-    Object { colour, shape, motion, size, start, travel }
+    Object {
+        colour,
+        shape,
+        motion,
+        size,
+        start,
+        travel,
+    }
 }
 
 impl Scene {
     /// A random scene of `split` in a `width` x `height` frame: one object, or two (with
     /// probability `two_objects`) of different colours.
-    pub fn sample<R: Rng>(rng: &mut R, split: Split, two_objects: f32, width: usize, height: usize) -> Scene {
+    pub fn sample<R: Rng>(
+        rng: &mut R,
+        split: Split,
+        two_objects: f32,
+        width: usize,
+        height: usize,
+    ) -> Scene {
         let (w, h) = (width as f32, height as f32);
-        let count = if split == Split::Train && rng.random::<f32>() < two_objects { 2 } else { 1 };
+        let count = if split == Split::Train && rng.random::<f32>() < two_objects {
+            2
+        } else {
+            1
+        };
         let background = pick(rng, &BACKGROUND_COLOURS);
         let mut objects: Vec<Object> = Vec::with_capacity(count);
         while objects.len() < count {
             let (colour, shape, motion) = match split {
-                Split::Train => (pick(rng, &OBJECT_COLOURS), pick(rng, &SHAPES), pick(rng, &MOTIONS)),
+                Split::Train => (
+                    pick(rng, &OBJECT_COLOURS),
+                    pick(rng, &SHAPES),
+                    pick(rng, &MOTIONS),
+                ),
                 Split::HeldOut => pick(rng, &HELD_OUT),
             };
             let clash = colour == background
@@ -358,13 +458,22 @@ impl Scene {
             }
             objects.push(place_object(rng, colour, shape, motion, w, h));
         }
-        Scene { background, objects }
+        Scene {
+            background,
+            objects,
+        }
     }
 
     /// Renders frames `first..first+frames` of a clip of `clip_frames` frames, cropped to the
     /// window `(x0, y0, width, height)`: `[3, frames, height, width]` values in [-1, 1], channel
     /// major, as the VAE takes them.
-    pub fn render(&self, clip_frames: usize, first: usize, frames: usize, window: (usize, usize, usize, usize)) -> Vec<f32> {
+    pub fn render(
+        &self,
+        clip_frames: usize,
+        first: usize,
+        frames: usize,
+        window: (usize, usize, usize, usize),
+    ) -> Vec<f32> {
         let (x0, y0, width, height) = window;
         let plane = frames * height * width;
         let mut out = vec![0f32; 3 * plane];
@@ -372,7 +481,11 @@ impl Scene {
         // 3x3 supersampling for smooth edges.
         const SUB: [f32; 3] = [-1.0 / 3.0, 0.0, 1.0 / 3.0];
         for f in 0..frames {
-            let t = if clip_frames > 1 { (first + f) as f32 / (clip_frames - 1) as f32 } else { 0.0 };
+            let t = if clip_frames > 1 {
+                (first + f) as f32 / (clip_frames - 1) as f32
+            } else {
+                0.0
+            };
             let states: Vec<((f32, f32), f32)> = self.objects.iter().map(|o| o.at(t)).collect();
             for y in 0..height {
                 for x in 0..width {
@@ -458,7 +571,10 @@ pub fn caption<R: Rng>(rng: &mut R, scene: &Scene) -> String {
         }
         [a, b] => {
             let (na, nb) = (noun_phrase(rng, a), noun_phrase(rng, b));
-            let (va, vb) = (pick(rng, a.motion.verb_phrases()), pick(rng, b.motion.verb_phrases()));
+            let (va, vb) = (
+                pick(rng, a.motion.verb_phrases()),
+                pick(rng, b.motion.verb_phrases()),
+            );
             match rng.random_range(0..3) {
                 0 => format!("{na} {va} and {nb} {vb} on {bg}."),
                 1 => format!("on {bg}, {na} {va} while {nb} {vb}."),
@@ -481,7 +597,17 @@ pub fn capitalise_first(text: &str) -> String {
 /// Every word any caption can contain (lower case, without punctuation).
 pub fn caption_words() -> Vec<&'static str> {
     let mut words: Vec<&'static str> = vec![
-        "a", "an", "the", "on", "against", "with", "and", "while", "background", "backdrop", "plain",
+        "a",
+        "an",
+        "the",
+        "on",
+        "against",
+        "with",
+        "and",
+        "while",
+        "background",
+        "backdrop",
+        "plain",
     ];
     for colour in PALETTE {
         words.extend(colour.words());
@@ -515,7 +641,13 @@ mod tests {
                 for i in 0..FRAMES {
                     let ((x, y), s) = o.at(i as f32 / (FRAMES - 1) as f32);
                     let r = o.size * s;
-                    assert!(x - r >= 0.0 && x + r <= WIDTH as f32 && y - r >= 0.0 && y + r <= HEIGHT as f32, "{o:?}");
+                    assert!(
+                        x - r >= 0.0
+                            && x + r <= WIDTH as f32
+                            && y - r >= 0.0
+                            && y + r <= HEIGHT as f32,
+                        "{o:?}"
+                    );
                 }
             }
         }
@@ -528,7 +660,10 @@ mod tests {
         for _ in 0..300 {
             let scene = Scene::sample(&mut rng, Split::Train, 0.5, WIDTH, HEIGHT);
             let text = caption(&mut rng, &scene).to_lowercase();
-            for w in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+            for w in text
+                .split(|c: char| !c.is_alphabetic())
+                .filter(|w| !w.is_empty())
+            {
                 assert!(words.contains(&w), "{w} in {text}");
             }
         }
@@ -541,7 +676,10 @@ mod tests {
         let clip = scene.render(FRAMES, 0, 1, (0, 0, WIDTH, HEIGHT));
         assert!(clip.iter().all(|v| (-1.0..=1.0).contains(v)));
         let bg = scene.background.rgb()[0] * 2.0 - 1.0;
-        let differing = clip[..WIDTH * HEIGHT].iter().filter(|v| (*v - bg).abs() > 0.05).count();
+        let differing = clip[..WIDTH * HEIGHT]
+            .iter()
+            .filter(|v| (*v - bg).abs() > 0.05)
+            .count();
         assert!(differing > 300, "{differing}");
     }
 }

@@ -11,7 +11,9 @@ use t2v_demo::configs::Preset;
 use t2v_demo::train::{run, Log, RunPaths, Stage};
 
 #[derive(Parser)]
-#[command(about = "Train the demo model (a tiny Wan2.2 on a synthetic world of moving shapes) on the CPU")]
+#[command(
+    about = "Train the demo model (a tiny Wan2.2 on a synthetic world of moving shapes) on the CPU"
+)]
 struct Args {
     /// Where the finished checkpoint goes (a diffusers-layout folder).
     #[arg(long, default_value = "demo/model")]
@@ -22,9 +24,9 @@ struct Args {
     /// `full` (the shipped model) or `smoke` (a few steps on tiny clips).
     #[arg(long, default_value = "full")]
     preset: String,
-    /// Stages to run, comma-separated: vae, encode, dit, export, eval. A later stage reads what
+    /// Stages to run, comma-separated: vae, vae-check, encode, dit, export, eval. A later stage reads what
     /// earlier ones left in --work, so a run can be resumed.
-    #[arg(long, default_value = "vae,encode,dit,export,eval")]
+    #[arg(long, default_value = "vae,vae-check,encode,dit,export,eval")]
     stages: String,
     /// Override the number of optimiser steps of the VAE / transformer stages (for timing).
     #[arg(long)]
@@ -44,9 +46,14 @@ struct Args {
 fn main() -> ExitCode {
     t2v_demo::train::single_threaded_candle();
     let args = Args::parse();
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let Some(mut preset) = Preset::by_name(&args.preset) else {
-        eprintln!("error: unknown preset `{}`: use `full` or `smoke`", args.preset);
+        eprintln!(
+            "error: unknown preset `{}`: use `full` or `smoke`",
+            args.preset
+        );
         return ExitCode::FAILURE;
     };
     if let Some(n) = args.vae_steps {
@@ -61,18 +68,36 @@ fn main() -> ExitCode {
         preset.dataset.clips = n;
     }
     let mut stages = Vec::new();
-    for name in args.stages.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for name in args
+        .stages
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         match Stage::parse(name) {
             Some(s) => stages.push(s),
             None => {
-                eprintln!("error: unknown stage `{name}`: use vae, encode, dit, export or eval");
+                eprintln!("error: unknown stage `{name}`: use vae, vae-check, encode, dit, export or eval");
                 return ExitCode::FAILURE;
             }
         }
     }
     let log = Log::new();
-    log.line(&format!("preset {} (seed {}), stages {}, {workers} workers", preset.name, preset.seed, args.stages));
-    match run(&preset, &RunPaths { work: args.work, out: args.out, vae_from_phase: args.vae_phase.saturating_sub(1) }, &stages, workers, &log) {
+    log.line(&format!(
+        "preset {} (seed {}), stages {}, {workers} workers",
+        preset.name, preset.seed, args.stages
+    ));
+    match run(
+        &preset,
+        &RunPaths {
+            work: args.work,
+            out: args.out,
+            vae_from_phase: args.vae_phase.saturating_sub(1),
+        },
+        &stages,
+        workers,
+        &log,
+    ) {
         Ok(report) => {
             if let Some(eval) = report.eval {
                 println!(

@@ -1,6 +1,7 @@
 use super::norm::RmsNorm;
-use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{Conv2d, VarBuilder};
+use crate::ops::Conv2d;
+use candle_core::{DType, Result, Tensor};
+use candle_nn::VarBuilder;
 
 /// diffusers' `WanAttentionBlock`: single-head self-attention over the pixels of each frame.
 #[derive(Debug, Clone)]
@@ -12,11 +13,10 @@ pub struct AttentionBlock {
 
 impl AttentionBlock {
     pub fn new(dim: usize, vb: VarBuilder) -> Result<Self> {
-        let cfg = Default::default();
         Ok(Self {
             norm: RmsNorm::new(dim, true, vb.pp("norm"))?,
-            to_qkv: candle_nn::conv2d(dim, 3 * dim, 1, cfg, vb.pp("to_qkv"))?,
-            proj: candle_nn::conv2d(dim, dim, 1, cfg, vb.pp("proj"))?,
+            to_qkv: Conv2d::new(dim, 3 * dim, 1, 0, 1, vb.pp("to_qkv"))?,
+            proj: Conv2d::new(dim, dim, 1, 0, 1, vb.pp("proj"))?,
         })
     }
 
@@ -25,7 +25,11 @@ impl AttentionBlock {
         let (b, t, c, h, w) = x.dims5()?;
         let n = b * t;
         let normed = self.norm.forward(x)?.reshape((n, c, h, w))?;
-        let qkv = self.to_qkv.forward(&normed)?.reshape((n, 3 * c, h * w))?.transpose(1, 2)?;
+        let qkv = self
+            .to_qkv
+            .forward(&normed)?
+            .reshape((n, 3 * c, h * w))?
+            .transpose(1, 2)?;
         // Scores and softmax in f32: C is 640/1024 and there are few tokens, so this is cheap.
         let qkv = qkv.to_dtype(DType::F32)?;
         let q = qkv.narrow(2, 0, c)?.contiguous()?;
@@ -33,7 +37,10 @@ impl AttentionBlock {
         let v = qkv.narrow(2, 2 * c, c)?.contiguous()?;
         let scores = (q.matmul(&k)? * (1.0 / (c as f64).sqrt()))?;
         let attn = crate::ops::softmax_last_dim(&scores)?.matmul(&v)?;
-        let attn = attn.to_dtype(x.dtype())?.transpose(1, 2)?.reshape((n, c, h, w))?;
+        let attn = attn
+            .to_dtype(x.dtype())?
+            .transpose(1, 2)?
+            .reshape((n, c, h, w))?;
         let out = self.proj.forward(&attn)?.reshape((b, t, c, h, w))?;
         out + x
     }

@@ -117,7 +117,10 @@ impl CausalConv3d {
             parts.push(previous.clone());
         }
         if zero_frames > 0 {
-            parts.insert(0, Tensor::zeros((b, zero_frames, c, h, w), x.dtype(), x.device())?);
+            parts.insert(
+                0,
+                Tensor::zeros((b, zero_frames, c, h, w), x.dtype(), x.device())?,
+            );
         }
         let x = if parts.is_empty() {
             x.clone()
@@ -136,7 +139,9 @@ impl CausalConv3d {
                 let frames = if self.time_stride == 1 {
                     x.narrow(1, k, frames_out)?
                 } else {
-                    let ids: Vec<u32> = (0..frames_out).map(|t| (t * self.time_stride + k) as u32).collect();
+                    let ids: Vec<u32> = (0..frames_out)
+                        .map(|t| (t * self.time_stride + k) as u32)
+                        .collect();
                     x.index_select(&Tensor::new(ids.as_slice(), x.device())?, 1)?
                 };
                 frames.reshape((b * frames_out, c, h, w))
@@ -155,16 +160,27 @@ impl CausalConv3d {
             let mut sum: Option<Tensor> = None;
             for (k, tap) in taps.iter().enumerate() {
                 let kernel = self.weight.narrow(2, k, 1)?.squeeze(2)?;
-                let y = tap.narrow(0, start, len)?.conv2d(&kernel, self.spatial_padding, 1, 1, 1)?;
+                let y = crate::ops::conv2d(
+                    &tap.narrow(0, start, len)?,
+                    &kernel,
+                    self.spatial_padding,
+                    1,
+                )?;
                 sum = Some(match sum {
                     None => y,
                     Some(s) => (s + y)?,
                 });
             }
-            let Some(y) = sum else { candle_core::bail!("causal conv: empty temporal kernel") };
+            let Some(y) = sum else {
+                candle_core::bail!("causal conv: empty temporal kernel")
+            };
             outputs.push(y);
         }
-        let y = if outputs.len() == 1 { outputs.remove(0) } else { Tensor::cat(&outputs, 0)? };
+        let y = if outputs.len() == 1 {
+            outputs.remove(0)
+        } else {
+            Tensor::cat(&outputs, 0)?
+        };
         let y = y.broadcast_add(&self.bias.reshape((1, out_dim, 1, 1))?)?;
         let (_, _, h_out, w_out) = y.dims4()?;
         y.reshape((b, frames_out, out_dim, h_out, w_out))

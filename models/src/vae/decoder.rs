@@ -28,19 +28,46 @@ impl ResidualUpBlock {
         vb: VarBuilder,
     ) -> Result<Self> {
         let resnets = (0..=num_res_blocks)
-            .map(|j| ResidualBlock::new(if j == 0 { in_dim } else { out_dim }, out_dim, vb.pp("resnets").pp(j)))
+            .map(|j| {
+                ResidualBlock::new(
+                    if j == 0 { in_dim } else { out_dim },
+                    out_dim,
+                    vb.pp("resnets").pp(j),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let (upsampler, avg_shortcut) = if up {
-            let mode = if temporal { ResampleMode::Upsample3d } else { ResampleMode::Upsample2d };
+            let mode = if temporal {
+                ResampleMode::Upsample3d
+            } else {
+                ResampleMode::Upsample2d
+            };
             let upsampler = Resample::new(out_dim, mode, out_dim, vb.pp("upsampler"))?;
-            (Some(upsampler), Some(DupUp3d::new(in_dim, out_dim, if temporal { 2 } else { 1 }, 2)?))
+            (
+                Some(upsampler),
+                Some(DupUp3d::new(
+                    in_dim,
+                    out_dim,
+                    if temporal { 2 } else { 1 },
+                    2,
+                )?),
+            )
         } else {
             (None, None)
         };
-        Ok(Self { resnets, upsampler, avg_shortcut })
+        Ok(Self {
+            resnets,
+            upsampler,
+            avg_shortcut,
+        })
     }
 
-    pub fn forward(&self, x: &Tensor, cache: &mut CausalCache, first_chunk: bool) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        cache: &mut CausalCache,
+        first_chunk: bool,
+    ) -> Result<Tensor> {
         let mut h = x.clone();
         for resnet in &self.resnets {
             h = resnet.forward(&h, cache)?;
@@ -85,16 +112,35 @@ impl Decoder3d {
             .collect::<Result<Vec<_>>>()?;
         let out_dim = dims[stages];
         Ok(Self {
-            conv_in: CausalConv3d::new(cfg.z_dim, dims[0], [3, 3, 3], [1, 1, 1], 1, vb.pp("conv_in"))?,
+            conv_in: CausalConv3d::new(
+                cfg.z_dim,
+                dims[0],
+                [3, 3, 3],
+                [1, 1, 1],
+                1,
+                vb.pp("conv_in"),
+            )?,
             mid_block: MidBlock::new(dims[0], 1, vb.pp("mid_block"))?,
             up_blocks,
             norm_out: RmsNorm::new(out_dim, false, vb.pp("norm_out"))?,
-            conv_out: CausalConv3d::new(out_dim, cfg.out_channels, [3, 3, 3], [1, 1, 1], 1, vb.pp("conv_out"))?,
+            conv_out: CausalConv3d::new(
+                out_dim,
+                cfg.out_channels,
+                [3, 3, 3],
+                [1, 1, 1],
+                1,
+                vb.pp("conv_out"),
+            )?,
         })
     }
 
     /// One chunk of latent frames `[B, T, z, h, w]` -> patchified pixel frames.
-    pub fn forward(&self, x: &Tensor, cache: &mut CausalCache, first_chunk: bool) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        cache: &mut CausalCache,
+        first_chunk: bool,
+    ) -> Result<Tensor> {
         let x = self.conv_in.forward_cached(x, cache)?;
         let mut x = self.mid_block.forward(&x, cache)?;
         for block in &self.up_blocks {
@@ -122,7 +168,14 @@ impl WanVaeDecoder {
         cfg.validate()?;
         let z = cfg.z_dim;
         Ok(Self {
-            post_quant_conv: CausalConv3d::new(z, z, [1, 1, 1], [0, 0, 0], 1, vb.pp("post_quant_conv"))?,
+            post_quant_conv: CausalConv3d::new(
+                z,
+                z,
+                [1, 1, 1],
+                [0, 0, 0],
+                1,
+                vb.pp("post_quant_conv"),
+            )?,
             decoder: Decoder3d::new(cfg, vb.pp("decoder"))?,
             z_dim: z,
             patch_size: cfg.patch_size(),
@@ -149,7 +202,10 @@ impl WanVaeDecoder {
             .into());
         }
         super::check_dtype_on_device(self.dtype, &self.device)?;
-        let z = z.to_device(&self.device)?.to_dtype(self.dtype)?.permute((0, 2, 1, 3, 4))?;
+        let z = z
+            .to_device(&self.device)?
+            .to_dtype(self.dtype)?
+            .permute((0, 2, 1, 3, 4))?;
         let mut cache = CausalCache::new();
         let mut next_frame = 0;
         for i in 0..frames {

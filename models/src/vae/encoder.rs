@@ -30,17 +30,36 @@ impl ResidualDownBlock {
         down: bool,
         vb: VarBuilder,
     ) -> Result<Self> {
-        let avg_shortcut = AvgDown3d::new(in_dim, out_dim, if temporal { 2 } else { 1 }, if down { 2 } else { 1 })?;
+        let avg_shortcut = AvgDown3d::new(
+            in_dim,
+            out_dim,
+            if temporal { 2 } else { 1 },
+            if down { 2 } else { 1 },
+        )?;
         let resnets = (0..num_res_blocks)
-            .map(|j| ResidualBlock::new(if j == 0 { in_dim } else { out_dim }, out_dim, vb.pp("resnets").pp(j)))
+            .map(|j| {
+                ResidualBlock::new(
+                    if j == 0 { in_dim } else { out_dim },
+                    out_dim,
+                    vb.pp("resnets").pp(j),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let downsampler = if down {
-            let mode = if temporal { ResampleMode::Downsample3d } else { ResampleMode::Downsample2d };
+            let mode = if temporal {
+                ResampleMode::Downsample3d
+            } else {
+                ResampleMode::Downsample2d
+            };
             Some(Resample::new(out_dim, mode, out_dim, vb.pp("downsampler"))?)
         } else {
             None
         };
-        Ok(Self { resnets, downsampler, avg_shortcut })
+        Ok(Self {
+            resnets,
+            downsampler,
+            avg_shortcut,
+        })
     }
 
     pub fn forward(&self, x: &Tensor, cache: &mut CausalCache) -> Result<Tensor> {
@@ -68,16 +87,32 @@ pub struct Encoder3d {
 impl Encoder3d {
     /// Builds from the `encoder.` weights; outputs `2 * z_dim` channels (mean and log-variance).
     pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
-        let dims: Vec<usize> =
-            std::iter::once(1).chain(cfg.dim_mult.iter().copied()).map(|u| cfg.base_dim * u).collect();
+        let dims: Vec<usize> = std::iter::once(1)
+            .chain(cfg.dim_mult.iter().copied())
+            .map(|u| cfg.base_dim * u)
+            .collect();
         let stages = cfg.dim_mult.len();
-        let conv_in = CausalConv3d::new(cfg.in_channels, dims[0], [3, 3, 3], [1, 1, 1], 1, vb.pp("conv_in"))?;
+        let conv_in = CausalConv3d::new(
+            cfg.in_channels,
+            dims[0],
+            [3, 3, 3],
+            [1, 1, 1],
+            1,
+            vb.pp("conv_in"),
+        )?;
         let down_blocks = (0..stages)
             .map(|i| {
                 let last = i == stages - 1;
                 let temporal = !last && cfg.temperal_downsample[i];
                 let vb = vb.pp("down_blocks").pp(i);
-                ResidualDownBlock::new(dims[i], dims[i + 1], cfg.num_res_blocks, temporal, !last, vb)
+                ResidualDownBlock::new(
+                    dims[i],
+                    dims[i + 1],
+                    cfg.num_res_blocks,
+                    temporal,
+                    !last,
+                    vb,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let out_dim = dims[stages];
@@ -86,7 +121,14 @@ impl Encoder3d {
             down_blocks,
             mid_block: MidBlock::new(out_dim, 1, vb.pp("mid_block"))?,
             norm_out: RmsNorm::new(out_dim, false, vb.pp("norm_out"))?,
-            conv_out: CausalConv3d::new(out_dim, 2 * cfg.z_dim, [3, 3, 3], [1, 1, 1], 1, vb.pp("conv_out"))?,
+            conv_out: CausalConv3d::new(
+                out_dim,
+                2 * cfg.z_dim,
+                [3, 3, 3],
+                [1, 1, 1],
+                1,
+                vb.pp("conv_out"),
+            )?,
         })
     }
 
@@ -142,13 +184,20 @@ impl WanVaeEncoder {
         let p = self.patch_size;
         let s = self.scale_factor_spatial;
         if c * p * p != self.in_channels {
-            candle_core::bail!("VAE encode: {c} channels, expected {}", self.in_channels / (p * p))
+            candle_core::bail!(
+                "VAE encode: {c} channels, expected {}",
+                self.in_channels / (p * p)
+            )
         }
         if f == 0 || (f - 1) % ENCODE_CHUNK_FRAMES != 0 {
-            candle_core::bail!("VAE encode: {f} frames; the frame count must be 4k+1 (1, 5, 9, ...)")
+            candle_core::bail!(
+                "VAE encode: {f} frames; the frame count must be 4k+1 (1, 5, 9, ...)"
+            )
         }
         if h % s != 0 || w % s != 0 {
-            candle_core::bail!("VAE encode: {w}x{h} pixels; width and height must be multiples of {s}")
+            candle_core::bail!(
+                "VAE encode: {w}x{h} pixels; width and height must be multiples of {s}"
+            )
         }
         super::check_dtype_on_device(self.dtype, &self.device)?;
         let x = patchify(&video.to_device(&self.device)?.to_dtype(self.dtype)?, p)?;
@@ -158,10 +207,16 @@ impl WanVaeEncoder {
         while start < f {
             let len = if start == 0 { 1 } else { ENCODE_CHUNK_FRAMES };
             cache.start_chunk();
-            latents.push(self.encoder.forward(&x.narrow(1, start, len)?, &mut cache)?);
+            latents.push(
+                self.encoder
+                    .forward(&x.narrow(1, start, len)?, &mut cache)?,
+            );
             start += len;
         }
         let moments = self.quant_conv.forward(&Tensor::cat(&latents, 1)?)?;
-        moments.narrow(2, 0, self.z_dim)?.permute((0, 2, 1, 3, 4))?.contiguous()
+        moments
+            .narrow(2, 0, self.z_dim)?
+            .permute((0, 2, 1, 3, 4))?
+            .contiguous()
     }
 }

@@ -16,9 +16,13 @@ impl MidBlock {
         let resnets = (0..=num_layers)
             .map(|i| ResidualBlock::new(dim, dim, vb.pp("resnets").pp(i)))
             .collect::<Result<Vec<_>>>()?;
-        let attentions =
-            (0..num_layers).map(|i| AttentionBlock::new(dim, vb.pp("attentions").pp(i))).collect::<Result<Vec<_>>>()?;
-        Ok(Self { resnets, attentions })
+        let attentions = (0..num_layers)
+            .map(|i| AttentionBlock::new(dim, vb.pp("attentions").pp(i)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            resnets,
+            attentions,
+        })
     }
 
     pub fn forward(&self, x: &Tensor, cache: &mut CausalCache) -> Result<Tensor> {

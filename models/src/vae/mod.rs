@@ -45,7 +45,11 @@ impl WanVae {
 
     /// Loads only `post_quant_conv` and `decoder.*`; [`Self::encode`] then fails.
     pub fn new_decoder_only(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { encoder: None, decoder: WanVaeDecoder::new(cfg, vb)?, config: cfg.clone() })
+        Ok(Self {
+            encoder: None,
+            decoder: WanVaeDecoder::new(cfg, vb)?,
+            config: cfg.clone(),
+        })
     }
 
     pub fn config(&self) -> &VaeConfig {
@@ -86,26 +90,41 @@ impl WanVae {
     /// Written as `(mu - mean) * (1/std)`, as the diffusers pipelines do, to round the same way.
     pub fn normalize_latents(&self, mu: &Tensor) -> Result<Tensor> {
         let (mean, inv_std) = self.latent_stats(mu)?;
-        mu.to_dtype(DType::F32)?.broadcast_sub(&mean)?.broadcast_mul(&inv_std)
+        mu.to_dtype(DType::F32)?
+            .broadcast_sub(&mean)?
+            .broadcast_mul(&inv_std)
     }
 
     /// `z * std + mean` per channel, in f32 (written `z / (1/std) + mean`, as in diffusers): the
     /// inverse of [`Self::normalize_latents`].
     pub fn denormalize_latents(&self, z: &Tensor) -> Result<Tensor> {
         let (mean, inv_std) = self.latent_stats(z)?;
-        z.to_dtype(DType::F32)?.broadcast_div(&inv_std)?.broadcast_add(&mean)
+        z.to_dtype(DType::F32)?
+            .broadcast_div(&inv_std)?
+            .broadcast_add(&mean)
     }
 
     /// Mean and `1/std` in f32, shaped `[1, z, 1, 1, 1]` for latents `[B, z, T, h, w]`.
     fn latent_stats(&self, latents: &Tensor) -> Result<(Tensor, Tensor)> {
         let z = self.config.z_dim;
         if latents.rank() != 5 || latents.dim(1)? != z {
-            candle_core::bail!("VAE latents: shape {:?}, expected [B, {z}, T, h, w]", latents.dims())
+            candle_core::bail!(
+                "VAE latents: shape {:?}, expected [B, {z}, T, h, w]",
+                latents.dims()
+            )
         }
         let device = latents.device();
         let mean: Vec<f32> = self.config.latents_mean.iter().map(|&m| m as f32).collect();
-        let inv_std: Vec<f32> = self.config.latents_std.iter().map(|&s| 1.0 / s as f32).collect();
-        Ok((Tensor::from_vec(mean, (1, z, 1, 1, 1), device)?, Tensor::from_vec(inv_std, (1, z, 1, 1, 1), device)?))
+        let inv_std: Vec<f32> = self
+            .config
+            .latents_std
+            .iter()
+            .map(|&s| 1.0 / s as f32)
+            .collect();
+        Ok((
+            Tensor::from_vec(mean, (1, z, 1, 1, 1), device)?,
+            Tensor::from_vec(inv_std, (1, z, 1, 1, 1), device)?,
+        ))
     }
 }
 
@@ -113,7 +132,9 @@ impl WanVae {
 /// convolution. (Building the model in bf16 on the CPU is fine, e.g. to check a checkpoint's layout.)
 fn check_dtype_on_device(dtype: DType, device: &candle_core::Device) -> Result<()> {
     if device.is_cpu() && dtype == DType::BF16 {
-        candle_core::bail!("the VAE can't run in bf16 on the CPU (no bf16 convolution there): load it in f32")
+        candle_core::bail!(
+            "the VAE can't run in bf16 on the CPU (no bf16 convolution there): load it in f32"
+        )
     }
     Ok(())
 }

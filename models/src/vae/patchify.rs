@@ -10,7 +10,10 @@ pub fn patchify(video: &Tensor, p: usize) -> Result<Tensor> {
         candle_core::bail!("patchify: {h}x{w} is not divisible by the patch size {p}")
     }
     let (h, w) = (h / p, w / p);
-    video.reshape(vec![b, c, f, h, p, w, p])?.permute(vec![0, 2, 1, 6, 4, 3, 5])?.reshape((b, f, c * p * p, h, w))
+    video
+        .reshape(vec![b, c, f, h, p, w, p])?
+        .permute(vec![0, 2, 1, 6, 4, 3, 5])?
+        .reshape((b, f, c * p * p, h, w))
 }
 
 /// Inverse of [`patchify`]: `[B, F, C*p*p, h, w]` -> `[B, C, F, h*p, w*p]`.
@@ -20,5 +23,7 @@ pub fn unpatchify(x: &Tensor, p: usize) -> Result<Tensor> {
         candle_core::bail!("unpatchify: {cp} channels is not a multiple of {}", p * p)
     }
     let c = cp / (p * p);
-    x.reshape(vec![b, f, c, p, p, h, w])?.permute(vec![0, 2, 1, 5, 4, 6, 3])?.reshape((b, c, f, h * p, w * p))
+    x.reshape(vec![b, f, c, p, p, h, w])?
+        .permute(vec![0, 2, 1, 5, 4, 6, 3])?
+        .reshape((b, c, f, h * p, w * p))
 }

@@ -17,7 +17,14 @@ impl ResidualBlock {
     pub fn new(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
         let conv3 = |i, o, vb| CausalConv3d::new(i, o, [3, 3, 3], [1, 1, 1], 1, vb);
         let conv_shortcut = if in_dim != out_dim {
-            Some(CausalConv3d::new(in_dim, out_dim, [1, 1, 1], [0, 0, 0], 1, vb.pp("conv_shortcut"))?)
+            Some(CausalConv3d::new(
+                in_dim,
+                out_dim,
+                [1, 1, 1],
+                [0, 0, 0],
+                1,
+                vb.pp("conv_shortcut"),
+            )?)
         } else {
             None
         };

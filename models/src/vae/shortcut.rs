@@ -18,9 +18,16 @@ impl AvgDown3d {
         let factor = factor_t * factor_s * factor_s;
         let group_size = in_dim * factor / out_dim;
         if group_size * out_dim != in_dim * factor {
-            candle_core::bail!("AvgDown3D: {in_dim} channels x {factor} is not divisible by {out_dim}")
+            candle_core::bail!(
+                "AvgDown3D: {in_dim} channels x {factor} is not divisible by {out_dim}"
+            )
         }
-        Ok(Self { out_dim, factor_t, factor_s, group_size })
+        Ok(Self {
+            out_dim,
+            factor_t,
+            factor_s,
+            group_size,
+        })
     }
 
     /// `x`: `[B, T, C, H, W]`; zero frames are put in front to make T a multiple of `factor_t`.
@@ -52,9 +59,16 @@ impl DupUp3d {
         let factor = factor_t * factor_s * factor_s;
         let repeats = out_dim * factor / in_dim;
         if repeats * in_dim != out_dim * factor {
-            candle_core::bail!("DupUp3D: {out_dim} channels x {factor} is not divisible by {in_dim}")
+            candle_core::bail!(
+                "DupUp3D: {out_dim} channels x {factor} is not divisible by {in_dim}"
+            )
         }
-        Ok(Self { out_dim, factor_t, factor_s, repeats })
+        Ok(Self {
+            out_dim,
+            factor_t,
+            factor_s,
+            repeats,
+        })
     }
 
     /// `x`: `[B, T, C, H, W]`. On the decoder's first chunk the leading `factor_t - 1` frames

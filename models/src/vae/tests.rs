@@ -7,11 +7,15 @@ use std::collections::HashMap;
 
 fn random(shape: &[usize], seed: u64) -> Result<Tensor> {
     // A small LCG keeps the tests independent of the RNG crates' versions.
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let n: usize = shape.iter().product();
     let values: Vec<f32> = (0..n)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect();
@@ -40,9 +44,19 @@ impl ConvCase {
         let k = self.kernel;
         let weight = random(&[self.out_dim, self.in_dim, k[0], k[1], k[2]], 1)?;
         let bias = random(&[self.out_dim], 2)?;
-        let tensors = HashMap::from([("weight".to_string(), weight.clone()), ("bias".to_string(), bias.clone())]);
+        let tensors = HashMap::from([
+            ("weight".to_string(), weight.clone()),
+            ("bias".to_string(), bias.clone()),
+        ]);
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
-        let conv = CausalConv3d::new(self.in_dim, self.out_dim, k, self.padding, self.time_stride, vb)?;
+        let conv = CausalConv3d::new(
+            self.in_dim,
+            self.out_dim,
+            k,
+            self.padding,
+            self.time_stride,
+            vb,
+        )?;
         Ok((conv, weight, bias))
     }
 
@@ -74,9 +88,12 @@ impl ConvCase {
                                             if !inside || yi >= h as isize || xi >= w as isize {
                                                 continue;
                                             }
-                                            let (ti, yi, xi) = (ti as usize, yi as usize, xi as usize);
-                                            let xval = xv[(((bi * t + ti) * c + ci) * h + yi) * w + xi];
-                                            let wval = wv[(((oi * c + ci) * kt + dt) * kh + dy) * kw + dx];
+                                            let (ti, yi, xi) =
+                                                (ti as usize, yi as usize, xi as usize);
+                                            let xval =
+                                                xv[(((bi * t + ti) * c + ci) * h + yi) * w + xi];
+                                            let wval =
+                                                wv[(((oi * c + ci) * kt + dt) * kh + dy) * kw + dx];
                                             acc += xval * wval;
                                         }
                                     }
@@ -93,9 +110,27 @@ impl ConvCase {
 }
 
 const CASES: [ConvCase; 3] = [
-    ConvCase { in_dim: 3, out_dim: 4, kernel: [3, 3, 3], padding: [1, 1, 1], time_stride: 1 },
-    ConvCase { in_dim: 4, out_dim: 4, kernel: [3, 1, 1], padding: [0, 0, 0], time_stride: 2 },
-    ConvCase { in_dim: 3, out_dim: 5, kernel: [1, 1, 1], padding: [0, 0, 0], time_stride: 1 },
+    ConvCase {
+        in_dim: 3,
+        out_dim: 4,
+        kernel: [3, 3, 3],
+        padding: [1, 1, 1],
+        time_stride: 1,
+    },
+    ConvCase {
+        in_dim: 4,
+        out_dim: 4,
+        kernel: [3, 1, 1],
+        padding: [0, 0, 0],
+        time_stride: 2,
+    },
+    ConvCase {
+        in_dim: 3,
+        out_dim: 5,
+        kernel: [1, 1, 1],
+        padding: [0, 0, 0],
+        time_stride: 1,
+    },
 ];
 
 #[test]
@@ -149,7 +184,8 @@ fn patchify_puts_the_width_offset_before_the_height_offset() -> Result<()> {
                 for y in 0..h {
                     for x in 0..w {
                         let channel = ci * 4 + (x % 2) * 2 + y % 2;
-                        let pi = (((bi * f + fi) * c * 4 + channel) * (h / 2) + y / 2) * (w / 2) + x / 2;
+                        let pi =
+                            (((bi * f + fi) * c * 4 + channel) * (h / 2) + y / 2) * (w / 2) + x / 2;
                         assert_eq!(p[pi], v[(((bi * c + ci) * f + fi) * h + y) * w + x]);
                     }
                 }

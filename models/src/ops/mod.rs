@@ -2,7 +2,12 @@
 //!
 //! candle's fused softmax, RMS norm, layer norm and interleaved RoPE have no backward pass. The
 //! demo-model trainer runs the same layers inside [`with_autograd`], which switches these ops to
-//! compositions of differentiable primitives on the current thread.
+//! compositions of differentiable primitives on the current thread, and stride-1 convolutions to
+//! [`conv2d`], whose backward pass is as fast as its forward pass.
+
+mod conv2d;
+
+pub use conv2d::{conv2d, Conv2d};
 
 use candle_core::{Result, Tensor, D};
 use std::cell::Cell;
@@ -66,7 +71,16 @@ mod tests {
     use candle_core::{DType, Device, Var};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
