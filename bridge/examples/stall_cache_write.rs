@@ -20,16 +20,30 @@ fn main() {
         ..Default::default()
     };
     let request = Request::new(ModelSpec::folder(model), params);
-    let service = Service::new(ServiceConfig { use_disk_cache: false, ..Default::default() }).expect("service");
-    let clip = service.submit(request).expect("submit").wait().expect("generate");
+    let service = Service::new(ServiceConfig {
+        use_disk_cache: false,
+        ..Default::default()
+    })
+    .expect("service");
+    let clip = service
+        .submit(request)
+        .expect("submit")
+        .wait()
+        .expect("generate");
     let cache = ClipCache::open(cache_dir, u64::MAX).expect("cache");
     let mut written = 0;
-    let _ = cache.store_observed(&clip.key, &clip.frames, clip.latents.as_ref(), &clip.metadata, &mut |path| {
-        written += 1;
-        if written == 3 {
-            println!("WRITING {}", path.parent().unwrap().display());
-            std::io::stdout().flush().unwrap();
-            std::thread::sleep(std::time::Duration::from_secs(600));
-        }
-    });
+    let _ = cache.store_observed(
+        &clip.key,
+        &clip.frames,
+        clip.latents.as_ref(),
+        &clip.metadata,
+        &mut |path| {
+            written += 1;
+            if written == 3 {
+                println!("WRITING {}", path.parent().unwrap().display());
+                std::io::stdout().flush().unwrap();
+                std::thread::sleep(std::time::Duration::from_secs(600));
+            }
+        },
+    );
 }

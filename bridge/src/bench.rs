@@ -78,13 +78,29 @@ pub fn tiny_configs() -> (DitConfig, VaeConfig, Umt5Config) {
         num_layers: 2,
         ..DitConfig::wan22_ti2v_5b()
     };
-    let vae = VaeConfig { base_dim: 16, decoder_base_dim: Some(32), ..VaeConfig::wan22_ti2v_5b() };
-    let text = Umt5Config { vocab_size: 1024, d_model: 64, d_kv: 16, d_ff: 128, num_layers: 2, num_heads: 4, ..Umt5Config::umt5_xxl() };
+    let vae = VaeConfig {
+        base_dim: 16,
+        decoder_base_dim: Some(32),
+        ..VaeConfig::wan22_ti2v_5b()
+    };
+    let text = Umt5Config {
+        vocab_size: 1024,
+        d_model: 64,
+        d_kv: 16,
+        d_ff: 128,
+        num_layers: 2,
+        num_heads: 4,
+        ..Umt5Config::umt5_xxl()
+    };
     (dit, vae, text)
 }
 
 /// Median seconds of `repeats` runs of `f` after one warm-up; `sync` waits for the device.
-fn time<T>(repeats: usize, device: &Device, mut f: impl FnMut() -> candle_core::Result<T>) -> candle_core::Result<f64> {
+fn time<T>(
+    repeats: usize,
+    device: &Device,
+    mut f: impl FnMut() -> candle_core::Result<T>,
+) -> candle_core::Result<f64> {
     f()?;
     device.synchronize()?;
     let mut times = Vec::with_capacity(repeats.max(1));
@@ -101,13 +117,24 @@ fn time<T>(repeats: usize, device: &Device, mut f: impl FnMut() -> candle_core::
 /// Peak resident memory of this process (Linux `VmHWM`).
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
     Some(kb * 1024)
 }
 
 pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Result<BenchReport> {
     let (dit_cfg, vae_cfg, text_cfg) = match opts.model {
-        BenchModel::Real => (DitConfig::wan22_ti2v_5b(), VaeConfig::wan22_ti2v_5b(), Umt5Config::umt5_xxl()),
+        BenchModel::Real => (
+            DitConfig::wan22_ti2v_5b(),
+            VaeConfig::wan22_ti2v_5b(),
+            Umt5Config::umt5_xxl(),
+        ),
         BenchModel::Tiny => tiny_configs(),
     };
     let dev = &opts.device;
@@ -118,10 +145,17 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
 
     log("building the text encoder (random weights)");
     let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
-    let ids: Vec<u32> = (0..opts.prompt_tokens as u32).map(|i| 3 + i % 100).collect();
+    let ids: Vec<u32> = (0..opts.prompt_tokens as u32)
+        .map(|i| 3 + i % 100)
+        .collect();
     let ids = Tensor::new(ids.as_slice(), dev)?.unsqueeze(0)?;
     let seconds = time(opts.repeats, dev, || text.forward(&ids))?;
-    rows.push(BenchRow { size: format!("{} tokens", opts.prompt_tokens), stage: "text encoding".into(), seconds, flops: None });
+    rows.push(BenchRow {
+        size: format!("{} tokens", opts.prompt_tokens),
+        stage: "text encoding".into(),
+        seconds,
+        flops: None,
+    });
     drop(text);
 
     log("building the transformer (random weights)");
@@ -129,7 +163,13 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
     let context = Tensor::randn(0f32, 1.0, (1, 512, dit_cfg.text_dim), dev)?.to_dtype(dtype)?;
     let prompt = dit.prepare_context(&context)?;
     for size in &opts.sizes {
-        let latent = [1, dit_cfg.in_channels, (size.frames - 1) / 4 + 1, size.height / 16, size.width / 16];
+        let latent = [
+            1,
+            dit_cfg.in_channels,
+            (size.frames - 1) / 4 + 1,
+            size.height / 16,
+            size.width / 16,
+        ];
         let latents = Tensor::randn(0f32, 1.0, latent.as_slice(), dev)?;
         let (gf, gh, gw) = dit.token_grid(latent[2], latent[3], latent[4]);
         let tokens = gf * gh * gw;
@@ -137,8 +177,18 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
         log(&format!("timing a transformer forward at {}", size.label()));
         let seconds = time(opts.repeats, dev, || dit.forward(&latents, &steps, &prompt))?;
         let flops = forward_flops(&dit_cfg, tokens, 512).total();
-        rows.push(BenchRow { size: size.label(), stage: "transformer step (no CFG)".into(), seconds, flops: Some(flops) });
-        rows.push(BenchRow { size: size.label(), stage: "transformer step (CFG)".into(), seconds: 2.0 * seconds, flops: Some(2.0 * flops) });
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "transformer step (no CFG)".into(),
+            seconds,
+            flops: Some(flops),
+        });
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "transformer step (CFG)".into(),
+            seconds: 2.0 * seconds,
+            flops: Some(2.0 * flops),
+        });
     }
     drop(dit);
 
@@ -146,15 +196,36 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
     let vae = WanVae::new_decoder_only(&vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
     for size in &opts.sizes {
         let latent_frames = (size.frames - 1) / 4 + 1;
-        let z = Tensor::randn(0f32, 1.0, (1, vae_cfg.z_dim, latent_frames, size.height / 16, size.width / 16), dev)?;
+        let z = Tensor::randn(
+            0f32,
+            1.0,
+            (
+                1,
+                vae_cfg.z_dim,
+                latent_frames,
+                size.height / 16,
+                size.width / 16,
+            ),
+            dev,
+        )?;
         log(&format!("timing VAE decode at {}", size.label()));
         let two = z.narrow(2, 0, latent_frames.min(2))?;
         // The second latent frame is a steady-state chunk (4 frames); the first is a single frame.
         let two_frames = time(opts.repeats, dev, || vae.decode(&two))?;
         let first = time(opts.repeats, dev, || vae.decode(&z.narrow(2, 0, 1)?))?;
-        rows.push(BenchRow { size: size.label(), stage: "VAE decode, one 4-frame chunk".into(), seconds: (two_frames - first).max(0.0), flops: None });
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "VAE decode, one 4-frame chunk".into(),
+            seconds: (two_frames - first).max(0.0),
+            flops: None,
+        });
         let whole = time(1, dev, || vae.decode(&z))?;
-        rows.push(BenchRow { size: size.label(), stage: "VAE decode, whole clip".into(), seconds: whole, flops: None });
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "VAE decode, whole clip".into(),
+            seconds: whole,
+            flops: None,
+        });
     }
     Ok(BenchReport {
         device: format!("{dev:?}"),
@@ -168,14 +239,29 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
 
 impl BenchReport {
     pub fn table(&self) -> String {
-        let mut out = format!("device: {}, dtype: {:?}, model: {:?}\n", self.device, self.dtype, self.model);
-        out += &format!("{:<18} {:<32} {:>12} {:>12}\n", "size", "stage", "seconds", "TFLOP/s");
+        let mut out = format!(
+            "device: {}, dtype: {:?}, model: {:?}\n",
+            self.device, self.dtype, self.model
+        );
+        out += &format!(
+            "{:<18} {:<32} {:>12} {:>12}\n",
+            "size", "stage", "seconds", "TFLOP/s"
+        );
         for r in &self.rows {
-            let tf = r.tflops_per_second().map_or("-".to_string(), |t| format!("{t:.4}"));
-            out += &format!("{:<18} {:<32} {:>12.4} {:>12}\n", r.size, r.stage, r.seconds, tf);
+            let tf = r
+                .tflops_per_second()
+                .map_or("-".to_string(), |t| format!("{t:.4}"));
+            out += &format!(
+                "{:<18} {:<32} {:>12.4} {:>12}\n",
+                r.size, r.stage, r.seconds, tf
+            );
         }
         if let Some(b) = self.peak_memory_bytes {
-            out += &format!("{}: {:.2} GiB\n", self.peak_memory_kind, b as f64 / (1u64 << 30) as f64);
+            out += &format!(
+                "{}: {:.2} GiB\n",
+                self.peak_memory_kind,
+                b as f64 / (1u64 << 30) as f64
+            );
         }
         out
     }
@@ -203,7 +289,11 @@ mod tests {
     fn tiny_bench_runs_on_cpu_and_reports_every_stage() {
         let opts = BenchOptions {
             model: BenchModel::Tiny,
-            sizes: vec![BenchSize { width: 64, height: 32, frames: 5 }],
+            sizes: vec![BenchSize {
+                width: 64,
+                height: 32,
+                frames: 5,
+            }],
             device: Device::Cpu,
             dtype: DType::F32,
             repeats: 1,
@@ -212,7 +302,10 @@ mod tests {
         let report = run(&opts, &mut |_| {}).unwrap();
         let stages: Vec<&str> = report.rows.iter().map(|r| r.stage.as_str()).collect();
         assert_eq!(stages.len(), 5, "{stages:?}");
-        assert!(report.rows.iter().all(|r| r.seconds.is_finite() && r.seconds >= 0.0));
+        assert!(report
+            .rows
+            .iter()
+            .all(|r| r.seconds.is_finite() && r.seconds >= 0.0));
         assert!(report.rows[1].tflops_per_second().unwrap() > 0.0);
         assert!(report.table().contains("transformer step (CFG)"));
         assert_eq!(report.json()["rows"].as_array().unwrap().len(), 5);

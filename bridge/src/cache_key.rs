@@ -66,8 +66,14 @@ impl KeyHasher {
 pub fn model_fingerprint(files: &ModelFiles) -> Result<String> {
     let mut h = KeyHasher(Sha256::new());
     for path in files.all_files() {
-        let meta = std::fs::metadata(&path).map_err(|e| Error::bad_input(format!("{}: {e}", path.display())))?;
-        let mtime = meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| Error::bad_input(format!("{}: {e}", path.display())))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let abs = std::fs::canonicalize(&path).unwrap_or(path.clone());
         h.field("path", abs.to_string_lossy().as_bytes());
         h.field("size", &meta.len().to_le_bytes());
@@ -79,14 +85,20 @@ pub fn model_fingerprint(files: &ModelFiles) -> Result<String> {
 /// A hash of an image's decoded pixels (not its file), so re-saving the same picture hits.
 pub fn image_hash(image: &image::DynamicImage) -> String {
     let mut h = KeyHasher(Sha256::new());
-    h.field("size", format!("{}x{}", image.width(), image.height()).as_bytes());
+    h.field(
+        "size",
+        format!("{}x{}", image.width(), image.height()).as_bytes(),
+    );
     h.field("color", format!("{:?}", image.color()).as_bytes());
     h.field("pixels", image.as_bytes());
     hex(&h.0.finalize())
 }
 
 pub fn tensor_hash(t: &candle_core::Tensor) -> Result<String> {
-    let data: Vec<f32> = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;
+    let data: Vec<f32> = t
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1()?;
     let mut h = KeyHasher(Sha256::new());
     h.field("shape", format!("{:?}", t.dims()).as_bytes());
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -131,7 +143,13 @@ mod tests {
     use t2v_models::pipeline::GenerationParams;
 
     fn request() -> Request {
-        Request::new(ModelSpec::default(), GenerationParams { prompt: "a cat".into(), ..Default::default() })
+        Request::new(
+            ModelSpec::default(),
+            GenerationParams {
+                prompt: "a cat".into(),
+                ..Default::default()
+            },
+        )
     }
 
     #[test]
@@ -165,7 +183,10 @@ mod tests {
     fn default_negative_prompt_spelled_out_is_the_same_clip() {
         let mut r = request();
         r.params.negative_prompt = Some(t2v_models::pipeline::DEFAULT_NEGATIVE_PROMPT.into());
-        assert_eq!(clip_key(&r, "m").unwrap(), clip_key(&request(), "m").unwrap());
+        assert_eq!(
+            clip_key(&r, "m").unwrap(),
+            clip_key(&request(), "m").unwrap()
+        );
     }
 
     #[test]

@@ -51,7 +51,11 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 }
 
 fn platform_cache_dir() -> Option<PathBuf> {
-    let env_dir = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let env_dir = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
     if cfg!(windows) {
         env_dir("LOCALAPPDATA")
     } else if cfg!(target_os = "macos") {
@@ -145,13 +149,18 @@ fn frame_name(i: usize) -> String {
 fn encode_png16(frame: &Frame) -> Result<Vec<u8>> {
     use image::codecs::png::{CompressionType, FilterType, PngEncoder};
     let mut out = Vec::new();
-    let encoder = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
-    frame.to_rgb16().write_with_encoder(encoder).map_err(|e| Error::failed(format!("encoding a cached frame: {e}")))?;
+    let encoder =
+        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+    frame
+        .to_rgb16()
+        .write_with_encoder(encoder)
+        .map_err(|e| Error::failed(format!("encoding a cached frame: {e}")))?;
     Ok(out)
 }
 
 fn decode_png16(bytes: &[u8]) -> std::result::Result<Frame, String> {
-    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
     let rgb = image.into_rgb16();
     let (w, h) = rgb.dimensions();
     Ok(Frame::from_rgb16(w as usize, h as usize, rgb.into_raw()))
@@ -165,13 +174,22 @@ fn may_be_alive(pid: u32, modified: SystemTime) -> bool {
     if cfg!(target_os = "linux") {
         Path::new("/proc").join(pid.to_string()).exists()
     } else {
-        modified.elapsed().map(|age| age < Duration::from_secs(24 * 3600)).unwrap_or(true)
+        modified
+            .elapsed()
+            .map(|age| age < Duration::from_secs(24 * 3600))
+            .unwrap_or(true)
     }
 }
 
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -206,15 +224,22 @@ impl ClipCache {
 
     fn tmp_dir(&self, key: &str, what: &str) -> PathBuf {
         let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
-        self.root.join("tmp").join(format!("{}-{n}-{key}.{what}", std::process::id()))
+        self.root
+            .join("tmp")
+            .join(format!("{}-{n}-{key}.{what}", std::process::id()))
     }
 
     fn remove_stale_temporaries(&self) {
-        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else { return };
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
         for entry in entries.filter_map(|e| e.ok()) {
             let name = entry.file_name().to_string_lossy().to_string();
             let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::now());
             if pid.is_none_or(|pid| !may_be_alive(pid, modified)) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
@@ -249,30 +274,49 @@ impl ClipCache {
             }
             Err(why) => {
                 self.remove_dir(&dir, &key.to_hex());
-                Lookup::Corrupt(format!("cache entry {}: {why}; it was removed and will be regenerated", key.to_hex()))
+                Lookup::Corrupt(format!(
+                    "cache entry {}: {why}; it was removed and will be regenerated",
+                    key.to_hex()
+                ))
             }
         }
     }
 
-    fn read_entry(&self, key: &ClipKey, dir: &Path, on_frame: &mut dyn FnMut(usize, &Frame)) -> std::result::Result<CachedClip, String> {
-        let manifest_text = std::fs::read_to_string(dir.join(MANIFEST)).map_err(|_| "no manifest (the entry was never finished)".to_string())?;
-        let manifest: Manifest = serde_json::from_str(&manifest_text).map_err(|e| format!("unreadable manifest: {e}"))?;
+    fn read_entry(
+        &self,
+        key: &ClipKey,
+        dir: &Path,
+        on_frame: &mut dyn FnMut(usize, &Frame),
+    ) -> std::result::Result<CachedClip, String> {
+        let manifest_text = std::fs::read_to_string(dir.join(MANIFEST))
+            .map_err(|_| "no manifest (the entry was never finished)".to_string())?;
+        let manifest: Manifest = serde_json::from_str(&manifest_text)
+            .map_err(|e| format!("unreadable manifest: {e}"))?;
         if manifest.format_version != CACHE_FORMAT_VERSION || manifest.key != key.to_hex() {
-            return Err(format!("manifest of format {} for key {}", manifest.format_version, manifest.key));
+            return Err(format!(
+                "manifest of format {} for key {}",
+                manifest.format_version, manifest.key
+            ));
         }
         let read_verified = |name: &str| -> std::result::Result<Vec<u8>, String> {
-            let entry = manifest.files.iter().find(|f| f.name == name).ok_or_else(|| format!("{name} is not in the manifest"))?;
+            let entry = manifest
+                .files
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| format!("{name} is not in the manifest"))?;
             let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
             if bytes.len() as u64 != entry.size || sha256_hex(&bytes) != entry.sha256 {
                 return Err(format!("{name} does not match its checksum"));
             }
             Ok(bytes)
         };
-        let metadata: ClipMetadata =
-            serde_json::from_slice(&read_verified(METADATA)?).map_err(|e| format!("unreadable metadata: {e}"))?;
+        let metadata: ClipMetadata = serde_json::from_slice(&read_verified(METADATA)?)
+            .map_err(|e| format!("unreadable metadata: {e}"))?;
         let latents = if manifest.files.iter().any(|f| f.name == LATENTS) {
             let bytes = read_verified(LATENTS)?;
-            let mut tensors = candle_core::safetensors::load_buffer(&bytes, &candle_core::Device::Cpu).map_err(|e| format!("{LATENTS}: {e}"))?;
+            let mut tensors =
+                candle_core::safetensors::load_buffer(&bytes, &candle_core::Device::Cpu)
+                    .map_err(|e| format!("{LATENTS}: {e}"))?;
             tensors.remove("latents")
         } else {
             None
@@ -282,16 +326,32 @@ impl ClipCache {
             let name = frame_name(i);
             let frame = decode_png16(&read_verified(&name)?).map_err(|e| format!("{name}: {e}"))?;
             if frame.width() != manifest.width || frame.height() != manifest.height {
-                return Err(format!("{name} is {}x{}, not {}x{}", frame.width(), frame.height(), manifest.width, manifest.height));
+                return Err(format!(
+                    "{name} is {}x{}, not {}x{}",
+                    frame.width(),
+                    frame.height(),
+                    manifest.width,
+                    manifest.height
+                ));
             }
             on_frame(i, &frame);
             frames.push(frame);
         }
-        Ok(CachedClip { frames, latents, metadata })
+        Ok(CachedClip {
+            frames,
+            latents,
+            metadata,
+        })
     }
 
     /// Stores a finished clip atomically; returns its folder.
-    pub fn store(&self, key: &ClipKey, frames: &[Frame], latents: Option<&Tensor>, metadata: &ClipMetadata) -> Result<PathBuf> {
+    pub fn store(
+        &self,
+        key: &ClipKey,
+        frames: &[Frame],
+        latents: Option<&Tensor>,
+        metadata: &ClipMetadata,
+    ) -> Result<PathBuf> {
         self.store_observed(key, frames, latents, metadata, &mut |_| {})
     }
 
@@ -324,12 +384,18 @@ impl ClipCache {
         metadata: &ClipMetadata,
         after_file: &mut dyn FnMut(&Path),
     ) -> Result<PathBuf> {
-        let first = frames.first().ok_or_else(|| Error::failed("clip cache: a clip has no frames"))?;
+        let first = frames
+            .first()
+            .ok_or_else(|| Error::failed("clip cache: a clip has no frames"))?;
         let mut files = Vec::new();
         let mut put = |name: &str, bytes: &[u8]| -> Result<()> {
             let path = tmp.join(name);
             write_synced(&path, bytes)?;
-            files.push(FileEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha256_hex(bytes) });
+            files.push(FileEntry {
+                name: name.to_string(),
+                size: bytes.len() as u64,
+                sha256: sha256_hex(bytes),
+            });
             after_file(&path);
             Ok(())
         };
@@ -338,8 +404,14 @@ impl ClipCache {
         }
         if let Some(latents) = latents {
             let mut map = std::collections::HashMap::new();
-            map.insert("latents".to_string(), latents.to_dtype(candle_core::DType::F32)?.to_device(&candle_core::Device::Cpu)?);
-            let bytes = safetensors::serialize(&map, None).map_err(|e| Error::failed(format!("serialising latents: {e}")))?;
+            map.insert(
+                "latents".to_string(),
+                latents
+                    .to_dtype(candle_core::DType::F32)?
+                    .to_device(&candle_core::Device::Cpu)?,
+            );
+            let bytes = safetensors::serialize(&map, None)
+                .map_err(|e| Error::failed(format!("serialising latents: {e}")))?;
             put(LATENTS, &bytes)?;
         }
         put(METADATA, metadata.to_json().as_bytes())?;
@@ -351,7 +423,12 @@ impl ClipCache {
             frames: frames.len(),
             files,
         };
-        write_synced(&tmp.join(MANIFEST), serde_json::to_string_pretty(&manifest).expect("manifest serialises").as_bytes())?;
+        write_synced(
+            &tmp.join(MANIFEST),
+            serde_json::to_string_pretty(&manifest)
+                .expect("manifest serialises")
+                .as_bytes(),
+        )?;
         sync_dir(tmp);
 
         let dest = self.entry_dir(key);
@@ -393,7 +470,9 @@ impl ClipCache {
     /// Every entry, oldest use first.
     pub fn entries(&self) -> Vec<EntrySummary> {
         let mut out = Vec::new();
-        let Ok(read) = std::fs::read_dir(self.root.join("clips")) else { return out };
+        let Ok(read) = std::fs::read_dir(self.root.join("clips")) else {
+            return out;
+        };
         for entry in read.filter_map(|e| e.ok()) {
             let dir = entry.path();
             if !dir.is_dir() {
@@ -404,7 +483,9 @@ impl ClipCache {
             let last_used = std::fs::metadata(if complete { &manifest } else { &dir })
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            let metadata = std::fs::read(dir.join(METADATA)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+            let metadata = std::fs::read(dir.join(METADATA))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
             out.push(EntrySummary {
                 key: entry.file_name().to_string_lossy().to_string(),
                 bytes: dir_size(&dir),

@@ -20,7 +20,9 @@ pub fn sample_frames(frames: usize, count: usize) -> Vec<usize> {
     if count == 1 {
         return vec![0];
     }
-    (0..count).map(|i| (i * (frames - 1) + (count - 1) / 2) / (count - 1)).collect()
+    (0..count)
+        .map(|i| (i * (frames - 1) + (count - 1) / 2) / (count - 1))
+        .collect()
 }
 
 /// The size of a cell for frames of `width` x `height`.
@@ -28,24 +30,41 @@ pub fn cell_size(width: u32, height: u32) -> (u32, u32) {
     if width <= MAX_CELL_WIDTH {
         (width, height)
     } else {
-        (MAX_CELL_WIDTH, ((height as u64 * MAX_CELL_WIDTH as u64 + width as u64 / 2) / width as u64).max(1) as u32)
+        (
+            MAX_CELL_WIDTH,
+            ((height as u64 * MAX_CELL_WIDTH as u64 + width as u64 / 2) / width as u64).max(1)
+                as u32,
+        )
     }
 }
 
 /// One row per clip, its frames at `columns` (indices into every clip); every clip has the
 /// size of the first.
 pub fn contact_sheet(clips: &[&[Frame]], columns: &[usize]) -> Result<RgbImage, String> {
-    let first = clips.first().and_then(|c| c.first()).ok_or("a contact sheet needs at least one clip with frames")?;
+    let first = clips
+        .first()
+        .and_then(|c| c.first())
+        .ok_or("a contact sheet needs at least one clip with frames")?;
     let (fw, fh) = (first.width() as u32, first.height() as u32);
     let (cw, ch) = cell_size(fw, fh);
     let cols = columns.len() as u32;
     let rows = clips.len() as u32;
-    let mut sheet = RgbImage::from_pixel(cols * cw + (cols + 1) * GAP, rows * ch + (rows + 1) * GAP, BACKGROUND);
+    let mut sheet = RgbImage::from_pixel(
+        cols * cw + (cols + 1) * GAP,
+        rows * ch + (rows + 1) * GAP,
+        BACKGROUND,
+    );
     for (r, clip) in clips.iter().enumerate() {
         for (c, &index) in columns.iter().enumerate() {
-            let frame = clip.get(index).ok_or_else(|| format!("clip {r} has no frame {index}"))?;
+            let frame = clip
+                .get(index)
+                .ok_or_else(|| format!("clip {r} has no frame {index}"))?;
             if (frame.width() as u32, frame.height() as u32) != (fw, fh) {
-                return Err(format!("clip {r} is {}x{}, not {fw}x{fh} like the first", frame.width(), frame.height()));
+                return Err(format!(
+                    "clip {r} is {}x{}, not {fw}x{fh} like the first",
+                    frame.width(),
+                    frame.height()
+                ));
             }
             let mut cell = frame.to_rgb8();
             if (cw, ch) != (fw, fh) {
@@ -59,10 +78,16 @@ pub fn contact_sheet(clips: &[&[Frame]], columns: &[usize]) -> Result<RgbImage, 
     Ok(sheet)
 }
 
-pub fn write_contact_sheet(path: &Path, clips: &[&[Frame]], columns: &[usize]) -> Result<(), String> {
+pub fn write_contact_sheet(
+    path: &Path,
+    clips: &[&[Frame]],
+    columns: &[usize],
+) -> Result<(), String> {
     let sheet = contact_sheet(clips, columns)?;
     crate::frames_out::ensure_parent(path)?;
-    sheet.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    sheet
+        .save(path)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 #[cfg(test)]
@@ -90,10 +115,18 @@ mod tests {
         let sheet = contact_sheet(&[&a, &b], &[0, 2]).unwrap();
         assert_eq!(sheet.dimensions(), (2 * 8 + 3 * GAP, 2 * 6 + 3 * GAP));
         assert_eq!(sheet.get_pixel(0, 0), &BACKGROUND);
-        assert_eq!(sheet.get_pixel(GAP, GAP).0, a[0].to_rgb8().get_pixel(0, 0).0);
-        assert_eq!(sheet.get_pixel(2 * GAP + 8, GAP).0, a[2].to_rgb8().get_pixel(0, 0).0);
+        assert_eq!(
+            sheet.get_pixel(GAP, GAP).0,
+            a[0].to_rgb8().get_pixel(0, 0).0
+        );
+        assert_eq!(
+            sheet.get_pixel(2 * GAP + 8, GAP).0,
+            a[2].to_rgb8().get_pixel(0, 0).0
+        );
         assert_eq!(sheet.get_pixel(GAP, 2 * GAP + 6).0, [255, 255, 255]);
-        assert!(contact_sheet(&[&a, &b[..1]], &[0, 2]).unwrap_err().contains("no frame 2"));
+        assert!(contact_sheet(&[&a, &b[..1]], &[0, 2])
+            .unwrap_err()
+            .contains("no frame 2"));
     }
 
     #[test]
@@ -101,6 +134,9 @@ mod tests {
         assert_eq!(cell_size(832, 480), (320, 185));
         assert_eq!(cell_size(64, 64), (64, 64));
         let a = vec![flat(640, 320, 0)];
-        assert_eq!(contact_sheet(&[&a], &[0]).unwrap().dimensions(), (320 + 2 * GAP, 160 + 2 * GAP));
+        assert_eq!(
+            contact_sheet(&[&a], &[0]).unwrap().dimensions(),
+            (320 + 2 * GAP, 160 + 2 * GAP)
+        );
     }
 }

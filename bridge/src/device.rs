@@ -19,14 +19,22 @@ impl DeviceChoice {
     pub fn resolve(self) -> Result<Device> {
         match self {
             DeviceChoice::Cpu => Ok(Device::Cpu),
-            DeviceChoice::Auto => Ok(if cuda_built() { Device::new_cuda(0).unwrap_or(Device::Cpu) } else { Device::Cpu }),
+            DeviceChoice::Auto => Ok(if cuda_built() {
+                Device::new_cuda(0).unwrap_or(Device::Cpu)
+            } else {
+                Device::Cpu
+            }),
             DeviceChoice::Cuda(i) => {
                 if !cuda_built() {
                     return Err(Error::bad_input(
                         "this build has no CUDA support (built without the `cuda` feature); use the cpu device",
                     ));
                 }
-                Device::new_cuda(i).map_err(|e| Error::bad_input(format!("CUDA device {i} is not available ({e}); use the cpu device")))
+                Device::new_cuda(i).map_err(|e| {
+                    Error::bad_input(format!(
+                        "CUDA device {i} is not available ({e}); use the cpu device"
+                    ))
+                })
             }
         }
     }
@@ -41,7 +49,9 @@ impl FromStr for DeviceChoice {
             "cuda" | "gpu" => Ok(DeviceChoice::Cuda(0)),
             other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
                 Some(i) => Ok(DeviceChoice::Cuda(i)),
-                None => Err(format!("unknown device `{s}`: use auto, cpu, cuda or cuda:N")),
+                None => Err(format!(
+                    "unknown device `{s}`: use auto, cpu, cuda or cuda:N"
+                )),
             },
         }
     }
@@ -75,7 +85,10 @@ pub fn device_name(device: &Device) -> String {
 pub fn list_devices() -> Vec<(String, std::result::Result<(), String>)> {
     let mut out = vec![("cpu".to_string(), Ok(()))];
     if !cuda_built() {
-        out.push(("cuda".into(), Err("not built (rebuild with --features cuda)".into())));
+        out.push((
+            "cuda".into(),
+            Err("not built (rebuild with --features cuda)".into()),
+        ));
         return out;
     }
     for i in 0..16 {
@@ -98,7 +111,9 @@ pub fn parse_dtype(s: &str) -> Result<candle_core::DType> {
         "f32" => Ok(candle_core::DType::F32),
         "bf16" => Ok(candle_core::DType::BF16),
         "f16" => Ok(candle_core::DType::F16),
-        other => Err(Error::bad_input(format!("unknown dtype `{other}`: use f32, bf16 or f16"))),
+        other => Err(Error::bad_input(format!(
+            "unknown dtype `{other}`: use f32, bf16 or f16"
+        ))),
     }
 }
 

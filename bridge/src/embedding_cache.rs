@@ -19,11 +19,17 @@ pub(crate) struct EmbeddingCache {
 
 impl EmbeddingCache {
     pub fn new(capacity: usize) -> Self {
-        EmbeddingCache { capacity, entries: VecDeque::new() }
+        EmbeddingCache {
+            capacity,
+            entries: VecDeque::new(),
+        }
     }
 
     pub fn get(&mut self, model: &str, dtype: DType, text: &str) -> Option<Tensor> {
-        let i = self.entries.iter().position(|(k, _)| k.model == model && k.dtype == dtype && k.text == text)?;
+        let i = self
+            .entries
+            .iter()
+            .position(|(k, _)| k.model == model && k.dtype == dtype && k.text == text)?;
         let entry = self.entries.remove(i)?;
         let tensor = entry.1.clone();
         self.entries.push_back(entry);
@@ -34,7 +40,11 @@ impl EmbeddingCache {
         if self.capacity == 0 {
             return;
         }
-        let key = Key { model: model.to_string(), dtype, text: text.to_string() };
+        let key = Key {
+            model: model.to_string(),
+            dtype,
+            text: text.to_string(),
+        };
         self.entries.retain(|(k, _)| *k != key);
         while self.entries.len() >= self.capacity {
             self.entries.pop_front();

@@ -21,13 +21,22 @@ pub struct Error {
 
 impl Error {
     pub fn bad_input(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::BadInput, message: message.into() }
+        Error {
+            kind: ErrorKind::BadInput,
+            message: message.into(),
+        }
     }
     pub fn failed(message: impl Into<String>) -> Self {
-        Error { kind: ErrorKind::Failed, message: message.into() }
+        Error {
+            kind: ErrorKind::Failed,
+            message: message.into(),
+        }
     }
     pub fn cancelled() -> Self {
-        Error { kind: ErrorKind::Cancelled, message: "cancelled".into() }
+        Error {
+            kind: ErrorKind::Cancelled,
+            message: "cancelled".into(),
+        }
     }
     pub fn is_cancelled(&self) -> bool {
         self.kind == ErrorKind::Cancelled
@@ -54,13 +63,18 @@ impl From<t2v_models::Error> for Error {
     fn from(e: t2v_models::Error) -> Self {
         use t2v_models::Error as M;
         let kind = match &e {
-            M::InvalidRequest(_) | M::ModelFolder { .. } | M::Checkpoint { .. } | M::Tokenizer(_) | M::Io { .. } => {
-                ErrorKind::BadInput
-            }
+            M::InvalidRequest(_)
+            | M::ModelFolder { .. }
+            | M::Checkpoint { .. }
+            | M::Tokenizer(_)
+            | M::Io { .. } => ErrorKind::BadInput,
             M::Cancelled => ErrorKind::Cancelled,
             M::Candle(_) => ErrorKind::Failed,
         };
-        Error { kind, message: e.to_string() }
+        Error {
+            kind,
+            message: e.to_string(),
+        }
     }
 }
 

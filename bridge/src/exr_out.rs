@@ -11,7 +11,9 @@ pub fn write_exr_frame(pattern: &str, index: usize, frame: &Frame) -> Result<Pat
     let w = frame.width();
     let rgb = frame.rgb16();
     let sample = |x: usize, y: usize, c: usize| rgb[(y * w + x) * 3 + c] as f32 / 65535.0;
-    exr::prelude::write_rgb_file(&path, w, frame.height(), |x, y| (sample(x, y, 0), sample(x, y, 1), sample(x, y, 2)))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    exr::prelude::write_rgb_file(&path, w, frame.height(), |x, y| {
+        (sample(x, y, 0), sample(x, y, 1), sample(x, y, 2))
+    })
+    .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }

@@ -26,7 +26,11 @@ impl Frame {
     /// `rgb` is `width * height * 3` interleaved samples, row by row from the top.
     pub fn from_rgb16(width: usize, height: usize, rgb: Vec<u16>) -> Self {
         assert_eq!(rgb.len(), width * height * 3, "frame buffer size");
-        Frame { width, height, rgb: Arc::new(rgb) }
+        Frame {
+            width,
+            height,
+            rgb: Arc::new(rgb),
+        }
     }
 
     /// From an f32 tensor `[H, W, 3]` in [0, 1].
@@ -35,13 +39,22 @@ impl Frame {
         if c != 3 {
             candle_core::bail!("a frame has 3 channels, got {c}");
         }
-        let data: Vec<f32> = frame.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?;
-        Ok(Frame::from_rgb16(w, h, data.into_iter().map(quantize_u16).collect()))
+        let data: Vec<f32> = frame
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1()?;
+        Ok(Frame::from_rgb16(
+            w,
+            h,
+            data.into_iter().map(quantize_u16).collect(),
+        ))
     }
 
     /// Splits frames `[n, H, W, 3]` into single frames.
     pub fn split(frames: &Tensor) -> candle_core::Result<Vec<Frame>> {
-        (0..frames.dim(0)?).map(|i| Frame::from_tensor(&frames.get(i)?)).collect()
+        (0..frames.dim(0)?)
+            .map(|i| Frame::from_tensor(&frames.get(i)?))
+            .collect()
     }
 
     pub fn width(&self) -> usize {
@@ -59,11 +72,17 @@ impl Frame {
         self.rgb.iter().map(|&v| v as f32 / 65535.0).collect()
     }
     pub fn to_rgb8(&self) -> image::RgbImage {
-        let bytes = self.rgb.iter().map(|&v| ((v as u32 * 255 + 32767) / 65535) as u8).collect();
-        image::RgbImage::from_raw(self.width as u32, self.height as u32, bytes).expect("frame buffer size")
+        let bytes = self
+            .rgb
+            .iter()
+            .map(|&v| ((v as u32 * 255 + 32767) / 65535) as u8)
+            .collect();
+        image::RgbImage::from_raw(self.width as u32, self.height as u32, bytes)
+            .expect("frame buffer size")
     }
     pub fn to_rgb16(&self) -> image::ImageBuffer<image::Rgb<u16>, Vec<u16>> {
-        image::ImageBuffer::from_raw(self.width as u32, self.height as u32, self.rgb.to_vec()).expect("frame buffer size")
+        image::ImageBuffer::from_raw(self.width as u32, self.height as u32, self.rgb.to_vec())
+            .expect("frame buffer size")
     }
     /// `[H, W, 3]` f32 in [0, 1] on the CPU.
     pub fn to_tensor(&self) -> candle_core::Result<Tensor> {
@@ -73,6 +92,9 @@ impl Frame {
 
 /// Stacks frames into `[F, H, W, 3]` f32.
 pub fn frames_to_tensor(frames: &[Frame]) -> candle_core::Result<Tensor> {
-    let tensors = frames.iter().map(Frame::to_tensor).collect::<candle_core::Result<Vec<_>>>()?;
+    let tensors = frames
+        .iter()
+        .map(Frame::to_tensor)
+        .collect::<candle_core::Result<Vec<_>>>()?;
     Tensor::stack(&tensors, 0)
 }

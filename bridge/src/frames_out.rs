@@ -10,14 +10,23 @@ pub fn frame_path(pattern: &str, frame: usize) -> Result<PathBuf, String> {
         let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
         let after = &rest[digits.len()..];
         let Some(tail) = after.strip_prefix('d') else {
-            return Err(format!("output pattern `{pattern}`: use %d, %04d or #### for the frame number"));
+            return Err(format!(
+                "output pattern `{pattern}`: use %d, %04d or #### for the frame number"
+            ));
         };
         let width: usize = digits.trim_start_matches('0').parse().unwrap_or(0);
-        return Ok(PathBuf::from(format!("{}{frame:0width$}{tail}", &pattern[..start])));
+        return Ok(PathBuf::from(format!(
+            "{}{frame:0width$}{tail}",
+            &pattern[..start]
+        )));
     }
     if let Some(start) = pattern.find('#') {
         let width = pattern[start..].chars().take_while(|&c| c == '#').count();
-        return Ok(PathBuf::from(format!("{}{frame:0width$}{}", &pattern[..start], &pattern[start + width..])));
+        return Ok(PathBuf::from(format!(
+            "{}{frame:0width$}{}",
+            &pattern[..start],
+            &pattern[start + width..]
+        )));
     }
     Err(format!("output pattern `{pattern}` has no frame number: add %04d or #### (e.g. out/frame.%04d.png)"))
 }
@@ -26,7 +35,10 @@ pub fn frame_path(pattern: &str, frame: usize) -> Result<PathBuf, String> {
 pub fn frame_token(pattern: &str) -> Result<String, String> {
     frame_path(pattern, 0)?;
     if let Some(start) = pattern.find('%') {
-        let digits = pattern[start + 1..].chars().take_while(|c| c.is_ascii_digit()).count();
+        let digits = pattern[start + 1..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
         return Ok(pattern[start..start + digits + 2].to_string());
     }
     let start = pattern.find('#').expect("frame_path accepted it");
@@ -38,12 +50,19 @@ pub fn frame_token(pattern: &str) -> Result<String, String> {
 pub fn to_rgb8(frame: &Tensor) -> candle_core::Result<image::RgbImage> {
     let (h, w, _) = frame.dims3()?;
     let data: Vec<f32> = frame.flatten_all()?.to_vec1()?;
-    let bytes = data.iter().map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+    let bytes = data
+        .iter()
+        .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+        .collect();
     Ok(image::RgbImage::from_raw(w as u32, h as u32, bytes).expect("frame buffer size matches"))
 }
 
 /// Writes frames `[n, H, W, 3]` as 8-bit PNGs, numbering from `first`.
-pub fn write_png_frames(pattern: &str, first: usize, frames: &Tensor) -> Result<Vec<PathBuf>, String> {
+pub fn write_png_frames(
+    pattern: &str,
+    first: usize,
+    frames: &Tensor,
+) -> Result<Vec<PathBuf>, String> {
     let n = frames.dim(0).map_err(|e| e.to_string())?;
     let mut written = Vec::with_capacity(n);
     for i in 0..n {
@@ -52,7 +71,10 @@ pub fn write_png_frames(pattern: &str, first: usize, frames: &Tensor) -> Result<
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         let frame = frames.get(i).map_err(|e| e.to_string())?;
-        to_rgb8(&frame).map_err(|e| e.to_string())?.save(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        to_rgb8(&frame)
+            .map_err(|e| e.to_string())?
+            .save(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         written.push(path);
     }
     Ok(written)
@@ -77,12 +99,21 @@ impl std::str::FromStr for BitDepth {
 }
 
 /// Writes one service frame as a PNG numbered `index`.
-pub fn write_png_frame(pattern: &str, index: usize, frame: &crate::frame::Frame, depth: BitDepth) -> Result<PathBuf, String> {
+pub fn write_png_frame(
+    pattern: &str,
+    index: usize,
+    frame: &crate::frame::Frame,
+    depth: BitDepth,
+) -> Result<PathBuf, String> {
     let path = frame_path(pattern, index)?;
     ensure_parent(&path)?;
     let saved = match depth {
-        BitDepth::Eight => frame.to_rgb8().save_with_format(&path, image::ImageFormat::Png),
-        BitDepth::Sixteen => frame.to_rgb16().save_with_format(&path, image::ImageFormat::Png),
+        BitDepth::Eight => frame
+            .to_rgb8()
+            .save_with_format(&path, image::ImageFormat::Png),
+        BitDepth::Sixteen => frame
+            .to_rgb16()
+            .save_with_format(&path, image::ImageFormat::Png),
     };
     saved.map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
@@ -101,16 +132,30 @@ mod tests {
 
     #[test]
     fn patterns() {
-        assert_eq!(frame_path("out/frame.%04d.png", 7).unwrap(), PathBuf::from("out/frame.0007.png"));
+        assert_eq!(
+            frame_path("out/frame.%04d.png", 7).unwrap(),
+            PathBuf::from("out/frame.0007.png")
+        );
         assert_eq!(frame_path("f%d.png", 12).unwrap(), PathBuf::from("f12.png"));
-        assert_eq!(frame_path("f.###.png", 3).unwrap(), PathBuf::from("f.003.png"));
+        assert_eq!(
+            frame_path("f.###.png", 3).unwrap(),
+            PathBuf::from("f.003.png")
+        );
         assert!(frame_path("frame.png", 0).is_err());
         assert!(frame_path("frame.%s.png", 0).is_err());
     }
 
     #[test]
     fn quantisation_rounds_and_clamps() {
-        let t = Tensor::from_vec(vec![0.0f32, 0.5, 1.2, -0.1, 1.0 / 255.0 * 0.6, 1.0], (1, 2, 3), &candle_core::Device::Cpu).unwrap();
-        assert_eq!(to_rgb8(&t).unwrap().into_raw(), vec![0, 128, 255, 0, 1, 255]);
+        let t = Tensor::from_vec(
+            vec![0.0f32, 0.5, 1.2, -0.1, 1.0 / 255.0 * 0.6, 1.0],
+            (1, 2, 3),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(
+            to_rgb8(&t).unwrap().into_raw(),
+            vec![0, 128, 255, 0, 1, 255]
+        );
     }
 }

@@ -91,7 +91,10 @@ impl Job {
         }
         s.interest += 1;
         s.observers.extend(observer);
-        Some(JobHandle { job: self.clone(), released: AtomicBool::new(false) })
+        Some(JobHandle {
+            job: self.clone(),
+            released: AtomicBool::new(false),
+        })
     }
 
     fn release(&self) {
@@ -201,7 +204,9 @@ pub struct JobHandle {
 
 impl std::fmt::Debug for JobHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JobHandle").field("key", &self.job.key).finish()
+        f.debug_struct("JobHandle")
+            .field("key", &self.job.key)
+            .finish()
     }
 }
 
@@ -237,7 +242,11 @@ impl JobHandle {
     /// Every frame published so far, in order, with its index.
     pub fn frames_so_far(&self) -> Vec<(usize, Frame)> {
         let s = lock(&self.job.state);
-        s.frames.iter().enumerate().filter_map(|(i, f)| f.clone().map(|f| (i, f))).collect()
+        s.frames
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.clone().map(|f| (i, f)))
+            .collect()
     }
 
     /// Blocks until anything about the job changes (progress, frames, the end) or `timeout`
@@ -262,7 +271,12 @@ impl JobHandle {
             if s.outcome.is_some() || self.is_released() || now >= deadline {
                 return None;
             }
-            s = self.job.changed.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            s = self
+                .job
+                .changed
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 
@@ -281,7 +295,12 @@ impl JobHandle {
             if now >= deadline {
                 return None;
             }
-            s = self.job.changed.wait_timeout(s, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            s = self
+                .job
+                .changed
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 

@@ -27,8 +27,8 @@
 pub mod bench;
 pub mod cache_key;
 pub mod clip_cache;
-pub mod contact_sheet;
 pub mod config;
+pub mod contact_sheet;
 pub mod device;
 mod embedding_cache;
 pub mod error;

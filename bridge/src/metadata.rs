@@ -72,8 +72,14 @@ impl ClipMetadata {
             sampler: p.sampler.name().to_string(),
             seed: p.seed,
             dtype: request.dtype.as_str().to_string(),
-            image: request.image.as_ref().map(|i| crate::cache_key::image_hash(i)),
-            init_latents: request.init_latents.as_ref().and_then(|t| crate::cache_key::tensor_hash(t).ok()),
+            image: request
+                .image
+                .as_ref()
+                .map(|i| crate::cache_key::image_hash(i)),
+            init_latents: request
+                .init_latents
+                .as_ref()
+                .and_then(|t| crate::cache_key::tensor_hash(t).ok()),
             model,
             device,
             timings: Timings::default(),

@@ -40,8 +40,17 @@ pub(crate) struct ModelSlot {
 
 impl ModelSlot {
     /// Makes `files` at `dtype` the current model, dropping whatever else was loaded.
-    pub fn select(&mut self, files: &ModelFiles, fingerprint: &str, dtype: DType, counters: &LoadCounters) {
-        let identity = Identity { fingerprint: fingerprint.to_string(), dtype };
+    pub fn select(
+        &mut self,
+        files: &ModelFiles,
+        fingerprint: &str,
+        dtype: DType,
+        counters: &LoadCounters,
+    ) {
+        let identity = Identity {
+            fingerprint: fingerprint.to_string(),
+            dtype,
+        };
         if self.identity.as_ref() != Some(&identity) {
             self.unload(counters);
             self.identity = Some(identity);
@@ -76,7 +85,10 @@ impl ModelSlot {
     }
 
     fn dtype(&self) -> DType {
-        self.identity.as_ref().expect("select() before loading").dtype
+        self.identity
+            .as_ref()
+            .expect("select() before loading")
+            .dtype
     }
 
     /// Checks once per model, from headers and configs alone, that the components fit together.
@@ -84,7 +96,8 @@ impl ModelSlot {
         if !self.checked {
             let files = self.files();
             let text = checkpoint::open_component(&files.text_encoder)?;
-            let text_cfg = configs::text_encoder_config(&text, files.text_encoder.config.as_deref())?;
+            let text_cfg =
+                configs::text_encoder_config(&text, files.text_encoder.config.as_deref())?;
             let dit = checkpoint::open_component(&files.transformer)?;
             let dit_cfg = configs::transformer_config(&dit, files.transformer.config.as_deref())?;
             let vae = checkpoint::open_component(&files.vae)?;
@@ -113,23 +126,38 @@ impl ModelSlot {
         self.vae.is_none()
     }
 
-    pub fn text_encoder(&mut self, device: &Device, counters: &LoadCounters) -> Result<(Arc<PromptTokenizer>, Arc<Umt5Encoder>)> {
+    pub fn text_encoder(
+        &mut self,
+        device: &Device,
+        counters: &LoadCounters,
+    ) -> Result<(Arc<PromptTokenizer>, Arc<Umt5Encoder>)> {
         self.check()?;
         if self.tokenizer.is_none() {
-            self.tokenizer = Some(Arc::new(checkpoint::load_tokenizer(&self.files().tokenizer)?));
+            self.tokenizer = Some(Arc::new(checkpoint::load_tokenizer(
+                &self.files().tokenizer,
+            )?));
         }
         if self.text_encoder.is_none() {
-            let encoder = checkpoint::load_text_encoder(&self.files().text_encoder, self.dtype(), device)?;
+            let encoder =
+                checkpoint::load_text_encoder(&self.files().text_encoder, self.dtype(), device)?;
             self.counting(counters);
             self.text_encoder = Some(Arc::new(encoder));
         }
-        Ok((self.tokenizer.clone().expect("loaded"), self.text_encoder.clone().expect("loaded")))
+        Ok((
+            self.tokenizer.clone().expect("loaded"),
+            self.text_encoder.clone().expect("loaded"),
+        ))
     }
 
-    pub fn transformer(&mut self, device: &Device, counters: &LoadCounters) -> Result<Arc<WanTransformer>> {
+    pub fn transformer(
+        &mut self,
+        device: &Device,
+        counters: &LoadCounters,
+    ) -> Result<Arc<WanTransformer>> {
         self.check()?;
         if self.transformer.is_none() {
-            let transformer = checkpoint::load_transformer(&self.files().transformer, self.dtype(), device)?;
+            let transformer =
+                checkpoint::load_transformer(&self.files().transformer, self.dtype(), device)?;
             self.counting(counters);
             self.transformer = Some(Arc::new(transformer));
         }

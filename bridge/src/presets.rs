@@ -90,7 +90,9 @@ struct PresetsFile {
 /// Names are what users type after `--style` / `--tag`: lower case letters, digits and `-`.
 fn check_name(source: &str, what: &str, name: &str) -> Result<(), PresetError> {
     let ok = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !name.starts_with('-');
     if ok {
         Ok(())
@@ -105,9 +107,15 @@ fn check_entry(source: &str, what: &str, e: FileEntry) -> Result<Preset, PresetE
     check_name(source, what, &e.name)?;
     let append = e.append.trim().to_string();
     if append.is_empty() {
-        return Err(PresetError(format!("{source}: {what} {:?} has an empty \"append\"", e.name)));
+        return Err(PresetError(format!(
+            "{source}: {what} {:?} has an empty \"append\"",
+            e.name
+        )));
     }
-    Ok(Preset { name: e.name, append })
+    Ok(Preset {
+        name: e.name,
+        append,
+    })
 }
 
 /// Replaces the entry with the same name or adds it at the end.
@@ -122,13 +130,16 @@ impl Presets {
     /// The shipped presets only.
     pub fn shipped() -> Presets {
         let mut p = Presets::default();
-        p.extend_from_str(SHIPPED, "built-in").expect("the shipped presets are valid (tested)");
+        p.extend_from_str(SHIPPED, "built-in")
+            .expect("the shipped presets are valid (tested)");
         p
     }
 
     /// The shipped presets, extended by the user config file and `$T2V_PRESETS`.
     pub fn load() -> Result<Presets, PresetError> {
-        let env = std::env::var_os(PRESETS_ENV).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = std::env::var_os(PRESETS_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         Presets::load_from(user_presets_path().as_deref(), env.as_deref())
     }
 
@@ -140,7 +151,10 @@ impl Presets {
         }
         if let Some(path) = env {
             if !path.is_file() {
-                return Err(PresetError(format!("${PRESETS_ENV} names {}, which is not a file", path.display())));
+                return Err(PresetError(format!(
+                    "${PRESETS_ENV} names {}, which is not a file",
+                    path.display()
+                )));
             }
             presets.extend_from_file(path)?;
         }
@@ -148,17 +162,21 @@ impl Presets {
     }
 
     pub fn extend_from_file(&mut self, path: &Path) -> Result<(), PresetError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PresetError(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PresetError(format!("{}: {e}", path.display())))?;
         self.extend_from_str(&text, &path.display().to_string())
     }
 
     /// Adds the styles and tags of one presets file; `source` names it in errors. Nothing is
     /// changed when the file has an error.
     pub fn extend_from_str(&mut self, text: &str, source: &str) -> Result<(), PresetError> {
-        let file: PresetsFile =
-            serde_json::from_str(text).map_err(|e| PresetError(format!("{source}: not a valid presets file: {e}")))?;
+        let file: PresetsFile = serde_json::from_str(text)
+            .map_err(|e| PresetError(format!("{source}: not a valid presets file: {e}")))?;
         if file.format != FORMAT {
-            return Err(PresetError(format!("{source}: format {} is not supported (this version reads format {FORMAT})", file.format)));
+            return Err(PresetError(format!(
+                "{source}: format {} is not supported (this version reads format {FORMAT})",
+                file.format
+            )));
         }
         let mut next = self.clone();
         for e in file.styles {
@@ -169,14 +187,21 @@ impl Presets {
             let index = match next.tag_groups.iter().position(|x| x.group == g.group) {
                 Some(i) => i,
                 None => {
-                    next.tag_groups.push(TagGroup { group: g.group.clone(), tags: Vec::new() });
+                    next.tag_groups.push(TagGroup {
+                        group: g.group.clone(),
+                        tags: Vec::new(),
+                    });
                     next.tag_groups.len() - 1
                 }
             };
             for e in g.tags {
                 let tag = check_entry(source, "tag", e)?;
                 // A tag name means one thing: it may be redefined only in its own group.
-                if let Some(other) = next.tag_groups.iter().find(|x| x.group != g.group && x.tags.iter().any(|t| t.name == tag.name)) {
+                if let Some(other) = next
+                    .tag_groups
+                    .iter()
+                    .find(|x| x.group != g.group && x.tags.iter().any(|t| t.name == tag.name))
+                {
                     return Err(PresetError(format!(
                         "{source}: tag {:?} is in group {:?} and already in group {:?}; tag names must be unique",
                         tag.name, g.group, other.group
@@ -193,7 +218,10 @@ impl Presets {
     pub fn style(&self, name: &str) -> Result<&Preset, PresetError> {
         self.styles.iter().find(|s| s.name == name).ok_or_else(|| {
             let known: Vec<&str> = self.styles.iter().map(|s| s.name.as_str()).collect();
-            PresetError(format!("unknown style {name:?}; known styles: {} (see `t2v presets`)", known.join(", ")))
+            PresetError(format!(
+                "unknown style {name:?}; known styles: {} (see `t2v presets`)",
+                known.join(", ")
+            ))
         })
     }
 
@@ -204,7 +232,12 @@ impl Presets {
     }
 
     /// `prompt` with the style's words, then each tag's, appended (see [`append_to_prompt`]).
-    pub fn apply(&self, prompt: &str, style: Option<&str>, tags: &[String]) -> Result<String, PresetError> {
+    pub fn apply(
+        &self,
+        prompt: &str,
+        style: Option<&str>,
+        tags: &[String],
+    ) -> Result<String, PresetError> {
         let mut parts = Vec::new();
         if let Some(s) = style {
             parts.push(self.style(s)?.append.as_str());
@@ -229,7 +262,11 @@ pub fn append_to_prompt(prompt: &str, parts: &[&str]) -> String {
             out.push_str(part);
             continue;
         }
-        let sep = if out.ends_with([',', ';', ':', '.', '!', '?']) { " " } else { ", " };
+        let sep = if out.ends_with([',', ';', ':', '.', '!', '?']) {
+            " "
+        } else {
+            ", "
+        };
         out.push_str(sep);
         out.push_str(part);
     }
@@ -244,7 +281,11 @@ pub fn user_presets_path() -> Option<PathBuf> {
 }
 
 fn user_config_dir() -> Option<PathBuf> {
-    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if cfg!(windows) {
         env("APPDATA")
     } else if cfg!(target_os = "macos") {
@@ -262,9 +303,18 @@ mod tests {
     fn the_shipped_presets_are_valid_and_grouped() {
         let p = Presets::shipped();
         assert_eq!(p.sources, ["built-in"]);
-        assert_eq!(p.style("anime").unwrap().append, "anime style, Studio Ghibli color palette");
-        assert_eq!(p.style("flat").unwrap().append, "flat design, pastel tones, soft shadows");
-        assert_eq!(p.style("cyberpunk").unwrap().append, "cyberpunk, neon glow, high contrast");
+        assert_eq!(
+            p.style("anime").unwrap().append,
+            "anime style, Studio Ghibli color palette"
+        );
+        assert_eq!(
+            p.style("flat").unwrap().append,
+            "flat design, pastel tones, soft shadows"
+        );
+        assert_eq!(
+            p.style("cyberpunk").unwrap().append,
+            "cyberpunk, neon glow, high contrast"
+        );
         assert!(p.styles.len() >= 6);
         let groups: Vec<&str> = p.tag_groups.iter().map(|g| g.group.as_str()).collect();
         assert_eq!(groups, ["actions", "styles", "lighting", "camera"]);
@@ -275,14 +325,18 @@ mod tests {
     fn styles_and_tags_are_appended_in_order() {
         let p = Presets::shipped();
         assert_eq!(
-            p.apply("a fox running through snow", Some("anime"), &[]).unwrap(),
+            p.apply("a fox running through snow", Some("anime"), &[])
+                .unwrap(),
             "a fox running through snow, anime style, Studio Ghibli color palette"
         );
         assert_eq!(
             p.apply("A fox runs.", Some("cyberpunk"), &["golden-hour".into(), "dolly-in".into()]).unwrap(),
             "A fox runs. cyberpunk, neon glow, high contrast, golden hour sunlight, warm tones, slow dolly in"
         );
-        assert_eq!(p.apply("a fox, ", None, &["static".into()]).unwrap(), "a fox, static camera, locked-off shot");
+        assert_eq!(
+            p.apply("a fox, ", None, &["static".into()]).unwrap(),
+            "a fox, static camera, locked-off shot"
+        );
         assert_eq!(p.apply("a fox", None, &[]).unwrap(), "a fox");
         // Applying again changes nothing.
         let once = p.apply("a fox", Some("flat"), &[]).unwrap();
@@ -293,9 +347,15 @@ mod tests {
     fn unknown_names_list_what_exists() {
         let p = Presets::shipped();
         let e = p.apply("a fox", Some("anim"), &[]).unwrap_err().0;
-        assert!(e.contains("unknown style \"anim\"") && e.contains("anime, flat, cyberpunk"), "{e}");
+        assert!(
+            e.contains("unknown style \"anim\"") && e.contains("anime, flat, cyberpunk"),
+            "{e}"
+        );
         let e = p.apply("a fox", None, &["nope".into()]).unwrap_err().0;
-        assert!(e.contains("unknown tag \"nope\"") && e.contains("t2v presets"), "{e}");
+        assert!(
+            e.contains("unknown tag \"nope\"") && e.contains("t2v presets"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -316,11 +376,19 @@ mod tests {
         assert_eq!(p.styles.iter().filter(|s| s.name == "anime").count(), 1);
         assert_eq!(p.tag("candle").unwrap().append, "candlelight");
         assert_eq!(p.tag_groups.last().unwrap().group, "sound");
-        assert_eq!(p.sources, ["built-in".to_string(), user.display().to_string()]);
+        assert_eq!(
+            p.sources,
+            ["built-in".to_string(), user.display().to_string()]
+        );
         // A missing user file is fine; a missing $T2V_PRESETS file is not.
         assert!(Presets::load_from(Some(&dir.path().join("none.json")), None).is_ok());
-        let e = Presets::load_from(None, Some(&dir.path().join("none.json"))).unwrap_err().0;
-        assert!(e.contains("$T2V_PRESETS") && e.contains("not a file"), "{e}");
+        let e = Presets::load_from(None, Some(&dir.path().join("none.json")))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("$T2V_PRESETS") && e.contains("not a file"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -330,14 +398,29 @@ mod tests {
         let cases = [
             ("{", "not a valid presets file"),
             (r#"{"format": 2}"#, "format 2 is not supported"),
-            (r#"{"format": 1, "styles": [{"name": "Big Name", "append": "x"}]}"#, "must be lower case"),
-            (r#"{"format": 1, "styles": [{"name": "x", "append": "  "}]}"#, "empty \"append\""),
-            (r#"{"format": 1, "styles": [{"name": "x", "text": "y"}]}"#, "unknown field `text`"),
-            (r#"{"format": 1, "tag_groups": [{"group": "camera", "tags": [{"name": "golden-hour", "append": "x"}]}]}"#, "must be unique"),
+            (
+                r#"{"format": 1, "styles": [{"name": "Big Name", "append": "x"}]}"#,
+                "must be lower case",
+            ),
+            (
+                r#"{"format": 1, "styles": [{"name": "x", "append": "  "}]}"#,
+                "empty \"append\"",
+            ),
+            (
+                r#"{"format": 1, "styles": [{"name": "x", "text": "y"}]}"#,
+                "unknown field `text`",
+            ),
+            (
+                r#"{"format": 1, "tag_groups": [{"group": "camera", "tags": [{"name": "golden-hour", "append": "x"}]}]}"#,
+                "must be unique",
+            ),
         ];
         for (text, expected) in cases {
             let e = p.extend_from_str(text, "my.json").unwrap_err().0;
-            assert!(e.starts_with("my.json: ") && e.contains(expected), "{text}: {e}");
+            assert!(
+                e.starts_with("my.json: ") && e.contains(expected),
+                "{text}: {e}"
+            );
             assert_eq!(p, before, "a bad file changes nothing");
         }
     }

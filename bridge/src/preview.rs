@@ -14,7 +14,11 @@ pub fn write_preview(path: &Path, frames: &[Frame], fps: u16) -> Result<(), Stri
         return Err("a preview needs at least one frame".into());
     }
     crate::frames_out::ensure_parent(path)?;
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let fail = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let file = File::create(path).map_err(|e| fail(&e))?;
     match ext.as_str() {
@@ -23,7 +27,10 @@ pub fn write_preview(path: &Path, frames: &[Frame], fps: u16) -> Result<(), Stri
         _ => {
             drop(file);
             let _ = std::fs::remove_file(path);
-            Err(format!("preview {}: use a .gif or .png (animated PNG) file name", path.display()))
+            Err(format!(
+                "preview {}: use a .gif or .png (animated PNG) file name",
+                path.display()
+            ))
         }
     }
 }
@@ -40,7 +47,11 @@ fn write_gif(out: impl std::io::Write, frames: &[Frame], fps: u16) -> image::Ima
     Ok(())
 }
 
-fn write_apng(out: impl std::io::Write, frames: &[Frame], fps: u16) -> Result<(), png::EncodingError> {
+fn write_apng(
+    out: impl std::io::Write,
+    frames: &[Frame],
+    fps: u16,
+) -> Result<(), png::EncodingError> {
     let mut encoder = png::Encoder::new(out, frames[0].width() as u32, frames[0].height() as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);

@@ -13,9 +13,15 @@ pub enum JobStage {
     EncodingPrompt,
     EncodingImage,
     /// `step` steps of `steps` are done.
-    Denoising { step: usize, steps: usize },
+    Denoising {
+        step: usize,
+        steps: usize,
+    },
     /// `frame` frames of `frames` are decoded.
-    Decoding { frame: usize, frames: usize },
+    Decoding {
+        frame: usize,
+        frames: usize,
+    },
     WritingCache,
     Done,
     Failed,
@@ -24,7 +30,10 @@ pub enum JobStage {
 
 impl JobStage {
     pub fn is_final(self) -> bool {
-        matches!(self, JobStage::Done | JobStage::Failed | JobStage::Cancelled)
+        matches!(
+            self,
+            JobStage::Done | JobStage::Failed | JobStage::Cancelled
+        )
     }
 }
 
@@ -97,7 +106,13 @@ pub(crate) struct ProgressTracker {
 impl ProgressTracker {
     pub fn new(frames: usize, steps: usize) -> Self {
         ProgressTracker {
-            progress: JobProgress { stage: JobStage::Queued, fraction: 0.0, eta: None, steps_done: 0, frames_done: 0 },
+            progress: JobProgress {
+                stage: JobStage::Queued,
+                fraction: 0.0,
+                eta: None,
+                steps_done: 0,
+                frames_done: 0,
+            },
             steps: steps.max(1),
             frames: frames.max(1),
             work_started: None,
@@ -107,7 +122,10 @@ impl ProgressTracker {
     fn fraction(&self) -> f32 {
         let p = &self.progress;
         let prompt = match p.stage {
-            JobStage::Queued | JobStage::ReadingCache | JobStage::LoadingModel | JobStage::EncodingPrompt => 0.0,
+            JobStage::Queued
+            | JobStage::ReadingCache
+            | JobStage::LoadingModel
+            | JobStage::EncodingPrompt => 0.0,
             _ => PROMPT_SHARE,
         };
         let f = prompt
@@ -122,8 +140,10 @@ impl ProgressTracker {
 
     pub fn set_stage(&mut self, stage: JobStage) {
         self.progress.stage = stage;
-        if matches!(stage, JobStage::EncodingPrompt | JobStage::EncodingImage | JobStage::Denoising { .. })
-            && self.work_started.is_none()
+        if matches!(
+            stage,
+            JobStage::EncodingPrompt | JobStage::EncodingImage | JobStage::Denoising { .. }
+        ) && self.work_started.is_none()
         {
             self.work_started = Some((Instant::now(), self.fraction()));
         }
@@ -142,7 +162,10 @@ impl ProgressTracker {
 
     pub fn frames_done(&mut self, done: usize) {
         self.progress.frames_done = done;
-        self.set_stage(JobStage::Decoding { frame: done, frames: self.frames });
+        self.set_stage(JobStage::Decoding {
+            frame: done,
+            frames: self.frames,
+        });
     }
 
     /// A clip read from the cache: only frames count.
@@ -156,7 +179,8 @@ impl ProgressTracker {
         self.progress.fraction = fraction;
         self.progress.eta = self.work_started.and_then(|(start, f0)| {
             let done = fraction - f0;
-            (done > 0.01 && fraction < 1.0).then(|| start.elapsed().mul_f32((1.0 - fraction) / done))
+            (done > 0.01 && fraction < 1.0)
+                .then(|| start.elapsed().mul_f32((1.0 - fraction) / done))
         });
         if self.progress.stage.is_final() {
             self.progress.eta = None;

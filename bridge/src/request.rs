@@ -19,7 +19,10 @@ pub struct ModelSpec {
 
 impl ModelSpec {
     pub fn folder(path: impl Into<PathBuf>) -> Self {
-        ModelSpec { path: Some(path.into()), overrides: Overrides::default() }
+        ModelSpec {
+            path: Some(path.into()),
+            overrides: Overrides::default(),
+        }
     }
 }
 
@@ -39,6 +42,12 @@ pub struct Request {
 
 impl Request {
     pub fn new(model: ModelSpec, params: GenerationParams) -> Self {
-        Request { model, params, dtype: DType::F32, image: None, init_latents: None }
+        Request {
+            model,
+            params,
+            dtype: DType::F32,
+            image: None,
+            init_latents: None,
+        }
     }
 }

@@ -178,7 +178,10 @@ impl Service {
         let config = ServiceConfig::from_env();
         let service = match Service::new(config.clone()) {
             Ok(s) => s,
-            Err(_) if config.use_disk_cache => Service::new(ServiceConfig { use_disk_cache: false, ..config })?,
+            Err(_) if config.use_disk_cache => Service::new(ServiceConfig {
+                use_disk_cache: false,
+                ..config
+            })?,
             Err(e) => return Err(e),
         };
         let service = Arc::new(service);
@@ -237,7 +240,9 @@ impl Service {
     fn resolve(request: &Request) -> Result<(ModelFiles, String)> {
         request.params.validate()?;
         let o = &request.model.overrides;
-        if request.model.path.is_none() && (o.transformer.is_none() || o.vae.is_none() || o.text_encoder.is_none()) {
+        if request.model.path.is_none()
+            && (o.transformer.is_none() || o.vae.is_none() || o.text_encoder.is_none())
+        {
             return Err(Error::bad_input(
                 "no model given: choose a model folder (a diffusers folder or a folder of Wan2.2 files)",
             ));
@@ -260,7 +265,11 @@ impl Service {
     }
 
     /// [`Self::submit`] with an observer called on the worker thread at every progress update.
-    pub fn submit_observed(&self, request: Request, observer: Option<ProgressObserver>) -> Result<JobHandle> {
+    pub fn submit_observed(
+        &self,
+        request: Request,
+        observer: Option<ProgressObserver>,
+    ) -> Result<JobHandle> {
         if self.is_shut_down() {
             return Err(Error::failed("the generation service has been shut down"));
         }
@@ -268,7 +277,10 @@ impl Service {
         let key = clip_key(&request, &fingerprint)?;
         bump(&self.shared.counters.jobs_submitted);
         let mut active = lock(&self.shared.active);
-        if let Some(handle) = active.get(&key).and_then(|job| job.attach(observer.clone())) {
+        if let Some(handle) = active
+            .get(&key)
+            .and_then(|job| job.attach(observer.clone()))
+        {
             bump(&self.shared.counters.jobs_merged);
             return Ok(handle);
         }
@@ -278,11 +290,15 @@ impl Service {
         drop(active);
         let sent = match lock(&self.reader_tx).as_ref() {
             Some(tx) => tx.send(job.clone()).is_ok(),
-            None => lock(&self.compute_tx).as_ref().is_some_and(|tx| tx.send(Message::Job(job.clone())).is_ok()),
+            None => lock(&self.compute_tx)
+                .as_ref()
+                .is_some_and(|tx| tx.send(Message::Job(job.clone())).is_ok()),
         };
         if !sent {
             self.shared.retire(&job);
-            job.finish(Err(Error::failed("the generation service has been shut down")));
+            job.finish(Err(Error::failed(
+                "the generation service has been shut down",
+            )));
         }
         Ok(handle)
     }
@@ -327,7 +343,10 @@ impl Drop for Service {
 
 /// The cache thread: serves hits, passes misses on to the worker.
 fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<Message>) {
-    let cache = shared.cache.as_ref().expect("the cache thread runs only with a cache");
+    let cache = shared
+        .cache
+        .as_ref()
+        .expect("the cache thread runs only with a cache");
     for job in jobs {
         if shared.stopping(&job) {
             shared.retire(&job);
@@ -336,7 +355,9 @@ fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<M
         }
         job.set_stage(JobStage::ReadingCache);
         let lookup = catch_unwind(AssertUnwindSafe(|| {
-            cache.load_streaming(&job.key, &mut |i, frame| job.publish_frames(i, vec![frame.clone()], true))
+            cache.load_streaming(&job.key, &mut |i, frame| {
+                job.publish_frames(i, vec![frame.clone()], true)
+            })
         }))
         .unwrap_or_else(|_| Lookup::Corrupt("reading it panicked".into()));
         match lookup {
@@ -423,12 +444,20 @@ struct Worker {
 impl Worker {
     fn new(shared: Arc<Shared>) -> Self {
         let embeddings = EmbeddingCache::new(shared.config.embedding_cache_entries);
-        Worker { shared, slot: ModelSlot::default(), embeddings }
+        Worker {
+            shared,
+            slot: ModelSlot::default(),
+            embeddings,
+        }
     }
 
     fn run(mut self, messages: Receiver<Message>) {
         loop {
-            let idle = self.shared.config.idle_unload.filter(|_| self.slot.is_loaded());
+            let idle = self
+                .shared
+                .config
+                .idle_unload
+                .filter(|_| self.slot.is_loaded());
             let message = match idle {
                 Some(idle) => match messages.recv_timeout(idle) {
                     Ok(m) => m,
@@ -465,7 +494,10 @@ impl Worker {
                     bump(&self.shared.counters.panics);
                     // The panic may have left a component half-built: start clean next time.
                     self.slot.unload(&self.shared.loads);
-                    Err(Error::failed(format!("internal error while generating (please report it): {}", panic_message(&*panic))))
+                    Err(Error::failed(format!(
+                        "internal error while generating (please report it): {}",
+                        panic_message(&*panic)
+                    )))
                 }
             }
         };
@@ -513,7 +545,8 @@ impl Worker {
             panic!("test panic requested for this prompt");
         }
         let loads = &self.shared.loads;
-        self.slot.select(&job.files, &job.fingerprint, request.dtype, loads);
+        self.slot
+            .select(&job.files, &job.fingerprint, request.dtype, loads);
         let mut timings = Timings::default();
 
         // Prompt embeddings, from the cache when the prompt was seen before.
@@ -533,12 +566,19 @@ impl Worker {
             }
             bump(&self.shared.counters.embedding_misses);
             let needed = self.slot.needs_load_text_encoder();
-            let (tokenizer, encoder) =
-                self.ensure(job, needed, JobStage::EncodingPrompt, &mut timings, |slot, d, c| slot.text_encoder(d, c))?;
+            let (tokenizer, encoder) = self.ensure(
+                job,
+                needed,
+                JobStage::EncodingPrompt,
+                &mut timings,
+                |slot, d, c| slot.text_encoder(d, c),
+            )?;
             let start = Instant::now();
-            let e = t2v_models::text::encode_prompt(&tokenizer, &encoder, text, &device)?.to_device(&Device::Cpu)?;
+            let e = t2v_models::text::encode_prompt(&tokenizer, &encoder, text, &device)?
+                .to_device(&Device::Cpu)?;
             timings.encode_prompt_s += start.elapsed().as_secs_f64();
-            self.embeddings.insert(&job.fingerprint, text_dtype, text, e.clone());
+            self.embeddings
+                .insert(&job.fingerprint, text_dtype, text, e.clone());
             embeddings.push(e);
             self.check(job)?;
         }
@@ -547,15 +587,26 @@ impl Worker {
         }
 
         let needed = self.slot.needs_load_transformer();
-        let transformer =
-            self.ensure(job, needed, JobStage::EncodingPrompt, &mut timings, |slot, d, c| slot.transformer(d, c))?;
+        let transformer = self.ensure(
+            job,
+            needed,
+            JobStage::EncodingPrompt,
+            &mut timings,
+            |slot, d, c| slot.transformer(d, c),
+        )?;
         let prompt = transformer.prepare_context(&embeddings[0].to_device(&device)?)?;
         let negative = match embeddings.get(1) {
             Some(e) => Some(transformer.prepare_context(&e.to_device(&device)?)?),
             None => None,
         };
         let needed = self.slot.needs_load_vae();
-        let vae = self.ensure(job, needed, JobStage::EncodingPrompt, &mut timings, |slot, d, c| slot.vae(d, c))?;
+        let vae = self.ensure(
+            job,
+            needed,
+            JobStage::EncodingPrompt,
+            &mut timings,
+            |slot, d, c| slot.vae(d, c),
+        )?;
 
         let first_frame = match &request.image {
             Some(image) => {
@@ -568,7 +619,11 @@ impl Worker {
             }
             None => None,
         };
-        let shape = pipeline::latent_shape(params, transformer.config().in_channels, vae.config().scale_factor_spatial);
+        let shape = pipeline::latent_shape(
+            params,
+            transformer.config().in_channels,
+            vae.config().scale_factor_spatial,
+        );
         let latents = match &request.init_latents {
             Some(l) => {
                 if l.dims() != shape {
@@ -583,18 +638,30 @@ impl Worker {
         };
         self.check(job)?;
 
-        let mut sink = JobSink { job, shared: &self.shared };
+        let mut sink = JobSink {
+            job,
+            shared: &self.shared,
+        };
         let mut sampler = params.sampler.build(params.steps, params.shift);
-        let inputs = DenoiseInputs { latents, prompt: &prompt, negative: negative.as_ref(), guidance: params.guidance, first_frame };
+        let inputs = DenoiseInputs {
+            latents,
+            prompt: &prompt,
+            negative: negative.as_ref(),
+            guidance: params.guidance,
+            first_frame,
+        };
         let start = Instant::now();
         let latents = pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?;
         timings.denoise_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
         pipeline::decode(&vae, &latents, &mut sink)?;
         timings.decode_s = start.elapsed().as_secs_f64();
-        let frames = job
-            .all_frames()
-            .ok_or_else(|| Error::failed(format!("the VAE decoded fewer than the {} frames asked for", params.frames)))?;
+        let frames = job.all_frames().ok_or_else(|| {
+            Error::failed(format!(
+                "the VAE decoded fewer than the {} frames asked for",
+                params.frames
+            ))
+        })?;
         let latents = latents.to_device(&Device::Cpu)?;
         timings.total_s = started.elapsed().as_secs_f64();
         bump(&self.shared.counters.generations);
@@ -602,18 +669,31 @@ impl Worker {
         let model = ModelInfo {
             path: job.files.root.as_ref().map(|p| p.display().to_string()),
             fingerprint: job.fingerprint.clone(),
-            files: job.files.all_files().iter().map(|p| p.display().to_string()).collect(),
+            files: job
+                .files
+                .all_files()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect(),
         };
         let mut metadata = ClipMetadata::describe(request, job.key, model, device_name(&device));
         metadata.timings = timings;
         if let Some(cache) = &self.shared.cache {
             job.set_stage(JobStage::WritingCache);
-            if cache.store(&job.key, &frames, Some(&latents), &metadata).is_err() {
+            if cache
+                .store(&job.key, &frames, Some(&latents), &metadata)
+                .is_err()
+            {
                 // The clip is still good; it just won't be cached.
                 bump(&self.shared.counters.cache_write_errors);
             }
         }
-        Ok(Clip { key: job.key, frames, latents: Some(latents), metadata, from_cache: false })
+        Ok(Clip {
+            key: job.key,
+            frames,
+            latents: Some(latents),
+            metadata,
+            from_cache: false,
+        })
     }
 }
-

@@ -56,7 +56,10 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 fn load(path: &Path, name: &str) -> Vec<f32> {
-    let t = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap().remove(name).unwrap();
+    let t = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
+        .unwrap()
+        .remove(name)
+        .unwrap();
     t.flatten_all().unwrap().to_vec1().unwrap()
 }
 
@@ -64,37 +67,97 @@ fn load(path: &Path, name: &str) -> Vec<f32> {
 fn generate_matches_the_reference_pipeline_and_then_reads_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let case = fixtures().join("parity/pipeline_t2v_cfg_unipc");
-    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(case.with_extension("json")).unwrap()).unwrap();
-    let mut tensors = candle_core::safetensors::load(case.with_extension("safetensors"), &candle_core::Device::Cpu).unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.with_extension("json")).unwrap())
+            .unwrap();
+    let mut tensors = candle_core::safetensors::load(
+        case.with_extension("safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
     let init = dir.path().join("init.safetensors");
-    tensors.remove("init_latents").unwrap().save_safetensors("latents", &init).unwrap();
-    let expected: Vec<f32> = tensors.remove("frames").unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    tensors
+        .remove("init_latents")
+        .unwrap()
+        .save_safetensors("latents", &init)
+        .unwrap();
+    let expected: Vec<f32> = tensors
+        .remove("frames")
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
 
     for (attempt, out) in ["first", "cached"].iter().enumerate() {
         let out = dir.path().join(out);
         let mut c = t2v(&dir.path().join("cache"));
-        c.args(["generate", "--model"]).arg(fixtures().join("tiny-diffusers"));
-        c.args(["--prompt", spec["prompt"].as_str().unwrap(), "--negative-prompt", spec["negative_prompt"].as_str().unwrap()]);
-        c.args(["--width", "64", "--height", "64", "--frames", "5", "--steps", "4", "--guidance", "5", "--shift", "5"]);
-        c.args(["--sampler", "unipc", "--seed", "0", "--device", "cpu", "--dtype", "f32", "--init-latents"]).arg(&init);
+        c.args(["generate", "--model"])
+            .arg(fixtures().join("tiny-diffusers"));
+        c.args([
+            "--prompt",
+            spec["prompt"].as_str().unwrap(),
+            "--negative-prompt",
+            spec["negative_prompt"].as_str().unwrap(),
+        ]);
+        c.args([
+            "--width",
+            "64",
+            "--height",
+            "64",
+            "--frames",
+            "5",
+            "--steps",
+            "4",
+            "--guidance",
+            "5",
+            "--shift",
+            "5",
+        ]);
+        c.args([
+            "--sampler",
+            "unipc",
+            "--seed",
+            "0",
+            "--device",
+            "cpu",
+            "--dtype",
+            "f32",
+            "--init-latents",
+        ])
+        .arg(&init);
         c.arg("--save-frames").arg(out.join("frames.safetensors"));
         c.arg("--save-latents").arg(out.join("latents.safetensors"));
         c.arg("--output").arg(out.join("frame.%04d.png"));
         let o = run(c);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert_eq!(stderr(&o).contains("from the clip cache"), attempt == 1, "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o).contains("from the clip cache"),
+            attempt == 1,
+            "{}",
+            stderr(&o)
+        );
         let got = load(&out.join("frames.safetensors"), "frames");
         assert_eq!(got.len(), expected.len());
-        let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let worst = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(worst <= 1e-4, "frames differ from the reference by {worst}");
         for i in 0..5 {
             let png = image::open(out.join(format!("frame.{i:04}.png"))).unwrap();
             assert_eq!((png.width(), png.height()), (64, 64));
         }
-        let metadata: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("frame.json")).unwrap()).unwrap();
+        let metadata: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("frame.json")).unwrap())
+                .unwrap();
         assert_eq!(metadata["steps"], 4);
         assert_eq!(metadata["from_cache"], attempt == 1);
-        assert_eq!(load(&out.join("latents.safetensors"), "latents").len(), 48 * 2 * 4 * 4);
+        assert_eq!(
+            load(&out.join("latents.safetensors"), "latents").len(),
+            48 * 2 * 4 * 4
+        );
     }
 }
 
@@ -103,19 +166,38 @@ fn exports_16_bit_png_exr_and_previews() {
     let dir = tempfile::tempdir().unwrap();
     for preview in ["p.gif", "p.png"] {
         let p = |s: &str| dir.path().join(s).display().to_string();
-        let extra = vec!["--bit-depth".into(), "16".into(), "--exr".into(), p("exr/f.####.exr"), "--preview".into(), p(preview), "--metadata".into(), p("meta/clip.json")];
+        let extra = vec![
+            "--bit-depth".into(),
+            "16".into(),
+            "--exr".into(),
+            p("exr/f.####.exr"),
+            "--preview".into(),
+            p(preview),
+            "--metadata".into(),
+            p("meta/clip.json"),
+        ];
         let c = tiny_generate(&dir.path().join("cache"), dir.path(), &extra);
         let o = run(c);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let png = image::open(dir.path().join("f.0004.png")).unwrap();
-    assert!(matches!(png, image::DynamicImage::ImageRgb16(_)), "16-bit PNG");
+    assert!(
+        matches!(png, image::DynamicImage::ImageRgb16(_)),
+        "16-bit PNG"
+    );
     assert!(dir.path().join("exr/f.0004.exr").is_file());
     assert!(dir.path().join("meta/clip.json").is_file());
-    let gif = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(std::fs::File::open(dir.path().join("p.gif")).unwrap())).unwrap();
+    let gif = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(dir.path().join("p.gif")).unwrap(),
+    ))
+    .unwrap();
     use image::AnimationDecoder;
     assert_eq!(gif.into_frames().count(), 5);
-    let apng = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.path().join("p.png")).unwrap())).read_info().unwrap();
+    let apng = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(dir.path().join("p.png")).unwrap(),
+    ))
+    .read_info()
+    .unwrap();
     assert_eq!(apng.info().animation_control.unwrap().num_frames, 5);
 }
 
@@ -128,7 +210,10 @@ fn bad_input_exits_2_with_a_message_that_says_what_to_change() {
         (vec!["--frames", "6"], "frame count 6"),
         (vec!["--model", "/no/such/folder"], "does not exist"),
         (vec!["--output", "out/frame.png"], "has no frame number"),
-        (vec!["--image", "/no/such/image.png"], "--image /no/such/image.png"),
+        (
+            vec!["--image", "/no/such/image.png"],
+            "--image /no/such/image.png",
+        ),
         (vec!["--dtype", "f64"], "use f32, bf16 or f16"),
         (vec!["--device", "tpu"], "use auto, cpu, cuda"),
         (vec!["--preview", "p.mp4"], "use a .gif or .png"),
@@ -136,21 +221,36 @@ fn bad_input_exits_2_with_a_message_that_says_what_to_change() {
     ];
     let not_an_image = dir.path().join("not-an-image.png");
     std::fs::write(&not_an_image, "text").unwrap();
-    let mut cases: Vec<(Vec<String>, String)> =
-        cases.into_iter().map(|(a, m)| (a.into_iter().map(String::from).collect(), m.to_string())).collect();
-    cases.push((vec!["--image".into(), not_an_image.display().to_string()], "cannot be read as an image".into()));
+    let mut cases: Vec<(Vec<String>, String)> = cases
+        .into_iter()
+        .map(|(a, m)| (a.into_iter().map(String::from).collect(), m.to_string()))
+        .collect();
+    cases.push((
+        vec!["--image".into(), not_an_image.display().to_string()],
+        "cannot be read as an image".into(),
+    ));
     let wrong_latents = dir.path().join("wrong.safetensors");
-    candle_core::Tensor::zeros((1, 48, 1, 4, 4), candle_core::DType::F32, &candle_core::Device::Cpu)
-        .unwrap()
-        .save_safetensors("latents", &wrong_latents)
-        .unwrap();
-    cases.push((vec!["--init-latents".into(), wrong_latents.display().to_string()], "this request needs [1, 48, 2, 4, 4]".into()));
+    candle_core::Tensor::zeros(
+        (1, 48, 1, 4, 4),
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+    .save_safetensors("latents", &wrong_latents)
+    .unwrap();
+    cases.push((
+        vec!["--init-latents".into(), wrong_latents.display().to_string()],
+        "this request needs [1, 48, 2, 4, 4]".into(),
+    ));
     for (extra, expected) in cases {
         let c = tiny_generate(&dir.path().join("cache"), &dir.path().join("out"), &extra);
         let o = run(c);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(err.contains(&expected), "{extra:?}: `{err}` lacks `{expected}`");
+        assert!(
+            err.contains(&expected),
+            "{extra:?}: `{err}` lacks `{expected}`"
+        );
         assert!(!err.contains("panicked"), "{extra:?}: {err}");
     }
 }
@@ -162,17 +262,26 @@ fn cache_commands_list_show_and_clear() {
     assert!(run(tiny_generate(&cache, dir.path(), &[])).status.success());
     let mut c = t2v(&cache);
     c.args(["cache", "path"]);
-    assert_eq!(String::from_utf8_lossy(&run(c).stdout).trim(), cache.display().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&run(c).stdout).trim(),
+        cache.display().to_string()
+    );
     let mut c = t2v(&cache);
     c.args(["cache", "list"]);
     let list = String::from_utf8_lossy(&run(c).stdout).to_string();
-    assert!(list.contains("a red ball") && list.contains("1 clips"), "{list}");
+    assert!(
+        list.contains("a red ball") && list.contains("1 clips"),
+        "{list}"
+    );
     let key = list.split_whitespace().next().unwrap().to_string();
     let mut c = t2v(&cache);
     c.args(["cache", "show", &key[..8]]);
     let o = run(c);
     let shown = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(shown.contains("\"prompt\": \"a red ball\"") && shown.contains("checksums match"), "{shown}");
+    assert!(
+        shown.contains("\"prompt\": \"a red ball\"") && shown.contains("checksums match"),
+        "{shown}"
+    );
     let mut c = t2v(&cache);
     c.args(["cache", "show", "ffffffff"]);
     assert_eq!(run(c).status.code(), Some(2));
@@ -185,11 +294,19 @@ fn cache_commands_list_show_and_clear() {
 fn info_reports_devices_and_the_model_layout() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = t2v(dir.path());
-    c.args(["info", "--model"]).arg(fixtures().join("tiny-original"));
+    c.args(["info", "--model"])
+        .arg(fixtures().join("tiny-original"));
     let o = run(c);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert!(o.status.success(), "{}", stderr(&o));
-    for expected in ["cpu: available", "transformer:", "Original names", "stored as: f16", "text encoder (umT5):", "fit together: yes"] {
+    for expected in [
+        "cpu: available",
+        "transformer:",
+        "Original names",
+        "stored as: f16",
+        "text encoder (umT5):",
+        "fit together: yes",
+    ] {
         assert!(out.contains(expected), "no `{expected}` in\n{out}");
     }
 }
@@ -209,7 +326,10 @@ fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
             break;
         }
     }
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let code = child.wait().unwrap().code();
@@ -225,10 +345,14 @@ fn without_a_model_and_without_a_trained_demo_model_the_message_says_what_to_do(
     let empty = tmp.path().join("no-demo-here");
     std::fs::create_dir_all(&empty).unwrap();
     let mut c = t2v(&tmp.path().join("cache"));
-    c.env("T2V_DEMO_MODEL", &empty).args(["generate", "--prompt", "a red circle moves left"]);
+    c.env("T2V_DEMO_MODEL", &empty)
+        .args(["generate", "--prompt", "a red circle moves left"]);
     c.arg("--output").arg(tmp.path().join("f.%04d.png"));
     let o = run(c);
     let e = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{e}");
-    assert!(e.contains("built-in demo model is missing") && e.contains("--model"), "{e}");
+    assert!(
+        e.contains("built-in demo model is missing") && e.contains("--model"),
+        "{e}"
+    );
 }

@@ -29,13 +29,21 @@ fn identical_requests_merge_and_every_submitter_gets_the_right_frames() {
         .collect();
     let results: Vec<_> = waiters.into_iter().map(|t| t.join().unwrap()).collect();
     let stats = service.stats();
-    assert_eq!(stats.generations, 1 + 2, "the blocker, then one generation per distinct clip");
+    assert_eq!(
+        stats.generations,
+        1 + 2,
+        "the blocker, then one generation per distinct clip"
+    );
     assert_eq!(stats.jobs_merged, 4);
     let cat = reference_frames(&request("a cat"));
     let dog = reference_frames(&request("a dog"));
     for (key, clip) in &results {
         assert_eq!(*key, clip.key);
-        let want = if clip.metadata.prompt == "a cat" { &cat } else { &dog };
+        let want = if clip.metadata.prompt == "a cat" {
+            &cat
+        } else {
+            &dog
+        };
         assert_frames_close(&clip.frames, want);
     }
 }
@@ -50,7 +58,9 @@ fn cancelling_one_of_two_merged_submitters_keeps_the_job() {
     assert!(first.wait().unwrap_err().is_cancelled());
     gate.open();
     blocker.wait().unwrap();
-    let clip = second.wait().expect("the other submitter still gets its clip");
+    let clip = second
+        .wait()
+        .expect("the other submitter still gets its clip");
     assert_eq!(clip.frames.len(), 9);
     assert_eq!(service.stats().generations, 2);
 }
@@ -72,11 +82,25 @@ fn cancel_stops_within_one_denoising_step_and_caches_nothing() {
     // Jobs run in order: once a probe queued behind it is done, the cancelled job has ended.
     service.submit(request("probe")).unwrap().wait().unwrap();
     let stopped_at = handle.progress();
-    assert!(stopped_at.steps_done <= at_cancel.steps_done + 1, "ran {} steps after cancelling at {}", stopped_at.steps_done, at_cancel.steps_done);
+    assert!(
+        stopped_at.steps_done <= at_cancel.steps_done + 1,
+        "ran {} steps after cancelling at {}",
+        stopped_at.steps_done,
+        at_cancel.steps_done
+    );
     let stats = service.stats();
     assert_eq!(stats.generations, 1, "only the probe finished");
-    let cached: Vec<_> = service.cache().unwrap().entries().into_iter().filter_map(|e| e.metadata).collect();
-    assert!(cached.iter().all(|m| m.prompt != "cancel me"), "a cancelled job left a cache entry");
+    let cached: Vec<_> = service
+        .cache()
+        .unwrap()
+        .entries()
+        .into_iter()
+        .filter_map(|e| e.metadata)
+        .collect();
+    assert!(
+        cached.iter().all(|m| m.prompt != "cancel me"),
+        "a cancelled job left a cache entry"
+    );
     // The same clip asked again later is generated afresh, not joined to the dead job.
     let again = service.submit(r).unwrap().wait().unwrap();
     assert_eq!(again.frames.len(), 9);
@@ -94,7 +118,11 @@ fn cancel_during_decoding_stops_within_one_vae_chunk() {
     gate.open();
     service.submit(request("probe")).unwrap().wait().unwrap();
     let p = handle.progress();
-    assert!(p.frames_done <= 1 + 4, "decoded {} frames after cancelling at frame 1", p.frames_done);
+    assert!(
+        p.frames_done <= 1 + 4,
+        "decoded {} frames after cancelling at frame 1",
+        p.frames_done
+    );
     assert_eq!(service.stats().generations, 1);
 }
 
@@ -103,14 +131,17 @@ fn frames_stream_in_order_before_the_job_ends() {
     let service = service(no_cache());
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen_in = seen.clone();
-    let (gate, gate_observer) = Gate::new(|p| matches!(p.stage, JobStage::Decoding { frame: 1, .. }));
+    let (gate, gate_observer) =
+        Gate::new(|p| matches!(p.stage, JobStage::Decoding { frame: 1, .. }));
     let observer: t2v_bridge::ProgressObserver = Arc::new(move |p| {
         if let JobStage::Decoding { frame, .. } = p.stage {
             seen_in.lock().unwrap().push(frame);
         }
         gate_observer(p);
     });
-    let handle = service.submit_observed(request("stream"), Some(observer)).unwrap();
+    let handle = service
+        .submit_observed(request("stream"), Some(observer))
+        .unwrap();
     gate.wait_reached();
     // The worker is held after the first VAE chunk: frame 0 is readable, the job is not done.
     assert!(!handle.is_finished());
@@ -120,9 +151,15 @@ fn frames_stream_in_order_before_the_job_ends() {
     assert!(handle.wait_timeout(Duration::ZERO).is_none());
     gate.open();
     let clip = handle.wait().unwrap();
-    assert_eq!(clip.frames[0], so_far[0].1, "the streamed frame is the final frame");
+    assert_eq!(
+        clip.frames[0], so_far[0].1,
+        "the streamed frame is the final frame"
+    );
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "frames arrived out of order: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "frames arrived out of order: {seen:?}"
+    );
     assert_eq!(seen.last(), Some(&9));
     let progress = handle.progress();
     assert_eq!(progress.stage, JobStage::Done);
@@ -134,7 +171,8 @@ fn progress_reports_stages_fraction_and_eta() {
     let service = service(no_cache());
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
     let log_in = log.clone();
-    let observer: t2v_bridge::ProgressObserver = Arc::new(move |p| log_in.lock().unwrap().push(p.clone()));
+    let observer: t2v_bridge::ProgressObserver =
+        Arc::new(move |p| log_in.lock().unwrap().push(p.clone()));
     let mut r = request("progress");
     r.params.steps = 6;
     let handle = service.submit_observed(r, Some(observer)).unwrap();
@@ -142,11 +180,27 @@ fn progress_reports_stages_fraction_and_eta() {
     assert_eq!(handle.progress().stage, JobStage::Done);
     let log = log.lock().unwrap();
     let stages: Vec<String> = log.iter().map(|p| p.stage.to_string()).collect();
-    for expected in ["loading model", "encoding prompt", "denoising 3/6", "denoising 6/6", "decoding frame 9/9"] {
-        assert!(stages.iter().any(|s| s == expected), "no `{expected}` in {stages:?}");
+    for expected in [
+        "loading model",
+        "encoding prompt",
+        "denoising 3/6",
+        "denoising 6/6",
+        "decoding frame 9/9",
+    ] {
+        assert!(
+            stages.iter().any(|s| s == expected),
+            "no `{expected}` in {stages:?}"
+        );
     }
-    assert!(log.windows(2).all(|w| w[0].fraction <= w[1].fraction + 1e-6), "fraction went backwards");
-    assert!(log.iter().any(|p| p.eta.is_some()), "no time estimate was ever given");
+    assert!(
+        log.windows(2)
+            .all(|w| w[0].fraction <= w[1].fraction + 1e-6),
+        "fraction went backwards"
+    );
+    assert!(
+        log.iter().any(|p| p.eta.is_some()),
+        "no time estimate was ever given"
+    );
 }
 
 #[test]
@@ -163,12 +217,24 @@ fn a_queued_job_cancelled_before_it_starts_never_runs() {
 
 #[test]
 fn a_panicking_job_fails_and_the_worker_lives_on() {
-    let config = t2v_bridge::ServiceConfig { panic_on_prompt: Some("boom".into()), ..no_cache() };
+    let config = t2v_bridge::ServiceConfig {
+        panic_on_prompt: Some("boom".into()),
+        ..no_cache()
+    };
     let service = service(config);
     let err = service.submit(request("boom")).unwrap().wait().unwrap_err();
     assert_eq!(err.kind, ErrorKind::Failed);
     assert!(err.message.contains("internal error"), "{}", err.message);
-    assert_eq!(service.submit(request("fine")).unwrap().wait().unwrap().frames.len(), 9);
+    assert_eq!(
+        service
+            .submit(request("fine"))
+            .unwrap()
+            .wait()
+            .unwrap()
+            .frames
+            .len(),
+        9
+    );
     assert_eq!(service.stats().panics, 1);
 }
 
@@ -193,7 +259,10 @@ fn models_stay_loaded_reload_on_change_and_unload_on_request() {
 
 #[test]
 fn idle_timeout_unloads() {
-    let config = t2v_bridge::ServiceConfig { idle_unload: Some(Duration::ZERO), ..no_cache() };
+    let config = t2v_bridge::ServiceConfig {
+        idle_unload: Some(Duration::ZERO),
+        ..no_cache()
+    };
     let service = service(config);
     service.submit(request("idle")).unwrap().wait().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -205,18 +274,31 @@ fn idle_timeout_unloads() {
 
 #[test]
 fn prompt_embeddings_are_reused_and_low_memory_frees_the_text_encoder() {
-    let config = t2v_bridge::ServiceConfig { low_memory: true, ..no_cache() };
+    let config = t2v_bridge::ServiceConfig {
+        low_memory: true,
+        ..no_cache()
+    };
     let service = service(config);
     let mut r = request("reused prompt");
     service.submit(r.clone()).unwrap().wait().unwrap();
     let after_first = service.stats();
-    assert_eq!(after_first.embedding_misses, 2, "prompt and negative prompt");
+    assert_eq!(
+        after_first.embedding_misses, 2,
+        "prompt and negative prompt"
+    );
     r.params.seed = 7;
     service.submit(r.clone()).unwrap().wait().unwrap();
     let after_second = service.stats();
     assert_eq!(after_second.embedding_hits, 2);
-    assert_eq!(after_second.component_loads, after_first.component_loads, "cached embeddings need no text encoder");
+    assert_eq!(
+        after_second.component_loads, after_first.component_loads,
+        "cached embeddings need no text encoder"
+    );
     r.params.prompt = "a new prompt".into();
     service.submit(r).unwrap().wait().unwrap();
-    assert_eq!(service.stats().component_loads, after_first.component_loads + 1, "low-memory mode freed the text encoder");
+    assert_eq!(
+        service.stats().component_loads,
+        after_first.component_loads + 1,
+        "low-memory mode freed the text encoder"
+    );
 }

@@ -25,7 +25,10 @@ fn service_threads() -> usize {
     std::fs::read_dir("/proc/self/task")
         .map(|d| {
             d.filter_map(|t| t.ok())
-                .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim().starts_with("t2v-")))
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim().starts_with("t2v-"))
+                })
                 .count()
         })
         .unwrap_or(0)
@@ -40,7 +43,11 @@ fn shutdown_cancels_work_and_joins_every_thread() {
     let dir = tempfile::tempdir().unwrap();
     let service = service(with_cache(dir.path()));
     if linux {
-        assert_eq!(service_threads_settled(2), 2, "the worker and the cache reader");
+        assert_eq!(
+            service_threads_settled(2),
+            2,
+            "the worker and the cache reader"
+        );
     }
     let (gate, observer) = Gate::new(|p| matches!(p.stage, JobStage::Denoising { step: 1, .. }));
     let mut r = request("shut down mid-way");
@@ -57,8 +64,14 @@ fn shutdown_cancels_work_and_joins_every_thread() {
     opener.join().unwrap();
     assert!(running.wait().unwrap_err().is_cancelled());
     assert!(queued.wait().unwrap_err().is_cancelled());
-    assert!(service.submit(request("late")).is_err(), "a shut-down service takes no work");
-    assert!(service.cache().unwrap().entries().is_empty(), "cancelled work cached nothing");
+    assert!(
+        service.submit(request("late")).is_err(),
+        "a shut-down service takes no work"
+    );
+    assert!(
+        service.cache().unwrap().entries().is_empty(),
+        "cancelled work cached nothing"
+    );
     if linux {
         assert_eq!(service_threads_settled(0), 0);
     }

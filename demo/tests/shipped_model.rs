@@ -34,23 +34,43 @@ fn pass_rate(name: &str, cases: &[EvalCase]) -> f64 {
     let mut passed = 0;
     for (case, verdict) in cases.iter().zip(&verdicts) {
         passed += verdict.passed() as usize;
-        println!("{name}: {} \"{}\" ({})", if verdict.passed() { "pass" } else { "FAIL" }, case.prompt, verdict.notes);
+        println!(
+            "{name}: {} \"{}\" ({})",
+            if verdict.passed() { "pass" } else { "FAIL" },
+            case.prompt,
+            verdict.notes
+        );
     }
     let rate = passed as f64 / cases.len() as f64;
-    println!("{name}: {passed}/{} passed ({:.1}%)", cases.len(), rate * 100.0);
+    println!(
+        "{name}: {passed}/{} passed ({:.1}%)",
+        cases.len(),
+        rate * 100.0
+    );
     rate
 }
 
 #[test]
 fn trained_combinations_do_what_the_prompt_says() {
     let rate = pass_rate("trained", &evaluation_cases(Split::Train, TRAINED_CASES));
-    assert!(rate >= 0.95, "trained combinations: {:.1}% passed, need 95%", rate * 100.0);
+    assert!(
+        rate >= 0.95,
+        "trained combinations: {:.1}% passed, need 95%",
+        rate * 100.0
+    );
 }
 
 #[test]
 fn held_out_combinations_mostly_do_what_the_prompt_says() {
-    let rate = pass_rate("held-out", &evaluation_cases(Split::HeldOut, HELD_OUT_CASES));
-    assert!(rate >= 0.70, "held-out combinations: {:.1}% passed, need 70%", rate * 100.0);
+    let rate = pass_rate(
+        "held-out",
+        &evaluation_cases(Split::HeldOut, HELD_OUT_CASES),
+    );
+    assert!(
+        rate >= 0.70,
+        "held-out combinations: {:.1}% passed, need 70%",
+        rate * 100.0
+    );
 }
 
 #[test]
@@ -60,7 +80,10 @@ fn same_seed_gives_identical_frames() {
     let (_, a) = run_case(models(), &settings, case).unwrap();
     let (_, b) = run_case(models(), &settings, case).unwrap();
     assert_eq!(a, b);
-    let other = EvalCase { seed: case.seed + 1, ..case.clone() };
+    let other = EvalCase {
+        seed: case.seed + 1,
+        ..case.clone()
+    };
     let (_, c) = run_case(models(), &settings, &other).unwrap();
     assert_ne!(a, c);
 }
@@ -69,19 +92,38 @@ fn same_seed_gives_identical_frames() {
 fn shipped_files_are_small_and_settings_match() {
     let dir = t2v_demo::shipped::bundled_model_dir();
     let mut total = 0u64;
-    for sub in ["transformer", "vae", "text_encoder", "tokenizer", "scheduler"] {
+    for sub in [
+        "transformer",
+        "vae",
+        "text_encoder",
+        "tokenizer",
+        "scheduler",
+    ] {
         for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
             total += entry.unwrap().metadata().unwrap().len();
         }
     }
     assert!(total <= 30 << 20, "{total} bytes");
-    assert_eq!(t2v_demo::shipped::settings_in(&dir).unwrap(), t2v_demo::recommended_settings());
+    assert_eq!(
+        t2v_demo::shipped::settings_in(&dir).unwrap(),
+        t2v_demo::recommended_settings()
+    );
     let settings = t2v_demo::recommended_settings();
-    assert_eq!((settings.width % 32, settings.height % 32, settings.frames % 4), (0, 0, 1));
+    assert_eq!(
+        (
+            settings.width % 32,
+            settings.height % 32,
+            settings.frames % 4
+        ),
+        (0, 0, 1)
+    );
 }
 
 #[test]
 fn unknown_words_are_reported() {
     assert!(t2v_demo::unknown_words("A red circle moves left on a blue background.").is_empty());
-    assert_eq!(t2v_demo::unknown_words("A majestic red dragon flies left"), vec!["majestic", "dragon", "flies"]);
+    assert_eq!(
+        t2v_demo::unknown_words("A majestic red dragon flies left"),
+        vec!["majestic", "dragon", "flies"]
+    );
 }

@@ -11,25 +11,48 @@ use t2v_models::pipeline::{generate, NoProgress, RunInputs};
 fn smoke_run_trains_exports_and_generates() {
     single_threaded_candle();
     let dir = tempfile::tempdir().unwrap();
-    let paths = RunPaths { work: dir.path().join("work"), out: dir.path().join("model"), vae_from_phase: 0 };
+    let paths = RunPaths {
+        work: dir.path().join("work"),
+        out: dir.path().join("model"),
+        vae_from_phase: 0,
+    };
     let preset = Preset::smoke();
     let stages = [Stage::Vae, Stage::Encode, Stage::Dit, Stage::Export];
     let report = run(&preset, &paths, &stages, 2, &Log::new()).unwrap();
 
     for (name, losses) in [("vae", &report.vae_losses), ("dit", &report.dit_losses)] {
-        assert_eq!(losses.len(), if name == "vae" { preset.vae[0].steps } else { preset.dit.steps });
+        assert_eq!(
+            losses.len(),
+            if name == "vae" {
+                preset.vae[0].steps
+            } else {
+                preset.dit.steps
+            }
+        );
         assert!(losses.iter().all(|l| l.is_finite()), "{name}: {losses:?}");
         // The smoke preset repeats one batch, so the loss must go down.
-        assert!(losses.last().unwrap() < losses.first().unwrap(), "{name} did not decrease: {losses:?}");
+        assert!(
+            losses.last().unwrap() < losses.first().unwrap(),
+            "{name} did not decrease: {losses:?}"
+        );
     }
 
     let files = ModelFiles::resolve(Some(&paths.out), &Overrides::default()).unwrap();
     let models = load_models(&files, DType::F32, &Device::Cpu).unwrap();
     let settings = t2v_demo::shipped::settings_in(&paths.out).unwrap();
     assert_eq!(settings, preset.settings);
-    let params = t2v_demo::eval::params(&settings, "A red circle moves left on a blue background.", 3);
+    let params = t2v_demo::eval::params(
+        &settings,
+        "A red circle moves left on a blue background.",
+        3,
+    );
     let generated = generate(&models, &params, RunInputs::default(), &mut NoProgress).unwrap();
-    assert_eq!(generated.frames.dims(), &[settings.frames, settings.height, settings.width, 3]);
+    assert_eq!(
+        generated.frames.dims(),
+        &[settings.frames, settings.height, settings.width, 3]
+    );
     let values: Vec<f32> = generated.frames.flatten_all().unwrap().to_vec1().unwrap();
-    assert!(values.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
+    assert!(values
+        .iter()
+        .all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
 }

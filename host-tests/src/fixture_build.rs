@@ -15,21 +15,34 @@ pub const ARCH_DIR: &str = if cfg!(target_os = "macos") {
 
 /// `NAME.ofx.bundle/Contents/<arch>/NAME.ofx`.
 pub fn bundle_binary_path(bundle: &Path) -> Result<PathBuf> {
-    let file = bundle.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let file = bundle
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let Some(name) = file.strip_suffix(".ofx.bundle") else {
-        return Err(HostError::Bundle { path: bundle.into(), what: "a bundle's name must end in .ofx.bundle".into() });
+        return Err(HostError::Bundle {
+            path: bundle.into(),
+            what: "a bundle's name must end in .ofx.bundle".into(),
+        });
     };
-    let binary = bundle.join("Contents").join(ARCH_DIR).join(format!("{name}.ofx"));
+    let binary = bundle
+        .join("Contents")
+        .join(ARCH_DIR)
+        .join(format!("{name}.ofx"));
     if !binary.is_file() {
-        return Err(HostError::Bundle { path: bundle.into(), what: format!("missing {}", binary.display()) });
+        return Err(HostError::Bundle {
+            path: bundle.into(),
+            what: format!("missing {}", binary.display()),
+        });
     }
     Ok(binary)
 }
 
 /// `OFX_PLUGIN_PATH` (':'-separated) then the platform's default folder.
 pub fn search_path() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> =
-        std::env::var_os("OFX_PLUGIN_PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("OFX_PLUGIN_PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     dirs.push(PathBuf::from(if cfg!(target_os = "macos") {
         "/Library/OFX/Plugins"
     } else if cfg!(windows) {
@@ -43,7 +56,9 @@ pub fn search_path() -> Vec<PathBuf> {
 /// Every `*.ofx.bundle` under `dirs`, scanned recursively, in search order.
 pub fn find_bundles(dirs: &[PathBuf]) -> Vec<PathBuf> {
     fn scan(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         let mut entries: Vec<_> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
         entries.sort();
         for path in entries {
@@ -77,7 +92,10 @@ pub fn assemble_bundle(cdylib: &Path, name: &str, out_dir: &Path) -> Result<Path
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host-tests sits in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host-tests sits in the workspace")
+        .to_path_buf()
 }
 
 /// Builds the `ramp-generator` fixture (release, in its own target dir so that it never
@@ -85,23 +103,37 @@ fn workspace_root() -> PathBuf {
 /// per process.
 pub fn ramp_generator_bundle() -> Result<PathBuf> {
     static BUNDLE: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
-    BUNDLE.get_or_init(|| build_fixture().map_err(|e| e.to_string())).clone().map_err(HostError::Fixture)
+    BUNDLE
+        .get_or_init(|| build_fixture().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(HostError::Fixture)
 }
 
 fn build_fixture() -> Result<PathBuf> {
     let root = workspace_root();
-    let target_root = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target_root = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let target = target_root.join("ofx-fixtures");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = std::process::Command::new(cargo)
-        .args(["build", "--release", "--offline", "-p", "ramp-generator", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "-p",
+            "ramp-generator",
+            "--manifest-path",
+        ])
         .arg(root.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target)
         .env_remove("CARGO_TARGET_DIR")
         .output()?;
     if !output.status.success() {
-        return Err(HostError::Fixture(String::from_utf8_lossy(&output.stderr).into_owned()));
+        return Err(HostError::Fixture(
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ));
     }
     let lib = target.join("release").join(format!(
         "{}ramp_generator{}",

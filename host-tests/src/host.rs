@@ -64,7 +64,10 @@ pub(crate) fn current_host() -> Option<Arc<HostState>> {
 impl HostState {
     pub fn new(profile: HostProfile) -> Arc<HostState> {
         let props = host_properties(&profile);
-        let ofx_host = Box::new(OfxHost { host: props.handle(), fetchSuite: Some(fetch_suite) });
+        let ofx_host = Box::new(OfxHost {
+            host: props.handle(),
+            fetchSuite: Some(fetch_suite),
+        });
         let state = Arc::new(HostState {
             profile,
             props,
@@ -77,7 +80,10 @@ impl HostState {
             suite_requests: Mutex::new(Vec::new()),
         });
         // fetchSuite receives the host property handle; it finds its host through this.
-        state.props.context.store(Arc::as_ptr(&state) as usize, Ordering::SeqCst);
+        state
+            .props
+            .context
+            .store(Arc::as_ptr(&state) as usize, Ordering::SeqCst);
         state
     }
 
@@ -86,7 +92,10 @@ impl HostState {
     }
 
     pub fn log_action(&self, action: &CStr) {
-        self.actions.lock().unwrap().push(action.to_string_lossy().into_owned());
+        self.actions
+            .lock()
+            .unwrap()
+            .push(action.to_string_lossy().into_owned());
     }
 }
 
@@ -97,19 +106,36 @@ fn host_properties(profile: &HostProfile) -> Box<PropertySet> {
     p.define_string(kOfxPropLabel, &[&profile.label]);
     p.define_int_var(kOfxPropAPIVersion, &[1, 5]);
     p.define_int_var(kOfxPropVersion, &profile.version);
-    let version_label = format!("{}.{}.{}", profile.version[0], profile.version[1], profile.version[2]);
+    let version_label = format!(
+        "{}.{}.{}",
+        profile.version[0], profile.version[1], profile.version[2]
+    );
     p.define_string(kOfxPropVersionLabel, &[&version_label]);
     p.define_bool(kOfxImageEffectHostPropIsBackground, profile.is_background);
     p.define_bool(kOfxImageEffectPropSupportsOverlays, false);
     p.define_bool(kOfxImageEffectPropSupportsMultiResolution, true);
     p.define_bool(kOfxImageEffectPropSupportsTiles, true);
     p.define_bool(kOfxImageEffectPropTemporalClipAccess, true);
-    p.define_string_var(kOfxImageEffectPropSupportedComponents, &["OfxImageComponentRGBA", "OfxImageComponentAlpha"]);
-    let contexts: Vec<&str> = profile.contexts.iter().map(|c| c.as_cstr().to_str().unwrap()).collect();
+    p.define_string_var(
+        kOfxImageEffectPropSupportedComponents,
+        &["OfxImageComponentRGBA", "OfxImageComponentAlpha"],
+    );
+    let contexts: Vec<&str> = profile
+        .contexts
+        .iter()
+        .map(|c| c.as_cstr().to_str().unwrap())
+        .collect();
     p.define_string_var(kOfxImageEffectPropSupportedContexts, &contexts);
-    let depths: Vec<&str> = profile.depths.iter().map(|d| d.as_cstr().to_str().unwrap()).collect();
+    let depths: Vec<&str> = profile
+        .depths
+        .iter()
+        .map(|d| d.as_cstr().to_str().unwrap())
+        .collect();
     p.define_string_var(kOfxImageEffectPropSupportedPixelDepths, &depths);
-    p.define_bool(kOfxImageEffectPropSupportsMultipleClipDepths, profile.multiple_clip_depths);
+    p.define_bool(
+        kOfxImageEffectPropSupportsMultipleClipDepths,
+        profile.multiple_clip_depths,
+    );
     p.define_bool(kOfxImageEffectPropSupportsMultipleClipPARs, false);
     p.define_bool(kOfxImageEffectPropSetableFrameRate, false);
     p.define_bool(kOfxImageEffectPropSetableFielding, false);
@@ -123,7 +149,10 @@ fn host_properties(profile: &HostProfile) -> Box<PropertySet> {
     p.define_int(kOfxParamHostPropMaxPages, &[0]);
     p.define_int(kOfxParamHostPropPageRowColumnCount, &[0, 0]);
     p.define_pointer(kOfxPropHostOSHandle, &[0]);
-    p.define_string(kOfxImageEffectHostPropNativeOrigin, &["kOfxImageEffectHostPropNativeOriginBottomLeft"]);
+    p.define_string(
+        kOfxImageEffectHostPropNativeOrigin,
+        &["kOfxImageEffectHostPropNativeOriginBottomLeft"],
+    );
     p.define_string(kOfxImageEffectPropOpenGLRenderSupported, &["false"]);
     p.define_string(kOfxImageEffectPropCudaRenderSupported, &["false"]);
     p.define_bool(kOfxImageEffectPropCudaStreamSupported, false);
@@ -137,13 +166,21 @@ fn host_properties(profile: &HostProfile) -> Box<PropertySet> {
 }
 
 /// `OfxHost::fetchSuite`.
-unsafe extern "C" fn fetch_suite(host: OfxPropertySetHandle, name: *const c_char, version: c_int) -> *const c_void {
+unsafe extern "C" fn fetch_suite(
+    host: OfxPropertySetHandle,
+    name: *const c_char,
+    version: c_int,
+) -> *const c_void {
     // SAFETY: the plugin passes back the handle we gave it in OfxHost::host.
-    let Ok(props) = (unsafe { PropertySet::from_handle(host) }) else { return std::ptr::null() };
+    let Ok(props) = (unsafe { PropertySet::from_handle(host) }) else {
+        return std::ptr::null();
+    };
     let state_ptr = props.context.load(Ordering::SeqCst) as *const HostState;
     // SAFETY: set in HostState::new to the Arc'd state owning `props`; the state outlives every
     // plugin it loads (plugins hold an Arc to it).
-    let Some(state) = (unsafe { state_ptr.as_ref() }) else { return std::ptr::null() };
+    let Some(state) = (unsafe { state_ptr.as_ref() }) else {
+        return std::ptr::null();
+    };
     if name.is_null() {
         return std::ptr::null();
     }
@@ -167,15 +204,23 @@ fn suite_for(profile: &HostProfile, name: &CStr, version: c_int) -> *const c_voi
         (b"OfxImageEffectSuite", 1) => ptr(&suites::IMAGE_EFFECT_SUITE),
         (b"OfxParameterSuite", 1) => ptr(&suites::PARAMETER_SUITE),
         (b"OfxMemorySuite", 1) if profile.memory_suite => ptr(&suites::MEMORY_SUITE),
-        (b"OfxMultiThreadSuite", 1) if profile.multithread_suite => ptr(&suites::MULTI_THREAD_SUITE),
-        (b"OfxMessageSuite", 1) if profile.messages != MessageSupport::None => ptr(&suites::MESSAGE_SUITE_V1),
+        (b"OfxMultiThreadSuite", 1) if profile.multithread_suite => {
+            ptr(&suites::MULTI_THREAD_SUITE)
+        }
+        (b"OfxMessageSuite", 1) if profile.messages != MessageSupport::None => {
+            ptr(&suites::MESSAGE_SUITE_V1)
+        }
         (b"OfxMessageSuite", 2) => match profile.messages {
             MessageSupport::V2 => ptr(&suites::MESSAGE_SUITE_V2),
             MessageSupport::V2NullPersistent => ptr(&suites::MESSAGE_SUITE_V2_NULL_PERSISTENT),
             _ => std::ptr::null(),
         },
-        (b"OfxProgressSuite", 1) if profile.progress != ProgressSupport::None => ptr(&suites::PROGRESS_SUITE_V1),
-        (b"OfxProgressSuite", 2) if profile.progress == ProgressSupport::V2 => ptr(&suites::PROGRESS_SUITE_V2),
+        (b"OfxProgressSuite", 1) if profile.progress != ProgressSupport::None => {
+            ptr(&suites::PROGRESS_SUITE_V1)
+        }
+        (b"OfxProgressSuite", 2) if profile.progress == ProgressSupport::V2 => {
+            ptr(&suites::PROGRESS_SUITE_V2)
+        }
         _ => std::ptr::null(),
     }
 }

@@ -16,10 +16,16 @@ pub struct RowLayout {
 
 impl RowLayout {
     pub fn padded(padding: usize) -> Self {
-        RowLayout { padding, negative: false }
+        RowLayout {
+            padding,
+            negative: false,
+        }
     }
     pub fn negative(padding: usize) -> Self {
-        RowLayout { padding, negative: true }
+        RowLayout {
+            padding,
+            negative: true,
+        }
     }
 }
 
@@ -45,12 +51,22 @@ impl HostBuffer {
         let total = GUARD * 2 + stride * height;
         let mut storage = vec![0u64; total.div_ceil(8)];
         bytemuck_fill(&mut storage, CANARY);
-        HostBuffer { storage, width, height, bytes_per_pixel, stride, negative: layout.negative, depth }
+        HostBuffer {
+            storage,
+            width,
+            height,
+            bytes_per_pixel,
+            stride,
+            negative: layout.negative,
+            depth,
+        }
     }
 
     fn bytes(&self) -> &[u8] {
         // SAFETY: viewing initialised u64s as bytes; u8 has no alignment or validity needs.
-        unsafe { std::slice::from_raw_parts(self.storage.as_ptr() as *const u8, self.storage.len() * 8) }
+        unsafe {
+            std::slice::from_raw_parts(self.storage.as_ptr() as *const u8, self.storage.len() * 8)
+        }
     }
 
     /// Offset (in `bytes()`) of the start of row `y`, 0 being the bottom row.
@@ -64,7 +80,11 @@ impl HostBuffer {
 
     /// `kOfxImagePropData`: the bottom row's start.
     pub fn data_ptr(&mut self) -> usize {
-        let offset = if self.height == 0 { GUARD } else { self.row_offset(0) };
+        let offset = if self.height == 0 {
+            GUARD
+        } else {
+            self.row_offset(0)
+        };
         self.storage.as_mut_ptr() as usize + offset
     }
 
@@ -86,9 +106,17 @@ impl HostBuffer {
             let o = self.row_offset(y);
             inside[o..o + row_len].iter_mut().for_each(|b| *b = true);
         }
-        match bytes.iter().zip(&inside).position(|(b, inside)| !inside && *b != CANARY) {
+        match bytes
+            .iter()
+            .zip(&inside)
+            .position(|(b, inside)| !inside && *b != CANARY)
+        {
             None => Ok(()),
-            Some(i) => Err(format!("byte {} of {} outside the rows changed", i as isize - GUARD as isize, bytes.len() - 2 * GUARD)),
+            Some(i) => Err(format!(
+                "byte {} of {} outside the rows changed",
+                i as isize - GUARD as isize,
+                bytes.len() - 2 * GUARD
+            )),
         }
     }
 
@@ -124,7 +152,13 @@ pub struct RenderedImage {
 
 impl RenderedImage {
     pub(crate) fn new(time: f64, bounds: OfxRectI, buffer: &HostBuffer) -> Self {
-        RenderedImage { time, depth: buffer.depth, bounds, row_bytes: buffer.row_bytes(), pixels: buffer.packed_pixels() }
+        RenderedImage {
+            time,
+            depth: buffer.depth,
+            bounds,
+            row_bytes: buffer.row_bytes(),
+            pixels: buffer.packed_pixels(),
+        }
     }
     pub fn width(&self) -> usize {
         (self.bounds.x2 - self.bounds.x1) as usize
@@ -137,7 +171,12 @@ impl RenderedImage {
         &self.pixels
     }
     fn channel_bytes(&self, x: usize, y: usize) -> &[u8] {
-        assert!(x < self.width() && y < self.height(), "pixel ({x}, {y}) outside {}x{}", self.width(), self.height());
+        assert!(
+            x < self.width() && y < self.height(),
+            "pixel ({x}, {y}) outside {}x{}",
+            self.width(),
+            self.height()
+        );
         let bpc = self.depth.bytes_per_component();
         let o = (y * self.width() + x) * 4 * bpc;
         &self.pixels[o..o + 4 * bpc]
@@ -175,6 +214,7 @@ impl RenderedImage {
         })
     }
     pub fn save_png(&self, path: &Path) -> Result<(), image::ImageError> {
-        self.to_rgba8().save_with_format(path, image::ImageFormat::Png)
+        self.to_rgba8()
+            .save_with_format(path, image::ImageFormat::Png)
     }
 }

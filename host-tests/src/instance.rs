@@ -66,7 +66,14 @@ pub struct RenderRequest {
 
 impl RenderRequest {
     pub fn new(time: f64, depth: PixelDepth) -> Self {
-        RenderRequest { time, depth, layout: RowLayout::default(), render_scale: 1.0, interactive: None, window: None }
+        RenderRequest {
+            time,
+            depth,
+            layout: RowLayout::default(),
+            render_scale: 1.0,
+            interactive: None,
+            window: None,
+        }
     }
     pub fn layout(mut self, layout: RowLayout) -> Self {
         self.layout = layout;
@@ -111,9 +118,14 @@ impl Instance {
         let desc = plugin.describe_in_context(context)?;
         let state = plugin.inner.state().clone();
         let profile = &state.profile;
-        let props = desc.properties().clone_as(format!("instance ({context:?})"));
+        let props = desc
+            .properties()
+            .clone_as(format!("instance ({context:?})"));
         props.define_string(kOfxPropType, &["OfxTypeImageEffectInstance"]);
-        props.define_string(kOfxImageEffectPropContext, &[context.as_cstr().to_str().unwrap()]);
+        props.define_string(
+            kOfxImageEffectPropContext,
+            &[context.as_cstr().to_str().unwrap()],
+        );
         props.define_pointer(kOfxPropInstanceData, &[0]);
         let (w, h) = profile.project_size;
         props.define_double(kOfxImageEffectPropProjectSize, &[w, h]);
@@ -130,12 +142,19 @@ impl Instance {
             // SAFETY: descriptor clips live as long as `desc`.
             let clip = unsafe { &*clip };
             let connected = clip.name == "Output";
-            obj.clips.lock().unwrap().push(ClipObj::instance_of(clip, obj_ptr, &state, connected));
+            obj.clips
+                .lock()
+                .unwrap()
+                .push(ClipObj::instance_of(clip, obj_ptr, &state, connected));
         }
         let set_ptr: *const crate::objects::ParamSetObj = &*obj.params;
         for param in desc.params() {
             // SAFETY: descriptor params live as long as `desc`.
-            obj.params.params.lock().unwrap().push(ParamObj::instance_of(unsafe { &*param }, set_ptr));
+            obj.params
+                .params
+                .lock()
+                .unwrap()
+                .push(ParamObj::instance_of(unsafe { &*param }, set_ptr));
         }
         obj.params.props = desc.param_set_props().clone_as("parameter set (instance)");
         let instance = Instance {
@@ -147,7 +166,12 @@ impl Instance {
             destroyed: std::sync::atomic::AtomicBool::new(false),
             changes: Mutex::new(Vec::new()),
         };
-        if let Err(e) = instance.plugin.inner.action(kOfxActionCreateInstance, instance.handle(), None, None) {
+        if let Err(e) =
+            instance
+                .plugin
+                .inner
+                .action(kOfxActionCreateInstance, instance.handle(), None, None)
+        {
             // A failed CreateInstance gets no DestroyInstance.
             instance.destroyed.store(true, Ordering::SeqCst);
             return Err(e);
@@ -179,16 +203,30 @@ impl Instance {
         let profile = &self.obj.host.profile;
         for name in self.obj.clip_names() {
             let clip = self.clip_props(&name).unwrap();
-            out.define_string(&c(&format!("OfxImageClipPropComponents_{name}")), &[&clip.get_string(kOfxImageEffectPropComponents, 0).unwrap()]);
-            out.define_string(&c(&format!("OfxImageClipPropDepth_{name}")), &[&clip.get_string(kOfxImageEffectPropPixelDepth, 0).unwrap()]);
+            out.define_string(
+                &c(&format!("OfxImageClipPropComponents_{name}")),
+                &[&clip.get_string(kOfxImageEffectPropComponents, 0).unwrap()],
+            );
+            out.define_string(
+                &c(&format!("OfxImageClipPropDepth_{name}")),
+                &[&clip.get_string(kOfxImageEffectPropPixelDepth, 0).unwrap()],
+            );
             out.define_double(&c(&format!("OfxImageClipPropPAR_{name}")), &[1.0]);
         }
         out.define_double(kOfxImageEffectPropFrameRate, &[profile.frame_rate]);
         out.define_string(kOfxImageClipPropFieldOrder, &["OfxFieldNone"]);
-        out.define_string(kOfxImageEffectPropPreMultiplication, &["OfxImageAlphaPremultiplied"]);
+        out.define_string(
+            kOfxImageEffectPropPreMultiplication,
+            &["OfxImageAlphaPremultiplied"],
+        );
         out.define_bool(kOfxImageClipPropContinuousSamples, false);
         out.define_bool(kOfxImageEffectFrameVarying, false);
-        self.inner().action(kOfxImageEffectActionGetClipPreferences, self.handle(), None, Some(out))?;
+        self.inner().action(
+            kOfxImageEffectActionGetClipPreferences,
+            self.handle(),
+            None,
+            Some(out),
+        )?;
         Ok(())
     }
 
@@ -199,16 +237,29 @@ impl Instance {
 
     pub fn clip_props(&self, name: &str) -> Option<&PropertySet> {
         // SAFETY: clips are never removed from an instance; the Box keeps its address.
-        self.obj.clip(name).map(|c| unsafe { &*(&*(*c).props as *const PropertySet) })
+        self.obj
+            .clip(name)
+            .map(|c| unsafe { &*(&*(*c).props as *const PropertySet) })
     }
 
     fn param_obj(&self, name: &str) -> Result<&ParamObj> {
         // SAFETY: parameters are never removed from an instance; the Box keeps its address.
-        self.obj.params.find(name).map(|p| unsafe { &*p }).ok_or_else(|| HostError::NoSuchParam(name.into()))
+        self.obj
+            .params
+            .find(name)
+            .map(|p| unsafe { &*p })
+            .ok_or_else(|| HostError::NoSuchParam(name.into()))
     }
 
     pub fn param_names(&self) -> Vec<String> {
-        self.obj.params.params.lock().unwrap().iter().map(|p| p.name.clone()).collect()
+        self.obj
+            .params
+            .params
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
     }
 
     /// The instance parameter's properties (label, ranges, enabled, ...).
@@ -221,7 +272,9 @@ impl Instance {
         let p = self.param_obj(name)?;
         let stored = p.value.lock().unwrap().clone();
         Ok(match stored {
-            Stored::Ints(v) if v.len() == 1 && p.param_type == kOfxParamTypeBoolean => ParamValue::Bool(v[0] != 0),
+            Stored::Ints(v) if v.len() == 1 && p.param_type == kOfxParamTypeBoolean => {
+                ParamValue::Bool(v[0] != 0)
+            }
             Stored::Ints(v) if v.len() == 1 => ParamValue::Int(v[0]),
             Stored::Ints(v) => ParamValue::Ints(v),
             Stored::Doubles(v) if v.len() == 1 => ParamValue::Double(v[0]),
@@ -234,21 +287,47 @@ impl Instance {
     /// Connects an image to the input clip `clip` (e.g. a generator's optional `Source`): the
     /// clip then reports itself connected and `clipGetImage` returns this RGBA f32 image at any
     /// time. `rgba` is `width * height * 4` values, rows top-down as image files store them.
-    pub fn connect_input(&self, clip: &str, width: usize, height: usize, rgba: &[f32]) -> Result<()> {
+    pub fn connect_input(
+        &self,
+        clip: &str,
+        width: usize,
+        height: usize,
+        rgba: &[f32],
+    ) -> Result<()> {
         if clip == "Output" {
-            return Err(HostError::Unsupported("the output clip is not an input".into()));
+            return Err(HostError::Unsupported(
+                "the output clip is not an input".into(),
+            ));
         }
         if rgba.len() != width * height * 4 {
-            return Err(HostError::Unsupported(format!("{} values for a {width}x{height} RGBA image", rgba.len())));
+            return Err(HostError::Unsupported(format!(
+                "{} values for a {width}x{height} RGBA image",
+                rgba.len()
+            )));
         }
-        let found = self.obj.clip(clip).ok_or_else(|| HostError::Unsupported(format!("no clip {clip:?}")))?;
+        let found = self
+            .obj
+            .clip(clip)
+            .ok_or_else(|| HostError::Unsupported(format!("no clip {clip:?}")))?;
         // OFX images are bottom-up: row 0 of the buffer is the bottom row.
-        let pixels: Box<[f32]> = rgba.chunks_exact(width * 4).rev().flatten().copied().collect();
+        let pixels: Box<[f32]> = rgba
+            .chunks_exact(width * 4)
+            .rev()
+            .flatten()
+            .copied()
+            .collect();
         let mut inputs = self.obj.inputs.lock().unwrap();
         inputs.retain(|i| i.clip != clip);
-        inputs.push(crate::objects::InputImage { clip: clip.into(), width, height, pixels });
+        inputs.push(crate::objects::InputImage {
+            clip: clip.into(),
+            width,
+            height,
+            pixels,
+        });
         // SAFETY: `found` points into this instance's clip list, alive with the instance.
-        unsafe { &*found }.props.define_bool(kOfxImageClipPropConnected, true);
+        unsafe { &*found }
+            .props
+            .define_bool(kOfxImageClipPropConnected, true);
         Ok(())
     }
 
@@ -256,7 +335,10 @@ impl Instance {
     /// `InstanceChanged` (`kOfxChangeUserEdited`) and `EndInstanceChanged`.
     pub fn set_param(&self, name: &str, value: impl Into<ParamValue>) -> Result<()> {
         let p = self.param_obj(name)?;
-        let wrong = |what: &str| HostError::ParamValue { name: name.into(), what: what.into() };
+        let wrong = |what: &str| HostError::ParamValue {
+            name: name.into(),
+            what: what.into(),
+        };
         let stored = match (p.kind, p.dims, value.into()) {
             (ValueKind::Int, 1, ParamValue::Int(v)) => Stored::Ints(vec![v]),
             (ValueKind::Int, 1, ParamValue::Bool(v)) => Stored::Ints(vec![v as i32]),
@@ -283,7 +365,10 @@ impl Instance {
     /// Sets a parameter from text, as the CLI does: numbers, `true`/`false`, choice labels.
     pub fn set_param_from_str(&self, name: &str, text: &str) -> Result<()> {
         let p = self.param_obj(name)?;
-        let bad = || HostError::ParamValue { name: name.into(), what: format!("cannot parse {text:?}") };
+        let bad = || HostError::ParamValue {
+            name: name.into(),
+            what: format!("cannot parse {text:?}"),
+        };
         let value = match p.kind {
             ValueKind::Int if p.param_type == kOfxParamTypeBoolean => match text {
                 "1" | "true" | "on" | "yes" => ParamValue::Bool(true),
@@ -293,14 +378,29 @@ impl Instance {
             ValueKind::Int if p.param_type == kOfxParamTypeChoice => match text.parse::<i32>() {
                 Ok(i) => ParamValue::Int(i),
                 Err(_) => {
-                    let options = p.props.get_strings(kOfxParamPropChoiceOption).unwrap_or_default();
+                    let options = p
+                        .props
+                        .get_strings(kOfxParamPropChoiceOption)
+                        .unwrap_or_default();
                     ParamValue::Int(options.iter().position(|o| o == text).ok_or_else(bad)? as i32)
                 }
             },
             ValueKind::Int if p.dims == 1 => ParamValue::Int(text.parse().map_err(|_| bad())?),
-            ValueKind::Int => ParamValue::Ints(text.split(',').map(|s| s.trim().parse()).collect::<std::result::Result<_, _>>().map_err(|_| bad())?),
-            ValueKind::Double if p.dims == 1 => ParamValue::Double(text.parse().map_err(|_| bad())?),
-            ValueKind::Double => ParamValue::Doubles(text.split(',').map(|s| s.trim().parse()).collect::<std::result::Result<_, _>>().map_err(|_| bad())?),
+            ValueKind::Int => ParamValue::Ints(
+                text.split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| bad())?,
+            ),
+            ValueKind::Double if p.dims == 1 => {
+                ParamValue::Double(text.parse().map_err(|_| bad())?)
+            }
+            ValueKind::Double => ParamValue::Doubles(
+                text.split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| bad())?,
+            ),
             ValueKind::String => ParamValue::String(text.into()),
             ValueKind::None => return Err(bad()),
         };
@@ -311,7 +411,10 @@ impl Instance {
     pub fn push_button(&self, name: &str) -> Result<()> {
         let p = self.param_obj(name)?;
         if p.param_type != kOfxParamTypePushButton {
-            return Err(HostError::ParamValue { name: name.into(), what: "is not a push button".into() });
+            return Err(HostError::ParamValue {
+                name: name.into(),
+                what: "is not a push button".into(),
+            });
         }
         self.instance_changed(&[name.to_string()], kOfxChangeUserEdited, 1.0)
     }
@@ -325,18 +428,32 @@ impl Instance {
         let reason_str = reason.to_str().unwrap();
         let begin_args = PropertySet::new("Begin/EndInstanceChanged inArgs");
         begin_args.define_string(kOfxPropChangeReason, &[reason_str]);
-        self.inner().action(kOfxActionBeginInstanceChanged, self.handle(), Some(&begin_args), None)?;
+        self.inner().action(
+            kOfxActionBeginInstanceChanged,
+            self.handle(),
+            Some(&begin_args),
+            None,
+        )?;
         for name in names {
-            self.changes.lock().unwrap().push((name.clone(), reason_str.to_string()));
+            self.changes
+                .lock()
+                .unwrap()
+                .push((name.clone(), reason_str.to_string()));
             let args = PropertySet::new("InstanceChanged inArgs");
             args.define_string(kOfxPropType, &["OfxTypeParameter"]);
             args.define_string(kOfxPropName, &[name]);
             args.define_string(kOfxPropChangeReason, &[reason_str]);
             args.define_double(kOfxPropTime, &[time]);
             args.define_double(kOfxImageEffectPropRenderScale, &[1.0, 1.0]);
-            self.inner().action(kOfxActionInstanceChanged, self.handle(), Some(&args), None)?;
+            self.inner()
+                .action(kOfxActionInstanceChanged, self.handle(), Some(&args), None)?;
         }
-        self.inner().action(kOfxActionEndInstanceChanged, self.handle(), Some(&begin_args), None)?;
+        self.inner().action(
+            kOfxActionEndInstanceChanged,
+            self.handle(),
+            Some(&begin_args),
+            None,
+        )?;
         Ok(())
     }
 
@@ -350,7 +467,9 @@ impl Instance {
             }
             self.send_instance_changed(&pending, kOfxChangePluginEdited, 1.0)?;
         }
-        Err(HostError::Unsupported("the plugin keeps changing parameters in InstanceChanged".into()))
+        Err(HostError::Unsupported(
+            "the plugin keeps changing parameters in InstanceChanged".into(),
+        ))
     }
 
     /// Every `InstanceChanged` sent to this instance: (parameter, reason), e.g.
@@ -380,34 +499,60 @@ impl Instance {
     }
 
     pub fn purge_caches(&self) -> Result<()> {
-        self.inner().action(kOfxActionPurgeCaches, self.handle(), None, None).map(drop)
+        self.inner()
+            .action(kOfxActionPurgeCaches, self.handle(), None, None)
+            .map(drop)
     }
     pub fn sync_private_data(&self) -> Result<()> {
-        self.inner().action(kOfxActionSyncPrivateData, self.handle(), None, None).map(drop)
+        self.inner()
+            .action(kOfxActionSyncPrivateData, self.handle(), None, None)
+            .map(drop)
     }
 
     /// `GetRegionOfDefinition`; the project extent when the plugin does not trap it.
     pub fn region_of_definition(&self, time: f64, render_scale: f64) -> Result<OfxRectD> {
         let in_args = PropertySet::new("GetRegionOfDefinition inArgs");
         in_args.define_double(kOfxPropTime, &[time]);
-        in_args.define_double(kOfxImageEffectPropRenderScale, &[render_scale, render_scale]);
+        in_args.define_double(
+            kOfxImageEffectPropRenderScale,
+            &[render_scale, render_scale],
+        );
         let out = PropertySet::new("GetRegionOfDefinition outArgs");
         let (w, h) = self.obj.host.profile.project_size;
         out.define_double(kOfxImageEffectPropRegionOfDefinition, &[0.0, 0.0, w, h]);
-        self.inner().action(kOfxImageEffectActionGetRegionOfDefinition, self.handle(), Some(&in_args), Some(&out))?;
-        let r = out.get_doubles(kOfxImageEffectPropRegionOfDefinition).unwrap();
-        Ok(OfxRectD { x1: r[0], y1: r[1], x2: r[2], y2: r[3] })
+        self.inner().action(
+            kOfxImageEffectActionGetRegionOfDefinition,
+            self.handle(),
+            Some(&in_args),
+            Some(&out),
+        )?;
+        let r = out
+            .get_doubles(kOfxImageEffectPropRegionOfDefinition)
+            .unwrap();
+        Ok(OfxRectD {
+            x1: r[0],
+            y1: r[1],
+            x2: r[2],
+            y2: r[3],
+        })
     }
 
     /// `GetTimeDomain` (General context only); `None` when the plugin lets the host decide.
     pub fn time_domain(&self) -> Result<Option<(f64, f64)>> {
         if self.context != Context::General {
-            return Err(HostError::Unsupported("GetTimeDomain is only sent in the General context".into()));
+            return Err(HostError::Unsupported(
+                "GetTimeDomain is only sent in the General context".into(),
+            ));
         }
         let out = PropertySet::new("GetTimeDomain outArgs");
         let (a, b) = self.obj.host.profile.frame_range;
         out.define_double(kOfxImageEffectPropFrameRange, &[a, b]);
-        let status = self.inner().action(kOfxImageEffectActionGetTimeDomain, self.handle(), None, Some(&out))?;
+        let status = self.inner().action(
+            kOfxImageEffectActionGetTimeDomain,
+            self.handle(),
+            None,
+            Some(&out),
+        )?;
         if status == kOfxStatReplyDefault {
             return Ok(None);
         }
@@ -416,19 +561,27 @@ impl Instance {
     }
 
     fn sequence_args(&self, range: (f64, f64), req: &RenderRequest) -> Box<PropertySet> {
-        let interactive = req.interactive.unwrap_or(!self.obj.host.profile.is_background);
+        let interactive = req
+            .interactive
+            .unwrap_or(!self.obj.host.profile.is_background);
         let p = PropertySet::new("sequence render inArgs");
         p.define_double(kOfxImageEffectPropFrameRange, &[range.0, range.1]);
         p.define_double(kOfxImageEffectPropFrameStep, &[1.0]);
         p.define_bool(kOfxPropIsInteractive, interactive);
-        p.define_double(kOfxImageEffectPropRenderScale, &[req.render_scale, req.render_scale]);
+        p.define_double(
+            kOfxImageEffectPropRenderScale,
+            &[req.render_scale, req.render_scale],
+        );
         self.mode_args(&p, interactive);
         p
     }
 
     fn mode_args(&self, p: &PropertySet, interactive: bool) {
         if self.obj.host.profile.sequential_render_property {
-            p.define_int(kOfxImageEffectPropSequentialRenderStatus, &[!interactive as i32]);
+            p.define_int(
+                kOfxImageEffectPropSequentialRenderStatus,
+                &[!interactive as i32],
+            );
         }
         p.define_bool(kOfxImageEffectPropInteractiveRenderStatus, interactive);
         p.define_bool(kOfxImageEffectPropRenderQualityDraft, false);
@@ -437,17 +590,36 @@ impl Instance {
 
     fn begin_sequence(&self, range: (f64, f64), req: &RenderRequest) -> Result<()> {
         let args = self.sequence_args(range, req);
-        self.inner().action(kOfxImageEffectActionBeginSequenceRender, self.handle(), Some(&args), None).map(drop)
+        self.inner()
+            .action(
+                kOfxImageEffectActionBeginSequenceRender,
+                self.handle(),
+                Some(&args),
+                None,
+            )
+            .map(drop)
     }
 
     fn end_sequence(&self, range: (f64, f64), req: &RenderRequest) -> Result<()> {
         let args = self.sequence_args(range, req);
-        self.inner().action(kOfxImageEffectActionEndSequenceRender, self.handle(), Some(&args), None).map(drop)
+        self.inner()
+            .action(
+                kOfxImageEffectActionEndSequenceRender,
+                self.handle(),
+                Some(&args),
+                None,
+            )
+            .map(drop)
     }
 
     /// Renders one frame as an interactive host does: Begin, Render, EndSequenceRender.
     /// `row_padding` bytes follow each row of the host's output buffer.
-    pub fn render(&self, time: f64, depth: PixelDepth, row_padding: usize) -> Result<RenderedImage> {
+    pub fn render(
+        &self,
+        time: f64,
+        depth: PixelDepth,
+        row_padding: usize,
+    ) -> Result<RenderedImage> {
         self.render_with(&RenderRequest::new(time, depth).layout(RowLayout::padded(row_padding)))
     }
 
@@ -456,10 +628,17 @@ impl Instance {
     }
 
     /// One Begin/EndSequenceRender around a Render per time, on this thread.
-    pub fn render_sequence(&self, times: &[f64], req: &RenderRequest) -> Result<Vec<RenderedImage>> {
+    pub fn render_sequence(
+        &self,
+        times: &[f64],
+        req: &RenderRequest,
+    ) -> Result<Vec<RenderedImage>> {
         let range = range_of(times);
         self.begin_sequence(range, req)?;
-        let result: Result<Vec<_>> = times.iter().map(|&t| self.render_frame(&RenderRequest { time: t, ..*req })).collect();
+        let result: Result<Vec<_>> = times
+            .iter()
+            .map(|&t| self.render_frame(&RenderRequest { time: t, ..*req }))
+            .collect();
         let end = self.end_sequence(range, req);
         let images = result?;
         end?;
@@ -468,13 +647,24 @@ impl Instance {
 
     /// One sequence whose frames are rendered by one thread each, all at once, honouring the
     /// plugin's render thread safety.
-    pub fn render_concurrently(&self, times: &[f64], req: &RenderRequest) -> Result<Vec<RenderedImage>> {
+    pub fn render_concurrently(
+        &self,
+        times: &[f64],
+        req: &RenderRequest,
+    ) -> Result<Vec<RenderedImage>> {
         let range = range_of(times);
         self.begin_sequence(range, req)?;
         let result: Result<Vec<_>> = std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                times.iter().map(|&t| scope.spawn(move || self.render_frame(&RenderRequest { time: t, ..*req }))).collect();
-            handles.into_iter().map(|h| h.join().expect("render thread panicked")).collect()
+            let handles: Vec<_> = times
+                .iter()
+                .map(|&t| {
+                    scope.spawn(move || self.render_frame(&RenderRequest { time: t, ..*req }))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("render thread panicked"))
+                .collect()
         });
         let end = self.end_sequence(range, req);
         let images = result?;
@@ -485,16 +675,26 @@ impl Instance {
     fn render_frame(&self, req: &RenderRequest) -> Result<RenderedImage> {
         let profile = &self.obj.host.profile;
         if !profile.depths.contains(&req.depth) {
-            return Err(HostError::Unsupported(format!("the host profile {} has no {:?} depth", profile.name, req.depth)));
+            return Err(HostError::Unsupported(format!(
+                "the host profile {} has no {:?} depth",
+                profile.name, req.depth
+            )));
         }
         let plugin_depths = self.plugin.supported_pixel_depths();
         if !plugin_depths.is_empty() && !plugin_depths.contains(&req.depth) {
-            return Err(HostError::Unsupported(format!("the plugin does not support {:?}", req.depth)));
+            return Err(HostError::Unsupported(format!(
+                "the plugin does not support {:?}",
+                req.depth
+            )));
         }
         let depth_name = req.depth.as_cstr().to_str().unwrap();
         if let Some(output) = self.clip_props("Output") {
-            output.set_str(kOfxImageEffectPropPixelDepth, 0, depth_name).unwrap();
-            output.set_str(kOfxImageClipPropUnmappedPixelDepth, 0, depth_name).unwrap();
+            output
+                .set_str(kOfxImageEffectPropPixelDepth, 0, depth_name)
+                .unwrap();
+            output
+                .set_str(kOfxImageClipPropUnmappedPixelDepth, 0, depth_name)
+                .unwrap();
         }
         let rod = self.region_of_definition(req.time, req.render_scale)?;
         let s = req.render_scale;
@@ -523,7 +723,10 @@ impl Instance {
         args.define_double(kOfxPropTime, &[req.time]);
         args.define_string(kOfxImageEffectPropFieldToRender, &["OfxFieldNone"]);
         let window = req.window.unwrap_or(bounds);
-        args.define_int(kOfxImageEffectPropRenderWindow, &[window.x1, window.y1, window.x2, window.y2]);
+        args.define_int(
+            kOfxImageEffectPropRenderWindow,
+            &[window.x1, window.y1, window.x2, window.y2],
+        );
         args.define_double(kOfxImageEffectPropRenderScale, &[s, s]);
         args.define_bool(kOfxImageEffectPropThumbnailRender, false);
         args.define_bool(kOfxImageEffectPropNoSpatialAwareness, false);
@@ -533,13 +736,22 @@ impl Instance {
             let _plugin_lock;
             let _instance_lock;
             match self.plugin.render_thread_safety() {
-                RenderThreadSafety::Unsafe => _plugin_lock = Some(self.inner().render_lock.lock().unwrap()),
-                RenderThreadSafety::InstanceSafe => _instance_lock = Some(self.render_lock.lock().unwrap()),
+                RenderThreadSafety::Unsafe => {
+                    _plugin_lock = Some(self.inner().render_lock.lock().unwrap())
+                }
+                RenderThreadSafety::InstanceSafe => {
+                    _instance_lock = Some(self.render_lock.lock().unwrap())
+                }
                 RenderThreadSafety::FullySafe => {}
             }
             let now = self.obj.in_render.fetch_add(1, Ordering::SeqCst) + 1;
             self.obj.max_in_render.fetch_max(now, Ordering::SeqCst);
-            let status = self.inner().action(kOfxImageEffectActionRender, self.handle(), Some(&args), None);
+            let status = self.inner().action(
+                kOfxImageEffectActionRender,
+                self.handle(),
+                Some(&args),
+                None,
+            );
             self.obj.in_render.fetch_sub(1, Ordering::SeqCst);
             status
         };
@@ -553,9 +765,17 @@ impl Instance {
         };
         status?;
         if leaked > 0 {
-            return Err(HostError::ImagesNotReleased { time: req.time, count: leaked });
+            return Err(HostError::ImagesNotReleased {
+                time: req.time,
+                count: leaked,
+            });
         }
-        buffer.check_canaries().map_err(|what| HostError::OutOfBounds { time: req.time, what })?;
+        buffer
+            .check_canaries()
+            .map_err(|what| HostError::OutOfBounds {
+                time: req.time,
+                what,
+            })?;
         Ok(RenderedImage::new(req.time, bounds, &buffer))
     }
 
@@ -568,7 +788,9 @@ impl Instance {
         if self.destroyed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        self.inner().action(kOfxActionDestroyInstance, self.handle(), None, None).map(drop)
+        self.inner()
+            .action(kOfxActionDestroyInstance, self.handle(), None, None)
+            .map(drop)
     }
 }
 

@@ -36,11 +36,13 @@ mod records;
 mod suites;
 
 pub use error::{HostError, Result};
-pub use fixture_build::{assemble_bundle, bundle_binary_path, find_bundles, ramp_generator_bundle, search_path};
+pub use fixture_build::{
+    assemble_bundle, bundle_binary_path, find_bundles, ramp_generator_bundle, search_path,
+};
 pub use host::SuiteRequest;
 pub use image::{RenderedImage, RowLayout};
 pub use instance::{Instance, ParamValue, RenderRequest};
-pub use plugin::{Bundle, Host, Plugin, PluginInfo, ContextDescriptor};
+pub use plugin::{Bundle, ContextDescriptor, Host, Plugin, PluginInfo};
 pub use profile::{HostProfile, MessageSupport, ProgressSupport};
 pub use props::PropertySet;
 pub use records::{Message, ProgressEvent};

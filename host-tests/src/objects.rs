@@ -81,7 +81,12 @@ pub(crate) struct EffectObj {
 }
 
 impl EffectObj {
-    pub fn new(host: Arc<HostState>, props: Box<PropertySet>, is_instance: bool, context: Option<Context>) -> Box<Self> {
+    pub fn new(
+        host: Arc<HostState>,
+        props: Box<PropertySet>,
+        is_instance: bool,
+        context: Option<Context>,
+    ) -> Box<Self> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let param_props = PropertySet::new("parameter set");
         param_props.define_string_var(kOfxPluginPropParamPageOrder, &[]);
@@ -128,11 +133,21 @@ impl EffectObj {
     }
 
     pub fn clip(&self, name: &str) -> Option<*const ClipObj> {
-        self.clips.lock().unwrap().iter().find(|c| c.name == name).map(|c| &**c as *const ClipObj)
+        self.clips
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| &**c as *const ClipObj)
     }
 
     pub fn clip_names(&self) -> Vec<String> {
-        self.clips.lock().unwrap().iter().map(|c| c.name.clone()).collect()
+        self.clips
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
     }
 }
 
@@ -162,28 +177,65 @@ impl ClipObj {
         p.define_string(kOfxImageClipPropFieldExtraction, &["OfxFieldDoubled"]);
         p.define_bool(kOfxImageClipPropIsMask, false);
         p.define_bool(kOfxImageEffectPropSupportsTiles, true);
-        Box::new(ClipObj { tag: CLIP_TAG, name: name.into(), props: p, effect })
+        Box::new(ClipObj {
+            tag: CLIP_TAG,
+            name: name.into(),
+            props: p,
+            effect,
+        })
     }
 
     /// The instance clip: the descriptor's properties plus what the host decides.
-    pub fn instance_of(desc: &ClipObj, effect: *const EffectObj, state: &HostState, connected: bool) -> Box<Self> {
-        let p = desc.props.clone_as(format!("clip {} (instance)", desc.name));
-        let depth = state.profile.depths.first().copied().unwrap_or(ofx_bindings::PixelDepth::Float);
-        p.define_string(kOfxImageEffectPropPixelDepth, &[depth.as_cstr().to_str().unwrap()]);
+    pub fn instance_of(
+        desc: &ClipObj,
+        effect: *const EffectObj,
+        state: &HostState,
+        connected: bool,
+    ) -> Box<Self> {
+        let p = desc
+            .props
+            .clone_as(format!("clip {} (instance)", desc.name));
+        let depth = state
+            .profile
+            .depths
+            .first()
+            .copied()
+            .unwrap_or(ofx_bindings::PixelDepth::Float);
+        p.define_string(
+            kOfxImageEffectPropPixelDepth,
+            &[depth.as_cstr().to_str().unwrap()],
+        );
         p.define_string(kOfxImageEffectPropComponents, &["OfxImageComponentRGBA"]);
-        p.define_string(kOfxImageClipPropUnmappedPixelDepth, &[depth.as_cstr().to_str().unwrap()]);
-        p.define_string(kOfxImageClipPropUnmappedComponents, &["OfxImageComponentRGBA"]);
-        p.define_string(kOfxImageEffectPropPreMultiplication, &["OfxImageAlphaPremultiplied"]);
+        p.define_string(
+            kOfxImageClipPropUnmappedPixelDepth,
+            &[depth.as_cstr().to_str().unwrap()],
+        );
+        p.define_string(
+            kOfxImageClipPropUnmappedComponents,
+            &["OfxImageComponentRGBA"],
+        );
+        p.define_string(
+            kOfxImageEffectPropPreMultiplication,
+            &["OfxImageAlphaPremultiplied"],
+        );
         p.define_double(kOfxImagePropPixelAspectRatio, &[1.0]);
         p.define_double(kOfxImageEffectPropFrameRate, &[state.profile.frame_rate]);
-        p.define_double(kOfxImageEffectPropUnmappedFrameRate, &[state.profile.frame_rate]);
+        p.define_double(
+            kOfxImageEffectPropUnmappedFrameRate,
+            &[state.profile.frame_rate],
+        );
         let (a, b) = state.profile.frame_range;
         p.define_double(kOfxImageEffectPropFrameRange, &[a, b]);
         p.define_double(kOfxImageEffectPropUnmappedFrameRange, &[a, b]);
         p.define_string(kOfxImageClipPropFieldOrder, &["OfxFieldNone"]);
         p.define_bool(kOfxImageClipPropConnected, connected);
         p.define_bool(kOfxImageClipPropContinuousSamples, false);
-        Box::new(ClipObj { tag: CLIP_TAG, name: desc.name.clone(), props: p, effect })
+        Box::new(ClipObj {
+            tag: CLIP_TAG,
+            name: desc.name.clone(),
+            props: p,
+            effect,
+        })
     }
 
     pub fn handle(&self) -> OfxImageClipHandle {
@@ -239,7 +291,12 @@ impl ParamSetObj {
         unsafe { &*self.effect }
     }
     pub fn find(&self, name: &str) -> Option<*const ParamObj> {
-        self.params.lock().unwrap().iter().find(|p| p.name == name).map(|p| &**p as *const ParamObj)
+        self.params
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| &**p as *const ParamObj)
     }
 }
 
@@ -280,7 +337,10 @@ pub(crate) fn kind_of(param_type: &CStr) -> Option<(ValueKind, usize)> {
         (kOfxParamTypeGroup, ValueKind::None, 0),
         (kOfxParamTypePage, ValueKind::None, 0),
     ];
-    table.iter().find(|(t, _, _)| *t == param_type).map(|(_, k, d)| (*k, *d))
+    table
+        .iter()
+        .find(|(t, _, _)| *t == param_type)
+        .map(|(_, k, d)| (*k, *d))
 }
 
 #[repr(C)]
@@ -307,10 +367,22 @@ impl ParamObj {
     pub fn descriptor(param_type: &CStr, name: &str, set: *const ParamSetObj) -> Option<Box<Self>> {
         let (kind, dims) = kind_of(param_type)?;
         let param_type: &'static CStr = [
-            kOfxParamTypeInteger, kOfxParamTypeBoolean, kOfxParamTypeChoice, kOfxParamTypeInteger2D,
-            kOfxParamTypeInteger3D, kOfxParamTypeDouble, kOfxParamTypeDouble2D, kOfxParamTypeDouble3D,
-            kOfxParamTypeRGB, kOfxParamTypeRGBA, kOfxParamTypeString, kOfxParamTypeStrChoice,
-            kOfxParamTypeCustom, kOfxParamTypePushButton, kOfxParamTypeGroup, kOfxParamTypePage,
+            kOfxParamTypeInteger,
+            kOfxParamTypeBoolean,
+            kOfxParamTypeChoice,
+            kOfxParamTypeInteger2D,
+            kOfxParamTypeInteger3D,
+            kOfxParamTypeDouble,
+            kOfxParamTypeDouble2D,
+            kOfxParamTypeDouble3D,
+            kOfxParamTypeRGB,
+            kOfxParamTypeRGBA,
+            kOfxParamTypeString,
+            kOfxParamTypeStrChoice,
+            kOfxParamTypeCustom,
+            kOfxParamTypePushButton,
+            kOfxParamTypeGroup,
+            kOfxParamTypePage,
         ]
         .into_iter()
         .find(|t| *t == param_type)?;
@@ -336,7 +408,10 @@ impl ParamObj {
             p.define_bool(kOfxParamPropEvaluateOnChange, true);
             p.define_bool(kOfxParamPropPluginMayWrite, false);
             p.define_bool(kOfxParamPropCanUndo, true);
-            p.define_string(kOfxParamPropCacheInvalidation, &["OfxParamInvalidateValueChange"]);
+            p.define_string(
+                kOfxParamPropCacheInvalidation,
+                &["OfxParamInvalidateValueChange"],
+            );
         }
         let value = match kind {
             ValueKind::Int => {
@@ -362,7 +437,10 @@ impl ParamObj {
                 p.define_double(kOfxParamPropIncrement, &[1.0]);
                 p.define_int(kOfxParamPropDigits, &[2]);
                 p.define_string(kOfxParamPropDoubleType, &["OfxParamDoubleTypePlain"]);
-                p.define_string(kOfxParamPropDefaultCoordinateSystem, &["OfxParamCoordinatesCanonical"]);
+                p.define_string(
+                    kOfxParamPropDefaultCoordinateSystem,
+                    &["OfxParamCoordinatesCanonical"],
+                );
                 Stored::Doubles(vec![0.0; dims])
             }
             ValueKind::String => {
@@ -403,13 +481,23 @@ impl ParamObj {
 
     /// The instance of a descriptor: same properties, value = default.
     pub fn instance_of(desc: &ParamObj, set: *const ParamSetObj) -> Box<Self> {
-        let props = desc.props.clone_as(format!("param {} (instance)", desc.name));
+        let props = desc
+            .props
+            .clone_as(format!("param {} (instance)", desc.name));
         let value = match desc.kind {
-            ValueKind::Int => Stored::Ints(props.get_ints(kOfxParamPropDefault).unwrap_or_else(|_| vec![0; desc.dims])),
-            ValueKind::Double => {
-                Stored::Doubles(props.get_doubles(kOfxParamPropDefault).unwrap_or_else(|_| vec![0.0; desc.dims]))
-            }
-            ValueKind::String => Stored::Str(c(&props.get_string(kOfxParamPropDefault, 0).unwrap_or_default())),
+            ValueKind::Int => Stored::Ints(
+                props
+                    .get_ints(kOfxParamPropDefault)
+                    .unwrap_or_else(|_| vec![0; desc.dims]),
+            ),
+            ValueKind::Double => Stored::Doubles(
+                props
+                    .get_doubles(kOfxParamPropDefault)
+                    .unwrap_or_else(|_| vec![0.0; desc.dims]),
+            ),
+            ValueKind::String => Stored::Str(c(&props
+                .get_string(kOfxParamPropDefault, 0)
+                .unwrap_or_default())),
             ValueKind::None => Stored::None,
         };
         Box::new(ParamObj {

@@ -88,7 +88,12 @@ impl HostProfile {
             name: "DaVinciResolve".into(),
             label: "DaVinci Resolve".into(),
             version: [19, 0, 0],
-            contexts: vec![Context::Filter, Context::General, Context::Transition, Context::Generator],
+            contexts: vec![
+                Context::Filter,
+                Context::General,
+                Context::Transition,
+                Context::Generator,
+            ],
             depths: vec![PixelDepth::Float, PixelDepth::Short, PixelDepth::Byte],
             multiple_clip_depths: false,
             messages: MessageSupport::V2NullPersistent,
@@ -103,7 +108,12 @@ impl HostProfile {
             name: "fr.inria.Natron".into(),
             label: "Natron".into(),
             version: [2, 5, 0],
-            contexts: vec![Context::Generator, Context::Filter, Context::General, Context::Transition],
+            contexts: vec![
+                Context::Generator,
+                Context::Filter,
+                Context::General,
+                Context::Transition,
+            ],
             depths: vec![PixelDepth::Float, PixelDepth::Short, PixelDepth::Byte],
             multiple_clip_depths: true,
             ..HostProfile::generic()

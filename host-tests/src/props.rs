@@ -105,10 +105,14 @@ impl PropertySet {
 
     fn define(&self, name: &CStr, values: Values, fixed: bool) {
         let fixed_dimension = fixed.then(|| values.len());
-        self.props
-            .lock()
-            .unwrap()
-            .insert(name.to_owned(), Property { default: values.clone(), values, fixed_dimension });
+        self.props.lock().unwrap().insert(
+            name.to_owned(),
+            Property {
+                default: values.clone(),
+                values,
+                fixed_dimension,
+            },
+        );
     }
     pub fn define_int(&self, name: &CStr, values: &[i32]) {
         self.define(name, Values::Int(values.to_vec()), true)
@@ -117,7 +121,11 @@ impl PropertySet {
         self.define(name, Values::Double(values.to_vec()), true)
     }
     pub fn define_string(&self, name: &CStr, values: &[&str]) {
-        self.define(name, Values::String(values.iter().map(|s| c(s)).collect()), true)
+        self.define(
+            name,
+            Values::String(values.iter().map(|s| c(s)).collect()),
+            true,
+        )
     }
     pub fn define_pointer(&self, name: &CStr, values: &[usize]) {
         self.define(name, Values::Pointer(values.to_vec()), true)
@@ -129,7 +137,11 @@ impl PropertySet {
         self.define(name, Values::Double(values.to_vec()), false)
     }
     pub fn define_string_var(&self, name: &CStr, values: &[&str]) {
-        self.define(name, Values::String(values.iter().map(|s| c(s)).collect()), false)
+        self.define(
+            name,
+            Values::String(values.iter().map(|s| c(s)).collect()),
+            false,
+        )
     }
     pub fn define_bool(&self, name: &CStr, value: bool) {
         self.define_int(name, &[value as i32])
@@ -142,14 +154,27 @@ impl PropertySet {
     }
     /// Names of all properties, for diagnostics.
     pub fn names(&self) -> Vec<String> {
-        self.props.lock().unwrap().keys().map(|k| k.to_string_lossy().into_owned()).collect()
+        self.props
+            .lock()
+            .unwrap()
+            .keys()
+            .map(|k| k.to_string_lossy().into_owned())
+            .collect()
     }
     /// All values of a property, as stored.
     pub fn values(&self, name: &CStr) -> Option<Values> {
-        self.props.lock().unwrap().get(name).map(|p| p.values.clone())
+        self.props
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|p| p.values.clone())
     }
 
-    fn with_prop<R>(&self, name: &CStr, f: impl FnOnce(&mut Property) -> PropResult<R>) -> PropResult<R> {
+    fn with_prop<R>(
+        &self,
+        name: &CStr,
+        f: impl FnOnce(&mut Property) -> PropResult<R>,
+    ) -> PropResult<R> {
         let mut props = self.props.lock().unwrap();
         let prop = props.get_mut(name).ok_or(kOfxStatErrUnknown)?;
         f(prop)
@@ -262,13 +287,21 @@ impl PropertySet {
 
     pub fn get_int(&self, name: &CStr, index: c_int) -> PropResult<i32> {
         self.with_prop(name, |p| match &p.values {
-            Values::Int(v) => usize::try_from(index).ok().and_then(|i| v.get(i)).copied().ok_or(kOfxStatErrBadIndex),
+            Values::Int(v) => usize::try_from(index)
+                .ok()
+                .and_then(|i| v.get(i))
+                .copied()
+                .ok_or(kOfxStatErrBadIndex),
             _ => Err(kOfxStatErrValue),
         })
     }
     pub fn get_double(&self, name: &CStr, index: c_int) -> PropResult<f64> {
         self.with_prop(name, |p| match &p.values {
-            Values::Double(v) => usize::try_from(index).ok().and_then(|i| v.get(i)).copied().ok_or(kOfxStatErrBadIndex),
+            Values::Double(v) => usize::try_from(index)
+                .ok()
+                .and_then(|i| v.get(i))
+                .copied()
+                .ok_or(kOfxStatErrBadIndex),
             _ => Err(kOfxStatErrValue),
         })
     }
@@ -276,9 +309,11 @@ impl PropertySet {
     /// retired, not freed).
     pub fn get_string_ptr(&self, name: &CStr, index: c_int) -> PropResult<*const c_char> {
         self.with_prop(name, |p| match &p.values {
-            Values::String(v) => {
-                usize::try_from(index).ok().and_then(|i| v.get(i)).map(|s| s.as_ptr()).ok_or(kOfxStatErrBadIndex)
-            }
+            Values::String(v) => usize::try_from(index)
+                .ok()
+                .and_then(|i| v.get(i))
+                .map(|s| s.as_ptr())
+                .ok_or(kOfxStatErrBadIndex),
             _ => Err(kOfxStatErrValue),
         })
     }
@@ -312,7 +347,11 @@ impl PropertySet {
     }
     pub fn get_pointer(&self, name: &CStr, index: c_int) -> PropResult<usize> {
         self.with_prop(name, |p| match &p.values {
-            Values::Pointer(v) => usize::try_from(index).ok().and_then(|i| v.get(i)).copied().ok_or(kOfxStatErrBadIndex),
+            Values::Pointer(v) => usize::try_from(index)
+                .ok()
+                .and_then(|i| v.get(i))
+                .copied()
+                .ok_or(kOfxStatErrBadIndex),
             _ => Err(kOfxStatErrValue),
         })
     }
@@ -320,14 +359,20 @@ impl PropertySet {
         self.with_prop(name, |p| Ok(p.values.len()))
     }
     pub fn reset(&self, name: &CStr) -> PropResult<()> {
-        let old = self.with_prop(name, |p| Ok(std::mem::replace(&mut p.values, p.default.clone())))?;
+        let old = self.with_prop(name, |p| {
+            Ok(std::mem::replace(&mut p.values, p.default.clone()))
+        })?;
         if let Values::String(old) = old {
             self.retired.lock().unwrap().extend(old);
         }
         Ok(())
     }
     pub fn type_of(&self, name: &CStr) -> Option<&'static str> {
-        self.props.lock().unwrap().get(name).map(|p| p.values.type_name())
+        self.props
+            .lock()
+            .unwrap()
+            .get(name)
+            .map(|p| p.values.type_name())
     }
 }
 
@@ -349,7 +394,10 @@ fn status(result: PropResult<()>) -> OfxStatus {
 ///
 /// # Safety
 /// `handle` as in [`PropertySet::from_handle`]; `name` NULL or a NUL-terminated string.
-unsafe fn args<'a>(handle: OfxPropertySetHandle, name: *const c_char) -> PropResult<(&'a PropertySet, &'a CStr)> {
+unsafe fn args<'a>(
+    handle: OfxPropertySetHandle,
+    name: *const c_char,
+) -> PropResult<(&'a PropertySet, &'a CStr)> {
     // SAFETY: forwarded contract.
     let set = unsafe { PropertySet::from_handle(handle) }?;
     if name.is_null() {
@@ -359,22 +407,44 @@ unsafe fn args<'a>(handle: OfxPropertySetHandle, name: *const c_char) -> PropRes
     Ok((set, unsafe { CStr::from_ptr(name) }))
 }
 
-unsafe extern "C" fn prop_set_pointer(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: *mut c_void) -> OfxStatus {
+unsafe extern "C" fn prop_set_pointer(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: *mut c_void,
+) -> OfxStatus {
     // SAFETY: plugin-provided handle and name, checked by `args`.
     status(unsafe { args(h, n) }.and_then(|(s, n)| s.set_pointer(n, i, v as usize)))
 }
-unsafe extern "C" fn prop_set_string(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: *const c_char) -> OfxStatus {
+unsafe extern "C" fn prop_set_string(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: *const c_char,
+) -> OfxStatus {
     if v.is_null() {
         return kOfxStatErrValue;
     }
     // SAFETY: checked handle/name; `v` non-NULL and NUL-terminated per the OFX contract.
-    status(unsafe { args(h, n) }.and_then(|(s, n)| s.set_string(n, i, unsafe { CStr::from_ptr(v) })))
+    status(
+        unsafe { args(h, n) }.and_then(|(s, n)| s.set_string(n, i, unsafe { CStr::from_ptr(v) })),
+    )
 }
-unsafe extern "C" fn prop_set_double(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: f64) -> OfxStatus {
+unsafe extern "C" fn prop_set_double(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: f64,
+) -> OfxStatus {
     // SAFETY: checked by `args`.
     status(unsafe { args(h, n) }.and_then(|(s, n)| s.set_double(n, i, v)))
 }
-unsafe extern "C" fn prop_set_int(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: c_int) -> OfxStatus {
+unsafe extern "C" fn prop_set_int(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: c_int,
+) -> OfxStatus {
     // SAFETY: checked by `args`.
     status(unsafe { args(h, n) }.and_then(|(s, n)| s.set_int(n, i, v)))
 }
@@ -395,31 +465,63 @@ unsafe fn read_array<T: Copy>(ptr: *const T, count: c_int) -> PropResult<Vec<T>>
     Ok(unsafe { std::slice::from_raw_parts(ptr, count) }.to_vec())
 }
 
-unsafe extern "C" fn prop_set_pointer_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *const *mut c_void) -> OfxStatus {
+unsafe extern "C" fn prop_set_pointer_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *const *mut c_void,
+) -> OfxStatus {
     // SAFETY: checked handle/name; `v` holds `c` pointers per the OFX contract.
     status(unsafe { args(h, n) }.and_then(|(s, n)| {
         let v = unsafe { read_array(v, c) }?;
-        s.set_all(n, Values::Pointer(v.into_iter().map(|p| p as usize).collect()))
+        s.set_all(
+            n,
+            Values::Pointer(v.into_iter().map(|p| p as usize).collect()),
+        )
     }))
 }
-unsafe extern "C" fn prop_set_string_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *const *const c_char) -> OfxStatus {
+unsafe extern "C" fn prop_set_string_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *const *const c_char,
+) -> OfxStatus {
     // SAFETY: checked handle/name; `v` holds `c` NUL-terminated strings per the OFX contract.
     status(unsafe { args(h, n) }.and_then(|(s, n)| {
         let ptrs = unsafe { read_array(v, c) }?;
         if ptrs.iter().any(|p| p.is_null()) {
             return Err(kOfxStatErrValue);
         }
-        let strings = ptrs.into_iter().map(|p| unsafe { CStr::from_ptr(p) }.to_owned()).collect();
+        let strings = ptrs
+            .into_iter()
+            .map(|p| unsafe { CStr::from_ptr(p) }.to_owned())
+            .collect();
         s.set_all(n, Values::String(strings))
     }))
 }
-unsafe extern "C" fn prop_set_double_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *const f64) -> OfxStatus {
+unsafe extern "C" fn prop_set_double_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *const f64,
+) -> OfxStatus {
     // SAFETY: checked handle/name; `v` holds `c` doubles.
-    status(unsafe { args(h, n) }.and_then(|(s, n)| s.set_all(n, Values::Double(unsafe { read_array(v, c) }?))))
+    status(
+        unsafe { args(h, n) }
+            .and_then(|(s, n)| s.set_all(n, Values::Double(unsafe { read_array(v, c) }?))),
+    )
 }
-unsafe extern "C" fn prop_set_int_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *const c_int) -> OfxStatus {
+unsafe extern "C" fn prop_set_int_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *const c_int,
+) -> OfxStatus {
     // SAFETY: checked handle/name; `v` holds `c` ints.
-    status(unsafe { args(h, n) }.and_then(|(s, n)| s.set_all(n, Values::Int(unsafe { read_array(v, c) }?))))
+    status(
+        unsafe { args(h, n) }
+            .and_then(|(s, n)| s.set_all(n, Values::Int(unsafe { read_array(v, c) }?))),
+    )
 }
 
 /// Writes through a plugin out-pointer.
@@ -440,19 +542,53 @@ unsafe fn write_out<T>(out: *mut T, value: PropResult<T>) -> OfxStatus {
     }
 }
 
-unsafe extern "C" fn prop_get_pointer(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: *mut *mut c_void) -> OfxStatus {
+unsafe extern "C" fn prop_get_pointer(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: *mut *mut c_void,
+) -> OfxStatus {
     // SAFETY: checked handle/name; out pointer checked by write_out.
-    unsafe { write_out(v, args(h, n).and_then(|(s, n)| s.get_pointer(n, i)).map(|p| p as *mut c_void)) }
+    unsafe {
+        write_out(
+            v,
+            args(h, n)
+                .and_then(|(s, n)| s.get_pointer(n, i))
+                .map(|p| p as *mut c_void),
+        )
+    }
 }
-unsafe extern "C" fn prop_get_string(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: *mut *mut c_char) -> OfxStatus {
+unsafe extern "C" fn prop_get_string(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: *mut *mut c_char,
+) -> OfxStatus {
     // SAFETY: as above; the returned pointer stays valid while the set lives.
-    unsafe { write_out(v, args(h, n).and_then(|(s, n)| s.get_string_ptr(n, i)).map(|p| p as *mut c_char)) }
+    unsafe {
+        write_out(
+            v,
+            args(h, n)
+                .and_then(|(s, n)| s.get_string_ptr(n, i))
+                .map(|p| p as *mut c_char),
+        )
+    }
 }
-unsafe extern "C" fn prop_get_double(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: *mut f64) -> OfxStatus {
+unsafe extern "C" fn prop_get_double(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: *mut f64,
+) -> OfxStatus {
     // SAFETY: as above.
     unsafe { write_out(v, args(h, n).and_then(|(s, n)| s.get_double(n, i))) }
 }
-unsafe extern "C" fn prop_get_int(h: OfxPropertySetHandle, n: *const c_char, i: c_int, v: *mut c_int) -> OfxStatus {
+unsafe extern "C" fn prop_get_int(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    i: c_int,
+    v: *mut c_int,
+) -> OfxStatus {
     // SAFETY: as above.
     unsafe { write_out(v, args(h, n).and_then(|(s, n)| s.get_int(n, i))) }
 }
@@ -466,7 +602,9 @@ unsafe fn write_n<T: Copy>(out: *mut T, count: c_int, values: PropResult<Vec<T>>
         Ok(v) => v,
         Err(s) => return s,
     };
-    let Ok(count) = usize::try_from(count) else { return kOfxStatErrBadIndex };
+    let Ok(count) = usize::try_from(count) else {
+        return kOfxStatErrBadIndex;
+    };
     if count > values.len() {
         return kOfxStatErrBadIndex;
     }
@@ -480,30 +618,60 @@ unsafe fn write_n<T: Copy>(out: *mut T, count: c_int, values: PropResult<Vec<T>>
     kOfxStatOK
 }
 
-unsafe extern "C" fn prop_get_pointer_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *mut *mut c_void) -> OfxStatus {
+unsafe extern "C" fn prop_get_pointer_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *mut *mut c_void,
+) -> OfxStatus {
     // SAFETY: checked handle/name; `v` has room for `c` pointers per the OFX contract.
     unsafe {
-        write_n(v, c, args(h, n).and_then(|(s, n)| match s.values(n) {
-            Some(Values::Pointer(p)) => Ok(p.into_iter().map(|p| p as *mut c_void).collect()),
-            Some(_) => Err(kOfxStatErrValue),
-            None => Err(kOfxStatErrUnknown),
-        }))
+        write_n(
+            v,
+            c,
+            args(h, n).and_then(|(s, n)| match s.values(n) {
+                Some(Values::Pointer(p)) => Ok(p.into_iter().map(|p| p as *mut c_void).collect()),
+                Some(_) => Err(kOfxStatErrValue),
+                None => Err(kOfxStatErrUnknown),
+            }),
+        )
     }
 }
-unsafe extern "C" fn prop_get_string_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *mut *mut c_char) -> OfxStatus {
+unsafe extern "C" fn prop_get_string_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *mut *mut c_char,
+) -> OfxStatus {
     // SAFETY: as above, strings stay valid while the set lives.
     unsafe {
-        write_n(v, c, args(h, n).and_then(|(s, n)| {
-            let dim = s.dimension(n)?;
-            (0..dim as c_int).map(|i| s.get_string_ptr(n, i).map(|p| p as *mut c_char)).collect()
-        }))
+        write_n(
+            v,
+            c,
+            args(h, n).and_then(|(s, n)| {
+                let dim = s.dimension(n)?;
+                (0..dim as c_int)
+                    .map(|i| s.get_string_ptr(n, i).map(|p| p as *mut c_char))
+                    .collect()
+            }),
+        )
     }
 }
-unsafe extern "C" fn prop_get_double_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *mut f64) -> OfxStatus {
+unsafe extern "C" fn prop_get_double_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *mut f64,
+) -> OfxStatus {
     // SAFETY: as above.
     unsafe { write_n(v, c, args(h, n).and_then(|(s, n)| s.get_doubles(n))) }
 }
-unsafe extern "C" fn prop_get_int_n(h: OfxPropertySetHandle, n: *const c_char, c: c_int, v: *mut c_int) -> OfxStatus {
+unsafe extern "C" fn prop_get_int_n(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: c_int,
+    v: *mut c_int,
+) -> OfxStatus {
     // SAFETY: as above.
     unsafe { write_n(v, c, args(h, n).and_then(|(s, n)| s.get_ints(n))) }
 }
@@ -511,9 +679,20 @@ unsafe extern "C" fn prop_reset(h: OfxPropertySetHandle, n: *const c_char) -> Of
     // SAFETY: checked by `args`.
     status(unsafe { args(h, n) }.and_then(|(s, n)| s.reset(n)))
 }
-unsafe extern "C" fn prop_get_dimension(h: OfxPropertySetHandle, n: *const c_char, c: *mut c_int) -> OfxStatus {
+unsafe extern "C" fn prop_get_dimension(
+    h: OfxPropertySetHandle,
+    n: *const c_char,
+    c: *mut c_int,
+) -> OfxStatus {
     // SAFETY: checked handle/name and out pointer.
-    unsafe { write_out(c, args(h, n).and_then(|(s, n)| s.dimension(n)).map(|d| d as c_int)) }
+    unsafe {
+        write_out(
+            c,
+            args(h, n)
+                .and_then(|(s, n)| s.dimension(n))
+                .map(|d| d as c_int),
+        )
+    }
 }
 
 pub static PROPERTY_SUITE: OfxPropertySuiteV1 = OfxPropertySuiteV1 {

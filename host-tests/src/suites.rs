@@ -15,7 +15,13 @@ use std::thread::ThreadId;
 // ---- C shim (variadic functions) ---------------------------------------------------------
 
 extern "C" {
-    fn ofxh_message(handle: *mut c_void, kind: *const c_char, id: *const c_char, format: *const c_char, ...) -> OfxStatus;
+    fn ofxh_message(
+        handle: *mut c_void,
+        kind: *const c_char,
+        id: *const c_char,
+        format: *const c_char,
+        ...
+    ) -> OfxStatus;
     fn ofxh_set_persistent_message(
         handle: *mut c_void,
         kind: *const c_char,
@@ -26,7 +32,12 @@ extern "C" {
     fn ofxh_param_get_value(param: OfxParamHandle, ...) -> OfxStatus;
     fn ofxh_param_get_value_at_time(param: OfxParamHandle, time: OfxTime, ...) -> OfxStatus;
     fn ofxh_param_get_derivative(param: OfxParamHandle, time: OfxTime, ...) -> OfxStatus;
-    fn ofxh_param_get_integral(param: OfxParamHandle, time1: OfxTime, time2: OfxTime, ...) -> OfxStatus;
+    fn ofxh_param_get_integral(
+        param: OfxParamHandle,
+        time1: OfxTime,
+        time2: OfxTime,
+        ...
+    ) -> OfxStatus;
     fn ofxh_param_set_value(param: OfxParamHandle, ...) -> OfxStatus;
     fn ofxh_param_set_value_at_time(param: OfxParamHandle, time: OfxTime, ...) -> OfxStatus;
 }
@@ -48,12 +59,17 @@ unsafe fn put<T>(out: *mut T, value: T) -> OfxStatus {
 /// `s` NULL or NUL-terminated.
 unsafe fn str_arg<'a>(s: *const c_char) -> Option<&'a str> {
     // SAFETY: per the contract above.
-    (!s.is_null()).then(|| unsafe { CStr::from_ptr(s) }.to_str().ok()).flatten()
+    (!s.is_null())
+        .then(|| unsafe { CStr::from_ptr(s) }.to_str().ok())
+        .flatten()
 }
 
 // ---- Image effect suite --------------------------------------------------------------------
 
-unsafe extern "C" fn get_property_set(effect: OfxImageEffectHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn get_property_set(
+    effect: OfxImageEffectHandle,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: plugin-given handle, checked by tag; out pointer checked by `put`.
     match unsafe { EffectObj::from_handle(effect as *const c_void) } {
         Some(e) => unsafe { put(out, e.props.handle()) },
@@ -61,7 +77,10 @@ unsafe extern "C" fn get_property_set(effect: OfxImageEffectHandle, out: *mut Of
     }
 }
 
-unsafe extern "C" fn get_param_set(effect: OfxImageEffectHandle, out: *mut OfxParamSetHandle) -> OfxStatus {
+unsafe extern "C" fn get_param_set(
+    effect: OfxImageEffectHandle,
+    out: *mut OfxParamSetHandle,
+) -> OfxStatus {
     // SAFETY: as above.
     match unsafe { EffectObj::from_handle(effect as *const c_void) } {
         Some(e) => unsafe { put(out, e.params.handle()) },
@@ -69,10 +88,18 @@ unsafe extern "C" fn get_param_set(effect: OfxImageEffectHandle, out: *mut OfxPa
     }
 }
 
-unsafe extern "C" fn clip_define(effect: OfxImageEffectHandle, name: *const c_char, out: *mut OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn clip_define(
+    effect: OfxImageEffectHandle,
+    name: *const c_char,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; name NUL-terminated per OFX.
-    let Some(e) = (unsafe { EffectObj::from_handle(effect as *const c_void) }) else { return kOfxStatErrBadHandle };
-    let Some(name) = (unsafe { str_arg(name) }) else { return kOfxStatErrValue };
+    let Some(e) = (unsafe { EffectObj::from_handle(effect as *const c_void) }) else {
+        return kOfxStatErrBadHandle;
+    };
+    let Some(name) = (unsafe { str_arg(name) }) else {
+        return kOfxStatErrValue;
+    };
     if e.is_instance {
         return kOfxStatErrBadHandle; // clips are defined on descriptors only
     }
@@ -94,9 +121,15 @@ unsafe extern "C" fn clip_get_handle(
     props: *mut OfxPropertySetHandle,
 ) -> OfxStatus {
     // SAFETY: tag-checked handle; NUL-terminated name.
-    let Some(e) = (unsafe { EffectObj::from_handle(effect as *const c_void) }) else { return kOfxStatErrBadHandle };
-    let Some(name) = (unsafe { str_arg(name) }) else { return kOfxStatErrValue };
-    let Some(found) = e.clip(name) else { return kOfxStatErrUnknown };
+    let Some(e) = (unsafe { EffectObj::from_handle(effect as *const c_void) }) else {
+        return kOfxStatErrBadHandle;
+    };
+    let Some(name) = (unsafe { str_arg(name) }) else {
+        return kOfxStatErrValue;
+    };
+    let Some(found) = e.clip(name) else {
+        return kOfxStatErrUnknown;
+    };
     // SAFETY: `found` points into the effect's clip list, alive with the effect.
     let found = unsafe { &*found };
     if !props.is_null() {
@@ -107,7 +140,10 @@ unsafe extern "C" fn clip_get_handle(
     unsafe { put(clip, found.handle()) }
 }
 
-unsafe extern "C" fn clip_get_property_set(clip: OfxImageClipHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn clip_get_property_set(
+    clip: OfxImageClipHandle,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: tag-checked handle and checked out pointer.
     match unsafe { ClipObj::from_handle(clip) } {
         Some(c) => unsafe { put(out, c.props.handle()) },
@@ -120,17 +156,29 @@ pub(crate) fn image_properties(render: &ActiveRender, clip: &str) -> Box<Propert
     let p = PropertySet::new(format!("image of {clip} at {}", render.time));
     let b = render.bounds;
     p.define_string(kOfxPropType, &["OfxTypeImage"]);
-    p.define_string(kOfxImageEffectPropPixelDepth, &[render.depth.to_str().unwrap()]);
+    p.define_string(
+        kOfxImageEffectPropPixelDepth,
+        &[render.depth.to_str().unwrap()],
+    );
     p.define_string(kOfxImageEffectPropComponents, &["OfxImageComponentRGBA"]);
-    p.define_string(kOfxImageEffectPropPreMultiplication, &["OfxImageAlphaPremultiplied"]);
-    p.define_double(kOfxImageEffectPropRenderScale, &[render.render_scale, render.render_scale]);
+    p.define_string(
+        kOfxImageEffectPropPreMultiplication,
+        &["OfxImageAlphaPremultiplied"],
+    );
+    p.define_double(
+        kOfxImageEffectPropRenderScale,
+        &[render.render_scale, render.render_scale],
+    );
     p.define_double(kOfxImagePropPixelAspectRatio, &[1.0]);
     p.define_pointer(kOfxImagePropData, &[render.data]);
     p.define_int(kOfxImagePropBounds, &[b.x1, b.y1, b.x2, b.y2]);
     p.define_int(kOfxImagePropRegionOfDefinition, &[b.x1, b.y1, b.x2, b.y2]);
     p.define_int(kOfxImagePropRowBytes, &[render.row_bytes]);
     p.define_string(kOfxImagePropField, &["OfxFieldNone"]);
-    p.define_string(kOfxImagePropUniqueIdentifier, &[&format!("{clip}@{}", render.time)]);
+    p.define_string(
+        kOfxImagePropUniqueIdentifier,
+        &[&format!("{clip}@{}", render.time)],
+    );
     p
 }
 
@@ -141,25 +189,40 @@ unsafe extern "C" fn clip_get_image(
     out: *mut OfxPropertySetHandle,
 ) -> OfxStatus {
     // SAFETY: tag-checked handle.
-    let Some(clip) = (unsafe { ClipObj::from_handle(clip) }) else { return kOfxStatErrBadHandle };
+    let Some(clip) = (unsafe { ClipObj::from_handle(clip) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let effect = clip.effect();
     if clip.name != "Output" {
         // An input: the image connected to it (the same at every time), if any.
         let inputs = effect.inputs.lock().unwrap();
-        let Some(input) = inputs.iter().find(|i| i.clip == clip.name) else { return kOfxStatFailed };
+        let Some(input) = inputs.iter().find(|i| i.clip == clip.name) else {
+            return kOfxStatFailed;
+        };
         let render = ActiveRender {
             thread: std::thread::current().id(),
             time,
             data: input.pixels.as_ptr() as usize,
-            bounds: OfxRectI { x1: 0, y1: 0, x2: input.width as i32, y2: input.height as i32 },
+            bounds: OfxRectI {
+                x1: 0,
+                y1: 0,
+                x2: input.width as i32,
+                y2: input.height as i32,
+            },
             row_bytes: (input.width * 4 * std::mem::size_of::<f32>()) as i32,
             depth: ofx_bindings::PixelDepth::Float.as_cstr(),
             render_scale: 1.0,
         };
         let props = image_properties(&render, &clip.name);
-        props.context.store(effect as *const EffectObj as usize, std::sync::atomic::Ordering::SeqCst);
+        props.context.store(
+            effect as *const EffectObj as usize,
+            std::sync::atomic::Ordering::SeqCst,
+        );
         let handle = props.handle();
-        effect.images.lock().unwrap().push(OutstandingImage { props, data: render.data });
+        effect.images.lock().unwrap().push(OutstandingImage {
+            props,
+            data: render.data,
+        });
         // SAFETY: out pointer checked by `put`.
         return unsafe { put(out, handle) };
     }
@@ -171,22 +234,34 @@ unsafe extern "C" fn clip_get_image(
         .iter()
         .find(|r| r.thread == this_thread && r.time == time)
         .or_else(|| renders.iter().find(|r| r.time == time));
-    let Some(render) = render else { return kOfxStatFailed };
+    let Some(render) = render else {
+        return kOfxStatFailed;
+    };
     let props = image_properties(render, &clip.name);
-    props.context.store(effect as *const EffectObj as usize, std::sync::atomic::Ordering::SeqCst);
+    props.context.store(
+        effect as *const EffectObj as usize,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     let handle = props.handle();
-    effect.images.lock().unwrap().push(OutstandingImage { props, data: render.data });
+    effect.images.lock().unwrap().push(OutstandingImage {
+        props,
+        data: render.data,
+    });
     // SAFETY: out pointer checked by `put`.
     unsafe { put(out, handle) }
 }
 
 unsafe extern "C" fn clip_release_image(image: OfxPropertySetHandle) -> OfxStatus {
     // SAFETY: tag-checked property set handle.
-    let Ok(set) = (unsafe { PropertySet::from_handle(image) }) else { return kOfxStatErrBadHandle };
+    let Ok(set) = (unsafe { PropertySet::from_handle(image) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let effect = set.context.load(std::sync::atomic::Ordering::SeqCst) as *const c_void;
     // SAFETY: clip_get_image stores the owning effect's address in the image's context; an
     // effect outlives the images it handed out (the host checks they are all released).
-    let Some(effect) = (unsafe { EffectObj::from_handle(effect) }) else { return kOfxStatErrBadHandle };
+    let Some(effect) = (unsafe { EffectObj::from_handle(effect) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let mut images = effect.images.lock().unwrap();
     match images.iter().position(|img| img.props.handle() == image) {
         Some(i) => {
@@ -197,12 +272,28 @@ unsafe extern "C" fn clip_release_image(image: OfxPropertySetHandle) -> OfxStatu
     }
 }
 
-unsafe extern "C" fn clip_get_region_of_definition(clip: OfxImageClipHandle, _time: OfxTime, out: *mut OfxRectD) -> OfxStatus {
+unsafe extern "C" fn clip_get_region_of_definition(
+    clip: OfxImageClipHandle,
+    _time: OfxTime,
+    out: *mut OfxRectD,
+) -> OfxStatus {
     // SAFETY: tag-checked handle.
-    let Some(clip) = (unsafe { ClipObj::from_handle(clip) }) else { return kOfxStatErrBadHandle };
+    let Some(clip) = (unsafe { ClipObj::from_handle(clip) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let (w, h) = clip.effect().host.profile.project_size;
     // SAFETY: checked out pointer.
-    unsafe { put(out, OfxRectD { x1: 0.0, y1: 0.0, x2: w, y2: h }) }
+    unsafe {
+        put(
+            out,
+            OfxRectD {
+                x1: 0.0,
+                y1: 0.0,
+                x2: w,
+                y2: h,
+            },
+        )
+    }
 }
 
 unsafe extern "C" fn abort(effect: OfxImageEffectHandle) -> c_int {
@@ -221,8 +312,16 @@ struct ImageMemory {
 }
 const IMAGE_MEMORY_TAG: u64 = 0x494d_474d_454d_3031;
 
-unsafe extern "C" fn image_memory_alloc(_effect: OfxImageEffectHandle, n: usize, out: *mut OfxImageMemoryHandle) -> OfxStatus {
-    let block = Box::new(ImageMemory { tag: IMAGE_MEMORY_TAG, data: vec![0u128; n.div_ceil(16)], locks: Mutex::new(0) });
+unsafe extern "C" fn image_memory_alloc(
+    _effect: OfxImageEffectHandle,
+    n: usize,
+    out: *mut OfxImageMemoryHandle,
+) -> OfxStatus {
+    let block = Box::new(ImageMemory {
+        tag: IMAGE_MEMORY_TAG,
+        data: vec![0u128; n.div_ceil(16)],
+        locks: Mutex::new(0),
+    });
     // SAFETY: checked out pointer; ownership passes to the handle until imageMemoryFree.
     unsafe { put(out, Box::into_raw(block) as OfxImageMemoryHandle) }
 }
@@ -245,9 +344,14 @@ unsafe extern "C" fn image_memory_free(h: OfxImageMemoryHandle) -> OfxStatus {
     kOfxStatOK
 }
 
-unsafe extern "C" fn image_memory_lock(h: OfxImageMemoryHandle, out: *mut *mut c_void) -> OfxStatus {
+unsafe extern "C" fn image_memory_lock(
+    h: OfxImageMemoryHandle,
+    out: *mut *mut c_void,
+) -> OfxStatus {
     // SAFETY: plugin contract: a live handle.
-    let Some(m) = (unsafe { image_memory(h) }) else { return kOfxStatErrBadHandle };
+    let Some(m) = (unsafe { image_memory(h) }) else {
+        return kOfxStatErrBadHandle;
+    };
     *m.locks.lock().unwrap() += 1;
     // SAFETY: checked out pointer; the block does not move while the handle lives.
     unsafe { put(out, m.data.as_ptr() as *mut c_void) }
@@ -255,7 +359,9 @@ unsafe extern "C" fn image_memory_lock(h: OfxImageMemoryHandle, out: *mut *mut c
 
 unsafe extern "C" fn image_memory_unlock(h: OfxImageMemoryHandle) -> OfxStatus {
     // SAFETY: plugin contract: a live handle.
-    let Some(m) = (unsafe { image_memory(h) }) else { return kOfxStatErrBadHandle };
+    let Some(m) = (unsafe { image_memory(h) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let mut locks = m.locks.lock().unwrap();
     *locks = locks.saturating_sub(1);
     kOfxStatOK
@@ -286,8 +392,11 @@ unsafe extern "C" fn param_define(
     out: *mut OfxPropertySetHandle,
 ) -> OfxStatus {
     // SAFETY: tag-checked handle; NUL-terminated strings per OFX.
-    let Some(set) = (unsafe { ParamSetObj::from_handle(set) }) else { return kOfxStatErrBadHandle };
-    let (Some(param_type), Some(name)) = (unsafe { str_arg(param_type) }, unsafe { str_arg(name) }) else {
+    let Some(set) = (unsafe { ParamSetObj::from_handle(set) }) else {
+        return kOfxStatErrBadHandle;
+    };
+    let (Some(param_type), Some(name)) = (unsafe { str_arg(param_type) }, unsafe { str_arg(name) })
+    else {
         return kOfxStatErrValue;
     };
     if set.effect().is_instance {
@@ -313,9 +422,15 @@ unsafe extern "C" fn param_get_handle(
     props: *mut OfxPropertySetHandle,
 ) -> OfxStatus {
     // SAFETY: tag-checked handle; NUL-terminated name.
-    let Some(set) = (unsafe { ParamSetObj::from_handle(set) }) else { return kOfxStatErrBadHandle };
-    let Some(name) = (unsafe { str_arg(name) }) else { return kOfxStatErrValue };
-    let Some(param) = set.find(name) else { return kOfxStatErrUnknown };
+    let Some(set) = (unsafe { ParamSetObj::from_handle(set) }) else {
+        return kOfxStatErrBadHandle;
+    };
+    let Some(name) = (unsafe { str_arg(name) }) else {
+        return kOfxStatErrValue;
+    };
+    let Some(param) = set.find(name) else {
+        return kOfxStatErrUnknown;
+    };
     // SAFETY: points into the set's list, alive with the set.
     let param = unsafe { &*param };
     if !props.is_null() {
@@ -326,7 +441,10 @@ unsafe extern "C" fn param_get_handle(
     unsafe { put(out, param.handle()) }
 }
 
-unsafe extern "C" fn param_set_get_property_set(set: OfxParamSetHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn param_set_get_property_set(
+    set: OfxParamSetHandle,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: tag-checked handle, checked out pointer.
     match unsafe { ParamSetObj::from_handle(set) } {
         Some(s) => unsafe { put(out, s.props.handle()) },
@@ -334,7 +452,10 @@ unsafe extern "C" fn param_set_get_property_set(set: OfxParamSetHandle, out: *mu
     }
 }
 
-unsafe extern "C" fn param_get_property_set(param: OfxParamHandle, out: *mut OfxPropertySetHandle) -> OfxStatus {
+unsafe extern "C" fn param_get_property_set(
+    param: OfxParamHandle,
+    out: *mut OfxPropertySetHandle,
+) -> OfxStatus {
     // SAFETY: tag-checked handle, checked out pointer.
     match unsafe { ParamObj::from_handle(param as *const c_void) } {
         Some(p) => unsafe { put(out, p.props.handle()) },
@@ -349,14 +470,23 @@ unsafe extern "C" fn param_get_num_keys(param: OfxParamHandle, out: *mut c_uint)
         None => kOfxStatErrBadHandle,
     }
 }
-unsafe extern "C" fn param_get_key_time(param: OfxParamHandle, _nth: c_uint, _out: *mut OfxTime) -> OfxStatus {
+unsafe extern "C" fn param_get_key_time(
+    param: OfxParamHandle,
+    _nth: c_uint,
+    _out: *mut OfxTime,
+) -> OfxStatus {
     // SAFETY: tag-checked handle.
     match unsafe { ParamObj::from_handle(param as *const c_void) } {
         Some(_) => kOfxStatErrBadIndex,
         None => kOfxStatErrBadHandle,
     }
 }
-unsafe extern "C" fn param_get_key_index(param: OfxParamHandle, _t: OfxTime, _dir: c_int, _out: *mut c_int) -> OfxStatus {
+unsafe extern "C" fn param_get_key_index(
+    param: OfxParamHandle,
+    _t: OfxTime,
+    _dir: c_int,
+    _out: *mut c_int,
+) -> OfxStatus {
     // SAFETY: tag-checked handle.
     match unsafe { ParamObj::from_handle(param as *const c_void) } {
         Some(_) => kOfxStatFailed,
@@ -377,11 +507,17 @@ unsafe extern "C" fn param_delete_all_keys(param: OfxParamHandle) -> OfxStatus {
         None => kOfxStatErrBadHandle,
     }
 }
-unsafe extern "C" fn param_copy(to: OfxParamHandle, from: OfxParamHandle, _offset: OfxTime, _range: *const OfxRangeD) -> OfxStatus {
+unsafe extern "C" fn param_copy(
+    to: OfxParamHandle,
+    from: OfxParamHandle,
+    _offset: OfxTime,
+    _range: *const OfxRangeD,
+) -> OfxStatus {
     // SAFETY: tag-checked handles.
-    let (Some(to), Some(from)) =
-        (unsafe { ParamObj::from_handle(to as *const c_void) }, unsafe { ParamObj::from_handle(from as *const c_void) })
-    else {
+    let (Some(to), Some(from)) = (
+        unsafe { ParamObj::from_handle(to as *const c_void) },
+        unsafe { ParamObj::from_handle(from as *const c_void) },
+    ) else {
         return kOfxStatErrBadHandle;
     };
     if to.param_type != from.param_type {
@@ -441,7 +577,11 @@ unsafe fn instance_param<'a>(param: *mut c_void) -> Result<&'a ParamObj, OfxStat
 }
 
 #[no_mangle]
-unsafe extern "C" fn ofxh_rust_param_kind(param: *mut c_void, kind: *mut c_int, dims: *mut c_int) -> OfxStatus {
+unsafe extern "C" fn ofxh_rust_param_kind(
+    param: *mut c_void,
+    kind: *mut c_int,
+    dims: *mut c_int,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; `kind`/`dims` are locals of the shim.
     match unsafe { instance_param(param) } {
         Ok(p) => unsafe {
@@ -454,7 +594,13 @@ unsafe extern "C" fn ofxh_rust_param_kind(param: *mut c_void, kind: *mut c_int, 
 }
 
 #[no_mangle]
-unsafe extern "C" fn ofxh_rust_param_get_ints(param: *mut c_void, _has_time: c_int, _t: f64, out: *mut c_int, n: c_int) -> OfxStatus {
+unsafe extern "C" fn ofxh_rust_param_get_ints(
+    param: *mut c_void,
+    _has_time: c_int,
+    _t: f64,
+    out: *mut c_int,
+    n: c_int,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; `out` is the shim's array of `n` <= 4 ints.
     let p = match unsafe { instance_param(param) } {
         Ok(p) => p,
@@ -473,7 +619,13 @@ unsafe extern "C" fn ofxh_rust_param_get_ints(param: *mut c_void, _has_time: c_i
 }
 
 #[no_mangle]
-unsafe extern "C" fn ofxh_rust_param_get_doubles(param: *mut c_void, _has_time: c_int, _t: f64, out: *mut f64, n: c_int) -> OfxStatus {
+unsafe extern "C" fn ofxh_rust_param_get_doubles(
+    param: *mut c_void,
+    _has_time: c_int,
+    _t: f64,
+    out: *mut f64,
+    n: c_int,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; `out` is the shim's array of `n` <= 4 doubles.
     let p = match unsafe { instance_param(param) } {
         Ok(p) => p,
@@ -492,7 +644,12 @@ unsafe extern "C" fn ofxh_rust_param_get_doubles(param: *mut c_void, _has_time: 
 }
 
 #[no_mangle]
-unsafe extern "C" fn ofxh_rust_param_get_string(param: *mut c_void, _has_time: c_int, _t: f64, out: *mut *const c_char) -> OfxStatus {
+unsafe extern "C" fn ofxh_rust_param_get_string(
+    param: *mut c_void,
+    _has_time: c_int,
+    _t: f64,
+    out: *mut *const c_char,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; `out` is a local of the shim. The pointer stays valid while
     // the parameter lives: replaced strings are retired, not freed.
     let p = match unsafe { instance_param(param) } {
@@ -508,12 +665,23 @@ unsafe extern "C" fn ofxh_rust_param_get_string(param: *mut c_void, _has_time: c
 /// A value set by the plugin: store it and queue `InstanceChanged(PluginEdited)`.
 fn plugin_set(p: &ParamObj, value: Stored) -> OfxStatus {
     p.store(value);
-    p.set().effect().pending_plugin_changes.lock().unwrap().push(p.name.clone());
+    p.set()
+        .effect()
+        .pending_plugin_changes
+        .lock()
+        .unwrap()
+        .push(p.name.clone());
     kOfxStatOK
 }
 
 #[no_mangle]
-unsafe extern "C" fn ofxh_rust_param_set_ints(param: *mut c_void, _has_time: c_int, _t: f64, values: *const c_int, n: c_int) -> OfxStatus {
+unsafe extern "C" fn ofxh_rust_param_set_ints(
+    param: *mut c_void,
+    _has_time: c_int,
+    _t: f64,
+    values: *const c_int,
+    n: c_int,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; `values` is the shim's array of `n` ints.
     let p = match unsafe { instance_param(param) } {
         Ok(p) => p,
@@ -528,7 +696,13 @@ unsafe extern "C" fn ofxh_rust_param_set_ints(param: *mut c_void, _has_time: c_i
 }
 
 #[no_mangle]
-unsafe extern "C" fn ofxh_rust_param_set_doubles(param: *mut c_void, _has_time: c_int, _t: f64, values: *const f64, n: c_int) -> OfxStatus {
+unsafe extern "C" fn ofxh_rust_param_set_doubles(
+    param: *mut c_void,
+    _has_time: c_int,
+    _t: f64,
+    values: *const f64,
+    n: c_int,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; `values` is the shim's array of `n` doubles.
     let p = match unsafe { instance_param(param) } {
         Ok(p) => p,
@@ -543,7 +717,12 @@ unsafe extern "C" fn ofxh_rust_param_set_doubles(param: *mut c_void, _has_time: 
 }
 
 #[no_mangle]
-unsafe extern "C" fn ofxh_rust_param_set_string(param: *mut c_void, _has_time: c_int, _t: f64, value: *const c_char) -> OfxStatus {
+unsafe extern "C" fn ofxh_rust_param_set_string(
+    param: *mut c_void,
+    _has_time: c_int,
+    _t: f64,
+    value: *const c_char,
+) -> OfxStatus {
     // SAFETY: tag-checked handle; `value` is the plugin's `char *` vararg.
     let p = match unsafe { instance_param(param) } {
         Ok(p) => p,
@@ -572,26 +751,35 @@ unsafe extern "C" fn ofxh_rust_message(
         Message {
             kind: str_arg(kind).unwrap_or("").to_owned(),
             id: str_arg(id).unwrap_or("").to_owned(),
-            text: if text.is_null() { String::new() } else { CStr::from_ptr(text).to_string_lossy().into_owned() },
+            text: if text.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(text).to_string_lossy().into_owned()
+            },
         }
     };
     let is_question = message.kind.as_bytes() == kOfxMessageQuestion.to_bytes();
     // SAFETY: the handle is NULL, an effect handle (checked by tag) or something else.
     let effect = unsafe { EffectObj::from_handle(handle) };
     if persistent != 0 {
-        let Some(effect) = effect.filter(|e| e.is_instance) else { return kOfxStatErrBadHandle };
+        let Some(effect) = effect.filter(|e| e.is_instance) else {
+            return kOfxStatErrBadHandle;
+        };
         effect.records.lock().unwrap().persistent = Some(message);
         return kOfxStatOK;
     }
     let reply = match effect {
         Some(e) => {
             e.records.lock().unwrap().messages.push(message);
-            e.host.question_reply.load(std::sync::atomic::Ordering::SeqCst)
+            e.host
+                .question_reply
+                .load(std::sync::atomic::Ordering::SeqCst)
         }
         None => match current_host() {
             Some(host) => {
                 host.messages.lock().unwrap().push(message);
-                host.question_reply.load(std::sync::atomic::Ordering::SeqCst)
+                host.question_reply
+                    .load(std::sync::atomic::Ordering::SeqCst)
             }
             None => {
                 eprintln!("[ofx-test-host] message with no host: {message:?}");
@@ -617,7 +805,9 @@ unsafe extern "C" fn clear_persistent_message(handle: *mut c_void) -> OfxStatus 
     }
 }
 
-pub static MESSAGE_SUITE_V1: OfxMessageSuiteV1 = OfxMessageSuiteV1 { message: Some(ofxh_message) };
+pub static MESSAGE_SUITE_V1: OfxMessageSuiteV1 = OfxMessageSuiteV1 {
+    message: Some(ofxh_message),
+};
 pub static MESSAGE_SUITE_V2: OfxMessageSuiteV2 = OfxMessageSuiteV2 {
     message: Some(ofxh_message),
     setPersistentMessage: Some(ofxh_set_persistent_message),
@@ -639,7 +829,11 @@ fn progress_record(handle: *mut c_void, event: ProgressEvent) -> OfxStatus {
     };
     let is_update = matches!(event, ProgressEvent::Update(_));
     e.records.lock().unwrap().progress.push(event);
-    if is_update && e.host.cancel_progress.load(std::sync::atomic::Ordering::SeqCst) {
+    if is_update
+        && e.host
+            .cancel_progress
+            .load(std::sync::atomic::Ordering::SeqCst)
+    {
         kOfxStatReplyNo
     } else {
         kOfxStatOK
@@ -651,9 +845,18 @@ unsafe extern "C" fn progress_start_v1(handle: *mut c_void, label: *const c_char
     let label = unsafe { str_arg(label) }.unwrap_or("").to_owned();
     progress_record(handle, ProgressEvent::Start { label, id: None })
 }
-unsafe extern "C" fn progress_start_v2(handle: *mut c_void, label: *const c_char, id: *const c_char) -> OfxStatus {
+unsafe extern "C" fn progress_start_v2(
+    handle: *mut c_void,
+    label: *const c_char,
+    id: *const c_char,
+) -> OfxStatus {
     // SAFETY: NULL or NUL-terminated strings.
-    let (label, id) = unsafe { (str_arg(label).unwrap_or("").to_owned(), str_arg(id).map(str::to_owned)) };
+    let (label, id) = unsafe {
+        (
+            str_arg(label).unwrap_or("").to_owned(),
+            str_arg(id).map(str::to_owned),
+        )
+    };
     progress_record(handle, ProgressEvent::Start { label, id })
 }
 unsafe extern "C" fn progress_update(handle: *mut c_void, fraction: f64) -> OfxStatus {
@@ -678,9 +881,17 @@ pub static PROGRESS_SUITE_V2: OfxProgressSuiteV2 = OfxProgressSuiteV2 {
 
 const MEMORY_HEADER: usize = 16;
 
-unsafe extern "C" fn memory_alloc(_handle: *mut c_void, n: usize, out: *mut *mut c_void) -> OfxStatus {
-    let Some(size) = n.checked_add(MEMORY_HEADER) else { return kOfxStatErrMemory };
-    let Ok(layout) = std::alloc::Layout::from_size_align(size, 16) else { return kOfxStatErrMemory };
+unsafe extern "C" fn memory_alloc(
+    _handle: *mut c_void,
+    n: usize,
+    out: *mut *mut c_void,
+) -> OfxStatus {
+    let Some(size) = n.checked_add(MEMORY_HEADER) else {
+        return kOfxStatErrMemory;
+    };
+    let Ok(layout) = std::alloc::Layout::from_size_align(size, 16) else {
+        return kOfxStatErrMemory;
+    };
     // SAFETY: non-zero size (header included).
     let base = unsafe { std::alloc::alloc(layout) };
     if base.is_null() {
@@ -700,12 +911,18 @@ unsafe extern "C" fn memory_free(data: *mut c_void) -> OfxStatus {
     unsafe {
         let base = (data as *mut u8).sub(MEMORY_HEADER);
         let size = (base as *const usize).read();
-        std::alloc::dealloc(base, std::alloc::Layout::from_size_align_unchecked(size, 16));
+        std::alloc::dealloc(
+            base,
+            std::alloc::Layout::from_size_align_unchecked(size, 16),
+        );
     }
     kOfxStatOK
 }
 
-pub static MEMORY_SUITE: OfxMemorySuiteV1 = OfxMemorySuiteV1 { memoryAlloc: Some(memory_alloc), memoryFree: Some(memory_free) };
+pub static MEMORY_SUITE: OfxMemorySuiteV1 = OfxMemorySuiteV1 {
+    memoryAlloc: Some(memory_alloc),
+    memoryFree: Some(memory_free),
+};
 
 // ---- Multithread suite -----------------------------------------------------------------------
 
@@ -718,8 +935,14 @@ struct SendPtr(*mut c_void);
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
-unsafe extern "C" fn multi_thread(func: OfxThreadFunctionV1, n: c_uint, arg: *mut c_void) -> OfxStatus {
-    let Some(func) = func else { return kOfxStatErrBadHandle };
+unsafe extern "C" fn multi_thread(
+    func: OfxThreadFunctionV1,
+    n: c_uint,
+    arg: *mut c_void,
+) -> OfxStatus {
+    let Some(func) = func else {
+        return kOfxStatErrBadHandle;
+    };
     let n = if n == 0 { num_cpus() } else { n };
     let arg = SendPtr(arg);
     let arg = &arg;
@@ -777,7 +1000,11 @@ unsafe fn host_mutex<'a>(m: OfxMutexHandle) -> Option<&'a HostMutex> {
 
 unsafe extern "C" fn mutex_create(out: *mut OfxMutexHandle, lock_count: c_int) -> OfxStatus {
     let owner = (lock_count > 0).then(|| std::thread::current().id());
-    let m = Box::new(HostMutex { tag: MUTEX_TAG, state: Mutex::new((owner, lock_count.max(0) as u32)), released: Condvar::new() });
+    let m = Box::new(HostMutex {
+        tag: MUTEX_TAG,
+        state: Mutex::new((owner, lock_count.max(0) as u32)),
+        released: Condvar::new(),
+    });
     // SAFETY: checked out pointer; owned by the handle until mutexDestroy.
     unsafe { put(out, Box::into_raw(m) as OfxMutexHandle) }
 }
@@ -792,7 +1019,9 @@ unsafe extern "C" fn mutex_destroy(m: OfxMutexHandle) -> OfxStatus {
 }
 unsafe extern "C" fn mutex_lock(m: OfxMutexHandle) -> OfxStatus {
     // SAFETY: plugin contract: a live handle.
-    let Some(m) = (unsafe { host_mutex(m) }) else { return kOfxStatErrBadHandle };
+    let Some(m) = (unsafe { host_mutex(m) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let me = std::thread::current().id();
     let mut state = m.state.lock().unwrap();
     while state.0.is_some() && state.0 != Some(me) {
@@ -804,7 +1033,9 @@ unsafe extern "C" fn mutex_lock(m: OfxMutexHandle) -> OfxStatus {
 }
 unsafe extern "C" fn mutex_unlock(m: OfxMutexHandle) -> OfxStatus {
     // SAFETY: plugin contract: a live handle.
-    let Some(m) = (unsafe { host_mutex(m) }) else { return kOfxStatErrBadHandle };
+    let Some(m) = (unsafe { host_mutex(m) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let mut state = m.state.lock().unwrap();
     if state.0 != Some(std::thread::current().id()) {
         return kOfxStatErrBadHandle; // not locked by this thread
@@ -818,7 +1049,9 @@ unsafe extern "C" fn mutex_unlock(m: OfxMutexHandle) -> OfxStatus {
 }
 unsafe extern "C" fn mutex_try_lock(m: OfxMutexHandle) -> OfxStatus {
     // SAFETY: plugin contract: a live handle.
-    let Some(m) = (unsafe { host_mutex(m) }) else { return kOfxStatErrBadHandle };
+    let Some(m) = (unsafe { host_mutex(m) }) else {
+        return kOfxStatErrBadHandle;
+    };
     let me = std::thread::current().id();
     let mut state = m.state.lock().unwrap();
     if state.0.is_some() && state.0 != Some(me) {

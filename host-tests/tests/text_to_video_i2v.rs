@@ -23,7 +23,11 @@ fn source_clip_supplies_the_first_frame() {
     let prompt = "image to video: the red half slides over the blue";
     let seed = 11;
     let host = Host::new(HostProfile::natron().background(true));
-    let plugin = host.load_bundle(bundle()).unwrap().plugin(Some(ID)).unwrap();
+    let plugin = host
+        .load_bundle(bundle())
+        .unwrap()
+        .plugin(Some(ID))
+        .unwrap();
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, seed as i32);
     let rgba: Vec<f32> = (0..SIZE * SIZE)
@@ -33,7 +37,12 @@ fn source_clip_supplies_the_first_frame() {
         })
         .collect();
     instance.connect_input("Source", SIZE, SIZE, &rgba).unwrap();
-    let images = instance.render_sequence(&[1.0, 2.0, 3.0, 4.0, 5.0], &RenderRequest::new(0.0, PixelDepth::Float)).unwrap();
+    let images = instance
+        .render_sequence(
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            &RenderRequest::new(0.0, PixelDepth::Float),
+        )
+        .unwrap();
 
     // What the service makes from the same settings and the same 8-bit image.
     let service = Service::new(ServiceConfig {
@@ -43,7 +52,9 @@ fn source_clip_supplies_the_first_frame() {
         ..Default::default()
     })
     .unwrap();
-    let first = image::RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, _| image::Rgb(split_colours(x as usize)));
+    let first = image::RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, _| {
+        image::Rgb(split_colours(x as usize))
+    });
     let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
     request.image = Some(Arc::new(image::DynamicImage::ImageRgb8(first)));
     let expected = service.submit(request).unwrap().wait().unwrap();
@@ -52,13 +63,20 @@ fn source_clip_supplies_the_first_frame() {
     }
     // The image changed the clip: it is not the text-only one.
     let text_only = reference(prompt, seed);
-    assert!(expected.frames[0].rgb16() != text_only[0].rgb16(), "the first frame must come from the Source image");
+    assert!(
+        expected.frames[0].rgb16() != text_only[0].rgb16(),
+        "the first frame must come from the Source image"
+    );
 }
 
 #[test]
 fn the_host_refuses_to_connect_the_output_or_a_wrong_sized_image() {
     let host = Host::new(HostProfile::natron());
-    let plugin = host.load_bundle(bundle()).unwrap().plugin(Some(ID)).unwrap();
+    let plugin = host
+        .load_bundle(bundle())
+        .unwrap()
+        .plugin(Some(ID))
+        .unwrap();
     let instance = plugin.create_instance(Context::Generator).unwrap();
     assert!(instance.connect_input("Output", 1, 1, &[0.0; 4]).is_err());
     assert!(instance.connect_input("Source", 2, 2, &[0.0; 4]).is_err());

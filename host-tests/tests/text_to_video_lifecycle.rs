@@ -31,22 +31,44 @@ fn load_unload_and_reload_leave_no_thread_behind() {
             let loaded = host.load_bundle(&bundle).unwrap();
             let plugin = loaded.plugin(Some(ID)).unwrap();
             let instance = plugin.create_instance(Context::Generator).unwrap();
-            configure(&instance, &format!("lifecycle round {round}: a kite"), round);
+            configure(
+                &instance,
+                &format!("lifecycle round {round}: a kite"),
+                round,
+            );
             instance.push_button("generate").unwrap();
-            assert!(string_param(&instance, "status").starts_with("Ready"), "round {round}: {}", string_param(&instance, "status"));
+            assert!(
+                string_param(&instance, "status").starts_with("Ready"),
+                "round {round}: {}",
+                string_param(&instance, "status")
+            );
             instance.render(1.0, PixelDepth::Float, 0).unwrap();
             assert!(!threads("t2v-").is_empty(), "the service runs while loaded");
             instance.purge_caches().unwrap();
         }
         // The last Plugin and Bundle are gone: Unload was sent, then the binary was closed.
-        assert!(host.actions().last().is_some_and(|a| a == "OfxActionUnload"));
-        assert_eq!(threads("t2v-"), Vec::<String>::new(), "round {round}: every t2v thread joined by Unload");
+        assert!(host
+            .actions()
+            .last()
+            .is_some_and(|a| a == "OfxActionUnload"));
+        assert_eq!(
+            threads("t2v-"),
+            Vec::<String>::new(),
+            "round {round}: every t2v thread joined by Unload"
+        );
         // candle's CPU pool (rayon's global pool) lives as long as the process, in the pinned
         // binary: a reload reuses it instead of starting another.
         let pool = threads("candle-cpu-").len();
-        assert_eq!(*pool_size.get_or_insert(pool), pool, "round {round}: no new pool threads");
+        assert_eq!(
+            *pool_size.get_or_insert(pool),
+            pool,
+            "round {round}: no new pool threads"
+        );
     }
     let log = log_text();
-    assert_eq!(log.matches("unload: every service thread joined").count(), 3);
+    assert_eq!(
+        log.matches("unload: every service thread joined").count(),
+        3
+    );
     assert_eq!(log.matches("pinned true").count(), 3);
 }

@@ -6,12 +6,12 @@
 
 pub mod checkpoint;
 pub mod dit;
-pub mod text;
-pub mod vae;
 pub mod error;
 pub mod ops;
 pub mod pipeline;
 pub mod sampling;
+pub mod text;
+pub mod vae;
 pub mod weights;
 
 pub use error::{Error, Result};

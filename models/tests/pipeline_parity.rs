@@ -46,7 +46,11 @@ fn params_of(meta: &serde_json::Value) -> GenerationParams {
         steps: meta["num_inference_steps"].as_u64().unwrap() as usize,
         guidance: meta["guidance_scale"].as_f64().unwrap(),
         shift: meta["shift"].as_f64().unwrap(),
-        sampler: meta["scheduler"].as_str().unwrap().parse::<SamplerKind>().unwrap(),
+        sampler: meta["scheduler"]
+            .as_str()
+            .unwrap()
+            .parse::<SamplerKind>()
+            .unwrap(),
         seed: 0,
     }
 }
@@ -57,8 +61,19 @@ fn check_case(models: &Models, case: &str, tol: f32) {
     let params = params_of(&meta);
 
     // Prompt embeddings.
-    let text = pipeline::encode_text(&models.tokenizer, &models.text_encoder, &params, &Device::Cpu).unwrap();
-    assert_close(&format!("{case} prompt_embeds"), &text.prompt, &fx["prompt_embeds"], tol);
+    let text = pipeline::encode_text(
+        &models.tokenizer,
+        &models.text_encoder,
+        &params,
+        &Device::Cpu,
+    )
+    .unwrap();
+    assert_close(
+        &format!("{case} prompt_embeds"),
+        &text.prompt,
+        &fx["prompt_embeds"],
+        tol,
+    );
     match (&text.negative, fx.get("negative_prompt_embeds")) {
         (Some(n), Some(r)) => assert_close(&format!("{case} negative_prompt_embeds"), n, r, tol),
         (None, None) => {}
@@ -73,24 +88,53 @@ fn check_case(models: &Models, case: &str, tol: f32) {
     }
 
     // The image condition.
-    let image = meta["image"].as_str().map(|name| image::open(fixtures().join("parity").join(name)).expect("png"));
+    let image = meta["image"]
+        .as_str()
+        .map(|name| image::open(fixtures().join("parity").join(name)).expect("png"));
     if let Some(image) = &image {
         let cond = pipeline::encode_first_frame(&models.vae, image, &params, &Device::Cpu).unwrap();
-        assert_close(&format!("{case} condition_latents"), &cond, &fx["condition_latents"], tol);
+        assert_close(
+            &format!("{case} condition_latents"),
+            &cond,
+            &fx["condition_latents"],
+            tol,
+        );
     }
 
-    let mut rec = Recorder { steps: vec![], stages: vec![], first_frames: vec![] };
-    let run = RunInputs { image, init_latents: Some(fx["init_latents"].clone()) };
+    let mut rec = Recorder {
+        steps: vec![],
+        stages: vec![],
+        first_frames: vec![],
+    };
+    let run = RunInputs {
+        image,
+        init_latents: Some(fx["init_latents"].clone()),
+    };
     let out = pipeline::generate(models, &params, run, &mut rec).unwrap();
     for (i, latents) in rec.steps.iter().enumerate() {
-        assert_close(&format!("{case} step{i}.latents"), latents, &fx[&format!("step{i}.latents")], tol);
+        assert_close(
+            &format!("{case} step{i}.latents"),
+            latents,
+            &fx[&format!("step{i}.latents")],
+            tol,
+        );
     }
     assert_eq!(rec.steps.len(), params.steps);
-    assert_close(&format!("{case} final_latents"), &out.latents, &fx["final_latents"], tol);
+    assert_close(
+        &format!("{case} final_latents"),
+        &out.latents,
+        &fx["final_latents"],
+        tol,
+    );
     assert_close(&format!("{case} frames"), &out.frames, &fx["frames"], tol);
     assert_eq!(rec.stages.last(), Some(&Stage::Decoding));
-    let expected_starts: Vec<usize> = (0..params.latent_frames()).map(|i| if i == 0 { 0 } else { 1 + 4 * (i - 1) }).collect();
-    assert_eq!(rec.first_frames, expected_starts, "{case}: frames stream one chunk per latent frame");
+    let expected_starts: Vec<usize> = (0..params.latent_frames())
+        .map(|i| if i == 0 { 0 } else { 1 + 4 * (i - 1) })
+        .collect();
+    assert_eq!(
+        rec.first_frames, expected_starts,
+        "{case}: frames stream one chunk per latent frame"
+    );
 }
 
 #[test]
@@ -139,11 +183,29 @@ fn small_request() -> GenerationParams {
 fn same_seed_same_clip_other_seed_other_clip() {
     let models = models(&tiny_diffusers());
     let params = small_request();
-    let a = pipeline::generate(&models, &params, RunInputs::default(), &mut pipeline::NoProgress).unwrap();
-    let b = pipeline::generate(&models, &params, RunInputs::default(), &mut pipeline::NoProgress).unwrap();
+    let a = pipeline::generate(
+        &models,
+        &params,
+        RunInputs::default(),
+        &mut pipeline::NoProgress,
+    )
+    .unwrap();
+    let b = pipeline::generate(
+        &models,
+        &params,
+        RunInputs::default(),
+        &mut pipeline::NoProgress,
+    )
+    .unwrap();
     assert_eq!(max_abs_diff(&a.frames, &b.frames), 0.0);
     let other = GenerationParams { seed: 43, ..params };
-    let c = pipeline::generate(&models, &other, RunInputs::default(), &mut pipeline::NoProgress).unwrap();
+    let c = pipeline::generate(
+        &models,
+        &other,
+        RunInputs::default(),
+        &mut pipeline::NoProgress,
+    )
+    .unwrap();
     assert!(max_abs_diff(&a.frames, &c.frames) > 1e-3);
     assert_eq!(a.frames.dims(), &[5, 32, 64, 3]);
 }
@@ -154,13 +216,25 @@ fn reduced_precision_runs_and_stays_close_to_f32() {
     let params = small_request();
     let reference = {
         let m = load_models(&files, DType::F32, &Device::Cpu).unwrap();
-        pipeline::generate(&m, &params, RunInputs::default(), &mut pipeline::NoProgress).unwrap().frames
+        pipeline::generate(&m, &params, RunInputs::default(), &mut pipeline::NoProgress)
+            .unwrap()
+            .frames
     };
     // Measured on the tiny model: bf16 2.2e-3, f16 4.4e-4 mean absolute difference in [0, 1] pixels.
     for (dtype, mean_tol) in [(DType::BF16, 0.03f32), (DType::F16, 0.01)] {
         let m = load_models(&files, dtype, &Device::Cpu).unwrap();
-        let frames = pipeline::generate(&m, &params, RunInputs::default(), &mut pipeline::NoProgress).unwrap().frames;
-        let mean = (frames - &reference).unwrap().abs().unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap();
+        let frames =
+            pipeline::generate(&m, &params, RunInputs::default(), &mut pipeline::NoProgress)
+                .unwrap()
+                .frames;
+        let mean = (frames - &reference)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         println!("{dtype:?}: mean |diff| vs f32 = {mean:.2e}");
         assert!(mean < mean_tol, "{dtype:?}: mean |diff| {mean}");
     }
@@ -180,7 +254,10 @@ fn cancelling_from_progress_stops_at_the_next_step() {
         }
     }
     let models = models(&tiny_diffusers());
-    let params = GenerationParams { steps: 10, ..small_request() };
+    let params = GenerationParams {
+        steps: 10,
+        ..small_request()
+    };
     let mut p = CancelAfter(2, 0);
     let r = pipeline::generate(&models, &params, RunInputs::default(), &mut p);
     assert!(matches!(r, Err(t2v_models::Error::Cancelled)));

@@ -9,8 +9,10 @@ use t2v_models::checkpoint::{self, ModelFiles, Overrides};
 use t2v_models::dit::{TokenTimesteps, WanTransformer};
 
 fn load_transformer(root: &std::path::Path) -> WanTransformer {
-    let files = ModelFiles::resolve(Some(root), &Overrides::default()).expect("resolve model folder");
-    checkpoint::load_transformer(&files.transformer, DType::F32, &Device::Cpu).expect("load transformer")
+    let files =
+        ModelFiles::resolve(Some(root), &Overrides::default()).expect("resolve model folder");
+    checkpoint::load_transformer(&files.transformer, DType::F32, &Device::Cpu)
+        .expect("load transformer")
 }
 
 /// Reconstructs the runs of a reference per-token timestep tensor.
@@ -19,7 +21,10 @@ fn token_timesteps(timestep: &Tensor) -> TokenTimesteps {
     let n = values.len();
     let zeros = values.iter().take_while(|&&v| v == 0.0).count();
     let t = values[n - 1] as f64;
-    assert!(values[zeros..].iter().all(|&v| v as f64 == t), "more than two timestep values");
+    assert!(
+        values[zeros..].iter().all(|&v| v as f64 == t),
+        "more than two timestep values"
+    );
     if zeros == 0 {
         TokenTimesteps::uniform(n, t)
     } else {
@@ -31,10 +36,22 @@ fn check_single_forwards(model: &WanTransformer, label: &str) {
     let fx = load("transformer.safetensors");
     for case in ["t2v", "i2v"] {
         let ts = token_timesteps(&fx[&format!("{case}.timestep")]);
-        assert_eq!(ts.per_token().len(), fx[&format!("{case}.timestep")].elem_count());
-        let prompt = model.prepare_context(&fx[&format!("{case}.encoder_hidden_states")]).unwrap();
-        let out = model.forward(&fx[&format!("{case}.hidden_states")], &ts, &prompt).unwrap();
-        assert_close(&format!("{label} {case} forward"), &out, &fx[&format!("{case}.output")], 1e-4);
+        assert_eq!(
+            ts.per_token().len(),
+            fx[&format!("{case}.timestep")].elem_count()
+        );
+        let prompt = model
+            .prepare_context(&fx[&format!("{case}.encoder_hidden_states")])
+            .unwrap();
+        let out = model
+            .forward(&fx[&format!("{case}.hidden_states")], &ts, &prompt)
+            .unwrap();
+        assert_close(
+            &format!("{label} {case} forward"),
+            &out,
+            &fx[&format!("{case}.output")],
+            1e-4,
+        );
     }
 }
 
@@ -52,10 +69,17 @@ fn original_fp16_single_file_matches_reference_forwards() {
 #[test]
 fn every_pipeline_transformer_call_matches() {
     let model = load_transformer(&tiny_diffusers());
-    for case in ["t2v_cfg_unipc", "t2v_nocfg_euler", "i2v_cfg_unipc", "t2v_cfg_euler_shift"] {
+    for case in [
+        "t2v_cfg_unipc",
+        "t2v_nocfg_euler",
+        "i2v_cfg_unipc",
+        "t2v_cfg_euler_shift",
+    ] {
         let fx = load(&format!("pipeline_{case}.safetensors"));
         let cond = model.prepare_context(&fx["prompt_embeds"]).unwrap();
-        let uncond = fx.get("negative_prompt_embeds").map(|n| model.prepare_context(n).unwrap());
+        let uncond = fx
+            .get("negative_prompt_embeds")
+            .map(|n| model.prepare_context(n).unwrap());
         for call in 0.. {
             let key = format!("call{call}.cond.hidden_states");
             if !fx.contains_key(&key) {
@@ -66,8 +90,15 @@ fn every_pipeline_transformer_call_matches() {
                 let Some(prompt) = prompt else { continue };
                 let p = format!("call{call}.{branch}");
                 let ts = token_timesteps(&fx[&format!("{p}.timestep")]);
-                let out = model.forward(&fx[&format!("{p}.hidden_states")], &ts, prompt).unwrap();
-                assert_close(&format!("{case} {p}"), &out, &fx[&format!("{p}.output")], 1e-4);
+                let out = model
+                    .forward(&fx[&format!("{p}.hidden_states")], &ts, prompt)
+                    .unwrap();
+                assert_close(
+                    &format!("{case} {p}"),
+                    &out,
+                    &fx[&format!("{p}.output")],
+                    1e-4,
+                );
             }
         }
     }

@@ -24,7 +24,8 @@ fn tiny_vae_in(dtype: DType) -> WanVae {
     let config: VaeConfig = serde_json::from_str(&config).unwrap();
     let weights = dir.join("diffusion_pytorch_model.safetensors");
     // SAFETY: the fixture file is not modified while the test runs.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, &Device::Cpu) }.unwrap();
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, &Device::Cpu) }.unwrap();
     WanVae::new(&config, vb).unwrap()
 }
 
@@ -35,7 +36,16 @@ fn reference() -> std::collections::HashMap<String, Tensor> {
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
     let a = a.to_dtype(DType::F32).unwrap();
-    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar()
+        .unwrap()
 }
 
 #[test]
@@ -76,10 +86,12 @@ fn half_precision_stays_close_to_diffusers() {
 #[test]
 fn bf16_on_the_cpu_builds_but_refuses_to_run() {
     let dir = fixtures().join("tiny-diffusers/vae");
-    let config: VaeConfig = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let config: VaeConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let weights = dir.join("diffusion_pytorch_model.safetensors");
     // SAFETY: the fixture file is not modified while the test runs.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::BF16, &Device::Cpu) }.unwrap();
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::BF16, &Device::Cpu) }
+        .unwrap();
     let vae = WanVae::new(&config, vb).unwrap();
     let reference = reference();
     let err = vae.decode(&reference["decode.input"]).unwrap_err();
@@ -101,11 +113,15 @@ fn streaming_decode_hands_out_chunks_in_order() {
         Ok(())
     })
     .unwrap();
-    let expected: Vec<(usize, usize)> =
-        (0..latent_frames).map(|i| if i == 0 { (0, 1) } else { (1 + 4 * (i - 1), 4) }).collect();
+    let expected: Vec<(usize, usize)> = (0..latent_frames)
+        .map(|i| if i == 0 { (0, 1) } else { (1 + 4 * (i - 1), 4) })
+        .collect();
     assert_eq!(seen, expected);
     let streamed = Tensor::cat(&chunks, 2).unwrap();
-    assert_eq!(streamed.dims(), &[1, 3, 1 + 4 * (latent_frames - 1), 64, 96]);
+    assert_eq!(
+        streamed.dims(),
+        &[1, 3, 1 + 4 * (latent_frames - 1), 64, 96]
+    );
     assert_eq!(max_abs_diff(&streamed, &vae.decode(&z).unwrap()), 0.0);
 }
 
@@ -118,7 +134,10 @@ fn streaming_decode_stops_when_the_callback_fails() {
         calls += 1;
         Err(t2v_models::Error::Cancelled)
     });
-    assert!(matches!(result, Err(t2v_models::Error::Cancelled)), "{result:?}");
+    assert!(
+        matches!(result, Err(t2v_models::Error::Cancelled)),
+        "{result:?}"
+    );
     assert_eq!(calls, 1);
 }
 
@@ -135,13 +154,18 @@ fn decoding_a_prefix_gives_a_prefix() {
 #[test]
 fn decoder_only_loads_and_refuses_to_encode() {
     let dir = fixtures().join("tiny-diffusers/vae");
-    let config: VaeConfig = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let config: VaeConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let weights = dir.join("diffusion_pytorch_model.safetensors");
     // SAFETY: the fixture file is not modified while the test runs.
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu) }.unwrap();
+    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu) }
+        .unwrap();
     let vae = WanVae::new_decoder_only(&config, vb).unwrap();
     let reference = reference();
-    let diff = max_abs_diff(&vae.decode(&reference["decode.input"]).unwrap(), &reference["decode.output"]);
+    let diff = max_abs_diff(
+        &vae.decode(&reference["decode.input"]).unwrap(),
+        &reference["decode.output"],
+    );
     assert!(diff <= TOLERANCE);
     assert!(vae.encode(&reference["encode.input"]).is_err());
 }
@@ -154,8 +178,28 @@ fn latent_normalisation_round_trips() {
     let back = vae.denormalize_latents(&z).unwrap();
     assert!(max_abs_diff(&back, &mu) < 1e-6);
     // Channel 1 has mean -0.0052 and std 1.0364.
-    let m = mu.get(0).unwrap().get(1).unwrap().flatten_all().unwrap().get(0).unwrap().to_scalar::<f32>().unwrap();
-    let n = z.get(0).unwrap().get(1).unwrap().flatten_all().unwrap().get(0).unwrap().to_scalar::<f32>().unwrap();
+    let m = mu
+        .get(0)
+        .unwrap()
+        .get(1)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let n = z
+        .get(0)
+        .unwrap()
+        .get(1)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!((n - (m + 0.0052) / 1.0364).abs() < 1e-5);
 }
 
@@ -176,7 +220,10 @@ impl SimpleBackend for ZeroWeights {
         dtype: DType,
         device: &Device,
     ) -> candle_core::Result<Tensor> {
-        self.requested.lock().unwrap().push((name.to_string(), shape.dims().to_vec()));
+        self.requested
+            .lock()
+            .unwrap()
+            .push((name.to_string(), shape.dims().to_vec()));
         Tensor::zeros((), dtype, device)?.broadcast_as(shape)
     }
     fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
@@ -192,17 +239,27 @@ impl SimpleBackend for ZeroWeights {
 #[test]
 fn real_size_vae_builds_from_broadcast_weights_and_runs() {
     let requested = Arc::new(Mutex::new(Vec::new()));
-    let backend = ZeroWeights { requested: requested.clone() };
+    let backend = ZeroWeights {
+        requested: requested.clone(),
+    };
     let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, Device::Cpu);
     let vae = WanVae::new(&VaeConfig::wan22_ti2v_5b(), vb).unwrap();
     let requested = requested.lock().unwrap().clone();
-    let params: usize = requested.iter().map(|(_, shape)| shape.iter().product::<usize>()).sum();
+    let params: usize = requested
+        .iter()
+        .map(|(_, shape)| shape.iter().product::<usize>())
+        .sum();
     assert_eq!(requested.len(), 196);
     assert_eq!(params, 704_688_668);
-    let time_conv = ("decoder.up_blocks.0.upsampler.time_conv.weight".to_string(), vec![2048, 1024, 3, 1, 1]);
+    let time_conv = (
+        "decoder.up_blocks.0.upsampler.time_conv.weight".to_string(),
+        vec![2048, 1024, 3, 1, 1],
+    );
     assert!(requested.contains(&time_conv));
 
-    let mu = vae.encode(&Tensor::zeros((1, 3, 1, 16, 16), DType::F32, &Device::Cpu).unwrap()).unwrap();
+    let mu = vae
+        .encode(&Tensor::zeros((1, 3, 1, 16, 16), DType::F32, &Device::Cpu).unwrap())
+        .unwrap();
     assert_eq!(mu.dims(), &[1, 48, 1, 1, 1]);
     let video = vae.decode(&Tensor::cat(&[&mu, &mu], 2).unwrap()).unwrap();
     assert_eq!(video.dims(), &[1, 3, 5, 16, 16]);

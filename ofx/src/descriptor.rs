@@ -20,7 +20,10 @@ pub struct EffectDescriptor {
 
 impl EffectDescriptor {
     pub fn new(effect: ImageEffect) -> Result<Self> {
-        Ok(EffectDescriptor { effect, props: effect.properties()? })
+        Ok(EffectDescriptor {
+            effect,
+            props: effect.properties()?,
+        })
     }
     pub fn effect(&self) -> ImageEffect {
         self.effect
@@ -41,47 +44,65 @@ impl EffectDescriptor {
         self.props.set_string(kOfxPropPluginDescription, 0, text)
     }
     pub fn set_grouping(&self, grouping: &str) -> Result<()> {
-        self.props.set_string(kOfxImageEffectPluginPropGrouping, 0, grouping)
+        self.props
+            .set_string(kOfxImageEffectPluginPropGrouping, 0, grouping)
     }
     pub fn set_supported_contexts(&self, contexts: &[Context]) -> Result<()> {
         let v: Vec<_> = contexts.iter().map(|c| c.as_cstr()).collect();
-        self.props.set_cstrs(kOfxImageEffectPropSupportedContexts, &v)
+        self.props
+            .set_cstrs(kOfxImageEffectPropSupportedContexts, &v)
     }
     pub fn set_supported_pixel_depths(&self, depths: &[PixelDepth]) -> Result<()> {
         let v: Vec<_> = depths.iter().map(|d| d.as_cstr()).collect();
-        self.props.set_cstrs(kOfxImageEffectPropSupportedPixelDepths, &v)
+        self.props
+            .set_cstrs(kOfxImageEffectPropSupportedPixelDepths, &v)
     }
     pub fn set_render_thread_safety(&self, safety: RenderThreadSafety) -> Result<()> {
-        self.props.set_cstr(kOfxImageEffectPluginRenderThreadSafety, 0, safety.as_cstr())
+        self.props
+            .set_cstr(kOfxImageEffectPluginRenderThreadSafety, 0, safety.as_cstr())
     }
     /// `kOfxImageEffectPluginPropHostFrameThreading`: false when the plugin does its own SMP.
     pub fn set_host_frame_threading(&self, host_threads: bool) -> Result<()> {
-        self.props.set_bool(kOfxImageEffectPluginPropHostFrameThreading, 0, host_threads)
+        self.props
+            .set_bool(kOfxImageEffectPluginPropHostFrameThreading, 0, host_threads)
     }
     pub fn set_single_instance(&self, single: bool) -> Result<()> {
-        self.props.set_bool(kOfxImageEffectPluginPropSingleInstance, 0, single)
+        self.props
+            .set_bool(kOfxImageEffectPluginPropSingleInstance, 0, single)
     }
     pub fn set_supports_tiles(&self, tiles: bool) -> Result<()> {
-        self.props.set_bool(kOfxImageEffectPropSupportsTiles, 0, tiles)
+        self.props
+            .set_bool(kOfxImageEffectPropSupportsTiles, 0, tiles)
     }
     pub fn set_supports_multi_resolution(&self, multi: bool) -> Result<()> {
-        self.props.set_bool(kOfxImageEffectPropSupportsMultiResolution, 0, multi)
+        self.props
+            .set_bool(kOfxImageEffectPropSupportsMultiResolution, 0, multi)
     }
     pub fn set_supports_multiple_clip_depths(&self, multi: bool) -> Result<()> {
-        self.props.set_bool(kOfxImageEffectPropSupportsMultipleClipDepths, 0, multi)
+        self.props
+            .set_bool(kOfxImageEffectPropSupportsMultipleClipDepths, 0, multi)
     }
     pub fn set_temporal_clip_access(&self, temporal: bool) -> Result<()> {
-        self.props.set_bool(kOfxImageEffectPropTemporalClipAccess, 0, temporal)
+        self.props
+            .set_bool(kOfxImageEffectPropTemporalClipAccess, 0, temporal)
     }
     /// `kOfxImageEffectInstancePropSequentialRender`: 0, 1 (must) or 2 (better). Some hosts
     /// (Nuke on descriptors, Resolve) lack it, so an unknown property is not an error.
     pub fn set_sequential_render(&self, mode: i32) -> Result<()> {
-        PropertySet::ignore_unknown(self.props.set_int(kOfxImageEffectInstancePropSequentialRender, 0, mode))
+        PropertySet::ignore_unknown(self.props.set_int(
+            kOfxImageEffectInstancePropSequentialRender,
+            0,
+            mode,
+        ))
     }
     /// `kOfxImageEffectPropCPURenderSupported` (1.5.1); ignored by hosts that predate it.
     pub fn set_cpu_render_supported(&self, supported: bool) -> Result<()> {
         let value = if supported { c"true" } else { c"false" };
-        PropertySet::ignore_unknown(self.props.set_cstr(kOfxImageEffectPropCPURenderSupported, 0, value))
+        PropertySet::ignore_unknown(self.props.set_cstr(
+            kOfxImageEffectPropCPURenderSupported,
+            0,
+            value,
+        ))
     }
 
     /// `clipDefine`, then the clip's properties.
@@ -91,7 +112,11 @@ impl EffectDescriptor {
         props.set_cstrs(kOfxImageEffectPropSupportedComponents, &comps)?;
         props.set_bool(kOfxImageClipPropOptional, 0, clip.optional)?;
         props.set_bool(kOfxImageEffectPropSupportsTiles, 0, clip.supports_tiles)?;
-        props.set_bool(kOfxImageEffectPropTemporalClipAccess, 0, clip.temporal_access)?;
+        props.set_bool(
+            kOfxImageEffectPropTemporalClipAccess,
+            0,
+            clip.temporal_access,
+        )?;
         if let Some(label) = &clip.label {
             props.set_string(kOfxPropLabel, 0, label)?;
         }
@@ -114,7 +139,11 @@ impl ClipPreferences {
         self.0.set_bool(kOfxImageEffectFrameVarying, 0, varying)
     }
     pub fn set_premultiplication(&self, premultiplied: bool) -> Result<()> {
-        let v = if premultiplied { kOfxImagePreMultiplied } else { kOfxImageOpaque };
+        let v = if premultiplied {
+            kOfxImagePreMultiplied
+        } else {
+            kOfxImageOpaque
+        };
         self.0.set_cstr(kOfxImageEffectPropPreMultiplication, 0, v)
     }
     /// `OfxImageClipPropDepth_<clip>`; a Generator cannot change its output's depth, so
@@ -196,14 +225,36 @@ impl StringMode {
 /// What kind of parameter, with its type-specific settings.
 #[derive(Debug, Clone)]
 pub enum ParamKind {
-    Int { default: i32, range: (i32, i32), display_range: Option<(i32, i32)> },
-    Double { default: f64, range: (f64, f64), display_range: Option<(f64, f64)>, increment: Option<f64>, digits: Option<i32> },
-    Boolean { default: bool },
-    Choice { options: Vec<String>, default: usize },
-    String { default: String, mode: StringMode },
+    Int {
+        default: i32,
+        range: (i32, i32),
+        display_range: Option<(i32, i32)>,
+    },
+    Double {
+        default: f64,
+        range: (f64, f64),
+        display_range: Option<(f64, f64)>,
+        increment: Option<f64>,
+        digits: Option<i32>,
+    },
+    Boolean {
+        default: bool,
+    },
+    Choice {
+        options: Vec<String>,
+        default: usize,
+    },
+    String {
+        default: String,
+        mode: StringMode,
+    },
     PushButton,
-    Group { open: bool },
-    Page { children: Vec<String> },
+    Group {
+        open: bool,
+    },
+    Page {
+        children: Vec<String>,
+    },
 }
 
 /// A parameter to define: `ParamDescriptor::int("seed").label("Seed").range(0, 1000).define(&set)`.
@@ -238,7 +289,14 @@ impl ParamDescriptor {
     }
     /// Unbounded int (range `kOfxFlagInfiniteMin..kOfxFlagInfiniteMax`) defaulting to 0.
     pub fn int(name: &str) -> Self {
-        ParamDescriptor::new(name, ParamKind::Int { default: 0, range: (i32::MIN, i32::MAX), display_range: None })
+        ParamDescriptor::new(
+            name,
+            ParamKind::Int {
+                default: 0,
+                range: (i32::MIN, i32::MAX),
+                display_range: None,
+            },
+        )
     }
     pub fn double(name: &str) -> Self {
         ParamDescriptor::new(
@@ -258,11 +316,20 @@ impl ParamDescriptor {
     pub fn choice(name: &str, options: &[&str]) -> Self {
         ParamDescriptor::new(
             name,
-            ParamKind::Choice { options: options.iter().map(|s| s.to_string()).collect(), default: 0 },
+            ParamKind::Choice {
+                options: options.iter().map(|s| s.to_string()).collect(),
+                default: 0,
+            },
         )
     }
     pub fn string(name: &str, mode: StringMode) -> Self {
-        ParamDescriptor::new(name, ParamKind::String { default: String::new(), mode })
+        ParamDescriptor::new(
+            name,
+            ParamKind::String {
+                default: String::new(),
+                mode,
+            },
+        )
     }
     pub fn push_button(name: &str) -> Self {
         ParamDescriptor::new(name, ParamKind::PushButton)
@@ -271,7 +338,12 @@ impl ParamDescriptor {
         ParamDescriptor::new(name, ParamKind::Group { open: true })
     }
     pub fn page(name: &str, children: &[&str]) -> Self {
-        ParamDescriptor::new(name, ParamKind::Page { children: children.iter().map(|s| s.to_string()).collect() })
+        ParamDescriptor::new(
+            name,
+            ParamKind::Page {
+                children: children.iter().map(|s| s.to_string()).collect(),
+            },
+        )
     }
 
     pub fn label(mut self, label: &str) -> Self {
@@ -386,17 +458,27 @@ impl ParamDescriptor {
     pub fn define(&self, set: &ParamSet) -> Result<PropertySet> {
         if self.name.is_empty() || self.name.contains('-') {
             // Nuke rejects '-' in knob names ("illegal character").
-            return Err(OfxError::new(kOfxStatErrValue, format!("invalid parameter name {:?}", self.name)));
+            return Err(OfxError::new(
+                kOfxStatErrValue,
+                format!("invalid parameter name {:?}", self.name),
+            ));
         }
         let p = set.define_raw(self.param_type(), &self.name)?;
-        p.set_string(kOfxPropLabel, 0, self.label.as_deref().unwrap_or(&self.name))?;
+        p.set_string(
+            kOfxPropLabel,
+            0,
+            self.label.as_deref().unwrap_or(&self.name),
+        )?;
         if let Some(hint) = &self.hint {
             p.set_string(kOfxParamPropHint, 0, hint)?;
         }
         if let Some(parent) = &self.parent {
             p.set_string(kOfxParamPropParent, 0, parent)?;
         }
-        let valued = !matches!(self.kind, ParamKind::PushButton | ParamKind::Group { .. } | ParamKind::Page { .. });
+        let valued = !matches!(
+            self.kind,
+            ParamKind::PushButton | ParamKind::Group { .. } | ParamKind::Page { .. }
+        );
         if valued {
             if let Some(a) = self.animates {
                 p.set_bool(kOfxParamPropAnimates, 0, a)?;
@@ -417,7 +499,11 @@ impl ParamDescriptor {
             }
         }
         match &self.kind {
-            ParamKind::Int { default, range, display_range } => {
+            ParamKind::Int {
+                default,
+                range,
+                display_range,
+            } => {
                 let display = display_range.unwrap_or(*range);
                 p.set_int(kOfxParamPropDefault, 0, *default)?;
                 p.set_int(kOfxParamPropMin, 0, range.0)?;
@@ -425,7 +511,13 @@ impl ParamDescriptor {
                 p.set_int(kOfxParamPropDisplayMin, 0, display.0)?;
                 p.set_int(kOfxParamPropDisplayMax, 0, display.1)?;
             }
-            ParamKind::Double { default, range, display_range, increment, digits } => {
+            ParamKind::Double {
+                default,
+                range,
+                display_range,
+                increment,
+                digits,
+            } => {
                 let display = display_range.unwrap_or(*range);
                 p.set_double(kOfxParamPropDefault, 0, *default)?;
                 p.set_double(kOfxParamPropMin, 0, range.0)?;

@@ -1,5 +1,6 @@
 //! Effect (descriptor or instance) and clip handles.
 
+use crate::c_string;
 use crate::error::{OfxError, Result};
 use crate::image::Image;
 use crate::param::ParamSet;
@@ -7,7 +8,6 @@ use crate::property::PropertySet;
 use crate::suites::{self, Suites};
 use crate::sys::*;
 use crate::types::{Components, Context, PixelDepth};
-use crate::c_string;
 use std::any::Any;
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
@@ -32,10 +32,9 @@ impl std::fmt::Debug for ImageEffect {
 
 macro_rules! effect_fn {
     ($suites:expr, $f:ident) => {
-        $suites
-            .image_effect()?
-            .$f
-            .ok_or_else(|| OfxError::missing(concat!("the image effect suite has no ", stringify!($f))))?
+        $suites.image_effect()?.$f.ok_or_else(|| {
+            OfxError::missing(concat!("the image effect suite has no ", stringify!($f)))
+        })?
     };
 }
 
@@ -54,7 +53,8 @@ impl ImageEffect {
     }
 
     pub fn from_handle(handle: OfxImageEffectHandle) -> Result<Self> {
-        ImageEffect::new(handle, suites::get()?).ok_or_else(|| OfxError::bad_handle("NULL effect handle"))
+        ImageEffect::new(handle, suites::get()?)
+            .ok_or_else(|| OfxError::bad_handle("NULL effect handle"))
     }
 
     pub fn handle(&self) -> OfxImageEffectHandle {
@@ -71,7 +71,8 @@ impl ImageEffect {
         // SAFETY: valid effect token and a live out slot.
         let status = unsafe { f(self.handle(), &mut props) };
         OfxError::check(status, || "getPropertySet".into())?;
-        PropertySet::new(props, self.suites.property()?).ok_or_else(|| OfxError::bad_handle("getPropertySet gave NULL"))
+        PropertySet::new(props, self.suites.property()?)
+            .ok_or_else(|| OfxError::bad_handle("getPropertySet gave NULL"))
     }
 
     pub fn param_set(&self) -> Result<ParamSet> {
@@ -91,7 +92,8 @@ impl ImageEffect {
         // SAFETY: valid token, NUL-terminated name alive for the call, live out slot.
         let status = unsafe { f(self.handle(), name_c.as_ptr(), &mut props) };
         OfxError::check(status, || format!("clipDefine({name})"))?;
-        PropertySet::new(props, self.suites.property()?).ok_or_else(|| OfxError::bad_handle("clipDefine gave NULL"))
+        PropertySet::new(props, self.suites.property()?)
+            .ok_or_else(|| OfxError::bad_handle("clipDefine gave NULL"))
     }
 
     /// `clipGetHandle` on an instance.
@@ -103,10 +105,15 @@ impl ImageEffect {
         // SAFETY: valid token, NUL-terminated name, live out slots.
         let status = unsafe { f(self.handle(), name_c.as_ptr(), &mut clip, &mut props) };
         OfxError::check(status, || format!("clipGetHandle({name})"))?;
-        let handle = NonNull::new(clip).ok_or_else(|| OfxError::bad_handle("clipGetHandle gave NULL"))?;
+        let handle =
+            NonNull::new(clip).ok_or_else(|| OfxError::bad_handle("clipGetHandle gave NULL"))?;
         let props = PropertySet::new(props, self.suites.property()?)
             .ok_or_else(|| OfxError::bad_handle("clipGetHandle gave NULL properties"))?;
-        Ok(Clip { handle, props, suites: self.suites })
+        Ok(Clip {
+            handle,
+            props,
+            suites: self.suites,
+        })
     }
 
     /// The `Output` clip.
@@ -117,7 +124,9 @@ impl ImageEffect {
     /// `abort()`: true when the host wants the current render stopped. False when the
     /// host lacks the function.
     pub fn abort_requested(&self) -> bool {
-        let Ok(suite) = self.suites.image_effect() else { return false };
+        let Ok(suite) = self.suites.image_effect() else {
+            return false;
+        };
         let Some(f) = suite.abort else { return false };
         // SAFETY: valid effect token.
         unsafe { f(self.handle()) != 0 }
@@ -125,17 +134,26 @@ impl ImageEffect {
 
     /// `kOfxImageEffectPropContext` of an instance.
     pub fn context(&self) -> Result<Context> {
-        let value = self.properties()?.get_string(kOfxImageEffectPropContext, 0)?;
-        Context::from_name(&value).ok_or_else(|| OfxError::new(kOfxStatErrValue, format!("unknown context {value}")))
+        let value = self
+            .properties()?
+            .get_string(kOfxImageEffectPropContext, 0)?;
+        Context::from_name(&value)
+            .ok_or_else(|| OfxError::new(kOfxStatErrValue, format!("unknown context {value}")))
     }
 
     /// Attaches per-instance data (replacing and dropping any previous one). Call in
     /// `CreateInstance`; drop it with [`ImageEffect::drop_instance_data`] in `DestroyInstance`.
     pub fn set_instance_data<T: Any + Send + Sync>(&self, value: T) -> Result<()> {
         self.drop_instance_data()?;
-        let boxed = Box::new(InstanceDataBox { tag: INSTANCE_DATA_TAG, value: Arc::new(value) });
+        let boxed = Box::new(InstanceDataBox {
+            tag: INSTANCE_DATA_TAG,
+            value: Arc::new(value),
+        });
         let raw = Box::into_raw(boxed);
-        if let Err(e) = self.properties()?.set_pointer(kOfxPropInstanceData, 0, raw as *mut c_void) {
+        if let Err(e) = self
+            .properties()?
+            .set_pointer(kOfxPropInstanceData, 0, raw as *mut c_void)
+        {
             // SAFETY: `raw` came from Box::into_raw above and was not stored by the host.
             drop(unsafe { Box::from_raw(raw) });
             return Err(e);
@@ -145,14 +163,17 @@ impl ImageEffect {
 
     /// A shared reference to the instance data, if it is a `T`.
     pub fn instance_data<T: Any + Send + Sync>(&self) -> Result<Arc<T>> {
-        let raw = self.properties()?.get_pointer(kOfxPropInstanceData, 0)? as *const InstanceDataBox;
+        let raw =
+            self.properties()?.get_pointer(kOfxPropInstanceData, 0)? as *const InstanceDataBox;
         // SAFETY: the only writer of kOfxPropInstanceData is set_instance_data, which stores a
         // live Box<InstanceDataBox>; the host never runs DestroyInstance concurrently with
         // other actions of the instance (ofxThreadSafety.rst), so the box is alive here. The
         // tag guards against a pointer some other code stored.
         let data = unsafe { raw.as_ref() }.ok_or_else(|| OfxError::failed("no instance data"))?;
         if data.tag != INSTANCE_DATA_TAG {
-            return Err(OfxError::failed("kOfxPropInstanceData was not set by this crate"));
+            return Err(OfxError::failed(
+                "kOfxPropInstanceData was not set by this crate",
+            ));
         }
         Arc::clone(&data.value)
             .downcast::<T>()
@@ -198,11 +219,13 @@ impl Clip {
     }
     pub fn pixel_depth(&self) -> Result<PixelDepth> {
         let v = self.props.get_string(kOfxImageEffectPropPixelDepth, 0)?;
-        PixelDepth::from_name(&v).ok_or_else(|| OfxError::new(kOfxStatErrValue, format!("unknown depth {v}")))
+        PixelDepth::from_name(&v)
+            .ok_or_else(|| OfxError::new(kOfxStatErrValue, format!("unknown depth {v}")))
     }
     pub fn components(&self) -> Result<Components> {
         let v = self.props.get_string(kOfxImageEffectPropComponents, 0)?;
-        Components::from_name(&v).ok_or_else(|| OfxError::new(kOfxStatErrValue, format!("unknown components {v}")))
+        Components::from_name(&v)
+            .ok_or_else(|| OfxError::new(kOfxStatErrValue, format!("unknown components {v}")))
     }
     pub fn frame_rate(&self) -> Result<f64> {
         self.props.get_double(kOfxImageEffectPropFrameRate, 0)
@@ -225,7 +248,9 @@ impl Clip {
         let f = effect_fn!(self.suites, clipGetImage);
         let release = self.suites.image_effect()?.clipReleaseImage;
         let mut image: OfxPropertySetHandle = ptr::null_mut();
-        let region_ptr = region.as_ref().map_or(ptr::null(), |r| r as *const OfxRectD);
+        let region_ptr = region
+            .as_ref()
+            .map_or(ptr::null(), |r| r as *const OfxRectD);
         // SAFETY: valid clip token; region is NULL or points to a live OfxRectD; live out slot.
         let status = unsafe { f(self.handle(), time, region_ptr, &mut image) };
         OfxError::check(status, || format!("clipGetImage({time})"))?;

@@ -43,7 +43,10 @@ impl<'a> Action<'a> {
             (kOfxActionLoad, Action::Load),
             (kOfxActionUnload, Action::Unload),
             (kOfxActionDescribe, Action::Describe),
-            (kOfxImageEffectActionDescribeInContext, Action::DescribeInContext),
+            (
+                kOfxImageEffectActionDescribeInContext,
+                Action::DescribeInContext,
+            ),
             (kOfxActionCreateInstance, Action::CreateInstance),
             (kOfxActionDestroyInstance, Action::DestroyInstance),
             (kOfxActionPurgeCaches, Action::PurgeCaches),
@@ -53,17 +56,38 @@ impl<'a> Action<'a> {
             (kOfxActionEndInstanceChanged, Action::EndInstanceChanged),
             (kOfxActionBeginInstanceEdit, Action::BeginInstanceEdit),
             (kOfxActionEndInstanceEdit, Action::EndInstanceEdit),
-            (kOfxImageEffectActionGetClipPreferences, Action::GetClipPreferences),
-            (kOfxImageEffectActionGetRegionOfDefinition, Action::GetRegionOfDefinition),
-            (kOfxImageEffectActionGetRegionsOfInterest, Action::GetRegionsOfInterest),
+            (
+                kOfxImageEffectActionGetClipPreferences,
+                Action::GetClipPreferences,
+            ),
+            (
+                kOfxImageEffectActionGetRegionOfDefinition,
+                Action::GetRegionOfDefinition,
+            ),
+            (
+                kOfxImageEffectActionGetRegionsOfInterest,
+                Action::GetRegionsOfInterest,
+            ),
             (kOfxImageEffectActionGetTimeDomain, Action::GetTimeDomain),
-            (kOfxImageEffectActionGetFramesNeeded, Action::GetFramesNeeded),
+            (
+                kOfxImageEffectActionGetFramesNeeded,
+                Action::GetFramesNeeded,
+            ),
             (kOfxImageEffectActionIsIdentity, Action::IsIdentity),
-            (kOfxImageEffectActionBeginSequenceRender, Action::BeginSequenceRender),
+            (
+                kOfxImageEffectActionBeginSequenceRender,
+                Action::BeginSequenceRender,
+            ),
             (kOfxImageEffectActionRender, Action::Render),
-            (kOfxImageEffectActionEndSequenceRender, Action::EndSequenceRender),
+            (
+                kOfxImageEffectActionEndSequenceRender,
+                Action::EndSequenceRender,
+            ),
         ];
-        TABLE.iter().find(|(n, _)| *n == name).map_or(Action::Other(name), |(_, a)| *a)
+        TABLE
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(Action::Other(name), |(_, a)| *a)
     }
 }
 
@@ -87,13 +111,16 @@ pub struct ActionArgs {
 impl ActionArgs {
     /// The effect handle, or `kOfxStatErrBadHandle` when the host passed NULL.
     pub fn effect(&self) -> Result<ImageEffect> {
-        self.effect.ok_or_else(|| OfxError::bad_handle("the action needs an effect handle"))
+        self.effect
+            .ok_or_else(|| OfxError::bad_handle("the action needs an effect handle"))
     }
     pub fn in_args(&self) -> Result<PropertySet> {
-        self.in_args.ok_or_else(|| OfxError::bad_handle("the action needs inArgs"))
+        self.in_args
+            .ok_or_else(|| OfxError::bad_handle("the action needs inArgs"))
     }
     pub fn out_args(&self) -> Result<PropertySet> {
-        self.out_args.ok_or_else(|| OfxError::bad_handle("the action needs outArgs"))
+        self.out_args
+            .ok_or_else(|| OfxError::bad_handle("the action needs outArgs"))
     }
 }
 
@@ -206,7 +233,9 @@ pub fn plugin_at(plugins: &'static [PluginEntry], nth: c_int) -> *mut OfxPlugin 
         .ok()
         .and_then(|i| plugins.get(i))
         // The host only reads the struct; OFX's C signature is simply not const.
-        .map_or(std::ptr::null_mut(), |p| &p.0 as *const OfxPlugin as *mut OfxPlugin)
+        .map_or(std::ptr::null_mut(), |p| {
+            &p.0 as *const OfxPlugin as *mut OfxPlugin
+        })
 }
 
 /// Exports `OfxGetNumberOfPlugins` and `OfxGetPlugin` for the given [`Plugin`] types.
@@ -277,7 +306,8 @@ mod pin {
         };
         // SAFETY: dladdr only reads the address (one of this binary's functions) and fills the
         // Dl_info struct, whose C layout DlInfo mirrors.
-        if unsafe { dladdr(own_info as *const c_void, &mut info) } == 0 || info.dli_fname.is_null() {
+        if unsafe { dladdr(own_info as *const c_void, &mut info) } == 0 || info.dli_fname.is_null()
+        {
             return None;
         }
         Some(info)
@@ -288,7 +318,9 @@ mod pin {
         // SAFETY: dli_fname is a NUL-terminated path owned by the loader, valid while this binary
         // is loaded, which it is while this function runs; it is copied before returning.
         let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
-        Some(std::path::PathBuf::from(name.to_string_lossy().into_owned()))
+        Some(std::path::PathBuf::from(
+            name.to_string_lossy().into_owned(),
+        ))
     }
 
     pub fn pin() -> bool {

@@ -12,7 +12,10 @@ pub type Result<T> = std::result::Result<T, OfxError>;
 
 impl OfxError {
     pub fn new(status: OfxStatus, what: impl Into<String>) -> Self {
-        OfxError { status, what: what.into() }
+        OfxError {
+            status,
+            what: what.into(),
+        }
     }
     /// The host lacks a suite or a function this call needs.
     pub fn missing(what: impl Into<String>) -> Self {
@@ -36,7 +39,13 @@ impl OfxError {
 
 impl fmt::Display for OfxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", status_name(self.status), self.status, self.what)
+        write!(
+            f,
+            "{} ({}): {}",
+            status_name(self.status),
+            self.status,
+            self.what
+        )
     }
 }
 

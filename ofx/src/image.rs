@@ -55,11 +55,19 @@ impl Image {
         image.bounds = props.get_rect_i(kOfxImagePropBounds)?;
         image.row_bytes = props.get_int(kOfxImagePropRowBytes, 0)? as isize;
         let depth = props.get_string(kOfxImageEffectPropPixelDepth, 0)?;
-        image.depth = PixelDepth::from_name(&depth)
-            .ok_or_else(|| OfxError::new(kOfxStatErrImageFormat, format!("unknown pixel depth {depth}")))?;
+        image.depth = PixelDepth::from_name(&depth).ok_or_else(|| {
+            OfxError::new(
+                kOfxStatErrImageFormat,
+                format!("unknown pixel depth {depth}"),
+            )
+        })?;
         let components = props.get_string(kOfxImageEffectPropComponents, 0)?;
-        image.components = Components::from_name(&components)
-            .ok_or_else(|| OfxError::new(kOfxStatErrImageFormat, format!("unknown components {components}")))?;
+        image.components = Components::from_name(&components).ok_or_else(|| {
+            OfxError::new(
+                kOfxStatErrImageFormat,
+                format!("unknown components {components}"),
+            )
+        })?;
         image.validate()?;
         Ok(image)
     }
@@ -67,7 +75,10 @@ impl Image {
     fn validate(&self) -> Result<()> {
         let b = self.bounds;
         if b.x2 < b.x1 || b.y2 < b.y1 {
-            return Err(OfxError::new(kOfxStatErrValue, format!("inverted image bounds {b:?}")));
+            return Err(OfxError::new(
+                kOfxStatErrValue,
+                format!("inverted image bounds {b:?}"),
+            ));
         }
         if self.width() > 0 && self.height() > 0 {
             if self.data.is_null() {
@@ -76,7 +87,11 @@ impl Image {
             if self.row_bytes.unsigned_abs() < self.row_len_bytes() {
                 return Err(OfxError::new(
                     kOfxStatErrValue,
-                    format!("row bytes {} smaller than a row of {} bytes", self.row_bytes, self.row_len_bytes()),
+                    format!(
+                        "row bytes {} smaller than a row of {} bytes",
+                        self.row_bytes,
+                        self.row_len_bytes()
+                    ),
                 ));
             }
         }
@@ -132,8 +147,13 @@ impl Image {
             ));
         }
         let align = std::mem::align_of::<T>();
-        if !(self.data as usize).is_multiple_of(align) || !self.row_bytes.unsigned_abs().is_multiple_of(align) {
-            return Err(OfxError::new(kOfxStatErrImageFormat, "image rows are not aligned for their depth"));
+        if !(self.data as usize).is_multiple_of(align)
+            || !self.row_bytes.unsigned_abs().is_multiple_of(align)
+        {
+            return Err(OfxError::new(
+                kOfxStatErrImageFormat,
+                "image rows are not aligned for their depth",
+            ));
         }
         Ok(())
     }
@@ -150,17 +170,25 @@ impl Image {
     /// Row `y` as channel values (`width * components` long).
     pub fn row<T: Pixel>(&self, y: i32) -> Result<&[T]> {
         self.check_type::<T>()?;
-        let p = self.row_ptr(y).ok_or_else(|| OfxError::new(kOfxStatErrBadIndex, format!("row {y} out of bounds")))?;
+        let p = self
+            .row_ptr(y)
+            .ok_or_else(|| OfxError::new(kOfxStatErrBadIndex, format!("row {y} out of bounds")))?;
         // SAFETY: as in row_bytes_slice; check_type verified depth and alignment for T.
-        Ok(unsafe { std::slice::from_raw_parts(p as *const T, self.width() * self.components.count()) })
+        Ok(unsafe {
+            std::slice::from_raw_parts(p as *const T, self.width() * self.components.count())
+        })
     }
 
     /// Row `y` as mutable channel values.
     pub fn row_mut<T: Pixel>(&mut self, y: i32) -> Result<&mut [T]> {
         self.check_type::<T>()?;
-        let p = self.row_ptr(y).ok_or_else(|| OfxError::new(kOfxStatErrBadIndex, format!("row {y} out of bounds")))?;
+        let p = self
+            .row_ptr(y)
+            .ok_or_else(|| OfxError::new(kOfxStatErrBadIndex, format!("row {y} out of bounds")))?;
         // SAFETY: as in row; &mut self makes this the only live view of the row.
-        Ok(unsafe { std::slice::from_raw_parts_mut(p as *mut T, self.width() * self.components.count()) })
+        Ok(unsafe {
+            std::slice::from_raw_parts_mut(p as *mut T, self.width() * self.components.count())
+        })
     }
 
     /// Every row as a disjoint mutable slice, bottom row first, with its `y`. Rows never
@@ -173,7 +201,9 @@ impl Image {
             let Some(p) = self.row_ptr(y) else { break };
             // SAFETY: as in row_mut; distinct rows are disjoint byte ranges because
             // |row_bytes| >= row length, so the slices never alias; all borrow &mut self.
-            rows.push((y, unsafe { std::slice::from_raw_parts_mut(p as *mut T, len) }));
+            rows.push((y, unsafe {
+                std::slice::from_raw_parts_mut(p as *mut T, len)
+            }));
         }
         Ok(rows)
     }

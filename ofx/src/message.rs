@@ -1,11 +1,11 @@
 //! Messages to the user, always sent as `("%s", text)`: our text is never a format string.
 
+use crate::c_string;
 use crate::effect::ImageEffect;
 use crate::error::{OfxError, Result};
 use crate::suites;
 use crate::sys::*;
 use crate::types::MessageType;
-use crate::c_string;
 use std::ffi::c_void;
 
 /// The host's answer to a message (`Yes`/`No` only for questions).
@@ -22,7 +22,12 @@ fn handle_of(effect: Option<&ImageEffect>) -> *mut c_void {
 
 /// `message(handle, type, id, "%s", text)` via message suite V2, else V1. `effect` may be
 /// `None` for a message not tied to an instance.
-pub fn message(effect: Option<&ImageEffect>, kind: MessageType, id: &str, text: &str) -> Result<MessageReply> {
+pub fn message(
+    effect: Option<&ImageEffect>,
+    kind: MessageType,
+    id: &str,
+    text: &str,
+) -> Result<MessageReply> {
     let suites = match effect {
         Some(e) => *e.suites(),
         None => suites::get()?,
@@ -36,7 +41,15 @@ pub fn message(effect: Option<&ImageEffect>, kind: MessageType, id: &str, text: 
     let text_c = c_string(text);
     // SAFETY: every pointer is NUL-terminated and alive for the call; the format is the
     // literal "%s" and exactly one `char *` vararg follows, as printf requires.
-    let status = unsafe { f(handle_of(effect), kind.as_cstr().as_ptr(), id_c.as_ptr(), c"%s".as_ptr(), text_c.as_ptr()) };
+    let status = unsafe {
+        f(
+            handle_of(effect),
+            kind.as_cstr().as_ptr(),
+            id_c.as_ptr(),
+            c"%s".as_ptr(),
+            text_c.as_ptr(),
+        )
+    };
     match status {
         kOfxStatOK => Ok(MessageReply::Ok),
         kOfxStatReplyYes => Ok(MessageReply::Yes),
@@ -48,7 +61,12 @@ pub fn message(effect: Option<&ImageEffect>, kind: MessageType, id: &str, text: 
 /// `setPersistentMessage` (message suite V2) on an instance: a status shown on the node until
 /// cleared. `Err(kOfxStatErrMissingHostFeature)` when the host lacks it (no V2, or Resolve's
 /// NULL function pointer); callers usually fall back to [`message`] with `Log`.
-pub fn set_persistent_message(effect: &ImageEffect, kind: MessageType, id: &str, text: &str) -> Result<()> {
+pub fn set_persistent_message(
+    effect: &ImageEffect,
+    kind: MessageType,
+    id: &str,
+    text: &str,
+) -> Result<()> {
     let f = effect
         .suites()
         .message_v2
@@ -58,7 +76,13 @@ pub fn set_persistent_message(effect: &ImageEffect, kind: MessageType, id: &str,
     let text_c = c_string(text);
     // SAFETY: as in `message`: literal "%s" format and one `char *` vararg.
     let status = unsafe {
-        f(effect.handle() as *mut c_void, kind.as_cstr().as_ptr(), id_c.as_ptr(), c"%s".as_ptr(), text_c.as_ptr())
+        f(
+            effect.handle() as *mut c_void,
+            kind.as_cstr().as_ptr(),
+            id_c.as_ptr(),
+            c"%s".as_ptr(),
+            text_c.as_ptr(),
+        )
     };
     OfxError::check(status, || format!("setPersistentMessage({id})"))
 }

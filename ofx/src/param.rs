@@ -4,11 +4,11 @@
 //! exactly the C types `ofxParam.h` prescribes for each parameter type (`int`, `double`,
 //! `char *`, or pointers to them), which is the whole contract of a variadic call.
 
+use crate::c_string;
 use crate::error::{OfxError, Result};
 use crate::property::PropertySet;
 use crate::suites::Suites;
 use crate::sys::*;
-use crate::c_string;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr::{self, NonNull};
 
@@ -25,10 +25,9 @@ unsafe impl Sync for ParamSet {}
 
 macro_rules! param_fn {
     ($suites:expr, $f:ident) => {
-        $suites
-            .parameter()?
-            .$f
-            .ok_or_else(|| OfxError::missing(concat!("the parameter suite has no ", stringify!($f))))?
+        $suites.parameter()?.$f.ok_or_else(|| {
+            OfxError::missing(concat!("the parameter suite has no ", stringify!($f)))
+        })?
     };
 }
 
@@ -48,9 +47,17 @@ impl ParamSet {
         let name_c = c_string(name);
         let mut props: OfxPropertySetHandle = ptr::null_mut();
         // SAFETY: valid set token, NUL-terminated strings alive for the call, live out slot.
-        let status = unsafe { f(self.handle(), param_type.as_ptr(), name_c.as_ptr(), &mut props) };
+        let status = unsafe {
+            f(
+                self.handle(),
+                param_type.as_ptr(),
+                name_c.as_ptr(),
+                &mut props,
+            )
+        };
         OfxError::check(status, || format!("paramDefine({:?}, {name})", param_type))?;
-        PropertySet::new(props, self.suites.property()?).ok_or_else(|| OfxError::bad_handle("paramDefine gave NULL"))
+        PropertySet::new(props, self.suites.property()?)
+            .ok_or_else(|| OfxError::bad_handle("paramDefine gave NULL"))
     }
 
     /// `paramGetHandle`.
@@ -62,10 +69,16 @@ impl ParamSet {
         // SAFETY: valid set token, NUL-terminated name, live out slots.
         let status = unsafe { f(self.handle(), name_c.as_ptr(), &mut param, &mut props) };
         OfxError::check(status, || format!("paramGetHandle({name})"))?;
-        let handle = NonNull::new(param).ok_or_else(|| OfxError::bad_handle("paramGetHandle gave NULL"))?;
+        let handle =
+            NonNull::new(param).ok_or_else(|| OfxError::bad_handle("paramGetHandle gave NULL"))?;
         let props = PropertySet::new(props, self.suites.property()?)
             .ok_or_else(|| OfxError::bad_handle("paramGetHandle gave NULL properties"))?;
-        Ok(Param { handle, props, suites: self.suites, name: name.to_owned() })
+        Ok(Param {
+            handle,
+            props,
+            suites: self.suites,
+            name: name.to_owned(),
+        })
     }
 
     pub fn properties(&self) -> Result<PropertySet> {
@@ -74,7 +87,8 @@ impl ParamSet {
         // SAFETY: valid set token and live out slot.
         let status = unsafe { f(self.handle(), &mut props) };
         OfxError::check(status, || "paramSetGetPropertySet".into())?;
-        PropertySet::new(props, self.suites.property()?).ok_or_else(|| OfxError::bad_handle("NULL param set properties"))
+        PropertySet::new(props, self.suites.property()?)
+            .ok_or_else(|| OfxError::bad_handle("NULL param set properties"))
     }
 
     /// Groups several `set_*` calls into one undo step (`paramEditBegin/End`).
@@ -83,7 +97,9 @@ impl ParamSet {
         let end = param_fn!(self.suites, paramEditEnd);
         let label_c = c_string(label);
         // SAFETY: valid set token and NUL-terminated label.
-        OfxError::check(unsafe { begin(self.handle(), label_c.as_ptr()) }, || "paramEditBegin".into())?;
+        OfxError::check(unsafe { begin(self.handle(), label_c.as_ptr()) }, || {
+            "paramEditBegin".into()
+        })?;
         let result = body();
         // SAFETY: valid set token; balances the begin above.
         OfxError::check(unsafe { end(self.handle()) }, || "paramEditEnd".into())?;
@@ -158,7 +174,10 @@ impl Param {
         if wanted(kind) {
             Ok(kind)
         } else {
-            Err(OfxError::new(kOfxStatErrValue, format!("parameter {} is not {what}", self.name)))
+            Err(OfxError::new(
+                kOfxStatErrValue,
+                format!("parameter {} is not {what}", self.name),
+            ))
         }
     }
 
@@ -168,10 +187,16 @@ impl Param {
         let mut value: c_int = 0;
         let status = match time {
             // SAFETY: 1-D int parameter: the host reads one `int *` vararg, given here.
-            None => unsafe { param_fn!(self.suites, paramGetValue)(self.handle(), &mut value as *mut c_int) },
+            None => unsafe {
+                param_fn!(self.suites, paramGetValue)(self.handle(), &mut value as *mut c_int)
+            },
             // SAFETY: as above, after the time argument.
             Some(t) => unsafe {
-                param_fn!(self.suites, paramGetValueAtTime)(self.handle(), t, &mut value as *mut c_int)
+                param_fn!(self.suites, paramGetValueAtTime)(
+                    self.handle(),
+                    t,
+                    &mut value as *mut c_int,
+                )
             },
         };
         OfxError::check(status, || format!("paramGetValue({})", self.name))?;
@@ -188,10 +213,16 @@ impl Param {
         let mut value = 0.0f64;
         let status = match time {
             // SAFETY: 1-D double parameter: the host reads one `double *` vararg.
-            None => unsafe { param_fn!(self.suites, paramGetValue)(self.handle(), &mut value as *mut f64) },
+            None => unsafe {
+                param_fn!(self.suites, paramGetValue)(self.handle(), &mut value as *mut f64)
+            },
             // SAFETY: as above, after the time argument.
             Some(t) => unsafe {
-                param_fn!(self.suites, paramGetValueAtTime)(self.handle(), t, &mut value as *mut f64)
+                param_fn!(self.suites, paramGetValueAtTime)(
+                    self.handle(),
+                    t,
+                    &mut value as *mut f64,
+                )
             },
         };
         OfxError::check(status, || format!("paramGetValue({})", self.name))?;
@@ -204,10 +235,19 @@ impl Param {
         let mut value: *const c_char = ptr::null();
         let status = match time {
             // SAFETY: string parameter: the host reads one `char **` vararg.
-            None => unsafe { param_fn!(self.suites, paramGetValue)(self.handle(), &mut value as *mut *const c_char) },
+            None => unsafe {
+                param_fn!(self.suites, paramGetValue)(
+                    self.handle(),
+                    &mut value as *mut *const c_char,
+                )
+            },
             // SAFETY: as above, after the time argument.
             Some(t) => unsafe {
-                param_fn!(self.suites, paramGetValueAtTime)(self.handle(), t, &mut value as *mut *const c_char)
+                param_fn!(self.suites, paramGetValueAtTime)(
+                    self.handle(),
+                    t,
+                    &mut value as *mut *const c_char,
+                )
             },
         };
         OfxError::check(status, || format!("paramGetValue({})", self.name))?;
@@ -215,12 +255,17 @@ impl Param {
             return Ok(String::new());
         }
         // SAFETY: non-NULL host-owned NUL-terminated string, copied before any other call.
-        Ok(unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+        Ok(unsafe { CStr::from_ptr(value) }
+            .to_string_lossy()
+            .into_owned())
     }
 
     /// All dimensions of an int or double parameter, as doubles (for 2D/3D/RGB/RGBA).
     pub fn get_doubles(&self, time: Option<OfxTime>) -> Result<Vec<f64>> {
-        let kind = self.expect(|k| matches!(k, ValueKind::Double(_) | ValueKind::Int(_)), "numeric")?;
+        let kind = self.expect(
+            |k| matches!(k, ValueKind::Double(_) | ValueKind::Int(_)),
+            "numeric",
+        )?;
         let t = time;
         match kind {
             ValueKind::Double(n) => {
@@ -232,7 +277,14 @@ impl Param {
                 let status = unsafe {
                     match t {
                         None => param_fn!(self.suites, paramGetValue)(self.handle(), a, b, c, d),
-                        Some(t) => param_fn!(self.suites, paramGetValueAtTime)(self.handle(), t, a, b, c, d),
+                        Some(t) => param_fn!(self.suites, paramGetValueAtTime)(
+                            self.handle(),
+                            t,
+                            a,
+                            b,
+                            c,
+                            d,
+                        ),
                     }
                 };
                 OfxError::check(status, || format!("paramGetValue({})", self.name))?;
@@ -246,7 +298,9 @@ impl Param {
                 let status = unsafe {
                     match t {
                         None => param_fn!(self.suites, paramGetValue)(self.handle(), a, b, c),
-                        Some(t) => param_fn!(self.suites, paramGetValueAtTime)(self.handle(), t, a, b, c),
+                        Some(t) => {
+                            param_fn!(self.suites, paramGetValueAtTime)(self.handle(), t, a, b, c)
+                        }
                     }
                 };
                 OfxError::check(status, || format!("paramGetValue({})", self.name))?;
@@ -261,7 +315,8 @@ impl Param {
     pub fn set_int(&self, value: i32) -> Result<()> {
         self.expect(|k| k == ValueKind::Int(1), "an int, boolean or choice")?;
         // SAFETY: 1-D int parameter: the host reads one `int` vararg.
-        let status = unsafe { param_fn!(self.suites, paramSetValue)(self.handle(), value as c_int) };
+        let status =
+            unsafe { param_fn!(self.suites, paramSetValue)(self.handle(), value as c_int) };
         OfxError::check(status, || format!("paramSetValue({}, {value})", self.name))
     }
 

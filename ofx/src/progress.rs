@@ -1,9 +1,9 @@
 //! Progress bars: V2 when the host has it, V1 otherwise.
 
+use crate::c_string;
 use crate::effect::ImageEffect;
 use crate::error::{OfxError, Result};
 use crate::sys::*;
-use crate::c_string;
 use std::ffi::c_void;
 
 /// A started progress bar, ended on drop.
@@ -25,7 +25,11 @@ impl Progress {
                 // SAFETY: valid instance token and NUL-terminated strings alive for the call.
                 let status = unsafe { start(handle, label_c.as_ptr(), id_c.as_ptr()) };
                 OfxError::check(status, || "progressStart (v2)".into())?;
-                return Ok(Progress { effect: *effect, update, end: s.progressEnd });
+                return Ok(Progress {
+                    effect: *effect,
+                    update,
+                    end: s.progressEnd,
+                });
             }
         }
         if let Some(s) = suites.progress_v1 {
@@ -33,7 +37,11 @@ impl Progress {
                 // SAFETY: as above.
                 let status = unsafe { start(handle, label_c.as_ptr()) };
                 OfxError::check(status, || "progressStart (v1)".into())?;
-                return Ok(Progress { effect: *effect, update, end: s.progressEnd });
+                return Ok(Progress {
+                    effect: *effect,
+                    update,
+                    end: s.progressEnd,
+                });
             }
         }
         Err(OfxError::missing("the host has no progress suite"))
@@ -42,7 +50,12 @@ impl Progress {
     /// `progressUpdate(fraction)`; `Ok(false)` when the user asked to cancel.
     pub fn update(&self, fraction: f64) -> Result<bool> {
         // SAFETY: valid instance token; the function came from the host's suite.
-        let status = unsafe { (self.update)(self.effect.handle() as *mut c_void, fraction.clamp(0.0, 1.0)) };
+        let status = unsafe {
+            (self.update)(
+                self.effect.handle() as *mut c_void,
+                fraction.clamp(0.0, 1.0),
+            )
+        };
         match status {
             kOfxStatOK | kOfxStatReplyYes => Ok(true),
             kOfxStatReplyNo => Ok(false),

@@ -1,8 +1,8 @@
 //! Typed access to a host property set.
 
+use crate::c_string;
 use crate::error::{OfxError, Result};
 use crate::sys::*;
-use crate::c_string;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::ptr::{self, NonNull};
 
@@ -30,10 +30,9 @@ fn name_of(name: &CStr) -> String {
 
 macro_rules! suite_fn {
     ($self:ident, $f:ident) => {
-        $self
-            .suite
-            .$f
-            .ok_or_else(|| OfxError::missing(concat!("the property suite has no ", stringify!($f))))?
+        $self.suite.$f.ok_or_else(|| {
+            OfxError::missing(concat!("the property suite has no ", stringify!($f)))
+        })?
     };
 }
 
@@ -71,7 +70,9 @@ impl PropertySet {
         let mut value = 0.0f64;
         // SAFETY: as in get_int, with a live f64.
         let status = unsafe { f(self.handle(), name.as_ptr(), index as c_int, &mut value) };
-        OfxError::check(status, || format!("propGetDouble({}, {index})", name_of(name)))?;
+        OfxError::check(status, || {
+            format!("propGetDouble({}, {index})", name_of(name))
+        })?;
         Ok(value)
     }
 
@@ -81,12 +82,19 @@ impl PropertySet {
         let mut value: *mut c_char = ptr::null_mut();
         // SAFETY: as in get_int, with a live `char *` slot.
         let status = unsafe { f(self.handle(), name.as_ptr(), index as c_int, &mut value) };
-        OfxError::check(status, || format!("propGetString({}, {index})", name_of(name)))?;
+        OfxError::check(status, || {
+            format!("propGetString({}, {index})", name_of(name))
+        })?;
         if value.is_null() {
-            return Err(OfxError::new(kOfxStatErrValue, format!("propGetString({}) gave NULL", name_of(name))));
+            return Err(OfxError::new(
+                kOfxStatErrValue,
+                format!("propGetString({}) gave NULL", name_of(name)),
+            ));
         }
         // SAFETY: non-NULL, and the host returns a NUL-terminated string it owns; copied now.
-        Ok(unsafe { CStr::from_ptr(value) }.to_string_lossy().into_owned())
+        Ok(unsafe { CStr::from_ptr(value) }
+            .to_string_lossy()
+            .into_owned())
     }
 
     pub fn get_pointer(&self, name: &CStr, index: usize) -> Result<*mut c_void> {
@@ -94,7 +102,9 @@ impl PropertySet {
         let mut value: *mut c_void = ptr::null_mut();
         // SAFETY: as in get_int, with a live `void *` slot.
         let status = unsafe { f(self.handle(), name.as_ptr(), index as c_int, &mut value) };
-        OfxError::check(status, || format!("propGetPointer({}, {index})", name_of(name)))?;
+        OfxError::check(status, || {
+            format!("propGetPointer({}, {index})", name_of(name))
+        })?;
         Ok(value)
     }
 
@@ -116,7 +126,14 @@ impl PropertySet {
             return Ok(values);
         }
         // SAFETY: `values` has room for exactly `n` ints.
-        let status = unsafe { f(self.handle(), name.as_ptr(), n as c_int, values.as_mut_ptr()) };
+        let status = unsafe {
+            f(
+                self.handle(),
+                name.as_ptr(),
+                n as c_int,
+                values.as_mut_ptr(),
+            )
+        };
         OfxError::check(status, || format!("propGetIntN({}, {n})", name_of(name)))?;
         Ok(values)
     }
@@ -130,21 +147,32 @@ impl PropertySet {
             return Ok(values);
         }
         // SAFETY: `values` has room for exactly `n` doubles.
-        let status = unsafe { f(self.handle(), name.as_ptr(), n as c_int, values.as_mut_ptr()) };
+        let status = unsafe {
+            f(
+                self.handle(),
+                name.as_ptr(),
+                n as c_int,
+                values.as_mut_ptr(),
+            )
+        };
         OfxError::check(status, || format!("propGetDoubleN({}, {n})", name_of(name)))?;
         Ok(values)
     }
 
     /// All values of a string property, one `propGetString` per index.
     pub fn get_strings(&self, name: &CStr) -> Result<Vec<String>> {
-        (0..self.dimension(name)?).map(|i| self.get_string(name, i)).collect()
+        (0..self.dimension(name)?)
+            .map(|i| self.get_string(name, i))
+            .collect()
     }
 
     pub fn set_int(&self, name: &CStr, index: usize, value: i32) -> Result<()> {
         let f = suite_fn!(self, propSetInt);
         // SAFETY: valid handle token and NUL-terminated name; value passed by value.
         let status = unsafe { f(self.handle(), name.as_ptr(), index as c_int, value) };
-        OfxError::check(status, || format!("propSetInt({}, {index}, {value})", name_of(name)))
+        OfxError::check(status, || {
+            format!("propSetInt({}, {index}, {value})", name_of(name))
+        })
     }
 
     pub fn set_bool(&self, name: &CStr, index: usize, value: bool) -> Result<()> {
@@ -155,7 +183,9 @@ impl PropertySet {
         let f = suite_fn!(self, propSetDouble);
         // SAFETY: as in set_int.
         let status = unsafe { f(self.handle(), name.as_ptr(), index as c_int, value) };
-        OfxError::check(status, || format!("propSetDouble({}, {index}, {value})", name_of(name)))
+        OfxError::check(status, || {
+            format!("propSetDouble({}, {index}, {value})", name_of(name))
+        })
     }
 
     /// Sets a string; interior NULs in `value` are dropped. The host copies the string.
@@ -167,7 +197,9 @@ impl PropertySet {
         let f = suite_fn!(self, propSetString);
         // SAFETY: both strings are NUL-terminated and outlive the call; the host copies them.
         let status = unsafe { f(self.handle(), name.as_ptr(), index as c_int, value.as_ptr()) };
-        OfxError::check(status, || format!("propSetString({}, {index}, {:?})", name_of(name), value))
+        OfxError::check(status, || {
+            format!("propSetString({}, {index}, {:?})", name_of(name), value)
+        })
     }
 
     // The pointer is stored by the host, never dereferenced by it or by us.
@@ -176,23 +208,43 @@ impl PropertySet {
         let f = suite_fn!(self, propSetPointer);
         // SAFETY: the pointer is stored by the host, not dereferenced.
         let status = unsafe { f(self.handle(), name.as_ptr(), index as c_int, value) };
-        OfxError::check(status, || format!("propSetPointer({}, {index})", name_of(name)))
+        OfxError::check(status, || {
+            format!("propSetPointer({}, {index})", name_of(name))
+        })
     }
 
     /// Sets values `0..values.len()` (`propSetIntN`).
     pub fn set_ints(&self, name: &CStr, values: &[i32]) -> Result<()> {
         let f = suite_fn!(self, propSetIntN);
         // SAFETY: `values` holds exactly `len` ints for the duration of the call.
-        let status = unsafe { f(self.handle(), name.as_ptr(), values.len() as c_int, values.as_ptr()) };
-        OfxError::check(status, || format!("propSetIntN({}, {values:?})", name_of(name)))
+        let status = unsafe {
+            f(
+                self.handle(),
+                name.as_ptr(),
+                values.len() as c_int,
+                values.as_ptr(),
+            )
+        };
+        OfxError::check(status, || {
+            format!("propSetIntN({}, {values:?})", name_of(name))
+        })
     }
 
     /// Sets values `0..values.len()` (`propSetDoubleN`).
     pub fn set_doubles(&self, name: &CStr, values: &[f64]) -> Result<()> {
         let f = suite_fn!(self, propSetDoubleN);
         // SAFETY: `values` holds exactly `len` doubles for the duration of the call.
-        let status = unsafe { f(self.handle(), name.as_ptr(), values.len() as c_int, values.as_ptr()) };
-        OfxError::check(status, || format!("propSetDoubleN({}, {values:?})", name_of(name)))
+        let status = unsafe {
+            f(
+                self.handle(),
+                name.as_ptr(),
+                values.len() as c_int,
+                values.as_ptr(),
+            )
+        };
+        OfxError::check(status, || {
+            format!("propSetDoubleN({}, {values:?})", name_of(name))
+        })
     }
 
     /// Sets string values `0..values.len()`, one `propSetString` per index.
@@ -233,11 +285,17 @@ impl PropertySet {
     }
 
     pub fn get_point_d(&self, name: &CStr) -> Result<OfxPointD> {
-        Ok(OfxPointD { x: self.get_double(name, 0)?, y: self.get_double(name, 1)? })
+        Ok(OfxPointD {
+            x: self.get_double(name, 0)?,
+            y: self.get_double(name, 1)?,
+        })
     }
 
     pub fn get_range_d(&self, name: &CStr) -> Result<OfxRangeD> {
-        Ok(OfxRangeD { min: self.get_double(name, 0)?, max: self.get_double(name, 1)? })
+        Ok(OfxRangeD {
+            min: self.get_double(name, 0)?,
+            max: self.get_double(name, 1)?,
+        })
     }
 
     pub fn set_range_d(&self, name: &CStr, r: OfxRangeD) -> Result<()> {

@@ -51,17 +51,21 @@ impl std::fmt::Debug for Suites {
 
 impl Suites {
     pub fn property(&self) -> Result<&'static OfxPropertySuiteV1> {
-        self.property.ok_or_else(|| OfxError::missing("the host has no OfxPropertySuite v1"))
+        self.property
+            .ok_or_else(|| OfxError::missing("the host has no OfxPropertySuite v1"))
     }
     pub fn image_effect(&self) -> Result<&'static OfxImageEffectSuiteV1> {
-        self.image_effect.ok_or_else(|| OfxError::missing("the host has no OfxImageEffectSuite v1"))
+        self.image_effect
+            .ok_or_else(|| OfxError::missing("the host has no OfxImageEffectSuite v1"))
     }
     pub fn parameter(&self) -> Result<&'static OfxParameterSuiteV1> {
-        self.parameter.ok_or_else(|| OfxError::missing("the host has no OfxParameterSuite v1"))
+        self.parameter
+            .ok_or_else(|| OfxError::missing("the host has no OfxParameterSuite v1"))
     }
     /// The host's own property set (`kOfxPropName`, supported contexts, depths, ...).
     pub fn host_properties(&self) -> Result<PropertySet> {
-        self.host_properties.ok_or_else(|| OfxError::missing("no host property set"))
+        self.host_properties
+            .ok_or_else(|| OfxError::missing("no host property set"))
     }
 }
 

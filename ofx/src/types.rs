@@ -112,4 +112,3 @@ string_enum!(
         Question => kOfxMessageQuestion,
     }
 );
-

@@ -63,8 +63,14 @@ pub fn tables(colour: Colour) -> &'static Tables {
     static TABLES: [OnceLock<Tables>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     TABLES[colour.index()].get_or_init(|| {
         let float: Vec<f32> = (0..=u16::MAX).map(|c| colour.convert(c)).collect();
-        let short = float.iter().map(|&v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16).collect();
-        let byte = float.iter().map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+        let short = float
+            .iter()
+            .map(|&v| (v.clamp(0.0, 1.0) * 65535.0).round() as u16)
+            .collect();
+        let byte = float
+            .iter()
+            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect();
         Tables { float, short, byte }
     })
 }
@@ -82,7 +88,10 @@ mod tests {
             assert_eq!(colour.convert(0), 0.0);
             assert!((colour.convert(65535) - 1.0).abs() < 1e-5);
             let t = tables(colour);
-            assert!(t.float.windows(2).all(|w| w[0] <= w[1]), "{colour:?} is monotonic");
+            assert!(
+                t.float.windows(2).all(|w| w[0] <= w[1]),
+                "{colour:?} is monotonic"
+            );
         }
         // Mid grey: sRGB 0.5 is linear 0.214; BT.709 encodes that as 0.450.
         assert!((srgb_to_linear(0.5) - 0.21404).abs() < 1e-4);

@@ -21,13 +21,18 @@ pub fn log_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(LOG_ENV).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    let env_dir = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let env_dir = |name: &str| {
+        std::env::var_os(name)
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+    };
     let dir = if cfg!(windows) {
         env_dir("LOCALAPPDATA")
     } else if cfg!(target_os = "macos") {
         env_dir("HOME").map(|h| h.join("Library").join("Logs"))
     } else {
-        env_dir("XDG_STATE_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".local").join("state")))
+        env_dir("XDG_STATE_HOME")
+            .or_else(|| env_dir("HOME").map(|h| h.join(".local").join("state")))
     }?;
     Some(dir.join("text-to-video").join("plugin.log"))
 }
@@ -40,7 +45,11 @@ fn open() -> Option<File> {
     if std::fs::metadata(&path).is_ok_and(|m| m.len() > ROTATE_BYTES) {
         let _ = std::fs::rename(&path, path.with_extension("log.1"));
     }
-    OpenOptions::new().create(true).append(true).open(&path).ok()
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .ok()
 }
 
 /// Opens the log (at `Load`).
@@ -63,10 +72,18 @@ pub fn write(text: &str) {
         *log = open();
     }
     if let Some(file) = log.as_mut() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let thread = std::thread::current();
         let name = thread.name().unwrap_or("host");
-        let _ = writeln!(file, "{}.{:03} [{}:{name}] {text}", now.as_secs(), now.subsec_millis(), std::process::id());
+        let _ = writeln!(
+            file,
+            "{}.{:03} [{}:{name}] {text}",
+            now.as_secs(),
+            now.subsec_millis(),
+            std::process::id()
+        );
     }
 }
 

@@ -47,10 +47,18 @@ pub const RESOLUTIONS: &[(&str, Option<(usize, usize)>)] = &[
     ("704x1280", Some((704, 1280))),
     ("custom", None),
 ];
-pub const SAMPLERS: &[(&str, SamplerKind)] = &[("unipc", SamplerKind::UniPc), ("euler", SamplerKind::Euler)];
-pub const DEVICES: &[(&str, DeviceChoice)] = &[("auto", DeviceChoice::Auto), ("CUDA", DeviceChoice::Cuda(0)), ("CPU", DeviceChoice::Cpu)];
-pub const COLOURS: &[(&str, Colour)] =
-    &[("sRGB display", Colour::SrgbDisplay), ("linear", Colour::Linear), ("Rec.709", Colour::Rec709)];
+pub const SAMPLERS: &[(&str, SamplerKind)] =
+    &[("unipc", SamplerKind::UniPc), ("euler", SamplerKind::Euler)];
+pub const DEVICES: &[(&str, DeviceChoice)] = &[
+    ("auto", DeviceChoice::Auto),
+    ("CUDA", DeviceChoice::Cuda(0)),
+    ("CPU", DeviceChoice::Cpu),
+];
+pub const COLOURS: &[(&str, Colour)] = &[
+    ("sRGB display", Colour::SrgbDisplay),
+    ("linear", Colour::Linear),
+    ("Rec.709", Colour::Rec709),
+];
 
 fn labels<T>(options: &[(&'static str, T)]) -> Vec<&'static str> {
     options.iter().map(|(l, _)| *l).collect()
@@ -62,8 +70,25 @@ pub fn describe(set: &ParamSet) -> Result<()> {
     ParamDescriptor::page(
         PAGE,
         &[
-            GENERATE, CANCEL, STATUS, PROMPT, NEGATIVE, SEED, STEPS, GUIDANCE, SHIFT, SAMPLER, RESOLUTION, WIDTH, HEIGHT,
-            FRAMES, FIRST_FRAME, MODEL, DEVICE, COLOUR, CACHE,
+            GENERATE,
+            CANCEL,
+            STATUS,
+            PROMPT,
+            NEGATIVE,
+            SEED,
+            STEPS,
+            GUIDANCE,
+            SHIFT,
+            SAMPLER,
+            RESOLUTION,
+            WIDTH,
+            HEIGHT,
+            FRAMES,
+            FIRST_FRAME,
+            MODEL,
+            DEVICE,
+            COLOUR,
+            CACHE,
         ],
     )
     .label("Text to Video")
@@ -74,7 +99,10 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .label("Generate")
         .hint("Generate the clip with the current settings (editing a parameter never starts a generation)")
         .define(set)?;
-    ParamDescriptor::push_button(CANCEL).label("Cancel").hint("Stop this node's generation").define(set)?;
+    ParamDescriptor::push_button(CANCEL)
+        .label("Cancel")
+        .hint("Stop this node's generation")
+        .define(set)?;
     // A disabled single-line string, not IsLabel: Nuke neither saves nor updates labels.
     ParamDescriptor::string(STATUS, StringMode::SingleLine)
         .label("Status")
@@ -93,7 +121,9 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .secret(true)
         .define(set)?;
 
-    ParamDescriptor::group(GROUP_TEXT).label("Text").define(set)?;
+    ParamDescriptor::group(GROUP_TEXT)
+        .label("Text")
+        .define(set)?;
     ParamDescriptor::string(PROMPT, StringMode::MultiLine)
         .label("Prompt")
         .hint("What the clip shows")
@@ -107,7 +137,9 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .parent(GROUP_TEXT)
         .define(set)?;
 
-    ParamDescriptor::group(GROUP_SAMPLING).label("Sampling").define(set)?;
+    ParamDescriptor::group(GROUP_SAMPLING)
+        .label("Sampling")
+        .define(set)?;
     ParamDescriptor::int(SEED)
         .label("Seed")
         .hint("The same seed and settings give the same clip")
@@ -153,7 +185,9 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .parent(GROUP_SAMPLING)
         .define(set)?;
 
-    ParamDescriptor::group(GROUP_SIZE).label("Size").define(set)?;
+    ParamDescriptor::group(GROUP_SIZE)
+        .label("Size")
+        .define(set)?;
     ParamDescriptor::choice(RESOLUTION, &labels(RESOLUTIONS))
         .label("Resolution")
         .hint("Frame size; custom uses Width and Height")
@@ -197,7 +231,9 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .parent(GROUP_SIZE)
         .define(set)?;
 
-    ParamDescriptor::group(GROUP_SETUP).label("Setup").define(set)?;
+    ParamDescriptor::group(GROUP_SETUP)
+        .label("Setup")
+        .define(set)?;
     ParamDescriptor::string(MODEL, StringMode::DirectoryPath)
         .label("Model Path")
         .hint("A Wan2.2 TI2V-5B folder (diffusers or original files); empty uses the default model")
@@ -289,7 +325,9 @@ impl Settings {
         if !self.model.trim().is_empty() {
             return self;
         }
-        let Some(demo) = crate::services::demo_model() else { return self };
+        let Some(demo) = crate::services::demo_model() else {
+            return self;
+        };
         let d = &demo.settings;
         self.width = d.width;
         self.height = d.height;

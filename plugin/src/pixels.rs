@@ -43,13 +43,23 @@ impl Out for u8 {
 /// The render window clipped to the image bounds.
 fn clip_window(image: &Image, window: OfxRectI) -> OfxRectI {
     let b = image.bounds();
-    OfxRectI { x1: window.x1.max(b.x1), y1: window.y1.max(b.y1), x2: window.x2.min(b.x2), y2: window.y2.min(b.y2) }
+    OfxRectI {
+        x1: window.x1.max(b.x1),
+        y1: window.y1.max(b.y1),
+        x2: window.x2.min(b.x2),
+        y2: window.y2.min(b.y2),
+    }
 }
 
 /// Calls `row_fn(y, x1, x2, out)` for every row of the window, `out` being its pixels
 /// `x1..x2` (4 channels each). `rows` are the image's rows with their `y`; `x0` is the
 /// image's left bound.
-fn for_each_row<T: Out>(rows: Vec<(i32, &mut [T])>, x0: i32, w: OfxRectI, mut row_fn: impl FnMut(i32, i32, i32, &mut [T])) {
+fn for_each_row<T: Out>(
+    rows: Vec<(i32, &mut [T])>,
+    x0: i32,
+    w: OfxRectI,
+    mut row_fn: impl FnMut(i32, i32, i32, &mut [T]),
+) {
     if w.x2 <= w.x1 {
         return;
     }
@@ -71,7 +81,14 @@ fn span(i: i32, scale: f64, len: usize) -> (usize, usize) {
 }
 
 /// [`write_frame`] over plain rows (`x0`: the left bound; `window` inside the bounds).
-pub fn write_frame_rows<T: Out>(rows: Vec<(i32, &mut [T])>, x0: i32, window: OfxRectI, frame: &Frame, scale: f64, colour: Colour) {
+pub fn write_frame_rows<T: Out>(
+    rows: Vec<(i32, &mut [T])>,
+    x0: i32,
+    window: OfxRectI,
+    frame: &Frame,
+    scale: f64,
+    colour: Colour,
+) {
     let t = tables(colour);
     let (fw, fh) = (frame.width(), frame.height());
     let rgb = frame.rgb16();
@@ -120,18 +137,33 @@ pub fn write_frame_rows<T: Out>(rows: Vec<(i32, &mut [T])>, x0: i32, window: Ofx
     })
 }
 
-fn write_frame_as<T: Out>(image: &mut Image, window: OfxRectI, frame: &Frame, scale: f64, colour: Colour) -> Result<()> {
+fn write_frame_as<T: Out>(
+    image: &mut Image,
+    window: OfxRectI,
+    frame: &Frame,
+    scale: f64,
+    colour: Colour,
+) -> Result<()> {
     let (x0, w) = (image.bounds().x1, clip_window(image, window));
     write_frame_rows(image.rows_mut::<T>()?, x0, w, frame, scale, colour);
     Ok(())
 }
 
 fn unsupported(depth: PixelDepth) -> OfxError {
-    OfxError::new(ofx_bindings::sys::kOfxStatErrImageFormat, format!("cannot render {depth:?} images"))
+    OfxError::new(
+        ofx_bindings::sys::kOfxStatErrImageFormat,
+        format!("cannot render {depth:?} images"),
+    )
 }
 
 /// Writes `frame` into the render window of `image`.
-pub fn write_frame(image: &mut Image, window: OfxRectI, frame: &Frame, scale: f64, colour: Colour) -> Result<()> {
+pub fn write_frame(
+    image: &mut Image,
+    window: OfxRectI,
+    frame: &Frame,
+    scale: f64,
+    colour: Colour,
+) -> Result<()> {
     match image.pixel_depth() {
         PixelDepth::Float => write_frame_as::<f32>(image, window, frame, scale, colour),
         PixelDepth::Short => write_frame_as::<u16>(image, window, frame, scale, colour),
@@ -150,12 +182,25 @@ pub const STRIPE_PERIOD: i64 = 32;
 
 /// The placeholder's colour at canonical pixel `(x, y)` (from the bottom left) of a
 /// `width x height` frame; `progress` draws the bar (`None`: nothing is being generated).
-pub fn placeholder_pixel(x: i64, y: i64, width: i64, height: i64, progress: Option<f32>) -> [f32; 3] {
+pub fn placeholder_pixel(
+    x: i64,
+    y: i64,
+    width: i64,
+    height: i64,
+    progress: Option<f32>,
+) -> [f32; 3] {
     if let Some(fraction) = progress {
-        let (bar_y1, bar_y2) = (height * 46 / 100, (height * 54 / 100).max(height * 46 / 100 + 1));
+        let (bar_y1, bar_y2) = (
+            height * 46 / 100,
+            (height * 54 / 100).max(height * 46 / 100 + 1),
+        );
         if y >= bar_y1 && y < bar_y2 {
             let done = (fraction.clamp(0.0, 1.0) as f64 * width as f64) as i64;
-            return if x < done { PLACEHOLDER_BAR_DONE } else { PLACEHOLDER_BAR_LEFT };
+            return if x < done {
+                PLACEHOLDER_BAR_DONE
+            } else {
+                PLACEHOLDER_BAR_LEFT
+            };
         }
     }
     // Diagonal stripes rising to the right (x - y is constant along a stripe).
@@ -166,7 +211,13 @@ pub fn placeholder_pixel(x: i64, y: i64, width: i64, height: i64, progress: Opti
     }
 }
 
-fn write_placeholder_as<T: Out>(image: &mut Image, window: OfxRectI, size: (usize, usize), scale: f64, progress: Option<f32>) -> Result<()> {
+fn write_placeholder_as<T: Out>(
+    image: &mut Image,
+    window: OfxRectI,
+    size: (usize, usize),
+    scale: f64,
+    progress: Option<f32>,
+) -> Result<()> {
     let (w, h) = (size.0 as i64, size.1 as i64);
     let one = T::from_unit(1.0);
     let (x0, window) = (image.bounds().x1, clip_window(image, window));
@@ -185,7 +236,13 @@ fn write_placeholder_as<T: Out>(image: &mut Image, window: OfxRectI, size: (usiz
 }
 
 /// Writes the placeholder (dark, diagonal stripes, and a progress bar while generating).
-pub fn write_placeholder(image: &mut Image, window: OfxRectI, size: (usize, usize), scale: f64, progress: Option<f32>) -> Result<()> {
+pub fn write_placeholder(
+    image: &mut Image,
+    window: OfxRectI,
+    size: (usize, usize),
+    scale: f64,
+    progress: Option<f32>,
+) -> Result<()> {
     match image.pixel_depth() {
         PixelDepth::Float => write_placeholder_as::<f32>(image, window, size, scale, progress),
         PixelDepth::Short => write_placeholder_as::<u16>(image, window, size, scale, progress),
@@ -209,13 +266,26 @@ mod tests {
     }
 
     fn frame(w: usize, h: usize) -> Frame {
-        Frame::from_rgb16(w, h, (0..w * h * 3).map(|i| (i * 7919 % 65536) as u16).collect())
+        Frame::from_rgb16(
+            w,
+            h,
+            (0..w * h * 3).map(|i| (i * 7919 % 65536) as u16).collect(),
+        )
     }
 
     fn write(frame: &Frame, w: usize, h: usize, scale: f64, colour: Colour) -> Vec<f32> {
         let mut buf = vec![-1.0f32; w * h * 4];
-        let rows: Vec<(i32, &mut [f32])> = buf.chunks_exact_mut(w * 4).enumerate().map(|(y, r)| (y as i32, r)).collect();
-        let window = OfxRectI { x1: 0, y1: 0, x2: w as i32, y2: h as i32 };
+        let rows: Vec<(i32, &mut [f32])> = buf
+            .chunks_exact_mut(w * 4)
+            .enumerate()
+            .map(|(y, r)| (y as i32, r))
+            .collect();
+        let window = OfxRectI {
+            x1: 0,
+            y1: 0,
+            x2: w as i32,
+            y2: h as i32,
+        };
         write_frame_rows(rows, 0, window, frame, scale, colour);
         buf
     }
@@ -245,18 +315,42 @@ mod tests {
         let runs = 20;
         let start = std::time::Instant::now();
         for _ in 0..runs {
-            let rows: Vec<(i32, &mut [f32])> = buf.chunks_exact_mut(w * 4).enumerate().map(|(y, r)| (y as i32, r)).collect();
-            let window = OfxRectI { x1: 0, y1: 0, x2: w as i32, y2: h as i32 };
+            let rows: Vec<(i32, &mut [f32])> = buf
+                .chunks_exact_mut(w * 4)
+                .enumerate()
+                .map(|(y, r)| (y as i32, r))
+                .collect();
+            let window = OfxRectI {
+                x1: 0,
+                y1: 0,
+                x2: w as i32,
+                y2: h as i32,
+            };
             write_frame_rows(rows, 0, window, &f, 1.0, Colour::Rec709);
         }
-        println!("bench: one 832x480 Float frame in {:.2} ms", start.elapsed().as_secs_f64() * 1000.0 / runs as f64);
+        println!(
+            "bench: one 832x480 Float frame in {:.2} ms",
+            start.elapsed().as_secs_f64() * 1000.0 / runs as f64
+        );
     }
 
     #[test]
     fn placeholder_has_stripes_and_a_bar() {
-        assert_eq!(placeholder_pixel(0, 0, 64, 64, None), [PLACEHOLDER_STRIPE; 3]);
-        assert_eq!(placeholder_pixel(16, 0, 64, 64, None), [PLACEHOLDER_DARK; 3]);
-        assert_eq!(placeholder_pixel(10, 32, 64, 64, Some(0.5)), PLACEHOLDER_BAR_DONE);
-        assert_eq!(placeholder_pixel(40, 32, 64, 64, Some(0.5)), PLACEHOLDER_BAR_LEFT);
+        assert_eq!(
+            placeholder_pixel(0, 0, 64, 64, None),
+            [PLACEHOLDER_STRIPE; 3]
+        );
+        assert_eq!(
+            placeholder_pixel(16, 0, 64, 64, None),
+            [PLACEHOLDER_DARK; 3]
+        );
+        assert_eq!(
+            placeholder_pixel(10, 32, 64, 64, Some(0.5)),
+            PLACEHOLDER_BAR_DONE
+        );
+        assert_eq!(
+            placeholder_pixel(40, 32, 64, 64, Some(0.5)),
+            PLACEHOLDER_BAR_LEFT
+        );
     }
 }

@@ -10,7 +10,9 @@ use ofx_bindings::{ImageEffect, MessageType};
 /// Sets the `status` parameter (only when it changes: every set makes the host send an
 /// `InstanceChanged`). Main thread only: OFX forbids setting values from render threads.
 pub fn set_status(effect: &ImageEffect, text: &str) {
-    let Ok(param) = effect.param_set().and_then(|set| set.param(STATUS)) else { return };
+    let Ok(param) = effect.param_set().and_then(|set| set.param(STATUS)) else {
+        return;
+    };
     if param.get_string(None).is_ok_and(|current| current == text) {
         return;
     }

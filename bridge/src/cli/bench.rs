@@ -34,44 +34,92 @@ pub struct BenchArgs {
 }
 
 fn parse_size(s: &str) -> Result<BenchSize, Failure> {
-    let parts: Vec<usize> = s.split('x').map(|p| p.trim().parse()).collect::<Result<_, _>>().map_err(|_| {
-        bad_input(format!("--size `{s}`: use WIDTHxHEIGHTxFRAMES, e.g. 832x480x81"))
-    })?;
+    let parts: Vec<usize> = s
+        .split('x')
+        .map(|p| p.trim().parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            bad_input(format!(
+                "--size `{s}`: use WIDTHxHEIGHTxFRAMES, e.g. 832x480x81"
+            ))
+        })?;
     let [width, height, frames] = parts[..] else {
-        return Err(bad_input(format!("--size `{s}`: use WIDTHxHEIGHTxFRAMES, e.g. 832x480x81")));
+        return Err(bad_input(format!(
+            "--size `{s}`: use WIDTHxHEIGHTxFRAMES, e.g. 832x480x81"
+        )));
     };
     t2v_models::pipeline::request::validate_size(width, height)?;
     t2v_models::pipeline::request::validate_frames(frames)?;
-    Ok(BenchSize { width, height, frames })
+    Ok(BenchSize {
+        width,
+        height,
+        frames,
+    })
 }
 
 pub fn run(args: BenchArgs) -> Result<(), Failure> {
-    let device = args.device.parse::<DeviceChoice>().map_err(|e| bad_input(format!("--device: {e}")))?.resolve()?;
-    let dtype = t2v_bridge::device::parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
+    let device = args
+        .device
+        .parse::<DeviceChoice>()
+        .map_err(|e| bad_input(format!("--device: {e}")))?
+        .resolve()?;
+    let dtype = t2v_bridge::device::parse_dtype(&args.dtype)
+        .map_err(|e| bad_input(format!("--dtype: {e}")))?;
     let model = match args.model_size.as_deref() {
         Some("real") => BenchModel::Real,
         Some("tiny") => BenchModel::Tiny,
         None if device.is_cuda() => BenchModel::Real,
         None => BenchModel::Tiny,
-        Some(other) => return Err(bad_input(format!("--model-size `{other}`: use real or tiny"))),
+        Some(other) => {
+            return Err(bad_input(format!(
+                "--model-size `{other}`: use real or tiny"
+            )))
+        }
     };
-    let mut sizes = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>, _>>()?;
+    let mut sizes = args
+        .sizes
+        .iter()
+        .map(|s| parse_size(s))
+        .collect::<Result<Vec<_>, _>>()?;
     if sizes.is_empty() {
         sizes = match model {
             BenchModel::Real => vec![
-                BenchSize { width: 832, height: 480, frames: 121 },
-                BenchSize { width: 1280, height: 704, frames: 121 },
+                BenchSize {
+                    width: 832,
+                    height: 480,
+                    frames: 121,
+                },
+                BenchSize {
+                    width: 1280,
+                    height: 704,
+                    frames: 121,
+                },
             ],
-            BenchModel::Tiny => vec![BenchSize { width: 256, height: 160, frames: 17 }],
+            BenchModel::Tiny => vec![BenchSize {
+                width: 256,
+                height: 160,
+                frames: 17,
+            }],
         };
     }
-    let opts = BenchOptions { model, sizes, device, dtype, repeats: args.repeats.max(1), prompt_tokens: args.prompt_tokens.max(1) };
-    let report = bench::run(&opts, &mut |line| eprintln!("{line}")).map_err(|e| failure(e.to_string()))?;
+    let opts = BenchOptions {
+        model,
+        sizes,
+        device,
+        dtype,
+        repeats: args.repeats.max(1),
+        prompt_tokens: args.prompt_tokens.max(1),
+    };
+    let report =
+        bench::run(&opts, &mut |line| eprintln!("{line}")).map_err(|e| failure(e.to_string()))?;
     print!("{}", report.table());
     if let Some(path) = &args.json {
         t2v_bridge::frames_out::ensure_parent(path).map_err(bad_input)?;
-        std::fs::write(path, serde_json::to_string_pretty(&report.json()).expect("json"))
-            .map_err(|e| failure(format!("{}: {e}", path.display())))?;
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&report.json()).expect("json"),
+        )
+        .map_err(|e| failure(format!("{}: {e}", path.display())))?;
     }
     Ok(())
 }

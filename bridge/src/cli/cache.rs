@@ -32,7 +32,11 @@ fn cache_dir(args: &CacheArgs) -> Result<PathBuf, Failure> {
     args.cache_dir
         .clone()
         .or_else(default_cache_dir)
-        .ok_or_else(|| bad_input(format!("no cache folder could be found: pass --cache-dir or set ${CACHE_DIR_ENV}")))
+        .ok_or_else(|| {
+            bad_input(format!(
+                "no cache folder could be found: pass --cache-dir or set ${CACHE_DIR_ENV}"
+            ))
+        })
 }
 
 fn ago(t: SystemTime) -> String {
@@ -58,11 +62,20 @@ pub fn run(args: CacheArgs) -> Result<(), Failure> {
             let entries = cache.entries();
             for e in &entries {
                 let (size, prompt) = match &e.metadata {
-                    Some(m) => (format!("{}x{}x{}", m.width, m.height, m.frames), m.prompt.chars().take(50).collect::<String>()),
+                    Some(m) => (
+                        format!("{}x{}x{}", m.width, m.height, m.frames),
+                        m.prompt.chars().take(50).collect::<String>(),
+                    ),
                     None => ("?".into(), "(no metadata)".into()),
                 };
                 let state = if e.complete { "" } else { " [unfinished]" };
-                println!("{}  {:>9.1} MB  {:<14} {:>9}  {prompt}{state}", &e.key[..16], e.bytes as f64 / 1e6, size, ago(e.last_used));
+                println!(
+                    "{}  {:>9.1} MB  {:<14} {:>9}  {prompt}{state}",
+                    &e.key[..16],
+                    e.bytes as f64 / 1e6,
+                    size,
+                    ago(e.last_used)
+                );
             }
             let total: u64 = entries.iter().map(|e| e.bytes).sum();
             println!(
@@ -74,20 +87,44 @@ pub fn run(args: CacheArgs) -> Result<(), Failure> {
             );
         }
         CacheCommand::Show { key } => {
-            let matches: Vec<String> = cache.entries().into_iter().map(|e| e.key).filter(|k| k.starts_with(&key)).collect();
+            let matches: Vec<String> = cache
+                .entries()
+                .into_iter()
+                .map(|e| e.key)
+                .filter(|k| k.starts_with(&key))
+                .collect();
             let full = match matches.as_slice() {
                 [one] => one.clone(),
-                [] => return Err(bad_input(format!("no cached clip has a key starting with `{key}`; see `t2v cache list`"))),
-                _ => return Err(bad_input(format!("`{key}` matches {} clips: give more of the key", matches.len()))),
+                [] => {
+                    return Err(bad_input(format!(
+                        "no cached clip has a key starting with `{key}`; see `t2v cache list`"
+                    )))
+                }
+                _ => {
+                    return Err(bad_input(format!(
+                        "`{key}` matches {} clips: give more of the key",
+                        matches.len()
+                    )))
+                }
             };
-            let parsed = ClipKey::from_hex(&full).ok_or_else(|| bad_input(format!("`{full}` is not a clip key")))?;
+            let parsed = ClipKey::from_hex(&full)
+                .ok_or_else(|| bad_input(format!("`{full}` is not a clip key")))?;
             match cache.load(&parsed) {
                 Lookup::Hit(clip) => {
                     println!("{}", clip.metadata.to_json());
                     println!("verified: {} frames, checksums match", clip.frames.len());
                 }
-                Lookup::Corrupt(why) => return Err(Failure { code: 1, message: why }),
-                Lookup::Miss => return Err(bad_input(format!("clip {full} disappeared while reading it"))),
+                Lookup::Corrupt(why) => {
+                    return Err(Failure {
+                        code: 1,
+                        message: why,
+                    })
+                }
+                Lookup::Miss => {
+                    return Err(bad_input(format!(
+                        "clip {full} disappeared while reading it"
+                    )))
+                }
             }
         }
         CacheCommand::Clear => {

@@ -133,13 +133,23 @@ pub fn default_metadata_path(pattern: &str) -> Result<PathBuf, String> {
 }
 
 fn load_image(path: &Path) -> Result<image::DynamicImage, Failure> {
-    image::open(path).map_err(|e| bad_input(format!("--image {}: cannot be read as an image ({e}); use a PNG or JPEG file", path.display())))
+    image::open(path).map_err(|e| {
+        bad_input(format!(
+            "--image {}: cannot be read as an image ({e}); use a PNG or JPEG file",
+            path.display()
+        ))
+    })
 }
 
 fn load_init_latents(path: &Path) -> Result<Tensor, Failure> {
     let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)
         .map_err(|e| bad_input(format!("--init-latents {}: {e}", path.display())))?;
-    tensors.remove("latents").ok_or_else(|| bad_input(format!("--init-latents {}: no tensor named `latents`", path.display())))
+    tensors.remove("latents").ok_or_else(|| {
+        bad_input(format!(
+            "--init-latents {}: no tensor named `latents`",
+            path.display()
+        ))
+    })
 }
 
 fn save_tensor(path: &Path, name: &str, t: &Tensor) -> Result<(), Failure> {
@@ -173,7 +183,8 @@ fn demo_defaults(args: &GenerateArgs) -> Result<GenerationParams, Failure> {
             dir.display()
         )));
     }
-    let settings = t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
+    let settings =
+        t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
     if !args.quiet {
         eprintln!(
             "using the built-in demo model ({}), a tiny model of the Wan2.2 architecture trained on {}.\n\
@@ -190,7 +201,10 @@ fn demo_defaults(args: &GenerateArgs) -> Result<GenerationParams, Failure> {
             );
         }
     }
-    let sampler = settings.sampler.parse::<SamplerKind>().map_err(|e| failure(format!("demo model settings: {e}")))?;
+    let sampler = settings
+        .sampler
+        .parse::<SamplerKind>()
+        .map_err(|e| failure(format!("demo model settings: {e}")))?;
     Ok(GenerationParams {
         width: settings.width,
         height: settings.height,
@@ -211,7 +225,9 @@ pub fn run(mut args: GenerateArgs) -> Result<(), Failure> {
     }
     if args.style.is_some() || !args.tags.is_empty() {
         let presets = Presets::load().map_err(|e| bad_input(e.to_string()))?;
-        args.prompt = presets.apply(&args.prompt, args.style.as_deref(), &args.tags).map_err(|e| bad_input(e.to_string()))?;
+        args.prompt = presets
+            .apply(&args.prompt, args.style.as_deref(), &args.tags)
+            .map_err(|e| bad_input(e.to_string()))?;
         if !args.quiet {
             eprintln!("prompt: {}", args.prompt);
         }
@@ -222,7 +238,10 @@ pub fn run(mut args: GenerateArgs) -> Result<(), Failure> {
 /// `path` with a folder named `style` inserted before its file name.
 pub fn in_style_folder(path: &Path, style: &str) -> PathBuf {
     let name = path.file_name().map(PathBuf::from).unwrap_or_default();
-    path.parent().unwrap_or(Path::new("")).join(style).join(name)
+    path.parent()
+        .unwrap_or(Path::new(""))
+        .join(style)
+        .join(name)
 }
 
 /// The same request once per style, sharing one service (the model loads once), then the
@@ -241,11 +260,19 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
     let mut variants = Vec::new();
     for style in &args.styles {
         let mut v = args.clone();
-        v.prompt = presets.apply(&args.prompt, Some(style), &args.tags).map_err(|e| bad_input(format!("--styles: {e}")))?;
+        v.prompt = presets
+            .apply(&args.prompt, Some(style), &args.tags)
+            .map_err(|e| bad_input(format!("--styles: {e}")))?;
         v.styles.clear();
         let folder = |p: &Path| in_style_folder(p, style);
-        let pattern = |p: &str| in_style_folder(Path::new(p), style).to_string_lossy().into_owned();
-        v.output = in_style_folder(Path::new(&args.output), style).to_string_lossy().into_owned();
+        let pattern = |p: &str| {
+            in_style_folder(Path::new(p), style)
+                .to_string_lossy()
+                .into_owned()
+        };
+        v.output = in_style_folder(Path::new(&args.output), style)
+            .to_string_lossy()
+            .into_owned();
         v.exr = args.exr.as_deref().map(pattern);
         v.preview = args.preview.as_deref().map(folder);
         v.metadata = args.metadata.as_deref().map(folder);
@@ -253,7 +280,10 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
         v.save_frames = args.save_frames.as_deref().map(folder);
         variants.push((style, v));
     }
-    let sheet_path = args.contact_sheet.clone().unwrap_or_else(|| Path::new(&args.output).with_file_name("contact-sheet.png"));
+    let sheet_path = args
+        .contact_sheet
+        .clone()
+        .unwrap_or_else(|| Path::new(&args.output).with_file_name("contact-sheet.png"));
     let mut columns = Vec::new();
     let mut rows: Vec<Vec<t2v_bridge::Frame>> = Vec::new();
     for (style, v) in &variants {
@@ -270,23 +300,40 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
     contact_sheet::write_contact_sheet(&sheet_path, &clips, &sampled).map_err(failure)?;
     if !args.quiet {
         let styles = args.styles.join(", ");
-        eprintln!("wrote the contact sheet {} (rows: {styles}; columns: frames {columns:?})", sheet_path.display());
+        eprintln!(
+            "wrote the contact sheet {} (rows: {styles}; columns: frames {columns:?})",
+            sheet_path.display()
+        );
     }
     Ok(())
 }
 
 /// Generates one clip with `args` and writes its files; starts `service` when it is needed.
-fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<Arc<t2v_bridge::Clip>, Failure> {
-    let dtype = t2v_bridge::device::parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
-    let device: DeviceChoice = args.device.parse().map_err(|e: String| bad_input(format!("--device: {e}")))?;
+fn generate_clip(
+    args: &GenerateArgs,
+    service: &mut Option<Service>,
+) -> Result<Arc<t2v_bridge::Clip>, Failure> {
+    let dtype = t2v_bridge::device::parse_dtype(&args.dtype)
+        .map_err(|e| bad_input(format!("--dtype: {e}")))?;
+    let device: DeviceChoice = args
+        .device
+        .parse()
+        .map_err(|e: String| bad_input(format!("--device: {e}")))?;
     frames_out::frame_path(&args.output, 0).map_err(|e| bad_input(format!("--output: {e}")))?;
     if let Some(exr) = &args.exr {
         frames_out::frame_path(exr, 0).map_err(|e| bad_input(format!("--exr: {e}")))?;
     }
     if let Some(p) = &args.preview {
-        let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let ext = p
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if !matches!(ext.as_str(), "gif" | "png" | "apng") {
-            return Err(bad_input(format!("--preview {}: use a .gif or .png (animated PNG) file name", p.display())));
+            return Err(bad_input(format!(
+                "--preview {}: use a .gif or .png (animated PNG) file name",
+                p.display()
+            )));
         }
     }
     let metadata_path = match &args.metadata {
@@ -300,7 +347,11 @@ fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<A
         ));
     }
     // The flags left out take the model's defaults: Wan2.2's, or the demo model's own.
-    let defaults = if uses_demo { demo_defaults(args)? } else { GenerationParams::default() };
+    let defaults = if uses_demo {
+        demo_defaults(args)?
+    } else {
+        GenerationParams::default()
+    };
     let params = GenerationParams {
         prompt: args.prompt.clone(),
         negative_prompt: args.negative_prompt.clone().or(defaults.negative_prompt),
@@ -314,7 +365,11 @@ fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<A
         seed: args.seed,
     };
     params.validate()?;
-    let model_path = if uses_demo { Some(t2v_demo::model_dir()) } else { args.models.model.clone() };
+    let model_path = if uses_demo {
+        Some(t2v_demo::model_dir())
+    } else {
+        args.models.model.clone()
+    };
     let mut request = Request::new(
         ModelSpec {
             path: model_path,
@@ -323,8 +378,17 @@ fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<A
         params,
     );
     request.dtype = dtype;
-    request.image = args.image.as_deref().map(load_image).transpose()?.map(Arc::new);
-    request.init_latents = args.init_latents.as_deref().map(load_init_latents).transpose()?;
+    request.image = args
+        .image
+        .as_deref()
+        .map(load_image)
+        .transpose()?
+        .map(Arc::new);
+    request.init_latents = args
+        .init_latents
+        .as_deref()
+        .map(load_init_latents)
+        .transpose()?;
 
     let config = ServiceConfig {
         device,
@@ -393,18 +457,36 @@ fn generate_clip(args: &GenerateArgs, service: &mut Option<Service>) -> Result<A
     let mut metadata = serde_json::to_value(&clip.metadata).expect("metadata serialises");
     metadata["from_cache"] = serde_json::Value::Bool(clip.from_cache);
     metadata["output"] = serde_json::Value::String(args.output.clone());
-    std::fs::write(&metadata_path, serde_json::to_string_pretty(&metadata).expect("json"))
-        .map_err(|e| failure(format!("{}: {e}", metadata_path.display())))?;
+    std::fs::write(
+        &metadata_path,
+        serde_json::to_string_pretty(&metadata).expect("json"),
+    )
+    .map_err(|e| failure(format!("{}: {e}", metadata_path.display())))?;
     if let Some(p) = &args.save_latents {
-        let latents = clip.latents.as_ref().ok_or_else(|| failure("this cached clip has no latents; rerun with --no-cache"))?;
+        let latents = clip
+            .latents
+            .as_ref()
+            .ok_or_else(|| failure("this cached clip has no latents; rerun with --no-cache"))?;
         save_tensor(p, "latents", latents)?;
     }
     if let Some(p) = &args.save_frames {
-        save_tensor(p, "frames", &clip.frames_tensor().map_err(|e| failure(e.to_string()))?)?;
+        save_tensor(
+            p,
+            "frames",
+            &clip.frames_tensor().map_err(|e| failure(e.to_string()))?,
+        )?;
     }
     if !args.quiet {
-        let source = if clip.from_cache { " (from the clip cache)" } else { "" };
-        eprintln!("wrote {} frames to {}{source}", clip.frames.len(), args.output);
+        let source = if clip.from_cache {
+            " (from the clip cache)"
+        } else {
+            ""
+        };
+        eprintln!(
+            "wrote {} frames to {}{source}",
+            clip.frames.len(),
+            args.output
+        );
     }
     Ok(clip)
 }
@@ -415,15 +497,33 @@ mod tests {
 
     #[test]
     fn metadata_sits_next_to_the_frames() {
-        assert_eq!(default_metadata_path("out/frame.%04d.png").unwrap(), PathBuf::from("out/frame.json"));
-        assert_eq!(default_metadata_path("shot_###.png").unwrap(), PathBuf::from("shot.json"));
-        assert_eq!(default_metadata_path("a/%d.png").unwrap(), PathBuf::from("a/clip.json"));
+        assert_eq!(
+            default_metadata_path("out/frame.%04d.png").unwrap(),
+            PathBuf::from("out/frame.json")
+        );
+        assert_eq!(
+            default_metadata_path("shot_###.png").unwrap(),
+            PathBuf::from("shot.json")
+        );
+        assert_eq!(
+            default_metadata_path("a/%d.png").unwrap(),
+            PathBuf::from("a/clip.json")
+        );
     }
 
     #[test]
     fn style_folders_go_before_the_file_name() {
-        assert_eq!(in_style_folder(Path::new("out/frame.%04d.png"), "anime"), PathBuf::from("out/anime/frame.%04d.png"));
-        assert_eq!(in_style_folder(Path::new("frame.%04d.png"), "flat"), PathBuf::from("flat/frame.%04d.png"));
-        assert_eq!(in_style_folder(Path::new("/a/b/c.json"), "noir"), PathBuf::from("/a/b/noir/c.json"));
+        assert_eq!(
+            in_style_folder(Path::new("out/frame.%04d.png"), "anime"),
+            PathBuf::from("out/anime/frame.%04d.png")
+        );
+        assert_eq!(
+            in_style_folder(Path::new("frame.%04d.png"), "flat"),
+            PathBuf::from("flat/frame.%04d.png")
+        );
+        assert_eq!(
+            in_style_folder(Path::new("/a/b/c.json"), "noir"),
+            PathBuf::from("/a/b/noir/c.json")
+        );
     }
 }

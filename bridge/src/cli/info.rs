@@ -18,13 +18,23 @@ pub struct InfoArgs {
     device: String,
 }
 
-fn describe(name: &str, files: &ComponentFiles, compute: candle_core::DType) -> Result<String, Failure> {
+fn describe(
+    name: &str,
+    files: &ComponentFiles,
+    compute: candle_core::DType,
+) -> Result<String, Failure> {
     let weights = checkpoint::open_component(files)?;
-    let stored = weights.dominant_dtype().map_or("?".to_string(), |d| d.as_str().to_string());
+    let stored = weights
+        .dominant_dtype()
+        .map_or("?".to_string(), |d| d.as_str().to_string());
     let mut out = format!(
         "{name}:\n  layout: {:?} names{}\n  stored as: {stored}\n  runs in: {}\n",
         files.layout.naming,
-        if files.layout.prefix.is_empty() { String::new() } else { format!(", prefix `{}`", files.layout.prefix) },
+        if files.layout.prefix.is_empty() {
+            String::new()
+        } else {
+            format!(", prefix `{}`", files.layout.prefix)
+        },
         compute.as_str()
     );
     for f in &files.files {
@@ -44,23 +54,54 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
             Err(why) => println!("  {name}: unavailable ({why})"),
         }
     }
-    let choice: DeviceChoice = args.device.parse().map_err(|e: String| bad_input(format!("--device: {e}")))?;
+    let choice: DeviceChoice = args
+        .device
+        .parse()
+        .map_err(|e: String| bad_input(format!("--device: {e}")))?;
     let device = choice.resolve()?;
-    println!("auto picks: {}", t2v_bridge::device::device_name(&DeviceChoice::Auto.resolve()?));
+    println!(
+        "auto picks: {}",
+        t2v_bridge::device::device_name(&DeviceChoice::Auto.resolve()?)
+    );
     if args.models.is_empty() {
         return Ok(());
     }
     let overrides = args.models.overrides();
     let dtype = parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
     let files = ModelFiles::resolve(args.models.model.as_deref(), &overrides)?;
-    println!("\nmodel: {}", files.root.as_ref().map_or("(component files)".to_string(), |r| r.display().to_string()));
+    println!(
+        "\nmodel: {}",
+        files
+            .root
+            .as_ref()
+            .map_or("(component files)".to_string(), |r| r.display().to_string())
+    );
     print!("{}", describe("transformer", &files.transformer, dtype)?);
-    print!("{}", describe("VAE", &files.vae, checkpoint::vae_dtype(dtype, &device))?);
-    print!("{}", describe("text encoder (umT5)", &files.text_encoder, checkpoint::text_encoder_dtype(dtype))?);
+    print!(
+        "{}",
+        describe("VAE", &files.vae, checkpoint::vae_dtype(dtype, &device))?
+    );
+    print!(
+        "{}",
+        describe(
+            "text encoder (umT5)",
+            &files.text_encoder,
+            checkpoint::text_encoder_dtype(dtype)
+        )?
+    );
     println!("tokenizer: {}", files.tokenizer.display());
-    let dit = configs::transformer_config(&checkpoint::open_component(&files.transformer)?, files.transformer.config.as_deref())?;
-    let vae = configs::vae_config(&checkpoint::open_component(&files.vae)?, files.vae.config.as_deref())?;
-    let text = configs::text_encoder_config(&checkpoint::open_component(&files.text_encoder)?, files.text_encoder.config.as_deref())?;
+    let dit = configs::transformer_config(
+        &checkpoint::open_component(&files.transformer)?,
+        files.transformer.config.as_deref(),
+    )?;
+    let vae = configs::vae_config(
+        &checkpoint::open_component(&files.vae)?,
+        files.vae.config.as_deref(),
+    )?;
+    let text = configs::text_encoder_config(
+        &checkpoint::open_component(&files.text_encoder)?,
+        files.text_encoder.config.as_deref(),
+    )?;
     println!(
         "transformer: {} layers, {} heads x {}, {} latent channels",
         dit.num_layers, dit.num_attention_heads, dit.attention_head_dim, dit.in_channels
@@ -69,6 +110,9 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
         Ok(()) => println!("components fit together: yes"),
         Err(e) => println!("components fit together: NO ({e})"),
     }
-    println!("fingerprint: {}", t2v_bridge::cache_key::model_fingerprint(&files)?);
+    println!(
+        "fingerprint: {}",
+        t2v_bridge::cache_key::model_fingerprint(&files)?
+    );
     Ok(())
 }

@@ -45,12 +45,16 @@ impl ModelArgs {
 
     /// No folder and no weights file at all.
     pub fn is_empty(&self) -> bool {
-        self.model.is_none() && self.transformer.is_none() && self.vae.is_none() && self.text_encoder.is_none()
+        self.model.is_none()
+            && self.transformer.is_none()
+            && self.vae.is_none()
+            && self.text_encoder.is_none()
     }
 
     /// Without a folder, all three weights files are needed.
     pub fn is_complete(&self) -> bool {
-        self.model.is_some() || (self.transformer.is_some() && self.vae.is_some() && self.text_encoder.is_some())
+        self.model.is_some()
+            || (self.transformer.is_some() && self.vae.is_some() && self.text_encoder.is_some())
     }
 }
 
@@ -90,7 +94,10 @@ pub struct Failure {
 
 impl From<t2v_bridge::Error> for Failure {
     fn from(e: t2v_bridge::Error) -> Self {
-        Failure { code: e.exit_code(), message: e.message }
+        Failure {
+            code: e.exit_code(),
+            message: e.message,
+        }
     }
 }
 
@@ -101,11 +108,17 @@ impl From<t2v_models::Error> for Failure {
 }
 
 pub fn bad_input(message: impl Into<String>) -> Failure {
-    Failure { code: 2, message: message.into() }
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
 }
 
 pub fn failure(message: impl Into<String>) -> Failure {
-    Failure { code: 1, message: message.into() }
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
 }
 
 pub fn main() -> ExitCode {

@@ -16,15 +16,26 @@ pub fn run(args: PresetsArgs) -> Result<(), Failure> {
     let p = Presets::load().map_err(|e| bad_input(e.to_string()))?;
     if args.json {
         let entries = |list: &[presets::Preset]| -> Vec<serde_json::Value> {
-            list.iter().map(|e| serde_json::json!({ "name": e.name, "append": e.append })).collect()
+            list.iter()
+                .map(|e| serde_json::json!({ "name": e.name, "append": e.append }))
+                .collect()
         };
-        let groups: Vec<serde_json::Value> =
-            p.tag_groups.iter().map(|g| serde_json::json!({ "group": g.group, "tags": entries(&g.tags) })).collect();
+        let groups: Vec<serde_json::Value> = p
+            .tag_groups
+            .iter()
+            .map(|g| serde_json::json!({ "group": g.group, "tags": entries(&g.tags) }))
+            .collect();
         let doc = serde_json::json!({ "format": presets::FORMAT, "styles": entries(&p.styles), "tag_groups": groups });
         println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
         return Ok(());
     }
-    let width = p.styles.iter().chain(p.tag_groups.iter().flat_map(|g| &g.tags)).map(|e| e.name.len()).max().unwrap_or(0);
+    let width = p
+        .styles
+        .iter()
+        .chain(p.tag_groups.iter().flat_map(|g| &g.tags))
+        .map(|e| e.name.len())
+        .max()
+        .unwrap_or(0);
     println!("styles (--style NAME, --styles A,B,C):");
     for s in &p.styles {
         println!("  {:width$}  {}", s.name, s.append);
@@ -37,7 +48,11 @@ pub fn run(args: PresetsArgs) -> Result<(), Failure> {
     }
     println!("\nread from: {}", p.sources.join(", "));
     match presets::user_presets_path() {
-        Some(path) => println!("add your own in {} or a file named by ${}", path.display(), presets::PRESETS_ENV),
+        Some(path) => println!(
+            "add your own in {} or a file named by ${}",
+            path.display(),
+            presets::PRESETS_ENV
+        ),
         None => println!("add your own in a file named by ${}", presets::PRESETS_ENV),
     }
     Ok(())

@@ -11,7 +11,11 @@ pub struct ProgressBar {
 
 impl ProgressBar {
     pub fn new(quiet: bool) -> Self {
-        ProgressBar { tty: std::io::stderr().is_terminal(), last_line: String::new(), quiet }
+        ProgressBar {
+            tty: std::io::stderr().is_terminal(),
+            last_line: String::new(),
+            quiet,
+        }
     }
 
     pub fn show(&mut self, p: &JobProgress) {
@@ -26,8 +30,16 @@ impl ProgressBar {
         if self.tty {
             const WIDTH: usize = 30;
             let filled = ((p.fraction.clamp(0.0, 1.0) * WIDTH as f32) as usize).min(WIDTH);
-            let eta = p.eta.map(|d| format!(", {} left", t2v_bridge::progress::format_duration(d))).unwrap_or_default();
-            let line = format!("[{}{}] {:3.0}% {stage}{eta}", "#".repeat(filled), "-".repeat(WIDTH - filled), p.fraction * 100.0);
+            let eta = p
+                .eta
+                .map(|d| format!(", {} left", t2v_bridge::progress::format_duration(d)))
+                .unwrap_or_default();
+            let line = format!(
+                "[{}{}] {:3.0}% {stage}{eta}",
+                "#".repeat(filled),
+                "-".repeat(WIDTH - filled),
+                p.fraction * 100.0
+            );
             if line != self.last_line {
                 eprint!("\r\x1b[2K{line}");
                 let _ = std::io::stderr().flush();

@@ -32,11 +32,20 @@ pub fn request(prompt: &str) -> Request {
 }
 
 pub fn no_cache() -> ServiceConfig {
-    ServiceConfig { use_disk_cache: false, idle_unload: None, ..Default::default() }
+    ServiceConfig {
+        use_disk_cache: false,
+        idle_unload: None,
+        ..Default::default()
+    }
 }
 
 pub fn with_cache(dir: &std::path::Path) -> ServiceConfig {
-    ServiceConfig { cache_dir: Some(dir.to_path_buf()), idle_unload: None, cache_max_bytes: u64::MAX, ..Default::default() }
+    ServiceConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        idle_unload: None,
+        cache_max_bytes: u64::MAX,
+        ..Default::default()
+    }
 }
 
 pub fn service(config: ServiceConfig) -> Service {
@@ -51,7 +60,9 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(when: impl Fn(&JobProgress) -> bool + Send + Sync + 'static) -> (Gate, ProgressObserver) {
+    pub fn new(
+        when: impl Fn(&JobProgress) -> bool + Send + Sync + 'static,
+    ) -> (Gate, ProgressObserver) {
         let (reached_tx, reached) = channel();
         let (go, go_rx) = channel::<()>();
         let state = Mutex::new(Some((reached_tx, go_rx)));
@@ -69,7 +80,9 @@ impl Gate {
     }
 
     pub fn wait_reached(&self) -> JobProgress {
-        self.reached.recv_timeout(std::time::Duration::from_secs(60)).expect("the worker reached the gate")
+        self.reached
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the worker reached the gate")
     }
 
     pub fn open(&self) {
@@ -91,16 +104,33 @@ pub fn block_worker(service: &Service) -> (Gate, t2v_bridge::JobHandle) {
 /// Reference frames straight from the models' pipeline, quantised as the service does.
 pub fn reference_frames(request: &Request) -> Vec<Vec<u16>> {
     use t2v_models::checkpoint::{load_models, ModelFiles};
-    let files = ModelFiles::resolve(request.model.path.as_deref(), &request.model.overrides).unwrap();
+    let files =
+        ModelFiles::resolve(request.model.path.as_deref(), &request.model.overrides).unwrap();
     let models = load_models(&files, request.dtype, &candle_core::Device::Cpu).unwrap();
-    let out = t2v_models::pipeline::generate(&models, &request.params, Default::default(), &mut t2v_models::pipeline::NoProgress).unwrap();
-    t2v_bridge::Frame::split(&out.frames).unwrap().iter().map(|f| f.rgb16().to_vec()).collect()
+    let out = t2v_models::pipeline::generate(
+        &models,
+        &request.params,
+        Default::default(),
+        &mut t2v_models::pipeline::NoProgress,
+    )
+    .unwrap();
+    t2v_bridge::Frame::split(&out.frames)
+        .unwrap()
+        .iter()
+        .map(|f| f.rgb16().to_vec())
+        .collect()
 }
 
 pub fn assert_frames_close(got: &[t2v_bridge::Frame], want: &[Vec<u16>]) {
     assert_eq!(got.len(), want.len(), "frame count");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        let worst = g.rgb16().iter().zip(w).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+        let worst = g
+            .rgb16()
+            .iter()
+            .zip(w)
+            .map(|(a, b)| (*a as i32 - *b as i32).abs())
+            .max()
+            .unwrap();
         assert!(worst <= 2, "frame {i} differs by {worst}/65535");
     }
 }

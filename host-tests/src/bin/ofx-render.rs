@@ -50,7 +50,10 @@ fn main() -> ExitCode {
 fn parse_frames(text: &str) -> Result<Vec<i32>, String> {
     let bad = || format!("--frames {text:?}: expected A or A-B");
     let (a, b) = match text.split_once('-') {
-        Some((a, b)) => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
         None => {
             let a = text.trim().parse().map_err(|_| bad())?;
             (a, a)
@@ -63,13 +66,19 @@ fn parse_frames(text: &str) -> Result<Vec<i32>, String> {
 }
 
 fn output_path(pattern: &str, frame: i32) -> PathBuf {
-    PathBuf::from(pattern.replace("%04d", &format!("{frame:04}")).replace("%d", &frame.to_string()))
+    PathBuf::from(
+        pattern
+            .replace("%04d", &format!("{frame:04}"))
+            .replace("%d", &frame.to_string()),
+    )
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let frames = parse_frames(&args.frames)?;
     let (w, h) = args.size.split_once('x').ok_or("--size: expected WxH")?;
-    let profile = HostProfile::generic().background(args.background).project_size(w.parse()?, h.parse()?);
+    let profile = HostProfile::generic()
+        .background(args.background)
+        .project_size(w.parse()?, h.parse()?);
     let mut host = Host::new(profile);
     host.set_isolated_loading(false);
 
@@ -83,24 +92,46 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let bundle = host.load_bundle(&bundle_path)?;
     let plugin = bundle.plugin(args.plugin.as_deref())?;
-    let context = if args.context == "general" { Context::General } else { Context::Generator };
+    let context = if args.context == "general" {
+        Context::General
+    } else {
+        Context::Generator
+    };
     let depth = match args.depth.as_str() {
         "byte" => PixelDepth::Byte,
         "short" => PixelDepth::Short,
         _ => PixelDepth::Float,
     };
-    eprintln!("{} v{}.{} ({:?}, {:?})", plugin.identifier(), plugin.info().version.0, plugin.info().version.1, context, depth);
+    eprintln!(
+        "{} v{}.{} ({:?}, {:?})",
+        plugin.identifier(),
+        plugin.info().version.0,
+        plugin.info().version.1,
+        context,
+        depth
+    );
     let instance = plugin.create_instance(context)?;
     for assignment in &args.set {
-        let (name, value) = assignment.split_once('=').ok_or_else(|| format!("--set {assignment:?}: expected name=value"))?;
+        let (name, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| format!("--set {assignment:?}: expected name=value"))?;
         instance.set_param_from_str(name, value)?;
     }
     let times: Vec<f64> = frames.iter().map(|&f| f as f64).collect();
     let result = instance.render_sequence(&times, &RenderRequest::new(times[0], depth));
     for m in host.messages().iter().chain(instance.messages().iter()) {
-        eprintln!("[{}] {}: {}", m.kind.trim_start_matches("OfxMessage"), m.id, m.text);
+        eprintln!(
+            "[{}] {}: {}",
+            m.kind.trim_start_matches("OfxMessage"),
+            m.id,
+            m.text
+        );
     }
-    let updates = instance.progress_events().iter().filter(|e| matches!(e, ProgressEvent::Update(_))).count();
+    let updates = instance
+        .progress_events()
+        .iter()
+        .filter(|e| matches!(e, ProgressEvent::Update(_)))
+        .count();
     if updates > 0 {
         eprintln!("progress: {updates} update(s)");
     }
@@ -109,7 +140,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     for (image, frame) in result?.iter().zip(&frames) {
         let path = output_path(&args.output, *frame);
-        if let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = std::path::Path::new(&path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)?;
         }
         image.save_png(&path)?;

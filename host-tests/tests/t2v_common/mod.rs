@@ -16,7 +16,10 @@ pub const FRAMES: usize = 5;
 pub const STEPS: usize = 3;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn tiny_model() -> PathBuf {
@@ -61,7 +64,9 @@ pub fn bundle() -> PathBuf {
     BUNDLE
         .get_or_init(|| {
             let root = workspace();
-            let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join("target"));
             let out = target.join("ofx-fixtures").join("bundles");
             let output = std::process::Command::new("bash")
                 .arg(root.join("plugin/build-bundle.sh"))
@@ -81,7 +86,9 @@ pub fn bundle() -> PathBuf {
 
 /// Sets the node up for a small clip on the tiny model.
 pub fn configure(instance: &Instance, prompt: &str, seed: i32) {
-    instance.set_param("model", tiny_model().to_str().unwrap()).unwrap();
+    instance
+        .set_param("model", tiny_model().to_str().unwrap())
+        .unwrap();
     instance.set_param("resolution", 4).unwrap(); // custom
     instance.set_param("width", SIZE as i32).unwrap();
     instance.set_param("height", SIZE as i32).unwrap();
@@ -122,9 +129,19 @@ pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
         })
         .unwrap()
     });
-    let clip = service.submit(Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS))).unwrap().wait().unwrap();
+    let clip = service
+        .submit(Request::new(
+            ModelSpec::folder(tiny_model()),
+            params(prompt, seed, STEPS),
+        ))
+        .unwrap()
+        .wait()
+        .unwrap();
     let frames = Arc::new(clip.frames.clone());
-    clips.lock().unwrap().insert((prompt.to_string(), seed), frames.clone());
+    clips
+        .lock()
+        .unwrap()
+        .insert((prompt.to_string(), seed), frames.clone());
     frames
 }
 
@@ -138,7 +155,10 @@ pub fn code(frame: &Frame, x: usize, y: usize) -> [u16; 3] {
 
 /// Asserts a rendered Float/Short/Byte image shows `frame` exactly (sRGB display output).
 pub fn assert_shows(image: &RenderedImage, frame: &Frame) {
-    assert_eq!((image.width(), image.height()), (frame.width(), frame.height()));
+    assert_eq!(
+        (image.width(), image.height()),
+        (frame.width(), frame.height())
+    );
     for y in 0..image.height() {
         for x in 0..image.width() {
             let c = code(frame, x, y);
@@ -146,14 +166,27 @@ pub fn assert_shows(image: &RenderedImage, frame: &Frame) {
                 ofx_bindings::PixelDepth::Float => {
                     let p = image.pixel_f32(x, y);
                     for k in 0..3 {
-                        assert!((p[k] - c[k] as f32 / 65535.0).abs() <= 1.0 / 65535.0, "pixel ({x},{y}) channel {k}: {} vs {}", p[k], c[k]);
+                        assert!(
+                            (p[k] - c[k] as f32 / 65535.0).abs() <= 1.0 / 65535.0,
+                            "pixel ({x},{y}) channel {k}: {} vs {}",
+                            p[k],
+                            c[k]
+                        );
                     }
                     assert_eq!(p[3], 1.0);
                 }
-                ofx_bindings::PixelDepth::Short => assert_eq!(image.pixel_u16(x, y), [c[0], c[1], c[2], 65535], "pixel ({x},{y})"),
+                ofx_bindings::PixelDepth::Short => assert_eq!(
+                    image.pixel_u16(x, y),
+                    [c[0], c[1], c[2], 65535],
+                    "pixel ({x},{y})"
+                ),
                 ofx_bindings::PixelDepth::Byte => {
                     let e = c.map(|v| (v as f32 / 65535.0 * 255.0).round() as u8);
-                    assert_eq!(image.pixel_u8(x, y), [e[0], e[1], e[2], 255], "pixel ({x},{y})");
+                    assert_eq!(
+                        image.pixel_u8(x, y),
+                        [e[0], e[1], e[2], 255],
+                        "pixel ({x},{y})"
+                    );
                 }
                 other => panic!("{other:?}"),
             }
@@ -165,14 +198,16 @@ pub fn assert_shows(image: &RenderedImage, frame: &Frame) {
 /// values 0.06 and 0.16, alpha 1, varying along x - y), outside the progress bar rows.
 pub fn is_placeholder(image: &RenderedImage) -> bool {
     let (w, h) = (image.width(), image.height());
-    (0..h).filter(|&y| y < h * 46 / 100 || y >= h * 54 / 100).all(|y| {
-        (0..w).all(|x| {
-            let p = image.pixel_normalised(x, y);
-            let stripe = ((x as i64 - y as i64).rem_euclid(32)) < 16;
-            let v = if stripe { 0.16 } else { 0.06 };
-            (p[0] - v).abs() < 0.003 && p[0] == p[1] && p[1] == p[2] && p[3] == 1.0
+    (0..h)
+        .filter(|&y| y < h * 46 / 100 || y >= h * 54 / 100)
+        .all(|y| {
+            (0..w).all(|x| {
+                let p = image.pixel_normalised(x, y);
+                let stripe = ((x as i64 - y as i64).rem_euclid(32)) < 16;
+                let v = if stripe { 0.16 } else { 0.06 };
+                (p[0] - v).abs() < 0.003 && p[0] == p[1] && p[1] == p[2] && p[3] == 1.0
+            })
         })
-    })
 }
 
 pub fn int_param(instance: &Instance, name: &str) -> i32 {

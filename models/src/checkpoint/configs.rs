@@ -18,15 +18,23 @@ fn read_json(path: &Path) -> Result<String> {
 
 fn required_shape<'a>(weights: &'a TrackedWeights, name: &str, what: &str) -> Result<&'a [usize]> {
     weights.shape_of(name).ok_or_else(|| {
-        Error::checkpoint(weights.source().origin(), format!("missing tensor `{name}`: not a Wan2.2 {what}"))
+        Error::checkpoint(
+            weights.source().origin(),
+            format!("missing tensor `{name}`: not a Wan2.2 {what}"),
+        )
     })
 }
 
 fn count_indexed(weights: &TrackedWeights, prefix: &str, suffix: &str) -> usize {
-    (0..).take_while(|i| weights.contains(&format!("{prefix}{i}{suffix}"))).count()
+    (0..)
+        .take_while(|i| weights.contains(&format!("{prefix}{i}{suffix}")))
+        .count()
 }
 
-pub fn transformer_config(weights: &TrackedWeights, config_file: Option<&Path>) -> Result<DitConfig> {
+pub fn transformer_config(
+    weights: &TrackedWeights,
+    config_file: Option<&Path>,
+) -> Result<DitConfig> {
     let origin = weights.source().origin().to_path_buf();
     let patch = required_shape(weights, "patch_embedding.weight", "transformer")?.to_vec();
     let layers = count_indexed(weights, "blocks.", ".scale_shift_table");
@@ -61,14 +69,19 @@ pub fn transformer_config(weights: &TrackedWeights, config_file: Option<&Path>) 
 
 pub fn vae_config(weights: &TrackedWeights, config_file: Option<&Path>) -> Result<VaeConfig> {
     let decoder_in = required_shape(weights, "decoder.conv_in.weight", "VAE")?.to_vec();
-    let encoder_in = weights.shape_of("encoder.conv_in.weight").map(<[usize]>::to_vec);
-    let real_encoder = encoder_in.as_deref().is_none_or(|s| s == [160, 12, 3, 3, 3]);
+    let encoder_in = weights
+        .shape_of("encoder.conv_in.weight")
+        .map(<[usize]>::to_vec);
+    let real_encoder = encoder_in
+        .as_deref()
+        .is_none_or(|s| s == [160, 12, 3, 3, 3]);
     if decoder_in == TI2V_5B_VAE_DECODER_IN && real_encoder {
         return Ok(VaeConfig::wan22_ti2v_5b());
     }
     if let Some(path) = config_file {
         let text = read_json(path)?;
-        return serde_json::from_str(&text).map_err(|e| Error::checkpoint(path, format!("VAE config: {e}")));
+        return serde_json::from_str(&text)
+            .map_err(|e| Error::checkpoint(path, format!("VAE config: {e}")));
     }
     vae_config_from_shapes(weights)
 }
@@ -102,12 +115,16 @@ fn vae_config_from_shapes(weights: &TrackedWeights) -> Result<VaeConfig> {
     let mut dim_mult = Vec::new();
     let mut temperal_downsample = Vec::new();
     for i in 0..stages {
-        dim_mult.push(shape(&format!("encoder.down_blocks.{i}.resnets.0.conv2.weight"))?[0] / base_dim);
+        dim_mult
+            .push(shape(&format!("encoder.down_blocks.{i}.resnets.0.conv2.weight"))?[0] / base_dim);
         if i + 1 < stages {
-            temperal_downsample.push(weights.contains(&format!("encoder.down_blocks.{i}.downsampler.time_conv.weight")));
+            temperal_downsample.push(weights.contains(&format!(
+                "encoder.down_blocks.{i}.downsampler.time_conv.weight"
+            )));
         }
     }
-    let num_res_blocks = count_indexed(weights, "decoder.up_blocks.0.resnets.", ".conv1.weight").saturating_sub(1);
+    let num_res_blocks =
+        count_indexed(weights, "decoder.up_blocks.0.resnets.", ".conv1.weight").saturating_sub(1);
     let patch_size = ((in_channels / 3) as f64).sqrt().round() as usize;
     Ok(VaeConfig {
         base_dim,
@@ -128,10 +145,18 @@ fn embedding_shape(weights: &TrackedWeights) -> Result<Vec<usize>> {
         .iter()
         .find_map(|n| weights.shape_of(n))
         .map(<[usize]>::to_vec)
-        .ok_or_else(|| Error::checkpoint(weights.source().origin(), "missing tensor `shared.weight`: not a umT5 encoder"))
+        .ok_or_else(|| {
+            Error::checkpoint(
+                weights.source().origin(),
+                "missing tensor `shared.weight`: not a umT5 encoder",
+            )
+        })
 }
 
-pub fn text_encoder_config(weights: &TrackedWeights, config_file: Option<&Path>) -> Result<Umt5Config> {
+pub fn text_encoder_config(
+    weights: &TrackedWeights,
+    config_file: Option<&Path>,
+) -> Result<Umt5Config> {
     let embedding = embedding_shape(weights)?;
     let layers = count_indexed(weights, "encoder.block.", ".layer.0.SelfAttention.q.weight");
     let real = Umt5Config::umt5_xxl();
@@ -139,7 +164,8 @@ pub fn text_encoder_config(weights: &TrackedWeights, config_file: Option<&Path>)
         return Ok(real);
     }
     if let Some(path) = config_file {
-        return serde_json::from_str(&read_json(path)?).map_err(|e| Error::checkpoint(path, format!("umT5 config: {e}")));
+        return serde_json::from_str(&read_json(path)?)
+            .map_err(|e| Error::checkpoint(path, format!("umT5 config: {e}")));
     }
     // Every umT5 hyper-parameter shows in the shapes: heads in the position-bias table.
     let shape = |name: &str| required_shape(weights, name, "umT5 encoder").map(<[usize]>::to_vec);

@@ -37,7 +37,9 @@ const WEIGHT_EXTENSIONS: &[&str] = &["safetensors", "pth", "pt", "bin", "ckpt"];
 
 fn is_weights_file(p: &Path) -> bool {
     p.is_file()
-        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        && p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| WEIGHT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -55,10 +57,16 @@ pub fn open_sources(files: &[PathBuf]) -> Result<Arc<dyn TensorSource>> {
         [] => Err(Error::InvalidRequest("no weight files given".into())),
         [one] => Ok(Arc::from(open_file(one)?)),
         many => {
-            if many.iter().all(|p| p.extension().is_some_and(|e| e == "safetensors")) {
+            if many
+                .iter()
+                .all(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            {
                 Ok(Arc::new(SafetensorsSource::open(many)?))
             } else {
-                Err(Error::checkpoint(&many[0], "sharded checkpoints must be safetensors files"))
+                Err(Error::checkpoint(
+                    &many[0],
+                    "sharded checkpoints must be safetensors files",
+                ))
             }
         }
     }
@@ -80,7 +88,10 @@ impl ModelFiles {
                 return Err(Error::folder(root, "does not exist"));
             }
             if !root.is_dir() {
-                return Err(Error::folder(root, "is not a folder (pass a single file with --transformer/--vae/--text-encoder)"));
+                return Err(Error::folder(
+                    root,
+                    "is not a folder (pass a single file with --transformer/--vae/--text-encoder)",
+                ));
             }
             if root.join("model_index.json").is_file() || root.join("transformer").is_dir() {
                 found.scan_diffusers(root)?;
@@ -136,9 +147,11 @@ impl Found {
     }
 
     fn scan_diffusers(&mut self, root: &Path) -> Result<()> {
-        for (component, sub) in
-            [(Component::Transformer, "transformer"), (Component::Vae, "vae"), (Component::TextEncoder, "text_encoder")]
-        {
+        for (component, sub) in [
+            (Component::Transformer, "transformer"),
+            (Component::Vae, "vae"),
+            (Component::TextEncoder, "text_encoder"),
+        ] {
             let dir = root.join(sub);
             if !dir.is_dir() {
                 continue;
@@ -152,13 +165,27 @@ impl Found {
             }
             let source = open_sources(&files)?;
             let layout = detect(source.infos()).ok_or_else(|| {
-                Error::folder(&dir, "holds no tensors of a Wan2.2 transformer, VAE or umT5 encoder")
+                Error::folder(
+                    &dir,
+                    "holds no tensors of a Wan2.2 transformer, VAE or umT5 encoder",
+                )
             })?;
             if layout.component != component {
-                return Err(Error::folder(&dir, format!("holds a {} checkpoint, not a {}", layout.component.label(), component.label())));
+                return Err(Error::folder(
+                    &dir,
+                    format!(
+                        "holds a {} checkpoint, not a {}",
+                        layout.component.label(),
+                        component.label()
+                    ),
+                ));
             }
             let config = Some(dir.join("config.json")).filter(|p| p.is_file());
-            *self.slot(component) = Some(ComponentFiles { layout, files, config });
+            *self.slot(component) = Some(ComponentFiles {
+                layout,
+                files,
+                config,
+            });
         }
         let tok = root.join("tokenizer").join("tokenizer.json");
         if tok.is_file() {
@@ -175,9 +202,16 @@ impl Found {
             candidates.extend(sorted_entries(sub)?);
         }
         for path in candidates.iter().filter(|p| is_weights_file(p)) {
-            let Some(layout) = classify(path)? else { continue };
-            match groups.iter_mut().find(|(l, _)| l.component == layout.component) {
-                Some((existing, files)) if *existing == layout && is_shard_name(path) => files.push(path.clone()),
+            let Some(layout) = classify(path)? else {
+                continue;
+            };
+            match groups
+                .iter_mut()
+                .find(|(l, _)| l.component == layout.component)
+            {
+                Some((existing, files)) if *existing == layout && is_shard_name(path) => {
+                    files.push(path.clone())
+                }
                 Some((_, files)) => {
                     return Err(Error::folder(
                         root,
@@ -196,7 +230,11 @@ impl Found {
         for (layout, files) in groups {
             let config = component_config(root, layout.component);
             let component = layout.component;
-            *self.slot(component) = Some(ComponentFiles { layout, files, config });
+            *self.slot(component) = Some(ComponentFiles {
+                layout,
+                files,
+                config,
+            });
         }
         for candidate in [
             root.join("tokenizer.json"),
@@ -211,35 +249,65 @@ impl Found {
         Ok(())
     }
 
-    fn set_override(&mut self, component: Component, file: &Path, root: Option<&Path>) -> Result<()> {
+    fn set_override(
+        &mut self,
+        component: Component,
+        file: &Path,
+        root: Option<&Path>,
+    ) -> Result<()> {
         if !file.is_file() {
-            return Err(Error::checkpoint(file, format!("{} file not found", component.label())));
+            return Err(Error::checkpoint(
+                file,
+                format!("{} file not found", component.label()),
+            ));
         }
         let layout = classify(file)?.ok_or_else(|| {
-            Error::checkpoint(file, format!("not a Wan2.2 {}: none of its tensor names match", component.label()))
+            Error::checkpoint(
+                file,
+                format!(
+                    "not a Wan2.2 {}: none of its tensor names match",
+                    component.label()
+                ),
+            )
         })?;
         if layout.component != component {
             return Err(Error::checkpoint(
                 file,
-                format!("holds a {} checkpoint, but was given as the {}", layout.component.label(), component.label()),
+                format!(
+                    "holds a {} checkpoint, but was given as the {}",
+                    layout.component.label(),
+                    component.label()
+                ),
             ));
         }
         let config = root.and_then(|r| component_config(r, component));
-        *self.slot(component) = Some(ComponentFiles { layout, files: vec![file.to_path_buf()], config });
+        *self.slot(component) = Some(ComponentFiles {
+            layout,
+            files: vec![file.to_path_buf()],
+            config,
+        });
         Ok(())
     }
 
     fn finish(self, root: Option<&Path>) -> Result<ModelFiles> {
         let missing = |c: Component| {
-            let msg = format!("no {} checkpoint found; pass it with --{}", c.label(), flag_name(c));
+            let msg = format!(
+                "no {} checkpoint found; pass it with --{}",
+                c.label(),
+                flag_name(c)
+            );
             match root {
                 Some(r) => Error::folder(r, msg),
                 None => Error::InvalidRequest(msg),
             }
         };
-        let transformer = self.transformer.ok_or_else(|| missing(Component::Transformer))?;
+        let transformer = self
+            .transformer
+            .ok_or_else(|| missing(Component::Transformer))?;
         let vae = self.vae.ok_or_else(|| missing(Component::Vae))?;
-        let text_encoder = self.text_encoder.ok_or_else(|| missing(Component::TextEncoder))?;
+        let text_encoder = self
+            .text_encoder
+            .ok_or_else(|| missing(Component::TextEncoder))?;
         let tokenizer = self.tokenizer.ok_or_else(|| {
             let msg = "no tokenizer.json found (looked in tokenizer/, the folder itself and google/umt5-xxl/); pass it with --tokenizer";
             match root {
@@ -247,7 +315,13 @@ impl Found {
                 None => Error::InvalidRequest(msg.into()),
             }
         })?;
-        Ok(ModelFiles { root: root.map(Path::to_path_buf), transformer, vae, text_encoder, tokenizer })
+        Ok(ModelFiles {
+            root: root.map(Path::to_path_buf),
+            transformer,
+            vae,
+            text_encoder,
+            tokenizer,
+        })
     }
 }
 
@@ -272,5 +346,8 @@ fn component_config(root: &Path, component: Component) -> Option<PathBuf> {
         Component::Vae => &["vae/config.json"],
         Component::TextEncoder => &["text_encoder/config.json"],
     };
-    candidates.iter().map(|c| root.join(c)).find(|p| p.is_file())
+    candidates
+        .iter()
+        .map(|c| root.join(c))
+        .find(|p| p.is_file())
 }

@@ -42,30 +42,73 @@ pub struct Layout {
 
 /// Names that identify each layout; the prefix is whatever precedes the anchor.
 const ANCHORS: &[(Component, Naming, &str)] = &[
-    (Component::Transformer, Naming::Diffusers, "condition_embedder.time_proj.weight"),
-    (Component::Transformer, Naming::Original, "time_projection.1.weight"),
+    (
+        Component::Transformer,
+        Naming::Diffusers,
+        "condition_embedder.time_proj.weight",
+    ),
+    (
+        Component::Transformer,
+        Naming::Original,
+        "time_projection.1.weight",
+    ),
     (Component::Vae, Naming::Diffusers, "decoder.conv_in.weight"),
     (Component::Vae, Naming::Original, "decoder.conv1.weight"),
     (Component::Vae, Naming::Diffusers, "encoder.conv_in.weight"),
     (Component::Vae, Naming::Original, "encoder.conv1.weight"),
-    (Component::TextEncoder, Naming::Diffusers, "encoder.final_layer_norm.weight"),
-    (Component::TextEncoder, Naming::Diffusers, "encoder.block.0.layer.0.SelfAttention.q.weight"),
-    (Component::TextEncoder, Naming::Original, "blocks.0.attn.q.weight"),
-    (Component::TextEncoder, Naming::Original, "token_embedding.weight"),
+    (
+        Component::TextEncoder,
+        Naming::Diffusers,
+        "encoder.final_layer_norm.weight",
+    ),
+    (
+        Component::TextEncoder,
+        Naming::Diffusers,
+        "encoder.block.0.layer.0.SelfAttention.q.weight",
+    ),
+    (
+        Component::TextEncoder,
+        Naming::Original,
+        "blocks.0.attn.q.weight",
+    ),
+    (
+        Component::TextEncoder,
+        Naming::Original,
+        "token_embedding.weight",
+    ),
 ];
 
 /// Names that mark a shard of a component without the anchor (e.g. a later transformer shard).
 const SHARD_MARKERS: &[(Component, Naming, &str)] = &[
-    (Component::Transformer, Naming::Diffusers, ".attn1.to_q.weight"),
-    (Component::Transformer, Naming::Original, ".self_attn.q.weight"),
-    (Component::TextEncoder, Naming::Diffusers, ".layer.0.SelfAttention.q.weight"),
+    (
+        Component::Transformer,
+        Naming::Diffusers,
+        ".attn1.to_q.weight",
+    ),
+    (
+        Component::Transformer,
+        Naming::Original,
+        ".self_attn.q.weight",
+    ),
+    (
+        Component::TextEncoder,
+        Naming::Diffusers,
+        ".layer.0.SelfAttention.q.weight",
+    ),
 ];
 
 pub fn detect(infos: &BTreeMap<String, TensorInfo>) -> Option<Layout> {
     for &(component, naming, anchor) in ANCHORS {
-        if let Some(name) = infos.keys().find(|k| k.ends_with(anchor) && is_prefix_boundary(k, anchor)) {
+        if let Some(name) = infos
+            .keys()
+            .find(|k| k.ends_with(anchor) && is_prefix_boundary(k, anchor))
+        {
             let prefix = name[..name.len() - anchor.len()].to_string();
-            return Some(Layout { component, naming, prefix });
+            return Some(Layout {
+                component,
+                naming,
+                prefix,
+            });
         }
     }
     for &(component, naming, marker) in SHARD_MARKERS {
@@ -75,8 +118,15 @@ pub fn detect(infos: &BTreeMap<String, TensorInfo>) -> Option<Layout> {
                 Component::TextEncoder => "encoder.block.",
                 _ => "blocks.",
             };
-            let prefix = name.find(root).map(|i| name[..i].to_string()).unwrap_or_default();
-            return Some(Layout { component, naming, prefix });
+            let prefix = name
+                .find(root)
+                .map(|i| name[..i].to_string())
+                .unwrap_or_default();
+            return Some(Layout {
+                component,
+                naming,
+                prefix,
+            });
         }
     }
     None
@@ -102,11 +152,23 @@ impl Layout {
 
 fn transformer_from_original(name: &str) -> Option<String> {
     const TOP: &[(&str, &str)] = &[
-        ("time_embedding.0.", "condition_embedder.time_embedder.linear_1."),
-        ("time_embedding.2.", "condition_embedder.time_embedder.linear_2."),
+        (
+            "time_embedding.0.",
+            "condition_embedder.time_embedder.linear_1.",
+        ),
+        (
+            "time_embedding.2.",
+            "condition_embedder.time_embedder.linear_2.",
+        ),
         ("time_projection.1.", "condition_embedder.time_proj."),
-        ("text_embedding.0.", "condition_embedder.text_embedder.linear_1."),
-        ("text_embedding.2.", "condition_embedder.text_embedder.linear_2."),
+        (
+            "text_embedding.0.",
+            "condition_embedder.text_embedder.linear_1.",
+        ),
+        (
+            "text_embedding.2.",
+            "condition_embedder.text_embedder.linear_2.",
+        ),
         ("head.head.", "proj_out."),
         ("patch_embedding.", "patch_embedding."),
     ];
@@ -159,7 +221,9 @@ fn vae_resnet(rest: &str) -> Option<String> {
         ("residual.6.", "conv2."),
         ("shortcut.", "conv_shortcut."),
     ];
-    PARTS.iter().find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))
+    PARTS
+        .iter()
+        .find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))
 }
 
 fn vae_middle(rest: &str) -> Option<String> {
@@ -225,13 +289,18 @@ fn umt5_from_original(name: &str) -> Option<String> {
         ("attn.k.", "layer.0.SelfAttention.k."),
         ("attn.v.", "layer.0.SelfAttention.v."),
         ("attn.o.", "layer.0.SelfAttention.o."),
-        ("pos_embedding.embedding.", "layer.0.SelfAttention.relative_attention_bias."),
+        (
+            "pos_embedding.embedding.",
+            "layer.0.SelfAttention.relative_attention_bias.",
+        ),
         ("norm2.", "layer.1.layer_norm."),
         ("ffn.gate.0.", "layer.1.DenseReluDense.wi_0."),
         ("ffn.fc1.", "layer.1.DenseReluDense.wi_1."),
         ("ffn.fc2.", "layer.1.DenseReluDense.wo."),
     ];
-    let mapped = PARTS.iter().find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))?;
+    let mapped = PARTS
+        .iter()
+        .find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))?;
     Some(format!("encoder.block.{i}.{mapped}"))
 }
 
@@ -240,9 +309,15 @@ mod tests {
     use super::*;
 
     fn manifest_names(file: &str) -> Vec<String> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/manifests").join(file);
-        let Ok(text) = std::fs::read_to_string(&path) else { return vec![] };
-        text.lines().filter_map(|l| l.split_once(' ').map(|(n, _)| n.to_string())).collect()
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/reference/manifests")
+            .join(file);
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return vec![];
+        };
+        text.lines()
+            .filter_map(|l| l.split_once(' ').map(|(n, _)| n.to_string()))
+            .collect()
     }
 
     /// Every original name maps onto exactly the set of diffusers names.
@@ -253,9 +328,19 @@ mod tests {
             eprintln!("manifests not found; skipping");
             return;
         }
-        let layout = Layout { component, naming: Naming::Original, prefix: String::new() };
-        let mut mapped: Vec<String> =
-            orig.iter().map(|n| layout.canonical(n).unwrap_or_else(|| panic!("unmapped {n}"))).collect();
+        let layout = Layout {
+            component,
+            naming: Naming::Original,
+            prefix: String::new(),
+        };
+        let mut mapped: Vec<String> = orig
+            .iter()
+            .map(|n| {
+                layout
+                    .canonical(n)
+                    .unwrap_or_else(|| panic!("unmapped {n}"))
+            })
+            .collect();
         mapped.sort();
         let mut diff = diff;
         diff.sort();
@@ -264,7 +349,11 @@ mod tests {
 
     #[test]
     fn transformer_original_names_map_onto_diffusers_names() {
-        check_pair("dit-original.txt", "dit-diffusers.txt", Component::Transformer);
+        check_pair(
+            "dit-original.txt",
+            "dit-diffusers.txt",
+            Component::Transformer,
+        );
     }
 
     #[test]
@@ -275,23 +364,46 @@ mod tests {
     #[test]
     fn comfy_prefix_is_detected_and_stripped() {
         let mut infos = BTreeMap::new();
-        let info = TensorInfo { shape: vec![1], dtype: candle_core::DType::F16 };
-        infos.insert("model.diffusion_model.time_projection.1.weight".to_string(), info.clone());
-        infos.insert("model.diffusion_model.blocks.0.norm3.bias".to_string(), info);
+        let info = TensorInfo {
+            shape: vec![1],
+            dtype: candle_core::DType::F16,
+        };
+        infos.insert(
+            "model.diffusion_model.time_projection.1.weight".to_string(),
+            info.clone(),
+        );
+        infos.insert(
+            "model.diffusion_model.blocks.0.norm3.bias".to_string(),
+            info,
+        );
         let layout = detect(&infos).unwrap();
         assert_eq!(layout.component, Component::Transformer);
         assert_eq!(layout.naming, Naming::Original);
         assert_eq!(layout.prefix, "model.diffusion_model.");
-        assert_eq!(layout.canonical("model.diffusion_model.blocks.0.norm3.bias").as_deref(), Some("blocks.0.norm2.bias"));
+        assert_eq!(
+            layout
+                .canonical("model.diffusion_model.blocks.0.norm3.bias")
+                .as_deref(),
+            Some("blocks.0.norm2.bias")
+        );
     }
 
     #[test]
     fn umt5_original_names() {
-        let layout = Layout { component: Component::TextEncoder, naming: Naming::Original, prefix: String::new() };
+        let layout = Layout {
+            component: Component::TextEncoder,
+            naming: Naming::Original,
+            prefix: String::new(),
+        };
         assert_eq!(
-            layout.canonical("blocks.3.pos_embedding.embedding.weight").as_deref(),
+            layout
+                .canonical("blocks.3.pos_embedding.embedding.weight")
+                .as_deref(),
             Some("encoder.block.3.layer.0.SelfAttention.relative_attention_bias.weight")
         );
-        assert_eq!(layout.canonical("token_embedding.weight").as_deref(), Some("shared.weight"));
+        assert_eq!(
+            layout.canonical("token_embedding.weight").as_deref(),
+            Some("shared.weight")
+        );
     }
 }

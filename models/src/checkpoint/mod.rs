@@ -34,13 +34,23 @@ fn in_file(weights: &TrackedWeights, e: candle_core::Error) -> Error {
     Error::checkpoint(weights.source().origin(), e.to_string())
 }
 
-pub fn build_transformer(weights: &TrackedWeights, cfg: &DitConfig, dtype: DType, device: &Device) -> Result<WanTransformer> {
-    let model = WanTransformer::new(cfg, weights.var_builder(dtype, device)).map_err(|e| in_file(weights, e))?;
+pub fn build_transformer(
+    weights: &TrackedWeights,
+    cfg: &DitConfig,
+    dtype: DType,
+    device: &Device,
+) -> Result<WanTransformer> {
+    let model = WanTransformer::new(cfg, weights.var_builder(dtype, device))
+        .map_err(|e| in_file(weights, e))?;
     weights.ensure_all_used("transformer", |_| false)?;
     Ok(model)
 }
 
-pub fn load_transformer(files: &ComponentFiles, dtype: DType, device: &Device) -> Result<WanTransformer> {
+pub fn load_transformer(
+    files: &ComponentFiles,
+    dtype: DType,
+    device: &Device,
+) -> Result<WanTransformer> {
     let weights = open_component(files)?;
     let cfg = configs::transformer_config(&weights, files.config.as_deref())?;
     build_transformer(&weights, &cfg, dtype, device)
@@ -48,17 +58,34 @@ pub fn load_transformer(files: &ComponentFiles, dtype: DType, device: &Device) -
 
 /// Builds the VAE; with `decoder_only`, the encoder's tensors are left unread (text-to-video
 /// never encodes).
-pub fn build_vae(weights: &TrackedWeights, cfg: &VaeConfig, decoder_only: bool, dtype: DType, device: &Device) -> Result<WanVae> {
+pub fn build_vae(
+    weights: &TrackedWeights,
+    cfg: &VaeConfig,
+    decoder_only: bool,
+    dtype: DType,
+    device: &Device,
+) -> Result<WanVae> {
     cfg.validate().map_err(|e| in_file(weights, e))?;
     let vb = weights.var_builder(dtype, device);
-    let vae = if decoder_only { WanVae::new_decoder_only(cfg, vb) } else { WanVae::new(cfg, vb) }
-        .map_err(|e| in_file(weights, e))?;
-    let encoder_part = |name: &str| decoder_only && (name.starts_with("encoder.") || name.starts_with("quant_conv."));
+    let vae = if decoder_only {
+        WanVae::new_decoder_only(cfg, vb)
+    } else {
+        WanVae::new(cfg, vb)
+    }
+    .map_err(|e| in_file(weights, e))?;
+    let encoder_part = |name: &str| {
+        decoder_only && (name.starts_with("encoder.") || name.starts_with("quant_conv."))
+    };
     weights.ensure_all_used("VAE", encoder_part)?;
     Ok(vae)
 }
 
-pub fn load_vae(files: &ComponentFiles, decoder_only: bool, dtype: DType, device: &Device) -> Result<WanVae> {
+pub fn load_vae(
+    files: &ComponentFiles,
+    decoder_only: bool,
+    dtype: DType,
+    device: &Device,
+) -> Result<WanVae> {
     let weights = open_component(files)?;
     let cfg = configs::vae_config(&weights, files.config.as_deref())?;
     build_vae(&weights, &cfg, decoder_only, dtype, device)
@@ -82,15 +109,25 @@ pub fn text_encoder_dtype(compute: DType) -> DType {
     }
 }
 
-pub fn build_text_encoder(weights: &TrackedWeights, cfg: &Umt5Config, dtype: DType, device: &Device) -> Result<Umt5Encoder> {
-    let encoder = Umt5Encoder::new(cfg, weights.var_builder(dtype, device)).map_err(|e| in_file(weights, e))?;
+pub fn build_text_encoder(
+    weights: &TrackedWeights,
+    cfg: &Umt5Config,
+    dtype: DType,
+    device: &Device,
+) -> Result<Umt5Encoder> {
+    let encoder = Umt5Encoder::new(cfg, weights.var_builder(dtype, device))
+        .map_err(|e| in_file(weights, e))?;
     // transformers saves the embedding twice (tied); one copy is read.
     let tied = |name: &str| name == "shared.weight" || name == "encoder.embed_tokens.weight";
     weights.ensure_all_used("text encoder", tied)?;
     Ok(encoder)
 }
 
-pub fn load_text_encoder(files: &ComponentFiles, dtype: DType, device: &Device) -> Result<Umt5Encoder> {
+pub fn load_text_encoder(
+    files: &ComponentFiles,
+    dtype: DType,
+    device: &Device,
+) -> Result<Umt5Encoder> {
     let weights = open_component(files)?;
     let cfg = configs::text_encoder_config(&weights, files.config.as_deref())?;
     build_text_encoder(&weights, &cfg, text_encoder_dtype(dtype), device)
@@ -105,7 +142,8 @@ pub fn load_tokenizer(path: &std::path::Path) -> Result<PromptTokenizer> {
 pub fn load_models(files: &ModelFiles, dtype: DType, device: &Device) -> Result<Models> {
     let tokenizer = load_tokenizer(&files.tokenizer)?;
     let text_weights = open_component(&files.text_encoder)?;
-    let text_cfg = configs::text_encoder_config(&text_weights, files.text_encoder.config.as_deref())?;
+    let text_cfg =
+        configs::text_encoder_config(&text_weights, files.text_encoder.config.as_deref())?;
     let dit_weights = open_component(&files.transformer)?;
     let dit_cfg = configs::transformer_config(&dit_weights, files.transformer.config.as_deref())?;
     let vae_weights = open_component(&files.vae)?;
@@ -113,9 +151,20 @@ pub fn load_models(files: &ModelFiles, dtype: DType, device: &Device) -> Result<
     check_compatible(&dit_cfg, &vae_cfg, &text_cfg)?;
     Ok(Models {
         tokenizer,
-        text_encoder: build_text_encoder(&text_weights, &text_cfg, text_encoder_dtype(dtype), device)?,
+        text_encoder: build_text_encoder(
+            &text_weights,
+            &text_cfg,
+            text_encoder_dtype(dtype),
+            device,
+        )?,
         transformer: build_transformer(&dit_weights, &dit_cfg, dtype, device)?,
-        vae: build_vae(&vae_weights, &vae_cfg, false, vae_dtype(dtype, device), device)?,
+        vae: build_vae(
+            &vae_weights,
+            &vae_cfg,
+            false,
+            vae_dtype(dtype, device),
+            device,
+        )?,
     })
 }
 

@@ -20,7 +20,13 @@ pub fn sdpa(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
     sdpa_with_budget(q, k, v, scale, SCORE_BUDGET_BYTES)
 }
 
-pub fn sdpa_with_budget(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, budget_bytes: usize) -> Result<Tensor> {
+pub fn sdpa_with_budget(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    budget_bytes: usize,
+) -> Result<Tensor> {
     let (b, h, n, _d) = q.dims4()?;
     let m = k.dim(2)?;
     let kt = k.transpose(2, 3)?.contiguous()?;
@@ -32,7 +38,8 @@ pub fn sdpa_with_budget(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, budget_b
         let len = rows.min(n - start);
         let qc = q.narrow(2, start, len)?.contiguous()?;
         let scores = (qc.matmul(&kt)? * scale)?;
-        let probs = crate::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(v.dtype())?;
+        let probs =
+            crate::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?.to_dtype(v.dtype())?;
         outputs.push(probs.matmul(&v)?);
         start += len;
     }
@@ -46,7 +53,8 @@ pub fn sdpa_with_budget(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64, budget_b
 /// Plain attention over the whole score matrix; the reference the chunked version is tested against.
 pub fn sdpa_naive(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
     let scores = (q.matmul(&k.transpose(2, 3)?.contiguous()?)? * scale)?;
-    let probs = candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(v.dtype())?;
+    let probs =
+        candle_nn::ops::softmax(&scores.to_dtype(DType::F32)?, D::Minus1)?.to_dtype(v.dtype())?;
     probs.matmul(&v.contiguous()?)
 }
 

@@ -16,7 +16,10 @@ struct QkNorm {
 
 impl QkNorm {
     fn new(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { weight: vb.get(dim, "weight")?, eps: eps as f32 })
+        Ok(Self {
+            weight: vb.get(dim, "weight")?,
+            eps: eps as f32,
+        })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         crate::ops::rms_norm(x, &self.weight, self.eps)
@@ -58,7 +61,9 @@ impl Attention {
     /// `[B, L, D]` -> `[B, heads, L, head_dim]`
     fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (b, l, d) = x.dims3()?;
-        x.reshape((b, l, self.heads, d / self.heads))?.transpose(1, 2)?.contiguous()
+        x.reshape((b, l, self.heads, d / self.heads))?
+            .transpose(1, 2)?
+            .contiguous()
     }
 
     fn merge_heads(x: &Tensor) -> Result<Tensor> {
@@ -127,7 +132,14 @@ pub struct Block {
 }
 
 impl Block {
-    pub fn new(dim: usize, ffn_dim: usize, heads: usize, cross_attn_norm: bool, eps: f64, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        dim: usize,
+        ffn_dim: usize,
+        heads: usize,
+        cross_attn_norm: bool,
+        eps: f64,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let norm2 = if cross_attn_norm {
             let vb32 = vb.pp("norm2").to_dtype(DType::F32);
             Some((vb32.get(dim, "weight")?, vb32.get(dim, "bias")?))
@@ -135,7 +147,9 @@ impl Block {
             None
         };
         Ok(Self {
-            scale_shift_table: vb.to_dtype(DType::F32).get((1, 6, dim), "scale_shift_table")?,
+            scale_shift_table: vb
+                .to_dtype(DType::F32)
+                .get((1, 6, dim), "scale_shift_table")?,
             attn1: Attention::new(dim, heads, eps, vb.pp("attn1"))?,
             attn2: Attention::new(dim, heads, eps, vb.pp("attn2"))?,
             norm2,
@@ -165,20 +179,30 @@ impl Block {
             .collect::<Result<_>>()?;
 
         let normed = layer_norm_f32(x, self.eps)?;
-        let h = per_run(&normed, timesteps, |seg, r| modulate(seg, &mods[r][0], &mods[r][1], dtype))?;
-        let attn = self.attn1.self_attention(&h, rope.0, rope.1)?.to_dtype(DType::F32)?;
+        let h = per_run(&normed, timesteps, |seg, r| {
+            modulate(seg, &mods[r][0], &mods[r][1], dtype)
+        })?;
+        let attn = self
+            .attn1
+            .self_attention(&h, rope.0, rope.1)?
+            .to_dtype(DType::F32)?;
         let x32 = x.to_dtype(DType::F32)?;
         let gated = per_run(&attn, timesteps, |seg, r| seg.broadcast_mul(&mods[r][2]))?;
         let x = (x32 + gated)?.to_dtype(dtype)?;
 
         let h = match &self.norm2 {
-            Some((w, b)) => crate::ops::layer_norm(&x.to_dtype(DType::F32)?, w, b, self.eps as f32)?.to_dtype(dtype)?,
+            Some((w, b)) => {
+                crate::ops::layer_norm(&x.to_dtype(DType::F32)?, w, b, self.eps as f32)?
+                    .to_dtype(dtype)?
+            }
             None => x.clone(),
         };
         let x = (&x + self.attn2.cross_attention(&h, cross)?)?;
 
         let normed = layer_norm_f32(&x, self.eps)?;
-        let h = per_run(&normed, timesteps, |seg, r| modulate(seg, &mods[r][3], &mods[r][4], dtype))?;
+        let h = per_run(&normed, timesteps, |seg, r| {
+            modulate(seg, &mods[r][3], &mods[r][4], dtype)
+        })?;
         let ff = self.ffn.forward(&h)?.to_dtype(DType::F32)?;
         let gated = per_run(&ff, timesteps, |seg, r| seg.broadcast_mul(&mods[r][5]))?;
         (x.to_dtype(DType::F32)? + gated)?.to_dtype(dtype)

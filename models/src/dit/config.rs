@@ -115,9 +115,14 @@ impl DitConfig {
         if value.get("num_attention_heads").is_some() {
             serde_json::from_value(value).map_err(|e| e.to_string())
         } else if value.get("num_heads").is_some() {
-            serde_json::from_value::<OriginalDitConfig>(value).map(Into::into).map_err(|e| e.to_string())
+            serde_json::from_value::<OriginalDitConfig>(value)
+                .map(Into::into)
+                .map_err(|e| e.to_string())
         } else {
-            Err("neither a diffusers WanTransformer3DModel config nor an original WanModel config".into())
+            Err(
+                "neither a diffusers WanTransformer3DModel config nor an original WanModel config"
+                    .into(),
+            )
         }
     }
 }

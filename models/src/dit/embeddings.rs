@@ -6,8 +6,9 @@ use candle_nn::{linear, Linear, VarBuilder};
 /// Sinusoidal embedding of integer timesteps, `[cos | sin]`, computed in f32 as the reference.
 pub fn timestep_sinusoid(timesteps: &[f64], freq_dim: usize, device: &Device) -> Result<Tensor> {
     let half = freq_dim / 2;
-    let freqs: Vec<f32> =
-        (0..half).map(|i| (-(10_000f32.ln()) * i as f32 / half as f32).exp()).collect();
+    let freqs: Vec<f32> = (0..half)
+        .map(|i| (-(10_000f32.ln()) * i as f32 / half as f32).exp())
+        .collect();
     let mut data = Vec::with_capacity(timesteps.len() * freq_dim);
     for &t in timesteps {
         let t = t as f32;
@@ -27,11 +28,19 @@ pub struct TimeEmbedder {
 impl TimeEmbedder {
     pub fn new(freq_dim: usize, dim: usize, vb: VarBuilder) -> Result<Self> {
         let vb = vb.to_dtype(DType::F32);
-        Ok(Self { linear_1: linear(freq_dim, dim, vb.pp("linear_1"))?, linear_2: linear(dim, dim, vb.pp("linear_2"))? })
+        Ok(Self {
+            linear_1: linear(freq_dim, dim, vb.pp("linear_1"))?,
+            linear_2: linear(dim, dim, vb.pp("linear_2"))?,
+        })
     }
 
     pub fn forward(&self, sinusoid: &Tensor) -> Result<Tensor> {
-        self.linear_2.forward(&self.linear_1.forward(&sinusoid.to_dtype(DType::F32)?)?.silu()?)
+        self.linear_2.forward(
+            &self
+                .linear_1
+                .forward(&sinusoid.to_dtype(DType::F32)?)?
+                .silu()?,
+        )
     }
 }
 
@@ -44,7 +53,10 @@ pub struct TextEmbedder {
 
 impl TextEmbedder {
     pub fn new(text_dim: usize, dim: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { linear_1: linear(text_dim, dim, vb.pp("linear_1"))?, linear_2: linear(dim, dim, vb.pp("linear_2"))? })
+        Ok(Self {
+            linear_1: linear(text_dim, dim, vb.pp("linear_1"))?,
+            linear_2: linear(dim, dim, vb.pp("linear_2"))?,
+        })
     }
 
     pub fn forward(&self, text: &Tensor) -> Result<Tensor> {

@@ -22,7 +22,12 @@ impl ForwardFlops {
 /// Counts for `tokens` video tokens attending to `text_len` text positions, with the prompt's
 /// cross-attention keys and values cached.
 pub fn forward_flops(cfg: &DitConfig, tokens: usize, text_len: usize) -> ForwardFlops {
-    let (n, d, f, l) = (tokens as f64, cfg.dim() as f64, cfg.ffn_dim as f64, cfg.num_layers as f64);
+    let (n, d, f, l) = (
+        tokens as f64,
+        cfg.dim() as f64,
+        cfg.ffn_dim as f64,
+        cfg.num_layers as f64,
+    );
     let t = text_len as f64;
     let per_token_temb = 2.0 * (cfg.freq_dim as f64 * d + d * d + d * 6.0 * d);
     ForwardFlops {
@@ -42,9 +47,17 @@ mod tests {
     #[test]
     fn matches_the_measured_reference_counts() {
         let cfg = DitConfig::wan22_ti2v_5b();
-        for (tokens, total_tflops) in [(12_090, 163.4), (27_280, 520.7), (8_190, 99.1), (18_480, 292.9)] {
+        for (tokens, total_tflops) in [
+            (12_090, 163.4),
+            (27_280, 520.7),
+            (8_190, 99.1),
+            (18_480, 292.9),
+        ] {
             let got = forward_flops(&cfg, tokens, 512).total() / 1e12;
-            assert!((got - total_tflops).abs() / total_tflops < 0.01, "{tokens}: {got} vs {total_tflops}");
+            assert!(
+                (got - total_tflops).abs() / total_tflops < 0.01,
+                "{tokens}: {got} vs {total_tflops}"
+            );
         }
     }
 }

@@ -39,7 +39,14 @@ impl WanTransformer {
         let ce = vb.pp("condition_embedder");
         let blocks = (0..cfg.num_layers)
             .map(|i| {
-                Block::new(dim, cfg.ffn_dim, cfg.num_attention_heads, cfg.cross_attn_norm, cfg.eps, vb.pp("blocks").pp(i))
+                Block::new(
+                    dim,
+                    cfg.ffn_dim,
+                    cfg.num_attention_heads,
+                    cfg.cross_attn_norm,
+                    cfg.eps,
+                    vb.pp("blocks").pp(i),
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
@@ -50,8 +57,14 @@ impl WanTransformer {
             time_proj: linear(dim, 6 * dim, ce.pp("time_proj"))?,
             text_embedder: TextEmbedder::new(cfg.text_dim, dim, ce.pp("text_embedder"))?,
             blocks,
-            scale_shift_table: vb.to_dtype(DType::F32).get((1, 2, dim), "scale_shift_table")?,
-            proj_out: linear(dim, cfg.out_channels() * cfg.patch_volume(), vb.pp("proj_out"))?,
+            scale_shift_table: vb
+                .to_dtype(DType::F32)
+                .get((1, 2, dim), "scale_shift_table")?,
+            proj_out: linear(
+                dim,
+                cfg.out_channels() * cfg.patch_volume(),
+                vb.pp("proj_out"),
+            )?,
             rope: Rope3d::new(cfg.attention_head_dim),
         })
     }
@@ -69,7 +82,12 @@ impl WanTransformer {
     }
 
     /// Token grid `(frames, height, width)` after patchifying latents of `[.., F, H, W]`.
-    pub fn token_grid(&self, latent_frames: usize, latent_h: usize, latent_w: usize) -> (usize, usize, usize) {
+    pub fn token_grid(
+        &self,
+        latent_frames: usize,
+        latent_h: usize,
+        latent_w: usize,
+    ) -> (usize, usize, usize) {
         let [pt, ph, pw] = self.cfg.patch_size;
         (latent_frames / pt, latent_h / ph, latent_w / pw)
     }
@@ -78,7 +96,11 @@ impl WanTransformer {
     /// cross-attention keys and values.
     pub fn prepare_context(&self, text: &Tensor) -> Result<PromptContext> {
         let context = self.text_embedder.forward(&text.to_dtype(self.dtype())?)?;
-        let blocks = self.blocks.iter().map(|b| b.cross_kv(&context)).collect::<Result<_>>()?;
+        let blocks = self
+            .blocks
+            .iter()
+            .map(|b| b.cross_kv(&context))
+            .collect::<Result<_>>()?;
         Ok(PromptContext { blocks })
     }
 
@@ -93,7 +115,9 @@ impl WanTransformer {
             .reshape((b, nf * nh * nw, c * pt * ph * pw))?;
         let dim = self.cfg.dim();
         let weight = self.patch_weight.reshape((dim, c * pt * ph * pw))?;
-        patches.broadcast_matmul(&weight.t()?)?.broadcast_add(&self.patch_bias)
+        patches
+            .broadcast_matmul(&weight.t()?)?
+            .broadcast_add(&self.patch_bias)
     }
 
     /// The head's output `[B, N, pt*ph*pw*C]` has the channel as its fastest index, unlike the
@@ -110,23 +134,35 @@ impl WanTransformer {
 
     /// Predicts the flow `[B, C, F, H, W]` (f32) for `latents` `[B, C, F, H, W]` at per-token
     /// `timesteps`, conditioned on a prepared prompt.
-    pub fn forward(&self, latents: &Tensor, timesteps: &TokenTimesteps, prompt: &PromptContext) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        latents: &Tensor,
+        timesteps: &TokenTimesteps,
+        prompt: &PromptContext,
+    ) -> Result<Tensor> {
         let (_, _, f, h, w) = latents.dims5()?;
         let grid = self.token_grid(f, h, w);
         let tokens = grid.0 * grid.1 * grid.2;
         if timesteps.tokens() != tokens {
-            candle_core::bail!("timesteps cover {} tokens, latents have {tokens}", timesteps.tokens());
+            candle_core::bail!(
+                "timesteps cover {} tokens, latents have {tokens}",
+                timesteps.tokens()
+            );
         }
         let device = latents.device();
         let dtype = self.dtype();
 
         let sinusoid = timestep_sinusoid(&timesteps.values(), self.cfg.freq_dim, device)?;
         let temb = self.time_embedder.forward(&sinusoid)?.to_dtype(dtype)?; // [R, D]
-        let time_proj = self.time_proj.forward(&temb.silu()?)?.to_dtype(DType::F32)?; // [R, 6D]
+        let time_proj = self
+            .time_proj
+            .forward(&temb.silu()?)?
+            .to_dtype(DType::F32)?; // [R, 6D]
         let dim = self.cfg.dim();
         let runs = timesteps.runs().len();
-        let block_mods: Vec<Tensor> =
-            (0..runs).map(|r| time_proj.get(r)?.reshape((1, 6, dim))).collect::<Result<_>>()?;
+        let block_mods: Vec<Tensor> = (0..runs)
+            .map(|r| time_proj.get(r)?.reshape((1, 6, dim)))
+            .collect::<Result<_>>()?;
 
         let (cos, sin) = self.rope.tables(grid, device)?;
         let mut x = self.patchify(latents)?;
@@ -136,10 +172,16 @@ impl WanTransformer {
 
         let temb32 = temb.to_dtype(DType::F32)?;
         let head_mods: Vec<Vec<Tensor>> = (0..runs)
-            .map(|r| self.scale_shift_table.broadcast_add(&temb32.get(r)?.reshape((1, 1, dim))?)?.chunk(2, 1))
+            .map(|r| {
+                self.scale_shift_table
+                    .broadcast_add(&temb32.get(r)?.reshape((1, 1, dim))?)?
+                    .chunk(2, 1)
+            })
             .collect::<Result<_>>()?;
         let normed = layer_norm_f32(&x, self.cfg.eps)?;
-        let x = per_run(&normed, timesteps, |seg, r| modulate(seg, &head_mods[r][0], &head_mods[r][1], dtype))?;
+        let x = per_run(&normed, timesteps, |seg, r| {
+            modulate(seg, &head_mods[r][0], &head_mods[r][1], dtype)
+        })?;
         let x = self.proj_out.forward(&x)?;
         self.unpatchify(&x, grid)?.to_dtype(DType::F32)
     }

@@ -15,7 +15,9 @@ pub struct TokenTimesteps {
 impl TokenTimesteps {
     /// Every token at `t` (text-to-video).
     pub fn uniform(tokens: usize, t: f64) -> Self {
-        Self { runs: vec![(tokens, t)] }
+        Self {
+            runs: vec![(tokens, t)],
+        }
     }
 
     /// The first `conditioned` tokens (the image frame) at t=0, the rest at `t`.
@@ -45,7 +47,10 @@ impl TokenTimesteps {
 
     /// Expands to one value per token, as the reference's `[B, N]` timestep tensor.
     pub fn per_token(&self) -> Vec<f64> {
-        self.runs.iter().flat_map(|&(n, t)| std::iter::repeat_n(t, n)).collect()
+        self.runs
+            .iter()
+            .flat_map(|&(n, t)| std::iter::repeat_n(t, n))
+            .collect()
     }
 }
 
@@ -69,8 +74,16 @@ pub fn per_run(
 }
 
 /// `norm(x) * (1 + scale) + shift` in f32, cast to `dtype`; `scale`/`shift` broadcast `[1, 1, D]`.
-pub fn modulate(normed_f32: &Tensor, shift: &Tensor, scale: &Tensor, dtype: DType) -> Result<Tensor> {
-    normed_f32.broadcast_mul(&(scale + 1.0)?)?.broadcast_add(shift)?.to_dtype(dtype)
+pub fn modulate(
+    normed_f32: &Tensor,
+    shift: &Tensor,
+    scale: &Tensor,
+    dtype: DType,
+) -> Result<Tensor> {
+    normed_f32
+        .broadcast_mul(&(scale + 1.0)?)?
+        .broadcast_add(shift)?
+        .to_dtype(dtype)
 }
 
 /// Layer norm without affine parameters, computed in f32.

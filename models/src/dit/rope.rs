@@ -14,7 +14,10 @@ impl Rope3d {
     pub fn new(head_dim: usize) -> Self {
         let hw = 2 * (head_dim / 6);
         let t = head_dim - 2 * hw;
-        Self { pairs: [t / 2, hw / 2, hw / 2], theta: 10_000.0 }
+        Self {
+            pairs: [t / 2, hw / 2, hw / 2],
+            theta: 10_000.0,
+        }
     }
 
     /// Per-token `(cos, sin)`, each `[frames*height*width, head_dim/2]` in f32, tokens in row-major
@@ -25,7 +28,9 @@ impl Rope3d {
         // Angles in f64 as the reference does, rounded once to f32.
         let band = |pairs: usize, pos: usize| -> Vec<f64> {
             let dim = (2 * pairs) as f64;
-            (0..pairs).map(|j| pos as f64 / self.theta.powf((2 * j) as f64 / dim)).collect()
+            (0..pairs)
+                .map(|j| pos as f64 / self.theta.powf((2 * j) as f64 / dim))
+                .collect()
         };
         let n = nf * nh * nw;
         let mut cos = Vec::with_capacity(n * half);

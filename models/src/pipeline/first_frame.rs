@@ -20,9 +20,18 @@ pub fn fit_to_size(image: &DynamicImage, width: usize, height: usize) -> image::
 }
 
 /// `[1, 3, 1, H, W]` f32 in [-1, 1] (`pixel / 255 * 2 - 1`), as the reference preprocesses.
-pub fn first_frame_tensor(image: &DynamicImage, width: usize, height: usize, device: &Device) -> Result<Tensor> {
+pub fn first_frame_tensor(
+    image: &DynamicImage,
+    width: usize,
+    height: usize,
+    device: &Device,
+) -> Result<Tensor> {
     let rgb = fit_to_size(image, width, height);
-    let data: Vec<f32> = rgb.as_raw().iter().map(|&p| p as f32 / 255.0 * 2.0 - 1.0).collect();
+    let data: Vec<f32> = rgb
+        .as_raw()
+        .iter()
+        .map(|&p| p as f32 / 255.0 * 2.0 - 1.0)
+        .collect();
     Tensor::from_vec(data, (height, width, 3), &Device::Cpu)?
         .permute((2, 0, 1))?
         .reshape((1, 3, 1, height, width))?
@@ -39,7 +48,11 @@ mod tests {
         // covers the height, so the crop keeps the centre where the colours meet.
         let mut img = image::RgbImage::new(100, 50);
         for (x, _, p) in img.enumerate_pixels_mut() {
-            *p = if x < 50 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) };
+            *p = if x < 50 {
+                image::Rgb([255, 0, 0])
+            } else {
+                image::Rgb([0, 0, 255])
+            };
         }
         let out = fit_to_size(&DynamicImage::ImageRgb8(img), 64, 64);
         assert_eq!(out.dimensions(), (64, 64));
@@ -52,7 +65,19 @@ mod tests {
         let img = image::RgbImage::from_fn(32, 64, |x, y| image::Rgb([x as u8, y as u8, 7]));
         let t = first_frame_tensor(&DynamicImage::ImageRgb8(img), 32, 64, &Device::Cpu).unwrap();
         assert_eq!(t.dims(), &[1, 3, 1, 64, 32]);
-        let v: f32 = t.get(0).unwrap().get(1).unwrap().get(0).unwrap().get(10).unwrap().get(0).unwrap().to_scalar().unwrap();
+        let v: f32 = t
+            .get(0)
+            .unwrap()
+            .get(1)
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .get(10)
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert!((v - (10.0 / 255.0 * 2.0 - 1.0)).abs() < 1e-7);
     }
 }

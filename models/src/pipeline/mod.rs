@@ -60,20 +60,41 @@ pub fn encode_text(
     params: &GenerationParams,
     device: &Device,
 ) -> Result<TextEmbeddings> {
-    let encode = |text: &str| crate::text::encode_prompt(tokenizer, encoder, text, device).map_err(Error::from);
+    let encode = |text: &str| {
+        crate::text::encode_prompt(tokenizer, encoder, text, device).map_err(Error::from)
+    };
     let prompt = encode(&params.prompt)?;
-    let negative = if params.uses_guidance() { Some(encode(params.negative_prompt())?) } else { None };
+    let negative = if params.uses_guidance() {
+        Some(encode(params.negative_prompt())?)
+    } else {
+        None
+    };
     Ok(TextEmbeddings { prompt, negative })
 }
 
 /// Latent shape `[1, C, F', H/16, W/16]` for a request.
-pub fn latent_shape(params: &GenerationParams, channels: usize, spatial_factor: usize) -> [usize; 5] {
-    [1, channels, params.latent_frames(), params.height / spatial_factor, params.width / spatial_factor]
+pub fn latent_shape(
+    params: &GenerationParams,
+    channels: usize,
+    spatial_factor: usize,
+) -> [usize; 5] {
+    [
+        1,
+        channels,
+        params.latent_frames(),
+        params.height / spatial_factor,
+        params.width / spatial_factor,
+    ]
 }
 
 /// Encodes the first frame and normalises it into the transformer's latent space
 /// (`[1, C, 1, h, w]`).
-pub fn encode_first_frame(vae: &WanVae, image: &DynamicImage, params: &GenerationParams, device: &Device) -> Result<Tensor> {
+pub fn encode_first_frame(
+    vae: &WanVae,
+    image: &DynamicImage,
+    params: &GenerationParams,
+    device: &Device,
+) -> Result<Tensor> {
     let frame = first_frame::first_frame_tensor(image, params.width, params.height, device)?;
     let mu = vae.encode(&frame)?;
     Ok(vae.normalize_latents(&mu)?)
@@ -97,7 +118,10 @@ fn with_first_frame(latents: &Tensor, first: &Tensor) -> Result<Tensor> {
     if frames == 1 {
         return Ok(first.clone());
     }
-    Ok(Tensor::cat(&[first, &latents.narrow(2, 1, frames - 1)?], 2)?)
+    Ok(Tensor::cat(
+        &[first, &latents.narrow(2, 1, frames - 1)?],
+        2,
+    )?)
 }
 
 /// Runs the sampler to the end; returns the final latents `[1, C, F', h, w]` (f32, normalised).
@@ -116,7 +140,10 @@ pub fn denoise(
     progress.stage(Stage::Denoising)?;
     for (i, &t) in timesteps.iter().enumerate() {
         let (model_input, token_timesteps) = match &inputs.first_frame {
-            Some(first) => (with_first_frame(&latents, first)?, TokenTimesteps::image_conditioned(tokens, first_frame_tokens, t)),
+            Some(first) => (
+                with_first_frame(&latents, first)?,
+                TokenTimesteps::image_conditioned(tokens, first_frame_tokens, t),
+            ),
             None => (latents.clone(), TokenTimesteps::uniform(tokens, t)),
         };
         let cond = transformer.forward(&model_input, &token_timesteps, inputs.prompt)?;
@@ -198,13 +225,22 @@ pub struct RunInputs {
 }
 
 /// Text (and image) to video, end to end.
-pub fn generate(models: &Models, params: &GenerationParams, run: RunInputs, progress: &mut dyn Progress) -> Result<Generated> {
+pub fn generate(
+    models: &Models,
+    params: &GenerationParams,
+    run: RunInputs,
+    progress: &mut dyn Progress,
+) -> Result<Generated> {
     params.validate()?;
     let device = models.transformer.device();
     progress.stage(Stage::EncodingPrompt)?;
     let text = encode_text(&models.tokenizer, &models.text_encoder, params, &device)?;
     let prompt = models.transformer.prepare_context(&text.prompt)?;
-    let negative = text.negative.as_ref().map(|n| models.transformer.prepare_context(n)).transpose()?;
+    let negative = text
+        .negative
+        .as_ref()
+        .map(|n| models.transformer.prepare_context(n))
+        .transpose()?;
 
     let first_frame = match &run.image {
         Some(image) => {
@@ -213,7 +249,11 @@ pub fn generate(models: &Models, params: &GenerationParams, run: RunInputs, prog
         }
         None => None,
     };
-    let shape = latent_shape(params, models.transformer.config().in_channels, models.vae.config().scale_factor_spatial);
+    let shape = latent_shape(
+        params,
+        models.transformer.config().in_channels,
+        models.vae.config().scale_factor_spatial,
+    );
     let latents = match run.init_latents {
         Some(l) => {
             if l.dims() != shape {
@@ -227,9 +267,18 @@ pub fn generate(models: &Models, params: &GenerationParams, run: RunInputs, prog
         None => noise::seeded_noise(params.seed, &shape, &device)?,
     };
     let mut sampler = params.sampler.build(params.steps, params.shift);
-    let inputs = DenoiseInputs { latents, prompt: &prompt, negative: negative.as_ref(), guidance: params.guidance, first_frame };
+    let inputs = DenoiseInputs {
+        latents,
+        prompt: &prompt,
+        negative: negative.as_ref(),
+        guidance: params.guidance,
+        first_frame,
+    };
     let latents = denoise(&models.transformer, sampler.as_mut(), inputs, progress)?;
-    let mut collect = Collect { inner: progress, chunks: Vec::new() };
+    let mut collect = Collect {
+        inner: progress,
+        chunks: Vec::new(),
+    };
     decode(&models.vae, &latents, &mut collect)?;
     let frames = Tensor::cat(&collect.chunks, 0)?;
     Ok(Generated { latents, frames })

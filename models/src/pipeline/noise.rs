@@ -26,6 +26,9 @@ mod tests {
         assert_ne!(a, c.flatten_all().unwrap().to_vec1::<f32>().unwrap());
         let mean = a.iter().sum::<f32>() / a.len() as f32;
         let var = a.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / a.len() as f32;
-        assert!(mean.abs() < 0.2 && (var - 1.0).abs() < 0.3, "mean {mean} var {var}");
+        assert!(
+            mean.abs() < 0.2 && (var - 1.0).abs() < 0.3,
+            "mean {mean} var {var}"
+        );
     }
 }

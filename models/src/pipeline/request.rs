@@ -72,7 +72,10 @@ pub fn validate_size(width: usize, height: usize) -> Result<()> {
             } else {
                 format!("is not a multiple of {SIZE_MULTIPLE}")
             };
-            return Err(Error::InvalidRequest(format!("{name} {v} {why}; nearest valid: {}", describe_options(a, b))));
+            return Err(Error::InvalidRequest(format!(
+                "{name} {v} {why}; nearest valid: {}",
+                describe_options(a, b)
+            )));
         }
     }
     Ok(())
@@ -83,19 +86,32 @@ pub fn validate_frames(frames: usize) -> Result<()> {
     if frames >= 1 && frames % FRAME_STRIDE == 1 && frames <= MAX_FRAMES {
         return Ok(());
     }
-    let below = if frames <= 1 { 1 } else { ((frames - 1) / FRAME_STRIDE * FRAME_STRIDE + 1).min(MAX_FRAMES) };
-    let above = if frames <= 1 { 5 } else { ((frames - 1).div_ceil(FRAME_STRIDE) * FRAME_STRIDE + 1).min(MAX_FRAMES) };
+    let below = if frames <= 1 {
+        1
+    } else {
+        ((frames - 1) / FRAME_STRIDE * FRAME_STRIDE + 1).min(MAX_FRAMES)
+    };
+    let above = if frames <= 1 {
+        5
+    } else {
+        ((frames - 1).div_ceil(FRAME_STRIDE) * FRAME_STRIDE + 1).min(MAX_FRAMES)
+    };
     let why = if frames > MAX_FRAMES {
         format!("is more than the maximum {MAX_FRAMES}")
     } else {
         "is not of the form 4k+1".to_string()
     };
-    Err(Error::InvalidRequest(format!("frame count {frames} {why}; nearest valid: {}", describe_options(below, above))))
+    Err(Error::InvalidRequest(format!(
+        "frame count {frames} {why}; nearest valid: {}",
+        describe_options(below, above)
+    )))
 }
 
 impl GenerationParams {
     pub fn negative_prompt(&self) -> &str {
-        self.negative_prompt.as_deref().unwrap_or(DEFAULT_NEGATIVE_PROMPT)
+        self.negative_prompt
+            .as_deref()
+            .unwrap_or(DEFAULT_NEGATIVE_PROMPT)
     }
 
     /// Classifier-free guidance runs only above 1, as in the reference.
@@ -109,18 +125,29 @@ impl GenerationParams {
 
     pub fn validate(&self) -> Result<()> {
         if crate::text::clean_prompt(&self.prompt).is_empty() {
-            return Err(Error::InvalidRequest("the prompt is empty: describe the clip to generate".into()));
+            return Err(Error::InvalidRequest(
+                "the prompt is empty: describe the clip to generate".into(),
+            ));
         }
         validate_size(self.width, self.height)?;
         validate_frames(self.frames)?;
         if self.steps == 0 || self.steps > MAX_STEPS {
-            return Err(Error::InvalidRequest(format!("steps {} is out of range: use 1 to {MAX_STEPS}", self.steps)));
+            return Err(Error::InvalidRequest(format!(
+                "steps {} is out of range: use 1 to {MAX_STEPS}",
+                self.steps
+            )));
         }
         if !self.guidance.is_finite() || self.guidance < 0.0 || self.guidance > 100.0 {
-            return Err(Error::InvalidRequest(format!("guidance {} is out of range: use 0 to 100 (5 is typical)", self.guidance)));
+            return Err(Error::InvalidRequest(format!(
+                "guidance {} is out of range: use 0 to 100 (5 is typical)",
+                self.guidance
+            )));
         }
         if !self.shift.is_finite() || self.shift <= 0.0 || self.shift > 100.0 {
-            return Err(Error::InvalidRequest(format!("shift {} is out of range: use a value above 0 up to 100 (5 is typical)", self.shift)));
+            return Err(Error::InvalidRequest(format!(
+                "shift {} is out of range: use a value above 0 up to 100 (5 is typical)",
+                self.shift
+            )));
         }
         Ok(())
     }
@@ -137,23 +164,44 @@ mod tests {
     #[test]
     fn sizes_name_the_nearest_valid_values() {
         assert!(validate_size(832, 480).is_ok());
-        assert_eq!(message(validate_size(840, 480)), "width 840 is not a multiple of 32; nearest valid: 832 or 864");
-        assert_eq!(message(validate_size(832, 0)), "height 0 is not a multiple of 32; nearest valid: 32");
-        assert_eq!(message(validate_size(8192, 480)), "width 8192 is larger than the maximum 2048; nearest valid: 2048");
+        assert_eq!(
+            message(validate_size(840, 480)),
+            "width 840 is not a multiple of 32; nearest valid: 832 or 864"
+        );
+        assert_eq!(
+            message(validate_size(832, 0)),
+            "height 0 is not a multiple of 32; nearest valid: 32"
+        );
+        assert_eq!(
+            message(validate_size(8192, 480)),
+            "width 8192 is larger than the maximum 2048; nearest valid: 2048"
+        );
     }
 
     #[test]
     fn frames_name_the_nearest_valid_counts() {
         assert!(validate_frames(1).is_ok());
         assert!(validate_frames(121).is_ok());
-        assert_eq!(message(validate_frames(80)), "frame count 80 is not of the form 4k+1; nearest valid: 77 or 81");
-        assert_eq!(message(validate_frames(0)), "frame count 0 is not of the form 4k+1; nearest valid: 1 or 5");
-        assert_eq!(message(validate_frames(1000)), "frame count 1000 is more than the maximum 257; nearest valid: 257");
+        assert_eq!(
+            message(validate_frames(80)),
+            "frame count 80 is not of the form 4k+1; nearest valid: 77 or 81"
+        );
+        assert_eq!(
+            message(validate_frames(0)),
+            "frame count 0 is not of the form 4k+1; nearest valid: 1 or 5"
+        );
+        assert_eq!(
+            message(validate_frames(1000)),
+            "frame count 1000 is more than the maximum 257; nearest valid: 257"
+        );
     }
 
     #[test]
     fn empty_negative_prompt_is_not_the_default() {
-        let mut p = GenerationParams { prompt: "a cat".into(), ..Default::default() };
+        let mut p = GenerationParams {
+            prompt: "a cat".into(),
+            ..Default::default()
+        };
         assert_eq!(p.negative_prompt(), DEFAULT_NEGATIVE_PROMPT);
         p.negative_prompt = Some(String::new());
         assert_eq!(p.negative_prompt(), "");
@@ -161,7 +209,10 @@ mod tests {
 
     #[test]
     fn empty_prompt_is_rejected() {
-        let p = GenerationParams { prompt: " \n\t ".into(), ..Default::default() };
+        let p = GenerationParams {
+            prompt: " \n\t ".into(),
+            ..Default::default()
+        };
         assert!(message(p.validate()).contains("prompt is empty"));
     }
 }

@@ -19,14 +19,22 @@ impl FlowEuler {
         let (t_max, t_min) = ((sigma_max * n) as f64, (sigma_min * n) as f64);
         let mut sigmas: Vec<f32> = (0..steps)
             .map(|i| {
-                let frac = if steps <= 1 { 0.0 } else { i as f64 / (steps - 1) as f64 };
+                let frac = if steps <= 1 {
+                    0.0
+                } else {
+                    i as f64 / (steps - 1) as f64
+                };
                 let t = t_max + frac * (t_min - t_max);
                 shift_sigma(t / NUM_TRAIN_TIMESTEPS as f64, shift) as f32
             })
             .collect();
         let timesteps = sigmas.iter().map(|&s| (s * n) as f64).collect();
         sigmas.push(0.0);
-        Self { timesteps, sigmas, step_index: 0 }
+        Self {
+            timesteps,
+            sigmas,
+            step_index: 0,
+        }
     }
 }
 

@@ -46,7 +46,11 @@ impl UniPc {
         // linspace(1, 1/1000, steps + 1)[:-1], shifted, in f64 as numpy does.
         let mut s: Vec<f64> = (0..steps)
             .map(|i| {
-                let frac = if steps == 0 { 0.0 } else { i as f64 / steps as f64 };
+                let frac = if steps == 0 {
+                    0.0
+                } else {
+                    i as f64 / steps as f64
+                };
                 1.0 + frac * (1.0 / n - 1.0)
             })
             .map(|s| shift_sigma(s, shift))
@@ -60,7 +64,15 @@ impl UniPc {
         let timesteps = s.iter().map(|s| (s * n).trunc()).collect();
         let mut sigmas: Vec<f32> = s.iter().map(|&s| s as f32).collect();
         sigmas.push(0.0);
-        Self { timesteps, sigmas, step_index: 0, x0_history: Vec::new(), last_sample: None, lower_order_nums: 0, this_order: 1 }
+        Self {
+            timesteps,
+            sigmas,
+            step_index: 0,
+            x0_history: Vec::new(),
+            last_sample: None,
+            lower_order_nums: 0,
+            this_order: 1,
+        }
     }
 
     fn sigma(&self, i: usize) -> f64 {
@@ -71,7 +83,11 @@ impl UniPc {
     /// using the latest data prediction `m0` and `order - 1` older ones.
     fn update_terms(&self, target: usize, order: usize) -> Result<UpdateTerms> {
         let source = target - 1;
-        let m0 = self.x0_history.last().expect("a data prediction exists").clone();
+        let m0 = self
+            .x0_history
+            .last()
+            .expect("a data prediction exists")
+            .clone();
         let (alpha_t, sigma_t, lambda_t) = lambda(self.sigma(target));
         let (_, sigma_s0, lambda_s0) = lambda(self.sigma(source));
         let h = lambda_t - lambda_s0;
@@ -86,14 +102,27 @@ impl UniPc {
         }
         rks.push(1.0);
         let (h_phi_1, b_h, b) = bh2_coefficients(h, order);
-        Ok(UpdateTerms { m0, alpha_t, sigma_ratio: sigma_t / sigma_s0, h_phi_1, b_h, b, rks, d1s })
+        Ok(UpdateTerms {
+            m0,
+            alpha_t,
+            sigma_ratio: sigma_t / sigma_s0,
+            h_phi_1,
+            b_h,
+            b,
+            rks,
+            d1s,
+        })
     }
 
     /// UniC: corrects the sample the previous predictor step produced, using the new data
     /// prediction `x0_now`.
     fn corrector(&self, x0_now: &Tensor, last_sample: &Tensor, order: usize) -> Result<Tensor> {
         let u = self.update_terms(self.step_index, order)?;
-        let rhos_c = if order == 1 { vec![0.5] } else { solve(&vandermonde(&u.rks, order), &u.b) };
+        let rhos_c = if order == 1 {
+            vec![0.5]
+        } else {
+            solve(&vandermonde(&u.rks, order), &u.b)
+        };
         let mut corr = ((x0_now - &u.m0)? * rhos_c[order - 1])?;
         for (d1, rho) in u.d1s.iter().zip(&rhos_c) {
             corr = (corr + (d1 * *rho)?)?;
@@ -108,7 +137,14 @@ impl UniPc {
         if u.d1s.is_empty() {
             return Ok(base);
         }
-        let rhos_p = if order == 2 { vec![0.5] } else { solve(&vandermonde(&u.rks[..order - 1], order - 1), &u.b[..order - 1]) };
+        let rhos_p = if order == 2 {
+            vec![0.5]
+        } else {
+            solve(
+                &vandermonde(&u.rks[..order - 1], order - 1),
+                &u.b[..order - 1],
+            )
+        };
         let mut pred = (&u.d1s[0] * rhos_p[0])?;
         for (d1, rho) in u.d1s.iter().zip(&rhos_p).skip(1) {
             pred = (pred + (d1 * *rho)?)?;
@@ -138,15 +174,23 @@ impl UpdateTerms {
 
 /// Rows `r^0, r^1, ...` for the first `order` powers.
 fn vandermonde(rks: &[f64], order: usize) -> Vec<Vec<f64>> {
-    (0..order).map(|p| rks.iter().take(order).map(|r| r.powi(p as i32)).collect()).collect()
+    (0..order)
+        .map(|p| rks.iter().take(order).map(|r| r.powi(p as i32)).collect())
+        .collect()
 }
 
 /// Solves the small dense system `a x = b` by Gaussian elimination with partial pivoting.
 fn solve(a: &[Vec<f64>], b: &[f64]) -> Vec<f64> {
     let n = b.len();
-    let mut m: Vec<Vec<f64>> = a.iter().zip(b).map(|(row, &bi)| row.iter().copied().chain([bi]).collect()).collect();
+    let mut m: Vec<Vec<f64>> = a
+        .iter()
+        .zip(b)
+        .map(|(row, &bi)| row.iter().copied().chain([bi]).collect())
+        .collect();
     for col in 0..n {
-        let pivot = (col..n).max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs())).unwrap_or(col);
+        let pivot = (col..n)
+            .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
+            .unwrap_or(col);
         m.swap(col, pivot);
         let pivot_row = m[col].clone();
         for row in m.iter_mut().skip(col + 1) {
@@ -188,7 +232,9 @@ impl Sampler for UniPc {
         if self.x0_history.len() > SOLVER_ORDER {
             self.x0_history.remove(0);
         }
-        let order = SOLVER_ORDER.min(steps - self.step_index).min(self.lower_order_nums + 1);
+        let order = SOLVER_ORDER
+            .min(steps - self.step_index)
+            .min(self.lower_order_nums + 1);
         self.this_order = order;
         let prev = self.predictor(&sample, order)?;
         self.last_sample = Some(sample);
@@ -216,6 +262,9 @@ mod tests {
     #[test]
     fn solve_small_system() {
         let x = solve(&[vec![1.0, 1.0], vec![0.5, 1.0]], &[3.0, 2.0]);
-        assert!((x[0] - 2.0).abs() < 1e-12 && (x[1] - 1.0).abs() < 1e-12, "{x:?}");
+        assert!(
+            (x[0] - 2.0).abs() < 1e-12 && (x[1] - 1.0).abs() < 1e-12,
+            "{x:?}"
+        );
     }
 }

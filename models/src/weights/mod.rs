@@ -36,7 +36,11 @@ pub trait TensorSource: Send + Sync {
 
 /// Opens a weights file by its extension: `.safetensors` or a torch pickle (`.pth`, `.pt`, `.bin`, `.ckpt`).
 pub fn open_file(path: &Path) -> crate::Result<Box<dyn TensorSource>> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "safetensors" => Ok(Box::new(SafetensorsSource::open(&[path.to_path_buf()])?)),
         "pth" | "pt" | "bin" | "ckpt" => Ok(Box::new(PthSource::open(path)?)),

@@ -16,15 +16,27 @@ impl PthSource {
     pub fn open(path: &Path) -> Result<Self> {
         let file = PthTensors::new(path, None)
             .or_else(|_| PthTensors::new(path, Some("state_dict")))
-            .map_err(|e| Error::checkpoint(path, format!("not a readable torch checkpoint: {e}")))?;
+            .map_err(|e| {
+                Error::checkpoint(path, format!("not a readable torch checkpoint: {e}"))
+            })?;
         let infos = file
             .tensor_infos()
             .iter()
             .map(|(name, info)| {
-                (name.clone(), TensorInfo { shape: info.layout.shape().dims().to_vec(), dtype: info.dtype })
+                (
+                    name.clone(),
+                    TensorInfo {
+                        shape: info.layout.shape().dims().to_vec(),
+                        dtype: info.dtype,
+                    },
+                )
             })
             .collect();
-        Ok(Self { origin: path.to_path_buf(), file, infos })
+        Ok(Self {
+            origin: path.to_path_buf(),
+            file,
+            infos,
+        })
     }
 }
 
@@ -39,7 +51,9 @@ impl TensorSource for PthSource {
         let t = self
             .file
             .get(name)?
-            .ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.to_string() })?;
+            .ok_or_else(|| candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            })?;
         t.to_dtype(dtype)?.to_device(device)
     }
 }

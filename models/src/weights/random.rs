@@ -14,7 +14,14 @@ impl RandomWeights {
 }
 
 impl SimpleBackend for RandomWeights {
-    fn get(&self, shape: Shape, _name: &str, _init: Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        shape: Shape,
+        _name: &str,
+        _init: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let dims = shape.dims();
         let t = if dims.len() <= 1 {
             (Tensor::ones(shape, DType::F32, dev)? * 0.1)?
@@ -25,7 +32,12 @@ impl SimpleBackend for RandomWeights {
         t.to_dtype(dtype)
     }
 
-    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> candle_core::Result<Tensor> {
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         candle_core::bail!("random weights have no shape for `{name}`")
     }
 

@@ -18,23 +18,42 @@ impl SafetensorsSource {
         for p in paths {
             let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
             if meta.len() < 8 {
-                return Err(Error::checkpoint(p, "file is empty or truncated: not a safetensors file"));
+                return Err(Error::checkpoint(
+                    p,
+                    "file is empty or truncated: not a safetensors file",
+                ));
             }
         }
         // SAFETY: the files are mapped read-only; like every mmap-based loader we rely on them not
         // being modified while the model is being loaded. Headers are validated by `safetensors`
         // (offsets are checked against the file length), so a truncated file is an error, not UB.
         let files = unsafe { MmapedSafetensors::multi(paths) }.map_err(|e| {
-            Error::checkpoint(&origin, format!("not a readable safetensors file (corrupt or truncated?): {e}"))
+            Error::checkpoint(
+                &origin,
+                format!("not a readable safetensors file (corrupt or truncated?): {e}"),
+            )
         })?;
         let mut infos = BTreeMap::new();
         for (name, view) in files.tensors() {
             let dtype = DType::try_from(view.dtype()).map_err(|_| {
-                Error::checkpoint(&origin, format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()))
+                Error::checkpoint(
+                    &origin,
+                    format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()),
+                )
             })?;
-            infos.insert(name, TensorInfo { shape: view.shape().to_vec(), dtype });
+            infos.insert(
+                name,
+                TensorInfo {
+                    shape: view.shape().to_vec(),
+                    dtype,
+                },
+            );
         }
-        Ok(Self { origin, files, infos })
+        Ok(Self {
+            origin,
+            files,
+            infos,
+        })
     }
 }
 

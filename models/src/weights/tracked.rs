@@ -29,7 +29,13 @@ impl TrackedWeights {
             .keys()
             .filter_map(|stored| canonical(stored).map(|c| (c, stored.clone())))
             .collect();
-        Self { inner: Arc::new(Inner { source, stored_name, used: Mutex::new(BTreeSet::new()) }) }
+        Self {
+            inner: Arc::new(Inner {
+                source,
+                stored_name,
+                used: Mutex::new(BTreeSet::new()),
+            }),
+        }
     }
 
     pub fn source(&self) -> &Arc<dyn TensorSource> {
@@ -42,7 +48,11 @@ impl TrackedWeights {
 
     pub fn shape_of(&self, canonical: &str) -> Option<&[usize]> {
         let stored = self.inner.stored_name.get(canonical)?;
-        self.inner.source.infos().get(stored).map(|i| i.shape.as_slice())
+        self.inner
+            .source
+            .infos()
+            .get(stored)
+            .map(|i| i.shape.as_slice())
     }
 
     /// The dtype most of the stored tensors have (what the file "is").
@@ -62,8 +72,12 @@ impl TrackedWeights {
     /// accepts.
     pub fn unused(&self, ignorable: impl Fn(&str) -> bool) -> Vec<String> {
         let used = self.inner.used.lock().expect("weights tracker poisoned");
-        let canonical_of: HashMap<&str, &str> =
-            self.inner.stored_name.iter().map(|(c, s)| (s.as_str(), c.as_str())).collect();
+        let canonical_of: HashMap<&str, &str> = self
+            .inner
+            .stored_name
+            .iter()
+            .map(|(c, s)| (s.as_str(), c.as_str()))
+            .collect();
         self.inner
             .source
             .infos()
@@ -105,11 +119,18 @@ impl SimpleBackend for TrackedWeights {
     ) -> candle_core::Result<Tensor> {
         let inner = &self.inner;
         let stored = inner.stored_name.get(name).ok_or_else(|| {
-            candle_core::Error::Msg(format!("missing tensor `{name}` in {}", inner.source.origin().display()))
+            candle_core::Error::Msg(format!(
+                "missing tensor `{name}` in {}",
+                inner.source.origin().display()
+            ))
         })?;
         let info = &inner.source.infos()[stored];
         if info.shape != shape.dims() {
-            let alias = if stored == name { String::new() } else { format!(" (stored as `{stored}`)") };
+            let alias = if stored == name {
+                String::new()
+            } else {
+                format!(" (stored as `{stored}`)")
+            };
             return Err(candle_core::Error::Msg(format!(
                 "tensor `{name}`{alias} in {} has shape {:?}, expected {:?}",
                 inner.source.origin().display(),
@@ -117,16 +138,27 @@ impl SimpleBackend for TrackedWeights {
                 shape.dims()
             )));
         }
-        inner.used.lock().expect("weights tracker poisoned").insert(stored.clone());
+        inner
+            .used
+            .lock()
+            .expect("weights tracker poisoned")
+            .insert(stored.clone());
         inner.source.load(stored, dtype, dev)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
         let inner = &self.inner;
         let stored = inner.stored_name.get(name).ok_or_else(|| {
-            candle_core::Error::Msg(format!("missing tensor `{name}` in {}", inner.source.origin().display()))
+            candle_core::Error::Msg(format!(
+                "missing tensor `{name}` in {}",
+                inner.source.origin().display()
+            ))
         })?;
-        inner.used.lock().expect("weights tracker poisoned").insert(stored.clone());
+        inner
+            .used
+            .lock()
+            .expect("weights tracker poisoned")
+            .insert(stored.clone());
         inner.source.load(stored, dtype, dev)
     }
 

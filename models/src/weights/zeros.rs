@@ -25,18 +25,36 @@ impl ZeroSource {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = || Error::checkpoint(origin, format!("line {}: expected `name [d0, d1, ...]`", i + 1));
+            let bad = || {
+                Error::checkpoint(
+                    origin,
+                    format!("line {}: expected `name [d0, d1, ...]`", i + 1),
+                )
+            };
             let (name, dims) = line.split_once(' ').ok_or_else(bad)?;
-            let dims = dims.trim().strip_prefix('[').and_then(|d| d.strip_suffix(']')).ok_or_else(bad)?;
+            let dims = dims
+                .trim()
+                .strip_prefix('[')
+                .and_then(|d| d.strip_suffix(']'))
+                .ok_or_else(bad)?;
             let shape = dims
                 .split(',')
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
                 .map(|d| d.parse::<usize>().map_err(|_| bad()))
                 .collect::<Result<Vec<_>>>()?;
-            infos.insert(name.to_string(), TensorInfo { shape, dtype: DType::BF16 });
+            infos.insert(
+                name.to_string(),
+                TensorInfo {
+                    shape,
+                    dtype: DType::BF16,
+                },
+            );
         }
-        Ok(Self { origin: origin.to_path_buf(), infos })
+        Ok(Self {
+            origin: origin.to_path_buf(),
+            infos,
+        })
     }
 }
 
@@ -51,7 +69,9 @@ impl TensorSource for ZeroSource {
         let info = self
             .infos
             .get(name)
-            .ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.to_string() })?;
+            .ok_or_else(|| candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            })?;
         Tensor::zeros((), dtype, device)?.broadcast_as(info.shape.as_slice())
     }
 }

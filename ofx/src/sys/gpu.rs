@@ -10,7 +10,8 @@ pub const kOfxStatGPURenderFailed: OfxStatus = 1002;
 pub const kOfxStatGLRenderFailed: OfxStatus = 1002;
 
 pub const kOfxOpenGLRenderSuite: &CStr = c"OfxImageEffectOpenGLRenderSuite";
-pub const kOfxImageEffectPropOpenGLRenderSupported: &CStr = c"OfxImageEffectPropOpenGLRenderSupported";
+pub const kOfxImageEffectPropOpenGLRenderSupported: &CStr =
+    c"OfxImageEffectPropOpenGLRenderSupported";
 pub const kOfxOpenGLPropPixelDepth: &CStr = c"OfxOpenGLPropPixelDepth";
 pub const kOfxImageEffectPropOpenGLEnabled: &CStr = c"OfxImageEffectPropOpenGLEnabled";
 pub const kOfxImageEffectPropOpenGLTextureIndex: &CStr = c"OfxImageEffectPropOpenGLTextureIndex";
@@ -24,10 +25,12 @@ pub const kOfxImageEffectPropCudaRenderSupported: &CStr = c"OfxImageEffectPropCu
 pub const kOfxImageEffectPropCudaEnabled: &CStr = c"OfxImageEffectPropCudaEnabled";
 pub const kOfxImageEffectPropCudaStreamSupported: &CStr = c"OfxImageEffectPropCudaStreamSupported";
 pub const kOfxImageEffectPropCudaStream: &CStr = c"OfxImageEffectPropCudaStream";
-pub const kOfxImageEffectPropMetalRenderSupported: &CStr = c"OfxImageEffectPropMetalRenderSupported";
+pub const kOfxImageEffectPropMetalRenderSupported: &CStr =
+    c"OfxImageEffectPropMetalRenderSupported";
 pub const kOfxImageEffectPropMetalEnabled: &CStr = c"OfxImageEffectPropMetalEnabled";
 pub const kOfxImageEffectPropMetalCommandQueue: &CStr = c"OfxImageEffectPropMetalCommandQueue";
-pub const kOfxImageEffectPropOpenCLRenderSupported: &CStr = c"OfxImageEffectPropOpenCLRenderSupported";
+pub const kOfxImageEffectPropOpenCLRenderSupported: &CStr =
+    c"OfxImageEffectPropOpenCLRenderSupported";
 pub const kOfxImageEffectPropOpenCLSupported: &CStr = c"OfxImageEffectPropOpenCLSupported";
 pub const kOfxImageEffectPropOpenCLEnabled: &CStr = c"OfxImageEffectPropOpenCLEnabled";
 pub const kOfxImageEffectPropOpenCLCommandQueue: &CStr = c"OfxImageEffectPropOpenCLCommandQueue";

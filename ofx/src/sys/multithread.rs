@@ -20,12 +20,17 @@ pub type OfxThreadFunctionV1 =
 #[derive(Debug, Clone, Copy)]
 pub struct OfxMultiThreadSuiteV1 {
     pub multiThread: Option<
-        unsafe extern "C" fn(func: OfxThreadFunctionV1, nThreads: c_uint, customArg: *mut c_void) -> OfxStatus,
+        unsafe extern "C" fn(
+            func: OfxThreadFunctionV1,
+            nThreads: c_uint,
+            customArg: *mut c_void,
+        ) -> OfxStatus,
     >,
     pub multiThreadNumCPUs: Option<unsafe extern "C" fn(nCPUs: *mut c_uint) -> OfxStatus>,
     pub multiThreadIndex: Option<unsafe extern "C" fn(threadIndex: *mut c_uint) -> OfxStatus>,
     pub multiThreadIsSpawnedThread: Option<unsafe extern "C" fn() -> c_int>,
-    pub mutexCreate: Option<unsafe extern "C" fn(mutex: *mut OfxMutexHandle, lockCount: c_int) -> OfxStatus>,
+    pub mutexCreate:
+        Option<unsafe extern "C" fn(mutex: *mut OfxMutexHandle, lockCount: c_int) -> OfxStatus>,
     pub mutexDestroy: Option<unsafe extern "C" fn(mutex: OfxMutexHandle) -> OfxStatus>,
     pub mutexLock: Option<unsafe extern "C" fn(mutex: OfxMutexHandle) -> OfxStatus>,
     pub mutexUnLock: Option<unsafe extern "C" fn(mutex: OfxMutexHandle) -> OfxStatus>,

@@ -9,9 +9,11 @@ pub const kOfxProgressSuite: &CStr = c"OfxProgressSuite";
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct OfxProgressSuiteV1 {
-    pub progressStart:
-        Option<unsafe extern "C" fn(effectInstance: *mut c_void, label: *const c_char) -> OfxStatus>,
-    pub progressUpdate: Option<unsafe extern "C" fn(effectInstance: *mut c_void, progress: f64) -> OfxStatus>,
+    pub progressStart: Option<
+        unsafe extern "C" fn(effectInstance: *mut c_void, label: *const c_char) -> OfxStatus,
+    >,
+    pub progressUpdate:
+        Option<unsafe extern "C" fn(effectInstance: *mut c_void, progress: f64) -> OfxStatus>,
     pub progressEnd: Option<unsafe extern "C" fn(effectInstance: *mut c_void) -> OfxStatus>,
 }
 
@@ -19,8 +21,13 @@ pub struct OfxProgressSuiteV1 {
 #[derive(Debug, Clone, Copy)]
 pub struct OfxProgressSuiteV2 {
     pub progressStart: Option<
-        unsafe extern "C" fn(effectInstance: *mut c_void, message: *const c_char, messageid: *const c_char) -> OfxStatus,
+        unsafe extern "C" fn(
+            effectInstance: *mut c_void,
+            message: *const c_char,
+            messageid: *const c_char,
+        ) -> OfxStatus,
     >,
-    pub progressUpdate: Option<unsafe extern "C" fn(effectInstance: *mut c_void, progress: f64) -> OfxStatus>,
+    pub progressUpdate:
+        Option<unsafe extern "C" fn(effectInstance: *mut c_void, progress: f64) -> OfxStatus>,
     pub progressEnd: Option<unsafe extern "C" fn(effectInstance: *mut c_void) -> OfxStatus>,
 }

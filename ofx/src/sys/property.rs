@@ -12,12 +12,18 @@ pub struct OfxPropertySuiteV1 {
         unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut c_void) -> OfxStatus,
     >,
     pub propSetString: Option<
-        unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *const c_char) -> OfxStatus,
+        unsafe extern "C" fn(
+            OfxPropertySetHandle,
+            *const c_char,
+            c_int,
+            *const c_char,
+        ) -> OfxStatus,
     >,
     pub propSetDouble:
         Option<unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, f64) -> OfxStatus>,
-    pub propSetInt:
-        Option<unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, c_int) -> OfxStatus>,
+    pub propSetInt: Option<
+        unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, c_int) -> OfxStatus,
+    >,
     pub propSetPointerN: Option<
         unsafe extern "C" fn(
             OfxPropertySetHandle,
@@ -41,10 +47,20 @@ pub struct OfxPropertySuiteV1 {
         unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *const c_int) -> OfxStatus,
     >,
     pub propGetPointer: Option<
-        unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut *mut c_void) -> OfxStatus,
+        unsafe extern "C" fn(
+            OfxPropertySetHandle,
+            *const c_char,
+            c_int,
+            *mut *mut c_void,
+        ) -> OfxStatus,
     >,
     pub propGetString: Option<
-        unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut *mut c_char) -> OfxStatus,
+        unsafe extern "C" fn(
+            OfxPropertySetHandle,
+            *const c_char,
+            c_int,
+            *mut *mut c_char,
+        ) -> OfxStatus,
     >,
     pub propGetDouble: Option<
         unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut f64) -> OfxStatus,
@@ -53,10 +69,20 @@ pub struct OfxPropertySuiteV1 {
         unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut c_int) -> OfxStatus,
     >,
     pub propGetPointerN: Option<
-        unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut *mut c_void) -> OfxStatus,
+        unsafe extern "C" fn(
+            OfxPropertySetHandle,
+            *const c_char,
+            c_int,
+            *mut *mut c_void,
+        ) -> OfxStatus,
     >,
     pub propGetStringN: Option<
-        unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut *mut c_char) -> OfxStatus,
+        unsafe extern "C" fn(
+            OfxPropertySetHandle,
+            *const c_char,
+            c_int,
+            *mut *mut c_char,
+        ) -> OfxStatus,
     >,
     pub propGetDoubleN: Option<
         unsafe extern "C" fn(OfxPropertySetHandle, *const c_char, c_int, *mut f64) -> OfxStatus,
