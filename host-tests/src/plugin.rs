@@ -11,6 +11,7 @@ use crate::objects::{ClipObj, EffectObj, ParamObj};
 use crate::profile::HostProfile;
 use crate::props::PropertySet;
 use crate::records::Message;
+use ofx_bindings::binary::{BinaryError, OfxBinary};
 use ofx_bindings::sys::*;
 use ofx_bindings::{Context, PixelDepth, RenderThreadSafety};
 use std::collections::HashMap;
@@ -27,7 +28,10 @@ pub struct Host {
 
 impl Host {
     pub fn new(profile: HostProfile) -> Host {
-        Host { state: HostState::new(profile), isolated: true }
+        Host {
+            state: HostState::new(profile),
+            isolated: true,
+        }
     }
 
     /// By default each load maps a private copy of the binary, so that several hosts in one
@@ -55,7 +59,14 @@ impl Host {
     }
     /// The reply to `kOfxMessageQuestion` messages.
     pub fn set_question_reply(&self, yes: bool) {
-        self.state.question_reply.store(if yes { kOfxStatReplyYes } else { kOfxStatReplyNo }, Ordering::SeqCst);
+        self.state.question_reply.store(
+            if yes {
+                kOfxStatReplyYes
+            } else {
+                kOfxStatReplyNo
+            },
+            Ordering::SeqCst,
+        );
     }
     /// Every action the host sent, in order.
     pub fn actions(&self) -> Vec<String> {
@@ -77,7 +88,9 @@ impl Host {
         } else {
             crate::bundle_binary_path(path)?
         };
-        LoadedBinary::load(self.state.clone(), path, &binary, self.isolated).map(|inner| Bundle { inner: Arc::new(inner) })
+        LoadedBinary::load(self.state.clone(), path, &binary, self.isolated).map(|inner| Bundle {
+            inner: Arc::new(inner),
+        })
     }
 }
 
@@ -93,7 +106,12 @@ pub struct PluginInfo {
 
 struct PluginPointers {
     set_host: Option<unsafe extern "C" fn(*mut OfxHost)>,
-    main_entry: unsafe extern "C" fn(*const std::ffi::c_char, *const c_void, OfxPropertySetHandle, OfxPropertySetHandle) -> OfxStatus,
+    main_entry: unsafe extern "C" fn(
+        *const std::ffi::c_char,
+        *const c_void,
+        OfxPropertySetHandle,
+        OfxPropertySetHandle,
+    ) -> OfxStatus,
 }
 
 pub(crate) struct LoadedBinary {
@@ -110,7 +128,12 @@ pub(crate) struct LoadedBinary {
 static COPY_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl LoadedBinary {
-    fn load(state: Arc<HostState>, bundle_path: &Path, binary: &Path, isolated: bool) -> Result<LoadedBinary> {
+    fn load(
+        state: Arc<HostState>,
+        bundle_path: &Path,
+        binary: &Path,
+        isolated: bool,
+    ) -> Result<LoadedBinary> {
         let (load_path, temp_copy) = if isolated {
             let dir = std::env::temp_dir().join(format!(
                 "ofx-test-host-{}-{}",
@@ -125,34 +148,43 @@ impl LoadedBinary {
             (binary.to_path_buf(), None)
         };
         // SAFETY: loading a plugin runs its initialisers; that is what hosting a plugin means.
-        let library = unsafe { libloading::Library::new(&load_path) }
-            .map_err(|source| HostError::Load { path: binary.to_path_buf(), source })?;
-        let bad = |what: &str| HostError::Bundle { path: bundle_path.to_path_buf(), what: what.into() };
+        let binary = unsafe { OfxBinary::open(&load_path) }.map_err(|e| match e {
+            BinaryError::Load { message, .. } => HostError::Load {
+                path: binary.to_path_buf(),
+                message,
+            },
+            BinaryError::MissingSymbol { symbol, .. } => HostError::Bundle {
+                path: bundle_path.to_path_buf(),
+                what: format!("no {symbol}"),
+            },
+        })?;
+        let bad = |what: &str| HostError::Bundle {
+            path: bundle_path.to_path_buf(),
+            what: what.into(),
+        };
 
         // Optional OfxSetHost (1.5): called first; the pointer is valid until OfxGetPlugin.
-        // SAFETY: symbol type from ofxCore.h.
-        let set_host_status = unsafe { library.get::<OfxSetHostFn>(b"OfxSetHost\0") }
-            .ok()
-            // SAFETY: our OfxHost lives as long as the host state.
-            .map(|f| unsafe { f(state.ofx_host_ptr()) });
+        // SAFETY: our OfxHost lives as long as the host state.
+        let set_host_status = unsafe { binary.set_host(state.ofx_host_ptr()) };
         if set_host_status.is_some_and(|s| s != kOfxStatOK && s != kOfxStatReplyDefault) {
-            return Err(bad("OfxSetHost refused this host; the binary asks to be skipped"));
+            return Err(bad(
+                "OfxSetHost refused this host; the binary asks to be skipped",
+            ));
         }
-        // SAFETY: symbol types from ofxCore.h.
-        let (count, get_plugin) = unsafe {
-            let count = library.get::<OfxGetNumberOfPluginsFn>(b"OfxGetNumberOfPlugins\0")
-                .map_err(|_| bad("no OfxGetNumberOfPlugins"))?;
-            let get = library.get::<OfxGetPluginFn>(b"OfxGetPlugin\0").map_err(|_| bad("no OfxGetPlugin"))?;
-            (count(), *get)
-        };
+        let count = binary.number_of_plugins();
         let mut infos = Vec::new();
         let mut pointers = Vec::new();
         for index in 0..count.max(0) {
             // SAFETY: index within OfxGetNumberOfPlugins; the struct is read, never written.
-            let raw = unsafe { get_plugin(index).as_ref() }.ok_or_else(|| bad("OfxGetPlugin returned NULL"))?;
+            let raw = unsafe { binary.plugin(index).as_ref() }
+                .ok_or_else(|| bad("OfxGetPlugin returned NULL"))?;
             // SAFETY: NUL-terminated strings owned by the binary (checked for NULL).
             let text = |p: *const std::ffi::c_char| {
-                if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned() }
+                if p.is_null() {
+                    String::new()
+                } else {
+                    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+                }
             };
             let info = PluginInfo {
                 index: index as usize,
@@ -162,9 +194,13 @@ impl LoadedBinary {
                 api_version: raw.apiVersion,
             };
             // Only image effects of API version 1 are for us; others are listed but unusable.
-            let usable = info.api.as_bytes() == kOfxImageEffectPluginApi.to_bytes() && info.api_version == 1;
+            let usable =
+                info.api.as_bytes() == kOfxImageEffectPluginApi.to_bytes() && info.api_version == 1;
             pointers.push(if usable {
-                raw.mainEntry.map(|main_entry| PluginPointers { set_host: raw.setHost, main_entry })
+                raw.mainEntry.map(|main_entry| PluginPointers {
+                    set_host: raw.setHost,
+                    main_entry,
+                })
             } else {
                 None
             });
@@ -172,7 +208,7 @@ impl LoadedBinary {
         }
         Ok(LoadedBinary {
             bundle_path: bundle_path.to_path_buf(),
-            library: Some(library),
+            library: Some(binary.into_library()),
             temp_copy,
             infos,
             pointers,
@@ -227,14 +263,22 @@ impl Bundle {
             return Ok(Plugin { inner: existing });
         }
         let pointers = self.inner.pointers[info.index].as_ref().ok_or_else(|| {
-            HostError::Unsupported(format!("{} is {} v{}, not an image effect v1", info.identifier, info.api, info.api_version))
+            HostError::Unsupported(format!(
+                "{} is {} v{}, not an image effect v1",
+                info.identifier, info.api, info.api_version
+            ))
         })?;
         let state = &self.inner.state;
         if let Some(set_host) = pointers.set_host {
             // SAFETY: our OfxHost outlives the plugin (the plugin holds the state's Arc).
             unsafe { set_host(state.ofx_host_ptr()) };
         }
-        let descriptor = EffectObj::new(state.clone(), descriptor_properties(&state.profile, &self.inner.bundle_path), false, None);
+        let descriptor = EffectObj::new(
+            state.clone(),
+            descriptor_properties(&state.profile, &self.inner.bundle_path),
+            false,
+            None,
+        );
         let inner = Arc::new(PluginInner {
             binary: self.inner.clone(),
             info: info.clone(),
@@ -246,7 +290,12 @@ impl Bundle {
         });
         inner.action(kOfxActionLoad, std::ptr::null(), None, None)?;
         inner.loaded.store(true, Ordering::SeqCst);
-        inner.action(kOfxActionDescribe, inner.descriptor.handle() as *const c_void, None, None)?;
+        inner.action(
+            kOfxActionDescribe,
+            inner.descriptor.handle() as *const c_void,
+            None,
+            None,
+        )?;
         loaded.insert(info.index, Arc::downgrade(&inner));
         Ok(Plugin { inner })
     }
@@ -264,7 +313,10 @@ fn descriptor_properties(profile: &HostProfile, bundle: &Path) -> Box<PropertySe
     p.define_string_var(kOfxImageEffectPropSupportedContexts, &[]);
     p.define_string(kOfxImageEffectPluginPropGrouping, &[""]);
     p.define_bool(kOfxImageEffectPluginPropSingleInstance, false);
-    p.define_string(kOfxImageEffectPluginRenderThreadSafety, &["OfxImageEffectRenderInstanceSafe"]);
+    p.define_string(
+        kOfxImageEffectPluginRenderThreadSafety,
+        &["OfxImageEffectRenderInstanceSafe"],
+    );
     p.define_bool(kOfxImageEffectPluginPropHostFrameThreading, true);
     p.define_pointer(kOfxImageEffectPluginPropOverlayInteractV1, &[0]);
     p.define_pointer(kOfxImageEffectPluginPropOverlayInteractV2, &[0]);
@@ -293,7 +345,12 @@ fn descriptor_properties(profile: &HostProfile, bundle: &Path) -> Box<PropertySe
 pub(crate) struct PluginInner {
     binary: Arc<LoadedBinary>,
     pub info: PluginInfo,
-    main_entry: unsafe extern "C" fn(*const std::ffi::c_char, *const c_void, OfxPropertySetHandle, OfxPropertySetHandle) -> OfxStatus,
+    main_entry: unsafe extern "C" fn(
+        *const std::ffi::c_char,
+        *const c_void,
+        OfxPropertySetHandle,
+        OfxPropertySetHandle,
+    ) -> OfxStatus,
     pub descriptor: Box<EffectObj>,
     contexts: Mutex<HashMap<Context, Arc<Box<EffectObj>>>>,
     /// Held around Render for plugins that are not thread safe at all.
@@ -307,7 +364,13 @@ impl PluginInner {
     }
 
     /// Sends one action; the raw status.
-    pub fn call(&self, action: &CStr, handle: *const c_void, in_args: Option<&PropertySet>, out_args: Option<&PropertySet>) -> OfxStatus {
+    pub fn call(
+        &self,
+        action: &CStr,
+        handle: *const c_void,
+        in_args: Option<&PropertySet>,
+        out_args: Option<&PropertySet>,
+    ) -> OfxStatus {
         let state = self.state();
         state.log_action(action);
         let _current = CurrentHostGuard::enter(state);
@@ -318,7 +381,13 @@ impl PluginInner {
     }
 
     /// Sends one action; `kOfxStatOK` and `kOfxStatReplyDefault` are success.
-    pub fn action(&self, action: &CStr, handle: *const c_void, in_args: Option<&PropertySet>, out_args: Option<&PropertySet>) -> Result<OfxStatus> {
+    pub fn action(
+        &self,
+        action: &CStr,
+        handle: *const c_void,
+        in_args: Option<&PropertySet>,
+        out_args: Option<&PropertySet>,
+    ) -> Result<OfxStatus> {
         match self.call(action, handle, in_args, out_args) {
             s @ (kOfxStatOK | kOfxStatReplyDefault) => Ok(s),
             status => Err(HostError::Action {
@@ -346,17 +415,41 @@ impl PluginInner {
         }
         let state = self.state();
         if !state.profile.contexts.contains(&context) {
-            return Err(HostError::Unsupported(format!("the host profile {} has no {context:?} context", state.profile.name)));
+            return Err(HostError::Unsupported(format!(
+                "the host profile {} has no {context:?} context",
+                state.profile.name
+            )));
         }
-        let supported = self.descriptor.props.get_strings(kOfxImageEffectPropSupportedContexts).unwrap_or_default();
-        if !supported.iter().any(|c| c.as_bytes() == context.as_cstr().to_bytes()) {
-            return Err(HostError::Unsupported(format!("{} does not support the {context:?} context", self.info.identifier)));
+        let supported = self
+            .descriptor
+            .props
+            .get_strings(kOfxImageEffectPropSupportedContexts)
+            .unwrap_or_default();
+        if !supported
+            .iter()
+            .any(|c| c.as_bytes() == context.as_cstr().to_bytes())
+        {
+            return Err(HostError::Unsupported(format!(
+                "{} does not support the {context:?} context",
+                self.info.identifier
+            )));
         }
-        let props = self.descriptor.props.clone_as(format!("effect descriptor ({context:?})"));
+        let props = self
+            .descriptor
+            .props
+            .clone_as(format!("effect descriptor ({context:?})"));
         let desc = EffectObj::new(state.clone(), props, false, Some(context));
         let in_args = PropertySet::new("DescribeInContext inArgs");
-        in_args.define_string(kOfxImageEffectPropContext, &[context.as_cstr().to_str().unwrap()]);
-        self.action(kOfxImageEffectActionDescribeInContext, desc.handle() as *const c_void, Some(&in_args), None)?;
+        in_args.define_string(
+            kOfxImageEffectPropContext,
+            &[context.as_cstr().to_str().unwrap()],
+        );
+        self.action(
+            kOfxImageEffectActionDescribeInContext,
+            desc.handle() as *const c_void,
+            Some(&in_args),
+            None,
+        )?;
         let desc = Arc::new(desc);
         contexts.insert(context, desc.clone());
         Ok(desc)
@@ -391,11 +484,21 @@ impl Plugin {
         &self.inner.descriptor.props
     }
     pub fn supported_contexts(&self) -> Vec<Context> {
-        let v = self.inner.descriptor.props.get_strings(kOfxImageEffectPropSupportedContexts).unwrap_or_default();
+        let v = self
+            .inner
+            .descriptor
+            .props
+            .get_strings(kOfxImageEffectPropSupportedContexts)
+            .unwrap_or_default();
         v.iter().filter_map(|s| Context::from_name(s)).collect()
     }
     pub fn supported_pixel_depths(&self) -> Vec<PixelDepth> {
-        let v = self.inner.descriptor.props.get_strings(kOfxImageEffectPropSupportedPixelDepths).unwrap_or_default();
+        let v = self
+            .inner
+            .descriptor
+            .props
+            .get_strings(kOfxImageEffectPropSupportedPixelDepths)
+            .unwrap_or_default();
         v.iter().filter_map(|s| PixelDepth::from_name(s)).collect()
     }
     pub fn render_thread_safety(&self) -> RenderThreadSafety {
@@ -403,7 +506,10 @@ impl Plugin {
     }
     /// `DescribeInContext` (once per context), giving the clips and parameters defined there.
     pub fn describe_in_context(&self, context: Context) -> Result<ContextDescriptor> {
-        Ok(ContextDescriptor { desc: self.inner.context_descriptor(context)?, _plugin: self.clone() })
+        Ok(ContextDescriptor {
+            desc: self.inner.context_descriptor(context)?,
+            _plugin: self.clone(),
+        })
     }
     /// `CreateInstance` in `context`, then `GetClipPreferences`.
     pub fn create_instance(&self, context: Context) -> Result<Instance> {
@@ -426,20 +532,45 @@ impl ContextDescriptor {
     }
     pub fn clip_properties(&self, name: &str) -> Option<&PropertySet> {
         // SAFETY: clips are never removed from a descriptor, and the Box keeps its address.
-        self.desc.clip(name).map(|c| unsafe { &*(&*(*c).props as *const PropertySet) })
+        self.desc
+            .clip(name)
+            .map(|c| unsafe { &*(&*(*c).props as *const PropertySet) })
     }
     pub fn param_names(&self) -> Vec<String> {
-        self.desc.params.params.lock().unwrap().iter().map(|p| p.name.clone()).collect()
+        self.desc
+            .params
+            .params
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
     }
     pub fn param_properties(&self, name: &str) -> Option<&PropertySet> {
         // SAFETY: parameters are never removed from a descriptor, and the Box keeps its address.
-        self.desc.params.find(name).map(|p| unsafe { &*(&*(*p).props as *const PropertySet) })
+        self.desc
+            .params
+            .find(name)
+            .map(|p| unsafe { &*(&*(*p).props as *const PropertySet) })
     }
     pub(crate) fn clips(&self) -> Vec<*const ClipObj> {
-        self.desc.clips.lock().unwrap().iter().map(|c| &**c as *const ClipObj).collect()
+        self.desc
+            .clips
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| &**c as *const ClipObj)
+            .collect()
     }
     pub(crate) fn params(&self) -> Vec<*const ParamObj> {
-        self.desc.params.params.lock().unwrap().iter().map(|p| &**p as *const ParamObj).collect()
+        self.desc
+            .params
+            .params
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| &**p as *const ParamObj)
+            .collect()
     }
     pub(crate) fn param_set_props(&self) -> &PropertySet {
         &self.desc.params.props

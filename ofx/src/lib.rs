@@ -13,6 +13,8 @@
 //!   - [`descriptor`] and [`param`]: effect, clip and parameter descriptors (ranges *and*
 //!     display ranges), and typed parameter values;
 //!   - [`message`] and [`progress`]: messages always sent as `"%s"` + our text.
+//! - [`binary`]: an OFX binary opened by path (hosts, and plugins that serve another binary's
+//!   plugins).
 //!
 //! All `unsafe` of the project's OFX code lives in this crate; each block states the
 //! invariant it relies on. Every host pointer is checked for NULL before use.
@@ -21,17 +23,18 @@
 
 pub mod sys;
 
-mod error;
-mod types;
-pub mod suites;
-mod property;
-mod effect;
-mod image;
+pub mod binary;
 pub mod descriptor;
-pub mod param;
-pub mod message;
-pub mod progress;
+mod effect;
 pub mod entry;
+mod error;
+mod image;
+pub mod message;
+pub mod param;
+pub mod progress;
+mod property;
+pub mod suites;
+mod types;
 
 pub use effect::{Clip, ImageEffect};
 pub use entry::{Action, ActionArgs, Plugin, PluginEntry, Reply};

@@ -6,6 +6,7 @@
 //! parameters in [`params`], the pixel writing in [`pixels`].
 
 pub mod colour;
+pub mod engine;
 pub mod log;
 pub mod node;
 pub mod params;
@@ -17,8 +18,8 @@ use node::Node;
 use ofx_bindings::descriptor::{ClipDescriptor, ClipPreferences, EffectDescriptor};
 use ofx_bindings::sys::*;
 use ofx_bindings::{
-    export_plugins, Action, ActionArgs, Components, Context, ImageEffect, OfxError, PixelDepth, Plugin, RenderThreadSafety,
-    Reply, Result,
+    Action, ActionArgs, Components, Context, ImageEffect, OfxError, PixelDepth,
+    Plugin, RenderThreadSafety, Reply, Result,
 };
 use params::Settings;
 use std::ffi::CStr;
@@ -26,7 +27,27 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub struct TextToVideo;
 
-export_plugins!(TextToVideo);
+static OWN_PLUGINS: &[ofx_bindings::PluginEntry] = &[ofx_bindings::PluginEntry::new::<TextToVideo>()];
+
+/// The plugins of the engine that serves the host (see [`engine`]): the CUDA build's when it
+/// loaded, else this binary's.
+#[no_mangle]
+pub extern "C" fn OfxGetNumberOfPlugins() -> std::ffi::c_int {
+    catch_unwind(|| match engine::current() {
+        engine::Engine::Cuda(binary) => binary.number_of_plugins(),
+        engine::Engine::Own { .. } => OWN_PLUGINS.len() as std::ffi::c_int,
+    })
+    .unwrap_or(0)
+}
+
+#[no_mangle]
+pub extern "C" fn OfxGetPlugin(nth: std::ffi::c_int) -> *mut OfxPlugin {
+    catch_unwind(|| match engine::current() {
+        engine::Engine::Cuda(binary) => binary.plugin(nth),
+        engine::Engine::Own { .. } => ofx_bindings::entry::plugin_at(OWN_PLUGINS, nth),
+    })
+    .unwrap_or(std::ptr::null_mut())
+}
 
 /// The clip's frame rate, where the host lets a generator choose it.
 const FRAME_RATE: f64 = 24.0;
@@ -69,12 +90,18 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             // Candle computes on rayon's global pool, which can never be shut down: start it
             // here with names of its own (threads otherwise inherit their creator's name,
             // e.g. `t2v-worker`). With the binary pinned, a reload reuses it.
-            let _ = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("candle-cpu-{i}")).build_global();
+            let _ = rayon::ThreadPoolBuilder::new()
+                .thread_name(|i| format!("candle-cpu-{i}"))
+                .build_global();
             let host = ofx_bindings::suites::get()
                 .and_then(|s| s.host_properties())
                 .and_then(|p| p.get_string(kOfxPropName, 0))
                 .unwrap_or_default();
-            log!("load: TextToVideo {} in host {host}; pinned {pinned}; log {:?}", env!("CARGO_PKG_VERSION"), log::log_path());
+            log!(
+                "load: TextToVideo {} in host {host}; pinned {pinned}; log {:?}",
+                env!("CARGO_PKG_VERSION"),
+                log::log_path()
+            );
             Ok(Reply::Ok)
         }
         Action::Unload => {
@@ -139,7 +166,9 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
                 .and_then(|p| p.get_bool(kOfxImageEffectPropSetableFrameRate, 0))
                 .unwrap_or(false);
             if setable {
-                prefs.0.set_double(kOfxImageEffectPropFrameRate, 0, FRAME_RATE)?;
+                prefs
+                    .0
+                    .set_double(kOfxImageEffectPropFrameRate, 0, FRAME_RATE)?;
             }
             Ok(Reply::Ok)
         }
@@ -148,16 +177,26 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let time = args.in_args()?.get_double(kOfxPropTime, 0)?;
             let s = Settings::read(&effect.param_set()?, Some(time))?;
             // Canonical coordinates: not scaled by the render scale (the image bounds are).
-            let rod = OfxRectD { x1: 0.0, y1: 0.0, x2: s.width.max(1) as f64, y2: s.height.max(1) as f64 };
-            args.out_args()?.set_rect_d(kOfxImageEffectPropRegionOfDefinition, rod)?;
+            let rod = OfxRectD {
+                x1: 0.0,
+                y1: 0.0,
+                x2: s.width.max(1) as f64,
+                y2: s.height.max(1) as f64,
+            };
+            args.out_args()?
+                .set_rect_d(kOfxImageEffectPropRegionOfDefinition, rod)?;
             Ok(Reply::Ok)
         }
         Action::GetTimeDomain => {
             let effect = args.effect()?;
             let s = Settings::read(&effect.param_set()?, None)?;
             let first = s.first_frame as f64;
-            let range = OfxRangeD { min: first, max: first + s.frames.max(1) as f64 - 1.0 };
-            args.out_args()?.set_range_d(kOfxImageEffectPropFrameRange, range)?;
+            let range = OfxRangeD {
+                min: first,
+                max: first + s.frames.max(1) as f64 - 1.0,
+            };
+            args.out_args()?
+                .set_range_d(kOfxImageEffectPropFrameRange, range)?;
             Ok(Reply::Ok)
         }
         Action::GetFramesNeeded => {
@@ -165,7 +204,8 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let effect = args.effect()?;
             let s = Settings::read(&effect.param_set()?, None)?;
             let first = s.first_frame as f64;
-            args.out_args()?.set_doubles(c"OfxImageClipPropFrameRange_Source", &[first, first])?;
+            args.out_args()?
+                .set_doubles(c"OfxImageClipPropFrameRange_Source", &[first, first])?;
             Ok(Reply::Ok)
         }
         Action::Render => {
@@ -217,7 +257,10 @@ fn describe_in_context(args: ActionArgs) -> Result<Reply> {
     output.components = vec![Components::Rgba];
     d.define_clip(&output)?;
     // Optional in both contexts (the Generator context allows only optional inputs).
-    let mut source = ClipDescriptor::new("Source").optional(true).label("Source").components(&[Components::Rgba]);
+    let mut source = ClipDescriptor::new("Source")
+        .optional(true)
+        .label("Source")
+        .components(&[Components::Rgba]);
     source.temporal_access = true;
     d.define_clip(&source)?;
     params::describe(&d.param_set()?)?;

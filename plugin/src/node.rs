@@ -18,7 +18,9 @@ use ofx_bindings::{ImageEffect, MessageType, OfxError, PixelDepth, PropertySet, 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use t2v_bridge::{Clip, Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service};
+use t2v_bridge::{
+    Clip, Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service,
+};
 use t2v_models::pipeline::GenerationParams;
 
 /// Shown while the demo model stands in for real weights.
@@ -27,7 +29,12 @@ const DEMO_NOTE: &str =
 
 /// The clip-shaping part of the settings.
 pub fn clip_key(s: &Settings) -> Settings {
-    Settings { first_frame: 0, colour: Colour::SrgbDisplay, cache: true, ..s.clone() }
+    Settings {
+        first_frame: 0,
+        colour: Colour::SrgbDisplay,
+        cache: true,
+        ..s.clone()
+    }
 }
 
 /// How often a waiting thread looks at the host's abort flag and the progress bar, besides
@@ -95,7 +102,8 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
         prompt: settings.prompt.clone(),
         // Empty means Wan2.2's default negative prompt, except for the demo model, whose own
         // (usually empty) negative prompt is already in the settings.
-        negative_prompt: (settings.uses_demo || !settings.negative.trim().is_empty()).then(|| settings.negative.clone()),
+        negative_prompt: (settings.uses_demo || !settings.negative.trim().is_empty())
+            .then(|| settings.negative.clone()),
         width: settings.width,
         height: settings.height,
         frames: settings.frames,
@@ -111,12 +119,22 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
         path => PathBuf::from(path),
     };
     if !model.is_dir() {
-        return Err(Error::bad_input(format!("Model Path {} is not a folder: set it to a Wan2.2 TI2V-5B folder", model.display())));
+        return Err(Error::bad_input(format!(
+            "Model Path {} is not a folder: set it to a Wan2.2 TI2V-5B folder",
+            model.display()
+        )));
     }
-    let service = services::service(ServiceChoice { device: settings.device, disk_cache: settings.cache })?;
+    let service = services::service(ServiceChoice {
+        device: settings.device,
+        disk_cache: settings.cache,
+    })?;
     let mut request = Request::new(ModelSpec::folder(model), params);
     // Full precision on the CPU; bf16 (the checkpoint's own precision) on a GPU.
-    request.dtype = if service.device().is_cuda() { DType::BF16 } else { DType::F32 };
+    request.dtype = if service.device().is_cuda() {
+        DType::BF16
+    } else {
+        DType::F32
+    };
     Ok((request, service))
 }
 
@@ -139,19 +157,31 @@ fn source_image(effect: &ImageEffect, time: f64) -> Option<Arc<image::DynamicIma
         let out = &mut rgb[top * w * 3..(top + 1) * w * 3];
         let to8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
         match img.pixel_depth() {
-            PixelDepth::Float => img.row::<f32>(y).ok()?.chunks_exact(4).zip(out.chunks_exact_mut(3)).for_each(|(p, o)| {
-                o.copy_from_slice(&[to8(p[0]), to8(p[1]), to8(p[2])])
-            }),
-            PixelDepth::Short => img.row::<u16>(y).ok()?.chunks_exact(4).zip(out.chunks_exact_mut(3)).for_each(|(p, o)| {
-                o.copy_from_slice(&[(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8])
-            }),
-            PixelDepth::Byte => img.row::<u8>(y).ok()?.chunks_exact(4).zip(out.chunks_exact_mut(3)).for_each(|(p, o)| {
-                o.copy_from_slice(&p[..3])
-            }),
+            PixelDepth::Float => img
+                .row::<f32>(y)
+                .ok()?
+                .chunks_exact(4)
+                .zip(out.chunks_exact_mut(3))
+                .for_each(|(p, o)| o.copy_from_slice(&[to8(p[0]), to8(p[1]), to8(p[2])])),
+            PixelDepth::Short => img
+                .row::<u16>(y)
+                .ok()?
+                .chunks_exact(4)
+                .zip(out.chunks_exact_mut(3))
+                .for_each(|(p, o)| {
+                    o.copy_from_slice(&[(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8])
+                }),
+            PixelDepth::Byte => img
+                .row::<u8>(y)
+                .ok()?
+                .chunks_exact(4)
+                .zip(out.chunks_exact_mut(3))
+                .for_each(|(p, o)| o.copy_from_slice(&p[..3])),
             _ => return None,
         }
     }
-    image::RgbImage::from_raw(w as u32, h as u32, rgb).map(|i| Arc::new(image::DynamicImage::ImageRgb8(i)))
+    image::RgbImage::from_raw(w as u32, h as u32, rgb)
+        .map(|i| Arc::new(image::DynamicImage::ImageRgb8(i)))
 }
 
 /// What a render shows.
@@ -199,7 +229,13 @@ impl State {
     }
 
     /// Starts (or joins) the job for `key`.
-    fn submit(&mut self, effect: &ImageEffect, settings: &Settings, key: &Settings, from_cache: bool) -> std::result::Result<Arc<JobHandle>, Error> {
+    fn submit(
+        &mut self,
+        effect: &ImageEffect,
+        settings: &Settings,
+        key: &Settings,
+        from_cache: bool,
+    ) -> std::result::Result<Arc<JobHandle>, Error> {
         let (mut request, service) = prepare(settings)?;
         request.image = source_image(effect, settings.first_frame as f64);
         let tag = tag(&settings.prompt);
@@ -207,14 +243,32 @@ impl State {
         // Runs on the worker thread: only our own log, never a host call.
         let observer: ProgressObserver = Arc::new(move |p: &JobProgress| {
             if p.stage.is_final() {
-                crate::log!("job {log_tag}: {} after {}/{steps} steps, {} frames decoded", p.stage, p.steps_done, p.frames_done);
+                crate::log!(
+                    "job {log_tag}: {} after {}/{steps} steps, {} frames decoded",
+                    p.stage,
+                    p.steps_done,
+                    p.frames_done
+                );
             }
         });
         let handle = Arc::new(service.submit_observed(request, Some(observer))?);
-        crate::log!("job {tag}: submitted ({}x{}, {} frames, {} steps, seed {})", settings.width, settings.height, settings.frames, settings.steps, settings.seed);
+        crate::log!(
+            "job {tag}: submitted ({}x{}, {} frames, {} steps, seed {})",
+            settings.width,
+            settings.height,
+            settings.frames,
+            settings.steps,
+            settings.seed
+        );
         self.error = None;
         self.cancelled = None;
-        self.job = Some(ActiveJob { key: key.clone(), handle: handle.clone(), service, tag, from_cache });
+        self.job = Some(ActiveJob {
+            key: key.clone(),
+            handle: handle.clone(),
+            service,
+            tag,
+            from_cache,
+        });
         Ok(handle)
     }
 
@@ -240,7 +294,11 @@ impl State {
         let note = if unknown.is_empty() {
             DEMO_NOTE.to_string()
         } else {
-            format!("{DEMO_NOTE} It doesn't know: {}. It understands {}.", unknown.join(", "), t2v_demo::shipped::capabilities())
+            format!(
+                "{DEMO_NOTE} It doesn't know: {}. It understands {}.",
+                unknown.join(", "),
+                t2v_demo::shipped::capabilities()
+            )
         };
         let message = match message {
             Some((kind, text)) => Some((kind, format!("{text}\n{note}"))),
@@ -257,11 +315,27 @@ impl State {
             return (text.clone(), Some((MessageType::Message, text)));
         }
         if let Some((_, clip)) = self.clip.as_ref().filter(|(k, _)| *k == key) {
-            let from = if clip.from_cache { " (from the cache)" } else { "" };
-            return (format!("Ready: {} frames, {}x{}{from}", clip.frames.len(), settings.width, settings.height), None);
+            let from = if clip.from_cache {
+                " (from the cache)"
+            } else {
+                ""
+            };
+            return (
+                format!(
+                    "Ready: {} frames, {}x{}{from}{}",
+                    clip.frames.len(),
+                    settings.width,
+                    settings.height,
+                    device_note(settings)
+                ),
+                None,
+            );
         }
         if let Some((_, e)) = self.error.as_ref().filter(|(k, _)| *k == key) {
-            return (format!("Error: {}", e.message), Some((MessageType::Error, e.message.clone())));
+            return (
+                format!("Error: {}", e.message),
+                Some((MessageType::Error, e.message.clone())),
+            );
         }
         if settings.model.trim().is_empty() && services::default_model_path().is_none() {
             return (NO_MODEL_MESSAGE.to_string(), None);
@@ -269,7 +343,20 @@ impl State {
         if self.cancelled.as_ref() == Some(&key) {
             return ("Cancelled: press Generate to start again".into(), None);
         }
-        ("Press Generate to make the clip".into(), None)
+        (
+            format!("Press Generate to make the clip{}", device_note(settings)),
+            None,
+        )
+    }
+}
+
+/// " (on the CPU: why)" when the node could have used a GPU but computes on the CPU.
+fn device_note(settings: &Settings) -> String {
+    match crate::engine::cpu_reason() {
+        Some(why) if settings.device != t2v_bridge::DeviceChoice::Cpu => {
+            format!(" (on the CPU: {why})")
+        }
+        _ => String::new(),
     }
 }
 
@@ -307,7 +394,9 @@ impl Node {
     /// Main thread: enables `width`/`height` only for the custom resolution.
     pub fn update_size_params(&self, effect: &ImageEffect) -> Result<()> {
         let set = effect.param_set()?;
-        let custom = RESOLUTIONS.get(set.param(RESOLUTION)?.get_int(None)?.max(0) as usize).is_some_and(|(_, s)| s.is_none());
+        let custom = RESOLUTIONS
+            .get(set.param(RESOLUTION)?.get_int(None)?.max(0) as usize)
+            .is_some_and(|(_, s)| s.is_none());
         set.param(WIDTH)?.set_enabled(custom)?;
         set.param(HEIGHT)?.set_enabled(custom)?;
         Ok(())
@@ -343,7 +432,8 @@ impl Node {
         status::show(effect, MessageType::Message, "Generating: queued");
         // The sanctioned "analysis" pattern: a modal progress bar from InstanceChanged, whose
         // Cancel stops the job. The worker keeps generating; this thread only watches.
-        let Ok(progress) = Progress::start(effect, "Text to Video: generating", "t2v.generate") else {
+        let Ok(progress) = Progress::start(effect, "Text to Video: generating", "t2v.generate")
+        else {
             // No progress suite: return now; renders show the placeholder with its bar and
             // the next main-thread action announces the clip.
             crate::log!("no progress suite: generating in the background");
@@ -354,7 +444,10 @@ impl Node {
             handle.wait_for_change(POLL * 5);
             let p = handle.progress();
             if !progress.update(p.fraction as f64).unwrap_or(true) {
-                crate::log!("generate cancelled from the progress bar at step {}", p.steps_done);
+                crate::log!(
+                    "generate cancelled from the progress bar at step {}",
+                    p.steps_done
+                );
                 lock(&self.state).cancel(Some(&key));
                 break;
             }
@@ -387,9 +480,17 @@ impl Node {
     pub fn render(&self, effect: &ImageEffect, in_args: &PropertySet) -> Result<Reply> {
         let time = in_args.get_double(kOfxPropTime, 0)?;
         let window = in_args.get_rect_i(kOfxImageEffectPropRenderWindow)?;
-        let scale = in_args.get_double(kOfxImageEffectPropRenderScale, 0).unwrap_or(1.0);
-        let scale = if scale > 0.0 && scale.is_finite() { scale } else { 1.0 };
-        let background = !in_args.get_bool(kOfxImageEffectPropInteractiveRenderStatus, 0).unwrap_or(true)
+        let scale = in_args
+            .get_double(kOfxImageEffectPropRenderScale, 0)
+            .unwrap_or(1.0);
+        let scale = if scale > 0.0 && scale.is_finite() {
+            scale
+        } else {
+            1.0
+        };
+        let background = !in_args
+            .get_bool(kOfxImageEffectPropInteractiveRenderStatus, 0)
+            .unwrap_or(true)
             || host_is_background(effect);
         let set = effect.param_set()?;
         let settings = Settings::read(&set, Some(time))?;
@@ -419,7 +520,9 @@ impl Node {
                 }
                 return Err(ofx_error(&e));
             }
-            Show::Wait(handle) => self.wait_for_frame(effect, &key, &handle, index, background, time)?,
+            Show::Wait(handle) => {
+                self.wait_for_frame(effect, &key, &handle, index, background, time)?
+            }
         };
         pixels::write_frame(&mut image, window, &frame, scale, settings.colour)?;
         Ok(Reply::Ok)
@@ -427,7 +530,15 @@ impl Node {
 
     /// Decides what a render shows, starting a job where one is needed (under the lock, so
     /// that concurrent renders start it once).
-    fn choose(&self, state: &mut State, effect: &ImageEffect, settings: &Settings, key: &Settings, index: usize, background: bool) -> Show {
+    fn choose(
+        &self,
+        state: &mut State,
+        effect: &ImageEffect,
+        settings: &Settings,
+        key: &Settings,
+        index: usize,
+        background: bool,
+    ) -> Show {
         if let Some((_, clip)) = state.clip.as_ref().filter(|(k, _)| k == key) {
             return Show::Frame(clip.frames[index.min(clip.frames.len() - 1)].clone());
         }
@@ -449,7 +560,10 @@ impl Node {
             }
             let cached = prepare(settings).ok().and_then(|(request, service)| {
                 let cache_key = Service::key_for(&request).ok()?;
-                service.cache().is_some_and(|c| c.contains(&cache_key)).then_some(())
+                service
+                    .cache()
+                    .is_some_and(|c| c.contains(&cache_key))
+                    .then_some(())
             });
             if cached.is_none() {
                 state.cache_miss = Some(key.clone());
@@ -469,22 +583,46 @@ impl Node {
 
     /// Waits for frame `index`, reporting progress and polling the host's abort flag. A
     /// background render that is aborted cancels the job (the worker stops within one step).
-    fn wait_for_frame(&self, effect: &ImageEffect, key: &Settings, handle: &JobHandle, index: usize, background: bool, time: f64) -> Result<Frame> {
+    fn wait_for_frame(
+        &self,
+        effect: &ImageEffect,
+        key: &Settings,
+        handle: &JobHandle,
+        index: usize,
+        background: bool,
+        time: f64,
+    ) -> Result<Frame> {
         let progress = Progress::start(effect, "Text to Video: generating", "t2v.render").ok();
         loop {
             if let Some(frame) = handle.wait_frame(index, POLL) {
                 return Ok(frame);
             }
-            let user_cancel = progress.as_ref().is_some_and(|p| !p.update(handle.progress().fraction as f64).unwrap_or(true));
+            let user_cancel = progress
+                .as_ref()
+                .is_some_and(|p| !p.update(handle.progress().fraction as f64).unwrap_or(true));
             if effect.abort_requested() || user_cancel {
                 let p = handle.progress();
-                let why = if user_cancel { "cancelled from the progress bar" } else { "aborted by the host" };
+                let why = if user_cancel {
+                    "cancelled from the progress bar"
+                } else {
+                    "aborted by the host"
+                };
                 if background {
                     if let Some(job) = lock(&self.state).cancel(Some(key)) {
-                        crate::log!("job {}: render of frame {time} {why} at step {}/{}; job cancelled", job.tag, p.steps_done, key.steps);
+                        crate::log!(
+                            "job {}: render of frame {time} {why} at step {}/{}; job cancelled",
+                            job.tag,
+                            p.steps_done,
+                            key.steps
+                        );
                     }
                 }
-                let _ = ofx_bindings::message::message(Some(effect), MessageType::Log, "t2v.abort", &format!("render {why} at step {}/{}", p.steps_done, key.steps));
+                let _ = ofx_bindings::message::message(
+                    Some(effect),
+                    MessageType::Log,
+                    "t2v.abort",
+                    &format!("render {why} at step {}/{}", p.steps_done, key.steps),
+                );
                 return Err(OfxError::failed(format!("render {why}")));
             }
             if handle.is_finished() {
@@ -493,7 +631,12 @@ impl Node {
                 if let Some((_, clip)) = state.clip.as_ref().filter(|(k, _)| k == key) {
                     return Ok(clip.frames[index.min(clip.frames.len() - 1)].clone());
                 }
-                let e = state.error.as_ref().filter(|(k, _)| k == key).map(|(_, e)| e.clone()).unwrap_or_else(Error::cancelled);
+                let e = state
+                    .error
+                    .as_ref()
+                    .filter(|(k, _)| k == key)
+                    .map(|(_, e)| e.clone())
+                    .unwrap_or_else(Error::cancelled);
                 drop(state);
                 if background && !e.is_cancelled() {
                     status::show(effect, MessageType::Error, &e.message);

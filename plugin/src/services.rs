@@ -55,7 +55,8 @@ pub fn demo_model() -> Option<&'static DemoModel> {
             .into_iter()
             .chain([t2v_demo::model_dir()])
             .find(|d| d.join("model_index.json").is_file())?;
-        let settings = t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
+        let settings = t2v_demo::shipped::settings_in(&dir)
+            .unwrap_or_else(|_| t2v_demo::recommended_settings());
         crate::log!("demo model: {}", dir.display());
         Some(DemoModel { dir, settings })
     })
@@ -71,6 +72,11 @@ pub fn service(choice: ServiceChoice) -> Result<Arc<Service>, Error> {
     if let Some((_, s)) = pool.iter().find(|(c, _)| *c == choice) {
         return Ok(s.clone());
     }
+    if let (DeviceChoice::Cuda(_), Some(why)) = (choice.device, crate::engine::cpu_reason()) {
+        return Err(Error::bad_input(format!(
+            "CUDA is not available: {why}. Set Device to Auto or CPU."
+        )));
+    }
     let mut config = ServiceConfig::from_env();
     if choice.device != DeviceChoice::Auto {
         config.device = choice.device;
@@ -80,7 +86,10 @@ pub fn service(choice: ServiceChoice) -> Result<Arc<Service>, Error> {
         Ok(s) => s,
         Err(e) if config.use_disk_cache => {
             crate::log!("the clip cache can't be opened ({e}); running without it");
-            Service::new(ServiceConfig { use_disk_cache: false, ..config })?
+            Service::new(ServiceConfig {
+                use_disk_cache: false,
+                ..config
+            })?
         }
         Err(e) => return Err(e),
     };
@@ -88,7 +97,9 @@ pub fn service(choice: ServiceChoice) -> Result<Arc<Service>, Error> {
     crate::log!(
         "service started: device {}, cache {}",
         t2v_bridge::device::device_name(service.device()),
-        service.cache().map_or("off".to_string(), |c| c.root().display().to_string())
+        service
+            .cache()
+            .map_or("off".to_string(), |c| c.root().display().to_string())
     );
     pool.push((choice, service.clone()));
     Ok(service)
