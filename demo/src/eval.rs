@@ -71,22 +71,11 @@ pub fn load(model_dir: &Path) -> t2v_models::Result<Models> {
 }
 
 /// Generation parameters for `prompt` with the model's recommended settings.
-pub fn params(
-    settings: &crate::configs::DemoSettings,
-    prompt: &str,
-    seed: u64,
-) -> GenerationParams {
+pub fn params(settings: &crate::configs::DemoSettings, prompt: &str, seed: u64) -> GenerationParams {
     GenerationParams {
         prompt: prompt.to_string(),
-        negative_prompt: Some(settings.negative_prompt.clone()),
-        width: settings.width,
-        height: settings.height,
-        frames: settings.frames,
-        steps: settings.steps,
-        guidance: settings.guidance,
-        shift: settings.shift,
-        sampler: settings.sampler.parse().unwrap_or_default(),
         seed,
+        ..settings.generation_params().unwrap_or_default()
     }
 }
 

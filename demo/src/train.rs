@@ -246,6 +246,18 @@ pub fn single_threaded_candle() {
     }
 }
 
+/// Keeps freed memory in the process: glibc returns every large block to the kernel, and the
+/// trainer allocates and frees the same large activations every step, which then cost a page
+/// fault per page (a third of the transformer stage's time). Call before any tensor operation.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator thresholds; called before other threads exist.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 /// Clips the global gradient norm to `max_norm` and steps.
 fn clipped_step(opt: &mut AdamW, vars: &[Var], mut grads: GradStore, max_norm: f64) -> Result<f64> {
     let mut total = 0f64;
@@ -410,8 +422,13 @@ pub fn run(
     Ok(report)
 }
 
-/// The clips of one VAE training step `[b, 3, F, H, W]`, one piece per worker, each with the
-/// noise its latents get: crops of random training scenes, or whole single frames.
+/// One piece of a VAE training step: clips `[b, 3, F, H, W]`, the noise their latents get, and
+/// the per-pixel loss weights `[b, 1, F, H, W]`.
+type VaePiece = (Tensor, Tensor, Tensor);
+
+/// The clips of one VAE training step, one piece per worker: crops of random training scenes, or
+/// whole single frames. Pixels that differ from the background (objects and their edges) weigh
+/// `s.object_weight` in the loss, the background 1.
 fn vae_step_inputs(
     preset: &Preset,
     s: &crate::configs::VaeSchedule,
@@ -419,7 +436,7 @@ fn vae_step_inputs(
     rng: &mut ChaCha8Rng,
     full_frame: bool,
     workers: usize,
-) -> Result<Vec<(Tensor, Tensor)>> {
+) -> Result<Vec<VaePiece>> {
     let (world_w, world_h) = (preset.dataset.width, preset.dataset.height);
     let clip_frames = preset.dataset.frames;
     let (batch, frames, cw, ch) = if full_frame {
@@ -437,6 +454,7 @@ fn vae_step_inputs(
     for p in 0..pieces {
         let n = batch / pieces + usize::from(p < batch % pieces);
         let mut data = Vec::with_capacity(n * 3 * frames * cw * ch);
+        let mut weights = Vec::with_capacity(n * frames * cw * ch);
         for _ in 0..n {
             let scene = Scene::sample(
                 rng,
@@ -466,12 +484,24 @@ fn vae_step_inputs(
                     rng.random_range(0..=world_h - ch),
                 )
             };
-            data.extend(scene.render(clip_frames, first, frames, (x0, y0, cw, ch)));
+            let pixels = scene.render(clip_frames, first, frames, (x0, y0, cw, ch));
+            let bg = scene.background.rgb().map(|v| v * 2.0 - 1.0);
+            let plane = frames * cw * ch;
+            weights.extend((0..plane).map(|i| {
+                let object = (0..3).any(|c| (pixels[c * plane + i] - bg[c]).abs() > 0.02);
+                if object {
+                    s.object_weight as f32
+                } else {
+                    1.0
+                }
+            }));
+            data.extend(pixels);
         }
         let video = Tensor::from_vec(data, (n, 3, frames, ch, cw), &Device::Cpu)?;
         let sf = cfg.scale_factor_spatial;
         let noise = normal_tensor(rng, &[n, cfg.z_dim, (frames - 1) / 4 + 1, ch / sf, cw / sf])?;
-        out.push((video, noise));
+        let weights = Tensor::from_vec(weights, (n, 1, frames, ch, cw), &Device::Cpu)?;
+        out.push((video, noise, weights));
     }
     Ok(out)
 }
@@ -526,12 +556,17 @@ fn train_vae(
             };
             let pieces = inputs.len() as f64;
             opt.set_learning_rate(learning_rate(step, s.steps, 50.min(s.steps / 10), s.lr));
-            let (value, grads) = parallel_grads(&inputs, workers, &vars, |(video, noise)| {
+            let (value, grads) = parallel_grads(&inputs, workers, &vars, |(video, noise, weights)| {
                 let mu = vae.encode(video)?;
                 let recon = vae.decode(&(&mu + (noise * s.latent_noise)?)?)?;
                 let diff = (recon - video)?;
-                let loss = ((diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)?
-                    + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
+                let reconstruction = if s.object_weight == 1.0 {
+                    (diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)?
+                } else {
+                    let per_pixel = (diff.sqr()? + diff.abs()?)?.broadcast_mul(weights)?;
+                    (per_pixel.mean_all()? / weights.mean_all()?.to_scalar::<f32>()? as f64)?
+                };
+                let loss = (reconstruction + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
                 Ok((loss / pieces)?)
             })?;
             if !value.is_finite() {

@@ -201,21 +201,7 @@ fn demo_defaults(args: &GenerateArgs) -> Result<GenerationParams, Failure> {
             );
         }
     }
-    let sampler = settings
-        .sampler
-        .parse::<SamplerKind>()
-        .map_err(|e| failure(format!("demo model settings: {e}")))?;
-    Ok(GenerationParams {
-        width: settings.width,
-        height: settings.height,
-        frames: settings.frames,
-        steps: settings.steps,
-        guidance: settings.guidance,
-        shift: settings.shift,
-        sampler,
-        negative_prompt: Some(settings.negative_prompt),
-        ..GenerationParams::default()
-    })
+    settings.generation_params().map_err(failure)
 }
 
 pub fn run(mut args: GenerateArgs) -> Result<(), Failure> {

@@ -45,6 +45,7 @@ struct Args {
 
 fn main() -> ExitCode {
     t2v_demo::train::single_threaded_candle();
+    t2v_demo::train::keep_freed_memory();
     let args = Args::parse();
     let workers = args
         .workers
