@@ -60,6 +60,8 @@ fn describes_both_contexts_with_every_parameter() {
     ];
     let all = [
         "prompt",
+        "style",
+        "tags",
         "negative",
         "seed",
         "steps",
@@ -730,4 +732,40 @@ fn cancel_and_purge() {
     instance.push_button("cancel").unwrap();
     instance.purge_caches().unwrap();
     assert!(log_text().contains("purge caches: models unloaded"));
+}
+
+#[test]
+fn style_and_tags_append_their_words_to_the_prompt() {
+    let host = natron(false);
+    let plugin = host
+        .load_bundle(bundle())
+        .unwrap()
+        .plugin(Some(ID))
+        .unwrap();
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    configure(&instance, "a paper kite", 6);
+    let presets = t2v_bridge::presets::Presets::shipped();
+    let styles: Vec<&str> = presets.styles.iter().map(|s| s.name.as_str()).collect();
+    let anime = styles.iter().position(|s| *s == "anime").unwrap();
+    instance.set_param("style", anime as i32 + 1).unwrap(); // 0 is "none"
+    instance.set_param("tags", "golden-hour, dolly-in").unwrap();
+    instance.push_button("generate").unwrap();
+    assert!(string_param(&instance, "status").starts_with("Ready"));
+    // The clip is the service's clip for the prompt `t2v --style anime --tag ... --tag ...` makes.
+    let full = presets
+        .apply(
+            "a paper kite",
+            Some("anime"),
+            &["golden-hour".to_string(), "dolly-in".to_string()],
+        )
+        .unwrap();
+    assert!(full.starts_with("a paper kite, anime style"), "{full}");
+    assert_shows(&render_f32(&instance, 1.0), &reference(&full, 6)[0]);
+
+    // An unknown tag is bad input that names it.
+    instance.set_param("tags", "golden-hour, moonwalk").unwrap();
+    instance.push_button("generate").unwrap();
+    let status = string_param(&instance, "status");
+    assert!(status.starts_with("Error: unknown tag \"moonwalk\""), "{status}");
+    assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
 }

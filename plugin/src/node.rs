@@ -99,7 +99,7 @@ fn tag(prompt: &str) -> String {
 /// The model folder, the service and the request for `settings`.
 fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), Error> {
     let params = GenerationParams {
-        prompt: settings.prompt.clone(),
+        prompt: settings.full_prompt()?,
         // Empty means Wan2.2's default negative prompt, except for the demo model, whose own
         // (usually empty) negative prompt is already in the settings.
         negative_prompt: (settings.uses_demo || !settings.negative.trim().is_empty())
@@ -290,7 +290,8 @@ impl State {
         if !settings.uses_demo || line.starts_with("Error") {
             return (line, message);
         }
-        let unknown = t2v_demo::unknown_words(&settings.prompt);
+        let prompt = settings.full_prompt().unwrap_or_else(|_| settings.prompt.clone());
+        let unknown = t2v_demo::unknown_words(&prompt);
         let note = if unknown.is_empty() {
             DEMO_NOTE.to_string()
         } else {

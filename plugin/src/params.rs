@@ -13,6 +13,8 @@ use t2v_models::sampling::SamplerKind;
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
+pub const STYLE: &str = "style";
+pub const TAGS: &str = "tags";
 pub const SEED: &str = "seed";
 pub const STEPS: &str = "steps";
 pub const GUIDANCE: &str = "guidance";
@@ -74,6 +76,8 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             CANCEL,
             STATUS,
             PROMPT,
+            STYLE,
+            TAGS,
             NEGATIVE,
             SEED,
             STEPS,
@@ -127,6 +131,22 @@ pub fn describe(set: &ParamSet) -> Result<()> {
     ParamDescriptor::string(PROMPT, StringMode::MultiLine)
         .label("Prompt")
         .hint("What the clip shows")
+        .animates(false)
+        .parent(GROUP_TEXT)
+        .define(set)?;
+    let style_names = style_options();
+    ParamDescriptor::choice(
+        STYLE,
+        &style_names.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .label("Style")
+    .hint("A style preset whose words are appended to the prompt (t2v presets lists them)")
+    .animates(false)
+    .parent(GROUP_TEXT)
+    .define(set)?;
+    ParamDescriptor::string(TAGS, StringMode::SingleLine)
+        .label("Tags")
+        .hint("Names from the tag library, comma-separated (golden-hour, dolly-in, ...): each appends its words to the prompt")
         .animates(false)
         .parent(GROUP_TEXT)
         .define(set)?;
@@ -262,10 +282,35 @@ pub fn describe(set: &ParamSet) -> Result<()> {
     Ok(())
 }
 
+/// The presets (built-in, then the user's own from the config folder or `$T2V_PRESETS`), read
+/// once per process: the `style` menu is described from them.
+pub fn presets() -> &'static t2v_bridge::presets::Presets {
+    static PRESETS: std::sync::OnceLock<t2v_bridge::presets::Presets> = std::sync::OnceLock::new();
+    PRESETS.get_or_init(|| {
+        t2v_bridge::presets::Presets::load().unwrap_or_else(|e| {
+            crate::log!("presets: {e}; using the built-in presets only");
+            t2v_bridge::presets::Presets::shipped()
+        })
+    })
+}
+
+/// The `style` choices: `none`, the built-in styles in the presets file's order, then the
+/// user's own.
+pub fn style_options() -> Vec<String> {
+    std::iter::once("none".to_string())
+        .chain(presets().styles.iter().map(|s| s.name.clone()))
+        .collect()
+}
+
 /// The parameter values that shape the output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// The prompt as typed; [`Settings::full_prompt`] adds the style's and tags' words.
     pub prompt: String,
+    /// The style preset's name, `None` for `none`.
+    pub style: Option<String>,
+    /// Tag names, as typed (comma-separated).
+    pub tags: String,
     pub negative: String,
     pub seed: u64,
     pub steps: usize,
@@ -300,6 +345,11 @@ impl Settings {
         };
         let settings = Settings {
             prompt: set.param(PROMPT)?.get_string(time)?,
+            style: match int(STYLE)?.max(0) as usize {
+                0 => None,
+                i => presets().styles.get(i - 1).map(|s| s.name.clone()),
+            },
+            tags: set.param(TAGS)?.get_string(time)?,
             negative: set.param(NEGATIVE)?.get_string(time)?,
             seed: int(SEED)?.max(0) as u64,
             steps: int(STEPS)?.max(0) as usize,
@@ -317,6 +367,23 @@ impl Settings {
             uses_demo: false,
         };
         Ok(settings.with_demo_defaults())
+    }
+
+    /// The prompt with the style's and each tag's words appended, as `t2v --style --tag` does.
+    pub fn full_prompt(&self) -> std::result::Result<String, t2v_bridge::Error> {
+        let tags: Vec<String> = self
+            .tags
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect();
+        if self.style.is_none() && tags.is_empty() {
+            return Ok(self.prompt.clone());
+        }
+        presets()
+            .apply(&self.prompt, self.style.as_deref(), &tags)
+            .map_err(|e| t2v_bridge::Error::bad_input(e.to_string()))
     }
 
     /// With an empty `model`, the demo model's trained settings replace the node's size, frame
