@@ -11,7 +11,11 @@ bundle="$(bash plugin/build-bundle.sh --cuda --out target/bundles-cuda | tail -n
 binaries="$bundle/Contents/Linux-x86-64"
 
 needs_libcuda() {
-    readelf -d "$1" | grep NEEDED | grep -q 'libcuda\.so'
+    if command -v readelf >/dev/null; then
+        readelf -d "$1" | grep NEEDED | grep -q 'libcuda\.so'
+    else
+        objdump -p "$1" | grep NEEDED | grep -q 'libcuda\.so'
+    fi
 }
 if needs_libcuda "$binaries/TextToVideo.ofx"; then
     echo "check-cuda-bundle: TextToVideo.ofx needs libcuda: it would not load without the driver" >&2
