@@ -106,6 +106,10 @@ pub struct DitSchedule {
     /// prompt do not derail the model.
     pub unknown_insertion: f64,
     pub ema_decay: f64,
+    /// Extra loss weight of a latent cell per unit of its area an object covers: objects are a
+    /// few percent of the pixels, and without it the transformer learns the backgrounds long
+    /// before the objects.
+    pub object_weight: f64,
 }
 
 /// The clips the transformer learns from (encoded once).
@@ -242,7 +246,7 @@ impl Preset {
                 two_objects: 0.25,
             },
             dit: DitSchedule {
-                steps: 4200,
+                steps: 3500,
                 batch: 8,
                 groups: 4,
                 lr: 1e-3,
@@ -250,6 +254,7 @@ impl Preset {
                 text_dropout: 0.1,
                 unknown_insertion: 0.05,
                 ema_decay: 0.995,
+                object_weight: 12.0,
             },
             settings: DemoSettings {
                 width: crate::world::WIDTH,

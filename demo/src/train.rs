@@ -702,6 +702,8 @@ struct DitGroup {
     noise: Tensor,
     ids: Vec<Vec<u32>>,
     sigma: f64,
+    /// Loss weight of each latent cell `[b, 1, F', h, w]`.
+    weights: Tensor,
 }
 
 /// The flow-matching loss of one group: `x_t = (1-s) x0 + s eps`, target `eps - x0`, timestep
@@ -725,7 +727,33 @@ fn group_loss(
     let (gf, gh, gw) = transformer.token_grid(f, h, w);
     let timesteps = TokenTimesteps::uniform(gf * gh * gw, sigma * 1000.0);
     let pred = transformer.forward(&xt, &timesteps, &context)?;
-    Ok((pred - target)?.sqr()?.mean_all()?)
+    let weighted = (pred - target)?.sqr()?.broadcast_mul(&group.weights)?;
+    Ok((weighted.mean_all()? / group.weights.mean_all()?.to_scalar::<f32>()? as f64)?)
+}
+
+/// How much of each latent cell `[1, F', h, w]` of scene `scene`'s clip its objects cover (0 to 1):
+/// latent frame 0 is frame 0, latent frame `k` frames `4k-3..=4k`, a cell `scale` x `scale` pixels.
+fn object_coverage(scene: &Scene, d: &crate::configs::DatasetSpec, latent: (usize, usize, usize)) -> Vec<f32> {
+    let (lf, lh, lw) = latent;
+    let scale = d.width / lw;
+    let pixels = scene.render(d.frames, 0, d.frames, (0, 0, d.width, d.height));
+    let bg = scene.background.rgb().map(|v| v * 2.0 - 1.0);
+    let plane = d.frames * d.width * d.height;
+    let mut sums = vec![0f32; lf * lh * lw];
+    let mut counts = vec![0f32; lf * lh * lw];
+    for f in 0..d.frames {
+        let t = f.div_ceil(4).min(lf - 1);
+        for y in 0..d.height {
+            for x in 0..d.width {
+                let i = (f * d.height + y) * d.width + x;
+                let object = (0..3).any(|c| (pixels[c * plane + i] - bg[c]).abs() > 0.02);
+                let cell = (t * lh + (y / scale).min(lh - 1)) * lw + (x / scale).min(lw - 1);
+                sums[cell] += object as u8 as f32;
+                counts[cell] += 1.0;
+            }
+        }
+    }
+    sums.iter().zip(&counts).map(|(s, c)| s / c.max(1.0)).collect()
 }
 
 type Tensors = BTreeMap<String, Tensor>;
@@ -733,6 +761,7 @@ type Tensors = BTreeMap<String, Tensor>;
 fn dit_step_inputs(
     preset: &Preset,
     normalised: &Tensor,
+    weights: &Tensor,
     scenes: &[Scene],
     tokenizer: &PromptTokenizer,
     rng: &mut ChaCha8Rng,
@@ -767,11 +796,13 @@ fn dit_step_inputs(
         )?;
         let x0 = normalised.index_select(&index, 0)?;
         let noise = normal_tensor(rng, x0.dims())?;
+        let weights = ((weights.index_select(&index, 0)? * s.object_weight)? + 1.0)?;
         groups.push(DitGroup {
             x0,
             noise,
             ids,
             sigma,
+            weights,
         });
     }
     Ok(groups)
@@ -825,6 +856,18 @@ fn train_dit(
     )?;
     let normalised = latents.broadcast_sub(&mean)?.broadcast_div(&std)?;
     let scenes = dataset_scenes(preset);
+    let (n, _, lf, lh, lw) = latents.dims5()?;
+    let start = Instant::now();
+    let coverage: Vec<f32> = crate::workers::map_items(&scenes, workers, |scene| {
+        object_coverage(scene, &preset.dataset, (lf, lh, lw))
+    })
+    .concat();
+    let coverage = Tensor::from_vec(coverage, (n, 1, lf, lh, lw), &device)?;
+    log.line(&format!(
+        "dit: object coverage of {n} clips in {:.0} s (mean {:.3})",
+        start.elapsed().as_secs_f64(),
+        coverage.mean_all()?.to_scalar::<f32>()?
+    ));
 
     let text_map = VarMap::new();
     let dit_map = VarMap::new();
@@ -864,7 +907,7 @@ fn train_dit(
     let mut opt = adamw(vars.clone(), s.lr)?;
     let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x4449_5401);
     let smoke = preset.name == "smoke";
-    let first_inputs = dit_step_inputs(preset, &normalised, &scenes, tokenizer, &mut rng)?;
+    let first_inputs = dit_step_inputs(preset, &normalised, &coverage, &scenes, tokenizer, &mut rng)?;
     let mut losses = Vec::with_capacity(s.steps);
     let mut window = Instant::now();
     for step in 0..s.steps {
@@ -872,7 +915,7 @@ fn train_dit(
         let inputs = if smoke {
             first_inputs.clone()
         } else {
-            dit_step_inputs(preset, &normalised, &scenes, tokenizer, &mut rng)?
+            dit_step_inputs(preset, &normalised, &coverage, &scenes, tokenizer, &mut rng)?
         };
         let groups = inputs.len() as f64;
         let (value, grads) = parallel_grads(&inputs, workers, &vars, |group| {
