@@ -48,6 +48,10 @@ pub fn scratch() -> &'static Path {
         std::env::set_var("T2V_CACHE_DIR", dir.join("cache"));
         std::env::set_var("T2V_DEVICE", "cpu");
         std::env::set_var("T2V_IDLE_UNLOAD_SECS", "never");
+        // The node tests run the tiny model, and test the case of no model at all: a plugin
+        // copy loaded from a temporary folder (no bundle Resources beside it) finds no demo
+        // model. text_to_video_demo.rs loads the bundle's own file, with its demo model.
+        std::env::set_var("T2V_DEMO_MODEL", dir.join("no-demo-model"));
         dir
     })
 }
