@@ -92,6 +92,9 @@ pub struct RunPaths {
     pub out: PathBuf,
     /// Start the VAE stage at this phase (0-based), from the weights an earlier run left in `work`.
     pub vae_from_phase: usize,
+    /// Start the transformer stage from the weights an earlier run left in `work` (its last
+    /// snapshot) instead of from scratch; the optimiser and the schedule start afresh.
+    pub dit_resume: bool,
 }
 
 impl RunPaths {
@@ -881,6 +884,11 @@ fn train_dit(
     )?;
     initialise(&text_map, preset.seed ^ 0x5435_0000, preset.sizes.text_d_kv)?;
     initialise(&dit_map, preset.seed ^ 0x4449_5400, preset.sizes.text_d_kv)?;
+    if paths.dit_resume {
+        load_into(&text_map, &paths.text_encoder_weights())?;
+        load_into(&dit_map, &paths.transformer_weights())?;
+        log.line(&format!("dit: resuming from the weights in {}", paths.work.display()));
+    }
     let named: Vec<(bool, String, Var)> = named_vars(&text_map)
         .into_iter()
         .map(|(n, v)| (true, n, v))

@@ -15,6 +15,7 @@ fn smoke_run_trains_exports_and_generates() {
         work: dir.path().join("work"),
         out: dir.path().join("model"),
         vae_from_phase: 0,
+        dit_resume: false,
     };
     let preset = Preset::smoke();
     let stages = [Stage::Vae, Stage::Encode, Stage::Dit, Stage::Export];

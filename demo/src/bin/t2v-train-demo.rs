@@ -38,6 +38,10 @@ struct Args {
     /// Resume the VAE stage at this phase (1-based) from the VAE weights in --work.
     #[arg(long, default_value_t = 1)]
     vae_phase: usize,
+    /// Start the transformer stage from the weights in --work (an earlier run's last snapshot)
+    /// instead of from scratch.
+    #[arg(long)]
+    dit_resume: bool,
     /// Worker threads (each runs candle single-threaded); defaults to the number of cores.
     #[arg(long)]
     workers: Option<usize>,
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
             work: args.work,
             out: args.out,
             vae_from_phase: args.vae_phase.saturating_sub(1),
+            dit_resume: args.dit_resume,
         },
         &stages,
         workers,
