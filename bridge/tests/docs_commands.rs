@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn doc_files() -> Vec<PathBuf> {
@@ -112,9 +115,13 @@ fn words(command: &str) -> Vec<String> {
 /// The `t2v` arguments of a command, or `None` when it does not run `t2v`.
 fn t2v_arguments(command: &str) -> Option<Vec<String>> {
     let w = words(command);
-    let start = if w.first().is_some_and(|p| p == "t2v" || p.ends_with("/release/t2v")) {
+    let start = if w
+        .first()
+        .is_some_and(|p| p == "t2v" || p.ends_with("/release/t2v"))
+    {
         1
-    } else if w.starts_with(&["cargo".into(), "run".into()]) && w.iter().any(|a| a == "t2v-bridge") {
+    } else if w.starts_with(&["cargo".into(), "run".into()]) && w.iter().any(|a| a == "t2v-bridge")
+    {
         w.iter().position(|a| a == "--")? + 1
     } else {
         return None;
@@ -137,7 +144,9 @@ fn for_ci(mut args: Vec<String>, demo: &Path) -> Vec<String> {
                 out.extend(["--model".to_string(), demo.display().to_string()]);
                 i += 2;
             }
-            ("--model", Some(v)) if !workspace().join(&v).exists() && !Path::new(&v).exists() => i += 2,
+            ("--model", Some(v)) if !workspace().join(&v).exists() && !Path::new(&v).exists() => {
+                i += 2
+            }
             ("--steps", Some(v)) => {
                 let steps = v.parse::<usize>().map_or(2, |s| s.min(2));
                 out.extend(["--steps".to_string(), steps.to_string()]);
@@ -174,12 +183,15 @@ fn demo_model() -> PathBuf {
 fn every_t2v_command_in_the_docs_runs_on_the_demo_model() {
     let root = workspace();
     let demo = demo_model();
-    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-commands-{}", std::process::id()));
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("docs-commands-{}", std::process::id()));
     let mut ran = Vec::new();
     for file in doc_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         for command in shell_commands(&text) {
-            let Some(args) = t2v_arguments(&command) else { continue };
+            let Some(args) = t2v_arguments(&command) else {
+                continue;
+            };
             if args.iter().any(|a| a.starts_with('[')) {
                 continue; // a synopsis, not a command
             }
@@ -205,13 +217,20 @@ fn every_t2v_command_in_the_docs_runs_on_the_demo_model() {
                 file.display(),
                 String::from_utf8_lossy(&output.stderr)
             );
-            ran.push(format!("{}: t2v {}", file.file_name().unwrap().to_string_lossy(), args.join(" ")));
+            ran.push(format!(
+                "{}: t2v {}",
+                file.file_name().unwrap().to_string_lossy(),
+                args.join(" ")
+            ));
         }
     }
     println!("{}", ran.join("\n"));
     // The README's first command, the CLI reference's example and the presets examples at least.
     assert!(ran.len() >= 5, "{ran:#?}");
-    assert!(ran.iter().any(|r| r.starts_with("README.md: t2v generate")), "{ran:#?}");
+    assert!(
+        ran.iter().any(|r| r.starts_with("README.md: t2v generate")),
+        "{ran:#?}"
+    );
     std::fs::remove_dir_all(&scratch).ok();
 }
 
@@ -219,10 +238,22 @@ fn every_t2v_command_in_the_docs_runs_on_the_demo_model() {
 fn commands_are_read_as_a_shell_would() {
     let md = "text\n```sh\nt2v generate --prompt \"a fox # not a comment\" \\\n    --output out/f.%04d.png   # comment\ncargo build --release\n```\n";
     let commands = shell_commands(md);
-    assert_eq!(commands, vec!["t2v generate --prompt \"a fox # not a comment\" --output out/f.%04d.png", "cargo build --release"]);
+    assert_eq!(
+        commands,
+        vec![
+            "t2v generate --prompt \"a fox # not a comment\" --output out/f.%04d.png",
+            "cargo build --release"
+        ]
+    );
     assert_eq!(
         t2v_arguments(&commands[0]).unwrap(),
-        vec!["generate", "--prompt", "a fox # not a comment", "--output", "out/f.%04d.png"]
+        vec![
+            "generate",
+            "--prompt",
+            "a fox # not a comment",
+            "--output",
+            "out/f.%04d.png"
+        ]
     );
     assert_eq!(t2v_arguments(&commands[1]), None);
     assert_eq!(
@@ -231,7 +262,13 @@ fn commands_are_read_as_a_shell_would() {
     );
     assert_eq!(
         for_ci(
-            vec!["generate".into(), "--model".into(), "/models/Wan2.2".into(), "--steps".into(), "50".into()],
+            vec![
+                "generate".into(),
+                "--model".into(),
+                "/models/Wan2.2".into(),
+                "--steps".into(),
+                "50".into()
+            ],
             Path::new("demo/model")
         ),
         vec!["generate", "--steps", "2"]

@@ -139,7 +139,10 @@ pub struct DemoSettings {
 impl DemoSettings {
     /// Generation parameters with these settings (prompt empty, seed 0: set them).
     pub fn generation_params(&self) -> Result<t2v_models::pipeline::GenerationParams, String> {
-        let sampler = self.sampler.parse().map_err(|e| format!("demo model settings: {e}"))?;
+        let sampler = self
+            .sampler
+            .parse()
+            .map_err(|e| format!("demo model settings: {e}"))?;
         Ok(t2v_models::pipeline::GenerationParams {
             width: self.width,
             height: self.height,

@@ -57,7 +57,10 @@ fn generates_on_the_cpu(loaded: &Bundle, prompt: &str, expected_note: &str) {
     instance.push_button("generate").unwrap();
     let status = string_param(&instance, "status");
     assert!(status.starts_with("Ready: 5 frames"), "{status}");
-    assert!(status.ends_with(&format!("(on the CPU: {expected_note})")), "{status}");
+    assert!(
+        status.ends_with(&format!("(on the CPU: {expected_note})")),
+        "{status}"
+    );
     let image = instance.render(2.0, PixelDepth::Float, 0).unwrap();
     assert_shows(&image, &reference(prompt, 5)[1]);
 }
@@ -80,12 +83,20 @@ fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
     assert_eq!(loaded.plugins()[0].identifier, ID);
     if driver_present() {
         let note = string_param(
-            &loaded.plugin(Some(ID)).unwrap().create_instance(Context::Generator).unwrap(),
+            &loaded
+                .plugin(Some(ID))
+                .unwrap()
+                .create_instance(Context::Generator)
+                .unwrap(),
             "status",
         );
         assert!(note.contains("the CUDA engine did not load"), "{note}");
     } else {
-        generates_on_the_cpu(&loaded, "cuda fallback: a red kite", "no NVIDIA driver found");
+        generates_on_the_cpu(
+            &loaded,
+            "cuda fallback: a red kite",
+            "no NVIDIA driver found",
+        );
         assert!(log_text().contains("engine: CPU (no NVIDIA driver found)"));
     }
 
@@ -97,7 +108,10 @@ fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, "cuda fallback: a blue kite", 5);
     let status = string_param(&instance, "status");
-    assert!(status.contains("(on the CPU: the CUDA engine did not load: "), "{status}");
+    assert!(
+        status.contains("(on the CPU: the CUDA engine did not load: "),
+        "{status}"
+    );
     assert!(status.contains(ENGINE_FILE), "{status}");
     instance.set_param("device", 1).unwrap(); // CUDA
     instance.push_button("generate").unwrap();
@@ -120,7 +134,11 @@ fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
     let ramp = ramp_generator_bundle().unwrap();
     std::env::set_var("T2V_CUDA_ENGINE", bundle_binary_path(&ramp).unwrap());
     let (_host, loaded) = load(&bundle_copy("working-engine", None));
-    let ids: Vec<&str> = loaded.plugins().iter().map(|p| p.identifier.as_str()).collect();
+    let ids: Vec<&str> = loaded
+        .plugins()
+        .iter()
+        .map(|p| p.identifier.as_str())
+        .collect();
     assert_eq!(ids, vec!["org.example.ofxtest.RampGenerator"]);
 
     // 4. T2V_ENGINE=cpu never loads it.

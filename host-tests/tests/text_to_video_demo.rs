@@ -18,7 +18,9 @@ use t2v_demo::world::{Colour, Motion};
 fn a_fresh_node_generates_with_the_bundled_demo_model() {
     let bundle = bundle();
     assert!(
-        bundle.join("Contents/Resources/demo-model/model_index.json").is_file(),
+        bundle
+            .join("Contents/Resources/demo-model/model_index.json")
+            .is_file(),
         "the bundle carries the demo model"
     );
     let mut host = Host::new(HostProfile::natron());
@@ -27,12 +29,21 @@ fn a_fresh_node_generates_with_the_bundled_demo_model() {
     let plugin = host.load_bundle(&bundle).unwrap().plugin(Some(ID)).unwrap();
     let instance = plugin.create_instance(Context::Generator).unwrap();
     instance
-        .set_param("prompt", "A red circle moves to the right on a blue background.")
+        .set_param(
+            "prompt",
+            "A red circle moves to the right on a blue background.",
+        )
         .unwrap();
     let status = string_param(&instance, "status");
-    assert!(status.starts_with("Press Generate to make the clip"), "{status}");
+    assert!(
+        status.starts_with("Press Generate to make the clip"),
+        "{status}"
+    );
     assert!(status.contains("Demo model"), "{status}");
-    assert!(status.contains("set Model Path to a Wan2.2 TI2V-5B folder"), "{status}");
+    assert!(
+        status.contains("set Model Path to a Wan2.2 TI2V-5B folder"),
+        "{status}"
+    );
     // The demo model's size, not the 832x480 default.
     let rod = instance.region_of_definition(1.0, 1.0).unwrap();
     assert_eq!((rod.x2, rod.y2), (256.0, 160.0));
@@ -52,13 +63,26 @@ fn a_fresh_node_generates_with_the_bundled_demo_model() {
         }
     }
     let verdict = judge(
-        &Clip { frames: 17, height: 160, width: 256, data: &data },
-        &Expectation { background: Colour::Blue, objects: vec![(Colour::Red, Motion::Right)] },
+        &Clip {
+            frames: 17,
+            height: 160,
+            width: 256,
+            data: &data,
+        },
+        &Expectation {
+            background: Colour::Blue,
+            objects: vec![(Colour::Red, Motion::Right)],
+        },
     );
     assert!(verdict.passed(), "{}", verdict.notes);
 
     // Words the demo model never saw: a warning that says what it understands.
-    instance.set_param("prompt", "A red circle moves right on a blue background, cinematic").unwrap();
+    instance
+        .set_param(
+            "prompt",
+            "A red circle moves right on a blue background, cinematic",
+        )
+        .unwrap();
     let status = string_param(&instance, "status");
     assert!(status.contains("It doesn't know: cinematic"), "{status}");
 }

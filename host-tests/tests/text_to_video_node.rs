@@ -766,6 +766,9 @@ fn style_and_tags_append_their_words_to_the_prompt() {
     instance.set_param("tags", "golden-hour, moonwalk").unwrap();
     instance.push_button("generate").unwrap();
     let status = string_param(&instance, "status");
-    assert!(status.starts_with("Error: unknown tag \"moonwalk\""), "{status}");
+    assert!(
+        status.starts_with("Error: unknown tag \"moonwalk\""),
+        "{status}"
+    );
     assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
 }

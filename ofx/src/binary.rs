@@ -2,7 +2,9 @@
 //! plugin binary that hands the host the plugins of another binary (the CPU build of our node
 //! serves the CUDA build's plugins when an NVIDIA driver is present).
 
-use crate::sys::{OfxGetNumberOfPluginsFn, OfxGetPluginFn, OfxHost, OfxPlugin, OfxSetHostFn, OfxStatus};
+use crate::sys::{
+    OfxGetNumberOfPluginsFn, OfxGetPluginFn, OfxHost, OfxPlugin, OfxSetHostFn, OfxStatus,
+};
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +19,12 @@ pub enum BinaryError {
 impl std::fmt::Display for BinaryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BinaryError::Load { path, message } => write!(f, "{} could not be loaded: {message}", path.display()),
-            BinaryError::MissingSymbol { path, symbol } => write!(f, "{} is not an OFX plugin: no {symbol}", path.display()),
+            BinaryError::Load { path, message } => {
+                write!(f, "{} could not be loaded: {message}", path.display())
+            }
+            BinaryError::MissingSymbol { path, symbol } => {
+                write!(f, "{} is not an OFX plugin: no {symbol}", path.display())
+            }
         }
     }
 }
@@ -54,19 +60,37 @@ impl OfxBinary {
     /// whose initialisers are harmless).
     pub unsafe fn open(path: &Path) -> Result<OfxBinary, BinaryError> {
         // SAFETY: the caller vouches for the binary's initialisers.
-        let library = unsafe { libloading::Library::new(path) }
-            .map_err(|e| BinaryError::Load { path: path.to_path_buf(), message: with_sources(&e) })?;
-        let missing = |symbol| BinaryError::MissingSymbol { path: path.to_path_buf(), symbol };
+        let library = unsafe { libloading::Library::new(path) }.map_err(|e| BinaryError::Load {
+            path: path.to_path_buf(),
+            message: with_sources(&e),
+        })?;
+        let missing = |symbol| BinaryError::MissingSymbol {
+            path: path.to_path_buf(),
+            symbol,
+        };
         // SAFETY: the symbol types are ofxCore.h's; the pointers are copied out while the library
         // is alive and kept next to it.
         let (number_of_plugins, get_plugin, set_host) = unsafe {
             (
-                *library.get::<OfxGetNumberOfPluginsFn>(b"OfxGetNumberOfPlugins\0").map_err(|_| missing("OfxGetNumberOfPlugins"))?,
-                *library.get::<OfxGetPluginFn>(b"OfxGetPlugin\0").map_err(|_| missing("OfxGetPlugin"))?,
-                library.get::<OfxSetHostFn>(b"OfxSetHost\0").ok().map(|f| *f),
+                *library
+                    .get::<OfxGetNumberOfPluginsFn>(b"OfxGetNumberOfPlugins\0")
+                    .map_err(|_| missing("OfxGetNumberOfPlugins"))?,
+                *library
+                    .get::<OfxGetPluginFn>(b"OfxGetPlugin\0")
+                    .map_err(|_| missing("OfxGetPlugin"))?,
+                library
+                    .get::<OfxSetHostFn>(b"OfxSetHost\0")
+                    .ok()
+                    .map(|f| *f),
             )
         };
-        Ok(OfxBinary { path: path.to_path_buf(), library, number_of_plugins, get_plugin, set_host })
+        Ok(OfxBinary {
+            path: path.to_path_buf(),
+            library,
+            number_of_plugins,
+            get_plugin,
+            set_host,
+        })
     }
 
     pub fn path(&self) -> &Path {

@@ -41,7 +41,9 @@ pub fn current() -> &'static Engine {
         ofx_bindings::entry::pin_binary();
         let engine = choose();
         match &engine {
-            Engine::Own { cpu_reason: Some(why) } => crate::log!("engine: CPU ({why})"),
+            Engine::Own {
+                cpu_reason: Some(why),
+            } => crate::log!("engine: CPU ({why})"),
             Engine::Own { cpu_reason: None } => crate::log!("engine: this build (CUDA)"),
             Engine::Cuda(binary) => crate::log!("engine: CUDA, {}", binary.path().display()),
         }
@@ -59,14 +61,18 @@ pub fn cpu_reason() -> Option<&'static str> {
 }
 
 fn own(reason: impl Into<String>) -> Engine {
-    Engine::Own { cpu_reason: Some(reason.into()) }
+    Engine::Own {
+        cpu_reason: Some(reason.into()),
+    }
 }
 
 fn choose() -> Engine {
     if cfg!(feature = "cuda") {
         return Engine::Own { cpu_reason: None };
     }
-    let mode = std::env::var(ENGINE_ENV).unwrap_or_default().to_ascii_lowercase();
+    let mode = std::env::var(ENGINE_ENV)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match mode.as_str() {
         "" | "auto" | "cuda" => {}
         "cpu" => return own(format!("{ENGINE_ENV}=cpu")),
@@ -96,7 +102,11 @@ fn cuda_engine_path() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(CUDA_ENGINE_ENV).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
     }
-    Some(ofx_bindings::entry::binary_path()?.parent()?.join(CUDA_ENGINE_FILE))
+    Some(
+        ofx_bindings::entry::binary_path()?
+            .parent()?
+            .join(CUDA_ENGINE_FILE),
+    )
 }
 
 /// Whether the NVIDIA driver library opens (it is only opened to check, then closed).
@@ -109,5 +119,7 @@ fn nvidia_driver_present() -> bool {
         &["libcuda.so.1", "libcuda.so"]
     };
     // SAFETY: the driver library's initialisers are made to run in any process.
-    names.iter().any(|&name| unsafe { libloading::Library::new(name) }.is_ok())
+    names
+        .iter()
+        .any(|&name| unsafe { libloading::Library::new(name) }.is_ok())
 }

@@ -18,8 +18,8 @@ use node::Node;
 use ofx_bindings::descriptor::{ClipDescriptor, ClipPreferences, EffectDescriptor};
 use ofx_bindings::sys::*;
 use ofx_bindings::{
-    Action, ActionArgs, Components, Context, ImageEffect, OfxError, PixelDepth,
-    Plugin, RenderThreadSafety, Reply, Result,
+    Action, ActionArgs, Components, Context, ImageEffect, OfxError, PixelDepth, Plugin,
+    RenderThreadSafety, Reply, Result,
 };
 use params::Settings;
 use std::ffi::CStr;
@@ -27,7 +27,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 pub struct TextToVideo;
 
-static OWN_PLUGINS: &[ofx_bindings::PluginEntry] = &[ofx_bindings::PluginEntry::new::<TextToVideo>()];
+static OWN_PLUGINS: &[ofx_bindings::PluginEntry] =
+    &[ofx_bindings::PluginEntry::new::<TextToVideo>()];
 
 /// The plugins of the engine that serves the host (see [`engine`]): the CUDA build's when it
 /// loaded, else this binary's.

@@ -290,7 +290,9 @@ impl State {
         if !settings.uses_demo || line.starts_with("Error") {
             return (line, message);
         }
-        let prompt = settings.full_prompt().unwrap_or_else(|_| settings.prompt.clone());
+        let prompt = settings
+            .full_prompt()
+            .unwrap_or_else(|_| settings.prompt.clone());
         let unknown = t2v_demo::unknown_words(&prompt);
         let note = if unknown.is_empty() {
             DEMO_NOTE.to_string()
