@@ -37,7 +37,7 @@ T2V_LOG="$scratch/plugin.log" T2V_CACHE_DIR="$scratch/cache" \
 for f in 1 2 3 4 5; do
     test -s "$scratch/frame.000$f.png" || { echo "check-cuda-bundle: frame $f missing" >&2; exit 1; }
 done
-if ! libcuda_present="$(ldconfig -p 2>/dev/null | grep -c 'libcuda\.so\.1')" || [ "$libcuda_present" = 0 ]; then
+if ! ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1'; then
     grep -q "engine: CPU (no NVIDIA driver found)" "$scratch/plugin.log" || {
         echo "check-cuda-bundle: the log does not say why the CPU engine serves the node:" >&2
         cat "$scratch/plugin.log" >&2

@@ -71,7 +71,11 @@ pub fn load(model_dir: &Path) -> t2v_models::Result<Models> {
 }
 
 /// Generation parameters for `prompt` with the model's recommended settings.
-pub fn params(settings: &crate::configs::DemoSettings, prompt: &str, seed: u64) -> GenerationParams {
+pub fn params(
+    settings: &crate::configs::DemoSettings,
+    prompt: &str,
+    seed: u64,
+) -> GenerationParams {
     GenerationParams {
         prompt: prompt.to_string(),
         seed,
@@ -208,13 +212,7 @@ pub fn vae_reconstruction_check(
             &Device::Cpu,
         )?;
         let recon = vae.decode(&vae.encode(&video)?.detach())?.detach();
-        // [1, 3, F, H, W] in [-1, 1] -> [F, H, W, 3] in [0, 1]
-        let frames = ((recon
-            .squeeze(0)?
-            .permute((1, 2, 3, 0))?
-            .clamp(-1f32, 1f32)?
-            + 1.0)?
-            / 2.0)?;
+        let frames = t2v_models::pipeline::video_to_frames(&recon)?;
         let (f, h, w, _) = frames.dims4()?;
         let data: Vec<f32> = frames.flatten_all()?.to_vec1()?;
         Ok(judge(

@@ -488,10 +488,7 @@ fn vae_step_inputs(
                 )
             };
             let pixels = scene.render(clip_frames, first, frames, (x0, y0, cw, ch));
-            let bg = scene.background.rgb().map(|v| v * 2.0 - 1.0);
-            let plane = frames * cw * ch;
-            weights.extend((0..plane).map(|i| {
-                let object = (0..3).any(|c| (pixels[c * plane + i] - bg[c]).abs() > 0.02);
+            weights.extend(scene.object_mask(&pixels).into_iter().map(|object| {
                 if object {
                     s.object_weight as f32
                 } else {
@@ -559,19 +556,20 @@ fn train_vae(
             };
             let pieces = inputs.len() as f64;
             opt.set_learning_rate(learning_rate(step, s.steps, 50.min(s.steps / 10), s.lr));
-            let (value, grads) = parallel_grads(&inputs, workers, &vars, |(video, noise, weights)| {
-                let mu = vae.encode(video)?;
-                let recon = vae.decode(&(&mu + (noise * s.latent_noise)?)?)?;
-                let diff = (recon - video)?;
-                let reconstruction = if s.object_weight == 1.0 {
-                    (diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)?
-                } else {
-                    let per_pixel = (diff.sqr()? + diff.abs()?)?.broadcast_mul(weights)?;
-                    (per_pixel.mean_all()? / weights.mean_all()?.to_scalar::<f32>()? as f64)?
-                };
-                let loss = (reconstruction + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
-                Ok((loss / pieces)?)
-            })?;
+            let (value, grads) =
+                parallel_grads(&inputs, workers, &vars, |(video, noise, weights)| {
+                    let mu = vae.encode(video)?;
+                    let recon = vae.decode(&(&mu + (noise * s.latent_noise)?)?)?;
+                    let diff = (recon - video)?;
+                    let reconstruction = if s.object_weight == 1.0 {
+                        (diff.sqr()?.mean_all()? + diff.abs()?.mean_all()?)?
+                    } else {
+                        let per_pixel = (diff.sqr()? + diff.abs()?)?.broadcast_mul(weights)?;
+                        (per_pixel.mean_all()? / weights.mean_all()?.to_scalar::<f32>()? as f64)?
+                    };
+                    let loss = (reconstruction + (mu.sqr()?.mean_all()? * s.latent_penalty)?)?;
+                    Ok((loss / pieces)?)
+                })?;
             if !value.is_finite() {
                 return Err(TrainError::Other(format!(
                     "vae: loss became {value} at step {step}"
@@ -736,12 +734,14 @@ fn group_loss(
 
 /// How much of each latent cell `[1, F', h, w]` of scene `scene`'s clip its objects cover (0 to 1):
 /// latent frame 0 is frame 0, latent frame `k` frames `4k-3..=4k`, a cell `scale` x `scale` pixels.
-fn object_coverage(scene: &Scene, d: &crate::configs::DatasetSpec, latent: (usize, usize, usize)) -> Vec<f32> {
+fn object_coverage(
+    scene: &Scene,
+    d: &crate::configs::DatasetSpec,
+    latent: (usize, usize, usize),
+) -> Vec<f32> {
     let (lf, lh, lw) = latent;
     let scale = d.width / lw;
-    let pixels = scene.render(d.frames, 0, d.frames, (0, 0, d.width, d.height));
-    let bg = scene.background.rgb().map(|v| v * 2.0 - 1.0);
-    let plane = d.frames * d.width * d.height;
+    let mask = scene.object_mask(&scene.render(d.frames, 0, d.frames, (0, 0, d.width, d.height)));
     let mut sums = vec![0f32; lf * lh * lw];
     let mut counts = vec![0f32; lf * lh * lw];
     for f in 0..d.frames {
@@ -749,14 +749,16 @@ fn object_coverage(scene: &Scene, d: &crate::configs::DatasetSpec, latent: (usiz
         for y in 0..d.height {
             for x in 0..d.width {
                 let i = (f * d.height + y) * d.width + x;
-                let object = (0..3).any(|c| (pixels[c * plane + i] - bg[c]).abs() > 0.02);
                 let cell = (t * lh + (y / scale).min(lh - 1)) * lw + (x / scale).min(lw - 1);
-                sums[cell] += object as u8 as f32;
+                sums[cell] += mask[i] as u8 as f32;
                 counts[cell] += 1.0;
             }
         }
     }
-    sums.iter().zip(&counts).map(|(s, c)| s / c.max(1.0)).collect()
+    sums.iter()
+        .zip(&counts)
+        .map(|(s, c)| s / c.max(1.0))
+        .collect()
 }
 
 type Tensors = BTreeMap<String, Tensor>;
@@ -887,7 +889,10 @@ fn train_dit(
     if paths.dit_resume {
         load_into(&text_map, &paths.text_encoder_weights())?;
         load_into(&dit_map, &paths.transformer_weights())?;
-        log.line(&format!("dit: resuming from the weights in {}", paths.work.display()));
+        log.line(&format!(
+            "dit: resuming from the weights in {}",
+            paths.work.display()
+        ));
     }
     let named: Vec<(bool, String, Var)> = named_vars(&text_map)
         .into_iter()
@@ -915,7 +920,8 @@ fn train_dit(
     let mut opt = adamw(vars.clone(), s.lr)?;
     let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x4449_5401);
     let smoke = preset.name == "smoke";
-    let first_inputs = dit_step_inputs(preset, &normalised, &coverage, &scenes, tokenizer, &mut rng)?;
+    let first_inputs =
+        dit_step_inputs(preset, &normalised, &coverage, &scenes, tokenizer, &mut rng)?;
     let mut losses = Vec::with_capacity(s.steps);
     let mut window = Instant::now();
     for step in 0..s.steps {

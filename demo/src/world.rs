@@ -516,6 +516,16 @@ impl Scene {
         out
     }
 
+    /// Which pixels of a [`Scene::render`] output show an object (or its blended edge): those
+    /// that differ from the background colour. `pixels` is `[3, n]` channel major.
+    pub fn object_mask(&self, pixels: &[f32]) -> Vec<bool> {
+        let bg = self.background.rgb().map(|v| v * 2.0 - 1.0);
+        let plane = pixels.len() / 3;
+        (0..plane)
+            .map(|i| (0..3).any(|c| (pixels[c * plane + i] - bg[c]).abs() > 0.02))
+            .collect()
+    }
+
     /// The whole clip at the demo size.
     pub fn render_clip(&self) -> Vec<f32> {
         self.render(FRAMES, 0, FRAMES, (0, 0, WIDTH, HEIGHT))

@@ -169,15 +169,19 @@ pub fn decode(vae: &WanVae, latents: &Tensor, progress: &mut dyn Progress) -> Re
     progress.stage(Stage::Decoding)?;
     let z = vae.denormalize_latents(latents)?;
     vae.decode_streaming(&z, &mut |first, chunk| {
-        // [1, 3, n, H, W] in [-1, 1] -> [n, H, W, 3] in [0, 1]
-        let frames = ((chunk.to_dtype(DType::F32)? * 0.5)? + 0.5)?
-            .clamp(0f32, 1f32)?
-            .squeeze(0)?
-            .permute((1, 2, 3, 0))?
-            .to_device(&Device::Cpu)?
-            .contiguous()?;
-        progress.frames(first, &frames)
+        progress.frames(first, &video_to_frames(&chunk)?)
     })
+}
+
+/// The VAE's video `[1, 3, n, H, W]` in [-1, 1] as frames `[n, H, W, 3]` in [0, 1] (f32, on the
+/// CPU).
+pub fn video_to_frames(video: &Tensor) -> Result<Tensor> {
+    Ok(((video.to_dtype(DType::F32)? * 0.5)? + 0.5)?
+        .clamp(0f32, 1f32)?
+        .squeeze(0)?
+        .permute((1, 2, 3, 0))?
+        .to_device(&Device::Cpu)?
+        .contiguous()?)
 }
 
 /// The loaded components of a model.
