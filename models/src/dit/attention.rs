@@ -1,8 +1,9 @@
 //! Scaled dot-product attention that never holds more than a bounded block of scores.
 //!
 //! The full self-attention score matrix of the 5B model is 6.5 GiB per block at 480P and 33 GiB
-//! at 720P; queries are processed in chunks so that one chunk's scores stay under
-//! [`SCORE_BUDGET_BYTES`].
+//! at 720P. On CUDA (bf16/f16, sm_80+) a fused kernel keeps the scores in registers; elsewhere
+//! queries are processed in chunks so that one chunk's scores stay under [`SCORE_BUDGET_BYTES`].
+//! `T2V_ATTENTION=chunked` turns the fused kernel off.
 
 use candle_core::{DType, Result, Tensor, D};
 
@@ -17,7 +18,17 @@ pub fn query_chunk_rows(batch_heads: usize, keys: usize, budget_bytes: usize) ->
 
 /// `softmax(q k^T * scale) v` for q `[B,H,N,d]`, k and v `[B,H,M,d]`, with softmax in f32.
 pub fn sdpa(q: &Tensor, k: &Tensor, v: &Tensor, scale: f64) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if fused_kernel_allowed() && super::fused_attention::supported(q) {
+        return super::fused_attention::sdpa(q, k, v, scale);
+    }
     sdpa_with_budget(q, k, v, scale, SCORE_BUDGET_BYTES)
+}
+
+/// False when `T2V_ATTENTION=chunked` asks for the chunked path everywhere.
+pub fn fused_kernel_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| std::env::var("T2V_ATTENTION").map_or(true, |v| v != "chunked"))
 }
 
 pub fn sdpa_with_budget(

@@ -5,6 +5,8 @@ pub mod block;
 pub mod config;
 pub mod embeddings;
 pub mod flops;
+#[cfg(feature = "cuda")]
+pub mod fused_attention;
 pub mod model;
 pub mod modulation;
 pub mod rope;
