@@ -76,7 +76,8 @@ def main():
     torch.manual_seed(0)
     rows = []
 
-    with torch.no_grad():
+    # Models are built on the device: initialising ~10B random parameters on the CPU takes minutes.
+    with torch.no_grad(), device:
         text = UMT5EncoderModel(UMT5Config(feed_forward_proj="gated-gelu", is_encoder_decoder=False, **umt5_cfg))
         text = text.to(device=device, dtype=torch.float32 if dtype == torch.float16 else dtype).eval()
         ids = (torch.arange(args.prompt_tokens, device=device) % 100 + 3).unsqueeze(0)
@@ -98,6 +99,12 @@ def main():
             flops = dit_flops(dit_cfg, tokens)
             rows.append(dict(size=size, stage="transformer step (no CFG)", seconds=seconds, flops=flops))
             rows.append(dict(size=size, stage="transformer step (CFG)", seconds=2 * seconds, flops=2 * flops))
+            heads, hd = dit_cfg["num_attention_heads"], dit_cfg["attention_head_dim"]
+            q, k, v = torch.randn(3, 1, heads, tokens, hd, device=device, dtype=dtype)
+            attn = timed(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v), device, args.repeats)
+            rows.append(dict(size=size, stage="self-attention, one block", seconds=attn,
+                             flops=4 * tokens * tokens * heads * hd))
+            del q, k, v
         del dit
 
         vae = AutoencoderKLWan(z_dim=48, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
@@ -115,9 +122,36 @@ def main():
             rows.append(dict(size=size, stage="VAE decode, one 4-frame chunk", seconds=max(0.0, two - first), flops=None))
             rows.append(dict(size=size, stage="VAE decode, whole clip", seconds=timed(lambda: vae.decode(z), device, 1), flops=None))
 
+        # The pipeline's peak: all three models resident, a prompt encoded, one CFG step, the
+        # whole clip decoded (diffusers' WanPipeline keeps them all on the device by default).
+        generation_peaks = {}
+        if device.type == "cuda":
+            text = UMT5EncoderModel(UMT5Config(feed_forward_proj="gated-gelu", is_encoder_decoder=False, **umt5_cfg))
+            text = text.to(device=device, dtype=torch.float32 if dtype == torch.float16 else dtype).eval()
+            dit = WanTransformer3DModel(patch_size=(1, 2, 2), in_channels=48, out_channels=48, freq_dim=256,
+                                        cross_attn_norm=True, qk_norm="rms_norm_across_heads", eps=1e-6,
+                                        rope_max_seq_len=1024, **dit_cfg).to(device=device, dtype=dtype).eval()
+            for size in sizes:
+                w, h, f = (int(v) for v in size.split("x"))
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                start = time.perf_counter()
+                emb = text(ids, mask).last_hidden_state.to(dtype)
+                ctx = torch.cat([emb, emb.new_zeros(1, 512 - emb.shape[1], emb.shape[2])], 1)
+                lat = torch.randn(1, 48, (f - 1) // 4 + 1, h // 16, w // 16, device=device, dtype=dtype)
+                ts = torch.full((1, lat.shape[2] * (h // 32) * (w // 32)), 500.0, device=device)
+                cond = dit(hidden_states=lat, timestep=ts, encoder_hidden_states=ctx, return_dict=False)[0]
+                uncond = dit(hidden_states=lat, timestep=ts, encoder_hidden_states=ctx, return_dict=False)[0]
+                vae.decode((uncond + 5 * (cond - uncond)).to(vdtype))
+                torch.cuda.synchronize()
+                rows.append(dict(size=size, stage="generation: encode, 1 CFG step, decode",
+                                 seconds=time.perf_counter() - start, flops=None))
+                generation_peaks[size] = dict(allocated=torch.cuda.max_memory_allocated(),
+                                              reserved=torch.cuda.max_memory_reserved())
+
     peak = torch.cuda.max_memory_allocated() if device.type == "cuda" else None
     report = dict(device=str(device), dtype=args.dtype, model=model_size, rows=rows, peak_memory_bytes=peak,
-                  torch=torch.__version__)
+                  generation_peak_memory=generation_peaks, torch=torch.__version__)
     ours = {}
     if args.ours:
         with open(args.ours) as fh:
@@ -131,6 +165,9 @@ def main():
         print(f"{r['size']:<18} {r['stage']:<32} {r['seconds']:>10.4f} {tf:>10} {ratio:>8}")
     if peak:
         print(f"peak allocated device memory: {peak / 2**30:.2f} GiB")
+    for size, p in generation_peaks.items():
+        print(f"whole generation at {size} (all models resident): {p['allocated'] / 2**30:.2f} GiB allocated, "
+              f"{p['reserved'] / 2**30:.2f} GiB reserved by torch")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)

@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 use std::time::Instant;
+use t2v_models::dit::attention::{sdpa, sdpa_with_budget, SCORE_BUDGET_BYTES};
 use t2v_models::dit::flops::forward_flops;
 use t2v_models::dit::{DitConfig, TokenTimesteps, WanTransformer};
 use t2v_models::text::{Umt5Config, Umt5Encoder};
@@ -67,6 +68,9 @@ pub struct BenchReport {
     pub rows: Vec<BenchRow>,
     pub peak_memory_bytes: Option<u64>,
     pub peak_memory_kind: &'static str,
+    /// Peak memory of each size's whole-generation stage (all three models resident, as in the
+    /// default mode), with the size label.
+    pub generation_peaks: Vec<(String, u64)>,
 }
 
 pub fn tiny_configs() -> (DitConfig, VaeConfig, Umt5Config) {
@@ -114,6 +118,122 @@ fn time<T>(
     Ok(times[times.len() / 2])
 }
 
+/// Peak memory while the bench runs: on CUDA the GPU's memory in use (total minus free, the
+/// whole device, as nvidia-smi shows it) sampled every 5 ms on a thread of its own; on the CPU
+/// the process's peak resident memory.
+struct MemoryMeter {
+    #[cfg(feature = "cuda")]
+    gpu: Option<gpu_meter::GpuMeter>,
+}
+
+impl MemoryMeter {
+    fn start(device: &Device) -> Self {
+        #[cfg(feature = "cuda")]
+        {
+            Self {
+                gpu: gpu_meter::GpuMeter::start(device),
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        {
+            let _ = device;
+            Self {}
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        #[cfg(feature = "cuda")]
+        if self.gpu.is_some() {
+            return "peak device memory in use (whole GPU, sampled every 5 ms)";
+        }
+        "peak resident host memory (VmHWM)"
+    }
+
+    /// The peak so far; `since_reset` gives the peak since the last [`Self::reset`] on CUDA.
+    fn peak(&self, since_reset: bool) -> Option<u64> {
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = &self.gpu {
+            return Some(gpu.peak(since_reset));
+        }
+        let _ = since_reset;
+        peak_rss_bytes()
+    }
+
+    fn reset(&self) {
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = &self.gpu {
+            gpu.reset();
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod gpu_meter {
+    use candle_core::Device;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    pub struct GpuMeter {
+        stop: Arc<AtomicBool>,
+        peak: Arc<AtomicU64>,
+        since_reset: Arc<AtomicU64>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl GpuMeter {
+        pub fn start(device: &Device) -> Option<Self> {
+            let Device::Cuda(dev) = device else {
+                return None;
+            };
+            let context = dev.cuda_stream().context().clone();
+            let stop = Arc::new(AtomicBool::new(false));
+            let peak = Arc::new(AtomicU64::new(0));
+            let since_reset = Arc::new(AtomicU64::new(0));
+            let (s, p, r) = (stop.clone(), peak.clone(), since_reset.clone());
+            let thread = std::thread::spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    if let Ok((free, total)) = context.mem_get_info() {
+                        let used = total.saturating_sub(free) as u64;
+                        p.fetch_max(used, Ordering::Relaxed);
+                        r.fetch_max(used, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+            Some(Self {
+                stop,
+                peak,
+                since_reset,
+                thread: Some(thread),
+            })
+        }
+
+        pub fn peak(&self, since_reset: bool) -> u64 {
+            // One more sample's worth of time so the latest allocations are seen.
+            std::thread::sleep(Duration::from_millis(20));
+            if since_reset {
+                self.since_reset.load(Ordering::Relaxed)
+            } else {
+                self.peak.load(Ordering::Relaxed)
+            }
+        }
+
+        pub fn reset(&self) {
+            self.since_reset.store(0, Ordering::Relaxed);
+        }
+    }
+
+    impl Drop for GpuMeter {
+        fn drop(&mut self) {
+            self.stop.store(true, Ordering::Relaxed);
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
 /// Peak resident memory of this process (Linux `VmHWM`).
 fn peak_rss_bytes() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -142,6 +262,7 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
     let vae_dtype = t2v_models::checkpoint::vae_dtype(dtype, dev);
     let text_dtype = t2v_models::checkpoint::text_encoder_dtype(dtype);
     let mut rows = Vec::new();
+    let meter = MemoryMeter::start(dev);
 
     log("building the text encoder (random weights)");
     let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
@@ -189,6 +310,42 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
             seconds: 2.0 * seconds,
             flops: Some(2.0 * flops),
         });
+
+        // One block's self-attention alone: the default path (the fused kernel on CUDA) and
+        // the query-chunked path every device can take.
+        let heads = dit_cfg.num_attention_heads;
+        let qkv = Tensor::randn(
+            0f32,
+            1.0,
+            (3, heads, tokens, dit_cfg.attention_head_dim),
+            dev,
+        )?
+        .to_dtype(dtype)?;
+        let (q, k, v) = (
+            qkv.get(0)?.unsqueeze(0)?,
+            qkv.get(1)?.unsqueeze(0)?,
+            qkv.get(2)?.unsqueeze(0)?,
+        );
+        let scale = 1.0 / (dit_cfg.attention_head_dim as f64).sqrt();
+        let attention_flops =
+            4.0 * (tokens as f64).powi(2) * (heads * dit_cfg.attention_head_dim) as f64;
+        log(&format!("timing self-attention at {}", size.label()));
+        let seconds = time(opts.repeats, dev, || sdpa(&q, &k, &v, scale))?;
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "self-attention, one block".into(),
+            seconds,
+            flops: Some(attention_flops),
+        });
+        let seconds = time(opts.repeats, dev, || {
+            sdpa_with_budget(&q, &k, &v, scale, SCORE_BUDGET_BYTES)
+        })?;
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "self-attention, chunked".into(),
+            seconds,
+            flops: Some(attention_flops),
+        });
     }
     drop(dit);
 
@@ -227,13 +384,63 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
             flops: None,
         });
     }
+    drop(vae);
+
+    // The default mode keeps all three models on the device: one whole generation's peak is
+    // the text encoder, transformer and VAE resident, a prompt encoded, one CFG step and the
+    // whole clip decoded.
+    let mut generation_peaks = Vec::new();
+    log("building all three models for the whole-generation memory stage");
+    let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
+    let dit = WanTransformer::new(&dit_cfg, RandomWeights::var_builder(dtype, dev))?;
+    let vae = WanVae::new(&vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
+    for size in &opts.sizes {
+        log(&format!(
+            "one generation step and decode at {}",
+            size.label()
+        ));
+        meter.reset();
+        let start = Instant::now();
+        let ctx = t2v_models::text::pad_to_length(&text.forward(&ids)?, 512)?.to_dtype(dtype)?;
+        let (prompt, negative) = (dit.prepare_context(&ctx)?, dit.prepare_context(&ctx)?);
+        let latent_frames = (size.frames - 1) / 4 + 1;
+        let latents = Tensor::randn(
+            0f32,
+            1.0,
+            (
+                1,
+                dit_cfg.in_channels,
+                latent_frames,
+                size.height / 16,
+                size.width / 16,
+            ),
+            dev,
+        )?;
+        let (gf, gh, gw) = dit.token_grid(latent_frames, size.height / 16, size.width / 16);
+        let steps = TokenTimesteps::uniform(gf * gh * gw, 500.0);
+        let cond = dit.forward(&latents, &steps, &prompt)?;
+        let uncond = dit.forward(&latents, &steps, &negative)?;
+        let z = (&uncond + ((&cond - &uncond)? * 5.0)?)?;
+        vae.decode(&z.to_dtype(vae_dtype)?)?;
+        dev.synchronize()?;
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "generation: encode, 1 CFG step, decode".into(),
+            seconds: start.elapsed().as_secs_f64(),
+            flops: None,
+        });
+        if let Some(peak) = meter.peak(true) {
+            generation_peaks.push((size.label(), peak));
+        }
+    }
     Ok(BenchReport {
         device: format!("{dev:?}"),
         dtype,
         model: opts.model,
         rows,
-        peak_memory_bytes: peak_rss_bytes(),
-        peak_memory_kind: "peak resident host memory (VmHWM)",
+        peak_memory_bytes: meter.peak(false),
+        peak_memory_kind: meter.kind(),
+        generation_peaks,
     })
 }
 
@@ -256,11 +463,14 @@ impl BenchReport {
                 r.size, r.stage, r.seconds, tf
             );
         }
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
         if let Some(b) = self.peak_memory_bytes {
+            out += &format!("{}: {:.2} GiB\n", self.peak_memory_kind, gib(b));
+        }
+        for (size, b) in &self.generation_peaks {
             out += &format!(
-                "{}: {:.2} GiB\n",
-                self.peak_memory_kind,
-                b as f64 / (1u64 << 30) as f64
+                "whole generation at {size} (all models resident): {:.2} GiB\n",
+                gib(*b)
             );
         }
         out
@@ -277,6 +487,8 @@ impl BenchReport {
             })).collect::<Vec<_>>(),
             "peak_memory_bytes": self.peak_memory_bytes,
             "peak_memory_kind": self.peak_memory_kind,
+            "generation_peak_memory_bytes": self.generation_peaks.iter()
+                .map(|(size, b)| json!({"size": size, "bytes": b})).collect::<Vec<_>>(),
         })
     }
 }
@@ -301,13 +513,28 @@ mod tests {
         };
         let report = run(&opts, &mut |_| {}).unwrap();
         let stages: Vec<&str> = report.rows.iter().map(|r| r.stage.as_str()).collect();
-        assert_eq!(stages.len(), 5, "{stages:?}");
+        assert_eq!(
+            stages,
+            [
+                "text encoding",
+                "transformer step (no CFG)",
+                "transformer step (CFG)",
+                "self-attention, one block",
+                "self-attention, chunked",
+                "VAE decode, one 4-frame chunk",
+                "VAE decode, whole clip",
+                "generation: encode, 1 CFG step, decode",
+            ]
+        );
         assert!(report
             .rows
             .iter()
             .all(|r| r.seconds.is_finite() && r.seconds >= 0.0));
         assert!(report.rows[1].tflops_per_second().unwrap() > 0.0);
         assert!(report.table().contains("transformer step (CFG)"));
-        assert_eq!(report.json()["rows"].as_array().unwrap().len(), 5);
+        assert_eq!(report.json()["rows"].as_array().unwrap().len(), 8);
+        // On the CPU the memory figure is the process's peak resident memory.
+        assert!(report.peak_memory_bytes.unwrap() > 0);
+        assert_eq!(report.peak_memory_kind, "peak resident host memory (VmHWM)");
     }
 }
