@@ -125,13 +125,19 @@ pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
     ranked.sort_by_key(|&k| std::cmp::Reverse(totals[k]));
     for &(colour, _) in &expect.objects {
         let k = palette_index(colour);
-        let share = totals[k] as f32 / object_pixels.max(1) as f32;
+        // A colour that is the background's is no share of the object pixels (its count holds
+        // the whole background: dividing it by them gave shares such as 69632000%).
+        let share = if k == bg_index {
+            0.0
+        } else {
+            totals[k] as f32 / object_pixels.max(1) as f32
+        };
         let rank = ranked.iter().position(|&r| r == k).unwrap_or(usize::MAX);
-        notes.push(format!(
-            "{} {:.0}% of object pixels",
-            colour.name(),
-            share * 100.0
-        ));
+        notes.push(if k == bg_index {
+            format!("{} is the background colour", colour.name())
+        } else {
+            format!("{} {:.0}% of object pixels", colour.name(), share * 100.0)
+        });
         if colour == seen_bg || share < share_needed || rank >= expect.objects.len() {
             colours = false;
         }
@@ -208,6 +214,48 @@ mod tests {
     use super::*;
     use crate::world::{place_object, Scene, Shape, FRAMES, HEIGHT, WIDTH};
     use rand::SeedableRng;
+
+    /// Regression: an object colour that is the background's was reported as a share of the
+    /// (near-empty) object pixels, e.g. "black 69632000% of object pixels".
+    #[test]
+    fn an_object_colour_that_is_the_background_is_reported_as_such() {
+        let scene = Scene {
+            background: Colour::Yellow,
+            objects: vec![],
+        };
+        let chw = scene.render_clip();
+        let plane = FRAMES * HEIGHT * WIDTH;
+        let mut hwc = vec![0f32; 3 * plane];
+        for p in 0..plane {
+            for c in 0..3 {
+                hwc[p * 3 + c] = (chw[c * plane + p] + 1.0) / 2.0;
+            }
+        }
+        let clip = Clip {
+            frames: FRAMES,
+            height: HEIGHT,
+            width: WIDTH,
+            data: &hwc,
+        };
+        let verdict = judge(
+            &clip,
+            &Expectation {
+                background: Colour::Blue,
+                objects: vec![(Colour::Yellow, Motion::Down)],
+            },
+        );
+        assert!(!verdict.passed());
+        assert!(
+            verdict.notes.contains("yellow is the background colour"),
+            "{}",
+            verdict.notes
+        );
+        assert!(
+            !verdict.notes.contains("% of object pixels"),
+            "{}",
+            verdict.notes
+        );
+    }
 
     /// Rendered ground truth passes; a wrong expectation fails.
     #[test]
