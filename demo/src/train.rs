@@ -261,8 +261,14 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Clips the global gradient norm to `max_norm` and steps.
-fn clipped_step(opt: &mut AdamW, vars: &[Var], mut grads: GradStore, max_norm: f64) -> Result<f64> {
+/// Clips the global gradient norm to `max_norm` and steps every optimiser (each updates its own
+/// variables).
+fn clipped_step(
+    opts: &mut [&mut AdamW],
+    vars: &[Var],
+    mut grads: GradStore,
+    max_norm: f64,
+) -> Result<f64> {
     let mut total = 0f64;
     for var in vars {
         if let Some(g) = grads.get(var.as_tensor()) {
@@ -278,7 +284,9 @@ fn clipped_step(opt: &mut AdamW, vars: &[Var], mut grads: GradStore, max_norm: f
             }
         }
     }
-    opt.step(&grads)?;
+    for opt in opts.iter_mut() {
+        opt.step(&grads)?;
+    }
     Ok(norm)
 }
 
@@ -575,7 +583,7 @@ fn train_vae(
                     "vae: loss became {value} at step {step}"
                 )));
             }
-            clipped_step(&mut opt, &vars, grads, 1.0)?;
+            clipped_step(&mut [&mut opt], &vars, grads, 1.0)?;
             losses.push(value);
             if (step + 1) % 50 == 0 || step + 1 == s.steps {
                 let recent = &losses[losses.len().saturating_sub(50)..];
@@ -917,7 +925,10 @@ fn train_dit(
         .iter()
         .map(|v| v.as_tensor().detach().copy())
         .collect::<candle_core::Result<_>>()?;
-    let mut opt = adamw(vars.clone(), s.lr)?;
+    let text_vars: Vec<Var> = named.iter().filter(|n| n.0).map(|n| n.2.clone()).collect();
+    let dit_vars: Vec<Var> = named.iter().filter(|n| !n.0).map(|n| n.2.clone()).collect();
+    let mut text_opt = adamw(text_vars, s.lr * s.text_lr_scale)?;
+    let mut opt = adamw(dit_vars, s.lr)?;
     let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x4449_5401);
     let smoke = preset.name == "smoke";
     let first_inputs =
@@ -925,7 +936,9 @@ fn train_dit(
     let mut losses = Vec::with_capacity(s.steps);
     let mut window = Instant::now();
     for step in 0..s.steps {
-        opt.set_learning_rate(learning_rate(step, s.steps, s.warmup, s.lr));
+        let lr = learning_rate(step, s.steps, s.warmup, s.lr);
+        opt.set_learning_rate(lr);
+        text_opt.set_learning_rate(lr * s.text_lr_scale);
         let inputs = if smoke {
             first_inputs.clone()
         } else {
@@ -940,7 +953,7 @@ fn train_dit(
                 "dit: loss became {value} at step {step}"
             )));
         }
-        clipped_step(&mut opt, &vars, grads, 1.0)?;
+        clipped_step(&mut [&mut text_opt, &mut opt], &vars, grads, 1.0)?;
         // The exponential moving average of the weights is what ships; it warms up so that it
         // follows the fast early changes.
         let decay = s.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
