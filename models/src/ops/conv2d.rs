@@ -19,6 +19,15 @@ pub fn conv2d(x: &Tensor, w: &Tensor, padding: usize, stride: usize) -> Result<T
         && padding < kw
         && x.device().is_cpu()
         && x.dtype() == candle_core::DType::F32;
+    #[cfg(feature = "cuda")]
+    if stride == 1 && super::conv_gemm::eligible(x) {
+        let (_, _, kh, kw) = w.dims4()?;
+        let padded = x
+            .pad_with_zeros(2, padding, padding)?
+            .pad_with_zeros(3, padding, padding)?;
+        let taps = super::conv_gemm::taps_2d(w)?;
+        return super::conv_gemm::conv_valid(&padded, &taps, [1, kh, kw])?.to_dtype(x.dtype());
+    }
     if trainable {
         let y = conv_by_matmul(&x.detach(), &w.detach(), (padding, padding))?;
         x.apply_op2(w, TrainableConv2d { y, padding })

@@ -6,6 +6,8 @@
 //! [`conv2d`], whose backward pass is as fast as its forward pass.
 
 mod conv2d;
+#[cfg(feature = "cuda")]
+pub mod conv_gemm;
 
 pub use conv2d::{conv2d, Conv2d};
 

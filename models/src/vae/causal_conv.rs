@@ -53,6 +53,10 @@ pub struct CausalConv3d {
     spatial_padding: usize,
     time_stride: usize,
     im2col_budget_bytes: usize,
+    #[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+    /// On CUDA (bf16/f16, time stride 1) `weight` holds the GEMM taps of
+    /// [`crate::ops::conv_gemm::taps_3d`] instead of the `[Cout, Cin, kt, kh, kw]` kernel.
+    gemm_taps: bool,
 }
 
 impl CausalConv3d {
@@ -70,9 +74,18 @@ impl CausalConv3d {
         }
         let weight = vb.get((out_dim, in_dim, kernel[0], kernel[1], kernel[2]), "weight")?;
         let bias = vb.get(out_dim, "bias")?;
+        #[cfg(feature = "cuda")]
+        let (weight, gemm_taps) = if time_stride == 1 && crate::ops::conv_gemm::eligible(&weight) {
+            (crate::ops::conv_gemm::taps_3d(&weight)?, true)
+        } else {
+            (weight, false)
+        };
+        #[cfg(not(feature = "cuda"))]
+        let gemm_taps = false;
         Ok(Self {
             weight,
             bias,
+            gemm_taps,
             out_dim,
             kernel,
             time_padding: 2 * padding[0],
@@ -133,6 +146,10 @@ impl CausalConv3d {
             candle_core::bail!("causal conv: {frames_in} frames for a temporal kernel of {kt}")
         }
         let frames_out = (frames_in - kt) / self.time_stride + 1;
+        #[cfg(feature = "cuda")]
+        if self.gemm_taps {
+            return self.forward_gemm(&x);
+        }
         // Per-kt inputs, frames folded into the batch: `[B*T_out, C, H, W]` each.
         let taps = (0..kt)
             .map(|k| {
@@ -184,6 +201,27 @@ impl CausalConv3d {
         let y = y.broadcast_add(&self.bias.reshape((1, out_dim, 1, 1))?)?;
         let (_, _, h_out, w_out) = y.dims4()?;
         y.reshape((b, frames_out, out_dim, h_out, w_out))
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl CausalConv3d {
+    /// `x` `[B, T, C, H, W]`, already padded in time.
+    fn forward_gemm(&self, x: &Tensor) -> Result<Tensor> {
+        let p = self.spatial_padding;
+        let bias = self
+            .bias
+            .to_dtype(candle_core::DType::F32)?
+            .reshape((1, self.out_dim, 1, 1))?;
+        let clips = (0..x.dim(0)?)
+            .map(|i| {
+                let clip = x.get(i)?.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
+                crate::ops::conv_gemm::conv_valid(&clip, &self.weight, self.kernel)?
+                    .broadcast_add(&bias)?
+                    .to_dtype(x.dtype())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::stack(&clips, 0)
     }
 }
 
