@@ -35,8 +35,53 @@ pub enum BenchModel {
     Tiny,
 }
 
+/// The parts of the bench, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchStage {
+    Text,
+    Transformer,
+    Attention,
+    Vae,
+    Generation,
+}
+
+impl BenchStage {
+    pub const ALL: [BenchStage; 5] = [
+        BenchStage::Text,
+        BenchStage::Transformer,
+        BenchStage::Attention,
+        BenchStage::Vae,
+        BenchStage::Generation,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchStage::Text => "text",
+            BenchStage::Transformer => "transformer",
+            BenchStage::Attention => "attention",
+            BenchStage::Vae => "vae",
+            BenchStage::Generation => "generation",
+        }
+    }
+}
+
+impl std::str::FromStr for BenchStage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        BenchStage::ALL
+            .into_iter()
+            .find(|st| st.name() == s.trim())
+            .ok_or_else(|| {
+                let names: Vec<_> = BenchStage::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown stage `{s}`: use {}", names.join(", "))
+            })
+    }
+}
+
 pub struct BenchOptions {
     pub model: BenchModel,
+    /// Which stages to run (all by default).
+    pub stages: Vec<BenchStage>,
     pub sizes: Vec<BenchSize>,
     pub device: Device,
     pub dtype: DType,
@@ -264,23 +309,63 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
     let mut rows = Vec::new();
     let meter = MemoryMeter::start(dev);
 
-    log("building the text encoder (random weights)");
-    let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
+    let wants = |stage: BenchStage| opts.stages.contains(&stage);
     let ids: Vec<u32> = (0..opts.prompt_tokens as u32)
         .map(|i| 3 + i % 100)
         .collect();
     let ids = Tensor::new(ids.as_slice(), dev)?.unsqueeze(0)?;
-    let seconds = time(opts.repeats, dev, || text.forward(&ids))?;
-    rows.push(BenchRow {
-        size: format!("{} tokens", opts.prompt_tokens),
-        stage: "text encoding".into(),
-        seconds,
-        flops: None,
-    });
-    drop(text);
+    if wants(BenchStage::Text) {
+        log("building the text encoder (random weights)");
+        let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
+        let seconds = time(opts.repeats, dev, || text.forward(&ids))?;
+        rows.push(BenchRow {
+            size: format!("{} tokens", opts.prompt_tokens),
+            stage: "text encoding".into(),
+            seconds,
+            flops: None,
+        });
+    }
 
+    if wants(BenchStage::Transformer) {
+        transformer_rows(opts, &dit_cfg, &mut rows, log)?;
+    }
+    if wants(BenchStage::Attention) {
+        attention_rows(opts, &dit_cfg, &mut rows, log)?;
+    }
+    if wants(BenchStage::Vae) {
+        vae_rows(opts, &vae_cfg, vae_dtype, &mut rows, log)?;
+    }
+    let mut generation_peaks = Vec::new();
+    if wants(BenchStage::Generation) {
+        generation_rows(
+            opts,
+            (&dit_cfg, &vae_cfg, &text_cfg),
+            (&ids, text_dtype, vae_dtype),
+            &meter,
+            (&mut rows, &mut generation_peaks),
+            log,
+        )?;
+    }
+    Ok(BenchReport {
+        device: format!("{dev:?}"),
+        dtype,
+        model: opts.model,
+        rows,
+        peak_memory_bytes: meter.peak(false),
+        peak_memory_kind: meter.kind(),
+        generation_peaks,
+    })
+}
+
+fn transformer_rows(
+    opts: &BenchOptions,
+    dit_cfg: &DitConfig,
+    rows: &mut Vec<BenchRow>,
+    log: &mut dyn FnMut(&str),
+) -> candle_core::Result<()> {
+    let (dev, dtype) = (&opts.device, opts.dtype);
     log("building the transformer (random weights)");
-    let dit = WanTransformer::new(&dit_cfg, RandomWeights::var_builder(dtype, dev))?;
+    let dit = WanTransformer::new(dit_cfg, RandomWeights::var_builder(dtype, dev))?;
     let context = Tensor::randn(0f32, 1.0, (1, 512, dit_cfg.text_dim), dev)?.to_dtype(dtype)?;
     let prompt = dit.prepare_context(&context)?;
     for size in &opts.sizes {
@@ -297,7 +382,7 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
         let steps = TokenTimesteps::uniform(tokens, 500.0);
         log(&format!("timing a transformer forward at {}", size.label()));
         let seconds = time(opts.repeats, dev, || dit.forward(&latents, &steps, &prompt))?;
-        let flops = forward_flops(&dit_cfg, tokens, 512).total();
+        let flops = forward_flops(dit_cfg, tokens, 512).total();
         rows.push(BenchRow {
             size: size.label(),
             stage: "transformer step (no CFG)".into(),
@@ -310,7 +395,19 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
             seconds: 2.0 * seconds,
             flops: Some(2.0 * flops),
         });
+    }
+    Ok(())
+}
 
+fn attention_rows(
+    opts: &BenchOptions,
+    dit_cfg: &DitConfig,
+    rows: &mut Vec<BenchRow>,
+    log: &mut dyn FnMut(&str),
+) -> candle_core::Result<()> {
+    let (dev, dtype) = (&opts.device, opts.dtype);
+    for size in &opts.sizes {
+        let tokens = ((size.frames - 1) / 4 + 1) * (size.height / 32) * (size.width / 32);
         // One block's self-attention alone: the default path (the fused kernel on CUDA) and
         // the query-chunked path every device can take.
         let heads = dit_cfg.num_attention_heads;
@@ -347,10 +444,19 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
             flops: Some(attention_flops),
         });
     }
-    drop(dit);
+    Ok(())
+}
 
+fn vae_rows(
+    opts: &BenchOptions,
+    vae_cfg: &VaeConfig,
+    vae_dtype: DType,
+    rows: &mut Vec<BenchRow>,
+    log: &mut dyn FnMut(&str),
+) -> candle_core::Result<()> {
+    let dev = &opts.device;
     log("building the VAE decoder (random weights)");
-    let vae = WanVae::new_decoder_only(&vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
+    let vae = WanVae::new_decoder_only(vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
     for size in &opts.sizes {
         let latent_frames = (size.frames - 1) / 4 + 1;
         let z = Tensor::randn(
@@ -384,39 +490,46 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
             flops: None,
         });
     }
-    drop(vae);
+    Ok(())
+}
 
-    // The default mode keeps all three models on the device: one whole generation's peak is
-    // the text encoder, transformer and VAE resident, a prompt encoded, one CFG step and the
-    // whole clip decoded.
-    let mut generation_peaks = Vec::new();
-    log("building all three models for the whole-generation memory stage");
-    let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
-    let dit = WanTransformer::new(&dit_cfg, RandomWeights::var_builder(dtype, dev))?;
-    let vae = WanVae::new(&vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
+/// One whole generation as the service runs it by default: the transformer and VAE stay on the
+/// device between jobs, the text encoder is loaded next to them for a new prompt and freed
+/// after encoding; then one CFG step and the whole clip decoded. The peak covers both phases.
+fn generation_rows(
+    opts: &BenchOptions,
+    (dit_cfg, vae_cfg, text_cfg): (&DitConfig, &VaeConfig, &Umt5Config),
+    (ids, text_dtype, vae_dtype): (&Tensor, DType, DType),
+    meter: &MemoryMeter,
+    (rows, peaks): (&mut Vec<BenchRow>, &mut Vec<(String, u64)>),
+    log: &mut dyn FnMut(&str),
+) -> candle_core::Result<()> {
+    let (dev, dtype) = (&opts.device, opts.dtype);
+    log("building the transformer and VAE for the whole-generation stage");
+    let dit = WanTransformer::new(dit_cfg, RandomWeights::var_builder(dtype, dev))?;
+    let vae = WanVae::new(vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
     for size in &opts.sizes {
         log(&format!(
             "one generation step and decode at {}",
             size.label()
         ));
+        dev.synchronize()?;
         meter.reset();
         let start = Instant::now();
-        let ctx = t2v_models::text::pad_to_length(&text.forward(&ids)?, 512)?.to_dtype(dtype)?;
+        let text = Umt5Encoder::new(text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
+        let ctx = t2v_models::text::pad_to_length(&text.forward(ids)?, 512)?.to_dtype(dtype)?;
+        dev.synchronize()?;
+        drop(text);
         let (prompt, negative) = (dit.prepare_context(&ctx)?, dit.prepare_context(&ctx)?);
         let latent_frames = (size.frames - 1) / 4 + 1;
+        let (lh, lw) = (size.height / 16, size.width / 16);
         let latents = Tensor::randn(
             0f32,
             1.0,
-            (
-                1,
-                dit_cfg.in_channels,
-                latent_frames,
-                size.height / 16,
-                size.width / 16,
-            ),
+            (1, dit_cfg.in_channels, latent_frames, lh, lw),
             dev,
         )?;
-        let (gf, gh, gw) = dit.token_grid(latent_frames, size.height / 16, size.width / 16);
+        let (gf, gh, gw) = dit.token_grid(latent_frames, lh, lw);
         let steps = TokenTimesteps::uniform(gf * gh * gw, 500.0);
         let cond = dit.forward(&latents, &steps, &prompt)?;
         let uncond = dit.forward(&latents, &steps, &negative)?;
@@ -430,18 +543,10 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
             flops: None,
         });
         if let Some(peak) = meter.peak(true) {
-            generation_peaks.push((size.label(), peak));
+            peaks.push((size.label(), peak));
         }
     }
-    Ok(BenchReport {
-        device: format!("{dev:?}"),
-        dtype,
-        model: opts.model,
-        rows,
-        peak_memory_bytes: meter.peak(false),
-        peak_memory_kind: meter.kind(),
-        generation_peaks,
-    })
+    Ok(())
 }
 
 impl BenchReport {
@@ -469,7 +574,7 @@ impl BenchReport {
         }
         for (size, b) in &self.generation_peaks {
             out += &format!(
-                "whole generation at {size} (all models resident): {:.2} GiB\n",
+                "whole generation at {size} (default mode): {:.2} GiB\n",
                 gib(*b)
             );
         }
@@ -506,6 +611,7 @@ mod tests {
                 height: 32,
                 frames: 5,
             }],
+            stages: BenchStage::ALL.to_vec(),
             device: Device::Cpu,
             dtype: DType::F32,
             repeats: 1,

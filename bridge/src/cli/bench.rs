@@ -4,7 +4,7 @@
 use super::{bad_input, failure, Failure};
 use clap::Args;
 use std::path::PathBuf;
-use t2v_bridge::bench::{self, BenchModel, BenchOptions, BenchSize};
+use t2v_bridge::bench::{self, BenchModel, BenchOptions, BenchSize, BenchStage};
 use t2v_bridge::DeviceChoice;
 
 #[derive(Args)]
@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// Prompt length in tokens for the text-encoder timing.
     #[arg(long = "prompt-tokens", default_value_t = 64)]
     prompt_tokens: usize,
+    /// Stages to run, comma-separated: text, transformer, attention, vae, generation.
+    /// Default: all.
+    #[arg(long, value_delimiter = ',')]
+    stages: Vec<String>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -102,8 +106,18 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             }],
         };
     }
+    let stages = if args.stages.is_empty() {
+        BenchStage::ALL.to_vec()
+    } else {
+        args.stages
+            .iter()
+            .map(|s| s.parse::<BenchStage>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad_input(format!("--stages: {e}")))?
+    };
     let opts = BenchOptions {
         model,
+        stages,
         sizes,
         device,
         dtype,
