@@ -9,7 +9,8 @@ use std::time::Duration;
 pub const DEVICE_ENV: &str = "T2V_DEVICE";
 /// Seconds of idleness before the models are unloaded; `0` or `never` keeps them.
 pub const IDLE_UNLOAD_ENV: &str = "T2V_IDLE_UNLOAD_SECS";
-/// `1` frees the text encoder before the transformer runs.
+/// `0` keeps the text encoder loaded next to the transformer (faster for new prompts, about
+/// 11 GB more GPU memory with the real model); `1` (the default) frees it after encoding.
 pub const LOW_MEMORY_ENV: &str = "T2V_LOW_MEMORY";
 /// `1` turns the disk cache off.
 pub const NO_CACHE_ENV: &str = "T2V_NO_CACHE";
@@ -25,7 +26,9 @@ pub struct ServiceConfig {
     pub cache_max_bytes: u64,
     pub use_disk_cache: bool,
     /// Free the text encoder after encoding the prompt, so it never sits in memory next to the
-    /// transformer (it is reloaded for the next new prompt; cached prompts need no reload).
+    /// transformer while denoising and decoding (it is reloaded for the next new prompt; cached
+    /// prompts need no reload). On by default: it keeps a 480P generation with the real model
+    /// under 24 GB of GPU memory.
     pub low_memory: bool,
     /// How many prompt embeddings to keep (on the CPU).
     pub embedding_cache_entries: usize,
@@ -42,7 +45,7 @@ impl Default for ServiceConfig {
             cache_dir: None,
             cache_max_bytes: clip_cache::default_max_bytes(),
             use_disk_cache: true,
-            low_memory: false,
+            low_memory: true,
             embedding_cache_entries: 32,
             panic_on_prompt: None,
         }
@@ -50,12 +53,17 @@ impl Default for ServiceConfig {
 }
 
 fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on"
-        )
-    })
+    env_switch(name) == Some(true)
+}
+
+/// `Some(true)` for 1/true/yes/on, `Some(false)` for 0/false/no/off, `None` when unset or other.
+fn env_switch(name: &str) -> Option<bool> {
+    let v = std::env::var(name).ok()?;
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 impl ServiceConfig {
@@ -76,8 +84,33 @@ impl ServiceConfig {
                 }
             }
         }
-        c.low_memory = env_flag(LOW_MEMORY_ENV);
+        if let Some(on) = env_switch(LOW_MEMORY_ENV) {
+            c.low_memory = on;
+        }
         c.use_disk_cache = !env_flag(NO_CACHE_ENV);
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_read_both_ways_and_ignore_noise() {
+        let name = "T2V_TEST_SWITCH_CONFIG";
+        for (value, expected) in [
+            ("1", Some(true)),
+            (" On ", Some(true)),
+            ("0", Some(false)),
+            ("off", Some(false)),
+            ("maybe", None),
+        ] {
+            std::env::set_var(name, value);
+            assert_eq!(env_switch(name), expected, "{value}");
+        }
+        std::env::remove_var(name);
+        assert_eq!(env_switch(name), None);
+        assert!(ServiceConfig::default().low_memory);
     }
 }

@@ -240,7 +240,10 @@ fn a_panicking_job_fails_and_the_worker_lives_on() {
 
 #[test]
 fn models_stay_loaded_reload_on_change_and_unload_on_request() {
-    let service = service(no_cache());
+    let service = service(t2v_bridge::ServiceConfig {
+        low_memory: false,
+        ..no_cache()
+    });
     service.submit(request("one")).unwrap().wait().unwrap();
     service.submit(request("two")).unwrap().wait().unwrap();
     assert_eq!(service.stats().model_loads, 1, "kept loaded between jobs");
@@ -274,10 +277,8 @@ fn idle_timeout_unloads() {
 
 #[test]
 fn prompt_embeddings_are_reused_and_low_memory_frees_the_text_encoder() {
-    let config = t2v_bridge::ServiceConfig {
-        low_memory: true,
-        ..no_cache()
-    };
+    let config = no_cache();
+    assert!(config.low_memory, "freeing the text encoder is the default");
     let service = service(config);
     let mut r = request("reused prompt");
     service.submit(r.clone()).unwrap().wait().unwrap();

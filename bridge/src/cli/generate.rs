@@ -108,9 +108,13 @@ pub struct GenerateArgs {
     /// The clip cache folder (default: $T2V_CACHE_DIR, else the OS cache folder + text-to-video).
     #[arg(long = "cache-dir")]
     cache_dir: Option<PathBuf>,
-    /// Free the text encoder before the transformer runs (lower peak memory).
-    #[arg(long = "low-memory")]
+    /// Free the text encoder after encoding the prompt (the default; kept for scripts).
+    #[arg(long = "low-memory", conflicts_with = "keep_text_encoder")]
     low_memory: bool,
+    /// Keep the text encoder loaded next to the transformer (about 11 GB more GPU memory with
+    /// the real model; only helps a long-running service that encodes many new prompts).
+    #[arg(long = "keep-text-encoder")]
+    keep_text_encoder: bool,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
@@ -381,7 +385,7 @@ fn generate_clip(
         idle_unload: None,
         cache_dir: args.cache_dir.clone(),
         use_disk_cache: !args.no_cache,
-        low_memory: args.low_memory,
+        low_memory: args.low_memory || !args.keep_text_encoder,
         ..ServiceConfig::default()
     };
     if service.is_none() {
