@@ -1,4 +1,4 @@
-//! With the `cuda` feature, compiles the fused attention kernel to PTX with nvcc (the same
+//! With the `cuda` feature, compiles the project's CUDA kernels to PTX with nvcc (the same
 //! toolchain candle's own kernels need). The driver JIT-compiles the PTX for the GPU in use.
 
 use std::path::PathBuf;
@@ -9,8 +9,10 @@ fn main() {
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
     }
-    let source = "src/dit/fused_attention.cu";
-    println!("cargo:rerun-if-changed={source}");
+    const SOURCES: [(&str, &str); 2] = [
+        ("src/dit/fused_attention.cu", "fused_attention.ptx"),
+        ("src/ops/rowwise.cu", "rowwise.ptx"),
+    ];
     for var in ["CUDA_ROOT", "CUDA_PATH", "CUDA_HOME", "NVCC", "NVCC_CCBIN"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -24,22 +26,24 @@ fn main() {
                 .find(|p| p.exists())
         })
         .unwrap_or_else(|| PathBuf::from("nvcc"));
-    let out =
-        PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("fused_attention.ptx");
-    let mut cmd = Command::new(&nvcc);
-    // compute_80: the oldest architecture with bf16 mma.sync; newer GPUs JIT it.
-    cmd.args(["--ptx", "-O3", "-std=c++17", "-arch=compute_80", "-o"])
-        .arg(&out)
-        .arg(source);
-    if let Some(ccbin) = std::env::var_os("NVCC_CCBIN") {
-        cmd.arg("-ccbin").arg(ccbin);
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    for (source, ptx) in SOURCES {
+        println!("cargo:rerun-if-changed={source}");
+        let mut cmd = Command::new(&nvcc);
+        // compute_80: the oldest architecture with bf16 mma.sync; newer GPUs JIT it.
+        cmd.args(["--ptx", "-O3", "-std=c++17", "-arch=compute_80", "-o"])
+            .arg(out_dir.join(ptx))
+            .arg(source);
+        if let Some(ccbin) = std::env::var_os("NVCC_CCBIN") {
+            cmd.arg("-ccbin").arg(ccbin);
+        }
+        let status = cmd.status().unwrap_or_else(|e| {
+            panic!(
+                "could not run {} ({e}): the cuda feature needs the CUDA toolkit's nvcc \
+                 (set CUDA_ROOT or NVCC)",
+                nvcc.display()
+            )
+        });
+        assert!(status.success(), "nvcc failed to compile {source}");
     }
-    let status = cmd.status().unwrap_or_else(|e| {
-        panic!(
-            "could not run {} ({e}): the cuda feature needs the CUDA toolkit's nvcc \
-             (set CUDA_ROOT or NVCC)",
-            nvcc.display()
-        )
-    });
-    assert!(status.success(), "nvcc failed to compile {source}");
 }

@@ -2,10 +2,12 @@
 //! to the text, modulated GELU feed-forward.
 
 use super::attention::sdpa;
-use super::modulation::{layer_norm_f32, modulate, per_run, TokenTimesteps};
+use super::modulation::{layer_norm_f32, modulate, per_run, per_run_pair, TokenTimesteps};
 use super::rope;
+use crate::ops::linear::{linear, Linear};
+use crate::ops::rowwise::gated_residual;
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 /// Q/K RMSNorm across all heads (over the full model dimension, before the head split).
 #[derive(Debug, Clone)]
@@ -182,13 +184,10 @@ impl Block {
         let h = per_run(&normed, timesteps, |seg, r| {
             modulate(seg, &mods[r][0], &mods[r][1], dtype)
         })?;
-        let attn = self
-            .attn1
-            .self_attention(&h, rope.0, rope.1)?
-            .to_dtype(DType::F32)?;
-        let x32 = x.to_dtype(DType::F32)?;
-        let gated = per_run(&attn, timesteps, |seg, r| seg.broadcast_mul(&mods[r][2]))?;
-        let x = (x32 + gated)?.to_dtype(dtype)?;
+        let attn = self.attn1.self_attention(&h, rope.0, rope.1)?;
+        let x = per_run_pair(x, &attn, timesteps, |xs, ys, r| {
+            gated_residual(xs, ys, &mods[r][2])
+        })?;
 
         let h = match &self.norm2 {
             Some((w, b)) => {
@@ -203,8 +202,9 @@ impl Block {
         let h = per_run(&normed, timesteps, |seg, r| {
             modulate(seg, &mods[r][3], &mods[r][4], dtype)
         })?;
-        let ff = self.ffn.forward(&h)?.to_dtype(DType::F32)?;
-        let gated = per_run(&ff, timesteps, |seg, r| seg.broadcast_mul(&mods[r][5]))?;
-        (x.to_dtype(DType::F32)? + gated)?.to_dtype(dtype)
+        let ff = self.ffn.forward(&h)?;
+        per_run_pair(&x, &ff, timesteps, |xs, ys, r| {
+            gated_residual(xs, ys, &mods[r][5])
+        })
     }
 }

@@ -80,10 +80,27 @@ pub fn modulate(
     scale: &Tensor,
     dtype: DType,
 ) -> Result<Tensor> {
-    normed_f32
-        .broadcast_mul(&(scale + 1.0)?)?
-        .broadcast_add(shift)?
-        .to_dtype(dtype)
+    crate::ops::rowwise::modulate(normed_f32, shift, scale, dtype)
+}
+
+/// Like [`per_run`] over two tensors of the same token layout, `f(x_segment, y_segment, run)`.
+pub fn per_run_pair(
+    x: &Tensor,
+    y: &Tensor,
+    timesteps: &TokenTimesteps,
+    mut f: impl FnMut(&Tensor, &Tensor, usize) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let runs = timesteps.runs();
+    if runs.len() == 1 {
+        return f(x, y, 0);
+    }
+    let mut parts = Vec::with_capacity(runs.len());
+    let mut start = 0;
+    for (i, &(len, _)) in runs.iter().enumerate() {
+        parts.push(f(&x.narrow(1, start, len)?, &y.narrow(1, start, len)?, i)?);
+        start += len;
+    }
+    Tensor::cat(&parts, 1)
 }
 
 /// Layer norm without affine parameters, computed in f32.

@@ -8,6 +8,8 @@
 mod conv2d;
 #[cfg(feature = "cuda")]
 pub mod conv_gemm;
+pub mod linear;
+pub mod rowwise;
 
 pub use conv2d::{conv2d, Conv2d};
 

@@ -1,0 +1,66 @@
+// Row-broadcast element-wise kernels for [rows, cols] contiguous tensors (cols = last dim): the
+// bias add of a linear layer, the transformer's modulation and its gated residual add. candle's
+// generic broadcast kernels compute a strided index per element and run far below memory speed.
+// Math in f32, results rounded once to the storage type, as the reference does.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+namespace {
+
+__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
+template <typename T> __device__ __forceinline__ T from_f(float x);
+template <> __device__ __forceinline__ __nv_bfloat16 from_f(float x) { return __float2bfloat16(x); }
+template <> __device__ __forceinline__ __half from_f(float x) { return __float2half(x); }
+
+// x + bias[col]
+template <typename T>
+__device__ void bias_add(const T* x, const T* bias, T* out, uint64_t n, uint32_t cols) {
+  for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n;
+       i += (uint64_t)blockDim.x * gridDim.x) {
+    out[i] = from_f<T>(to_f(x[i]) + to_f(bias[i % cols]));
+  }
+}
+
+// x * (1 + scale[col]) + shift[col], x, scale and shift in f32
+template <typename T>
+__device__ void modulate(const float* x, const float* scale, const float* shift, T* out,
+                         uint64_t n, uint32_t cols) {
+  for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n;
+       i += (uint64_t)blockDim.x * gridDim.x) {
+    const uint32_t c = i % cols;
+    out[i] = from_f<T>(x[i] * (1.f + scale[c]) + shift[c]);
+  }
+}
+
+// x + y * gate[col], gate in f32
+template <typename T>
+__device__ void gated_residual(const T* x, const T* y, const float* gate, T* out, uint64_t n,
+                               uint32_t cols) {
+  for (uint64_t i = blockIdx.x * (uint64_t)blockDim.x + threadIdx.x; i < n;
+       i += (uint64_t)blockDim.x * gridDim.x) {
+    out[i] = from_f<T>(to_f(x[i]) + to_f(y[i]) * gate[i % cols]);
+  }
+}
+
+}  // namespace
+
+#define ROWWISE(SUFFIX, T)                                                                    \
+  extern "C" __global__ void bias_add_##SUFFIX(const T* x, const T* bias, T* out, uint64_t n, \
+                                               uint32_t cols) {                               \
+    bias_add<T>(x, bias, out, n, cols);                                                       \
+  }                                                                                           \
+  extern "C" __global__ void modulate_##SUFFIX(const float* x, const float* scale,            \
+                                               const float* shift, T* out, uint64_t n,        \
+                                               uint32_t cols) {                               \
+    modulate<T>(x, scale, shift, out, n, cols);                                               \
+  }                                                                                           \
+  extern "C" __global__ void gated_residual_##SUFFIX(const T* x, const T* y, const float* gate, \
+                                                     T* out, uint64_t n, uint32_t cols) {     \
+    gated_residual<T>(x, y, gate, out, n, cols);                                              \
+  }
+
+ROWWISE(bf16, __nv_bfloat16)
+ROWWISE(f16, __half)

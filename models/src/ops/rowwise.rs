@@ -1,0 +1,276 @@
+//! Row-broadcast element-wise ops of the transformer: a linear layer's bias add, the modulation
+//! `x * (1 + scale) + shift` and the gated residual `x + y * gate`. On CUDA (bf16/f16) each is
+//! one kernel of `rowwise.cu`; elsewhere, and under autograd, they are compositions of candle's
+//! differentiable ops with the same rounding.
+
+use candle_core::{DType, Result, Tensor};
+
+/// `x + bias` with `bias` `[D]` broadcast over the rows of `x` `[.., D]`, in `x`'s dtype.
+pub fn bias_add(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if cuda::eligible(x) && bias.dtype() == x.dtype() {
+        return cuda::bias_add(x, bias);
+    }
+    x.broadcast_add(bias)
+}
+
+/// `x * (1 + scale) + shift` computed in f32 (`x` f32, `scale`/`shift` f32 broadcast rows),
+/// rounded once to `dtype`.
+pub fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor, dtype: DType) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if cuda::eligible_f32_to(x, dtype) {
+        return cuda::modulate(x, scale, shift, dtype);
+    }
+    x.broadcast_mul(&(scale + 1.0)?)?
+        .broadcast_add(shift)?
+        .to_dtype(dtype)
+}
+
+/// `x + y * gate` computed in f32 (`gate` f32 broadcast rows), rounded once to `x`'s dtype.
+pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if cuda::eligible(x) && y.dtype() == x.dtype() && y.dims() == x.dims() {
+        return cuda::gated_residual(x, y, gate);
+    }
+    let dtype = x.dtype();
+    (x.to_dtype(DType::F32)? + y.to_dtype(DType::F32)?.broadcast_mul(gate)?)?.to_dtype(dtype)
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    use candle_core::backend::BackendStorage;
+    use candle_core::cuda_backend::cudarc::driver::{
+        CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg,
+    };
+    use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
+    use candle_core::{
+        CpuStorage, CudaDevice, CudaStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape,
+        Tensor,
+    };
+
+    const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/rowwise.ptx"));
+    const MODULE: &str = "t2v_rowwise";
+
+    pub fn eligible(x: &Tensor) -> bool {
+        x.device().is_cuda()
+            && matches!(x.dtype(), DType::BF16 | DType::F16)
+            && !crate::ops::autograd()
+    }
+
+    pub fn eligible_f32_to(x: &Tensor, dtype: DType) -> bool {
+        x.device().is_cuda()
+            && x.dtype() == DType::F32
+            && matches!(dtype, DType::BF16 | DType::F16)
+            && !crate::ops::autograd()
+    }
+
+    /// The row vector `[D]` (any leading 1-sized dims) of `v`, contiguous.
+    fn row(v: &Tensor, cols: usize) -> Result<Tensor> {
+        if v.elem_count() != cols {
+            candle_core::bail!("row op: {:?} is not one row of {cols}", v.dims())
+        }
+        v.flatten_all()?.contiguous()
+    }
+
+    fn slice_of<'a, T: DeviceRepr>(
+        s: &'a CudaSlice<T>,
+        l: &Layout,
+    ) -> Result<candle_core::cuda_backend::cudarc::driver::CudaView<'a, T>> {
+        match l.contiguous_offsets() {
+            Some((a, b)) => Ok(s.slice(a..b)),
+            None => candle_core::bail!("row op: input not contiguous"),
+        }
+    }
+
+    fn config(n: usize) -> LaunchConfig {
+        let threads = 256u32;
+        let blocks = n.div_ceil(threads as usize).clamp(1, 132 * 32) as u32;
+        LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    fn suffix(dtype: DType) -> Result<&'static str> {
+        match dtype {
+            DType::BF16 => Ok("bf16"),
+            DType::F16 => Ok("f16"),
+            d => candle_core::bail!("row op: {d:?}"),
+        }
+    }
+
+    fn wrap(slice: CudaStorageSlice, dev: &CudaDevice, shape: &Shape) -> (CudaStorage, Shape) {
+        (
+            CudaStorage {
+                slice,
+                device: dev.clone(),
+            },
+            shape.clone(),
+        )
+    }
+
+    struct BiasAdd;
+
+    impl CustomOp2 for BiasAdd {
+        fn name(&self) -> &'static str {
+            "bias-add"
+        }
+        fn cpu_fwd(
+            &self,
+            _: &CpuStorage,
+            _: &Layout,
+            _: &CpuStorage,
+            _: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            candle_core::bail!("bias-add runs on CUDA only")
+        }
+        fn cuda_fwd(
+            &self,
+            x: &CudaStorage,
+            lx: &Layout,
+            b: &CudaStorage,
+            lb: &Layout,
+        ) -> Result<(CudaStorage, Shape)> {
+            let dev = x.device();
+            let n = lx.shape().elem_count();
+            let cols = lb.shape().elem_count() as u32;
+            #[allow(clippy::too_many_arguments)]
+            fn go<T: DeviceRepr>(
+                dev: &CudaDevice,
+                name: &str,
+                x: &CudaSlice<T>,
+                lx: &Layout,
+                b: &CudaSlice<T>,
+                lb: &Layout,
+                n: usize,
+                cols: u32,
+            ) -> Result<CudaSlice<T>> {
+                let (x, b) = (slice_of(x, lx)?, slice_of(b, lb)?);
+                let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
+                // SAFETY: the kernel writes all n elements.
+                let out = unsafe { dev.alloc::<T>(n)? };
+                let n64 = n as u64;
+                let mut builder = func.builder();
+                builder.arg(&x);
+                builder.arg(&b);
+                builder.arg(&out);
+                builder.arg(&n64);
+                builder.arg(&cols);
+                // SAFETY: arguments match the kernel's signature.
+                unsafe { builder.launch(config(n)) }.w()?;
+                Ok(out)
+            }
+            let name = format!("bias_add_{}", suffix(x.dtype())?);
+            let slice = match (&x.slice, &b.slice) {
+                (CudaStorageSlice::BF16(x), CudaStorageSlice::BF16(b)) => {
+                    CudaStorageSlice::BF16(go(dev, &name, x, lx, b, lb, n, cols)?)
+                }
+                (CudaStorageSlice::F16(x), CudaStorageSlice::F16(b)) => {
+                    CudaStorageSlice::F16(go(dev, &name, x, lx, b, lb, n, cols)?)
+                }
+                _ => candle_core::bail!("bias-add: mismatched dtypes"),
+            };
+            Ok(wrap(slice, dev, lx.shape()))
+        }
+    }
+
+    pub fn bias_add(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
+        let cols = x.dims().last().copied().unwrap_or(1);
+        x.contiguous()?
+            .apply_op2_no_bwd(&row(bias, cols)?, &BiasAdd)
+    }
+
+    /// `modulate` (x f32, a = scale, b = shift) or `gated_residual` (x, a = y, b = gate).
+    struct Rowwise3 {
+        kernel: &'static str,
+        out_dtype: DType,
+    }
+
+    impl CustomOp3 for Rowwise3 {
+        fn name(&self) -> &'static str {
+            self.kernel
+        }
+        fn cpu_fwd(
+            &self,
+            _: &CpuStorage,
+            _: &Layout,
+            _: &CpuStorage,
+            _: &Layout,
+            _: &CpuStorage,
+            _: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            candle_core::bail!("{} runs on CUDA only", self.kernel)
+        }
+        fn cuda_fwd(
+            &self,
+            x: &CudaStorage,
+            lx: &Layout,
+            a: &CudaStorage,
+            la: &Layout,
+            b: &CudaStorage,
+            lb: &Layout,
+        ) -> Result<(CudaStorage, Shape)> {
+            let dev = x.device();
+            let n = lx.shape().elem_count();
+            let cols = lb.shape().elem_count() as u32;
+            let name = format!("{}_{}", self.kernel, suffix(self.out_dtype)?);
+            let func = dev.get_or_load_custom_func(&name, MODULE, PTX)?;
+            let n64 = n as u64;
+            macro_rules! launch {
+                ($variant:ident, $t:ty, $x:expr, $a:expr, $b:expr) => {{
+                    let (xv, av, bv) = (slice_of($x, lx)?, slice_of($a, la)?, slice_of($b, lb)?);
+                    // SAFETY: the kernel writes all n elements.
+                    let out = unsafe { dev.alloc::<$t>(n)? };
+                    let mut builder = func.builder();
+                    builder.arg(&xv);
+                    builder.arg(&av);
+                    builder.arg(&bv);
+                    builder.arg(&out);
+                    builder.arg(&n64);
+                    builder.arg(&cols);
+                    // SAFETY: arguments match the kernel's signature.
+                    unsafe { builder.launch(config(n)) }.w()?;
+                    CudaStorageSlice::$variant(out)
+                }};
+            }
+            use CudaStorageSlice as S;
+            let slice = match (self.kernel, &x.slice, &a.slice, &b.slice, self.out_dtype) {
+                ("modulate", S::F32(x), S::F32(a), S::F32(b), DType::BF16) => {
+                    launch!(BF16, half::bf16, x, a, b)
+                }
+                ("modulate", S::F32(x), S::F32(a), S::F32(b), DType::F16) => {
+                    launch!(F16, half::f16, x, a, b)
+                }
+                ("gated_residual", S::BF16(x), S::BF16(a), S::F32(b), _) => {
+                    launch!(BF16, half::bf16, x, a, b)
+                }
+                ("gated_residual", S::F16(x), S::F16(a), S::F32(b), _) => {
+                    launch!(F16, half::f16, x, a, b)
+                }
+                _ => candle_core::bail!("{}: unsupported dtypes", self.kernel),
+            };
+            Ok(wrap(slice, dev, lx.shape()))
+        }
+    }
+
+    pub fn modulate(x: &Tensor, scale: &Tensor, shift: &Tensor, dtype: DType) -> Result<Tensor> {
+        let cols = x.dims().last().copied().unwrap_or(1);
+        let op = Rowwise3 {
+            kernel: "modulate",
+            out_dtype: dtype,
+        };
+        x.contiguous()?
+            .apply_op3_no_bwd(&row(scale, cols)?, &row(shift, cols)?, &op)
+    }
+
+    pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
+        let cols = x.dims().last().copied().unwrap_or(1);
+        let op = Rowwise3 {
+            kernel: "gated_residual",
+            out_dtype: x.dtype(),
+        };
+        x.contiguous()?
+            .apply_op3_no_bwd(&y.contiguous()?, &row(gate, cols)?, &op)
+    }
+}
