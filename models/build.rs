@@ -9,9 +9,10 @@ fn main() {
     if std::env::var_os("CARGO_FEATURE_CUDA").is_none() {
         return;
     }
-    const SOURCES: [(&str, &str); 2] = [
+    const SOURCES: [(&str, &str); 3] = [
         ("src/dit/fused_attention.cu", "fused_attention.ptx"),
         ("src/ops/rowwise.cu", "rowwise.ptx"),
+        ("src/vae/channel_norm.cu", "channel_norm.ptx"),
     ];
     for var in ["CUDA_ROOT", "CUDA_PATH", "CUDA_HOME", "NVCC", "NVCC_CCBIN"] {
         println!("cargo:rerun-if-env-changed={var}");

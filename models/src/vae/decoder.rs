@@ -146,7 +146,7 @@ impl Decoder3d {
         for block in &self.up_blocks {
             x = block.forward(&x, cache, first_chunk)?;
         }
-        let x = self.norm_out.forward(&x)?.silu()?;
+        let x = self.norm_out.forward_silu(&x)?;
         self.conv_out.forward_cached(&x, cache)
     }
 }

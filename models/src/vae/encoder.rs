@@ -139,7 +139,7 @@ impl Encoder3d {
             x = block.forward(&x, cache)?;
         }
         let x = self.mid_block.forward(&x, cache)?;
-        let x = self.norm_out.forward(&x)?.silu()?;
+        let x = self.norm_out.forward_silu(&x)?;
         self.conv_out.forward_cached(&x, cache)
     }
 }

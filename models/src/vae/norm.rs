@@ -24,6 +24,28 @@ impl RmsNorm {
 
     /// `x`: `[B, T, C, H, W]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_act(x, false)
+    }
+
+    /// `silu(forward(x))`; on CUDA one kernel.
+    pub fn forward_silu(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_act(x, true)
+    }
+
+    fn forward_act(&self, x: &Tensor, silu: bool) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if cuda::eligible(x, &self.gamma) {
+            return cuda::channel_norm(x, &self.gamma, self.dim, silu);
+        }
+        let y = self.composed(x)?;
+        if silu {
+            y.silu()
+        } else {
+            Ok(y)
+        }
+    }
+
+    fn composed(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
         let x = x.to_dtype(DType::F32)?;
         let norm = x.sqr()?.sum_keepdim(2)?.sqrt()?.maximum(EPS)?;
@@ -32,5 +54,140 @@ impl RmsNorm {
         x.broadcast_div(&norm)?
             .broadcast_mul(&gain)?
             .to_dtype(dtype)
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod cuda {
+    use super::EPS;
+    use candle_core::backend::BackendStorage;
+    use candle_core::cuda_backend::cudarc::driver::{
+        CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg,
+    };
+    use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
+    use candle_core::{
+        CpuStorage, CudaDevice, CudaStorage, CustomOp2, DType, Layout, Result, Shape, Tensor,
+    };
+
+    const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/channel_norm.ptx"));
+
+    pub fn eligible(x: &Tensor, gamma: &Tensor) -> bool {
+        x.device().is_cuda()
+            && matches!(x.dtype(), DType::BF16 | DType::F16)
+            && gamma.dtype() == x.dtype()
+            && x.rank() >= 3
+    }
+
+    struct ChannelNorm {
+        silu: bool,
+    }
+
+    impl CustomOp2 for ChannelNorm {
+        fn name(&self) -> &'static str {
+            "vae-channel-norm"
+        }
+        fn cpu_fwd(
+            &self,
+            _: &CpuStorage,
+            _: &Layout,
+            _: &CpuStorage,
+            _: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            candle_core::bail!("vae-channel-norm runs on CUDA only")
+        }
+        fn cuda_fwd(
+            &self,
+            x: &CudaStorage,
+            lx: &Layout,
+            g: &CudaStorage,
+            lg: &Layout,
+        ) -> Result<(CudaStorage, Shape)> {
+            let dev = x.device();
+            let dims = lx.dims();
+            let outer: usize = dims[..2].iter().product();
+            let channels = dims[2];
+            let inner: usize = dims[3..].iter().product();
+            if lg.shape().elem_count() != channels {
+                candle_core::bail!(
+                    "vae-channel-norm: gamma {:?} for {channels} channels",
+                    lg.dims()
+                )
+            }
+            #[allow(clippy::too_many_arguments)]
+            fn go<T: DeviceRepr>(
+                dev: &CudaDevice,
+                name: &str,
+                x: &CudaSlice<T>,
+                lx: &Layout,
+                g: &CudaSlice<T>,
+                lg: &Layout,
+                (outer, channels, inner): (usize, usize, usize),
+                silu: bool,
+            ) -> Result<CudaSlice<T>> {
+                let (Some((xa, xb)), Some((ga, gb))) =
+                    (lx.contiguous_offsets(), lg.contiguous_offsets())
+                else {
+                    candle_core::bail!("vae-channel-norm: input not contiguous")
+                };
+                let (xv, gv) = (x.slice(xa..xb), g.slice(ga..gb));
+                let func = dev.get_or_load_custom_func(name, "t2v_channel_norm", PTX)?;
+                let n = outer * channels * inner;
+                // SAFETY: the kernel writes all n elements.
+                let out = unsafe { dev.alloc::<T>(n)? };
+                let (o64, c32, i64_) = (outer as u64, channels as u32, inner as u64);
+                let (scale, eps, act) = ((channels as f32).sqrt(), EPS as f32, silu as i32);
+                let mut b = func.builder();
+                b.arg(&xv);
+                b.arg(&gv);
+                b.arg(&out);
+                b.arg(&o64);
+                b.arg(&c32);
+                b.arg(&i64_);
+                b.arg(&scale);
+                b.arg(&eps);
+                b.arg(&act);
+                let positions = outer * inner;
+                let cfg = LaunchConfig {
+                    grid_dim: (positions.div_ceil(256).clamp(1, 132 * 32) as u32, 1, 1),
+                    block_dim: (256, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                // SAFETY: arguments match the kernel's signature.
+                unsafe { b.launch(cfg) }.w()?;
+                Ok(out)
+            }
+            let shape = (outer, channels, inner);
+            let slice = match (&x.slice, &g.slice) {
+                (CudaStorageSlice::BF16(x), CudaStorageSlice::BF16(g)) => CudaStorageSlice::BF16(
+                    go(dev, "channel_norm_bf16", x, lx, g, lg, shape, self.silu)?,
+                ),
+                (CudaStorageSlice::F16(x), CudaStorageSlice::F16(g)) => CudaStorageSlice::F16(go(
+                    dev,
+                    "channel_norm_f16",
+                    x,
+                    lx,
+                    g,
+                    lg,
+                    shape,
+                    self.silu,
+                )?),
+                _ => candle_core::bail!("vae-channel-norm: bf16 or f16 only"),
+            };
+            Ok((
+                CudaStorage {
+                    slice,
+                    device: dev.clone(),
+                },
+                lx.shape().clone(),
+            ))
+        }
+    }
+
+    pub fn channel_norm(x: &Tensor, gamma: &Tensor, dim: usize, silu: bool) -> Result<Tensor> {
+        if x.dim(2)? != dim {
+            candle_core::bail!("vae norm: {:?} has no {dim} channels at dim 2", x.dims())
+        }
+        x.contiguous()?
+            .apply_op2_no_bwd(&gamma.flatten_all()?.contiguous()?, &ChannelNorm { silu })
     }
 }

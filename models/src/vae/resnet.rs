@@ -43,9 +43,9 @@ impl ResidualBlock {
             Some(conv) => conv.forward(x)?,
             None => x.clone(),
         };
-        let h = self.norm1.forward(x)?.silu()?;
+        let h = self.norm1.forward_silu(x)?;
         let h = self.conv1.forward_cached(&h, cache)?;
-        let h = self.norm2.forward(&h)?.silu()?;
+        let h = self.norm2.forward_silu(&h)?;
         let h = self.conv2.forward_cached(&h, cache)?;
         h + shortcut
     }
