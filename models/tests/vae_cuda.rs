@@ -30,8 +30,16 @@ fn tiny_vae(dtype: DType, device: &Device) -> WanVae {
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
-    let a = a.to_dtype(DType::F32).unwrap().to_device(&Device::Cpu).unwrap();
-    let b = b.to_dtype(DType::F32).unwrap().to_device(&Device::Cpu).unwrap();
+    let a = a
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_device(&Device::Cpu)
+        .unwrap();
+    let b = b
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_device(&Device::Cpu)
+        .unwrap();
     (a - b)
         .unwrap()
         .abs()
@@ -51,11 +59,17 @@ fn half_precision_vae_on_cuda_stays_close_to_diffusers() {
         candle_core::safetensors::load(fixtures().join("parity/vae.safetensors"), &dev).unwrap();
     for dtype in [DType::BF16, DType::F16] {
         let vae = tiny_vae(dtype, &dev);
-        let mu = vae.encode(&reference["encode.input"].to_dtype(dtype).unwrap()).unwrap();
+        let mu = vae
+            .encode(&reference["encode.input"].to_dtype(dtype).unwrap())
+            .unwrap();
         let encode_diff = max_abs_diff(&mu, &reference["encode.mu"]);
-        let video = vae.decode(&reference["decode.input"].to_dtype(dtype).unwrap()).unwrap();
+        let video = vae
+            .decode(&reference["decode.input"].to_dtype(dtype).unwrap())
+            .unwrap();
         let decode_diff = max_abs_diff(&video, &reference["decode.output"]);
-        println!("VAE {dtype:?} on CUDA: encode max abs diff {encode_diff:e}, decode {decode_diff:e}");
+        println!(
+            "VAE {dtype:?} on CUDA: encode max abs diff {encode_diff:e}, decode {decode_diff:e}"
+        );
         // The CPU f16 test's bound; bf16 keeps 8 bits of mantissa against f16's 11.
         let bound = if dtype == DType::F16 { 0.1 } else { 0.25 };
         assert!(encode_diff < bound && decode_diff < bound, "{dtype:?}");
@@ -65,12 +79,23 @@ fn half_precision_vae_on_cuda_stays_close_to_diffusers() {
 #[test]
 fn gemm_convolution_matches_candle_conv2d() {
     let dev = gpu();
-    for (c, cout, h, w, k, pad) in [(8, 16, 13, 21, 3, 1), (5, 7, 9, 4, 3, 0), (16, 4, 6, 6, 1, 0)] {
+    for (c, cout, h, w, k, pad) in [
+        (8, 16, 13, 21, 3, 1),
+        (5, 7, 9, 4, 3, 0),
+        (16, 4, 6, 6, 1, 0),
+    ] {
         let x = Tensor::randn(0f32, 1.0, (3, c, h, w), &dev).unwrap();
         let wt = Tensor::randn(0f32, 1.0, (cout, c, k, k), &dev).unwrap();
         let reference = x.conv2d(&wt, pad, 1, 1, 1).unwrap();
-        let (xb, wb) = (x.to_dtype(DType::BF16).unwrap(), wt.to_dtype(DType::BF16).unwrap());
-        let padded = xb.pad_with_zeros(2, pad, pad).unwrap().pad_with_zeros(3, pad, pad).unwrap();
+        let (xb, wb) = (
+            x.to_dtype(DType::BF16).unwrap(),
+            wt.to_dtype(DType::BF16).unwrap(),
+        );
+        let padded = xb
+            .pad_with_zeros(2, pad, pad)
+            .unwrap()
+            .pad_with_zeros(3, pad, pad)
+            .unwrap();
         let taps = conv_gemm::taps_2d(&wb).unwrap();
         let y = conv_gemm::conv_valid(&padded, &taps, [1, k, k]).unwrap();
         assert_eq!(y.dims(), reference.dims());
