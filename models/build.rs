@@ -14,6 +14,7 @@ fn main() {
         ("src/ops/rowwise.cu", "rowwise.ptx"),
         ("src/vae/channel_norm.cu", "channel_norm.ptx"),
     ];
+    println!("cargo:rerun-if-changed=src/ops/half_convert.cuh");
     for var in ["CUDA_ROOT", "CUDA_PATH", "CUDA_HOME", "NVCC", "NVCC_CCBIN"] {
         println!("cargo:rerun-if-env-changed={var}");
     }

@@ -3,25 +3,15 @@
 //! `cargo test --release -p t2v-models --features cuda --test fused_attention_cuda`.
 #![cfg(feature = "cuda")]
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
+use common::max_abs_diff;
 use t2v_models::dit::attention::{sdpa, sdpa_naive, sdpa_with_budget};
 use t2v_models::dit::fused_attention;
 
 fn gpu() -> Device {
     Device::new_cuda(0).expect("these tests need a CUDA GPU")
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 /// Random q, k, v with a spread of score magnitudes, in `dtype` on the GPU.

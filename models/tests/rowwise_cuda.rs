@@ -3,32 +3,11 @@
 //! `cargo test --release -p t2v-models --features cuda --test rowwise_cuda`.
 #![cfg(feature = "cuda")]
 
-use candle_core::{DType, Device, Tensor};
-use t2v_models::ops::rowwise::{bias_add, gated_residual, modulate};
+mod common;
 
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a
-        .to_dtype(DType::F32)
-        .unwrap()
-        .to_device(&Device::Cpu)
-        .unwrap();
-    let b = b
-        .to_dtype(DType::F32)
-        .unwrap()
-        .to_device(&Device::Cpu)
-        .unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
-}
+use candle_core::{DType, Device, Tensor};
+use common::max_abs_diff;
+use t2v_models::ops::rowwise::{bias_add, gated_residual, modulate};
 
 #[test]
 fn row_kernels_match_the_composed_ops() {

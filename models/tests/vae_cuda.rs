@@ -4,15 +4,13 @@
 //! `cargo test --release -p t2v-models --features cuda --test vae_cuda`.
 #![cfg(feature = "cuda")]
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use std::path::PathBuf;
+use common::{fixtures, max_abs_diff};
 use t2v_models::ops::conv_gemm;
 use t2v_models::vae::{VaeConfig, WanVae};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
 
 fn gpu() -> Device {
     Device::new_cuda(0).expect("these tests need a CUDA GPU")
@@ -26,30 +24,6 @@ fn tiny_vae(dtype: DType, device: &Device) -> WanVae {
     // SAFETY: the fixture file is not modified while the test runs.
     let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[weights], dtype, device) }.unwrap();
     WanVae::new(&config, vb).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let a = a
-        .to_dtype(DType::F32)
-        .unwrap()
-        .to_device(&Device::Cpu)
-        .unwrap();
-    let b = b
-        .to_dtype(DType::F32)
-        .unwrap()
-        .to_device(&Device::Cpu)
-        .unwrap();
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The fused attention kernel on CUDA (`fused_attention.cu`): scores stay in registers, so no
 //! score block reaches device memory at all.
 
+use crate::ops::cuda_kernels::{contiguous_view, storage};
 use candle_core::backend::BackendStorage;
 use candle_core::cuda_backend::cudarc::driver::{
     CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg,
@@ -56,19 +57,6 @@ struct FusedAttention {
     scale_log2: f32,
 }
 
-/// The whole contiguous buffer of `layout` in `slice`, refusing offsets that would break the
-/// kernel's 16-byte vector loads.
-fn view<'a, T: DeviceRepr>(
-    slice: &'a CudaSlice<T>,
-    layout: &Layout,
-) -> Result<candle_core::cuda_backend::cudarc::driver::CudaView<'a, T>> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) if start % 8 == 0 => Ok(slice.slice(start..end)),
-        Some(_) => candle_core::bail!("fused attention: input not 16-byte aligned"),
-        None => candle_core::bail!("fused attention: input not contiguous"),
-    }
-}
-
 impl FusedAttention {
     #[allow(clippy::too_many_arguments)]
     fn launch<T: DeviceRepr>(
@@ -84,7 +72,12 @@ impl FusedAttention {
     ) -> Result<CudaSlice<T>> {
         let (b, h, n, _d) = lq.shape().dims4()?;
         let m = lk.shape().dims4()?.2;
-        let (q, k, v) = (view(q, lq)?, view(k, lk)?, view(v, lv)?);
+        // 16-byte vector loads: every input starts at a multiple of 8 elements.
+        let (q, k, v) = (
+            contiguous_view(q, lq, 8)?,
+            contiguous_view(k, lk, 8)?,
+            contiguous_view(v, lv, 8)?,
+        );
         let func = dev.get_or_load_custom_func(kernel, MODULE, PTX)?;
         // SAFETY: every element is written by the kernel (rows < n of every (b, h)).
         let out = unsafe { dev.alloc::<T>(lq.shape().elem_count())? };
@@ -150,12 +143,6 @@ impl CustomOp3 for FusedAttention {
             }
             _ => candle_core::bail!("fused attention needs bf16 or f16 q, k and v"),
         };
-        Ok((
-            CudaStorage {
-                slice,
-                device: dev.clone(),
-            },
-            lq.shape().clone(),
-        ))
+        Ok(storage(slice, dev, lq.shape()))
     }
 }

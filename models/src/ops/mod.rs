@@ -8,6 +8,8 @@
 mod conv2d;
 #[cfg(feature = "cuda")]
 pub mod conv_gemm;
+#[cfg(feature = "cuda")]
+pub mod cuda_kernels;
 pub mod linear;
 pub mod rowwise;
 

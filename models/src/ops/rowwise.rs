@@ -38,10 +38,9 @@ pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
 
 #[cfg(feature = "cuda")]
 mod cuda {
+    use crate::ops::cuda_kernels::{contiguous_view, elementwise_config, storage};
     use candle_core::backend::BackendStorage;
-    use candle_core::cuda_backend::cudarc::driver::{
-        CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg,
-    };
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
     use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
     use candle_core::{
         CpuStorage, CudaDevice, CudaStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape,
@@ -72,42 +71,12 @@ mod cuda {
         v.flatten_all()?.contiguous()
     }
 
-    fn slice_of<'a, T: DeviceRepr>(
-        s: &'a CudaSlice<T>,
-        l: &Layout,
-    ) -> Result<candle_core::cuda_backend::cudarc::driver::CudaView<'a, T>> {
-        match l.contiguous_offsets() {
-            Some((a, b)) => Ok(s.slice(a..b)),
-            None => candle_core::bail!("row op: input not contiguous"),
-        }
-    }
-
-    fn config(n: usize) -> LaunchConfig {
-        let threads = 256u32;
-        let blocks = n.div_ceil(threads as usize).clamp(1, 132 * 32) as u32;
-        LaunchConfig {
-            grid_dim: (blocks, 1, 1),
-            block_dim: (threads, 1, 1),
-            shared_mem_bytes: 0,
-        }
-    }
-
     fn suffix(dtype: DType) -> Result<&'static str> {
         match dtype {
             DType::BF16 => Ok("bf16"),
             DType::F16 => Ok("f16"),
             d => candle_core::bail!("row op: {d:?}"),
         }
-    }
-
-    fn wrap(slice: CudaStorageSlice, dev: &CudaDevice, shape: &Shape) -> (CudaStorage, Shape) {
-        (
-            CudaStorage {
-                slice,
-                device: dev.clone(),
-            },
-            shape.clone(),
-        )
     }
 
     struct BiasAdd;
@@ -146,7 +115,7 @@ mod cuda {
                 n: usize,
                 cols: u32,
             ) -> Result<CudaSlice<T>> {
-                let (x, b) = (slice_of(x, lx)?, slice_of(b, lb)?);
+                let (x, b) = (contiguous_view(x, lx, 1)?, contiguous_view(b, lb, 1)?);
                 let func = dev.get_or_load_custom_func(name, MODULE, PTX)?;
                 // SAFETY: the kernel writes all n elements.
                 let out = unsafe { dev.alloc::<T>(n)? };
@@ -158,7 +127,7 @@ mod cuda {
                 builder.arg(&n64);
                 builder.arg(&cols);
                 // SAFETY: arguments match the kernel's signature.
-                unsafe { builder.launch(config(n)) }.w()?;
+                unsafe { builder.launch(elementwise_config(n)) }.w()?;
                 Ok(out)
             }
             let name = format!("bias_add_{}", suffix(x.dtype())?);
@@ -171,7 +140,7 @@ mod cuda {
                 }
                 _ => candle_core::bail!("bias-add: mismatched dtypes"),
             };
-            Ok(wrap(slice, dev, lx.shape()))
+            Ok(storage(slice, dev, lx.shape()))
         }
     }
 
@@ -219,7 +188,11 @@ mod cuda {
             let n64 = n as u64;
             macro_rules! launch {
                 ($variant:ident, $t:ty, $x:expr, $a:expr, $b:expr) => {{
-                    let (xv, av, bv) = (slice_of($x, lx)?, slice_of($a, la)?, slice_of($b, lb)?);
+                    let (xv, av, bv) = (
+                        contiguous_view($x, lx, 1)?,
+                        contiguous_view($a, la, 1)?,
+                        contiguous_view($b, lb, 1)?,
+                    );
                     // SAFETY: the kernel writes all n elements.
                     let out = unsafe { dev.alloc::<$t>(n)? };
                     let mut builder = func.builder();
@@ -230,7 +203,7 @@ mod cuda {
                     builder.arg(&n64);
                     builder.arg(&cols);
                     // SAFETY: arguments match the kernel's signature.
-                    unsafe { builder.launch(config(n)) }.w()?;
+                    unsafe { builder.launch(elementwise_config(n)) }.w()?;
                     CudaStorageSlice::$variant(out)
                 }};
             }
@@ -250,7 +223,7 @@ mod cuda {
                 }
                 _ => candle_core::bail!("{}: unsupported dtypes", self.kernel),
             };
-            Ok(wrap(slice, dev, lx.shape()))
+            Ok(storage(slice, dev, lx.shape()))
         }
     }
 

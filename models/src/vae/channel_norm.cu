@@ -3,17 +3,11 @@
 // SiLU. One thread per (outer, inner) position: neighbouring threads read neighbouring
 // addresses for every channel. Statistics and the activation in f32, one rounding at the end.
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <stdint.h>
 
-namespace {
+#include "../ops/half_convert.cuh"
 
-__device__ __forceinline__ float to_f(__nv_bfloat16 x) { return __bfloat162float(x); }
-__device__ __forceinline__ float to_f(__half x) { return __half2float(x); }
-template <typename T> __device__ __forceinline__ T from_f(float x);
-template <> __device__ __forceinline__ __nv_bfloat16 from_f(float x) { return __float2bfloat16(x); }
-template <> __device__ __forceinline__ __half from_f(float x) { return __float2half(x); }
+namespace {
 
 template <typename T>
 __device__ void channel_norm(const T* x, const T* gamma, T* out, uint64_t outer, uint32_t channels,

@@ -60,10 +60,9 @@ impl RmsNorm {
 #[cfg(feature = "cuda")]
 mod cuda {
     use super::EPS;
+    use crate::ops::cuda_kernels::{contiguous_view, elementwise_config, storage};
     use candle_core::backend::BackendStorage;
-    use candle_core::cuda_backend::cudarc::driver::{
-        CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg,
-    };
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
     use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
     use candle_core::{
         CpuStorage, CudaDevice, CudaStorage, CustomOp2, DType, Layout, Result, Shape, Tensor,
@@ -124,12 +123,7 @@ mod cuda {
                 (outer, channels, inner): (usize, usize, usize),
                 silu: bool,
             ) -> Result<CudaSlice<T>> {
-                let (Some((xa, xb)), Some((ga, gb))) =
-                    (lx.contiguous_offsets(), lg.contiguous_offsets())
-                else {
-                    candle_core::bail!("vae-channel-norm: input not contiguous")
-                };
-                let (xv, gv) = (x.slice(xa..xb), g.slice(ga..gb));
+                let (xv, gv) = (contiguous_view(x, lx, 1)?, contiguous_view(g, lg, 1)?);
                 let func = dev.get_or_load_custom_func(name, "t2v_channel_norm", PTX)?;
                 let n = outer * channels * inner;
                 // SAFETY: the kernel writes all n elements.
@@ -146,12 +140,7 @@ mod cuda {
                 b.arg(&scale);
                 b.arg(&eps);
                 b.arg(&act);
-                let positions = outer * inner;
-                let cfg = LaunchConfig {
-                    grid_dim: (positions.div_ceil(256).clamp(1, 132 * 32) as u32, 1, 1),
-                    block_dim: (256, 1, 1),
-                    shared_mem_bytes: 0,
-                };
+                let cfg = elementwise_config(outer * inner);
                 // SAFETY: arguments match the kernel's signature.
                 unsafe { b.launch(cfg) }.w()?;
                 Ok(out)
@@ -173,13 +162,7 @@ mod cuda {
                 )?),
                 _ => candle_core::bail!("vae-channel-norm: bf16 or f16 only"),
             };
-            Ok((
-                CudaStorage {
-                    slice,
-                    device: dev.clone(),
-                },
-                lx.shape().clone(),
-            ))
+            Ok(storage(slice, dev, lx.shape()))
         }
     }
 

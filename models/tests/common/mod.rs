@@ -38,10 +38,16 @@ pub fn json(name: &str) -> serde_json::Value {
         .expect("valid json")
 }
 
+/// The largest absolute difference, compared in f32 on the CPU (inputs may live on a GPU).
 pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shape mismatch");
-    let a = a.to_dtype(DType::F32).unwrap();
-    let b = b.to_dtype(DType::F32).unwrap();
+    let on_cpu = |t: &Tensor| {
+        t.to_dtype(DType::F32)
+            .unwrap()
+            .to_device(&Device::Cpu)
+            .unwrap()
+    };
+    let (a, b) = (on_cpu(a), on_cpu(b));
     (a - b)
         .unwrap()
         .abs()
