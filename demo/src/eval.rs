@@ -1,7 +1,7 @@
 //! Fixed evaluation prompts (trained combinations and held-out ones), generation through the
 //! real pipeline, and the pass rates of the pixel judge.
 
-use crate::judge::{judge, Clip, Expectation, Verdict};
+use crate::judge::{centroid_shift, judge, Clip, Expectation, Verdict};
 use crate::world::{caption, place_object, Scene, Split, HEIGHT, WIDTH};
 use candle_core::{DType, Device};
 use rand::SeedableRng;
@@ -243,4 +243,98 @@ pub fn vae_reconstruction_check(
         cases.len()
     ));
     Ok((passed, cases.len()))
+}
+
+/// `count` prompts of a diagnostic subset (the motions in turn), always the same.
+pub fn subset_cases(subset: &crate::world::Subset, count: usize) -> Vec<EvalCase> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5B5E7);
+    (0..count)
+        .map(|i| {
+            let scene = subset.scene(&mut rng, i, WIDTH, HEIGHT);
+            let prompt = subset.caption(&mut rng, &scene);
+            EvalCase {
+                prompt,
+                expect: Expectation {
+                    background: scene.background,
+                    objects: scene.objects.iter().map(|o| (o.colour, o.motion)).collect(),
+                },
+                seed: 1000 + i as u64,
+                scene: Some(scene),
+            }
+        })
+        .collect()
+}
+
+/// Generates the prompts of a diagnostic subset with the model in `model_dir` and logs, per
+/// prompt, the judge's verdict and the object's horizontal and vertical centroid shift; then,
+/// per motion, the mean shift and how many clips move the named way (left: dx < 0, right:
+/// dx > 0, others: not counted), and the pass rate (in `trained_*` of the summary).
+pub fn evaluate_subset(
+    model_dir: &Path,
+    subset: &crate::world::Subset,
+    count: usize,
+    workers: usize,
+    log: &crate::train::Log,
+) -> crate::train::Result<EvalSummary> {
+    use crate::world::Motion;
+    let models = load(model_dir)?;
+    let settings =
+        crate::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
+    let cases = subset_cases(subset, count);
+    let results = crate::workers::map_items(&cases, workers, |case| {
+        run_case(&models, &settings, case).map(|(verdict, data)| {
+            let clip = Clip {
+                frames: settings.frames,
+                height: settings.height,
+                width: settings.width,
+                data: &data,
+            };
+            (verdict, centroid_shift(&clip, subset.colour))
+        })
+    });
+    let mut summary = EvalSummary::default();
+    // Per motion: cases, summed dx, clips that move the named way.
+    let mut per_motion: Vec<(Motion, usize, f32, usize)> =
+        subset.motions.iter().map(|&m| (m, 0, 0.0, 0)).collect();
+    for (case, result) in cases.iter().zip(results) {
+        let (verdict, (dx, dy, visible)) = result?;
+        let motion = case.expect.objects[0].1;
+        let right_way = visible > 0
+            && match motion {
+                Motion::Left => dx < 0.0,
+                Motion::Right => dx > 0.0,
+                _ => false,
+            };
+        if let Some(m) = per_motion.iter_mut().find(|m| m.0 == motion) {
+            m.1 += 1;
+            m.2 += dx;
+            m.3 += right_way as usize;
+        }
+        summary.trained_total += 1;
+        summary.trained_passed += verdict.passed() as usize;
+        log.line(&format!(
+            "eval subset: {} {:>5} dx {dx:+6.1} dy {dy:+6.1} (visible in {visible} frames) \"{}\" ({})",
+            if verdict.passed() { "pass" } else { "FAIL" },
+            motion.name(),
+            case.prompt,
+            verdict.notes
+        ));
+    }
+    for (motion, n, sum, right) in &per_motion {
+        log.line(&format!(
+            "eval subset: {}: mean dx {:+.1} px, {right}/{n} move {}",
+            motion.name(),
+            sum / (*n).max(1) as f32,
+            motion.name()
+        ));
+    }
+    let right: usize = per_motion.iter().map(|m| m.3).sum();
+    log.line(&format!(
+        "eval subset: direction right in {right}/{}, judge passes {}/{} ({:.0}%)",
+        summary.trained_total,
+        summary.trained_passed,
+        summary.trained_total,
+        summary.trained_rate() * 100.0
+    ));
+    Ok(summary)
 }

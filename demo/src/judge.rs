@@ -70,7 +70,8 @@ struct Blob {
     y: f32,
 }
 
-pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
+/// Pixel counts of every palette colour over the clip, and each colour's blob in every frame.
+fn colour_blobs(clip: &Clip<'_>) -> ([usize; PALETTE.len()], Vec<[Blob; PALETTE.len()]>) {
     let (f_n, h_n, w_n) = (clip.frames, clip.height, clip.width);
     let mut totals = [0usize; PALETTE.len()];
     // blobs[frame][palette index]
@@ -99,6 +100,29 @@ pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
             }
         }
     }
+    (totals, blobs)
+}
+
+/// How far the centroid of `colour`'s pixels moves `(dx, dy)` between the first and the last
+/// fifth of the clip (what the judge tests moves by), and in how many frames the colour is
+/// visible.
+pub fn centroid_shift(clip: &Clip<'_>, colour: Colour) -> (f32, f32, usize) {
+    let (_, blobs) = colour_blobs(clip);
+    let track: Vec<Blob> = blobs.iter().map(|f| f[palette_index(colour)]).collect();
+    let visible = track
+        .iter()
+        .filter(|b| b.count >= MIN_VISIBLE_PIXELS)
+        .count();
+    let frames = clip.frames;
+    let k = (frames / 5).max(1);
+    let (x0, y0, _) = mean_of(&track, 0..k);
+    let (x1, y1, _) = mean_of(&track, frames - k..frames);
+    (x1 - x0, y1 - y0, visible)
+}
+
+pub fn judge(clip: &Clip<'_>, expect: &Expectation) -> Verdict {
+    let f_n = clip.frames;
+    let (totals, blobs) = colour_blobs(clip);
     let mut notes = Vec::new();
     let (bg_index, _) = totals
         .iter()
@@ -302,6 +326,13 @@ mod tests {
                 },
             );
             assert!(right.passed(), "{motion:?}: {}", right.notes);
+            let (dx, _, visible) = centroid_shift(&clip, colour);
+            assert_eq!(visible, FRAMES);
+            match motion {
+                Motion::Left => assert!(dx < -40.0, "{dx}"),
+                Motion::Right => assert!(dx > 40.0, "{dx}"),
+                _ => {}
+            }
             let wrong_motion = crate::world::MOTIONS[(i + 1) % 7];
             let wrong = judge(
                 &clip,

@@ -7,7 +7,7 @@
 
 use crate::configs::{DitSchedule, Preset};
 use crate::init::initialise;
-use crate::world::{caption, Scene, Split};
+use crate::world::{caption, Scene, Split, Subset};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -357,7 +357,10 @@ pub fn run(
         log.line(&format!("vae: done in {:.0} s", report.vae_seconds));
     }
 
-    if stages.contains(&Stage::VaeCheck) && preset.eval_prompts > 0 {
+    if stages.contains(&Stage::VaeCheck)
+        && preset.eval_prompts > 0
+        && preset.dataset.subset.is_none()
+    {
         let map = VarMap::new();
         let vae = WanVae::new(&vae_cfg, VarBuilder::from_varmap(&map, DType::F32, &device))?;
         load_into(&map, &paths.vae_weights())?;
@@ -427,7 +430,12 @@ pub fn run(
     }
 
     if stages.contains(&Stage::Eval) && preset.eval_prompts > 0 {
-        let summary = crate::eval::evaluate(&paths.out, preset.eval_prompts, workers, log)?;
+        let summary = match &preset.dataset.subset {
+            Some(subset) => {
+                crate::eval::evaluate_subset(&paths.out, subset, preset.eval_prompts, workers, log)?
+            }
+            None => crate::eval::evaluate(&paths.out, preset.eval_prompts, workers, log)?,
+        };
         report.eval = Some(summary);
     }
     Ok(report)
@@ -610,7 +618,10 @@ pub fn dataset_scenes(preset: &Preset) -> Vec<Scene> {
             let mut rng = ChaCha8Rng::seed_from_u64(
                 preset.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
             );
-            Scene::sample(&mut rng, Split::Train, d.two_objects, d.width, d.height)
+            match &d.subset {
+                Some(subset) => subset.scene(&mut rng, i, d.width, d.height),
+                None => Scene::sample(&mut rng, Split::Train, d.two_objects, d.width, d.height),
+            }
         })
         .collect()
 }
@@ -665,12 +676,16 @@ fn training_ids(
     tokenizer: &PromptTokenizer,
     scene: &Scene,
     s: &DitSchedule,
+    subset: Option<&Subset>,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<u32>> {
     let text = if rng.random::<f64>() < s.text_dropout {
         String::new()
     } else {
-        caption(rng, scene)
+        match subset {
+            Some(subset) => subset.caption(rng, scene),
+            None => caption(rng, scene),
+        }
     };
     let text = augment_case(&text, rng);
     let mut ids = tokenizer
@@ -797,7 +812,15 @@ fn dit_step_inputs(
         let sigma = t2v_models::sampling::shift_sigma(u, preset.settings.shift).clamp(1e-3, 1.0);
         let ids = indices
             .iter()
-            .map(|&i| training_ids(tokenizer, &scenes[i], s, rng))
+            .map(|&i| {
+                training_ids(
+                    tokenizer,
+                    &scenes[i],
+                    s,
+                    preset.dataset.subset.as_ref(),
+                    rng,
+                )
+            })
             .collect::<Result<_>>()?;
         let index = Tensor::new(
             indices

@@ -596,6 +596,67 @@ pub fn caption<R: Rng>(rng: &mut R, scene: &Scene) -> String {
     capitalise_first(&text)
 }
 
+/// A narrow slice of the world for diagnostic runs (`--preset left-right`): one object of one
+/// colour and shape on one background, a few motions, and a few fixed caption wordings per
+/// motion. Small enough that a transformer that can learn motion from a word at all should
+/// learn it here quickly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subset {
+    pub colour: Colour,
+    pub shape: Shape,
+    pub background: Colour,
+    pub motions: Vec<Motion>,
+}
+
+impl Subset {
+    /// A red circle on a blue background that moves left or right.
+    pub fn left_right() -> Subset {
+        Subset {
+            colour: Colour::Red,
+            shape: Shape::Circle,
+            background: Colour::Blue,
+            motions: vec![Motion::Left, Motion::Right],
+        }
+    }
+
+    /// A scene of the subset; the motion cycles with `index`, so any even number of scenes is
+    /// balanced between the motions.
+    pub fn scene<R: Rng>(&self, rng: &mut R, index: usize, width: usize, height: usize) -> Scene {
+        let motion = self.motions[index % self.motions.len()];
+        Scene {
+            background: self.background,
+            objects: vec![place_object(
+                rng,
+                self.colour,
+                self.shape,
+                motion,
+                width as f32,
+                height as f32,
+            )],
+        }
+    }
+
+    /// One of four wordings of the scene's caption (two verb phrases, two sentence orders), in
+    /// the canonical words of the colours and the shape.
+    pub fn caption<R: Rng>(&self, rng: &mut R, scene: &Scene) -> String {
+        let object = &scene.objects[0];
+        let verbs = &object.motion.verb_phrases()[..];
+        // "moves left" / "slides to the left" (the first and the fourth phrase of each move).
+        let verb = verbs[if rng.random::<bool>() {
+            0
+        } else {
+            3.min(verbs.len() - 1)
+        }];
+        let np = format!("a {} {}", object.colour.name(), object.shape.name());
+        let bg = format!("a {} background", scene.background.name());
+        capitalise_first(&if rng.random::<bool>() {
+            format!("{np} {verb} on {bg}.")
+        } else {
+            format!("on {bg}, {np} {verb}.")
+        })
+    }
+}
+
 pub fn capitalise_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
@@ -677,6 +738,47 @@ mod tests {
                 assert!(words.contains(&w), "{w} in {text}");
             }
         }
+    }
+
+    #[test]
+    fn the_left_right_subset_is_balanced_and_captions_name_the_motion() {
+        let subset = Subset::left_right();
+        let words = caption_words();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut counts = [0usize; 2];
+        let mut wordings = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let scene = subset.scene(&mut rng, i, WIDTH, HEIGHT);
+            assert_eq!(scene.background, Colour::Blue);
+            let [o] = scene.objects.as_slice() else {
+                panic!("one object: {scene:?}")
+            };
+            assert_eq!((o.colour, o.shape), (Colour::Red, Shape::Circle));
+            let ((x0, _), _) = o.at(0.0);
+            let ((x1, _), _) = o.at(1.0);
+            let text = subset.caption(&mut rng, &scene);
+            wordings.insert(text.clone());
+            let lower = text.to_lowercase();
+            for w in lower
+                .split(|c: char| !c.is_alphabetic())
+                .filter(|w| !w.is_empty())
+            {
+                assert!(words.contains(&w), "{w} in {text}");
+            }
+            match o.motion {
+                Motion::Left => {
+                    counts[0] += 1;
+                    assert!(x1 < x0 && lower.contains("left") && !lower.contains("right"));
+                }
+                Motion::Right => {
+                    counts[1] += 1;
+                    assert!(x1 > x0 && lower.contains("right") && !lower.contains("left"));
+                }
+                m => panic!("{m:?} is not in the subset"),
+            }
+        }
+        assert_eq!(counts, [100, 100]);
+        assert_eq!(wordings.len(), 8, "{wordings:?}");
     }
 
     #[test]

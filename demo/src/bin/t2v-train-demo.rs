@@ -21,7 +21,9 @@ struct Args {
     /// Where intermediate files go (VAE weights, encoded latents, unexported weights).
     #[arg(long, default_value = "target/demo-train")]
     work: PathBuf,
-    /// `full` (the shipped model) or `smoke` (a few steps on tiny clips).
+    /// `full` (the shipped model), `smoke` (a few steps on tiny clips) or `left-right` (a
+    /// diagnostic: the full model on red circles moving left or right on blue; needs a full
+    /// run's `vae.safetensors` in --work).
     #[arg(long, default_value = "full")]
     preset: String,
     /// Stages to run, comma-separated: vae, vae-check, encode, dit, export, eval. A later stage reads what
@@ -56,7 +58,7 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let Some(mut preset) = Preset::by_name(&args.preset) else {
         eprintln!(
-            "error: unknown preset `{}`: use `full` or `smoke`",
+            "error: unknown preset `{}`: use `full`, `smoke` or `left-right`",
             args.preset
         );
         return ExitCode::FAILURE;
