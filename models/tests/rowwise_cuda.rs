@@ -59,3 +59,24 @@ fn row_kernels_match_the_composed_ops() {
         );
     }
 }
+
+#[test]
+fn layer_norm_modulate_matches_the_composed_ops() {
+    use t2v_models::dit::modulation::norm_modulate;
+    let gpu = Device::new_cuda(0).expect("this test needs a CUDA GPU");
+    let cpu = Device::Cpu;
+    for (dtype, bound) in [(DType::BF16, 0.07f32), (DType::F16, 0.01)] {
+        // Rows of different offsets and spreads, 3072 wide like the real model's.
+        let x32 = (Tensor::randn(0f32, 3.0, (1, 19, 3072), &cpu).unwrap() + 5.0).unwrap();
+        let x = x32.to_dtype(dtype).unwrap();
+        let shift = Tensor::randn(0f32, 1.0, (1, 1, 3072), &cpu).unwrap();
+        let scale = Tensor::randn(0f32, 0.5, (1, 1, 3072), &cpu).unwrap();
+        let on = |t: &Tensor| t.to_device(&gpu).unwrap();
+        let reference =
+            norm_modulate(&x.to_dtype(DType::F32).unwrap(), &shift, &scale, 1e-6).unwrap();
+        let fused = norm_modulate(&on(&x), &on(&shift), &on(&scale), 1e-6).unwrap();
+        assert_eq!(fused.dtype(), dtype);
+        let diff = max_abs_diff(&fused, &reference);
+        assert!(diff <= bound, "{dtype:?}: {diff}");
+    }
+}

@@ -2,7 +2,7 @@
 //! to the text, modulated GELU feed-forward.
 
 use super::attention::sdpa;
-use super::modulation::{layer_norm_f32, modulate, per_run, per_run_pair, TokenTimesteps};
+use super::modulation::{norm_modulate, per_run, per_run_pair, TokenTimesteps};
 use super::rope;
 use crate::ops::linear::{linear, Linear};
 use crate::ops::rowwise::gated_residual;
@@ -180,9 +180,8 @@ impl Block {
             .map(|tp| self.scale_shift_table.broadcast_add(tp)?.chunk(6, 1))
             .collect::<Result<_>>()?;
 
-        let normed = layer_norm_f32(x, self.eps)?;
-        let h = per_run(&normed, timesteps, |seg, r| {
-            modulate(seg, &mods[r][0], &mods[r][1], dtype)
+        let h = per_run(x, timesteps, |seg, r| {
+            norm_modulate(seg, &mods[r][0], &mods[r][1], self.eps)
         })?;
         let attn = self.attn1.self_attention(&h, rope.0, rope.1)?;
         let x = per_run_pair(x, &attn, timesteps, |xs, ys, r| {
@@ -198,9 +197,8 @@ impl Block {
         };
         let x = (&x + self.attn2.cross_attention(&h, cross)?)?;
 
-        let normed = layer_norm_f32(&x, self.eps)?;
-        let h = per_run(&normed, timesteps, |seg, r| {
-            modulate(seg, &mods[r][3], &mods[r][4], dtype)
+        let h = per_run(&x, timesteps, |seg, r| {
+            norm_modulate(seg, &mods[r][3], &mods[r][4], self.eps)
         })?;
         let ff = self.ffn.forward(&h)?;
         per_run_pair(&x, &ff, timesteps, |xs, ys, r| {

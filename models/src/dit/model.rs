@@ -4,7 +4,7 @@
 use super::block::{Block, CrossKv};
 use super::config::DitConfig;
 use super::embeddings::{timestep_sinusoid, TextEmbedder, TimeEmbedder};
-use super::modulation::{layer_norm_f32, modulate, per_run, TokenTimesteps};
+use super::modulation::{norm_modulate, per_run, TokenTimesteps};
 use super::rope::Rope3d;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
@@ -178,9 +178,8 @@ impl WanTransformer {
                     .chunk(2, 1)
             })
             .collect::<Result<_>>()?;
-        let normed = layer_norm_f32(&x, self.cfg.eps)?;
-        let x = per_run(&normed, timesteps, |seg, r| {
-            modulate(seg, &head_mods[r][0], &head_mods[r][1], dtype)
+        let x = per_run(&x, timesteps, |seg, r| {
+            norm_modulate(seg, &head_mods[r][0], &head_mods[r][1], self.cfg.eps)
         })?;
         let x = self.proj_out.forward(&x)?;
         self.unpatchify(&x, grid)?.to_dtype(DType::F32)

@@ -83,6 +83,16 @@ pub fn modulate(
     crate::ops::rowwise::modulate(normed_f32, shift, scale, dtype)
 }
 
+/// `layer_norm(x) * (1 + scale) + shift` (no affine norm parameters, statistics and modulation
+/// in f32), cast to `x`'s dtype; on CUDA one kernel.
+pub fn norm_modulate(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if let Some(y) = crate::ops::rowwise::cuda_layer_norm_modulate(x, shift, scale, eps)? {
+        return Ok(y);
+    }
+    modulate(&layer_norm_f32(x, eps)?, shift, scale, x.dtype())
+}
+
 /// Like [`per_run`] over two tensors of the same token layout, `f(x_segment, y_segment, run)`.
 pub fn per_run_pair(
     x: &Tensor,

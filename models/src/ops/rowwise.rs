@@ -36,11 +36,29 @@ pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
     (x.to_dtype(DType::F32)? + y.to_dtype(DType::F32)?.broadcast_mul(gate)?)?.to_dtype(dtype)
 }
 
+/// On CUDA (bf16/f16 `x`): layer norm without affine parameters over the last dim (f32
+/// statistics), then `* (1 + scale) + shift`, rounded once to `x`'s dtype, in one kernel.
+/// `None` where the kernel does not apply.
+#[cfg(feature = "cuda")]
+pub fn cuda_layer_norm_modulate(
+    x: &Tensor,
+    shift: &Tensor,
+    scale: &Tensor,
+    eps: f64,
+) -> Result<Option<Tensor>> {
+    if !cuda::eligible(x) {
+        return Ok(None);
+    }
+    cuda::layer_norm_modulate(x, scale, shift, eps).map(Some)
+}
+
 #[cfg(feature = "cuda")]
 mod cuda {
     use crate::ops::cuda_kernels::{contiguous_view, elementwise_config, storage};
     use candle_core::backend::BackendStorage;
-    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
+    use candle_core::cuda_backend::cudarc::driver::{
+        CudaSlice, DeviceRepr, LaunchConfig, PushKernelArg,
+    };
     use candle_core::cuda_backend::{CudaStorageSlice, WrapErr};
     use candle_core::{
         CpuStorage, CudaDevice, CudaStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape,
@@ -245,5 +263,87 @@ mod cuda {
         };
         x.contiguous()?
             .apply_op3_no_bwd(&y.contiguous()?, &row(gate, cols)?, &op)
+    }
+
+    struct LayerNormModulate {
+        eps: f32,
+    }
+
+    impl CustomOp3 for LayerNormModulate {
+        fn name(&self) -> &'static str {
+            "layer-norm-modulate"
+        }
+        fn cpu_fwd(
+            &self,
+            _: &CpuStorage,
+            _: &Layout,
+            _: &CpuStorage,
+            _: &Layout,
+            _: &CpuStorage,
+            _: &Layout,
+        ) -> Result<(CpuStorage, Shape)> {
+            candle_core::bail!("layer-norm-modulate runs on CUDA only")
+        }
+        fn cuda_fwd(
+            &self,
+            x: &CudaStorage,
+            lx: &Layout,
+            a: &CudaStorage,
+            la: &Layout,
+            b: &CudaStorage,
+            lb: &Layout,
+        ) -> Result<(CudaStorage, Shape)> {
+            let dev = x.device();
+            let cols = lb.shape().elem_count();
+            let n = lx.shape().elem_count();
+            let rows = n / cols.max(1);
+            let name = format!("layer_norm_modulate_{}", suffix(x.dtype())?);
+            let func = dev.get_or_load_custom_func(&name, MODULE, PTX)?;
+            let cfg = LaunchConfig {
+                grid_dim: (rows as u32, 1, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            };
+            let (cols32, eps) = (cols as u32, self.eps);
+            macro_rules! launch {
+                ($variant:ident, $t:ty, $x:expr, $a:expr, $b:expr) => {{
+                    let xv = contiguous_view($x, lx, 1)?;
+                    let (av, bv) = (contiguous_view($a, la, 1)?, contiguous_view($b, lb, 1)?);
+                    // SAFETY: the kernel writes every element of every row.
+                    let out = unsafe { dev.alloc::<$t>(n)? };
+                    let mut builder = func.builder();
+                    builder.arg(&xv);
+                    builder.arg(&av);
+                    builder.arg(&bv);
+                    builder.arg(&out);
+                    builder.arg(&cols32);
+                    builder.arg(&eps);
+                    // SAFETY: arguments match the kernel's signature.
+                    unsafe { builder.launch(cfg) }.w()?;
+                    CudaStorageSlice::$variant(out)
+                }};
+            }
+            use CudaStorageSlice as S;
+            let slice = match (&x.slice, &a.slice, &b.slice) {
+                (S::BF16(x), S::F32(a), S::F32(b)) => launch!(BF16, half::bf16, x, a, b),
+                (S::F16(x), S::F32(a), S::F32(b)) => launch!(F16, half::f16, x, a, b),
+                _ => candle_core::bail!("layer-norm-modulate: unsupported dtypes"),
+            };
+            Ok(storage(slice, dev, lx.shape()))
+        }
+    }
+
+    pub fn layer_norm_modulate(
+        x: &Tensor,
+        scale: &Tensor,
+        shift: &Tensor,
+        eps: f64,
+    ) -> Result<Tensor> {
+        let cols = x.dims().last().copied().unwrap_or(1);
+        x.contiguous()?.apply_op3_no_bwd(
+            &row(scale, cols)?,
+            &row(shift, cols)?,
+            &LayerNormModulate { eps: eps as f32 },
+        )
     }
 }
