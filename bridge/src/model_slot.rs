@@ -36,6 +36,9 @@ pub(crate) struct ModelSlot {
     text_encoder: Option<Arc<Umt5Encoder>>,
     transformer: Option<Arc<WanTransformer>>,
     vae: Option<Arc<WanVae>>,
+    /// A component of the selected model was loaded since it was selected or unloaded: later
+    /// component loads (the text encoder again, in low-memory mode) are not new model loads.
+    in_use: bool,
 }
 
 impl ModelSlot {
@@ -70,6 +73,7 @@ impl ModelSlot {
         self.text_encoder = None;
         self.transformer = None;
         self.vae = None;
+        self.in_use = false;
         if was {
             counters.unloads.fetch_add(1, Ordering::Relaxed);
         }
@@ -108,9 +112,10 @@ impl ModelSlot {
         Ok(())
     }
 
-    fn counting(&self, counters: &LoadCounters) {
-        if !self.is_loaded() {
+    fn counting(&mut self, counters: &LoadCounters) {
+        if !self.in_use {
             counters.model_loads.fetch_add(1, Ordering::Relaxed);
+            self.in_use = true;
         }
         counters.component_loads.fetch_add(1, Ordering::Relaxed);
     }

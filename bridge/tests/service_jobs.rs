@@ -302,4 +302,7 @@ fn prompt_embeddings_are_reused_and_low_memory_frees_the_text_encoder() {
         after_first.component_loads + 1,
         "low-memory mode freed the text encoder"
     );
+    // Reloading the freed text encoder (here, and between encoding and the transformer of the
+    // first job) is a component load, not another model load.
+    assert_eq!(service.stats().model_loads, 1);
 }
