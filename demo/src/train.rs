@@ -57,16 +57,20 @@ pub enum Stage {
     Dit,
     Export,
     Eval,
+    /// A diagnostic of the text conditioning: the trained weights' flow-matching loss on training
+    /// clips with their own caption and with the caption of the opposite motion.
+    CaptionCheck,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::Vae,
         Stage::VaeCheck,
         Stage::Encode,
         Stage::Dit,
         Stage::Export,
         Stage::Eval,
+        Stage::CaptionCheck,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Stage {
             Stage::Dit => "dit",
             Stage::Export => "export",
             Stage::Eval => "eval",
+            Stage::CaptionCheck => "caption-check",
         }
     }
 
@@ -437,6 +442,10 @@ pub fn run(
             None => crate::eval::evaluate(&paths.out, preset.eval_prompts, workers, log)?,
         };
         report.eval = Some(summary);
+    }
+
+    if stages.contains(&Stage::CaptionCheck) {
+        caption_check(preset, paths, workers, log)?;
     }
     Ok(report)
 }
@@ -843,6 +852,128 @@ fn dit_step_inputs(
     }
     Ok(groups)
 }
+
+/// The motion a caption-swap check names instead of `m`.
+fn opposite(m: crate::world::Motion) -> crate::world::Motion {
+    use crate::world::Motion::*;
+    match m {
+        Left => Right,
+        Right => Left,
+        Up => Down,
+        Down => Up,
+        Grow => Shrink,
+        Shrink => Grow,
+        Bounce => Up,
+    }
+}
+
+/// Loads the trained text encoder and transformer from the work folder and, for up to 64
+/// single-object training clips, compares the weighted flow-matching loss (same noise, at each
+/// of [`CHECK_SIGMAS`]) with the clip's own caption and with the same caption naming the
+/// opposite motion (left/right, up/down, grow/shrink, bounce/up). A transformer that uses the
+/// motion word has a lower loss with its own caption.
+fn caption_check(preset: &Preset, paths: &RunPaths, workers: usize, log: &Log) -> Result<()> {
+    let device = Device::Cpu;
+    let latents = candle_core::safetensors::load(paths.latents(), &device)?
+        .remove("latents")
+        .ok_or_else(|| TrainError::Other("latents file without `latents`".into()))?;
+    let (mean, std) = latent_statistics(&latents)?;
+    let z = mean.len();
+    let as_tensor = |v: Vec<f64>| {
+        Tensor::from_vec(
+            v.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+            (1, z, 1, 1, 1),
+            &device,
+        )
+    };
+    let normalised = latents
+        .broadcast_sub(&as_tensor(mean)?)?
+        .broadcast_div(&as_tensor(std)?)?;
+    let (_, _, lf, lh, lw) = latents.dims5()?;
+    let tokenizer = PromptTokenizer::from_file(&paths.tokenizer())
+        .map_err(|e| TrainError::Other(e.to_string()))?;
+    let text_map = VarMap::new();
+    let dit_map = VarMap::new();
+    let encoder = Umt5Encoder::new(
+        &preset.sizes.text_encoder(),
+        VarBuilder::from_varmap(&text_map, DType::F32, &device),
+    )?;
+    let transformer = WanTransformer::new(
+        &preset.sizes.transformer(),
+        VarBuilder::from_varmap(&dit_map, DType::F32, &device),
+    )?;
+    load_into(&text_map, &paths.text_encoder_weights())?;
+    load_into(&dit_map, &paths.transformer_weights())?;
+    let scenes = dataset_scenes(preset);
+    let picked: Vec<usize> = (0..scenes.len().min(latents.dim(0)?))
+        .filter(|&i| scenes[i].objects.len() == 1)
+        .take(64)
+        .collect();
+    let subset = preset.dataset.subset.as_ref();
+    let check_one = |&i: &usize| -> Result<Vec<(f32, f32)>> {
+        let scene = &scenes[i];
+        let mut swapped = scene.clone();
+        swapped.objects[0].motion = opposite(scene.objects[0].motion);
+        let text = |scene: &Scene| {
+            // The same generator for both: the same wording, only the motion differs.
+            let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
+            match subset {
+                Some(subset) => subset.caption(&mut rng, scene),
+                None => caption(&mut rng, scene),
+            }
+        };
+        let ids = |text: String| {
+            tokenizer
+                .encode(&text)
+                .map_err(|e| TrainError::Other(e.to_string()))
+        };
+        let (own, other) = (ids(text(scene))?, ids(text(&swapped))?);
+        let x0 = normalised.narrow(0, i, 1)?;
+        let cover = object_coverage(scene, &preset.dataset, (lf, lh, lw));
+        let weights = ((Tensor::from_vec(cover, (1, 1, lf, lh, lw), &device)?
+            * preset.dit.object_weight)?
+            + 1.0)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(0xC4EC ^ i as u64);
+        CHECK_SIGMAS
+            .iter()
+            .map(|&sigma| -> Result<(f32, f32)> {
+                let noise = normal_tensor(&mut rng, x0.dims())?;
+                let loss = |ids: &Vec<u32>| -> Result<f32> {
+                    let group = DitGroup {
+                        x0: x0.clone(),
+                        noise: noise.clone(),
+                        ids: vec![ids.clone()],
+                        sigma,
+                        weights: weights.clone(),
+                    };
+                    Ok(group_loss(&encoder, &transformer, &group)?
+                        .detach()
+                        .to_scalar::<f32>()?)
+                };
+                Ok((loss(&own)?, loss(&other)?))
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let results = crate::workers::map_items(&picked, workers, check_one)
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    let n = results.len().max(1) as f32;
+    for (k, sigma) in CHECK_SIGMAS.iter().enumerate() {
+        let own: f32 = results.iter().map(|r| r[k].0).sum::<f32>() / n;
+        let other: f32 = results.iter().map(|r| r[k].1).sum::<f32>() / n;
+        let better = results.iter().filter(|r| r[k].0 < r[k].1).count();
+        log.line(&format!(
+            "caption check: noise {sigma}: {} clips: loss with own caption {own:.4}, with the opposite motion's {other:.4} ({:+.1}%); own caption lower for {better}/{}",
+            results.len(),
+            (other - own) / own * 100.0,
+            results.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Noise levels of the caption-swap check.
+const CHECK_SIGMAS: [f64; 5] = [0.3, 0.6, 0.9, 0.97, 1.0];
 
 /// Splits the moving-average weights into (text encoder, transformer) tensors by name.
 fn split_ema(named: &[(bool, String, Var)], ema: &[Tensor]) -> (Tensors, Tensors) {

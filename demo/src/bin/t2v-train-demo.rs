@@ -26,8 +26,9 @@ struct Args {
     /// run's `vae.safetensors` in --work).
     #[arg(long, default_value = "full")]
     preset: String,
-    /// Stages to run, comma-separated: vae, vae-check, encode, dit, export, eval. A later stage reads what
-    /// earlier ones left in --work, so a run can be resumed.
+    /// Stages to run, comma-separated: vae, vae-check, encode, dit, export, eval, and the
+    /// diagnostic caption-check (not in the default). A later stage reads what earlier ones left
+    /// in --work, so a run can be resumed.
     #[arg(long, default_value = "vae,vae-check,encode,dit,export,eval")]
     stages: String,
     /// Override the number of optimiser steps of the VAE / transformer stages (for timing).
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
         match Stage::parse(name) {
             Some(s) => stages.push(s),
             None => {
-                eprintln!("error: unknown stage `{name}`: use vae, vae-check, encode, dit, export or eval");
+                eprintln!("error: unknown stage `{name}`: use vae, vae-check, encode, dit, export, eval or caption-check");
                 return ExitCode::FAILURE;
             }
         }
