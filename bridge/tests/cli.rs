@@ -256,6 +256,47 @@ fn bad_input_exits_2_with_a_message_that_says_what_to_change() {
 }
 
 #[test]
+fn bench_refuses_an_unknown_stage_and_runs_the_ones_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = t2v(&dir.path().join("cache"));
+    c.args(["bench", "--stages", "transformer,warp-drive"]);
+    let o = run(c);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--stages: unknown stage `warp-drive`: use text, transformer, attention, vae, generation"), "{err}");
+
+    let json = dir.path().join("bench.json");
+    let mut c = t2v(&dir.path().join("cache"));
+    c.args([
+        "bench",
+        "--device",
+        "cpu",
+        "--stages",
+        "attention",
+        "--size",
+        "64x32x5",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    c.arg(&json);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let stages: Vec<&str> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        ["self-attention, one block", "self-attention, chunked"]
+    );
+}
+
+#[test]
 fn cache_commands_list_show_and_clear() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
