@@ -40,10 +40,11 @@ __device__ void gated_residual(const T* x, const T* y, const float* gate, T* out
 }
 
 // Layer norm without affine parameters over each row (f32 statistics, two passes), then
-// * (1 + scale[col]) + shift[col]. One block per row.
+// * (1 + scale[col]) + shift[col]. One block per row; `n` (all elements) keeps the signature
+// of the other row kernels.
 template <typename T>
 __device__ void layer_norm_modulate(const T* x, const float* scale, const float* shift, T* out,
-                                    uint32_t cols, float eps) {
+                                    uint64_t n, uint32_t cols, float eps) {
   __shared__ float partial[32];
   const T* row = x + (uint64_t)blockIdx.x * cols;
   T* dst = out + (uint64_t)blockIdx.x * cols;
@@ -88,8 +89,9 @@ __device__ void layer_norm_modulate(const T* x, const float* scale, const float*
   }                                                                                           \
   extern "C" __global__ void layer_norm_modulate_##SUFFIX(const T* x, const float* scale,     \
                                                           const float* shift, T* out,         \
-                                                          uint32_t cols, float eps) {         \
-    layer_norm_modulate<T>(x, scale, shift, out, cols, eps);                                  \
+                                                          uint64_t n, uint32_t cols,          \
+                                                          float eps) {                        \
+    layer_norm_modulate<T>(x, scale, shift, out, n, cols, eps);                               \
   }
 
 ROWWISE(bf16, __nv_bfloat16)

@@ -168,10 +168,12 @@ mod cuda {
             .apply_op2_no_bwd(&row(bias, cols)?, &BiasAdd)
     }
 
-    /// `modulate` (x f32, a = scale, b = shift) or `gated_residual` (x, a = y, b = gate).
+    /// `modulate` (x f32, a = scale, b = shift), `gated_residual` (x, a = y, b = gate) or,
+    /// with `eps`, `layer_norm_modulate` (x, a = scale, b = shift; one block per row).
     struct Rowwise3 {
         kernel: &'static str,
         out_dtype: DType,
+        eps: Option<f32>,
     }
 
     impl CustomOp3 for Rowwise3 {
@@ -220,8 +222,19 @@ mod cuda {
                     builder.arg(&out);
                     builder.arg(&n64);
                     builder.arg(&cols);
+                    let cfg = match &self.eps {
+                        Some(eps) => {
+                            builder.arg(eps);
+                            LaunchConfig {
+                                grid_dim: ((n / cols.max(1) as usize) as u32, 1, 1),
+                                block_dim: (256, 1, 1),
+                                shared_mem_bytes: 0,
+                            }
+                        }
+                        None => elementwise_config(n),
+                    };
                     // SAFETY: arguments match the kernel's signature.
-                    unsafe { builder.launch(elementwise_config(n)) }.w()?;
+                    unsafe { builder.launch(cfg) }.w()?;
                     CudaStorageSlice::$variant(out)
                 }};
             }
@@ -239,6 +252,12 @@ mod cuda {
                 ("gated_residual", S::F16(x), S::F16(a), S::F32(b), _) => {
                     launch!(F16, half::f16, x, a, b)
                 }
+                ("layer_norm_modulate", S::BF16(x), S::F32(a), S::F32(b), _) => {
+                    launch!(BF16, half::bf16, x, a, b)
+                }
+                ("layer_norm_modulate", S::F16(x), S::F32(a), S::F32(b), _) => {
+                    launch!(F16, half::f16, x, a, b)
+                }
                 _ => candle_core::bail!("{}: unsupported dtypes", self.kernel),
             };
             Ok(storage(slice, dev, lx.shape()))
@@ -250,6 +269,7 @@ mod cuda {
         let op = Rowwise3 {
             kernel: "modulate",
             out_dtype: dtype,
+            eps: None,
         };
         x.contiguous()?
             .apply_op3_no_bwd(&row(scale, cols)?, &row(shift, cols)?, &op)
@@ -260,77 +280,10 @@ mod cuda {
         let op = Rowwise3 {
             kernel: "gated_residual",
             out_dtype: x.dtype(),
+            eps: None,
         };
         x.contiguous()?
             .apply_op3_no_bwd(&y.contiguous()?, &row(gate, cols)?, &op)
-    }
-
-    struct LayerNormModulate {
-        eps: f32,
-    }
-
-    impl CustomOp3 for LayerNormModulate {
-        fn name(&self) -> &'static str {
-            "layer-norm-modulate"
-        }
-        fn cpu_fwd(
-            &self,
-            _: &CpuStorage,
-            _: &Layout,
-            _: &CpuStorage,
-            _: &Layout,
-            _: &CpuStorage,
-            _: &Layout,
-        ) -> Result<(CpuStorage, Shape)> {
-            candle_core::bail!("layer-norm-modulate runs on CUDA only")
-        }
-        fn cuda_fwd(
-            &self,
-            x: &CudaStorage,
-            lx: &Layout,
-            a: &CudaStorage,
-            la: &Layout,
-            b: &CudaStorage,
-            lb: &Layout,
-        ) -> Result<(CudaStorage, Shape)> {
-            let dev = x.device();
-            let cols = lb.shape().elem_count();
-            let n = lx.shape().elem_count();
-            let rows = n / cols.max(1);
-            let name = format!("layer_norm_modulate_{}", suffix(x.dtype())?);
-            let func = dev.get_or_load_custom_func(&name, MODULE, PTX)?;
-            let cfg = LaunchConfig {
-                grid_dim: (rows as u32, 1, 1),
-                block_dim: (256, 1, 1),
-                shared_mem_bytes: 0,
-            };
-            let (cols32, eps) = (cols as u32, self.eps);
-            macro_rules! launch {
-                ($variant:ident, $t:ty, $x:expr, $a:expr, $b:expr) => {{
-                    let xv = contiguous_view($x, lx, 1)?;
-                    let (av, bv) = (contiguous_view($a, la, 1)?, contiguous_view($b, lb, 1)?);
-                    // SAFETY: the kernel writes every element of every row.
-                    let out = unsafe { dev.alloc::<$t>(n)? };
-                    let mut builder = func.builder();
-                    builder.arg(&xv);
-                    builder.arg(&av);
-                    builder.arg(&bv);
-                    builder.arg(&out);
-                    builder.arg(&cols32);
-                    builder.arg(&eps);
-                    // SAFETY: arguments match the kernel's signature.
-                    unsafe { builder.launch(cfg) }.w()?;
-                    CudaStorageSlice::$variant(out)
-                }};
-            }
-            use CudaStorageSlice as S;
-            let slice = match (&x.slice, &a.slice, &b.slice) {
-                (S::BF16(x), S::F32(a), S::F32(b)) => launch!(BF16, half::bf16, x, a, b),
-                (S::F16(x), S::F32(a), S::F32(b)) => launch!(F16, half::f16, x, a, b),
-                _ => candle_core::bail!("layer-norm-modulate: unsupported dtypes"),
-            };
-            Ok(storage(slice, dev, lx.shape()))
-        }
     }
 
     pub fn layer_norm_modulate(
@@ -340,10 +293,12 @@ mod cuda {
         eps: f64,
     ) -> Result<Tensor> {
         let cols = x.dims().last().copied().unwrap_or(1);
-        x.contiguous()?.apply_op3_no_bwd(
-            &row(scale, cols)?,
-            &row(shift, cols)?,
-            &LayerNormModulate { eps: eps as f32 },
-        )
+        let op = Rowwise3 {
+            kernel: "layer_norm_modulate",
+            out_dtype: x.dtype(),
+            eps: Some(eps as f32),
+        };
+        x.contiguous()?
+            .apply_op3_no_bwd(&row(scale, cols)?, &row(shift, cols)?, &op)
     }
 }
