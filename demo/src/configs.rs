@@ -113,6 +113,16 @@ pub struct DitSchedule {
     /// few percent of the pixels, and without it the transformer learns the backgrounds long
     /// before the objects.
     pub object_weight: f64,
+    /// Train on an easier slice of the dataset first (none: the whole dataset throughout).
+    pub curriculum: Option<Curriculum>,
+}
+
+/// The transformer's first `steps` steps draw their clips only from the dataset's scenes in
+/// `slice` (where motion is most of what varies), the rest from the whole dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curriculum {
+    pub steps: usize,
+    pub slice: crate::world::Slice,
 }
 
 /// The clips the transformer learns from (encoded once).
@@ -267,6 +277,7 @@ impl Preset {
                 unknown_insertion: 0.05,
                 ema_decay: 0.995,
                 object_weight: 12.0,
+                curriculum: None,
             },
             settings: DemoSettings {
                 width: crate::world::WIDTH,

@@ -800,6 +800,7 @@ fn dit_step_inputs(
     normalised: &Tensor,
     weights: &Tensor,
     scenes: &[Scene],
+    pool: &[usize],
     tokenizer: &PromptTokenizer,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<DitGroup>> {
@@ -810,11 +811,11 @@ fn dit_step_inputs(
     for g in 0..s.groups {
         let indices: Vec<usize> = if smoke {
             (0..per_group)
-                .map(|i| (g * per_group + i) % scenes.len())
+                .map(|i| pool[(g * per_group + i) % pool.len()])
                 .collect()
         } else {
             (0..per_group)
-                .map(|_| rng.random_range(0..scenes.len()))
+                .map(|_| pool[rng.random_range(0..pool.len())])
                 .collect()
         };
         let u: f64 = rng.random();
@@ -851,6 +852,20 @@ fn dit_step_inputs(
         });
     }
     Ok(groups)
+}
+
+/// The clips (indices into the dataset) the transformer's step `step` draws from: the
+/// curriculum's slice (`easy`) during its first steps, then every clip (`all`).
+fn step_pool<'a>(
+    step: usize,
+    curriculum: Option<&crate::configs::Curriculum>,
+    easy: &'a [usize],
+    all: &'a [usize],
+) -> &'a [usize] {
+    match curriculum {
+        Some(c) if step < c.steps => easy,
+        _ => all,
+    }
 }
 
 /// The motion a caption-swap check names instead of `m`.
@@ -1083,10 +1098,36 @@ fn train_dit(
     let dit_vars: Vec<Var> = named.iter().filter(|n| !n.0).map(|n| n.2.clone()).collect();
     let mut text_opt = adamw(text_vars, s.lr * s.text_lr_scale)?;
     let mut opt = adamw(dit_vars, s.lr)?;
+    let all: Vec<usize> = (0..n).collect();
+    let easy: Vec<usize> = match &s.curriculum {
+        Some(c) => {
+            let easy = c.slice.indices(&scenes);
+            if easy.is_empty() {
+                return Err(TrainError::Other(
+                    "dit: the curriculum's slice holds none of the dataset's clips".into(),
+                ));
+            }
+            log.line(&format!(
+                "dit: curriculum: the first {} steps on {} of {n} clips ({:?})",
+                c.steps,
+                easy.len(),
+                c.slice
+            ));
+            easy
+        }
+        None => Vec::new(),
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x4449_5401);
     let smoke = preset.name == "smoke";
-    let first_inputs =
-        dit_step_inputs(preset, &normalised, &coverage, &scenes, tokenizer, &mut rng)?;
+    let first_inputs = dit_step_inputs(
+        preset,
+        &normalised,
+        &coverage,
+        &scenes,
+        step_pool(0, s.curriculum.as_ref(), &easy, &all),
+        tokenizer,
+        &mut rng,
+    )?;
     let mut losses = Vec::with_capacity(s.steps);
     let mut window = Instant::now();
     for step in 0..s.steps {
@@ -1096,7 +1137,21 @@ fn train_dit(
         let inputs = if smoke {
             first_inputs.clone()
         } else {
-            dit_step_inputs(preset, &normalised, &coverage, &scenes, tokenizer, &mut rng)?
+            let pool = step_pool(step, s.curriculum.as_ref(), &easy, &all);
+            if s.curriculum.as_ref().is_some_and(|c| step == c.steps) {
+                log.line(&format!(
+                    "dit: curriculum over at step {step}: every clip from now on"
+                ));
+            }
+            dit_step_inputs(
+                preset,
+                &normalised,
+                &coverage,
+                &scenes,
+                pool,
+                tokenizer,
+                &mut rng,
+            )?
         };
         let groups = inputs.len() as f64;
         let (value, grads) = parallel_grads(&inputs, workers, &vars, |group| {
@@ -1158,5 +1213,48 @@ mod tests {
         let values: Vec<f32> = average.to_vec1().unwrap();
         // 1 -> (1+2)/2=1.5 -> (1.5+3)/2=2.25 -> (2.25+4)/2=3.125
         assert_eq!(values[0], 3.125);
+    }
+
+    #[test]
+    fn the_curriculum_draws_from_its_slice_then_from_every_clip() {
+        let easy = [3, 7];
+        let all = [0, 1, 2, 3, 4, 5, 6, 7];
+        let c = crate::configs::Curriculum {
+            steps: 2,
+            slice: crate::world::Slice::motion_first(),
+        };
+        assert_eq!(step_pool(0, Some(&c), &easy, &all), &easy);
+        assert_eq!(step_pool(1, Some(&c), &easy, &all), &easy);
+        assert_eq!(step_pool(2, Some(&c), &easy, &all), &all);
+        assert_eq!(step_pool(0, None, &easy, &all), &all);
+    }
+
+    /// The default slice is a usable part of the full preset's already-encoded clips: one object
+    /// on one background, every motion and shape, enough clips for each motion.
+    #[test]
+    fn the_motion_first_slice_covers_every_motion_of_the_full_dataset() {
+        use crate::world::{MOTIONS, SHAPES};
+        let preset = Preset::full();
+        let scenes = dataset_scenes(&preset);
+        let slice = crate::world::Slice::motion_first();
+        let picked = slice.indices(&scenes);
+        assert!(picked.len() >= 50, "{} clips", picked.len());
+        for &i in &picked {
+            assert_eq!(scenes[i].objects.len(), 1);
+            assert!(slice.contains(&scenes[i]));
+        }
+        for m in MOTIONS {
+            let count = picked
+                .iter()
+                .filter(|&&i| scenes[i].objects[0].motion == m)
+                .count();
+            assert!(count >= 4, "{m:?}: {count} clips");
+        }
+        for shape in SHAPES {
+            assert!(picked.iter().any(|&i| scenes[i].objects[0].shape == shape));
+        }
+        // Scenes outside the slice: two objects, another background, another colour.
+        let outside = (0..scenes.len()).filter(|i| !picked.contains(i)).count();
+        assert_eq!(outside + picked.len(), scenes.len());
     }
 }

@@ -657,6 +657,45 @@ impl Subset {
     }
 }
 
+/// A slice of the full training set picked by filtering its scenes (so its clips are already
+/// encoded): the transformer stage's curriculum trains on it first. Scenes with at most
+/// `max_objects` objects on one of `backgrounds`, every object of one of `colours`; shapes and
+/// motions are not restricted, so that what varies between the slice's clips is mostly motion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice {
+    pub backgrounds: Vec<Colour>,
+    pub colours: Vec<Colour>,
+    pub max_objects: usize,
+}
+
+impl Slice {
+    /// The curriculum's default: one object on a black background, in one of four colours, with
+    /// every shape and every motion (78 of the full preset's 1000 clips).
+    pub fn motion_first() -> Slice {
+        Slice {
+            backgrounds: vec![Colour::Black],
+            colours: vec![Colour::Red, Colour::Yellow, Colour::Blue, Colour::White],
+            max_objects: 1,
+        }
+    }
+
+    pub fn contains(&self, scene: &Scene) -> bool {
+        scene.objects.len() <= self.max_objects
+            && self.backgrounds.contains(&scene.background)
+            && scene
+                .objects
+                .iter()
+                .all(|o| self.colours.contains(&o.colour))
+    }
+
+    /// Indices of the scenes in the slice.
+    pub fn indices(&self, scenes: &[Scene]) -> Vec<usize> {
+        (0..scenes.len())
+            .filter(|&i| self.contains(&scenes[i]))
+            .collect()
+    }
+}
+
 pub fn capitalise_first(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {

@@ -38,6 +38,11 @@ struct Args {
     dit_steps: Option<usize>,
     #[arg(long)]
     clips: Option<usize>,
+    /// Curriculum: train the transformer's first K steps only on the dataset's single-object
+    /// clips on a black background in red, yellow, blue or white (all shapes and motions,
+    /// `world::Slice::motion_first`), then on every clip.
+    #[arg(long, value_name = "K")]
+    curriculum_steps: Option<usize>,
     /// Resume the VAE stage at this phase (1-based) from the VAE weights in --work.
     #[arg(long, default_value_t = 1)]
     vae_phase: usize,
@@ -74,6 +79,12 @@ fn main() -> ExitCode {
     }
     if let Some(n) = args.clips {
         preset.dataset.clips = n;
+    }
+    if let Some(k) = args.curriculum_steps {
+        preset.dit.curriculum = Some(t2v_demo::configs::Curriculum {
+            steps: k,
+            slice: t2v_demo::world::Slice::motion_first(),
+        });
     }
     let mut stages = Vec::new();
     for name in args
