@@ -920,10 +920,18 @@ fn caption_check(preset: &Preset, paths: &RunPaths, workers: usize, log: &Log) -
     load_into(&text_map, &paths.text_encoder_weights())?;
     load_into(&dit_map, &paths.transformer_weights())?;
     let scenes = dataset_scenes(preset);
-    let picked: Vec<usize> = (0..scenes.len().min(latents.dim(0)?))
-        .filter(|&i| scenes[i].objects.len() == 1)
-        .take(64)
-        .collect();
+    let single = |i: &usize| scenes[*i].objects.len() == 1;
+    let available = scenes.len().min(latents.dim(0)?);
+    // Single-object clips, and (with a curriculum) those of the curriculum's slice as well.
+    let mut checks: Vec<(&str, Vec<usize>)> =
+        vec![("", (0..available).filter(single).take(64).collect())];
+    if let Some(c) = &preset.dit.curriculum {
+        let in_slice = c.slice.indices(&scenes[..available]);
+        checks.push((
+            " of the curriculum's slice",
+            in_slice.into_iter().filter(single).take(64).collect(),
+        ));
+    }
     let subset = preset.dataset.subset.as_ref();
     let check_one = |&i: &usize| -> Result<Vec<(f32, f32)>> {
         let scene = &scenes[i];
@@ -969,20 +977,22 @@ fn caption_check(preset: &Preset, paths: &RunPaths, workers: usize, log: &Log) -
             })
             .collect::<Result<Vec<_>>>()
     };
-    let results = crate::workers::map_items(&picked, workers, check_one)
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?;
-    let n = results.len().max(1) as f32;
-    for (k, sigma) in CHECK_SIGMAS.iter().enumerate() {
-        let own: f32 = results.iter().map(|r| r[k].0).sum::<f32>() / n;
-        let other: f32 = results.iter().map(|r| r[k].1).sum::<f32>() / n;
-        let better = results.iter().filter(|r| r[k].0 < r[k].1).count();
-        log.line(&format!(
-            "caption check: noise {sigma}: {} clips: loss with own caption {own:.4}, with the opposite motion's {other:.4} ({:+.1}%); own caption lower for {better}/{}",
-            results.len(),
-            (other - own) / own * 100.0,
-            results.len()
-        ));
+    for (label, picked) in &checks {
+        let results = crate::workers::map_items(picked, workers, check_one)
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        let n = results.len().max(1) as f32;
+        for (k, sigma) in CHECK_SIGMAS.iter().enumerate() {
+            let own: f32 = results.iter().map(|r| r[k].0).sum::<f32>() / n;
+            let other: f32 = results.iter().map(|r| r[k].1).sum::<f32>() / n;
+            let better = results.iter().filter(|r| r[k].0 < r[k].1).count();
+            log.line(&format!(
+                "caption check: noise {sigma}: {} clips{label}: loss with own caption {own:.4}, with the opposite motion's {other:.4} ({:+.1}%); own caption lower for {better}/{}",
+                results.len(),
+                (other - own) / own * 100.0,
+                results.len()
+            ));
+        }
     }
     Ok(())
 }
