@@ -907,16 +907,7 @@ fn caption_check(preset: &Preset, paths: &RunPaths, workers: usize, log: &Log) -
     let (_, _, lf, lh, lw) = latents.dims5()?;
     let tokenizer = PromptTokenizer::from_file(&paths.tokenizer())
         .map_err(|e| TrainError::Other(e.to_string()))?;
-    let text_map = VarMap::new();
-    let dit_map = VarMap::new();
-    let encoder = Umt5Encoder::new(
-        &preset.sizes.text_encoder(),
-        VarBuilder::from_varmap(&text_map, DType::F32, &device),
-    )?;
-    let transformer = WanTransformer::new(
-        &preset.sizes.transformer(),
-        VarBuilder::from_varmap(&dit_map, DType::F32, &device),
-    )?;
+    let (text_map, dit_map, encoder, transformer) = text_encoder_and_transformer(preset, &device)?;
     load_into(&text_map, &paths.text_encoder_weights())?;
     load_into(&dit_map, &paths.transformer_weights())?;
     let scenes = dataset_scenes(preset);
@@ -1061,16 +1052,7 @@ fn train_dit(
         coverage.mean_all()?.to_scalar::<f32>()?
     ));
 
-    let text_map = VarMap::new();
-    let dit_map = VarMap::new();
-    let encoder = Umt5Encoder::new(
-        &preset.sizes.text_encoder(),
-        VarBuilder::from_varmap(&text_map, DType::F32, &device),
-    )?;
-    let transformer = WanTransformer::new(
-        &preset.sizes.transformer(),
-        VarBuilder::from_varmap(&dit_map, DType::F32, &device),
-    )?;
+    let (text_map, dit_map, encoder, transformer) = text_encoder_and_transformer(preset, &device)?;
     initialise(&text_map, preset.seed ^ 0x5435_0000, preset.sizes.text_d_kv)?;
     initialise(&dit_map, preset.seed ^ 0x4449_5400, preset.sizes.text_d_kv)?;
     if paths.dit_resume {
@@ -1204,6 +1186,24 @@ fn train_dit(
     }
     let (text, dit) = split_ema(&named, &ema);
     Ok((text, dit, losses))
+}
+
+/// The trainable text encoder and transformer of `preset`, each backed by a fresh `VarMap`.
+fn text_encoder_and_transformer(
+    preset: &Preset,
+    device: &Device,
+) -> Result<(VarMap, VarMap, Umt5Encoder, WanTransformer)> {
+    let text_map = VarMap::new();
+    let dit_map = VarMap::new();
+    let encoder = Umt5Encoder::new(
+        &preset.sizes.text_encoder(),
+        VarBuilder::from_varmap(&text_map, DType::F32, device),
+    )?;
+    let transformer = WanTransformer::new(
+        &preset.sizes.transformer(),
+        VarBuilder::from_varmap(&dit_map, DType::F32, device),
+    )?;
+    Ok((text_map, dit_map, encoder, transformer))
 }
 
 #[cfg(test)]
