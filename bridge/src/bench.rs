@@ -24,6 +24,24 @@ impl BenchSize {
     pub fn label(&self) -> String {
         format!("{}x{}x{}", self.width, self.height, self.frames)
     }
+
+    /// The latent grid `(frames, height, width)`: 4x temporal, 16x spatial compression.
+    pub fn latent_grid(&self) -> (usize, usize, usize) {
+        ((self.frames - 1) / 4 + 1, self.height / 16, self.width / 16)
+    }
+
+    /// The transformer's tokens for this size: the latent grid over its patch size.
+    fn tokens(&self, dit_cfg: &DitConfig) -> usize {
+        let (f, h, w) = self.latent_grid();
+        let [pf, ph, pw] = dit_cfg.patch_size;
+        (f / pf) * (h / ph) * (w / pw)
+    }
+
+    /// Standard-normal latents `[1, C, F', H/16, W/16]` with `channels` channels.
+    fn random_latents(&self, channels: usize, dev: &Device) -> candle_core::Result<Tensor> {
+        let (f, h, w) = self.latent_grid();
+        Tensor::randn(0f32, 1.0, (1, channels, f, h, w), dev)
+    }
 }
 
 /// Which model sizes to build.
@@ -369,16 +387,8 @@ fn transformer_rows(
     let context = Tensor::randn(0f32, 1.0, (1, 512, dit_cfg.text_dim), dev)?.to_dtype(dtype)?;
     let prompt = dit.prepare_context(&context)?;
     for size in &opts.sizes {
-        let latent = [
-            1,
-            dit_cfg.in_channels,
-            (size.frames - 1) / 4 + 1,
-            size.height / 16,
-            size.width / 16,
-        ];
-        let latents = Tensor::randn(0f32, 1.0, latent.as_slice(), dev)?;
-        let (gf, gh, gw) = dit.token_grid(latent[2], latent[3], latent[4]);
-        let tokens = gf * gh * gw;
+        let latents = size.random_latents(dit_cfg.in_channels, dev)?;
+        let tokens = size.tokens(dit_cfg);
         let steps = TokenTimesteps::uniform(tokens, 500.0);
         log(&format!("timing a transformer forward at {}", size.label()));
         let seconds = time(opts.repeats, dev, || dit.forward(&latents, &steps, &prompt))?;
@@ -407,7 +417,7 @@ fn attention_rows(
 ) -> candle_core::Result<()> {
     let (dev, dtype) = (&opts.device, opts.dtype);
     for size in &opts.sizes {
-        let tokens = ((size.frames - 1) / 4 + 1) * (size.height / 32) * (size.width / 32);
+        let tokens = size.tokens(dit_cfg);
         // One block's self-attention alone: the default path (the fused kernel on CUDA) and
         // the query-chunked path every device can take.
         let heads = dit_cfg.num_attention_heads;
@@ -458,19 +468,8 @@ fn vae_rows(
     log("building the VAE decoder (random weights)");
     let vae = WanVae::new_decoder_only(vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
     for size in &opts.sizes {
-        let latent_frames = (size.frames - 1) / 4 + 1;
-        let z = Tensor::randn(
-            0f32,
-            1.0,
-            (
-                1,
-                vae_cfg.z_dim,
-                latent_frames,
-                size.height / 16,
-                size.width / 16,
-            ),
-            dev,
-        )?;
+        let (latent_frames, _, _) = size.latent_grid();
+        let z = size.random_latents(vae_cfg.z_dim, dev)?;
         log(&format!("timing VAE decode at {}", size.label()));
         let two = z.narrow(2, 0, latent_frames.min(2))?;
         // The second latent frame is a steady-state chunk (4 frames); the first is a single frame.
@@ -521,16 +520,8 @@ fn generation_rows(
         dev.synchronize()?;
         drop(text);
         let (prompt, negative) = (dit.prepare_context(&ctx)?, dit.prepare_context(&ctx)?);
-        let latent_frames = (size.frames - 1) / 4 + 1;
-        let (lh, lw) = (size.height / 16, size.width / 16);
-        let latents = Tensor::randn(
-            0f32,
-            1.0,
-            (1, dit_cfg.in_channels, latent_frames, lh, lw),
-            dev,
-        )?;
-        let (gf, gh, gw) = dit.token_grid(latent_frames, lh, lw);
-        let steps = TokenTimesteps::uniform(gf * gh * gw, 500.0);
+        let latents = size.random_latents(dit_cfg.in_channels, dev)?;
+        let steps = TokenTimesteps::uniform(size.tokens(dit_cfg), 500.0);
         let cond = dit.forward(&latents, &steps, &prompt)?;
         let uncond = dit.forward(&latents, &steps, &negative)?;
         let z = (&uncond + ((&cond - &uncond)? * 5.0)?)?;
