@@ -239,14 +239,8 @@ mod tests {
     use crate::world::{place_object, Scene, Shape, FRAMES, HEIGHT, WIDTH};
     use rand::SeedableRng;
 
-    /// Regression: an object colour that is the background's was reported as a share of the
-    /// (near-empty) object pixels, e.g. "black 69632000% of object pixels".
-    #[test]
-    fn an_object_colour_that_is_the_background_is_reported_as_such() {
-        let scene = Scene {
-            background: Colour::Yellow,
-            objects: vec![],
-        };
+    /// The scene's clip as frames `[F, H, W, 3]` in [0, 1] (it renders `[3, F, H, W]` in [-1, 1]).
+    fn rendered_frames(scene: &Scene) -> Vec<f32> {
         let chw = scene.render_clip();
         let plane = FRAMES * HEIGHT * WIDTH;
         let mut hwc = vec![0f32; 3 * plane];
@@ -255,6 +249,18 @@ mod tests {
                 hwc[p * 3 + c] = (chw[c * plane + p] + 1.0) / 2.0;
             }
         }
+        hwc
+    }
+
+    /// Regression: an object colour that is the background's was reported as a share of the
+    /// (near-empty) object pixels, e.g. "black 69632000% of object pixels".
+    #[test]
+    fn an_object_colour_that_is_the_background_is_reported_as_such() {
+        let scene = Scene {
+            background: Colour::Yellow,
+            objects: vec![],
+        };
+        let hwc = rendered_frames(&scene);
         let clip = Clip {
             frames: FRAMES,
             height: HEIGHT,
@@ -304,14 +310,7 @@ mod tests {
                 background,
                 objects: vec![object],
             };
-            let chw = scene.render_clip();
-            let plane = FRAMES * HEIGHT * WIDTH;
-            let mut hwc = vec![0f32; 3 * plane];
-            for p in 0..plane {
-                for c in 0..3 {
-                    hwc[p * 3 + c] = (chw[c * plane + p] + 1.0) / 2.0;
-                }
-            }
+            let hwc = rendered_frames(&scene);
             let clip = Clip {
                 frames: FRAMES,
                 height: HEIGHT,
