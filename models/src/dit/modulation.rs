@@ -60,17 +60,7 @@ pub fn per_run(
     timesteps: &TokenTimesteps,
     mut f: impl FnMut(&Tensor, usize) -> Result<Tensor>,
 ) -> Result<Tensor> {
-    let runs = timesteps.runs();
-    if runs.len() == 1 {
-        return f(x, 0);
-    }
-    let mut parts = Vec::with_capacity(runs.len());
-    let mut start = 0;
-    for (i, &(len, _)) in runs.iter().enumerate() {
-        parts.push(f(&x.narrow(1, start, len)?, i)?);
-        start += len;
-    }
-    Tensor::cat(&parts, 1)
+    per_run_pair(x, x, timesteps, |segment, _, run| f(segment, run))
 }
 
 /// `norm(x) * (1 + scale) + shift` in f32, cast to `dtype`; `scale`/`shift` broadcast `[1, 1, D]`.
