@@ -45,6 +45,9 @@ pub struct Attention {
 pub struct CrossKv {
     pub k: Tensor,
     pub v: Tensor,
+    /// `[B, 1, 1, M]` f32 added to the keys' scores: ln of how many identical padding rows a key
+    /// stands for (see `WanTransformer::prepare_collapsed_context`); none for the full text.
+    pub key_bias: Option<Tensor>,
 }
 
 impl Attention {
@@ -91,12 +94,23 @@ impl Attention {
     pub fn cross_kv(&self, context: &Tensor) -> Result<CrossKv> {
         let k = self.split_heads(&self.norm_k.forward(&self.to_k.forward(context)?)?)?;
         let v = self.split_heads(&self.to_v.forward(context)?)?;
-        Ok(CrossKv { k, v })
+        Ok(CrossKv {
+            k,
+            v,
+            key_bias: None,
+        })
     }
 
     pub fn cross_attention(&self, x: &Tensor, kv: &CrossKv) -> Result<Tensor> {
         let q = self.split_heads(&self.norm_q.forward(&self.to_q.forward(x)?)?)?;
-        self.attend(&q, &kv.k, &kv.v)
+        match &kv.key_bias {
+            None => self.attend(&q, &kv.k, &kv.v),
+            Some(bias) => {
+                let scale = 1.0 / (q.dim(3)? as f64).sqrt();
+                let out = super::attention::sdpa_with_key_bias(&q, &kv.k, &kv.v, scale, bias)?;
+                self.to_out.forward(&Self::merge_heads(&out)?)
+            }
+        }
     }
 }
 
