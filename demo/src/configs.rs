@@ -100,8 +100,15 @@ pub struct DitSchedule {
     pub groups: usize,
     pub lr: f64,
     /// The text encoder's learning rate is `lr * text_lr_scale`: its gradient arrives through
-    /// the cross-attention only, and at `lr` it had barely moved after 4000 steps.
+    /// the cross-attention only, and at `lr` it had barely moved after 4000 steps. 0 freezes it
+    /// (as Wan2.2 trains with its pretrained umT5).
     pub text_lr_scale: f64,
+    /// The shift of the training timesteps' distribution (`s = shift*u/(1+(shift-1)u)`, `u`
+    /// uniform; 1: uniform noise levels).
+    pub timestep_shift: f64,
+    /// Steps of text-encoder pretraining before the transformer trains
+    /// ([`crate::text_pretraining`]; 0: none).
+    pub text_pretrain_steps: usize,
     pub warmup: usize,
     /// Probability of training on the empty prompt, for classifier-free guidance.
     pub text_dropout: f64,
@@ -259,7 +266,7 @@ impl Preset {
                 },
             ],
             dataset: DatasetSpec {
-                clips: 1000,
+                clips: 1400,
                 width: crate::world::WIDTH,
                 height: crate::world::HEIGHT,
                 frames: crate::world::FRAMES,
@@ -267,11 +274,13 @@ impl Preset {
                 subset: None,
             },
             dit: DitSchedule {
-                steps: 3500,
+                steps: 4500,
                 batch: 8,
                 groups: 4,
-                lr: 1e-3,
-                text_lr_scale: 3.0,
+                lr: 3e-3,
+                text_lr_scale: 0.0,
+                text_pretrain_steps: 1000,
+                timestep_shift: 3.0,
                 warmup: 100,
                 text_dropout: 0.1,
                 unknown_insertion: 0.05,
@@ -362,6 +371,7 @@ impl Preset {
                 groups: 2,
                 lr: 3e-3,
                 warmup: 0,
+                text_pretrain_steps: 10,
                 ..full.dit
             },
             settings: DemoSettings {

@@ -6,7 +6,8 @@
 //! - [`world`]: the procedural scenes, their captions and the held-out combinations;
 //! - [`vocab`]: the vocabulary and the `tokenizer.json` built from it;
 //! - [`configs`]: model sizes and training schedules;
-//! - [`train`]: the trainer (`t2v-train-demo`), [`export`]: the diffusers folder it writes;
+//! - [`train`]: the trainer (`t2v-train-demo`), [`text_pretraining`]: its first step for the
+//!   text encoder, [`export`]: the diffusers folder it writes;
 //! - [`judge`] and [`eval`]: judging generated clips from their pixels;
 //! - [`workers`]: the trainer's worker threads;
 //! - [`shipped`]: where the shipped model is, its recommended settings and its vocabulary;
@@ -20,6 +21,7 @@ pub mod export;
 pub mod init;
 pub mod judge;
 pub mod shipped;
+pub mod text_pretraining;
 pub mod train;
 pub mod vocab;
 pub mod workers;

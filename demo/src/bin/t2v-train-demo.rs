@@ -38,11 +38,30 @@ struct Args {
     dit_steps: Option<usize>,
     #[arg(long)]
     clips: Option<usize>,
-    /// Curriculum: train the transformer's first K steps only on the dataset's single-object
-    /// clips on a black background in red, yellow, blue or white (all shapes and motions,
-    /// `world::Slice::motion_first`), then on every clip.
+    /// Curriculum: train the transformer's first K steps only on the dataset's clips in
+    /// `--slice`, then on every clip.
     #[arg(long, value_name = "K")]
     curriculum_steps: Option<usize>,
+    /// The curriculum's slice: `motion-first` (the default: one object on black in red, yellow,
+    /// blue or white, every shape and motion), `left-right-any-look` (one object of any look
+    /// moving left or right), `one-background` (one object of any colour on black) or
+    /// `one-colour` (one red object on any background). With K = all steps, a diagnostic run on
+    /// the slice alone.
+    #[arg(long, default_value = "motion-first")]
+    slice: String,
+    /// Pretrain the text encoder for N steps before the transformer stage (reading each
+    /// object's colour, shape and motion from its noun; `text_pretraining`).
+    #[arg(long, value_name = "N")]
+    text_pretrain_steps: Option<usize>,
+    /// The text encoder's learning rate as a multiple of the transformer's (0 freezes it).
+    #[arg(long, value_name = "X")]
+    text_lr_scale: Option<f64>,
+    /// The transformer's peak learning rate.
+    #[arg(long)]
+    dit_lr: Option<f64>,
+    /// The shift of the transformer's training noise levels (1: uniform).
+    #[arg(long)]
+    timestep_shift: Option<f64>,
     /// Resume the VAE stage at this phase (1-based) from the VAE weights in --work.
     #[arg(long, default_value_t = 1)]
     vae_phase: usize,
@@ -80,10 +99,32 @@ fn main() -> ExitCode {
     if let Some(n) = args.clips {
         preset.dataset.clips = n;
     }
+    if let Some(n) = args.text_pretrain_steps {
+        preset.dit.text_pretrain_steps = n;
+    }
+    if let Some(lr) = args.dit_lr {
+        preset.dit.lr = lr;
+    }
+    if let Some(shift) = args.timestep_shift {
+        preset.dit.timestep_shift = shift;
+    }
+    if let Some(x) = args.text_lr_scale {
+        preset.dit.text_lr_scale = x;
+    }
     if let Some(k) = args.curriculum_steps {
         preset.dit.curriculum = Some(t2v_demo::configs::Curriculum {
             steps: k,
-            slice: t2v_demo::world::Slice::motion_first(),
+            slice: match t2v_demo::world::Slice::by_name(&args.slice) {
+                Some(slice) => slice,
+                None => {
+                    eprintln!(
+                        "error: unknown slice `{}`: use one of {}",
+                        args.slice,
+                        t2v_demo::world::Slice::NAMES.join(", ")
+                    );
+                    return ExitCode::FAILURE;
+                }
+            },
         });
     }
     let mut stages = Vec::new();
