@@ -754,11 +754,20 @@ impl Slice {
         }
     }
 
-    pub const NAMES: [&'static str; 4] = [
+    /// Every colour, shape and motion of one object on black, white or blue.
+    pub fn three_backgrounds() -> Slice {
+        Slice {
+            backgrounds: vec![Colour::Black, Colour::White, Colour::Blue],
+            ..Slice::one_background()
+        }
+    }
+
+    pub const NAMES: [&'static str; 5] = [
         "motion-first",
         "left-right-any-look",
         "one-background",
         "one-colour",
+        "three-backgrounds",
     ];
 
     pub fn by_name(name: &str) -> Option<Slice> {
@@ -767,6 +776,7 @@ impl Slice {
             "left-right-any-look" => Some(Slice::left_right_any_look()),
             "one-background" => Some(Slice::one_background()),
             "one-colour" => Some(Slice::one_colour()),
+            "three-backgrounds" => Some(Slice::three_backgrounds()),
             _ => None,
         }
     }
@@ -885,6 +895,29 @@ mod tests {
                 .count();
             assert_eq!(motions.len(), allowed, "{members:?}");
         }
+    }
+
+    /// Every listed slice has a name that parses, and a slice keeps only its motions.
+    #[test]
+    fn named_slices_parse_and_filter_by_motion() {
+        for name in Slice::NAMES {
+            assert!(Slice::by_name(name).is_some(), "{name}");
+        }
+        assert!(Slice::by_name("everything").is_none());
+        let slice = Slice::left_right_any_look();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (mut kept, mut dropped) = (0, 0);
+        for _ in 0..200 {
+            let scene = Scene::sample(&mut rng, Split::Train, 0.0, WIDTH, HEIGHT);
+            let moves_sideways = matches!(scene.objects[0].motion, Motion::Left | Motion::Right);
+            assert_eq!(slice.contains(&scene), moves_sideways, "{scene:?}");
+            if moves_sideways {
+                kept += 1;
+            } else {
+                dropped += 1;
+            }
+        }
+        assert!(kept > 20 && dropped > 100, "{kept} kept, {dropped} dropped");
     }
 
     #[test]
