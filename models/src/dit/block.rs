@@ -76,9 +76,20 @@ impl Attention {
         x.transpose(1, 2)?.reshape((b, l, h * d))
     }
 
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-        let head_dim = q.dim(3)?;
-        let out = sdpa(q, k, v, 1.0 / (head_dim as f64).sqrt())?;
+    /// Attention and the output projection; `key_bias` (see [`CrossKv::key_bias`]) takes the
+    /// chunked path that adds it.
+    fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        key_bias: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let scale = 1.0 / (q.dim(3)? as f64).sqrt();
+        let out = match key_bias {
+            None => sdpa(q, k, v, scale)?,
+            Some(bias) => super::attention::sdpa_with_key_bias(q, k, v, scale, bias)?,
+        };
         self.to_out.forward(&Self::merge_heads(&out)?)
     }
 
@@ -88,7 +99,7 @@ impl Attention {
         let v = self.split_heads(&self.to_v.forward(x)?)?;
         let q = rope::apply(&q, cos, sin)?;
         let k = rope::apply(&k, cos, sin)?;
-        self.attend(&q, &k, &v)
+        self.attend(&q, &k, &v, None)
     }
 
     pub fn cross_kv(&self, context: &Tensor) -> Result<CrossKv> {
@@ -103,14 +114,7 @@ impl Attention {
 
     pub fn cross_attention(&self, x: &Tensor, kv: &CrossKv) -> Result<Tensor> {
         let q = self.split_heads(&self.norm_q.forward(&self.to_q.forward(x)?)?)?;
-        match &kv.key_bias {
-            None => self.attend(&q, &kv.k, &kv.v),
-            Some(bias) => {
-                let scale = 1.0 / (q.dim(3)? as f64).sqrt();
-                let out = super::attention::sdpa_with_key_bias(&q, &kv.k, &kv.v, scale, bias)?;
-                self.to_out.forward(&Self::merge_heads(&out)?)
-            }
-        }
+        self.attend(&q, &kv.k, &kv.v, kv.key_bias.as_ref())
     }
 }
 
