@@ -10,11 +10,11 @@
 //! cross-attention lookup finds them.
 
 use crate::configs::Preset;
-use crate::train::{adamw, augment_case, clipped_step, parallel_grads, Log, Result, TrainError};
+use crate::train::{adamw, augmented_ids, clipped_step, parallel_grads, Log, Result, TrainError};
 use crate::world::{caption, Scene, Split, BACKGROUND_COLOURS, MOTIONS, OBJECT_COLOURS, SHAPES};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -140,14 +140,8 @@ fn examples(
     (0..count)
         .map(|_| {
             let scene = Scene::sample(rng, Split::Train, d.two_objects, d.width, d.height);
-            let text = augment_case(&caption(rng, &scene), rng);
-            let mut ids = tokenizer
-                .encode(&text)
-                .map_err(|e| TrainError::Other(e.to_string()))?;
-            if rng.random::<f64>() < preset.dit.unknown_insertion {
-                let at = rng.random_range(0..ids.len());
-                ids.insert(at, crate::vocab::UNK_ID);
-            }
+            let text = caption(rng, &scene);
+            let ids = augmented_ids(tokenizer, &text, preset.dit.unknown_insertion, rng)?;
             let labels = nouns.labels(&ids, &scene);
             Ok(Example { ids, labels })
         })

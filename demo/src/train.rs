@@ -712,11 +712,22 @@ fn training_ids(
             None => caption(rng, scene),
         }
     };
-    let text = augment_case(&text, rng);
+    augmented_ids(tokenizer, &text, s.unknown_insertion, rng)
+}
+
+/// The ids of `text` as training sees it: capitalisation varied, and (with probability
+/// `unknown_insertion`, for a non-empty text) an unknown token inserted somewhere.
+pub(crate) fn augmented_ids(
+    tokenizer: &PromptTokenizer,
+    text: &str,
+    unknown_insertion: f64,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<u32>> {
+    let text = augment_case(text, rng);
     let mut ids = tokenizer
         .encode(&text)
         .map_err(|e| TrainError::Other(e.to_string()))?;
-    if !text.is_empty() && rng.random::<f64>() < s.unknown_insertion {
+    if !text.is_empty() && rng.random::<f64>() < unknown_insertion {
         let at = rng.random_range(0..ids.len());
         ids.insert(at, crate::vocab::UNK_ID);
     }
@@ -725,7 +736,7 @@ fn training_ids(
 
 /// Lower-cases the first word or capitalises other words now and then, so that every word is
 /// learnt in both forms the tokenizer has.
-pub(crate) fn augment_case(text: &str, rng: &mut ChaCha8Rng) -> String {
+fn augment_case(text: &str, rng: &mut ChaCha8Rng) -> String {
     let words: Vec<String> = text
         .split(' ')
         .enumerate()
@@ -1096,9 +1107,13 @@ fn train_dit(
         ));
     }
     if s.text_pretrain_steps > 0 && !paths.dit_resume {
-        let text_vars: Vec<Var> = named_vars(&text_map).into_iter().map(|(_, v)| v).collect();
         crate::text_pretraining::pretrain_text_encoder(
-            preset, &encoder, &text_vars, tokenizer, workers, log,
+            preset,
+            &encoder,
+            &text_map.all_vars(),
+            tokenizer,
+            workers,
+            log,
         )?;
     }
     let train_text = s.text_lr_scale > 0.0;
