@@ -762,23 +762,24 @@ impl Slice {
         }
     }
 
-    pub const NAMES: [&'static str; 5] = [
-        "motion-first",
-        "left-right-any-look",
-        "one-background",
-        "one-colour",
-        "three-backgrounds",
+    /// The slices `--slice` names.
+    pub const NAMED: [(&'static str, fn() -> Slice); 5] = [
+        ("motion-first", Slice::motion_first),
+        ("left-right-any-look", Slice::left_right_any_look),
+        ("one-background", Slice::one_background),
+        ("one-colour", Slice::one_colour),
+        ("three-backgrounds", Slice::three_backgrounds),
     ];
 
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Slice::NAMED.iter().map(|(name, _)| *name)
+    }
+
     pub fn by_name(name: &str) -> Option<Slice> {
-        match name {
-            "motion-first" => Some(Slice::motion_first()),
-            "left-right-any-look" => Some(Slice::left_right_any_look()),
-            "one-background" => Some(Slice::one_background()),
-            "one-colour" => Some(Slice::one_colour()),
-            "three-backgrounds" => Some(Slice::three_backgrounds()),
-            _ => None,
-        }
+        Slice::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, slice)| slice())
     }
 
     pub fn contains(&self, scene: &Scene) -> bool {
@@ -900,9 +901,11 @@ mod tests {
     /// Every listed slice has a name that parses, and a slice keeps only its motions.
     #[test]
     fn named_slices_parse_and_filter_by_motion() {
-        for name in Slice::NAMES {
+        assert_eq!(Slice::names().count(), 5);
+        for name in Slice::names() {
             assert!(Slice::by_name(name).is_some(), "{name}");
         }
+        assert_eq!(Slice::by_name("motion-first"), Some(Slice::motion_first()));
         assert!(Slice::by_name("everything").is_none());
         let slice = Slice::left_right_any_look();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);

@@ -121,7 +121,9 @@ fn main() -> ExitCode {
                     eprintln!(
                         "error: unknown slice `{}`: use one of {}",
                         args.slice,
-                        t2v_demo::world::Slice::NAMES.join(", ")
+                        t2v_demo::world::Slice::names()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     );
                     return ExitCode::FAILURE;
                 }
