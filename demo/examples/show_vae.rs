@@ -25,7 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut img = image::RgbImage::new((WIDTH * 2 * cols.len()) as u32, (HEIGHT * rows) as u32);
     let mut err = 0f32;
     for r in 0..rows {
-        let scene = Scene::sample(&mut rng, Split::Train, 0.3, WIDTH, HEIGHT);
+        let scene = Scene::sample(
+            &mut rng,
+            Split::Train,
+            0.3,
+            t2v_demo::world::Layout::Anywhere,
+            WIDTH,
+            HEIGHT,
+        );
         let clip = Tensor::from_vec(
             scene.render_clip(),
             (1, 3, FRAMES, HEIGHT, WIDTH),

@@ -274,7 +274,7 @@ impl Preset {
                 subset: None,
             },
             dit: DitSchedule {
-                steps: 4500,
+                steps: 7500,
                 batch: 8,
                 groups: 4,
                 lr: 3e-3,

@@ -2,7 +2,7 @@
 //! real pipeline, and the pass rates of the pixel judge.
 
 use crate::judge::{centroid_shift, judge, Clip, Expectation, Verdict};
-use crate::world::{caption, place_object, Scene, Split, HEIGHT, WIDTH};
+use crate::world::{caption, place_object, Layout, Placement, Scene, Slice, Split, HEIGHT, WIDTH};
 use candle_core::{DType, Device};
 use rand::SeedableRng;
 use std::path::Path;
@@ -22,6 +22,29 @@ pub struct EvalCase {
 /// `count` single-object prompts of `split`, always the same: trained combinations (with
 /// captions in the training wordings) or held-out colour+shape+motion triples.
 pub fn evaluation_cases(split: Split, count: usize) -> Vec<EvalCase> {
+    evaluation_cases_in(split, count, None)
+}
+
+/// Like [`evaluation_cases`], with every scene inside `slice` when one is given (for a
+/// diagnostic run trained on a slice only): the held-out triples of the slice's colours and
+/// motions, on its backgrounds.
+pub fn evaluation_cases_in(split: Split, count: usize, slice: Option<&Slice>) -> Vec<EvalCase> {
+    let inside = |scene: &Scene| slice.is_none_or(|s| s.contains(scene));
+    let background_inside =
+        |scene: &Scene| slice.is_none_or(|s| s.backgrounds.contains(&scene.background));
+    let held_out: Vec<_> = crate::world::HELD_OUT
+        .into_iter()
+        .filter(|(c, _, m)| {
+            slice.is_none_or(|s| {
+                s.colours.contains(c)
+                    && s.motions.contains(m)
+                    && s.backgrounds.iter().any(|b| b != c)
+            })
+        })
+        .collect();
+    if split == Split::HeldOut && held_out.is_empty() {
+        return Vec::new();
+    }
     let salt = match split {
         Split::Train => 0xE7A1,
         Split::HeldOut => 0x401D,
@@ -30,14 +53,27 @@ pub fn evaluation_cases(split: Split, count: usize) -> Vec<EvalCase> {
     (0..count)
         .map(|i| {
             let scene = match split {
-                Split::Train => Scene::sample(&mut rng, Split::Train, 0.0, WIDTH, HEIGHT),
+                Split::Train => loop {
+                    let scene =
+                        Scene::sample(&mut rng, Split::Train, 0.0, Layout::Lanes, WIDTH, HEIGHT);
+                    if inside(&scene) {
+                        break scene;
+                    }
+                },
                 Split::HeldOut => {
                     // Cycle through the held-out triples so each is asked for.
-                    let (colour, shape, motion) =
-                        crate::world::HELD_OUT[i % crate::world::HELD_OUT.len()];
-                    let mut scene = Scene::sample(&mut rng, Split::HeldOut, 0.0, WIDTH, HEIGHT);
-                    while scene.background == colour {
-                        scene = Scene::sample(&mut rng, Split::HeldOut, 0.0, WIDTH, HEIGHT);
+                    let (colour, shape, motion) = held_out[i % held_out.len()];
+                    let mut scene =
+                        Scene::sample(&mut rng, Split::HeldOut, 0.0, Layout::Lanes, WIDTH, HEIGHT);
+                    while scene.background == colour || !background_inside(&scene) {
+                        scene = Scene::sample(
+                            &mut rng,
+                            Split::HeldOut,
+                            0.0,
+                            Layout::Lanes,
+                            WIDTH,
+                            HEIGHT,
+                        );
                     }
                     scene.objects = vec![place_object(
                         &mut rng,
@@ -46,6 +82,7 @@ pub fn evaluation_cases(split: Split, count: usize) -> Vec<EvalCase> {
                         motion,
                         WIDTH as f32,
                         HEIGHT as f32,
+                        Placement::Lane(0.5),
                     )];
                     scene
                 }
@@ -141,18 +178,27 @@ pub fn run_cases(
     .collect()
 }
 
-/// The evaluation sets after training: `count` trained and `count / 2` held-out cases.
-pub fn evaluation_sets(count: usize) -> [(Split, Vec<EvalCase>); 2] {
+/// The evaluation sets after training: `count` trained and `count / 2` held-out cases (inside
+/// `slice`, when given).
+pub fn evaluation_sets(count: usize, slice: Option<&Slice>) -> [(Split, Vec<EvalCase>); 2] {
     [
-        (Split::Train, evaluation_cases(Split::Train, count)),
-        (Split::HeldOut, evaluation_cases(Split::HeldOut, count / 2)),
+        (
+            Split::Train,
+            evaluation_cases_in(Split::Train, count, slice),
+        ),
+        (
+            Split::HeldOut,
+            evaluation_cases_in(Split::HeldOut, count / 2, slice),
+        ),
     ]
 }
 
-/// Runs the evaluation sets on the model in `model_dir` and logs every verdict and the rates.
+/// Runs the evaluation sets (inside `slice`, when given) on the model in `model_dir` and logs
+/// every verdict and the rates.
 pub fn evaluate(
     model_dir: &Path,
     count: usize,
+    slice: Option<&Slice>,
     workers: usize,
     log: &crate::train::Log,
 ) -> crate::train::Result<EvalSummary> {
@@ -160,7 +206,7 @@ pub fn evaluate(
     let settings =
         crate::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
     let mut summary = EvalSummary::default();
-    for (split, cases) in evaluation_sets(count) {
+    for (split, cases) in evaluation_sets(count, slice) {
         let verdicts = run_cases(&models, &settings, &cases, workers)?;
         for (case, verdict) in cases.iter().zip(&verdicts) {
             let passed = verdict.passed();
@@ -337,4 +383,43 @@ pub fn evaluate_subset(
         summary.trained_rate() * 100.0
     ));
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slice's evaluation prompts describe scenes inside it, held-out ones included; without a
+    /// slice the cases are the fixed ones.
+    #[test]
+    fn evaluation_cases_stay_inside_a_slice() {
+        let slice = Slice::one_colour();
+        let trained = evaluation_cases_in(Split::Train, 12, Some(&slice));
+        let held_out = evaluation_cases_in(Split::HeldOut, 12, Some(&slice));
+        assert_eq!((trained.len(), held_out.len()), (12, 12));
+        for case in trained.iter().chain(&held_out) {
+            let scene = case.scene.as_ref().expect("scene");
+            assert!(slice.contains(scene), "{scene:?}");
+        }
+        for (i, case) in held_out.iter().enumerate() {
+            let o = &case.scene.as_ref().expect("scene").objects[0];
+            assert!(
+                crate::world::is_held_out(o.colour, o.shape, o.motion),
+                "case {i}"
+            );
+        }
+        assert_eq!(
+            evaluation_cases_in(Split::Train, 5, None),
+            evaluation_cases(Split::Train, 5)
+        );
+        // Regression: the black square of the held-out triples has no background on a slice of
+        // black backgrounds (drawing one looped for ever).
+        let black = Slice::one_background();
+        let cases = evaluation_cases_in(Split::HeldOut, 12, Some(&black));
+        assert_eq!(cases.len(), 12);
+        for case in &cases {
+            let scene = case.scene.as_ref().expect("scene");
+            assert!(black.contains(scene), "{scene:?}");
+        }
+    }
 }

@@ -305,6 +305,7 @@ mod tests {
                 motion,
                 WIDTH as f32,
                 HEIGHT as f32,
+                crate::world::Placement::Lane(0.5),
             );
             let scene = Scene {
                 background,

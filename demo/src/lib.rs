@@ -8,6 +8,7 @@
 //! - [`configs`]: model sizes and training schedules;
 //! - [`train`]: the trainer (`t2v-train-demo`), [`text_pretraining`]: its first step for the
 //!   text encoder, [`export`]: the diffusers folder it writes;
+//! - [`latent_basis`]: the change of basis that puts the backgrounds in the first latent channels;
 //! - [`judge`] and [`eval`]: judging generated clips from their pixels;
 //! - [`workers`]: the trainer's worker threads;
 //! - [`shipped`]: where the shipped model is, its recommended settings and its vocabulary;
@@ -20,6 +21,7 @@ pub mod eval;
 pub mod export;
 pub mod init;
 pub mod judge;
+pub mod latent_basis;
 pub mod shipped;
 pub mod text_pretraining;
 pub mod train;

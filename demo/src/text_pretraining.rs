@@ -11,7 +11,9 @@
 
 use crate::configs::Preset;
 use crate::train::{adamw, augmented_ids, clipped_step, parallel_grads, Log, Result, TrainError};
-use crate::world::{caption, Scene, Split, BACKGROUND_COLOURS, MOTIONS, OBJECT_COLOURS, SHAPES};
+use crate::world::{
+    caption, Layout, Scene, Split, BACKGROUND_COLOURS, MOTIONS, OBJECT_COLOURS, SHAPES,
+};
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{Linear, Module, Optimizer, VarBuilder, VarMap};
 use rand::SeedableRng;
@@ -139,7 +141,14 @@ fn examples(
     let d = &preset.dataset;
     (0..count)
         .map(|_| {
-            let scene = Scene::sample(rng, Split::Train, d.two_objects, d.width, d.height);
+            let scene = Scene::sample(
+                rng,
+                Split::Train,
+                d.two_objects,
+                Layout::Lanes,
+                d.width,
+                d.height,
+            );
             let text = caption(rng, &scene);
             let ids = augmented_ids(tokenizer, &text, preset.dit.unknown_insertion, rng)?;
             let labels = nouns.labels(&ids, &scene);
@@ -339,17 +348,17 @@ mod tests {
         let tokenizer = PromptTokenizer::from_file(&path).unwrap();
         let nouns = NounIds::new(&tokenizer).unwrap();
         let scene = Scene {
-            background: Colour::Gray,
+            background: Colour::Black,
             objects: vec![
                 object(Colour::Red, Shape::Star, Motion::Left),
                 object(Colour::Blue, Shape::Square, Motion::Grow),
             ],
         };
         let ids = tokenizer
-            .encode("A red Star drifts left and a blue box grows, a gray Backdrop")
+            .encode("A red Star drifts left and a blue box grows, a black Backdrop")
             .unwrap();
         let labels = nouns.labels(&ids, &scene);
-        // A ▁red ▁Star ▁drifts ▁left ▁and ▁a ▁blue ▁box ▁grows , ▁a ▁gray ▁Backdrop </s>
+        // A ▁red ▁Star ▁drifts ▁left ▁and ▁a ▁blue ▁box ▁grows , ▁a ▁black ▁Backdrop </s>
         assert_eq!(
             labels,
             vec![
@@ -359,7 +368,7 @@ mod tests {
                 (8, Attribute::Colour, 4),
                 (8, Attribute::Shape, 1),
                 (8, Attribute::Motion, 4),
-                (13, Attribute::Background, 2),
+                (13, Attribute::Background, 1),
             ]
         );
     }

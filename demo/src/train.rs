@@ -7,7 +7,8 @@
 
 use crate::configs::{DitSchedule, Preset};
 use crate::init::initialise;
-use crate::world::{caption, Scene, Split, Subset, MOTIONS};
+use crate::latent_basis::{background_cells, LatentBasis};
+use crate::world::{caption, Layout, Scene, Split, Subset, MOTIONS};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
@@ -383,8 +384,24 @@ pub fn run(
         let vae = WanVae::new(&vae_cfg, VarBuilder::from_varmap(&map, DType::F32, &device))?;
         load_into(&map, &paths.vae_weights())?;
         let latents = encode_dataset(preset, &vae, workers, log)?;
+        let scenes = dataset_scenes(preset);
+        let coverage = dataset_coverage(preset, &scenes, &latents, workers)?;
+        let basis =
+            LatentBasis::of_backgrounds(latents.dim(1)?, &background_cells(&latents, &coverage)?)?;
+        log.line(&format!(
+            "encode: latent channels rotated so that the backgrounds vary in the first ones (variance per channel: {})",
+            basis
+                .background_variance
+                .iter()
+                .map(|v| format!("{v:.3}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
         save_tensors(
-            &BTreeMap::from([("latents".to_string(), latents)]),
+            &BTreeMap::from([
+                ("latents".to_string(), basis.rotate_latents(&latents)?),
+                (LatentBasis::TENSOR_NAME.to_string(), basis.to_tensor()?),
+            ]),
             &paths.latents(),
         )?;
         report.encode_seconds = start.elapsed().as_secs_f64();
@@ -408,10 +425,19 @@ pub fn run(
     }
 
     if stages.contains(&Stage::Export) {
-        let latents = candle_core::safetensors::load(paths.latents(), &device)?
+        let mut encoded = candle_core::safetensors::load(paths.latents(), &device)?;
+        let latents = encoded
             .remove("latents")
             .ok_or_else(|| TrainError::Other("latents file without `latents`".into()))?;
         let (mean, std) = latent_statistics(&latents)?;
+        let mut vae_tensors: BTreeMap<String, Tensor> =
+            candle_core::safetensors::load(paths.vae_weights(), &device)?
+                .into_iter()
+                .collect();
+        // The latents are in the background basis (encode stage): the exported VAE works in it.
+        if let Some(basis) = encoded.remove(LatentBasis::TENSOR_NAME) {
+            LatentBasis::from_tensor(&basis)?.rotate_vae(&mut vae_tensors)?;
+        }
         let vae_cfg = VaeConfig {
             latents_mean: mean,
             latents_std: std,
@@ -421,9 +447,7 @@ pub fn run(
             &paths.out,
             preset,
             &vae_cfg,
-            &candle_core::safetensors::load(paths.vae_weights(), &device)?
-                .into_iter()
-                .collect(),
+            &vae_tensors,
             &candle_core::safetensors::load(paths.transformer_weights(), &device)?
                 .into_iter()
                 .collect(),
@@ -439,7 +463,16 @@ pub fn run(
             Some(subset) => {
                 crate::eval::evaluate_subset(&paths.out, subset, preset.eval_prompts, workers, log)?
             }
-            None => crate::eval::evaluate(&paths.out, preset.eval_prompts, workers, log)?,
+            None => {
+                // A run trained on a slice only is judged on prompts inside it.
+                let slice = preset
+                    .dit
+                    .curriculum
+                    .as_ref()
+                    .filter(|c| c.steps >= preset.dit.steps)
+                    .map(|c| &c.slice);
+                crate::eval::evaluate(&paths.out, preset.eval_prompts, slice, workers, log)?
+            }
         };
         report.eval = Some(summary);
     }
@@ -488,6 +521,7 @@ fn vae_step_inputs(
                 rng,
                 Split::Train,
                 preset.dataset.two_objects,
+                Layout::Anywhere,
                 world_w,
                 world_h,
             );
@@ -836,6 +870,25 @@ fn object_coverage(
         .collect()
 }
 
+/// [`object_coverage`] of every clip of the dataset: `[N, 1, F', h, w]`, for latents `[N, ...]`.
+pub fn dataset_coverage(
+    preset: &Preset,
+    scenes: &[Scene],
+    latents: &Tensor,
+    workers: usize,
+) -> Result<Tensor> {
+    let (n, _, lf, lh, lw) = latents.dims5()?;
+    let coverage: Vec<f32> = crate::workers::map_items(&scenes[..n], workers, |scene| {
+        object_coverage(scene, &preset.dataset, (lf, lh, lw))
+    })
+    .concat();
+    Ok(Tensor::from_vec(
+        coverage,
+        (n, 1, lf, lh, lw),
+        &Device::Cpu,
+    )?)
+}
+
 type Tensors = BTreeMap<String, Tensor>;
 
 fn dit_step_inputs(
@@ -1082,13 +1135,9 @@ fn train_dit(
     )?;
     let normalised = latents.broadcast_sub(&mean)?.broadcast_div(&std)?;
     let scenes = dataset_scenes(preset);
-    let (n, _, lf, lh, lw) = latents.dims5()?;
+    let n = latents.dim(0)?;
     let start = Instant::now();
-    let coverage: Vec<f32> = crate::workers::map_items(&scenes, workers, |scene| {
-        object_coverage(scene, &preset.dataset, (lf, lh, lw))
-    })
-    .concat();
-    let coverage = Tensor::from_vec(coverage, (n, 1, lf, lh, lw), &device)?;
+    let coverage = dataset_coverage(preset, &scenes, latents, workers)?;
     log.line(&format!(
         "dit: object coverage of {n} clips in {:.0} s (mean {:.3})",
         start.elapsed().as_secs_f64(),

@@ -45,9 +45,8 @@ struct Args {
     /// The curriculum's slice: `motion-first` (the default: one object on black in red, yellow,
     /// blue or white, every shape and motion), `left-right-any-look` (one object of any look
     /// moving left or right), `one-background` (one object of any colour on black) or
-    /// `one-colour` (one red object on any background) or `three-backgrounds` (one object of
-    /// any colour on black, white or blue). With K = all steps, a diagnostic run on the slice
-    /// alone.
+    /// `one-colour` (one red object on either background). With K = all steps, a diagnostic run
+    /// on the slice alone, judged on prompts inside it.
     #[arg(long, default_value = "motion-first")]
     slice: String,
     /// Pretrain the text encoder for N steps before the transformer stage (reading each
