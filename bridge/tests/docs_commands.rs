@@ -7,9 +7,7 @@
 //! runs in a scratch folder with these changes: a `--model` folder that does not exist here (the
 //! real weights) is dropped, so the demo model runs instead; `--steps` is at most 2; the
 //! real-size benchmark runs at the tiny size. Everything else (the flags, the outputs they
-//! name) is as written, and each command must succeed. Until trained weights are committed in
-//! demo/model, the tiny random test checkpoint stands in for the demo model (same path, same
-//! flags; its frames are noise).
+//! name) is as written, and each command must succeed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -168,15 +166,15 @@ fn for_ci(mut args: Vec<String>, demo: &Path) -> Vec<String> {
     out
 }
 
-/// The demo model, or the tiny test checkpoint where it is not trained yet.
+/// The shipped demo model.
 fn demo_model() -> PathBuf {
     let demo = workspace().join("demo/model");
-    if demo.join("model_index.json").is_file() {
-        demo
-    } else {
-        println!("demo/model holds no trained model: the tiny test checkpoint stands in");
-        workspace().join("models/tests/fixtures/tiny-diffusers")
-    }
+    assert!(
+        demo.join("model_index.json").is_file(),
+        "the trained demo model is committed in {}",
+        demo.display()
+    );
+    demo
 }
 
 #[test]

@@ -1,10 +1,6 @@
 //! The node as installed, with no Model Path: the bundle's demo model answers, the status says
 //! so and how to use real weights, and the clip rendered into the host's buffers shows what the
 //! prompt says (judged from the pixels, like the demo model's own tests).
-//!
-//! Behind the `shipped-demo-model` feature until trained weights are committed in demo/model
-//! (docs/demo-model.md); then the gate goes.
-#![cfg(feature = "shipped-demo-model")]
 
 mod t2v_common;
 
@@ -31,7 +27,7 @@ fn a_fresh_node_generates_with_the_bundled_demo_model() {
     instance
         .set_param(
             "prompt",
-            "A red circle moves to the right on a blue background.",
+            "A red circle moves to the right on a black background.",
         )
         .unwrap();
     let status = string_param(&instance, "status");
@@ -70,7 +66,7 @@ fn a_fresh_node_generates_with_the_bundled_demo_model() {
             data: &data,
         },
         &Expectation {
-            background: Colour::Blue,
+            background: Colour::Black,
             objects: vec![(Colour::Red, Motion::Right)],
         },
     );
@@ -80,7 +76,7 @@ fn a_fresh_node_generates_with_the_bundled_demo_model() {
     instance
         .set_param(
             "prompt",
-            "A red circle moves right on a blue background, cinematic",
+            "A red circle moves right on a black background, cinematic",
         )
         .unwrap();
     let status = string_param(&instance, "status");
