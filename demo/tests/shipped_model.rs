@@ -3,8 +3,9 @@
 //! named. Prompts with trained colour+shape+motion combinations must pass at >= 95%, prompts
 //! with held-out combinations at >= 70%.
 //!
-//! The shipped model does not reach those rates yet (30/40 and 13/24 here, docs/demo-model.md), so the
-//! two pass-rate tests run only with `--features shipped-model-tests`; the others always run.
+//! The shipped model does not reach those rates yet (30/40 and 13/24 here,
+//! docs/demo-model.md), so the two pass-rate tests run only with
+//! `--features shipped-model-tests`; the others always run.
 
 use std::sync::OnceLock;
 use t2v_demo::eval::{evaluation_cases, load, run_case, EvalCase};
