@@ -59,6 +59,10 @@ struct Args {
     /// The transformer's peak learning rate.
     #[arg(long)]
     dit_lr: Option<f64>,
+    /// Evaluation prompts with trained combinations (the eval stage; half as many held-out
+    /// ones). The first 40 are the ones the shipped model's tests use.
+    #[arg(long, value_name = "N")]
+    eval_prompts: Option<usize>,
     /// The shift of the transformer's training noise levels (1: uniform).
     #[arg(long)]
     timestep_shift: Option<f64>,
@@ -107,6 +111,9 @@ fn main() -> ExitCode {
     }
     if let Some(shift) = args.timestep_shift {
         preset.dit.timestep_shift = shift;
+    }
+    if let Some(n) = args.eval_prompts {
+        preset.eval_prompts = n;
     }
     if let Some(x) = args.text_lr_scale {
         preset.dit.text_lr_scale = x;
