@@ -63,10 +63,8 @@ pub fn evaluation_cases_in(split: Split, count: usize, slice: Option<&Slice>) ->
                 Split::HeldOut => {
                     // Cycle through the held-out triples so each is asked for.
                     let (colour, shape, motion) = held_out[i % held_out.len()];
-                    let mut scene =
-                        Scene::sample(&mut rng, Split::HeldOut, 0.0, Layout::Lanes, WIDTH, HEIGHT);
-                    while scene.background == colour || !background_inside(&scene) {
-                        scene = Scene::sample(
+                    let mut scene = loop {
+                        let scene = Scene::sample(
                             &mut rng,
                             Split::HeldOut,
                             0.0,
@@ -74,7 +72,10 @@ pub fn evaluation_cases_in(split: Split, count: usize, slice: Option<&Slice>) ->
                             WIDTH,
                             HEIGHT,
                         );
-                    }
+                        if scene.background != colour && background_inside(&scene) {
+                            break scene;
+                        }
+                    };
                     scene.objects = vec![place_object(
                         &mut rng,
                         colour,
