@@ -397,3 +397,98 @@ fn without_a_model_and_without_a_trained_demo_model_the_message_says_what_to_do(
         "{e}"
     );
 }
+
+/// Copies the tiny model into `dir` with a `demo.json`, as `t2v-train-demo --out dir` leaves it.
+fn demo_model_folder(dir: &Path, settings: &str) {
+    let src = fixtures().join("tiny-diffusers");
+    for entry in walk(&src) {
+        let to = dir.join(entry.strip_prefix(&src).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &to).unwrap();
+    }
+    std::fs::write(dir.join("demo.json"), settings).unwrap();
+}
+
+/// The PNG files in `dir`, sorted (the frames, without the metadata file beside them).
+fn pngs_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut frames: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    frames.sort();
+    frames
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Regression: `--model` naming a demo model folder (its own training's output) ran at Wan2.2's
+/// defaults, 832x480 and 81 frames, which took many minutes on the CPU for a model trained at
+/// 256x160; the flags left out now take the folder's `demo.json`.
+#[test]
+fn a_demo_model_folder_given_as_model_uses_its_own_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("my-demo");
+    demo_model_folder(
+        &model,
+        r#"{"width":64,"height":32,"frames":5,"fps":16.0,"steps":2,"guidance":4.0,"shift":3.0,"sampler":"unipc","negative_prompt":""}"#,
+    );
+    let out = tmp.path().join("out");
+    let mut c = t2v(&tmp.path().join("cache"));
+    c.args(["generate", "--prompt", "a red circle moves left", "--model"])
+        .arg(&model)
+        .arg("--output")
+        .arg(out.join("f.%04d.png"));
+    let o = run(c);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(
+        e.contains("is a demo model") && e.contains("64x32, 5 frames, 2 steps"),
+        "{e}"
+    );
+    let frames = pngs_in(&out);
+    assert_eq!(frames.len(), 5, "{frames:?}");
+    let first = image::open(&frames[0]).unwrap();
+    assert_eq!((first.width(), first.height()), (64, 32));
+
+    // A flag given still wins over the folder's settings.
+    let out3 = tmp.path().join("out3");
+    let mut c = t2v(&tmp.path().join("cache"));
+    c.args([
+        "generate",
+        "--prompt",
+        "a red circle moves left",
+        "--frames",
+        "9",
+        "--model",
+    ])
+    .arg(&model)
+    .arg("--output")
+    .arg(out3.join("f.%04d.png"));
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(pngs_in(&out3).len(), 9);
+
+    // A settings file that can't be read is an error that names it, not a silent 480P run.
+    std::fs::write(model.join("demo.json"), "{ not json").unwrap();
+    let mut c = t2v(&tmp.path().join("cache"));
+    c.args(["generate", "--prompt", "a red circle moves left", "--model"])
+        .arg(&model)
+        .arg("--output")
+        .arg(tmp.path().join("bad").join("f.%04d.png"));
+    let o = run(c);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.contains("demo.json") && e.contains("demo model"), "{e}");
+}

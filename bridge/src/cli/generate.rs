@@ -175,27 +175,64 @@ fn install_ctrl_c() {
     });
 }
 
-/// The demo model's recommended settings, after telling the user that it is the demo model,
+/// Where the demo model's settings come from: the built-in model, or a model folder the user
+/// named that holds a `demo.json` (a demo model trained with `t2v-train-demo --out DIR`).
+enum DemoSource<'a> {
+    BuiltIn,
+    Folder(&'a Path),
+}
+
+/// The demo model's recommended settings, after telling the user that it is a demo model,
 /// how to use real weights, and which prompt words it doesn't know.
-fn demo_defaults(args: &GenerateArgs) -> Result<GenerationParams, Failure> {
-    let dir = t2v_demo::model_dir();
-    if !dir.join("model_index.json").is_file() {
-        return Err(bad_input(format!(
-            "no --model given, and the built-in demo model is missing from {} (not trained in this build): \
-             pass --model with a Wan2.2 TI2V-5B folder, or train the demo model with \
-             `cargo run --release -p t2v-demo --bin t2v-train-demo -- --out demo/model`",
-            dir.display()
-        )));
-    }
-    let settings =
-        t2v_demo::shipped::settings_in(&dir).unwrap_or_else(|_| t2v_demo::recommended_settings());
+fn demo_defaults(args: &GenerateArgs, source: DemoSource) -> Result<GenerationParams, Failure> {
+    let settings = match source {
+        DemoSource::BuiltIn => {
+            let dir = t2v_demo::model_dir();
+            if !dir.join("model_index.json").is_file() {
+                return Err(bad_input(format!(
+                    "no --model given, and the built-in demo model is missing from {} (not trained in this build): \
+                     pass --model with a Wan2.2 TI2V-5B folder, or train the demo model with \
+                     `cargo run --release -p t2v-demo --bin t2v-train-demo -- --out demo/model`",
+                    dir.display()
+                )));
+            }
+            if !args.quiet {
+                eprintln!(
+                    "using the built-in demo model ({}), a tiny model of the Wan2.2 architecture trained on {}.\n\
+                     For real clips, pass --model with a Wan2.2 TI2V-5B folder (see docs/cli.md).",
+                    dir.display(),
+                    t2v_demo::shipped::capabilities()
+                );
+            }
+            t2v_demo::shipped::settings_in(&dir)
+                .unwrap_or_else(|_| t2v_demo::recommended_settings())
+        }
+        DemoSource::Folder(dir) => {
+            // A folder the user named: a broken settings file is theirs to mend, not to guess.
+            let settings = t2v_demo::shipped::settings_in(dir).map_err(|e| {
+                bad_input(format!(
+                    "--model {} holds a demo model whose settings can't be read ({e}): \
+                     mend or delete {}",
+                    dir.display(),
+                    t2v_demo::export::SETTINGS_FILE
+                ))
+            })?;
+            if !args.quiet {
+                eprintln!(
+                    "{} is a demo model (a tiny model of the Wan2.2 architecture trained on {}): \
+                     the flags left out take its own settings ({}x{}, {} frames, {} steps).",
+                    dir.display(),
+                    t2v_demo::shipped::capabilities(),
+                    settings.width,
+                    settings.height,
+                    settings.frames,
+                    settings.steps
+                );
+            }
+            settings
+        }
+    };
     if !args.quiet {
-        eprintln!(
-            "using the built-in demo model ({}), a tiny model of the Wan2.2 architecture trained on {}.\n\
-             For real clips, pass --model with a Wan2.2 TI2V-5B folder (see docs/cli.md).",
-            dir.display(),
-            t2v_demo::shipped::capabilities()
-        );
         let unknown = t2v_demo::unknown_words(&args.prompt);
         if !unknown.is_empty() {
             eprintln!(
@@ -337,10 +374,15 @@ fn generate_clip(
         ));
     }
     // The flags left out take the model's defaults: Wan2.2's, or the demo model's own.
-    let defaults = if uses_demo {
-        demo_defaults(args)?
-    } else {
-        GenerationParams::default()
+    let named_demo = args
+        .models
+        .model
+        .as_deref()
+        .filter(|dir| dir.join(t2v_demo::export::SETTINGS_FILE).is_file());
+    let defaults = match (uses_demo, named_demo) {
+        (true, _) => demo_defaults(args, DemoSource::BuiltIn)?,
+        (false, Some(dir)) => demo_defaults(args, DemoSource::Folder(dir))?,
+        (false, None) => GenerationParams::default(),
     };
     let params = GenerationParams {
         prompt: args.prompt.clone(),
