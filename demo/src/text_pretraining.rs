@@ -164,13 +164,16 @@ struct Heads {
 }
 
 impl Heads {
-    fn new(d_model: usize, device: &Device) -> Result<Heads> {
+    /// Heads with weights drawn from `seed` (candle's own initialisation draws from an unseeded
+    /// generator, which made every training run differ).
+    fn new(d_model: usize, seed: u64, device: &Device) -> Result<Heads> {
         let map = VarMap::new();
         let vb = VarBuilder::from_varmap(&map, DType::F32, device);
         let mut heads = HashMap::new();
         for a in ATTRIBUTES {
             heads.insert(a, candle_nn::linear(d_model, a.classes(), vb.pp(a.name()))?);
         }
+        crate::init::initialise(&map, seed, 1)?;
         Ok(Heads { map, heads })
     }
 
@@ -208,7 +211,7 @@ impl Heads {
 pub fn pretrain_text_encoder(
     preset: &Preset,
     encoder: &Umt5Encoder,
-    text_vars: &[Var],
+    text_map: &VarMap,
     tokenizer: &PromptTokenizer,
     workers: usize,
     log: &Log,
@@ -216,9 +219,17 @@ pub fn pretrain_text_encoder(
     let steps = preset.dit.text_pretrain_steps;
     let device = Device::Cpu;
     let nouns = NounIds::new(tokenizer)?;
-    let heads = Heads::new(preset.sizes.text_d_model, &device)?;
-    let mut vars: Vec<Var> = text_vars.to_vec();
-    vars.extend(heads.map.all_vars());
+    let heads = Heads::new(
+        preset.sizes.text_d_model,
+        preset.seed ^ 0x4845_4144,
+        &device,
+    )?;
+    // In name order: the gradient norm sums over them, and a map's own order changes per run.
+    let vars: Vec<Var> = crate::train::named_vars(text_map)
+        .into_iter()
+        .chain(crate::train::named_vars(&heads.map))
+        .map(|(_, v)| v)
+        .collect();
     let peak = 3e-3;
     let mut opt = adamw(vars.clone(), peak)?;
     let mut rng = ChaCha8Rng::seed_from_u64(preset.seed ^ 0x5445_5854);
@@ -324,18 +335,52 @@ mod tests {
         )
         .unwrap();
         crate::init::initialise(&map, 1, preset.sizes.text_d_kv).unwrap();
-        let accuracy = pretrain_text_encoder(
-            &preset,
-            &encoder,
-            &map.all_vars(),
-            &tokenizer,
-            2,
-            &Log::new(),
-        )
-        .unwrap();
+        let accuracy =
+            pretrain_text_encoder(&preset, &encoder, &map, &tokenizer, 2, &Log::new()).unwrap();
         assert_eq!(accuracy.len(), ATTRIBUTES.len());
         for (attribute, share) in accuracy {
             assert!(share > 0.95, "{}: {share}", attribute.name());
+        }
+    }
+
+    /// Regression: the heads took candle's unseeded initialisation and the variables came in
+    /// the map's per-run order, so two runs of the trainer with one seed made different models.
+    #[test]
+    fn pretraining_is_the_same_on_every_run() {
+        crate::train::single_threaded_candle();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenizer.json");
+        crate::vocab::save_tokenizer(&path).unwrap();
+        let tokenizer = PromptTokenizer::from_file(&path).unwrap();
+        let mut preset = Preset::full();
+        preset.dit.text_pretrain_steps = 20;
+        let run = || {
+            let map = VarMap::new();
+            let encoder = Umt5Encoder::new(
+                &preset.sizes.text_encoder(),
+                VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+            )
+            .unwrap();
+            crate::init::initialise(&map, 1, preset.sizes.text_d_kv).unwrap();
+            pretrain_text_encoder(&preset, &encoder, &map, &tokenizer, 2, &Log::new()).unwrap();
+            crate::train::named_vars(&map)
+                .into_iter()
+                .map(|(name, v)| {
+                    (
+                        name,
+                        v.as_tensor()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f32>()
+                            .unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let (first, second) = (run(), run());
+        assert_eq!(first.len(), second.len());
+        for ((name, a), (_, b)) in first.iter().zip(&second) {
+            assert_eq!(a, b, "{name} differs between two runs");
         }
     }
 

@@ -297,7 +297,7 @@ pub(crate) fn clipped_step(
 }
 
 /// Variables of a map with their names, sorted by name.
-fn named_vars(map: &VarMap) -> Vec<(String, Var)> {
+pub(crate) fn named_vars(map: &VarMap) -> Vec<(String, Var)> {
     let data = map.data().lock().expect("var map poisoned");
     let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1157,12 +1157,7 @@ fn train_dit(
     }
     if s.text_pretrain_steps > 0 && !paths.dit_resume {
         crate::text_pretraining::pretrain_text_encoder(
-            preset,
-            &encoder,
-            &text_map.all_vars(),
-            tokenizer,
-            workers,
-            log,
+            preset, &encoder, &text_map, tokenizer, workers, log,
         )?;
     }
     let train_text = s.text_lr_scale > 0.0;

@@ -38,6 +38,25 @@ fn smoke_run_trains_exports_and_generates() {
         );
     }
 
+    // One seed, one model: a second run writes the same bytes.
+    let again = RunPaths {
+        work: dir.path().join("work-again"),
+        out: dir.path().join("model-again"),
+        ..paths.clone()
+    };
+    run(&preset, &again, &stages, 2, &Log::new()).unwrap();
+    for file in [
+        "transformer/diffusion_pytorch_model.safetensors",
+        "vae/diffusion_pytorch_model.safetensors",
+        "text_encoder/model.safetensors",
+    ] {
+        let read = |root: &std::path::Path| std::fs::read(root.join(file)).unwrap();
+        assert!(
+            read(&paths.out) == read(&again.out),
+            "{file} differs between two runs with one seed"
+        );
+    }
+
     let files = ModelFiles::resolve(Some(&paths.out), &Overrides::default()).unwrap();
     let models = load_models(&files, DType::F32, &Device::Cpu).unwrap();
     let settings = t2v_demo::shipped::settings_in(&paths.out).unwrap();
