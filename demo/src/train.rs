@@ -401,6 +401,7 @@ pub fn run(
             &BTreeMap::from([
                 ("latents".to_string(), basis.rotate_latents(&latents)?),
                 (LatentBasis::TENSOR_NAME.to_string(), basis.to_tensor()?),
+                (COVERAGE_TENSOR.to_string(), coverage),
             ]),
             &paths.latents(),
         )?;
@@ -410,13 +411,15 @@ pub fn run(
 
     if stages.contains(&Stage::Dit) {
         let start = Instant::now();
-        let latents = candle_core::safetensors::load(paths.latents(), &device)?
+        let mut encoded = candle_core::safetensors::load(paths.latents(), &device)?;
+        let latents = encoded
             .remove("latents")
             .ok_or_else(|| TrainError::Other("latents file without `latents`".into()))?;
         let tokenizer = PromptTokenizer::from_file(&paths.tokenizer())
             .map_err(|e| TrainError::Other(e.to_string()))?;
+        let coverage = encoded.remove(COVERAGE_TENSOR);
         let (text, transformer, losses) =
-            train_dit(preset, &latents, &tokenizer, workers, paths, log)?;
+            train_dit(preset, &latents, coverage, &tokenizer, workers, paths, log)?;
         save_tensors(&text, &paths.text_encoder_weights())?;
         save_tensors(&transformer, &paths.transformer_weights())?;
         report.dit_losses = losses;
@@ -870,6 +873,9 @@ fn object_coverage(
         .collect()
 }
 
+/// The name of the object coverage ([`dataset_coverage`]) in the encode stage's latents file.
+pub const COVERAGE_TENSOR: &str = "object_coverage";
+
 /// [`object_coverage`] of every clip of the dataset: `[N, 1, F', h, w]`, for latents `[N, ...]`.
 pub fn dataset_coverage(
     preset: &Preset,
@@ -1111,9 +1117,12 @@ fn ema_update(average: &Tensor, var: &Var, decay: f64) -> Result<Tensor> {
 /// can be exported and judged before it ends.
 const SNAPSHOT_EVERY: usize = 500;
 
+/// Trains the transformer on `latents`; `coverage` is [`dataset_coverage`] of them as the
+/// encode stage saved it (computed here for a latents file written without it).
 fn train_dit(
     preset: &Preset,
     latents: &Tensor,
+    coverage: Option<Tensor>,
     tokenizer: &PromptTokenizer,
     workers: usize,
     paths: &RunPaths,
@@ -1136,13 +1145,19 @@ fn train_dit(
     let normalised = latents.broadcast_sub(&mean)?.broadcast_div(&std)?;
     let scenes = dataset_scenes(preset);
     let n = latents.dim(0)?;
-    let start = Instant::now();
-    let coverage = dataset_coverage(preset, &scenes, latents, workers)?;
-    log.line(&format!(
-        "dit: object coverage of {n} clips in {:.0} s (mean {:.3})",
-        start.elapsed().as_secs_f64(),
-        coverage.mean_all()?.to_scalar::<f32>()?
-    ));
+    let coverage = match coverage {
+        Some(c) if c.dims5()? == (n, 1, latents.dim(2)?, latents.dim(3)?, latents.dim(4)?) => c,
+        _ => {
+            let start = Instant::now();
+            let c = dataset_coverage(preset, &scenes, latents, workers)?;
+            log.line(&format!(
+                "dit: object coverage of {n} clips in {:.0} s (mean {:.3})",
+                start.elapsed().as_secs_f64(),
+                c.mean_all()?.to_scalar::<f32>()?
+            ));
+            c
+        }
+    };
 
     let (text_map, dit_map, encoder, transformer) = text_encoder_and_transformer(preset, &device)?;
     initialise(&text_map, preset.seed ^ 0x5435_0000, preset.sizes.text_d_kv)?;

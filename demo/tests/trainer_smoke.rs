@@ -38,6 +38,26 @@ fn smoke_run_trains_exports_and_generates() {
         );
     }
 
+    // The encode stage saves the objects' coverage of the latent cells for the dit stage.
+    let mut encoded =
+        candle_core::safetensors::load(paths.work.join("latents.safetensors"), &Device::Cpu)
+            .unwrap();
+    let latents = encoded.remove("latents").unwrap();
+    let saved = encoded.remove(t2v_demo::train::COVERAGE_TENSOR).unwrap();
+    let computed = t2v_demo::train::dataset_coverage(
+        &preset,
+        &t2v_demo::train::dataset_scenes(&preset),
+        &latents,
+        1,
+    )
+    .unwrap();
+    let (saved, computed): (Vec<f32>, Vec<f32>) = (
+        saved.flatten_all().unwrap().to_vec1().unwrap(),
+        computed.flatten_all().unwrap().to_vec1().unwrap(),
+    );
+    assert_eq!(saved, computed);
+    assert!(saved.iter().any(|&c| c > 0.0));
+
     // One seed, one model: a second run writes the same bytes.
     let again = RunPaths {
         work: dir.path().join("work-again"),
