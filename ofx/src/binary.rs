@@ -43,6 +43,26 @@ fn with_sources(e: &dyn std::error::Error) -> String {
 
 /// A loaded OFX binary. The entry points stay valid while this value (or the library returned
 /// by [`OfxBinary::into_library`]) lives.
+/// Loads a library. On Windows the libraries it needs are looked for in its own folder first (as
+/// the runtime linker's `$ORIGIN` rpath does on Linux), so a plugin can ship them beside itself.
+///
+/// # Safety
+/// As [`libloading::Library::new`]: the library's initialisers run.
+unsafe fn load(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    #[cfg(windows)]
+    {
+        use libloading::os::windows::{Library, LOAD_WITH_ALTERED_SEARCH_PATH};
+        // SAFETY: as this function's. The flag needs a full path: make it one.
+        let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        unsafe { Library::load_with_flags(full, LOAD_WITH_ALTERED_SEARCH_PATH) }.map(Into::into)
+    }
+    #[cfg(not(windows))]
+    {
+        // SAFETY: as this function's.
+        unsafe { libloading::Library::new(path) }
+    }
+}
+
 pub struct OfxBinary {
     path: PathBuf,
     library: libloading::Library,
@@ -60,7 +80,7 @@ impl OfxBinary {
     /// whose initialisers are harmless).
     pub unsafe fn open(path: &Path) -> Result<OfxBinary, BinaryError> {
         // SAFETY: the caller vouches for the binary's initialisers.
-        let library = unsafe { libloading::Library::new(path) }.map_err(|e| BinaryError::Load {
+        let library = unsafe { load(path) }.map_err(|e| BinaryError::Load {
             path: path.to_path_buf(),
             message: with_sources(&e),
         })?;

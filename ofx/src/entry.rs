@@ -261,14 +261,15 @@ macro_rules! export_plugins {
 /// thread-local destructors that Rust's standard library registers on host threads (run when
 /// those threads exit), or thread pools of libraries that are never joined. Call it at `Load`.
 /// A later load of the same file gets the same, still mapped, binary (statics keep their
-/// values: reset them at `Unload`). Returns whether the binary is pinned; only Linux and macOS
-/// are supported (elsewhere it returns false).
+/// values: reset them at `Unload`). Returns whether the binary is pinned; Linux, macOS and
+/// Windows are supported (elsewhere it returns false).
 pub fn pin_binary() -> bool {
     pin::pin()
 }
 
 /// The path of the binary this code runs in (the plugin's `.ofx`, not the host's executable),
-/// from which a plugin finds its bundle's `Resources`. Linux and macOS only (elsewhere `None`).
+/// from which a plugin finds its bundle's `Resources`. Linux, macOS and Windows (elsewhere
+/// `None`).
 pub fn binary_path() -> Option<std::path::PathBuf> {
     pin::binary_path()
 }
@@ -332,7 +333,65 @@ mod pin {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[cfg(windows)]
+mod pin {
+    use std::ffi::{c_void, OsString};
+    use std::os::windows::ffi::OsStringExt;
+    use std::path::PathBuf;
+
+    type Hmodule = *mut c_void;
+
+    const FROM_ADDRESS: u32 = 0x4;
+    const UNCHANGED_REFCOUNT: u32 = 0x2;
+    const PIN: u32 = 0x1;
+    /// The longest path `GetModuleFileNameW` can return.
+    const MAX_WIDE_PATH: usize = 32_768;
+
+    #[link(name = "kernel32")]
+    extern "system" {
+        fn GetModuleHandleExW(flags: u32, name: *const u16, module: *mut Hmodule) -> i32;
+        fn GetModuleFileNameW(module: Hmodule, name: *mut u16, size: u32) -> u32;
+    }
+
+    /// The module (DLL) this function is in; `flags` add to `FROM_ADDRESS`.
+    fn own_module(flags: u32) -> Option<Hmodule> {
+        let mut module: Hmodule = std::ptr::null_mut();
+        // SAFETY: with FROM_ADDRESS the name is an address inside a module (this function's);
+        // the call only writes the module handle.
+        let ok = unsafe {
+            GetModuleHandleExW(FROM_ADDRESS | flags, own_module as *const u16, &mut module)
+        };
+        (ok != 0 && !module.is_null()).then_some(module)
+    }
+
+    pub fn binary_path() -> Option<PathBuf> {
+        let module = own_module(UNCHANGED_REFCOUNT)?;
+        let mut name = vec![0u16; 512];
+        loop {
+            // SAFETY: the buffer holds `name.len()` u16s; the call writes at most that many.
+            let n = unsafe { GetModuleFileNameW(module, name.as_mut_ptr(), name.len() as u32) }
+                as usize;
+            if n == 0 {
+                return None;
+            }
+            // A full buffer means the path was cut short: try again with more room.
+            if n < name.len() {
+                name.truncate(n);
+                return Some(PathBuf::from(OsString::from_wide(&name)));
+            }
+            if name.len() >= MAX_WIDE_PATH {
+                return None;
+            }
+            name.resize(name.len() * 2, 0);
+        }
+    }
+
+    pub fn pin() -> bool {
+        own_module(PIN).is_some()
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 mod pin {
     pub fn pin() -> bool {
         false
