@@ -956,6 +956,22 @@ fn dit_step_inputs(
     Ok(groups)
 }
 
+/// The indices of `scenes` the transformer draws its clips from: every clip once, and each clip
+/// with a bouncing object `bounce_repeats` times.
+fn training_pool(scenes: &[Scene], bounce_repeats: usize) -> Vec<usize> {
+    scenes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, scene)| {
+            let bounces = scene
+                .objects
+                .iter()
+                .any(|o| o.motion == crate::world::Motion::Bounce);
+            std::iter::repeat_n(i, if bounces { bounce_repeats.max(1) } else { 1 })
+        })
+        .collect()
+}
+
 /// The clips (indices into the dataset) the transformer's step `step` draws from: the
 /// curriculum's slice (`easy`) during its first steps, then every clip (`all`).
 fn step_pool<'a>(
@@ -1208,7 +1224,16 @@ fn train_dit(
     if !train_text {
         log.line("dit: the text encoder is frozen");
     }
-    let all: Vec<usize> = (0..n).collect();
+    let all = training_pool(&scenes[..n], s.bounce_repeats);
+    if all.len() > n {
+        let bouncing = (all.len() - n) / (s.bounce_repeats - 1);
+        log.line(&format!(
+            "dit: the {bouncing} clips with a bouncing object are drawn {}x as often ({} of {} in the pool)",
+            s.bounce_repeats,
+            bouncing * s.bounce_repeats,
+            all.len()
+        ));
+    }
     let easy: Vec<usize> = match &s.curriculum {
         Some(c) => {
             let easy = c.slice.indices(&scenes);
@@ -1331,6 +1356,33 @@ fn text_encoder_and_transformer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clips_with_a_bounce_are_in_the_pool_as_often_as_asked() {
+        let scenes = dataset_scenes(&Preset::full());
+        let bounces = |scene: &Scene| {
+            scene
+                .objects
+                .iter()
+                .any(|o| o.motion == crate::world::Motion::Bounce)
+        };
+        let bouncing = scenes.iter().filter(|s| bounces(s)).count();
+        assert!(
+            bouncing > 100,
+            "{bouncing} of {} clips bounce",
+            scenes.len()
+        );
+        assert_eq!(
+            training_pool(&scenes, 1),
+            (0..scenes.len()).collect::<Vec<_>>()
+        );
+        let pool = training_pool(&scenes, 3);
+        assert_eq!(pool.len(), scenes.len() + 2 * bouncing);
+        for (i, scene) in scenes.iter().enumerate() {
+            let times = pool.iter().filter(|&&j| j == i).count();
+            assert_eq!(times, if bounces(scene) { 3 } else { 1 }, "clip {i}");
+        }
+    }
 
     /// Regression: the moving average must not hold on to earlier averages through its graph.
     #[test]
