@@ -319,15 +319,15 @@ mod tests {
 
     /// A few hundred steps teach the demo's encoder to read every object's colour, shape and
     /// motion at its noun and the background's colour, on captions it never saw.
-    #[test]
-    fn pretraining_teaches_the_encoder_what_captions_describe() {
-        crate::train::single_threaded_candle();
-        let dir = tempfile::tempdir().unwrap();
+    /// The demo tokenizer, saved into and read back from `dir`.
+    fn demo_tokenizer(dir: &tempfile::TempDir) -> PromptTokenizer {
         let path = dir.path().join("tokenizer.json");
         crate::vocab::save_tokenizer(&path).unwrap();
-        let tokenizer = PromptTokenizer::from_file(&path).unwrap();
-        let mut preset = Preset::full();
-        preset.dit.text_pretrain_steps = 300;
+        PromptTokenizer::from_file(&path).unwrap()
+    }
+
+    /// A text encoder of `preset`'s size with the trainer's seeded starting weights.
+    fn fresh_encoder(preset: &Preset) -> (VarMap, Umt5Encoder) {
         let map = VarMap::new();
         let encoder = Umt5Encoder::new(
             &preset.sizes.text_encoder(),
@@ -335,6 +335,17 @@ mod tests {
         )
         .unwrap();
         crate::init::initialise(&map, 1, preset.sizes.text_d_kv).unwrap();
+        (map, encoder)
+    }
+
+    #[test]
+    fn pretraining_teaches_the_encoder_what_captions_describe() {
+        crate::train::single_threaded_candle();
+        let dir = tempfile::tempdir().unwrap();
+        let tokenizer = demo_tokenizer(&dir);
+        let mut preset = Preset::full();
+        preset.dit.text_pretrain_steps = 300;
+        let (map, encoder) = fresh_encoder(&preset);
         let accuracy =
             pretrain_text_encoder(&preset, &encoder, &map, &tokenizer, 2, &Log::new()).unwrap();
         assert_eq!(accuracy.len(), ATTRIBUTES.len());
@@ -349,19 +360,11 @@ mod tests {
     fn pretraining_is_the_same_on_every_run() {
         crate::train::single_threaded_candle();
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tokenizer.json");
-        crate::vocab::save_tokenizer(&path).unwrap();
-        let tokenizer = PromptTokenizer::from_file(&path).unwrap();
+        let tokenizer = demo_tokenizer(&dir);
         let mut preset = Preset::full();
         preset.dit.text_pretrain_steps = 20;
         let run = || {
-            let map = VarMap::new();
-            let encoder = Umt5Encoder::new(
-                &preset.sizes.text_encoder(),
-                VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
-            )
-            .unwrap();
-            crate::init::initialise(&map, 1, preset.sizes.text_d_kv).unwrap();
+            let (map, encoder) = fresh_encoder(&preset);
             pretrain_text_encoder(&preset, &encoder, &map, &tokenizer, 2, &Log::new()).unwrap();
             crate::train::named_vars(&map)
                 .into_iter()
@@ -388,9 +391,7 @@ mod tests {
     #[test]
     fn labels_sit_on_the_nouns_in_object_order() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tokenizer.json");
-        crate::vocab::save_tokenizer(&path).unwrap();
-        let tokenizer = PromptTokenizer::from_file(&path).unwrap();
+        let tokenizer = demo_tokenizer(&dir);
         let nouns = NounIds::new(&tokenizer).unwrap();
         let scene = Scene {
             background: Colour::Black,
