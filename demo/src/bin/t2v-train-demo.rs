@@ -56,6 +56,10 @@ struct Args {
     /// The text encoder's learning rate as a multiple of the transformer's (0 freezes it).
     #[arg(long, value_name = "X")]
     text_lr_scale: Option<f64>,
+    /// How many times each clip with a bouncing object is in the transformer's draw pool
+    /// (1: as often as the others).
+    #[arg(long, value_name = "N")]
+    bounce_repeats: Option<usize>,
     /// The transformer's peak learning rate.
     #[arg(long)]
     dit_lr: Option<f64>,
@@ -117,6 +121,9 @@ fn main() -> ExitCode {
     }
     if let Some(x) = args.text_lr_scale {
         preset.dit.text_lr_scale = x;
+    }
+    if let Some(n) = args.bounce_repeats {
+        preset.dit.bounce_repeats = n;
     }
     if let Some(k) = args.curriculum_steps {
         preset.dit.curriculum = Some(t2v_demo::configs::Curriculum {
