@@ -291,7 +291,7 @@ impl Preset {
                 unknown_insertion: 0.05,
                 ema_decay: 0.995,
                 object_weight: 12.0,
-                bounce_repeats: 3,
+                bounce_repeats: 2,
                 curriculum: None,
             },
             settings: DemoSettings {

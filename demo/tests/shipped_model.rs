@@ -3,8 +3,8 @@
 //! named. Prompts with trained colour+shape+motion combinations must pass at >= 95%, prompts
 //! with held-out combinations at >= 70%.
 //!
-//! The shipped model reaches the held-out rate only just (17/24, 70.8%) and not the trained one
-//! (30/40, 75%; docs/demo-model.md), so the two pass-rate tests run only with
+//! The shipped model reaches the held-out rate (19/24, 79.2%) but not yet the trained one
+//! (35/40, 87.5%; docs/demo-model.md), so the trained pass-rate test runs only with
 //! `--features shipped-model-tests`; the others always run.
 
 use std::sync::OnceLock;
@@ -21,7 +21,6 @@ fn models() -> &'static Models {
 }
 
 /// The pass rates against the targets.
-#[cfg(feature = "shipped-model-tests")]
 mod pass_rates {
     use super::*;
     use t2v_demo::eval::run_cases;
@@ -57,6 +56,10 @@ mod pass_rates {
     }
 
     #[test]
+    #[cfg_attr(
+        not(feature = "shipped-model-tests"),
+        ignore = "the shipped model passes 35/40 (needs 95%): docs/demo-model.md"
+    )]
     fn trained_combinations_do_what_the_prompt_says() {
         let rate = pass_rate("trained", &evaluation_cases(Split::Train, TRAINED_CASES));
         assert!(
