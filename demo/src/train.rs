@@ -963,10 +963,7 @@ fn training_pool(scenes: &[Scene], bounce_repeats: usize) -> Vec<usize> {
         .iter()
         .enumerate()
         .flat_map(|(i, scene)| {
-            let bounces = scene
-                .objects
-                .iter()
-                .any(|o| o.motion == crate::world::Motion::Bounce);
+            let bounces = scene.has_motion(crate::world::Motion::Bounce);
             std::iter::repeat_n(i, if bounces { bounce_repeats.max(1) } else { 1 })
         })
         .collect()
@@ -1226,7 +1223,10 @@ fn train_dit(
     }
     let all = training_pool(&scenes[..n], s.bounce_repeats);
     if all.len() > n {
-        let bouncing = (all.len() - n) / (s.bounce_repeats - 1);
+        let bouncing = scenes[..n]
+            .iter()
+            .filter(|scene| scene.has_motion(crate::world::Motion::Bounce))
+            .count();
         log.line(&format!(
             "dit: the {bouncing} clips with a bouncing object are drawn {}x as often ({} of {} in the pool)",
             s.bounce_repeats,
@@ -1360,12 +1360,7 @@ mod tests {
     #[test]
     fn clips_with_a_bounce_are_in_the_pool_as_often_as_asked() {
         let scenes = dataset_scenes(&Preset::full());
-        let bounces = |scene: &Scene| {
-            scene
-                .objects
-                .iter()
-                .any(|o| o.motion == crate::world::Motion::Bounce)
-        };
+        let bounces = |scene: &Scene| scene.has_motion(crate::world::Motion::Bounce);
         let bouncing = scenes.iter().filter(|s| bounces(s)).count();
         assert!(
             bouncing > 100,

@@ -496,6 +496,11 @@ pub fn place_object<R: Rng>(
 }
 
 impl Scene {
+    /// Whether any of the scene's objects moves with `motion`.
+    pub fn has_motion(&self, motion: Motion) -> bool {
+        self.objects.iter().any(|o| o.motion == motion)
+    }
+
     /// A random scene of `split` in a `width` x `height` frame: one object, or two (with
     /// probability `two_objects`) of different colours, placed by `layout`.
     pub fn sample<R: Rng>(
