@@ -76,7 +76,7 @@ fn chunked(
             Some(bias) => scores.broadcast_add(bias)?,
             None => scores,
         };
-        let probs = crate::ops::softmax_last_dim(&scores)?.to_dtype(v.dtype())?;
+        let probs = crate::ops::attention_softmax(&scores)?.to_dtype(v.dtype())?;
         outputs.push(probs.matmul(&v)?);
         start += len;
     }

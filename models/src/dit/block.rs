@@ -135,7 +135,8 @@ impl FeedForward {
 
 impl Module for FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.proj_out.forward(&self.proj_in.forward(x)?.gelu()?)
+        self.proj_out
+            .forward(&crate::ops::gelu_tanh(&self.proj_in.forward(x)?)?)
     }
 }
 

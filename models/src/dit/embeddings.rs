@@ -60,6 +60,7 @@ impl TextEmbedder {
     }
 
     pub fn forward(&self, text: &Tensor) -> Result<Tensor> {
-        self.linear_2.forward(&self.linear_1.forward(text)?.gelu()?)
+        self.linear_2
+            .forward(&crate::ops::gelu_tanh(&self.linear_1.forward(text)?)?)
     }
 }

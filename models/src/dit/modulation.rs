@@ -105,9 +105,5 @@ pub fn per_run_pair(
 
 /// Layer norm without affine parameters, computed in f32.
 pub fn layer_norm_f32(x: &Tensor, eps: f64) -> Result<Tensor> {
-    let x = x.to_dtype(DType::F32)?;
-    let dim = x.dim(candle_core::D::Minus1)?;
-    let ones = Tensor::ones(dim, DType::F32, x.device())?;
-    let zeros = Tensor::zeros(dim, DType::F32, x.device())?;
-    crate::ops::layer_norm(&x, &ones, &zeros, eps as f32)
+    crate::ops::layer_norm_no_affine(&x.to_dtype(DType::F32)?, eps as f32)
 }

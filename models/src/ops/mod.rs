@@ -10,12 +10,16 @@ mod conv2d;
 pub mod conv_gemm;
 #[cfg(feature = "cuda")]
 pub mod cuda_kernels;
+mod expand_rows;
+mod gelu;
 pub mod linear;
 pub mod rowwise;
 
 pub use conv2d::{conv2d, Conv2d};
+pub use expand_rows::{add_rows, expand_rows, mul_rows};
+pub use gelu::gelu_tanh;
 
-use candle_core::{Result, Tensor, D};
+use candle_core::{DType, Result, Tensor, D};
 use std::cell::Cell;
 
 thread_local! {
@@ -46,9 +50,28 @@ pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// Softmax over the last dim for the transformer's attention. In training the max it subtracts
+/// carries no gradient (the softmax does not depend on it), which spares candle's backward pass
+/// through `max` (several passes over the scores). The VAE keeps [`softmax_last_dim`]: the
+/// shipped demo VAE was trained through it.
+pub fn attention_softmax(x: &Tensor) -> Result<Tensor> {
+    if autograd() {
+        let e = x
+            .broadcast_sub(&x.max_keepdim(D::Minus1)?.detach())?
+            .exp()?;
+        e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
+}
+
 pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor> {
     if autograd() {
-        candle_nn::ops::rms_norm_slow(x, weight, eps)
+        let normed = (x
+            .to_dtype(DType::F32)?
+            .broadcast_div(&(mean_square(x)? + eps as f64)?.sqrt()?))?
+        .to_dtype(x.dtype())?;
+        mul_rows(&normed, weight)
     } else {
         candle_nn::ops::rms_norm(&x.contiguous()?, weight, eps)
     }
@@ -56,10 +79,37 @@ pub fn rms_norm(x: &Tensor, weight: &Tensor, eps: f32) -> Result<Tensor> {
 
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
     if autograd() {
-        candle_nn::ops::layer_norm_slow(x, weight, bias, eps)
+        add_rows(&mul_rows(&centred_normalised(x, eps)?, weight)?, bias)
     } else {
         candle_nn::ops::layer_norm(&x.contiguous()?, weight, bias, eps)
     }
+}
+
+/// Layer norm over the last dim without affine parameters.
+pub fn layer_norm_no_affine(x: &Tensor, eps: f32) -> Result<Tensor> {
+    if autograd() {
+        centred_normalised(x, eps)
+    } else {
+        let dim = x.dim(D::Minus1)?;
+        let ones = Tensor::ones(dim, x.dtype(), x.device())?;
+        let zeros = Tensor::zeros(dim, x.dtype(), x.device())?;
+        candle_nn::ops::layer_norm(&x.contiguous()?, &ones, &zeros, eps)
+    }
+}
+
+/// The mean of the squares over the last dim (kept), in f32.
+fn mean_square(x: &Tensor) -> Result<Tensor> {
+    x.to_dtype(DType::F32)?.sqr()?.mean_keepdim(D::Minus1)
+}
+
+/// `(x - mean) / sqrt(var + eps)` over the last dim, statistics in f32, composed of
+/// differentiable ops.
+fn centred_normalised(x: &Tensor, eps: f32) -> Result<Tensor> {
+    let x32 = x.to_dtype(DType::F32)?;
+    let centred = x32.broadcast_sub(&x32.mean_keepdim(D::Minus1)?)?;
+    centred
+        .broadcast_div(&(mean_square(&centred)? + eps as f64)?.sqrt()?)?
+        .to_dtype(x.dtype())
 }
 
 /// Rotation of interleaved pairs, `x` `[B, H, T, D]`, `cos`/`sin` `[T, D/2]`.
@@ -100,6 +150,8 @@ pub(crate) mod tests {
         let sin = Tensor::randn(0f32, 1., (5, 4), &dev).unwrap();
         let fused = [
             softmax_last_dim(&x).unwrap(),
+            attention_softmax(&x).unwrap(),
+            layer_norm_no_affine(&x, 1e-6).unwrap(),
             rms_norm(&x, &w, 1e-6).unwrap(),
             layer_norm(&x, &w, &b, 1e-6).unwrap(),
             rope_i(&x, &cos, &sin).unwrap(),
@@ -107,6 +159,8 @@ pub(crate) mod tests {
         with_autograd(|| {
             let composed = [
                 softmax_last_dim(&x).unwrap(),
+                attention_softmax(&x).unwrap(),
+                layer_norm_no_affine(&x, 1e-6).unwrap(),
                 rms_norm(&x, &w, 1e-6).unwrap(),
                 layer_norm(&x, &w, &b, 1e-6).unwrap(),
                 rope_i(&x, &cos, &sin).unwrap(),
@@ -119,6 +173,41 @@ pub(crate) mod tests {
             }
         });
         assert!(!autograd());
+    }
+
+    /// The training compositions back-propagate like candle's own (`softmax`, `rms_norm_slow`,
+    /// `layer_norm_slow`).
+    #[test]
+    fn composed_ops_have_candles_gradients() {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1., (2, 3, 5, 8), &dev).unwrap();
+        let w = Var::randn(0f32, 1., 8, &dev).unwrap();
+        let b = Var::randn(0f32, 1., 8, &dev).unwrap();
+        let probe = Tensor::randn(0f32, 1., (2, 3, 5, 8), &dev).unwrap();
+        let candles = [
+            candle_nn::ops::softmax(&x, D::Minus1).unwrap(),
+            candle_nn::ops::rms_norm_slow(&x, &w, 1e-6).unwrap(),
+            candle_nn::ops::layer_norm_slow(&x, &w, &b, 1e-6).unwrap(),
+        ];
+        let ours = with_autograd(|| {
+            [
+                attention_softmax(&x).unwrap(),
+                rms_norm(&x, &w, 1e-6).unwrap(),
+                layer_norm(&x, &w, &b, 1e-6).unwrap(),
+            ]
+        });
+        for (theirs, ours) in candles.iter().zip(&ours) {
+            assert!(max_diff(theirs, ours) < 1e-5);
+            let grads = |y: &Tensor| (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
+            let (theirs, ours) = (grads(theirs), grads(ours));
+            for var in [&x, &w, &b] {
+                match (theirs.get(var), ours.get(var)) {
+                    (Some(t), Some(o)) => assert!(max_diff(t, o) < 1e-4, "{}", max_diff(t, o)),
+                    (None, None) => {}
+                    _ => panic!("a gradient on one side only"),
+                }
+            }
+        }
         let _ = DType::F32;
     }
 }

@@ -11,7 +11,7 @@ pub fn bias_add(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     if cuda::eligible(x) && bias.dtype() == x.dtype() {
         return cuda::bias_add(x, bias);
     }
-    x.broadcast_add(bias)
+    super::add_rows(x, bias)
 }
 
 /// `x * (1 + scale) + shift` computed in f32 (`x` f32, `scale`/`shift` f32 broadcast rows),
@@ -21,9 +21,7 @@ pub fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor, dtype: DType) -> Res
     if cuda::eligible_f32_to(x, dtype) {
         return cuda::modulate(x, scale, shift, dtype);
     }
-    x.broadcast_mul(&(scale + 1.0)?)?
-        .broadcast_add(shift)?
-        .to_dtype(dtype)
+    super::add_rows(&super::mul_rows(x, &(scale + 1.0)?)?, shift)?.to_dtype(dtype)
 }
 
 /// `x + y * gate` computed in f32 (`gate` f32 broadcast rows), rounded once to `x`'s dtype.
@@ -33,7 +31,7 @@ pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
         return cuda::gated_residual(x, y, gate);
     }
     let dtype = x.dtype();
-    (x.to_dtype(DType::F32)? + y.to_dtype(DType::F32)?.broadcast_mul(gate)?)?.to_dtype(dtype)
+    (x.to_dtype(DType::F32)? + super::mul_rows(&y.to_dtype(DType::F32)?, gate)?)?.to_dtype(dtype)
 }
 
 /// On CUDA (bf16/f16 `x`): layer norm without affine parameters over the last dim (f32
