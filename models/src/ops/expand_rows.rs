@@ -76,10 +76,7 @@ impl CustomOp1 for ExpandRows {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("expand-rows: needs a contiguous input")
-        };
-        let v = &storage.as_slice::<f32>()?[start..end];
+        let v = super::contiguous_f32(storage, layout, "expand-rows")?;
         let d = *self.target.last().unwrap_or(&1);
         let mut out = Vec::with_capacity(self.target.iter().product());
         for src in source_rows(&self.source, &self.target) {
@@ -110,10 +107,7 @@ impl CustomOp1 for SumRows {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("sum-rows: needs a contiguous input")
-        };
-        let grad = &storage.as_slice::<f32>()?[start..end];
+        let grad = super::contiguous_f32(storage, layout, "sum-rows")?;
         let d = *self.target.last().unwrap_or(&1);
         let mut out = vec![0f32; self.source.iter().product()];
         for (row, src) in source_rows(&self.source, &self.target).enumerate() {
@@ -129,7 +123,7 @@ impl CustomOp1 for SumRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::max_diff;
+    use crate::ops::tests::{max_diff, probe_grads};
     use crate::ops::with_autograd;
     use candle_core::{Device, Var};
 
@@ -151,16 +145,11 @@ mod tests {
             let w = Tensor::randn(0f32, 1., big, &dev).unwrap();
 
             let reference = x.as_tensor().broadcast_mul(v.as_tensor()).unwrap();
-            let reference_grads = (&reference * &w)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
+            let reference_grads = probe_grads(&reference, &w);
             let ours = with_autograd(|| mul_rows(x.as_tensor(), v.as_tensor())).unwrap();
             assert_eq!(ours.dims(), big);
             assert_eq!(max_diff(&ours, &reference), 0.0, "{small:?} -> {big:?}");
-            let grads = (&ours * &w).unwrap().sum_all().unwrap().backward().unwrap();
+            let grads = probe_grads(&ours, &w);
             for var in [&v, &x] {
                 let ours = grads.get(var).unwrap();
                 let theirs = reference_grads.get(var).unwrap();

@@ -121,10 +121,27 @@ pub fn rope_i(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// The f32 values of a contiguous CPU tensor, for the training ops' kernels.
+fn contiguous_f32<'a>(
+    storage: &'a candle_core::CpuStorage,
+    layout: &candle_core::Layout,
+    op: &str,
+) -> Result<&'a [f32]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
+        None => candle_core::bail!("{op}: needs a contiguous input"),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use candle_core::{DType, Device, Var};
+
+    /// The gradients of `sum(y * probe)`: a loss whose gradient at `y` is `probe`.
+    pub(crate) fn probe_grads(y: &Tensor, probe: &Tensor) -> candle_core::backprop::GradStore {
+        (y * probe).unwrap().sum_all().unwrap().backward().unwrap()
+    }
 
     /// The largest absolute difference between two tensors of one shape.
     pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -198,8 +215,7 @@ pub(crate) mod tests {
         });
         for (theirs, ours) in candles.iter().zip(&ours) {
             assert!(max_diff(theirs, ours) < 1e-5);
-            let grads = |y: &Tensor| (y * &probe).unwrap().sum_all().unwrap().backward().unwrap();
-            let (theirs, ours) = (grads(theirs), grads(ours));
+            let (theirs, ours) = (probe_grads(theirs, &probe), probe_grads(ours, &probe));
             for var in [&x, &w, &b] {
                 match (theirs.get(var), ours.get(var)) {
                     (Some(t), Some(o)) => assert!(max_diff(t, o) < 1e-4, "{}", max_diff(t, o)),
