@@ -279,7 +279,7 @@ impl Preset {
                 subset: None,
             },
             dit: DitSchedule {
-                steps: 8000,
+                steps: 14000,
                 batch: 8,
                 groups: 4,
                 lr: 3e-3,

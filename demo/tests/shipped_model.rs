@@ -2,10 +2,6 @@
 //! and the object have the named colours, and the object moves, grows, shrinks or bounces as
 //! named. Prompts with trained colour+shape+motion combinations must pass at >= 95%, prompts
 //! with held-out combinations at >= 70%.
-//!
-//! The shipped model reaches the held-out rate (19/24, 79.2%) but not yet the trained one
-//! (35/40, 87.5%; docs/demo-model.md), so the trained pass-rate test runs only with
-//! `--features shipped-model-tests`; the others always run.
 
 use std::sync::OnceLock;
 use t2v_demo::eval::{evaluation_cases, load, run_case, EvalCase};
@@ -56,10 +52,6 @@ mod pass_rates {
     }
 
     #[test]
-    #[cfg_attr(
-        not(feature = "shipped-model-tests"),
-        ignore = "the shipped model passes 35/40 (needs 95%): docs/demo-model.md"
-    )]
     fn trained_combinations_do_what_the_prompt_says() {
         let rate = pass_rate("trained", &evaluation_cases(Split::Train, TRAINED_CASES));
         assert!(
