@@ -76,7 +76,7 @@ fn colour_blobs(clip: &Clip<'_>) -> ([usize; PALETTE.len()], Vec<[Blob; PALETTE.
     let mut totals = [0usize; PALETTE.len()];
     // blobs[frame][palette index]
     let mut blobs = vec![[Blob::default(); PALETTE.len()]; f_n];
-    for f in 0..f_n {
+    for (f, frame) in blobs.iter_mut().enumerate() {
         for y in 0..h_n {
             for x in 0..w_n {
                 let i = ((f * h_n + y) * w_n + x) * 3;
@@ -84,7 +84,7 @@ fn colour_blobs(clip: &Clip<'_>) -> ([usize; PALETTE.len()], Vec<[Blob; PALETTE.
                 if let Some(c) = classify(rgb) {
                     let k = palette_index(c);
                     totals[k] += 1;
-                    let b = &mut blobs[f][k];
+                    let b = &mut frame[k];
                     b.count += 1;
                     b.x += x as f32;
                     b.y += y as f32;

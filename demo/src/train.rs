@@ -703,7 +703,7 @@ fn encode_dataset(preset: &Preset, vae: &WanVae, workers: usize, log: &Log) -> R
         // The weights are variables: without `detach` each latent would keep its whole graph.
         let mu = vae.encode(&video)?.detach();
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if n % 100 == 0 || n == scenes.len() {
+        if n.is_multiple_of(100) || n == scenes.len() {
             log.line(&format!(
                 "encode: {n}/{} clips ({:.2} s/clip)",
                 scenes.len(),

@@ -770,7 +770,7 @@ impl Subset {
     /// the canonical words of the colours and the shape.
     pub fn caption<R: Rng>(&self, rng: &mut R, scene: &Scene) -> String {
         let object = &scene.objects[0];
-        let verbs = &object.motion.verb_phrases()[..];
+        let verbs = object.motion.verb_phrases();
         // "moves left" / "slides to the left" (the first and the fourth phrase of each move).
         let verb = verbs[if rng.random::<bool>() {
             0
@@ -798,6 +798,9 @@ pub struct Slice {
     pub max_objects: usize,
     pub motions: Vec<Motion>,
 }
+
+/// A constructor of a named slice.
+type SliceOf = fn() -> Slice;
 
 impl Slice {
     /// The curriculum's default: one object on a black background, in one of four colours, with
@@ -843,7 +846,7 @@ impl Slice {
     }
 
     /// The slices `--slice` names.
-    pub const NAMED: [(&'static str, fn() -> Slice); 4] = [
+    pub const NAMED: [(&'static str, SliceOf); 4] = [
         ("motion-first", Slice::motion_first),
         ("left-right-any-look", Slice::left_right_any_look),
         ("one-background", Slice::one_background),

@@ -272,8 +272,7 @@ fn instances_come_and_go_and_share_one_model() {
     let stats = b
         .messages()
         .into_iter()
-        .filter(|m| m.id == "t2v.stats")
-        .last()
+        .rfind(|m| m.id == "t2v.stats")
         .expect("a stats line")
         .text;
     assert!(stats.contains("model_loads=1 generations=2"), "{stats}");
@@ -455,7 +454,8 @@ fn bad_inputs_give_messages_and_failed_renders() {
         .unwrap()
         .plugin(Some(ID))
         .unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&Instance)>, &str)> = vec![
+    type SetUp = Box<dyn Fn(&Instance)>;
+    let cases: Vec<(&str, SetUp, &str)> = vec![
         (
             "empty prompt",
             Box::new(|i: &Instance| i.set_param("prompt", "  ").unwrap()),

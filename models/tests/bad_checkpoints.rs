@@ -152,8 +152,7 @@ fn another_wan_transformer_without_config() {
         config: None,
     };
     let e = checkpoint::load_transformer(&files, DType::F32, &Device::Cpu)
-        .err()
-        .expect("must fail")
+        .expect_err("must fail")
         .to_string();
     assert!(
         e.contains("not the Wan2.2 TI2V-5B transformer") && e.contains("[1536, 16, 1, 2, 2]"),

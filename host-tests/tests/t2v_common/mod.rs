@@ -119,7 +119,9 @@ pub fn params(prompt: &str, seed: u64, steps: usize) -> GenerationParams {
 /// The frames the generation service makes for the same settings (what `t2v generate` writes).
 pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
     static SERVICE: OnceLock<Service> = OnceLock::new();
-    static CLIPS: OnceLock<Mutex<HashMap<(String, u64), Arc<Vec<Frame>>>>> = OnceLock::new();
+    /// Clips by prompt and seed.
+    type Clips = HashMap<(String, u64), Arc<Vec<Frame>>>;
+    static CLIPS: OnceLock<Mutex<Clips>> = OnceLock::new();
     let clips = CLIPS.get_or_init(Default::default);
     if let Some(c) = clips.lock().unwrap().get(&(prompt.to_string(), seed)) {
         return c.clone();
