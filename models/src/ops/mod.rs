@@ -136,7 +136,7 @@ fn contiguous_f32<'a>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use candle_core::{DType, Device, Var};
+    use candle_core::{Device, Var};
 
     /// The gradients of `sum(y * probe)`: a loss whose gradient at `y` is `probe`.
     pub(crate) fn probe_grads(y: &Tensor, probe: &Tensor) -> candle_core::backprop::GradStore {
@@ -224,6 +224,5 @@ pub(crate) mod tests {
                 }
             }
         }
-        let _ = DType::F32;
     }
 }
