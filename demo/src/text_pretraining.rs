@@ -317,8 +317,6 @@ mod tests {
         }
     }
 
-    /// A few hundred steps teach the demo's encoder to read every object's colour, shape and
-    /// motion at its noun and the background's colour, on captions it never saw.
     /// The demo tokenizer, saved into and read back from `dir`.
     fn demo_tokenizer(dir: &tempfile::TempDir) -> PromptTokenizer {
         let path = dir.path().join("tokenizer.json");
@@ -338,6 +336,8 @@ mod tests {
         (map, encoder)
     }
 
+    /// A few hundred steps teach the demo's encoder to read every object's colour, shape and
+    /// motion at its noun and the background's colour, on captions it never saw.
     #[test]
     fn pretraining_teaches_the_encoder_what_captions_describe() {
         crate::train::single_threaded_candle();

@@ -1,7 +1,8 @@
 //! Row-broadcast element-wise ops of the transformer: a linear layer's bias add, the modulation
 //! `x * (1 + scale) + shift` and the gated residual `x + y * gate`. On CUDA (bf16/f16) each is
-//! one kernel of `rowwise.cu`; elsewhere, and under autograd, they are compositions of candle's
-//! differentiable ops with the same rounding.
+//! one kernel of `rowwise.cu`; elsewhere, and under autograd, they are compositions of
+//! differentiable ops with the same rounding, the row vector repeated by [`super::expand_rows`]
+//! (under autograd on the CPU, a materialised repetition with a row-by-row backward pass).
 
 use candle_core::{DType, Result, Tensor};
 
