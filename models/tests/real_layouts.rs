@@ -1,5 +1,5 @@
 //! The real-size Wan2.2 TI2V-5B components built from the exact tensor names and shapes of the
-//! real checkpoints (`shared/reference/manifests/`), in every layout: every tensor must be
+//! real checkpoints (`models/manifests/`), in every layout: every tensor must be
 //! consumed with the right shape and none left over. Weights are broadcast zeros, so nothing of
 //! real size is allocated.
 
@@ -66,7 +66,9 @@ fn transformer_from_both_layouts() {
 
 #[test]
 fn comfy_prefixed_transformer() {
-    let text = std::fs::read_to_string(manifests().join("dit-original.txt")).unwrap();
+    let path = manifests().join("dit-original.txt");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("manifest fixture {}: {e}", path.display()));
     let prefixed: String = text
         .lines()
         .map(|l| format!("model.diffusion_model.{l}\n"))

@@ -339,7 +339,7 @@ impl candle_nn::var_builder::SimpleBackend for ZeroWeights {
     }
 }
 
-/// The 243 tensors of the real transformers checkpoint (shared/reference/manifests/umt5-transformers.txt).
+/// The 243 tensors of the real transformers checkpoint (models/manifests/umt5-transformers.txt).
 fn umt5_xxl_shapes(cfg: &Umt5Config) -> HashMap<String, Vec<usize>> {
     let (d, ff, inner) = (cfg.d_model, cfg.d_ff, cfg.num_heads * cfg.d_kv);
     let mut shapes = HashMap::from([

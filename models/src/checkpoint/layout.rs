@@ -310,11 +310,10 @@ mod tests {
 
     fn manifest_names(file: &str) -> Vec<String> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/reference/manifests")
+            .join("manifests")
             .join(file);
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return vec![];
-        };
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("manifest fixture {}: {e}", path.display()));
         text.lines()
             .filter_map(|l| l.split_once(' ').map(|(n, _)| n.to_string()))
             .collect()
@@ -324,10 +323,7 @@ mod tests {
     fn check_pair(original: &str, diffusers: &str, component: Component) {
         let orig = manifest_names(original);
         let diff = manifest_names(diffusers);
-        if orig.is_empty() || diff.is_empty() {
-            eprintln!("manifests not found; skipping");
-            return;
-        }
+        assert!(!orig.is_empty() && !diff.is_empty(), "empty manifest fixture");
         let layout = Layout {
             component,
             naming: Naming::Original,

@@ -18,7 +18,7 @@ pub fn tiny_original() -> PathBuf {
 }
 
 pub fn manifests() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/manifests")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests")
 }
 
 /// Every tensor of a parity fixture file, as f32 (integer tensors converted too).
