@@ -11,6 +11,7 @@ use crate::request::Request;
 use candle_core::Tensor;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use t2v_support::lock;
 use std::time::{Duration, Instant};
 use t2v_models::checkpoint::ModelFiles;
 
@@ -54,11 +55,6 @@ pub(crate) struct Job {
     state: Mutex<JobState>,
     changed: Condvar,
     cancel: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock is caught by the worker; the state is still usable.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Job {

@@ -24,7 +24,8 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use t2v_support::{lock, panic_message};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
@@ -81,10 +82,6 @@ struct Shared {
     counters: Counters,
     loads: LoadCounters,
     shutting_down: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Shared {
@@ -424,14 +421,6 @@ impl pipeline::Progress for JobSink<'_> {
         self.job.publish_frames(first, Frame::split(frames)?, false);
         self.check()
     }
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// The compute thread's state: the loaded model and the prompt embeddings.

@@ -148,11 +148,7 @@ pub fn guard(plugin: &CStr, action: &str, body: impl FnOnce() -> Result<Reply>) 
             e.status
         }
         Err(panic) => {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".into());
+            let text = t2v_support::panic_message(panic.as_ref());
             eprintln!(
                 "[ofx] {}: panic in {action}: {text}; returning {}",
                 plugin.to_string_lossy(),

@@ -68,11 +68,7 @@ impl Plugin for TextToVideo {
             }
             Ok(result) => result,
             Err(panic) => {
-                let text = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let text = t2v_support::panic_message(panic.as_ref());
                 log!("panic in {action:?}: {text}");
                 Err(OfxError::failed(format!("internal error: {text}")))
             }

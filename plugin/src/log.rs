@@ -54,7 +54,7 @@ fn open() -> Option<File> {
 
 /// Opens the log (at `Load`).
 pub fn init() {
-    let mut log = LOG.lock().unwrap_or_else(|p| p.into_inner());
+    let mut log = t2v_support::lock(&LOG);
     if log.is_none() {
         *log = open();
     }
@@ -62,12 +62,12 @@ pub fn init() {
 
 /// Closes the log (at `Unload`).
 pub fn close() {
-    LOG.lock().unwrap_or_else(|p| p.into_inner()).take();
+    t2v_support::lock(&LOG).take();
 }
 
 /// Appends one line: seconds since the epoch, the thread's name, the text.
 pub fn write(text: &str) {
-    let mut log = LOG.lock().unwrap_or_else(|p| p.into_inner());
+    let mut log = t2v_support::lock(&LOG);
     if log.is_none() {
         *log = open();
     }

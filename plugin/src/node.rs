@@ -16,7 +16,8 @@ use ofx_bindings::progress::Progress;
 use ofx_bindings::sys::*;
 use ofx_bindings::{ImageEffect, MessageType, OfxError, PixelDepth, PropertySet, Reply, Result};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
+use t2v_support::lock;
 use std::time::Duration;
 use t2v_bridge::{
     Clip, Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service,
@@ -66,10 +67,6 @@ struct State {
 #[derive(Default)]
 pub struct Node {
     state: Mutex<State>,
-}
-
-fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The status code for a failure: out of GPU memory gets its own.

@@ -20,7 +20,7 @@ static POOL: Mutex<Vec<(ServiceChoice, Arc<Service>)>> = Mutex::new(Vec::new());
 static LIVE_INSTANCES: AtomicUsize = AtomicUsize::new(0);
 
 fn pool() -> MutexGuard<'static, Vec<(ServiceChoice, Arc<Service>)>> {
-    POOL.lock().unwrap_or_else(|p| p.into_inner())
+    t2v_support::lock(&POOL)
 }
 
 /// The model used when the `model` parameter is empty: the demo model shipped in the bundle.
