@@ -7,8 +7,8 @@ mod t2v_common;
 use ofx_bindings::{Context, PixelDepth};
 use ofx_test_host::*;
 use t2v_common::*;
-use t2v_demo::judge::{judge, Clip, Expectation};
-use t2v_demo::world::{Colour, Motion};
+use t2v_demo_trainer::judge::{judge, Clip, Expectation};
+use t2v_demo_trainer::world::{Colour, Motion};
 
 #[test]
 fn a_fresh_node_generates_with_the_bundled_demo_model() {

@@ -192,7 +192,7 @@ fn demo_defaults(args: &GenerateArgs, source: DemoSource) -> Result<GenerationPa
                 return Err(bad_input(format!(
                     "no --model given, and the built-in demo model is missing from {} (not trained in this build): \
                      pass --model with a Wan2.2 TI2V-5B folder, or train the demo model with \
-                     `cargo run --release -p t2v-demo --bin t2v-train-demo -- --out demo/model`",
+                     `cargo run --release -p t2v-demo-trainer --bin t2v-train-demo -- --out demo/model`",
                     dir.display()
                 )));
             }
@@ -214,7 +214,7 @@ fn demo_defaults(args: &GenerateArgs, source: DemoSource) -> Result<GenerationPa
                     "--model {} holds a demo model whose settings can't be read ({e}): \
                      mend or delete {}",
                     dir.display(),
-                    t2v_demo::export::SETTINGS_FILE
+                    t2v_demo::SETTINGS_FILE
                 ))
             })?;
             if !args.quiet {
@@ -378,7 +378,7 @@ fn generate_clip(
         .models
         .model
         .as_deref()
-        .filter(|dir| dir.join(t2v_demo::export::SETTINGS_FILE).is_file());
+        .filter(|dir| dir.join(t2v_demo::SETTINGS_FILE).is_file());
     let defaults = match (uses_demo, named_demo) {
         (true, _) => demo_defaults(args, DemoSource::BuiltIn)?,
         (false, Some(dir)) => demo_defaults(args, DemoSource::Folder(dir))?,

@@ -205,7 +205,7 @@ pub fn evaluate(
 ) -> crate::train::Result<EvalSummary> {
     let models = load(model_dir)?;
     let settings =
-        crate::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
+        t2v_demo::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
     let mut summary = EvalSummary::default();
     for (split, cases) in evaluation_sets(count, slice) {
         let verdicts = run_cases(&models, &settings, &cases, workers)?;
@@ -326,7 +326,7 @@ pub fn evaluate_subset(
     use crate::world::Motion;
     let models = load(model_dir)?;
     let settings =
-        crate::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
+        t2v_demo::shipped::settings_in(model_dir).map_err(crate::train::TrainError::Other)?;
     let cases = subset_cases(subset, count);
     let results = crate::workers::map_items(&cases, workers, |case| {
         run_case(&models, &settings, case).map(|(verdict, data)| {

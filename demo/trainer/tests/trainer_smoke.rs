@@ -2,8 +2,8 @@
 //! decreasing losses, and a written checkpoint that the real loader loads and generates with.
 
 use candle_core::{DType, Device};
-use t2v_demo::configs::Preset;
-use t2v_demo::train::{run, single_threaded_candle, Log, RunPaths, Stage};
+use t2v_demo_trainer::configs::Preset;
+use t2v_demo_trainer::train::{run, single_threaded_candle, Log, RunPaths, Stage};
 use t2v_models::checkpoint::{load_models, ModelFiles, Overrides};
 use t2v_models::pipeline::{generate, NoProgress, RunInputs};
 
@@ -43,10 +43,10 @@ fn smoke_run_trains_exports_and_generates() {
         candle_core::safetensors::load(paths.work.join("latents.safetensors"), &Device::Cpu)
             .unwrap();
     let latents = encoded.remove("latents").unwrap();
-    let saved = encoded.remove(t2v_demo::train::COVERAGE_TENSOR).unwrap();
-    let computed = t2v_demo::train::dataset_coverage(
+    let saved = encoded.remove(t2v_demo_trainer::train::COVERAGE_TENSOR).unwrap();
+    let computed = t2v_demo_trainer::train::dataset_coverage(
         &preset,
-        &t2v_demo::train::dataset_scenes(&preset),
+        &t2v_demo_trainer::train::dataset_scenes(&preset),
         &latents,
         1,
     )
@@ -81,7 +81,7 @@ fn smoke_run_trains_exports_and_generates() {
     let models = load_models(&files, DType::F32, &Device::Cpu).unwrap();
     let settings = t2v_demo::shipped::settings_in(&paths.out).unwrap();
     assert_eq!(settings, preset.settings);
-    let params = t2v_demo::eval::params(
+    let params = t2v_demo_trainer::eval::params(
         &settings,
         "A red circle moves left on a blue background.",
         3,

@@ -4,14 +4,14 @@
 //! with held-out combinations at >= 70%.
 
 use std::sync::OnceLock;
-use t2v_demo::eval::{evaluation_cases, load, run_case, EvalCase};
-use t2v_demo::world::Split;
+use t2v_demo_trainer::eval::{evaluation_cases, load, run_case, EvalCase};
+use t2v_demo_trainer::world::Split;
 use t2v_models::pipeline::Models;
 
 fn models() -> &'static Models {
     static MODELS: OnceLock<Models> = OnceLock::new();
     MODELS.get_or_init(|| {
-        t2v_demo::train::single_threaded_candle();
+        t2v_demo_trainer::train::single_threaded_candle();
         load(&t2v_demo::model_dir()).expect("the shipped demo model loads")
     })
 }
@@ -19,7 +19,7 @@ fn models() -> &'static Models {
 /// The pass rates against the targets.
 mod pass_rates {
     use super::*;
-    use t2v_demo::eval::run_cases;
+    use t2v_demo_trainer::eval::run_cases;
 
     /// Cases per set: every held-out triple is asked for twice.
     const TRAINED_CASES: usize = 40;

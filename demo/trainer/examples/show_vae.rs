@@ -3,12 +3,12 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
-use t2v_demo::world::{Scene, Split, FRAMES, HEIGHT, WIDTH};
+use t2v_demo_trainer::world::{Scene, Split, FRAMES, HEIGHT, WIDTH};
 use t2v_models::vae::WanVae;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = std::env::args().nth(1).unwrap();
     let out = std::env::args().nth(2).unwrap();
-    let preset = t2v_demo::configs::Preset::full();
+    let preset = t2v_demo_trainer::configs::Preset::full();
     let cfg = preset.sizes.vae();
     let map = VarMap::new();
     let vae = WanVae::new(
@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut rng,
             Split::Train,
             0.3,
-            t2v_demo::world::Layout::Anywhere,
+            t2v_demo_trainer::world::Layout::Anywhere,
             WIDTH,
             HEIGHT,
         );

@@ -7,10 +7,8 @@ use candle_core::{DType, Tensor};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
+use t2v_demo::{SettingsFile, SETTINGS_FILE};
 use t2v_models::vae::VaeConfig;
-
-/// The file name of the recommended settings, next to `model_index.json`.
-pub const SETTINGS_FILE: &str = "demo.json";
 
 /// The dtype the weights are stored in: half the size of f32, and exact enough (the evaluation
 /// runs on the stored weights).
@@ -181,12 +179,20 @@ pub fn write_checkpoint(
             "final_sigmas_type": "zero"
         }),
     )?;
+    write_settings(out, settings)
+}
+
+/// Writes `demo.json`: the recommended settings and what the model draws.
+pub fn write_settings(out: &Path, settings: &t2v_demo::DemoSettings) -> Result<()> {
+    let file = SettingsFile {
+        settings: settings.clone(),
+        capabilities: crate::world::capabilities(),
+    };
     // Serialised from the struct (not a `Value`) to keep its field order.
     let path = out.join(SETTINGS_FILE);
     std::fs::write(
         &path,
-        serde_json::to_string_pretty(settings).expect("settings json") + "\n",
+        serde_json::to_string_pretty(&file).expect("settings json") + "\n",
     )
-    .map_err(io_error(&path))?;
-    Ok(())
+    .map_err(io_error(&path))
 }

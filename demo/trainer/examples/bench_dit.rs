@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let (heads, hd, ffn, layers, per_group, groups) =
         (args[0], args[1], args[2], args[3], args[4], args[5]);
-    let mut preset = t2v_demo::configs::Preset::full();
+    let mut preset = t2v_demo_trainer::configs::Preset::full();
     preset.sizes.dit_heads = heads;
     preset.sizes.dit_head_dim = hd;
     preset.sizes.dit_ffn = ffn;
@@ -28,8 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &preset.sizes.transformer(),
         VarBuilder::from_varmap(&dm, DType::F32, &dev),
     )?;
-    t2v_demo::init::initialise(&tm, 1, 16)?;
-    t2v_demo::init::initialise(&dm, 2, 16)?;
+    t2v_demo_trainer::init::initialise(&tm, 1, 16)?;
+    t2v_demo_trainer::init::initialise(&dm, 2, 16)?;
     let z = preset.sizes.z_dim;
     for _ in 0..3 {
         let t = Instant::now();

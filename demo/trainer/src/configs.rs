@@ -1,6 +1,7 @@
 //! The sizes of the demo model and the schedule of its training, as presets: `full` (the shipped
 //! model) and `smoke` (a few steps on tiny clips, for CI).
 
+pub use t2v_demo::DemoSettings;
 use t2v_models::dit::DitConfig;
 use t2v_models::text::Umt5Config;
 use t2v_models::vae::VaeConfig;
@@ -148,41 +149,6 @@ pub struct DatasetSpec {
     /// Only scenes and captions of this slice of the world (a diagnostic run), instead of the
     /// whole world.
     pub subset: Option<crate::world::Subset>,
-}
-
-/// Recommended generation settings (written to `demo.json`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct DemoSettings {
-    pub width: usize,
-    pub height: usize,
-    pub frames: usize,
-    pub fps: f64,
-    pub steps: usize,
-    pub guidance: f64,
-    pub shift: f64,
-    pub sampler: String,
-    pub negative_prompt: String,
-}
-
-impl DemoSettings {
-    /// Generation parameters with these settings (prompt empty, seed 0: set them).
-    pub fn generation_params(&self) -> Result<t2v_models::pipeline::GenerationParams, String> {
-        let sampler = self
-            .sampler
-            .parse()
-            .map_err(|e| format!("demo model settings: {e}"))?;
-        Ok(t2v_models::pipeline::GenerationParams {
-            width: self.width,
-            height: self.height,
-            frames: self.frames,
-            steps: self.steps,
-            guidance: self.guidance,
-            shift: self.shift,
-            sampler,
-            negative_prompt: Some(self.negative_prompt.clone()),
-            ..Default::default()
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -881,12 +881,19 @@ impl Slice {
     }
 }
 
-pub fn capitalise_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
+pub use t2v_demo::vocabulary::capitalise_first;
+
+/// A one-line description of what the demo model can draw, for warnings and help texts (the
+/// export writes it into `demo.json`).
+pub fn capabilities() -> String {
+    let names = |v: Vec<&str>| v.join(", ");
+    format!(
+        "shapes ({}) in {} moving left, right, up or down, growing, shrinking or bouncing ({}), on {} backgrounds",
+        names(SHAPES.iter().map(|s| s.name()).collect()),
+        names(OBJECT_COLOURS.iter().map(|c| c.name()).collect()),
+        names(MOTIONS.iter().map(|m| m.name()).collect()),
+        names(BACKGROUND_COLOURS.iter().map(|c| c.name()).collect()),
+    )
 }
 
 /// Every word any caption can contain (lower case, without punctuation).

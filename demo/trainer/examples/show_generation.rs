@@ -1,10 +1,10 @@
 //! Generates a few prompts with a demo model folder and writes their frames 0, 8, 16 as one PNG:
 //! `show_generation MODEL_DIR OUT.png "prompt" ["prompt" ...]`.
-use t2v_demo::eval::{load, run_case, EvalCase};
-use t2v_demo::judge::Expectation;
-use t2v_demo::world::Colour;
+use t2v_demo_trainer::eval::{load, run_case, EvalCase};
+use t2v_demo_trainer::judge::Expectation;
+use t2v_demo_trainer::world::Colour;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    t2v_demo::train::single_threaded_candle();
+    t2v_demo_trainer::train::single_threaded_candle();
     let args: Vec<String> = std::env::args().collect();
     let dir = std::path::PathBuf::from(&args[1]);
     let models = load(&dir)?;

@@ -1,14 +1,14 @@
 //! Trains the demo model and writes it in the diffusers layout.
 //!
 //! ```sh
-//! cargo run --release -p t2v-demo --bin t2v-train-demo -- --out demo/model
+//! cargo run --release -p t2v-demo-trainer --bin t2v-train-demo -- --out demo/model
 //! ```
 
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use t2v_demo::configs::Preset;
-use t2v_demo::train::{run, Log, RunPaths, Stage};
+use t2v_demo_trainer::configs::Preset;
+use t2v_demo_trainer::train::{run, Log, RunPaths, Stage};
 
 #[derive(Parser)]
 #[command(
@@ -83,8 +83,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    t2v_demo::train::single_threaded_candle();
-    t2v_demo::train::keep_freed_memory();
+    t2v_demo_trainer::train::single_threaded_candle();
+    t2v_demo_trainer::train::keep_freed_memory();
     let args = Args::parse();
     let workers = args
         .workers
@@ -126,15 +126,15 @@ fn main() -> ExitCode {
         preset.dit.bounce_repeats = n;
     }
     if let Some(k) = args.curriculum_steps {
-        preset.dit.curriculum = Some(t2v_demo::configs::Curriculum {
+        preset.dit.curriculum = Some(t2v_demo_trainer::configs::Curriculum {
             steps: k,
-            slice: match t2v_demo::world::Slice::by_name(&args.slice) {
+            slice: match t2v_demo_trainer::world::Slice::by_name(&args.slice) {
                 Some(slice) => slice,
                 None => {
                     eprintln!(
                         "error: unknown slice `{}`: use one of {}",
                         args.slice,
-                        t2v_demo::world::Slice::names()
+                        t2v_demo_trainer::world::Slice::names()
                             .collect::<Vec<_>>()
                             .join(", ")
                     );

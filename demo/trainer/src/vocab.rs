@@ -18,7 +18,8 @@ pub const UNK_ID: u32 = 2;
 /// model as "▁background" + ".".
 const PUNCTUATION: [&str; 8] = [".", ",", "!", "?", ";", ":", "'", "\""];
 
-/// The words the demo model understands, in lower case.
+/// The words the demo model understands, in lower case (the shipped model's are
+/// `t2v_demo::vocabulary()`, read back from its tokenizer).
 pub fn vocabulary() -> Vec<&'static str> {
     caption_words()
 }
@@ -71,29 +72,6 @@ pub fn vocab_size() -> usize {
     pieces().len()
 }
 
-/// The words of `prompt` the demo model never saw in training, in order, each once (lower case).
-/// Punctuation is ignored; capitalisation is not an unknown word for whole-word capitals
-/// ("Red") but is for other casings ("RED").
-pub fn unknown_words(prompt: &str) -> Vec<String> {
-    let known = vocabulary();
-    let mut unknown: Vec<String> = Vec::new();
-    for raw in prompt.split_whitespace() {
-        let word = raw.trim_matches(|c: char| {
-            PUNCTUATION.iter().any(|p| p.starts_with(c)) || c.is_ascii_punctuation()
-        });
-        if word.is_empty() {
-            continue;
-        }
-        let lower = word.to_lowercase();
-        let recognised = known.contains(&lower.as_str())
-            && (word == lower || word == crate::world::capitalise_first(&lower));
-        if !recognised && !unknown.contains(&word.to_string()) {
-            unknown.push(word.to_string());
-        }
-    }
-    unknown
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,18 +94,5 @@ mod tests {
         let unknown = tok.unknown_text("a magenta circle").unwrap();
         assert_eq!(unknown.len(), 1, "{unknown:?}");
         assert_eq!(unknown[0].word, "magenta");
-    }
-
-    #[test]
-    fn unknown_words_are_listed_once() {
-        assert_eq!(
-            unknown_words("A red circle moves left."),
-            Vec::<String>::new()
-        );
-        assert_eq!(
-            unknown_words("A magenta circle zooms, zooms left"),
-            vec!["magenta", "zooms"]
-        );
-        assert_eq!(unknown_words("RED circle"), vec!["RED"]);
     }
 }

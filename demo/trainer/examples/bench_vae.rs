@@ -12,7 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (base, dec, z, b, f, h, w) = (
         args[0], args[1], args[2], args[3], args[4], args[5], args[6],
     );
-    let mut preset = t2v_demo::configs::Preset::full();
+    let mut preset = t2v_demo_trainer::configs::Preset::full();
     preset.sizes.vae_base_dim = base;
     preset.sizes.vae_decoder_base_dim = dec;
     preset.sizes.z_dim = z;
@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &cfg,
         VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
     )?;
-    t2v_demo::init::initialise(&map, 1, 16)?;
+    t2v_demo_trainer::init::initialise(&map, 1, 16)?;
     let x = Tensor::randn(0f32, 0.5, (b, 3, f, h, w), &Device::Cpu)?;
     for _ in 0..2 {
         let t = Instant::now();
