@@ -62,7 +62,7 @@ fn row_kernels_match_the_composed_ops() {
 
 #[test]
 fn layer_norm_modulate_matches_the_composed_ops() {
-    use t2v_models::dit::modulation::norm_modulate;
+    use t2v_models::ops::rowwise::norm_modulate;
     let gpu = Device::new_cuda(0).expect("this test needs a CUDA GPU");
     let cpu = Device::Cpu;
     for (dtype, bound) in [(DType::BF16, 0.07f32), (DType::F16, 0.01)] {

@@ -18,7 +18,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     preset.sizes.z_dim = z;
     let cfg = preset.sizes.vae();
     let map = VarMap::new();
-    let vae = WanVae::new(
+    let vae = WanVae::new_with_kernels(
+        &cfg,
+        VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+        &t2v_demo_trainer::kernels::training_kernels(),
+    )?;
+    // The same variables with the inference kernels.
+    let inference_vae = WanVae::new(
         &cfg,
         VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
     )?;
@@ -26,21 +32,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = Tensor::randn(0f32, 0.5, (b, 3, f, h, w), &Device::Cpu)?;
     for _ in 0..2 {
         let t = Instant::now();
-        let (mu, rec) = t2v_models::ops::with_autograd(|| -> candle_core::Result<_> {
-            let mu = vae.encode(&x)?;
-            let r = vae.decode(&mu)?;
-            Ok((mu, r))
-        })?;
+        let mu = vae.encode(&x)?;
+        let rec = vae.decode(&mu)?;
         let fe = t.elapsed().as_secs_f64();
         let loss = (rec - &x)?.sqr()?.mean_all()?;
         let t = Instant::now();
         let g = loss.backward()?;
         let bw = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let _m = vae.encode(&x)?;
+        let _m = inference_vae.encode(&x)?;
         let enc = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let _d = vae.decode(&mu.detach())?;
+        let _d = inference_vae.decode(&mu.detach())?;
         let dec = t.elapsed().as_secs_f64();
         println!(
             "fwd(train) {:.2}s bwd {:.2}s | enc {:.2}s dec {:.2}s  grads {}",

@@ -7,16 +7,20 @@
 //! - [`configs`]: model sizes and training schedules;
 //! - [`train`]: the trainer, [`text_pretraining`]: its first step for the text encoder,
 //!   [`export`]: the diffusers folder it writes;
+//! - [`kernels`]: the differentiable kernels the `t2v-models` layers train with,
+//!   [`collapsed_text`]: the short text context that trains like the padded one;
 //! - [`init`]: the initial weights;
 //! - [`latent_basis`]: the change of basis that puts the backgrounds in the first latent channels;
 //! - [`judge`] and [`eval`]: judging generated clips from their pixels;
 //! - [`workers`]: the trainer's worker threads.
 
+pub mod collapsed_text;
 pub mod configs;
 pub mod eval;
 pub mod export;
 pub mod init;
 pub mod judge;
+pub mod kernels;
 pub mod latent_basis;
 pub mod text_pretraining;
 pub mod train;

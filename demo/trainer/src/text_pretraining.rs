@@ -327,9 +327,10 @@ mod tests {
     /// A text encoder of `preset`'s size with the trainer's seeded starting weights.
     fn fresh_encoder(preset: &Preset) -> (VarMap, Umt5Encoder) {
         let map = VarMap::new();
-        let encoder = Umt5Encoder::new(
+        let encoder = Umt5Encoder::new_with_kernels(
             &preset.sizes.text_encoder(),
             VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+            &crate::kernels::training_kernels(),
         )
         .unwrap();
         crate::init::initialise(&map, 1, preset.sizes.text_d_kv).unwrap();

@@ -5,8 +5,10 @@
 //! Every random choice comes from generators seeded by the preset, so a run is reproducible on
 //! a given machine.
 
+use crate::collapsed_text::CollapsedText;
 use crate::configs::{DitSchedule, Preset};
 use crate::init::initialise;
+use crate::kernels::training_kernels;
 use crate::latent_basis::{background_cells, LatentBasis};
 use crate::world::{caption, Layout, Scene, Split, Subset, MOTIONS};
 use candle_core::backprop::GradStore;
@@ -18,9 +20,8 @@ use rand_distr::{Distribution, StandardNormal};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use t2v_models::dit::{TokenTimesteps, WanTransformer};
-use t2v_models::ops::with_autograd;
-use t2v_models::text::{pad_to_length, PromptTokenizer, Umt5Encoder, MAX_SEQUENCE_LENGTH};
+use t2v_models::dit::{DitConfig, TokenTimesteps, WanTransformer};
+use t2v_models::text::{PromptTokenizer, Umt5Encoder, MAX_SEQUENCE_LENGTH};
 use t2v_models::vae::{VaeConfig, WanVae};
 
 #[derive(Debug, thiserror::Error)]
@@ -196,8 +197,9 @@ pub(crate) fn adamw(vars: Vec<Var>, lr: f64) -> Result<AdamW> {
 }
 
 /// Runs `job` on each input in `workers` threads (inputs `w`, `w + workers`, ... go to worker
-/// `w`), each building its own graph with the differentiable ops and backpropagating its summed
-/// losses; returns the summed loss and the summed gradients of `vars`.
+/// `w`), each building its own graph (of layers built with [`training_kernels`]) and
+/// backpropagating its summed losses; returns the summed loss and the summed gradients of
+/// `vars`.
 ///
 /// candle's own CPU parallelism spins on a barrier, which wastes most of two shared cores; the
 /// trainer runs candle single-threaded (see [`single_threaded_candle`]) and parallelises here, over
@@ -209,19 +211,17 @@ pub(crate) fn parallel_grads<T: Sync>(
     job: impl Fn(&T) -> Result<Tensor> + Sync,
 ) -> Result<(f32, GradStore)> {
     let workers = workers.clamp(1, inputs.len().max(1));
-    let results = crate::workers::run_workers(workers, |w| {
-        with_autograd(|| -> Result<(f32, GradStore)> {
-            let mut total: Option<Tensor> = None;
-            for input in inputs.iter().skip(w).step_by(workers) {
-                let loss = job(input)?;
-                total = Some(match total {
-                    None => loss,
-                    Some(t) => (t + loss)?,
-                });
-            }
-            let total = total.expect("every worker has an input");
-            Ok((total.to_scalar::<f32>()?, total.backward()?))
-        })
+    let results = crate::workers::run_workers(workers, |w| -> Result<(f32, GradStore)> {
+        let mut total: Option<Tensor> = None;
+        for input in inputs.iter().skip(w).step_by(workers) {
+            let loss = job(input)?;
+            total = Some(match total {
+                None => loss,
+                Some(t) => (t + loss)?,
+            });
+        }
+        let total = total.expect("every worker has an input");
+        Ok((total.to_scalar::<f32>()?, total.backward()?))
     });
     let mut loss = 0f32;
     let mut stores = Vec::with_capacity(results.len());
@@ -580,7 +580,11 @@ fn train_vae(
     log: &Log,
 ) -> Result<(VarMap, Vec<f32>)> {
     let map = VarMap::new();
-    let vae = WanVae::new(cfg, VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu))?;
+    let vae = WanVae::new_with_kernels(
+        cfg,
+        VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu),
+        &training_kernels(),
+    )?;
     initialise(&map, preset.seed ^ 0x5641_4500, preset.sizes.text_d_kv)?;
     if from_phase > 0 {
         load_into(&map, resume)?;
@@ -807,7 +811,7 @@ struct DitGroup {
 /// `s * 1000`.
 fn group_loss(
     encoder: &Umt5Encoder,
-    transformer: &WanTransformer,
+    transformer: &TrainedTransformer,
     group: &DitGroup,
     train_text: bool,
 ) -> Result<Tensor> {
@@ -819,20 +823,9 @@ fn group_loss(
     }
     // The pipeline pads the text with zeros to 512 rows; one zero row per prompt stands for
     // them all here (the same attention, ~40% fewer FLOPs per step).
-    let lengths: Vec<usize> = encoded
-        .iter()
-        .map(|t| t.dim(1))
-        .collect::<candle_core::Result<_>>()?;
-    let rows = lengths.iter().max().copied().unwrap_or(0) + 1;
-    let padded = encoded
-        .iter()
-        .map(|t| pad_to_length(t, rows))
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    let context = transformer.prepare_collapsed_context(
-        &Tensor::cat(&padded, 0)?,
-        &lengths,
-        MAX_SEQUENCE_LENGTH,
-    )?;
+    let text = CollapsedText::new(&encoded, MAX_SEQUENCE_LENGTH)?;
+    let transformer = text.transformer(&transformer.config, &transformer.vars)?;
+    let context = transformer.prepare_context(&text.text)?;
     let sigma = group.sigma;
     let xt = ((&group.x0 * (1.0 - sigma))? + (&group.noise * sigma)?)?;
     let target = (&group.noise - &group.x0)?;
@@ -1022,9 +1015,9 @@ fn caption_check(preset: &Preset, paths: &RunPaths, workers: usize, log: &Log) -
     let (_, _, lf, lh, lw) = latents.dims5()?;
     let tokenizer = PromptTokenizer::from_file(&paths.tokenizer())
         .map_err(|e| TrainError::Other(e.to_string()))?;
-    let (text_map, dit_map, encoder, transformer) = text_encoder_and_transformer(preset, &device)?;
+    let (text_map, encoder, transformer) = text_encoder_and_transformer(preset, &device)?;
     load_into(&text_map, &paths.text_encoder_weights())?;
-    load_into(&dit_map, &paths.transformer_weights())?;
+    load_into(&transformer.vars, &paths.transformer_weights())?;
     let scenes = dataset_scenes(preset);
     let single = |i: &usize| scenes[*i].objects.len() == 1;
     let available = scenes.len().min(latents.dim(0)?);
@@ -1172,12 +1165,13 @@ fn train_dit(
         }
     };
 
-    let (text_map, dit_map, encoder, transformer) = text_encoder_and_transformer(preset, &device)?;
+    let (text_map, encoder, transformer) = text_encoder_and_transformer(preset, &device)?;
+    let dit_map = &transformer.vars;
     initialise(&text_map, preset.seed ^ 0x5435_0000, preset.sizes.text_d_kv)?;
-    initialise(&dit_map, preset.seed ^ 0x4449_5400, preset.sizes.text_d_kv)?;
+    initialise(dit_map, preset.seed ^ 0x4449_5400, preset.sizes.text_d_kv)?;
     if paths.dit_resume {
         load_into(&text_map, &paths.text_encoder_weights())?;
-        load_into(&dit_map, &paths.transformer_weights())?;
+        load_into(dit_map, &paths.transformer_weights())?;
         log.line(&format!(
             "dit: resuming from the weights in {}",
             paths.work.display()
@@ -1192,7 +1186,7 @@ fn train_dit(
     let named: Vec<(bool, String, Var)> = named_vars(&text_map)
         .into_iter()
         .map(|(n, v)| (true, n, v))
-        .chain(named_vars(&dit_map).into_iter().map(|(n, v)| (false, n, v)))
+        .chain(named_vars(dit_map).into_iter().map(|(n, v)| (false, n, v)))
         .collect();
     let vars: Vec<Var> = named.iter().map(|(_, _, v)| v.clone()).collect();
     let text_params: usize = named.iter().filter(|n| n.0).map(|n| n.2.elem_count()).sum();
@@ -1335,22 +1329,37 @@ fn train_dit(
     Ok((text, dit, losses))
 }
 
-/// The trainable text encoder and transformer of `preset`, each backed by a fresh `VarMap`.
+/// The transformer under training: its config and variables. Each group of prompts gets a
+/// transformer over these variables built for its collapsed text
+/// ([`CollapsedText::transformer`]).
+struct TrainedTransformer {
+    config: DitConfig,
+    vars: VarMap,
+}
+
+/// The trainable text encoder (with its `VarMap`) and transformer of `preset`, built with the
+/// training kernels, their variables created.
 fn text_encoder_and_transformer(
     preset: &Preset,
     device: &Device,
-) -> Result<(VarMap, VarMap, Umt5Encoder, WanTransformer)> {
+) -> Result<(VarMap, Umt5Encoder, TrainedTransformer)> {
     let text_map = VarMap::new();
-    let dit_map = VarMap::new();
-    let encoder = Umt5Encoder::new(
+    let encoder = Umt5Encoder::new_with_kernels(
         &preset.sizes.text_encoder(),
         VarBuilder::from_varmap(&text_map, DType::F32, device),
+        &training_kernels(),
     )?;
-    let transformer = WanTransformer::new(
-        &preset.sizes.transformer(),
-        VarBuilder::from_varmap(&dit_map, DType::F32, device),
+    let transformer = TrainedTransformer {
+        config: preset.sizes.transformer(),
+        vars: VarMap::new(),
+    };
+    // Building it once creates the variables.
+    WanTransformer::new_with_kernels(
+        &transformer.config,
+        VarBuilder::from_varmap(&transformer.vars, DType::F32, device),
+        training_kernels(),
     )?;
-    Ok((text_map, dit_map, encoder, transformer))
+    Ok((text_map, encoder, transformer))
 }
 
 #[cfg(test)]

@@ -38,27 +38,24 @@ pub fn sdpa_with_budget(
     scale: f64,
     budget_bytes: usize,
 ) -> Result<Tensor> {
-    chunked(q, k, v, scale, None, budget_bytes)
+    chunked(
+        q,
+        k,
+        v,
+        scale,
+        crate::ops::fused::softmax_last_dim,
+        budget_bytes,
+    )
 }
 
-/// `softmax(q k^T * scale + key_bias) v`, with `key_bias` `[B, 1, 1, M]` (f32) added to every
-/// query's score of each key, on the chunked path.
-pub fn sdpa_with_key_bias(
+/// `softmax(q k^T * scale) v` in query chunks whose f32 scores stay under `budget_bytes`, with
+/// the given softmax over the last dim of each chunk's `[B, H, rows, M]` f32 scores.
+pub fn chunked(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     scale: f64,
-    key_bias: &Tensor,
-) -> Result<Tensor> {
-    chunked(q, k, v, scale, Some(key_bias), SCORE_BUDGET_BYTES)
-}
-
-fn chunked(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    scale: f64,
-    key_bias: Option<&Tensor>,
+    softmax: impl Fn(&Tensor) -> Result<Tensor>,
     budget_bytes: usize,
 ) -> Result<Tensor> {
     let (b, h, n, _d) = q.dims4()?;
@@ -72,11 +69,7 @@ fn chunked(
         let len = rows.min(n - start);
         let qc = q.narrow(2, start, len)?.contiguous()?;
         let scores = (qc.matmul(&kt)? * scale)?.to_dtype(DType::F32)?;
-        let scores = match key_bias {
-            Some(bias) => scores.broadcast_add(bias)?,
-            None => scores,
-        };
-        let probs = crate::ops::attention_softmax(&scores)?.to_dtype(v.dtype())?;
+        let probs = softmax(&scores)?.to_dtype(v.dtype())?;
         outputs.push(probs.matmul(&v)?);
         start += len;
     }
@@ -113,25 +106,6 @@ mod tests {
         let b = sdpa_naive(&q, &k, &v, 0.3)?;
         let diff = (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
         assert!(diff < 1e-6, "max diff {diff}");
-        Ok(())
-    }
-
-    /// A key with bias ln(n) weighs as much as n copies of it.
-    #[test]
-    fn a_key_bias_of_ln_n_counts_a_key_n_times() -> Result<()> {
-        let dev = Device::Cpu;
-        let q = Tensor::randn(0f32, 1., (1, 2, 11, 8), &dev)?;
-        let k = Tensor::randn(0f32, 1., (1, 2, 5, 8), &dev)?;
-        let v = Tensor::randn(0f32, 1., (1, 2, 5, 8), &dev)?;
-        // The last key repeated 7 times against it once with bias ln 7.
-        let last = |t: &Tensor| t.narrow(2, 4, 1).unwrap().repeat((1, 1, 6, 1)).unwrap();
-        let k_rep = Tensor::cat(&[&k, &last(&k)], 2)?;
-        let v_rep = Tensor::cat(&[&v, &last(&v)], 2)?;
-        let bias = Tensor::new(&[0f32, 0., 0., 0., 7f32.ln()], &dev)?.reshape((1, 1, 1, 5))?;
-        let a = sdpa_with_key_bias(&q, &k, &v, 0.3, &bias)?;
-        let b = sdpa_naive(&q, &k_rep, &v_rep, 0.3)?;
-        let diff = (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
-        assert!(diff < 1e-5, "max diff {diff}");
         Ok(())
     }
 

@@ -1,30 +1,32 @@
 //! One transformer block: modulated self-attention with 3D RoPE, affine-normed cross-attention
 //! to the text, modulated GELU feed-forward.
 
-use super::attention::sdpa;
-use super::modulation::{norm_modulate, per_run, per_run_pair, TokenTimesteps};
+use super::modulation::{per_run, per_run_pair, TokenTimesteps};
 use super::rope;
 use crate::ops::linear::{linear, Linear};
-use crate::ops::rowwise::gated_residual;
+use crate::ops::Kernels;
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// Q/K RMSNorm across all heads (over the full model dimension, before the head split).
 #[derive(Debug, Clone)]
 struct QkNorm {
     weight: Tensor,
     eps: f32,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl QkNorm {
-    fn new(dim: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+    fn new(dim: usize, eps: f64, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         Ok(Self {
             weight: vb.get(dim, "weight")?,
             eps: eps as f32,
+            kernels: kernels.clone(),
         })
     }
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        crate::ops::rms_norm(x, &self.weight, self.eps)
+        self.kernels.rms_norm(x, &self.weight, self.eps)
     }
 }
 
@@ -37,6 +39,7 @@ pub struct Attention {
     norm_q: QkNorm,
     norm_k: QkNorm,
     heads: usize,
+    kernels: Arc<dyn Kernels>,
 }
 
 /// Keys and values of the text for one block's cross-attention: step-invariant, so computed
@@ -45,21 +48,25 @@ pub struct Attention {
 pub struct CrossKv {
     pub k: Tensor,
     pub v: Tensor,
-    /// `[B, 1, 1, M]` f32 added to the keys' scores: ln of how many identical padding rows a key
-    /// stands for (see `WanTransformer::prepare_collapsed_context`); none for the full text.
-    pub key_bias: Option<Tensor>,
 }
 
 impl Attention {
-    pub fn new(dim: usize, heads: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        dim: usize,
+        heads: usize,
+        eps: f64,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
         Ok(Self {
-            to_q: linear(dim, dim, vb.pp("to_q"))?,
-            to_k: linear(dim, dim, vb.pp("to_k"))?,
-            to_v: linear(dim, dim, vb.pp("to_v"))?,
-            to_out: linear(dim, dim, vb.pp("to_out").pp("0"))?,
-            norm_q: QkNorm::new(dim, eps, vb.pp("norm_q"))?,
-            norm_k: QkNorm::new(dim, eps, vb.pp("norm_k"))?,
+            to_q: linear(dim, dim, vb.pp("to_q"), kernels)?,
+            to_k: linear(dim, dim, vb.pp("to_k"), kernels)?,
+            to_v: linear(dim, dim, vb.pp("to_v"), kernels)?,
+            to_out: linear(dim, dim, vb.pp("to_out").pp("0"), kernels)?,
+            norm_q: QkNorm::new(dim, eps, vb.pp("norm_q"), kernels)?,
+            norm_k: QkNorm::new(dim, eps, vb.pp("norm_k"), kernels)?,
             heads,
+            kernels: kernels.clone(),
         })
     }
 
@@ -76,45 +83,33 @@ impl Attention {
         x.transpose(1, 2)?.reshape((b, l, h * d))
     }
 
-    /// Attention and the output projection; `key_bias` (see [`CrossKv::key_bias`]) takes the
-    /// chunked path that adds it.
-    fn attend(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        key_bias: Option<&Tensor>,
-    ) -> Result<Tensor> {
-        let scale = 1.0 / (q.dim(3)? as f64).sqrt();
-        let out = match key_bias {
-            None => sdpa(q, k, v, scale)?,
-            Some(bias) => super::attention::sdpa_with_key_bias(q, k, v, scale, bias)?,
-        };
-        self.to_out.forward(&Self::merge_heads(&out)?)
+    /// `1 / sqrt(head_dim)` for queries `[B, heads, N, head_dim]`.
+    fn scale(q: &Tensor) -> Result<f64> {
+        Ok(1.0 / (q.dim(3)? as f64).sqrt())
     }
 
     pub fn self_attention(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let q = self.split_heads(&self.norm_q.forward(&self.to_q.forward(x)?)?)?;
         let k = self.split_heads(&self.norm_k.forward(&self.to_k.forward(x)?)?)?;
         let v = self.split_heads(&self.to_v.forward(x)?)?;
-        let q = rope::apply(&q, cos, sin)?;
-        let k = rope::apply(&k, cos, sin)?;
-        self.attend(&q, &k, &v, None)
+        let q = rope::apply(&*self.kernels, &q, cos, sin)?;
+        let k = rope::apply(&*self.kernels, &k, cos, sin)?;
+        let out = self.kernels.attention(&q, &k, &v, Self::scale(&q)?)?;
+        self.to_out.forward(&Self::merge_heads(&out)?)
     }
 
     pub fn cross_kv(&self, context: &Tensor) -> Result<CrossKv> {
         let k = self.split_heads(&self.norm_k.forward(&self.to_k.forward(context)?)?)?;
         let v = self.split_heads(&self.to_v.forward(context)?)?;
-        Ok(CrossKv {
-            k,
-            v,
-            key_bias: None,
-        })
+        Ok(CrossKv { k, v })
     }
 
     pub fn cross_attention(&self, x: &Tensor, kv: &CrossKv) -> Result<Tensor> {
         let q = self.split_heads(&self.norm_q.forward(&self.to_q.forward(x)?)?)?;
-        self.attend(&q, &kv.k, &kv.v, kv.key_bias.as_ref())
+        let out = self
+            .kernels
+            .cross_attention(&q, &kv.k, &kv.v, Self::scale(&q)?)?;
+        self.to_out.forward(&Self::merge_heads(&out)?)
     }
 }
 
@@ -122,13 +117,20 @@ impl Attention {
 pub struct FeedForward {
     proj_in: Linear,
     proj_out: Linear,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl FeedForward {
-    pub fn new(dim: usize, ffn_dim: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        dim: usize,
+        ffn_dim: usize,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
         Ok(Self {
-            proj_in: linear(dim, ffn_dim, vb.pp("net").pp("0").pp("proj"))?,
-            proj_out: linear(ffn_dim, dim, vb.pp("net").pp("2"))?,
+            proj_in: linear(dim, ffn_dim, vb.pp("net").pp("0").pp("proj"), kernels)?,
+            proj_out: linear(ffn_dim, dim, vb.pp("net").pp("2"), kernels)?,
+            kernels: kernels.clone(),
         })
     }
 }
@@ -136,7 +138,7 @@ impl FeedForward {
 impl Module for FeedForward {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.proj_out
-            .forward(&crate::ops::gelu_tanh(&self.proj_in.forward(x)?)?)
+            .forward(&self.kernels.gelu_tanh(&self.proj_in.forward(x)?)?)
     }
 }
 
@@ -150,6 +152,7 @@ pub struct Block {
     norm2: Option<(Tensor, Tensor)>,
     ffn: FeedForward,
     eps: f64,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl Block {
@@ -160,6 +163,7 @@ impl Block {
         cross_attn_norm: bool,
         eps: f64,
         vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
     ) -> Result<Self> {
         let norm2 = if cross_attn_norm {
             let vb32 = vb.pp("norm2").to_dtype(DType::F32);
@@ -171,11 +175,12 @@ impl Block {
             scale_shift_table: vb
                 .to_dtype(DType::F32)
                 .get((1, 6, dim), "scale_shift_table")?,
-            attn1: Attention::new(dim, heads, eps, vb.pp("attn1"))?,
-            attn2: Attention::new(dim, heads, eps, vb.pp("attn2"))?,
+            attn1: Attention::new(dim, heads, eps, vb.pp("attn1"), kernels)?,
+            attn2: Attention::new(dim, heads, eps, vb.pp("attn2"), kernels)?,
             norm2,
-            ffn: FeedForward::new(dim, ffn_dim, vb.pp("ffn"))?,
+            ffn: FeedForward::new(dim, ffn_dim, vb.pp("ffn"), kernels)?,
             eps,
+            kernels: kernels.clone(),
         })
     }
 
@@ -194,34 +199,34 @@ impl Block {
         cross: &CrossKv,
     ) -> Result<Tensor> {
         let dtype = x.dtype();
+        let k = &*self.kernels;
         let mods: Vec<Vec<Tensor>> = time_proj
             .iter()
             .map(|tp| self.scale_shift_table.broadcast_add(tp)?.chunk(6, 1))
             .collect::<Result<_>>()?;
 
         let h = per_run(x, timesteps, |seg, r| {
-            norm_modulate(seg, &mods[r][0], &mods[r][1], self.eps)
+            k.norm_modulate(seg, &mods[r][0], &mods[r][1], self.eps)
         })?;
         let attn = self.attn1.self_attention(&h, rope.0, rope.1)?;
         let x = per_run_pair(x, &attn, timesteps, |xs, ys, r| {
-            gated_residual(xs, ys, &mods[r][2])
+            k.gated_residual(xs, ys, &mods[r][2])
         })?;
 
         let h = match &self.norm2 {
-            Some((w, b)) => {
-                crate::ops::layer_norm(&x.to_dtype(DType::F32)?, w, b, self.eps as f32)?
-                    .to_dtype(dtype)?
-            }
+            Some((w, b)) => k
+                .layer_norm(&x.to_dtype(DType::F32)?, w, b, self.eps as f32)?
+                .to_dtype(dtype)?,
             None => x.clone(),
         };
         let x = (&x + self.attn2.cross_attention(&h, cross)?)?;
 
         let h = per_run(&x, timesteps, |seg, r| {
-            norm_modulate(seg, &mods[r][3], &mods[r][4], self.eps)
+            k.norm_modulate(seg, &mods[r][3], &mods[r][4], self.eps)
         })?;
         let ff = self.ffn.forward(&h)?;
         per_run_pair(&x, &ff, timesteps, |xs, ys, r| {
-            gated_residual(xs, ys, &mods[r][5])
+            k.gated_residual(xs, ys, &mods[r][5])
         })
     }
 }

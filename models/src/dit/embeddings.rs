@@ -1,7 +1,9 @@
 //! Time and text conditioning (diffusers `condition_embedder`).
 
+use crate::ops::Kernels;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
+use std::sync::Arc;
 
 /// Sinusoidal embedding of integer timesteps, `[cos | sin]`, computed in f32 as the reference.
 pub fn timestep_sinusoid(timesteps: &[f64], freq_dim: usize, device: &Device) -> Result<Tensor> {
@@ -49,18 +51,25 @@ impl TimeEmbedder {
 pub struct TextEmbedder {
     linear_1: Linear,
     linear_2: Linear,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl TextEmbedder {
-    pub fn new(text_dim: usize, dim: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        text_dim: usize,
+        dim: usize,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
         Ok(Self {
             linear_1: linear(text_dim, dim, vb.pp("linear_1"))?,
             linear_2: linear(dim, dim, vb.pp("linear_2"))?,
+            kernels: kernels.clone(),
         })
     }
 
     pub fn forward(&self, text: &Tensor) -> Result<Tensor> {
         self.linear_2
-            .forward(&crate::ops::gelu_tanh(&self.linear_1.forward(text)?)?)
+            .forward(&self.kernels.gelu_tanh(&self.linear_1.forward(text)?)?)
     }
 }

@@ -4,10 +4,12 @@
 use super::block::{Block, CrossKv};
 use super::config::DitConfig;
 use super::embeddings::{timestep_sinusoid, TextEmbedder, TimeEmbedder};
-use super::modulation::{norm_modulate, per_run, TokenTimesteps};
+use super::modulation::{per_run, TokenTimesteps};
 use super::rope::Rope3d;
+use crate::ops::Kernels;
 use candle_core::{DType, Device, Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
+use std::sync::Arc;
 
 /// The text of one prompt, prepared for every block: step-invariant, so built once per prompt.
 #[derive(Debug, Clone)]
@@ -30,10 +32,20 @@ pub struct WanTransformer {
     scale_shift_table: Tensor,
     proj_out: Linear,
     rope: Rope3d,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl WanTransformer {
     pub fn new(cfg: &DitConfig, vb: VarBuilder) -> Result<Self> {
+        Self::new_with_kernels(cfg, vb, crate::ops::fused_kernels())
+    }
+
+    /// [`Self::new`] with other [`Kernels`] than the fused inference ones.
+    pub fn new_with_kernels(
+        cfg: &DitConfig,
+        vb: VarBuilder,
+        kernels: Arc<dyn Kernels>,
+    ) -> Result<Self> {
         let dim = cfg.dim();
         let [pt, ph, pw] = cfg.patch_size;
         let ce = vb.pp("condition_embedder");
@@ -46,6 +58,7 @@ impl WanTransformer {
                     cfg.cross_attn_norm,
                     cfg.eps,
                     vb.pp("blocks").pp(i),
+                    &kernels,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
@@ -55,7 +68,7 @@ impl WanTransformer {
             patch_bias: vb.get(dim, "patch_embedding.bias")?,
             time_embedder: TimeEmbedder::new(cfg.freq_dim, dim, ce.pp("time_embedder"))?,
             time_proj: linear(dim, 6 * dim, ce.pp("time_proj"))?,
-            text_embedder: TextEmbedder::new(cfg.text_dim, dim, ce.pp("text_embedder"))?,
+            text_embedder: TextEmbedder::new(cfg.text_dim, dim, ce.pp("text_embedder"), &kernels)?,
             blocks,
             scale_shift_table: vb
                 .to_dtype(DType::F32)
@@ -66,6 +79,7 @@ impl WanTransformer {
                 vb.pp("proj_out"),
             )?,
             rope: Rope3d::new(cfg.attention_head_dim),
+            kernels,
         })
     }
 
@@ -102,36 +116,6 @@ impl WanTransformer {
             .map(|b| b.cross_kv(&context))
             .collect::<Result<_>>()?;
         Ok(PromptContext { blocks })
-    }
-
-    /// [`Self::prepare_context`] at a fraction of the cost, for training: `text` `[B, L,
-    /// text_dim]` holds prompt `b`'s `lengths[b]` embeddings followed by zero rows, which stand
-    /// for its zero padding up to `padded_length` rows. The padding rows are identical, so they
-    /// are attended as the zero rows with each one's score raised by ln(padding rows / zero
-    /// rows): the same attention as over the fully padded text.
-    pub fn prepare_collapsed_context(
-        &self,
-        text: &Tensor,
-        lengths: &[usize],
-        padded_length: usize,
-    ) -> Result<PromptContext> {
-        let (b, l, _) = text.dims3()?;
-        if lengths.len() != b || l > padded_length || lengths.iter().any(|&n| n >= l) {
-            candle_core::bail!(
-                "collapsed context: {b} prompts of {l} rows with lengths {lengths:?} (each needs a zero row) padded to {padded_length}"
-            );
-        }
-        let mut bias = vec![0f32; b * l];
-        for (p, &n) in lengths.iter().enumerate() {
-            let per_row = ((padded_length - n) as f32 / (l - n) as f32).ln();
-            bias[p * l + n..(p + 1) * l].fill(per_row);
-        }
-        let bias = Tensor::from_vec(bias, (b, 1, 1, l), text.device())?;
-        let mut context = self.prepare_context(text)?;
-        for kv in &mut context.blocks {
-            kv.key_bias = Some(bias.clone());
-        }
-        Ok(context)
     }
 
     fn patchify(&self, latents: &Tensor) -> Result<Tensor> {
@@ -209,84 +193,10 @@ impl WanTransformer {
             })
             .collect::<Result<_>>()?;
         let x = per_run(&x, timesteps, |seg, r| {
-            norm_modulate(seg, &head_mods[r][0], &head_mods[r][1], self.cfg.eps)
+            self.kernels
+                .norm_modulate(seg, &head_mods[r][0], &head_mods[r][1], self.cfg.eps)
         })?;
         let x = self.proj_out.forward(&x)?;
         self.unpatchify(&x, grid)?.to_dtype(DType::F32)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::text::pad_to_length;
-    use candle_core::{DType, Device};
-    use candle_nn::VarMap;
-
-    /// The collapsed context predicts what the fully padded one does.
-    #[test]
-    fn collapsed_padding_attends_like_the_full_padding() -> Result<()> {
-        let dev = Device::Cpu;
-        let cfg = DitConfig {
-            num_attention_heads: 2,
-            attention_head_dim: 12,
-            in_channels: 4,
-            out_channels: Some(4),
-            text_dim: 8,
-            ffn_dim: 16,
-            num_layers: 2,
-            ..DitConfig::wan22_ti2v_5b()
-        };
-        let map = VarMap::new();
-        let model = WanTransformer::new(&cfg, VarBuilder::from_varmap(&map, DType::F32, &dev))?;
-        for var in map.all_vars() {
-            var.set(&(Tensor::randn(0f32, 0.5, var.shape(), &dev)?))?;
-        }
-        let prompts = [
-            Tensor::randn(0f32, 1., (1, 3, 8), &dev)?,
-            Tensor::randn(0f32, 1., (1, 6, 8), &dev)?,
-        ];
-        let full = Tensor::cat(
-            &[
-                pad_to_length(&prompts[0], 512)?,
-                pad_to_length(&prompts[1], 512)?,
-            ],
-            0,
-        )?;
-        let collapsed = Tensor::cat(
-            &[
-                pad_to_length(&prompts[0], 7)?,
-                pad_to_length(&prompts[1], 7)?,
-            ],
-            0,
-        )?;
-        let latents = Tensor::randn(0f32, 1., (2, 4, 2, 4, 4), &dev)?;
-        let timesteps = TokenTimesteps::uniform(2 * 2 * 2, 700.0);
-        let a = model.forward(&latents, &timesteps, &model.prepare_context(&full)?)?;
-        let b = model.forward(
-            &latents,
-            &timesteps,
-            &model.prepare_collapsed_context(&collapsed, &[3, 6], 512)?,
-        )?;
-        let diff = (&a - &b)?
-            .abs()?
-            .flatten_all()?
-            .max(0)?
-            .to_scalar::<f32>()?;
-        let size = a.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
-        assert!(diff < 1e-4 * size.max(1.0), "max diff {diff} of {size}");
-        // Without the bias the zero rows would weigh once each: a different prediction.
-        let plain = model.forward(&latents, &timesteps, &model.prepare_context(&collapsed)?)?;
-        let off = (&a - &plain)?
-            .abs()?
-            .flatten_all()?
-            .max(0)?
-            .to_scalar::<f32>()?;
-        assert!(off > 100.0 * diff.max(1e-6), "{off} vs {diff}");
-        // Every prompt needs a zero row to stand for its padding.
-        assert!(model
-            .prepare_collapsed_context(&collapsed, &[3, 7], 512)
-            .is_err());
-        Ok(())
     }
 }

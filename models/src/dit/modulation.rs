@@ -4,7 +4,7 @@
 //! distinct time embeddings exist. Tokens are grouped into runs that share one timestep; each
 //! modulation is applied run by run with a broadcast row instead of a `[N, dim]` table.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 /// Consecutive token ranges that share one timestep, covering the whole sequence in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,26 +63,6 @@ pub fn per_run(
     per_run_pair(x, x, timesteps, |segment, _, run| f(segment, run))
 }
 
-/// `norm(x) * (1 + scale) + shift` in f32, cast to `dtype`; `scale`/`shift` broadcast `[1, 1, D]`.
-pub fn modulate(
-    normed_f32: &Tensor,
-    shift: &Tensor,
-    scale: &Tensor,
-    dtype: DType,
-) -> Result<Tensor> {
-    crate::ops::rowwise::modulate(normed_f32, shift, scale, dtype)
-}
-
-/// `layer_norm(x) * (1 + scale) + shift` (no affine norm parameters, statistics and modulation
-/// in f32), cast to `x`'s dtype; on CUDA one kernel.
-pub fn norm_modulate(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
-    #[cfg(feature = "cuda")]
-    if let Some(y) = crate::ops::rowwise::cuda_layer_norm_modulate(x, shift, scale, eps)? {
-        return Ok(y);
-    }
-    modulate(&layer_norm_f32(x, eps)?, shift, scale, x.dtype())
-}
-
 /// Like [`per_run`] over two tensors of the same token layout, `f(x_segment, y_segment, run)`.
 pub fn per_run_pair(
     x: &Tensor,
@@ -101,9 +81,4 @@ pub fn per_run_pair(
         start += len;
     }
     Tensor::cat(&parts, 1)
-}
-
-/// Layer norm without affine parameters, computed in f32.
-pub fn layer_norm_f32(x: &Tensor, eps: f64) -> Result<Tensor> {
-    crate::ops::layer_norm_no_affine(&x.to_dtype(DType::F32)?, eps as f32)
 }

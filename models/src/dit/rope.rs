@@ -55,8 +55,13 @@ impl Rope3d {
 }
 
 /// Rotates interleaved pairs of `x` `[B, heads, N, head_dim]`; computed in f32 like the reference.
-pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+pub fn apply(
+    kernels: &dyn crate::ops::Kernels,
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+) -> Result<Tensor> {
     let dtype = x.dtype();
     let x32 = x.to_dtype(DType::F32)?.contiguous()?;
-    crate::ops::rope_i(&x32, cos, sin)?.to_dtype(dtype)
+    kernels.rope_i(&x32, cos, sin)?.to_dtype(dtype)
 }

@@ -1,20 +1,30 @@
-//! A linear layer whose bias add is one row-broadcast kernel on CUDA ([`super::rowwise`]).
+//! A linear layer whose bias add is one of its [`Kernels`] (on CUDA one row-broadcast kernel,
+//! [`super::rowwise`]).
 
+use super::Kernels;
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Linear {
     /// `[out, in]`
     weight: Tensor,
     bias: Option<Tensor>,
+    kernels: Arc<dyn Kernels>,
 }
 
 /// A linear layer with bias, weights `weight` `[out, in]` and `bias` `[out]` under `vb`.
-pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
+pub fn linear(
+    in_dim: usize,
+    out_dim: usize,
+    vb: VarBuilder,
+    kernels: &Arc<dyn Kernels>,
+) -> Result<Linear> {
     Ok(Linear {
         weight: vb.get((out_dim, in_dim), "weight")?,
         bias: Some(vb.get(out_dim, "bias")?),
+        kernels: kernels.clone(),
     })
 }
 
@@ -31,7 +41,7 @@ impl Module for Linear {
         shape.push(self.weight.dim(0)?);
         let y = y.reshape(shape)?;
         match &self.bias {
-            Some(b) => super::rowwise::bias_add(&y, b),
+            Some(b) => self.kernels.bias_add(&y, b),
             None => Ok(y),
         }
     }

@@ -1,10 +1,20 @@
-//! Row-broadcast element-wise ops of the transformer: a linear layer's bias add, the modulation
-//! `x * (1 + scale) + shift` and the gated residual `x + y * gate`. On CUDA (bf16/f16) each is
-//! one kernel of `rowwise.cu`; elsewhere, and under autograd, they are compositions of
-//! differentiable ops with the same rounding, the row vector repeated by [`super::expand_rows`]
-//! (under autograd on the CPU, a materialised repetition with a row-by-row backward pass).
+//! Row-broadcast element-wise ops of the transformer for inference ([`super::Fused`]): a linear
+//! layer's bias add, the modulation `x * (1 + scale) + shift`, the gated residual `x + y * gate`
+//! and the layer norm before a modulation. On CUDA (bf16/f16) each is one kernel of
+//! `rowwise.cu`; elsewhere they are compositions with the same rounding, the row vector
+//! broadcast over the rows.
 
 use candle_core::{DType, Result, Tensor};
+
+/// `x + v` with `v` broadcast over `x`'s rows.
+fn add_rows(x: &Tensor, v: &Tensor) -> Result<Tensor> {
+    x.add(&v.broadcast_as(x.shape())?)
+}
+
+/// `x * v` with `v` broadcast over `x`'s rows.
+fn mul_rows(x: &Tensor, v: &Tensor) -> Result<Tensor> {
+    x.mul(&v.broadcast_as(x.shape())?)
+}
 
 /// `x + bias` with `bias` `[D]` broadcast over the rows of `x` `[.., D]`, in `x`'s dtype.
 pub fn bias_add(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
@@ -12,7 +22,7 @@ pub fn bias_add(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
     if cuda::eligible(x) && bias.dtype() == x.dtype() {
         return cuda::bias_add(x, bias);
     }
-    super::add_rows(x, bias)
+    add_rows(x, bias)
 }
 
 /// `x * (1 + scale) + shift` computed in f32 (`x` f32, `scale`/`shift` f32 broadcast rows),
@@ -22,7 +32,7 @@ pub fn modulate(x: &Tensor, shift: &Tensor, scale: &Tensor, dtype: DType) -> Res
     if cuda::eligible_f32_to(x, dtype) {
         return cuda::modulate(x, scale, shift, dtype);
     }
-    super::add_rows(&super::mul_rows(x, &(scale + 1.0)?)?, shift)?.to_dtype(dtype)
+    add_rows(&mul_rows(x, &(scale + 1.0)?)?, shift)?.to_dtype(dtype)
 }
 
 /// `x + y * gate` computed in f32 (`gate` f32 broadcast rows), rounded once to `x`'s dtype.
@@ -32,23 +42,18 @@ pub fn gated_residual(x: &Tensor, y: &Tensor, gate: &Tensor) -> Result<Tensor> {
         return cuda::gated_residual(x, y, gate);
     }
     let dtype = x.dtype();
-    (x.to_dtype(DType::F32)? + super::mul_rows(&y.to_dtype(DType::F32)?, gate)?)?.to_dtype(dtype)
+    (x.to_dtype(DType::F32)? + mul_rows(&y.to_dtype(DType::F32)?, gate)?)?.to_dtype(dtype)
 }
 
-/// On CUDA (bf16/f16 `x`): layer norm without affine parameters over the last dim (f32
-/// statistics), then `* (1 + scale) + shift`, rounded once to `x`'s dtype, in one kernel.
-/// `None` where the kernel does not apply.
-#[cfg(feature = "cuda")]
-pub fn cuda_layer_norm_modulate(
-    x: &Tensor,
-    shift: &Tensor,
-    scale: &Tensor,
-    eps: f64,
-) -> Result<Option<Tensor>> {
-    if !cuda::eligible(x) {
-        return Ok(None);
+/// `layer_norm(x) * (1 + scale) + shift` (no affine norm parameters, statistics and modulation
+/// in f32), cast to `x`'s dtype; on CUDA one kernel.
+pub fn norm_modulate(x: &Tensor, shift: &Tensor, scale: &Tensor, eps: f64) -> Result<Tensor> {
+    #[cfg(feature = "cuda")]
+    if cuda::eligible(x) {
+        return cuda::layer_norm_modulate(x, scale, shift, eps);
     }
-    cuda::layer_norm_modulate(x, scale, shift, eps).map(Some)
+    let normed = super::fused::layer_norm_no_affine(&x.to_dtype(DType::F32)?, eps as f32)?;
+    modulate(&normed, shift, scale, x.dtype())
 }
 
 #[cfg(feature = "cuda")]
@@ -68,16 +73,11 @@ mod cuda {
     const MODULE: &str = "t2v_rowwise";
 
     pub fn eligible(x: &Tensor) -> bool {
-        x.device().is_cuda()
-            && matches!(x.dtype(), DType::BF16 | DType::F16)
-            && !crate::ops::autograd()
+        x.device().is_cuda() && matches!(x.dtype(), DType::BF16 | DType::F16)
     }
 
     pub fn eligible_f32_to(x: &Tensor, dtype: DType) -> bool {
-        x.device().is_cuda()
-            && x.dtype() == DType::F32
-            && matches!(dtype, DType::BF16 | DType::F16)
-            && !crate::ops::autograd()
+        x.device().is_cuda() && x.dtype() == DType::F32 && matches!(dtype, DType::BF16 | DType::F16)
     }
 
     /// The row vector `[D]` (any leading 1-sized dims) of `v`, contiguous.

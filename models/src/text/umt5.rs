@@ -10,8 +10,10 @@
 //! Run it in f32 or bf16 (the dtype of the `VarBuilder`). umT5-XXL activations overflow f16, so
 //! an f16 checkpoint should be loaded as bf16 or f32.
 
+use crate::ops::Kernels;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{Activation, Embedding, Linear, VarBuilder};
+use std::sync::Arc;
 
 fn default_num_buckets() -> usize {
     32
@@ -151,10 +153,11 @@ struct SelfAttention {
     relative_attention_bias: Embedding,
     num_heads: usize,
     d_kv: usize,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl SelfAttention {
-    fn new(cfg: &Umt5Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Umt5Config, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         let inner = cfg.num_heads * cfg.d_kv;
         Ok(Self {
             q: candle_nn::linear_no_bias(cfg.d_model, inner, vb.pp("q"))?,
@@ -168,6 +171,7 @@ impl SelfAttention {
             )?,
             num_heads: cfg.num_heads,
             d_kv: cfg.d_kv,
+            kernels: kernels.clone(),
         })
     }
 
@@ -188,7 +192,9 @@ impl SelfAttention {
             .permute((2, 0, 1))?
             .unsqueeze(0)?;
         let scores = q.matmul(&k.t()?)?.broadcast_add(&position_bias)?;
-        let probs = crate::ops::softmax_last_dim(&scores.to_dtype(DType::F32)?)?
+        let probs = self
+            .kernels
+            .softmax_last_dim(&scores.to_dtype(DType::F32)?)?
             .to_dtype(scores.dtype())?;
         let attn =
             probs
@@ -239,7 +245,7 @@ struct Block {
 }
 
 impl Block {
-    fn new(cfg: &Umt5Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Umt5Config, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         let (attention_vb, feed_forward_vb) = (vb.pp("layer").pp(0), vb.pp("layer").pp(1));
         Ok(Self {
             attention_norm: T5LayerNorm::new(
@@ -247,7 +253,7 @@ impl Block {
                 cfg.layer_norm_epsilon,
                 attention_vb.pp("layer_norm"),
             )?,
-            attention: SelfAttention::new(cfg, attention_vb.pp("SelfAttention"))?,
+            attention: SelfAttention::new(cfg, attention_vb.pp("SelfAttention"), kernels)?,
             feed_forward_norm: T5LayerNorm::new(
                 cfg.d_model,
                 cfg.layer_norm_epsilon,
@@ -285,6 +291,15 @@ impl Umt5Encoder {
     /// when the checkpoint has it, else `shared.weight` (transformers saves both, tied). See
     /// [`Self::embedding_name`] for which one was used.
     pub fn new(cfg: &Umt5Config, vb: VarBuilder) -> Result<Self> {
+        Self::new_with_kernels(cfg, vb, &crate::ops::fused_kernels())
+    }
+
+    /// [`Self::new`] with other [`Kernels`] than the fused inference ones.
+    pub fn new_with_kernels(
+        cfg: &Umt5Config,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
         let embedding_name = if vb.contains_tensor("encoder.embed_tokens.weight") {
             "encoder.embed_tokens.weight"
         } else {
@@ -292,7 +307,7 @@ impl Umt5Encoder {
         };
         let embedding_vb = vb.pp(embedding_name.trim_end_matches(".weight"));
         let embed_tokens = candle_nn::embedding(cfg.vocab_size, cfg.d_model, embedding_vb)?;
-        Self::with_embedding(cfg, embed_tokens, embedding_name, vb)
+        Self::build(cfg, embed_tokens, embedding_name, vb, kernels)
     }
 
     /// Builds the encoder around an embedding loaded elsewhere, for instance kept on the CPU:
@@ -304,9 +319,25 @@ impl Umt5Encoder {
         embedding_name: &'static str,
         vb: VarBuilder,
     ) -> Result<Self> {
+        Self::build(
+            cfg,
+            embed_tokens,
+            embedding_name,
+            vb,
+            &crate::ops::fused_kernels(),
+        )
+    }
+
+    fn build(
+        cfg: &Umt5Config,
+        embed_tokens: Embedding,
+        embedding_name: &'static str,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
         let encoder_vb = vb.pp("encoder");
         let blocks = (0..cfg.num_layers)
-            .map(|i| Block::new(cfg, encoder_vb.pp("block").pp(i)))
+            .map(|i| Block::new(cfg, encoder_vb.pp("block").pp(i), kernels))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             embed_tokens,

@@ -1,7 +1,9 @@
 use super::norm::RmsNorm;
 use crate::ops::Conv2d;
+use crate::ops::Kernels;
 use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// diffusers' `WanAttentionBlock`: single-head self-attention over the pixels of each frame.
 #[derive(Debug, Clone)]
@@ -9,14 +11,16 @@ pub struct AttentionBlock {
     norm: RmsNorm,
     to_qkv: Conv2d,
     proj: Conv2d,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl AttentionBlock {
-    pub fn new(dim: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(dim: usize, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         Ok(Self {
             norm: RmsNorm::new(dim, true, vb.pp("norm"))?,
-            to_qkv: Conv2d::new(dim, 3 * dim, 1, 0, 1, vb.pp("to_qkv"))?,
-            proj: Conv2d::new(dim, dim, 1, 0, 1, vb.pp("proj"))?,
+            to_qkv: Conv2d::new(dim, 3 * dim, 1, 0, 1, vb.pp("to_qkv"), kernels)?,
+            proj: Conv2d::new(dim, dim, 1, 0, 1, vb.pp("proj"), kernels)?,
+            kernels: kernels.clone(),
         })
     }
 
@@ -36,7 +40,7 @@ impl AttentionBlock {
         let k = qkv.narrow(2, c, c)?.t()?.contiguous()?;
         let v = qkv.narrow(2, 2 * c, c)?.contiguous()?;
         let scores = (q.matmul(&k)? * (1.0 / (c as f64).sqrt()))?;
-        let attn = crate::ops::softmax_last_dim(&scores)?.matmul(&v)?;
+        let attn = self.kernels.softmax_last_dim(&scores)?.matmul(&v)?;
         let attn = attn
             .to_dtype(x.dtype())?
             .transpose(1, 2)?

@@ -3,8 +3,10 @@
 //! Activations inside the VAE are laid out `[B, T, C, H, W]` (frames before channels), so that
 //! folding frames into the batch for a 2D convolution is a free reshape.
 
+use crate::ops::Kernels;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// How many input frames a causal convolution keeps for the next chunk (diffusers' `CACHE_T`).
 pub const CACHE_T: usize = 2;
@@ -57,6 +59,7 @@ pub struct CausalConv3d {
     /// On CUDA (bf16/f16, time stride 1) `weight` holds the GEMM taps of
     /// [`crate::ops::conv_gemm::taps_3d`] instead of the `[Cout, Cin, kt, kh, kw]` kernel.
     gemm_taps: bool,
+    kernels: Arc<dyn Kernels>,
 }
 
 impl CausalConv3d {
@@ -68,6 +71,7 @@ impl CausalConv3d {
         padding: [usize; 3],
         time_stride: usize,
         vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
     ) -> Result<Self> {
         if padding[1] != padding[2] {
             candle_core::bail!("causal conv: unequal spatial padding {padding:?} is not supported")
@@ -92,6 +96,7 @@ impl CausalConv3d {
             spatial_padding: padding[1],
             time_stride,
             im2col_budget_bytes: IM2COL_BUDGET_BYTES,
+            kernels: kernels.clone(),
         })
     }
 
@@ -177,7 +182,7 @@ impl CausalConv3d {
             let mut sum: Option<Tensor> = None;
             for (k, tap) in taps.iter().enumerate() {
                 let kernel = self.weight.narrow(2, k, 1)?.squeeze(2)?;
-                let y = crate::ops::conv2d(
+                let y = self.kernels.conv2d(
                     &tap.narrow(0, start, len)?,
                     &kernel,
                     self.spatial_padding,

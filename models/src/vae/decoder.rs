@@ -6,8 +6,10 @@ use super::patchify::unpatchify;
 use super::resample::{Resample, ResampleMode};
 use super::resnet::ResidualBlock;
 use super::shortcut::DupUp3d;
+use crate::ops::Kernels;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// diffusers' `WanResidualUpBlock`: resnets and an upsampler, plus a [`DupUp3d`] shortcut around
 /// them when the block upsamples.
@@ -26,6 +28,7 @@ impl ResidualUpBlock {
         temporal: bool,
         up: bool,
         vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
     ) -> Result<Self> {
         let resnets = (0..=num_res_blocks)
             .map(|j| {
@@ -33,6 +36,7 @@ impl ResidualUpBlock {
                     if j == 0 { in_dim } else { out_dim },
                     out_dim,
                     vb.pp("resnets").pp(j),
+                    kernels,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
@@ -42,7 +46,7 @@ impl ResidualUpBlock {
             } else {
                 ResampleMode::Upsample2d
             };
-            let upsampler = Resample::new(out_dim, mode, out_dim, vb.pp("upsampler"))?;
+            let upsampler = Resample::new(out_dim, mode, out_dim, vb.pp("upsampler"), kernels)?;
             (
                 Some(upsampler),
                 Some(DupUp3d::new(
@@ -94,7 +98,7 @@ pub struct Decoder3d {
 
 impl Decoder3d {
     /// Builds from the `decoder.` weights.
-    pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &VaeConfig, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         let base = cfg.decoder_base_dim();
         let stages = cfg.dim_mult.len();
         let dims: Vec<usize> = std::iter::once(cfg.dim_mult[stages - 1])
@@ -107,7 +111,15 @@ impl Decoder3d {
                 let up = i != stages - 1;
                 let temporal = up && temperal_upsample[i];
                 let vb = vb.pp("up_blocks").pp(i);
-                ResidualUpBlock::new(dims[i], dims[i + 1], cfg.num_res_blocks, temporal, up, vb)
+                ResidualUpBlock::new(
+                    dims[i],
+                    dims[i + 1],
+                    cfg.num_res_blocks,
+                    temporal,
+                    up,
+                    vb,
+                    kernels,
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let out_dim = dims[stages];
@@ -119,8 +131,9 @@ impl Decoder3d {
                 [1, 1, 1],
                 1,
                 vb.pp("conv_in"),
+                kernels,
             )?,
-            mid_block: MidBlock::new(dims[0], 1, vb.pp("mid_block"))?,
+            mid_block: MidBlock::new(dims[0], 1, vb.pp("mid_block"), kernels)?,
             up_blocks,
             norm_out: RmsNorm::new(out_dim, false, vb.pp("norm_out"))?,
             conv_out: CausalConv3d::new(
@@ -130,6 +143,7 @@ impl Decoder3d {
                 [1, 1, 1],
                 1,
                 vb.pp("conv_out"),
+                kernels,
             )?,
         })
     }
@@ -164,7 +178,7 @@ pub struct WanVaeDecoder {
 
 impl WanVaeDecoder {
     /// `vb` is the VAE's root (it holds both `decoder.*` and `post_quant_conv`).
-    pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &VaeConfig, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         cfg.validate()?;
         let z = cfg.z_dim;
         Ok(Self {
@@ -175,8 +189,9 @@ impl WanVaeDecoder {
                 [0, 0, 0],
                 1,
                 vb.pp("post_quant_conv"),
+                kernels,
             )?,
-            decoder: Decoder3d::new(cfg, vb.pp("decoder"))?,
+            decoder: Decoder3d::new(cfg, vb.pp("decoder"), kernels)?,
             z_dim: z,
             patch_size: cfg.patch_size(),
             dtype: vb.dtype(),

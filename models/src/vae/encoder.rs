@@ -6,8 +6,10 @@ use super::patchify::patchify;
 use super::resample::{Resample, ResampleMode};
 use super::resnet::ResidualBlock;
 use super::shortcut::AvgDown3d;
+use crate::ops::Kernels;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// Frames per encoder call after the first frame, which is encoded alone.
 const ENCODE_CHUNK_FRAMES: usize = 4;
@@ -29,6 +31,7 @@ impl ResidualDownBlock {
         temporal: bool,
         down: bool,
         vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
     ) -> Result<Self> {
         let avg_shortcut = AvgDown3d::new(
             in_dim,
@@ -42,6 +45,7 @@ impl ResidualDownBlock {
                     if j == 0 { in_dim } else { out_dim },
                     out_dim,
                     vb.pp("resnets").pp(j),
+                    kernels,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
@@ -51,7 +55,13 @@ impl ResidualDownBlock {
             } else {
                 ResampleMode::Downsample2d
             };
-            Some(Resample::new(out_dim, mode, out_dim, vb.pp("downsampler"))?)
+            Some(Resample::new(
+                out_dim,
+                mode,
+                out_dim,
+                vb.pp("downsampler"),
+                kernels,
+            )?)
         } else {
             None
         };
@@ -86,7 +96,7 @@ pub struct Encoder3d {
 
 impl Encoder3d {
     /// Builds from the `encoder.` weights; outputs `2 * z_dim` channels (mean and log-variance).
-    pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &VaeConfig, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         let dims: Vec<usize> = std::iter::once(1)
             .chain(cfg.dim_mult.iter().copied())
             .map(|u| cfg.base_dim * u)
@@ -99,6 +109,7 @@ impl Encoder3d {
             [1, 1, 1],
             1,
             vb.pp("conv_in"),
+            kernels,
         )?;
         let down_blocks = (0..stages)
             .map(|i| {
@@ -112,6 +123,7 @@ impl Encoder3d {
                     temporal,
                     !last,
                     vb,
+                    kernels,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
@@ -119,7 +131,7 @@ impl Encoder3d {
         Ok(Self {
             conv_in,
             down_blocks,
-            mid_block: MidBlock::new(out_dim, 1, vb.pp("mid_block"))?,
+            mid_block: MidBlock::new(out_dim, 1, vb.pp("mid_block"), kernels)?,
             norm_out: RmsNorm::new(out_dim, false, vb.pp("norm_out"))?,
             conv_out: CausalConv3d::new(
                 out_dim,
@@ -128,6 +140,7 @@ impl Encoder3d {
                 [1, 1, 1],
                 1,
                 vb.pp("conv_out"),
+                kernels,
             )?,
         })
     }
@@ -159,12 +172,20 @@ pub struct WanVaeEncoder {
 
 impl WanVaeEncoder {
     /// `vb` is the VAE's root (it holds both `encoder.*` and `quant_conv`).
-    pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(cfg: &VaeConfig, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         cfg.validate()?;
         let z2 = 2 * cfg.z_dim;
         Ok(Self {
-            encoder: Encoder3d::new(cfg, vb.pp("encoder"))?,
-            quant_conv: CausalConv3d::new(z2, z2, [1, 1, 1], [0, 0, 0], 1, vb.pp("quant_conv"))?,
+            encoder: Encoder3d::new(cfg, vb.pp("encoder"), kernels)?,
+            quant_conv: CausalConv3d::new(
+                z2,
+                z2,
+                [1, 1, 1],
+                [0, 0, 0],
+                1,
+                vb.pp("quant_conv"),
+                kernels,
+            )?,
             z_dim: cfg.z_dim,
             patch_size: cfg.patch_size(),
             in_channels: cfg.in_channels,

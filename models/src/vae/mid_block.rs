@@ -1,8 +1,10 @@
 use super::attention::AttentionBlock;
 use super::causal_conv::CausalCache;
 use super::resnet::ResidualBlock;
+use crate::ops::Kernels;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// diffusers' `WanMidBlock`: resnet, then (attention, resnet) pairs.
 #[derive(Debug, Clone)]
@@ -12,12 +14,17 @@ pub struct MidBlock {
 }
 
 impl MidBlock {
-    pub fn new(dim: usize, num_layers: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        dim: usize,
+        num_layers: usize,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
         let resnets = (0..=num_layers)
-            .map(|i| ResidualBlock::new(dim, dim, vb.pp("resnets").pp(i)))
+            .map(|i| ResidualBlock::new(dim, dim, vb.pp("resnets").pp(i), kernels))
             .collect::<Result<Vec<_>>>()?;
         let attentions = (0..num_layers)
-            .map(|i| AttentionBlock::new(dim, vb.pp("attentions").pp(i)))
+            .map(|i| AttentionBlock::new(dim, vb.pp("attentions").pp(i), kernels))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             resnets,

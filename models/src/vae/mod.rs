@@ -23,8 +23,10 @@ pub use decoder::WanVaeDecoder;
 pub use encoder::WanVaeEncoder;
 pub use patchify::{patchify, unpatchify};
 
+use crate::ops::{fused_kernels, Kernels};
 use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// The whole VAE, or only its decoder (text-to-video never encodes).
 #[derive(Debug, Clone)]
@@ -36,9 +38,18 @@ pub struct WanVae {
 
 impl WanVae {
     pub fn new(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
+        Self::new_with_kernels(cfg, vb, &fused_kernels())
+    }
+
+    /// [`Self::new`] with other [`Kernels`] than the fused inference ones.
+    pub fn new_with_kernels(
+        cfg: &VaeConfig,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
         Ok(Self {
-            encoder: Some(WanVaeEncoder::new(cfg, vb.clone())?),
-            decoder: WanVaeDecoder::new(cfg, vb)?,
+            encoder: Some(WanVaeEncoder::new(cfg, vb.clone(), kernels)?),
+            decoder: WanVaeDecoder::new(cfg, vb, kernels)?,
             config: cfg.clone(),
         })
     }
@@ -47,7 +58,7 @@ impl WanVae {
     pub fn new_decoder_only(cfg: &VaeConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
             encoder: None,
-            decoder: WanVaeDecoder::new(cfg, vb)?,
+            decoder: WanVaeDecoder::new(cfg, vb, &fused_kernels())?,
             config: cfg.clone(),
         })
     }

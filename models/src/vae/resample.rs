@@ -1,7 +1,9 @@
 use super::causal_conv::{CausalCache, CausalConv3d};
 use crate::ops::Conv2d;
+use crate::ops::Kernels;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResampleMode {
@@ -27,14 +29,15 @@ impl Resample {
         mode: ResampleMode,
         upsample_out_dim: usize,
         vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
     ) -> Result<Self> {
         let conv_vb = vb.pp("resample").pp(1);
         let resample = match mode {
             ResampleMode::Upsample2d | ResampleMode::Upsample3d => {
-                Conv2d::new(dim, upsample_out_dim, 3, 1, 1, conv_vb)?
+                Conv2d::new(dim, upsample_out_dim, 3, 1, 1, conv_vb, kernels)?
             }
             ResampleMode::Downsample2d | ResampleMode::Downsample3d => {
-                Conv2d::new(dim, dim, 3, 0, 2, conv_vb)?
+                Conv2d::new(dim, dim, 3, 0, 2, conv_vb, kernels)?
             }
         };
         let time_conv = match mode {
@@ -45,6 +48,7 @@ impl Resample {
                 [1, 0, 0],
                 1,
                 vb.pp("time_conv"),
+                kernels,
             )?),
             ResampleMode::Downsample3d => Some(CausalConv3d::new(
                 dim,
@@ -53,6 +57,7 @@ impl Resample {
                 [0, 0, 0],
                 2,
                 vb.pp("time_conv"),
+                kernels,
             )?),
             _ => None,
         };

@@ -1,7 +1,9 @@
 use super::causal_conv::{CausalCache, CausalConv3d};
 use super::norm::RmsNorm;
+use crate::ops::Kernels;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
+use std::sync::Arc;
 
 /// diffusers' `WanResidualBlock`: `shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x))))))`.
 #[derive(Debug, Clone)]
@@ -14,8 +16,13 @@ pub struct ResidualBlock {
 }
 
 impl ResidualBlock {
-    pub fn new(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Self> {
-        let conv3 = |i, o, vb| CausalConv3d::new(i, o, [3, 3, 3], [1, 1, 1], 1, vb);
+    pub fn new(
+        in_dim: usize,
+        out_dim: usize,
+        vb: VarBuilder,
+        kernels: &Arc<dyn Kernels>,
+    ) -> Result<Self> {
+        let conv3 = |i, o, vb| CausalConv3d::new(i, o, [3, 3, 3], [1, 1, 1], 1, vb, kernels);
         let conv_shortcut = if in_dim != out_dim {
             Some(CausalConv3d::new(
                 in_dim,
@@ -24,6 +31,7 @@ impl ResidualBlock {
                 [0, 0, 0],
                 1,
                 vb.pp("conv_shortcut"),
+                kernels,
             )?)
         } else {
             None

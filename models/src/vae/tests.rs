@@ -1,6 +1,7 @@
 use super::causal_conv::{CausalCache, CausalConv3d};
 use super::patchify::{patchify, unpatchify};
 use super::shortcut::{AvgDown3d, DupUp3d};
+use crate::ops::fused_kernels;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use std::collections::HashMap;
@@ -56,6 +57,7 @@ impl ConvCase {
             self.padding,
             self.time_stride,
             vb,
+            &fused_kernels(),
         )?;
         Ok((conv, weight, bias))
     }

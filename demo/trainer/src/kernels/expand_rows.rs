@@ -9,11 +9,10 @@ use candle_core::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 
 /// `v` repeated to `shape` like `v.broadcast_as(shape)`: `v`'s dims (left-padded with 1s) are
 /// each 1 or `shape`'s, and its last dim is `shape`'s. Materialised, with a fast backward pass,
-/// for f32 CPU tensors under [`super::with_autograd`]; elsewhere `broadcast_as`.
+/// for f32 CPU tensors; elsewhere `broadcast_as`.
 pub fn expand_rows(v: &Tensor, shape: &Shape) -> Result<Tensor> {
     let rank = shape.rank();
-    let fast = super::autograd()
-        && v.device().is_cpu()
+    let fast = v.device().is_cpu()
         && v.dtype() == DType::F32
         && rank >= 1
         && v.rank() <= rank
@@ -123,8 +122,7 @@ impl CustomOp1 for SumRows {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::tests::{max_diff, probe_grads};
-    use crate::ops::with_autograd;
+    use crate::kernels::tests::{max_diff, probe_grads};
     use candle_core::{Device, Var};
 
     /// Forward values and gradients equal those of candle's broadcasting, for every pattern the
@@ -146,7 +144,7 @@ mod tests {
 
             let reference = x.as_tensor().broadcast_mul(v.as_tensor()).unwrap();
             let reference_grads = probe_grads(&reference, &w);
-            let ours = with_autograd(|| mul_rows(x.as_tensor(), v.as_tensor())).unwrap();
+            let ours = mul_rows(x.as_tensor(), v.as_tensor()).unwrap();
             assert_eq!(ours.dims(), big);
             assert_eq!(max_diff(&ours, &reference), 0.0, "{small:?} -> {big:?}");
             let grads = probe_grads(&ours, &w);
@@ -160,13 +158,13 @@ mod tests {
     }
 
     #[test]
-    fn outside_training_it_is_a_plain_broadcast() {
+    fn off_the_cpu_or_f32_it_is_a_plain_broadcast() {
         let dev = Device::Cpu;
-        let v = Tensor::new(&[1f32, 2., 3.], &dev).unwrap();
-        let x = Tensor::ones((2, 3), DType::F32, &dev).unwrap();
+        let v = Tensor::new(&[1f64, 2., 3.], &dev).unwrap();
+        let x = Tensor::ones((2, 3), DType::F64, &dev).unwrap();
         let y = add_rows(&x, &v).unwrap();
         assert_eq!(
-            y.to_vec2::<f32>().unwrap(),
+            y.to_vec2::<f64>().unwrap(),
             vec![vec![2., 3., 4.], vec![2., 3., 4.]]
         );
     }
