@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn the_shipped_file_holds_settings_and_capabilities() {
         let settings = recommended_settings();
-        assert_eq!((settings.width, settings.height, settings.frames), (256, 160, 17));
+        assert_eq!(
+            (settings.width, settings.height, settings.frames),
+            (256, 160, 17)
+        );
         assert!(settings.generation_params().is_ok());
         assert!(capabilities().starts_with("shapes ("), "{}", capabilities());
         assert_eq!(settings_in(&bundled_model_dir()).unwrap(), settings);

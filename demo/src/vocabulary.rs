@@ -33,7 +33,8 @@ pub fn vocabulary() -> Vec<&'static str> {
     static WORDS: OnceLock<Vec<String>> = OnceLock::new();
     WORDS
         .get_or_init(|| {
-            words_of_tokenizer(TOKENIZER_JSON).expect("demo/model/tokenizer/tokenizer.json is valid")
+            words_of_tokenizer(TOKENIZER_JSON)
+                .expect("demo/model/tokenizer/tokenizer.json is valid")
         })
         .iter()
         .map(String::as_str)
@@ -62,8 +63,8 @@ pub fn unknown_words(prompt: &str) -> Vec<String> {
             continue;
         }
         let lower = word.to_lowercase();
-        let recognised = known.contains(&lower.as_str())
-            && (word == lower || word == capitalise_first(&lower));
+        let recognised =
+            known.contains(&lower.as_str()) && (word == lower || word == capitalise_first(&lower));
         if !recognised && !unknown.contains(&word.to_string()) {
             unknown.push(word.to_string());
         }
@@ -78,7 +79,15 @@ mod tests {
     #[test]
     fn the_vocabulary_is_the_tokenizers_lower_case_words() {
         let words = vocabulary();
-        for word in ["a", "red", "circle", "moves", "left", "background", "bouncing"] {
+        for word in [
+            "a",
+            "red",
+            "circle",
+            "moves",
+            "left",
+            "background",
+            "bouncing",
+        ] {
             assert!(words.contains(&word), "{word} missing from {words:?}");
         }
         assert!(!words.iter().any(|w| w.is_empty() || *w != w.to_lowercase()));
@@ -96,7 +105,10 @@ mod tests {
             vec!["magenta", "zooms"]
         );
         assert_eq!(unknown_words("RED circle"), vec!["RED"]);
-        assert_eq!(unknown_words("\"Red\" circle; moves!"), Vec::<String>::new());
+        assert_eq!(
+            unknown_words("\"Red\" circle; moves!"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -43,7 +43,9 @@ fn smoke_run_trains_exports_and_generates() {
         candle_core::safetensors::load(paths.work.join("latents.safetensors"), &Device::Cpu)
             .unwrap();
     let latents = encoded.remove("latents").unwrap();
-    let saved = encoded.remove(t2v_demo_trainer::train::COVERAGE_TENSOR).unwrap();
+    let saved = encoded
+        .remove(t2v_demo_trainer::train::COVERAGE_TENSOR)
+        .unwrap();
     let computed = t2v_demo_trainer::train::dataset_coverage(
         &preset,
         &t2v_demo_trainer::train::dataset_scenes(&preset),

@@ -186,7 +186,13 @@ pub(crate) mod tests {
     /// Every kernel of `k` on inputs made from `x`, `w` and `b` (and nothing random: both
     /// implementations must see the same ones).
     fn all_ops(k: &dyn Kernels, x: &Tensor, w: &Tensor, b: &Tensor) -> Vec<Tensor> {
-        let cos = w.narrow(0, 0, 4).unwrap().unsqueeze(0).unwrap().repeat((5, 1)).unwrap();
+        let cos = w
+            .narrow(0, 0, 4)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap()
+            .repeat((5, 1))
+            .unwrap();
         let sin = (&cos * 0.5).unwrap().sin().unwrap();
         let y = (x * 0.3).unwrap();
         let q = x.narrow(2, 0, 3).unwrap();
