@@ -162,6 +162,9 @@ fn host_properties(profile: &HostProfile) -> Box<PropertySet> {
     if profile.sequential_render_property {
         p.define_int(kOfxImageEffectInstancePropSequentialRender, &[0]);
     }
+    if let Some(cm) = &profile.colour_management {
+        p.define_string(crate::colour_management::STYLE, &[&cm.style]);
+    }
     p
 }
 

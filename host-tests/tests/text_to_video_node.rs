@@ -177,7 +177,7 @@ fn describes_both_contexts_with_every_parameter() {
             prop("colour")
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
-            ["sRGB display", "linear", "Rec.709"]
+            ["sRGB display", "linear", "Rec.709", "auto"]
         );
         assert_eq!(
             prop("cache").get_string(kOfxParamPropType, 0).unwrap(),

@@ -43,18 +43,42 @@ pub fn scratch() -> &'static Path {
         let dir = root.join(format!("t2v-node-tests-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        // Read by every plugin copy this process loads (set once, before any is loaded).
-        std::env::set_var("T2V_LOG", dir.join("plugin.log"));
-        std::env::set_var("T2V_CACHE_DIR", dir.join("cache"));
-        std::env::set_var("T2V_DEVICE", "cpu");
-        std::env::set_var("T2V_IDLE_UNLOAD_SECS", "never");
-        // The node tests run the tiny model, and test the case of no model at all: a plugin
-        // copy loaded from a temporary folder (no bundle Resources beside it) finds no demo
-        // model. text_to_video_demo.rs loads the bundle's own file, with its demo model.
-        std::env::set_var("T2V_DEMO_MODEL", dir.join("no-demo-model"));
         dir
     })
 }
+
+/// The environment every plugin copy of this process reads, set before `main` (see
+/// [`before_main!`]), so no test changes it while others run.
+pub fn set_up_environment() {
+    let dir = scratch();
+    std::env::set_var("T2V_LOG", dir.join("plugin.log"));
+    std::env::set_var("T2V_CACHE_DIR", dir.join("cache"));
+    std::env::set_var("T2V_DEVICE", "cpu");
+    std::env::set_var("T2V_IDLE_UNLOAD_SECS", "never");
+    // The node tests run the tiny model, and test the case of no model at all: a plugin
+    // copy loaded from a temporary folder (no bundle Resources beside it) finds no demo
+    // model. text_to_video_demo.rs loads the bundle's own file, with its demo model.
+    std::env::set_var("T2V_DEMO_MODEL", dir.join("no-demo-model"));
+}
+
+/// Runs the function `$f` before `main`, while the process has one thread: the place for a
+/// test binary to set its environment (`std::env::set_var` is not safe once threads run).
+#[macro_export]
+macro_rules! before_main {
+    ($name:ident, $f:path) => {
+        #[used]
+        #[cfg_attr(target_os = "linux", link_section = ".init_array")]
+        #[cfg_attr(target_os = "macos", link_section = "__DATA,__mod_init_func")]
+        static $name: extern "C" fn() = {
+            extern "C" fn run() {
+                $f()
+            }
+            run
+        };
+    };
+}
+
+before_main!(SET_UP_ENVIRONMENT, set_up_environment);
 
 pub fn log_text() -> String {
     std::fs::read_to_string(scratch().join("plugin.log")).unwrap_or_default()
@@ -100,6 +124,9 @@ pub fn configure(instance: &Instance, prompt: &str, seed: i32) {
     instance.set_param("steps", STEPS as i32).unwrap();
     instance.set_param("seed", seed).unwrap();
     instance.set_param("prompt", prompt).unwrap();
+    // The model's sRGB codes as they are, whatever the host's working space, so that pixels
+    // compare exactly with the service's (text_to_video_colour.rs tests the `auto` default).
+    instance.set_param("colour", 0).unwrap();
 }
 
 pub fn params(prompt: &str, seed: u64, steps: usize) -> GenerationParams {
@@ -197,6 +224,36 @@ pub fn assert_shows(image: &RenderedImage, frame: &Frame) {
                 other => panic!("{other:?}"),
             }
         }
+    }
+}
+
+/// Asserts a rendered Float image shows `frame` linearised (the sRGB EOTF of its codes).
+pub fn assert_shows_linear(image: &RenderedImage, frame: &Frame) {
+    assert_eq!(
+        (image.width(), image.height()),
+        (frame.width(), frame.height())
+    );
+    for y in 0..image.height() {
+        for x in 0..image.width() {
+            let c = code(frame, x, y);
+            let p = image.pixel_f32(x, y);
+            for k in 0..3 {
+                let expected = srgb_to_linear(c[k] as f32 / 65535.0);
+                assert!(
+                    (p[k] - expected).abs() <= 2e-6,
+                    "pixel ({x},{y}) channel {k}: {} vs linear {expected}",
+                    p[k]
+                );
+            }
+        }
+    }
+}
+
+pub fn srgb_to_linear(v: f32) -> f32 {
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
     }
 }
 
