@@ -515,22 +515,11 @@ impl Node {
         index: usize,
         background: bool,
     ) -> Show {
-        if let Some((_, held)) = state.clip.as_ref().filter(|(k, _)| k == key) {
-            if let Some(clip) = held.get() {
-                return Show::Frame(clip.frames[index.min(clip.frames.len() - 1)].clone());
-            }
-            // Released under the memory budget: read it again (or generate it again), and
-            // wait for it even in an interactive render, as for a clip in the disk cache.
-            crate::log!("render at frame {index}: the clip was released from memory; reading it again");
-            return match state.submit(effect, settings, key, true, self.colour(settings.colour)) {
-                Ok(handle) => Show::Wait(handle),
-                Err(e) => {
-                    state.error = Some((key.clone(), e.clone()));
-                    state.unannounced = true;
-                    Show::Fail(e)
-                }
-            };
+        let held = state.clip.as_ref().filter(|(k, _)| k == key).map(|(_, h)| h);
+        if let Some(clip) = held.and_then(|h| h.get()) {
+            return Show::Frame(clip.frames[index.min(clip.frames.len() - 1)].clone());
         }
+        let released = held.is_some();
         if let Some((_, e)) = state.error.as_ref().filter(|(k, _)| k == key) {
             return Show::Fail(e.clone());
         }
@@ -541,7 +530,13 @@ impl Node {
                 None => Show::Placeholder(Some(job.handle.progress().fraction)),
             };
         }
-        if !background {
+        if released {
+            // Released under the memory budget: read it again (or generate it again), and
+            // wait for it even in an interactive render, as for a clip in the disk cache.
+            crate::log!(
+                "render at frame {index}: the clip was released from memory; reading it again"
+            );
+        } else if !background {
             // Interactive: never generate, but a clip in the disk cache is shown at once
             // (reading it needs no model).
             if !settings.cache || state.cache_miss.as_ref() == Some(key) {
@@ -559,7 +554,13 @@ impl Node {
                 return Show::Placeholder(None);
             }
         }
-        match state.submit(effect, settings, key, !background, self.colour(settings.colour)) {
+        match state.submit(
+            effect,
+            settings,
+            key,
+            !background || released,
+            self.colour(settings.colour),
+        ) {
             Ok(handle) => Show::Wait(handle),
             Err(e) => {
                 crate::log!("render at frame {index}: {}", e.message);
