@@ -841,6 +841,15 @@ impl Instance {
         self.destroy_inner()
     }
 
+    /// Fault injection: sends `DestroyInstance` again after the instance was destroyed, as a
+    /// faulty host might. Returns the plugin's answer.
+    pub fn destroy_again(&self) -> Result<()> {
+        self.destroy_inner()?;
+        self.inner()
+            .action(kOfxActionDestroyInstance, self.handle(), None, None)
+            .map(drop)
+    }
+
     fn destroy_inner(&self) -> Result<()> {
         if self.destroyed.swap(true, Ordering::SeqCst) {
             return Ok(());

@@ -68,6 +68,15 @@ impl Host {
             Ordering::SeqCst,
         );
     }
+    /// Fault injection: from now on `paramGetHandle` answers `kOfxStatErrUnknown` for `name`
+    /// (`hidden`), as a host that lost the parameter would.
+    pub fn hide_param(&self, name: &str, hidden: bool) {
+        let mut list = self.state.hidden_params.lock().unwrap();
+        list.retain(|n| n != name);
+        if hidden {
+            list.push(name.to_string());
+        }
+    }
     /// Every action the host sent, in order.
     pub fn actions(&self) -> Vec<String> {
         self.state.actions.lock().unwrap().clone()

@@ -76,9 +76,8 @@ const CASE_ENV: &str = "T2V_TEST_ENGINE_CASE";
 
 /// Runs `case` (an ignored test of this binary) in a child process with `env` added.
 fn run_case(case: &str, env: &[(&str, &std::ffi::OsStr)]) {
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    let mut command = child_test(case);
     command
-        .args([case, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CASE_ENV, case)
         .env_remove("T2V_ENGINE")
         .env_remove("T2V_CUDA_ENGINE");
@@ -110,7 +109,13 @@ fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
     run_case("broken_engine", &[("T2V_ENGINE", "cuda".as_ref())]);
     let ramp = ramp_generator_bundle().unwrap();
     let ramp_binary = bundle_binary_path(&ramp).unwrap();
-    run_case("working_engine", &[("T2V_CUDA_ENGINE", ramp_binary.as_os_str())]);
+    run_case(
+        "working_engine",
+        &[
+            ("T2V_ENGINE", "cuda".as_ref()),
+            ("T2V_CUDA_ENGINE", ramp_binary.as_os_str()),
+        ],
+    );
     run_case(
         "cpu_chosen",
         &[
@@ -183,7 +188,8 @@ fn broken_engine() {
     assert!(string_param(&instance, "status").starts_with("Ready: 5 frames"));
 }
 
-/// 3. A CUDA build that loads: the host gets that binary's plugins. Any OFX binary shows the
+/// 3. A CUDA build that loads (forced past the driver check): the host gets that binary's
+///    plugins. Any OFX binary shows the
 ///    hand-over; the ramp-generator fixture is one with a plugin of another identifier.
 #[test]
 #[ignore = "run in its own process by falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads"]

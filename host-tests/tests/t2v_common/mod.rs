@@ -86,11 +86,15 @@ pub fn log_text() -> String {
 
 /// `TextToVideo.ofx.bundle`, built by the documented command (into its own target folder, so
 /// that it never waits on the lock of the `cargo test` running us).
+/// A child process of a test (see [`child_test`]) uses its parent's bundle.
 pub fn bundle() -> PathBuf {
     scratch();
     static BUNDLE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUNDLE
         .get_or_init(|| {
+            if let Some(built) = std::env::var_os(BUNDLE_ENV) {
+                return Ok(PathBuf::from(built));
+            }
             let root = workspace();
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
@@ -110,6 +114,19 @@ pub fn bundle() -> PathBuf {
         })
         .clone()
         .expect("plugin/build-bundle.sh")
+}
+
+/// The bundle a parent test hands to its child processes.
+const BUNDLE_ENV: &str = "T2V_TEST_BUNDLE";
+
+/// A command that runs the ignored test `name` of this test binary in a child process, with
+/// the parent's bundle; add its environment, run it, and read its output.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(BUNDLE_ENV, bundle());
+    command
 }
 
 /// Sets the node up for a small clip on the tiny model.
