@@ -22,6 +22,19 @@ fn released(tag: &str) -> usize {
         .count()
 }
 
+/// Waits for the job that read a clip again to end, and has it announced (the next
+/// main-thread action holds the clip again).
+fn settled(node: &Instance) {
+    for _ in 0..1000 {
+        node.sync_private_data().unwrap();
+        if string_param(node, "status").starts_with("Ready") {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("not ready: {}", string_param(node, "status"));
+}
+
 #[test]
 fn the_least_recently_used_clip_is_released_and_read_again() {
     let host = Host::new(HostProfile::natron());
@@ -54,6 +67,7 @@ fn the_least_recently_used_clip_is_released_and_read_again() {
     nodes[2].push_button("generate").unwrap();
     assert_eq!(released("clip two"), 1, "the least recently used clip goes");
     assert_eq!(released("clip one"), 0);
+    nodes[1].sync_private_data().unwrap(); // its status is updated on the main thread
     assert!(
         string_param(&nodes[1], "status").contains("released from memory"),
         "{}",
@@ -64,14 +78,7 @@ fn the_least_recently_used_clip_is_released_and_read_again() {
     for t in [2.0, 5.0] {
         assert_shows(&render(1, t), &expected[1][t as usize - 1]);
     }
-    // The job that read it ends; the next main-thread action announces it.
-    for _ in 0..1000 {
-        nodes[1].sync_private_data().unwrap();
-        if string_param(&nodes[1], "status").starts_with("Ready") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    settled(&nodes[1]);
     let status = string_param(&nodes[1], "status");
     assert!(status.starts_with("Ready: 5 frames") && status.contains("from the cache"), "{status}");
     // Holding it again released the least recently used of the others: clip one.
@@ -79,6 +86,7 @@ fn the_least_recently_used_clip_is_released_and_read_again() {
     assert_eq!(released("clip three"), 0);
     // Clip one again: now clip three is the least recently used (clip two was just shown).
     assert_shows(&render(0, 3.0), &expected[0][2]);
+    settled(&nodes[0]);
     assert_eq!(released("clip three"), 1);
     assert_eq!(released("clip two"), 1);
     assert_shows(&render(2, 4.0), &expected[2][3]);
