@@ -23,7 +23,7 @@ const SEED_ENV: &str = "T2V_FUZZ_SEED";
 const SEQUENCES_ENV: &str = "T2V_FUZZ_SEQUENCES";
 /// Batches (child processes) and sequences per batch.
 const BATCHES: u64 = 4;
-const SEQUENCES: usize = 300;
+const SEQUENCES: usize = 1000;
 
 #[test]
 fn fuzz_the_node() {
@@ -39,7 +39,7 @@ fn fuzz_the_node() {
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let summary = stdout
             .lines()
-            .find_map(|l| l.strip_prefix("fuzz batch summary: "))
+            .find_map(|l| l.split("fuzz batch summary: ").nth(1))
             .map(|l| {
                 l.split_whitespace()
                     .filter_map(|n| n.parse::<usize>().ok())
@@ -382,6 +382,8 @@ fn fuzz_batch() {
     for f in &fuzzer.failures {
         println!("FAILURE {f}");
     }
+    let clips = log_text().matches("ready (").count();
+    println!("fuzz batch {seed}: {clips} clips made or read from the cache");
     println!(
         "fuzz batch summary: {sequences} {} {}",
         fuzzer.actions,

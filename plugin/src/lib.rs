@@ -200,11 +200,14 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let time = args.in_args()?.get_double(kOfxPropTime, 0)?;
             let s = Settings::read(&effect.param_set()?, Some(time))?;
             // Canonical coordinates: not scaled by the render scale (the image bounds are).
+            // Bounded by the largest size the model takes: hosts need not enforce the
+            // parameters' ranges, and a host allocates what the node asks for.
+            let side = |v: usize| v.clamp(1, params::MAX_SIDE) as f64;
             let rod = OfxRectD {
                 x1: 0.0,
                 y1: 0.0,
-                x2: s.width.max(1) as f64,
-                y2: s.height.max(1) as f64,
+                x2: side(s.width),
+                y2: side(s.height),
             };
             args.out_args()?
                 .set_rect_d(kOfxImageEffectPropRegionOfDefinition, rod)?;

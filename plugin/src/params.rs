@@ -8,7 +8,7 @@ use ofx_bindings::param::ParamSet;
 use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
 use t2v_bridge::DeviceChoice;
-use t2v_models::pipeline::request::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
+pub use t2v_models::pipeline::request::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_models::sampling::SamplerKind;
 
 pub const PROMPT: &str = "prompt";
