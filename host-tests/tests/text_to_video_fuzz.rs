@@ -37,6 +37,9 @@ fn fuzz_the_node() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if let Some(line) = stdout.lines().find(|l| l.contains("clips made")) {
+            println!("{line}");
+        }
         let summary = stdout
             .lines()
             .find_map(|l| l.split("fuzz batch summary: ").nth(1))
