@@ -9,19 +9,14 @@ mod t2v_common;
 use ofx_bindings::{Context, PixelDepth};
 use ofx_test_host::colour_management::CLIP_COLOURSPACE;
 use ofx_test_host::*;
-use std::sync::Arc;
-use t2v_bridge::{Frame, ModelSpec, Request, Service, ServiceConfig};
+use t2v_bridge::Frame;
 use t2v_common::*;
 
 const AUTO: i32 = 3;
 
 /// A node on the tiny model with the default (`auto`) colour, generated.
 fn generated(host: &Host, context: Context, prompt: &str, seed: i32) -> Instance {
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(host);
     let instance = plugin.create_instance(context).unwrap();
     configure(&instance, prompt, seed);
     instance.set_param("colour", AUTO).unwrap();
@@ -158,11 +153,7 @@ fn a_linear_premultiplied_source_becomes_the_models_srgb_first_frame() {
     let prompt = "colour of the source: the grey square drifts";
     let seed = 29;
     let host = Host::new(HostProfile::natron().background(true));
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, seed);
     instance.set_param("colour", AUTO).unwrap();
@@ -190,16 +181,7 @@ fn a_linear_premultiplied_source_becomes_the_models_srgb_first_frame() {
     let first = image::RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, _| {
         image::Rgb(if (x as usize) < SIZE / 2 { left } else { right })
     });
-    let service = Service::new(ServiceConfig {
-        device: t2v_bridge::DeviceChoice::Cpu,
-        use_disk_cache: false,
-        idle_unload: None,
-        ..Default::default()
-    })
-    .unwrap();
-    let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed as u64, STEPS));
-    request.image = Some(Arc::new(image::DynamicImage::ImageRgb8(first)));
-    let expected = service.submit(request).unwrap().wait().unwrap();
-    assert_shows_linear(&images[0], &expected.frames[0]);
-    assert_shows_linear(&images[1], &expected.frames[2]);
+    let expected = reference_from_image(prompt, seed as u64, first);
+    assert_shows_linear(&images[0], &expected[0]);
+    assert_shows_linear(&images[1], &expected[2]);
 }

@@ -19,11 +19,7 @@ fn instance_lines() -> Vec<String> {
 #[test]
 fn failed_creates_and_double_destroys_do_not_change_the_count() {
     let host = Host::new(HostProfile::natron());
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let a = plugin.create_instance(Context::Generator).unwrap();
     // A host that lost a parameter: CreateInstance fails, and the instance never counted.
     host.hide_param("resolution", true);

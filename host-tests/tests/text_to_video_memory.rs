@@ -38,11 +38,7 @@ fn settled(node: &Instance) {
 #[test]
 fn the_least_recently_used_clip_is_released_and_read_again() {
     let host = Host::new(HostProfile::natron());
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let prompts = ["memory: clip one", "memory: clip two", "memory: clip three"];
     let nodes: Vec<Instance> = prompts
         .iter()

@@ -511,8 +511,9 @@ fn bad_inputs_give_messages_and_failed_renders() {
     instance.set_param("width", i32::MAX).unwrap();
     let rod = instance.region_of_definition(1.0, 1.0).unwrap();
     assert_eq!((rod.x2, rod.y2), (2048.0, SIZE as f64));
-    assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
+    instance.push_button("generate").unwrap();
     assert!(string_param(&instance, "status").contains("larger than the maximum"));
+    assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
 
     // On a farm, without Generate: the render fails with the message on the node.
     let host = natron(true);

@@ -38,7 +38,7 @@ fn write_presets(styles: &[(&str, &str)]) -> Presets {
 
 /// A fresh load of the bundle (an isolated copy: the presets are read again).
 fn load(host: &Host) -> Plugin {
-    host.load_bundle(bundle()).unwrap().plugin(Some(ID)).unwrap()
+    node_plugin(host)
 }
 
 fn menu(plugin: &Plugin) -> Vec<String> {

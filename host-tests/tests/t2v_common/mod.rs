@@ -160,17 +160,10 @@ pub fn params(prompt: &str, seed: u64, steps: usize) -> GenerationParams {
     }
 }
 
-/// The frames the generation service makes for the same settings (what `t2v generate` writes).
-pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
+/// The service the reference frames come from: on the CPU, no disk cache.
+fn reference_service() -> &'static Service {
     static SERVICE: OnceLock<Service> = OnceLock::new();
-    /// Clips by prompt and seed.
-    type Clips = HashMap<(String, u64), Arc<Vec<Frame>>>;
-    static CLIPS: OnceLock<Mutex<Clips>> = OnceLock::new();
-    let clips = CLIPS.get_or_init(Default::default);
-    if let Some(c) = clips.lock().unwrap().get(&(prompt.to_string(), seed)) {
-        return c.clone();
-    }
-    let service = SERVICE.get_or_init(|| {
+    SERVICE.get_or_init(|| {
         Service::new(ServiceConfig {
             device: t2v_bridge::DeviceChoice::Cpu,
             use_disk_cache: false,
@@ -178,8 +171,40 @@ pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
             ..Default::default()
         })
         .unwrap()
-    });
-    let clip = service
+    })
+}
+
+/// The frames the service makes for the same settings from an 8-bit sRGB first frame.
+pub fn reference_from_image(prompt: &str, seed: u64, first: image::RgbImage) -> Vec<Frame> {
+    let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
+    request.image = Some(Arc::new(image::DynamicImage::ImageRgb8(first)));
+    reference_service()
+        .submit(request)
+        .unwrap()
+        .wait()
+        .unwrap()
+        .frames
+        .clone()
+}
+
+/// The node's plugin in a fresh load of the bundle.
+pub fn node_plugin(host: &ofx_test_host::Host) -> ofx_test_host::Plugin {
+    host.load_bundle(bundle())
+        .unwrap()
+        .plugin(Some(ID))
+        .unwrap()
+}
+
+/// The frames the generation service makes for the same settings (what `t2v generate` writes).
+pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
+    /// Clips by prompt and seed.
+    type Clips = HashMap<(String, u64), Arc<Vec<Frame>>>;
+    static CLIPS: OnceLock<Mutex<Clips>> = OnceLock::new();
+    let clips = CLIPS.get_or_init(Default::default);
+    if let Some(c) = clips.lock().unwrap().get(&(prompt.to_string(), seed)) {
+        return c.clone();
+    }
+    let clip = reference_service()
         .submit(Request::new(
             ModelSpec::folder(tiny_model()),
             params(prompt, seed, STEPS),
