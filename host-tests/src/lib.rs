@@ -23,6 +23,7 @@
 
 #![allow(non_upper_case_globals)] // OFX C constant names in match patterns
 
+pub mod colour_management;
 mod error;
 mod fixture_build;
 mod host;
@@ -30,7 +31,6 @@ mod image;
 mod instance;
 mod objects;
 mod plugin;
-pub mod colour_management;
 mod profile;
 pub mod props;
 mod records;

@@ -122,14 +122,22 @@ fn a_colour_managed_host_gets_its_working_space_or_is_told_what_it_got() {
         }
         // The node asks for its Source input in the colour it produces.
         assert_eq!(
-            instance.clip_props("Source").unwrap().get_string(CLIP_COLOURSPACE, 0).unwrap(),
+            instance
+                .clip_props("Source")
+                .unwrap()
+                .get_string(CLIP_COLOURSPACE, 0)
+                .unwrap(),
             expected_space
         );
         // An explicit choice is announced as what it is.
         instance.set_param("colour", 0).unwrap();
         instance.get_clip_preferences().unwrap();
         assert_eq!(
-            instance.clip_props("Output").unwrap().get_string(CLIP_COLOURSPACE, 0).unwrap(),
+            instance
+                .clip_props("Output")
+                .unwrap()
+                .get_string(CLIP_COLOURSPACE, 0)
+                .unwrap(),
             "srgb_tx"
         );
         assert_shows(&instance.render(1.0, PixelDepth::Float, 0).unwrap(), frame);

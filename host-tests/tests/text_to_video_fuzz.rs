@@ -84,7 +84,12 @@ fn fuzz_the_node() {
 
 /// What an action may answer (ofxImageEffect.h, ofxCore.h).
 fn allowed(action: &str, status: OfxStatus) -> bool {
-    let common = [kOfxStatOK, kOfxStatReplyDefault, kOfxStatFailed, kOfxStatErrMemory];
+    let common = [
+        kOfxStatOK,
+        kOfxStatReplyDefault,
+        kOfxStatFailed,
+        kOfxStatErrMemory,
+    ];
     match action {
         "render" => [
             kOfxStatOK,
@@ -117,7 +122,8 @@ fn profile(seed: u64, rng: &mut ChaCha8Rng) -> HostProfile {
     let base = match seed % 4 {
         0 => HostProfile::nuke(),
         1 => HostProfile::resolve(),
-        2 => HostProfile::generic().colour_managed("OfxImageEffectPropColourManagementCore", "ACEScg"),
+        2 => HostProfile::generic()
+            .colour_managed("OfxImageEffectPropColourManagementCore", "ACEScg"),
         _ => HostProfile::natron(),
     };
     let base = base.background(rng.random_bool(0.3));
@@ -129,9 +135,25 @@ fn profile(seed: u64, rng: &mut ChaCha8Rng) -> HostProfile {
 }
 
 const PARAMS: &[&str] = &[
-    "prompt", "negative", "style", "style_name", "tags", "seed", "steps", "guidance", "shift",
-    "sampler", "resolution", "width", "height", "frames", "first_frame", "model", "device",
-    "colour", "cache",
+    "prompt",
+    "negative",
+    "style",
+    "style_name",
+    "tags",
+    "seed",
+    "steps",
+    "guidance",
+    "shift",
+    "sampler",
+    "resolution",
+    "width",
+    "height",
+    "frames",
+    "first_frame",
+    "model",
+    "device",
+    "colour",
+    "cache",
 ];
 
 impl Fuzzer {
@@ -193,8 +215,14 @@ impl Fuzzer {
                 .to_string(),
             ),
             "tags" => ParamValue::String(
-                ["", "golden-hour", "golden-hour, dolly-in", "no-such-tag", ",,, ,", "🎬"]
-                    [r.random_range(0..6)]
+                [
+                    "",
+                    "golden-hour",
+                    "golden-hour, dolly-in",
+                    "no-such-tag",
+                    ",,, ,",
+                    "🎬",
+                ][r.random_range(0..6)]
                 .to_string(),
             ),
             "style_name" => ParamValue::String(
@@ -209,13 +237,19 @@ impl Fuzzer {
             }),
             "seed" => ParamValue::Int(pick(r, &[0, 1, 2, -1, i32::MAX])),
             "steps" => ParamValue::Int(pick(r, &[1, 2, 1, 0, -3, 1001, i32::MAX])),
-            "width" | "height" => ParamValue::Int(pick(r, &[32, 32, 64, 0, -32, 31, 4096, i32::MAX])),
+            "width" | "height" => {
+                ParamValue::Int(pick(r, &[32, 32, 64, 0, -32, 31, 4096, i32::MAX]))
+            }
             "frames" => ParamValue::Int(pick(r, &[1, 5, 1, 0, 2, -1, 258, i32::MAX])),
             "first_frame" => ParamValue::Int(pick(r, &[1, 0, -5, 1001, i32::MIN, i32::MAX])),
             "guidance" | "shift" => ParamValue::Double(
                 [5.0, 1.0, 0.0, -1.0, f64::NAN, f64::INFINITY, 1e300][r.random_range(0..7)],
             ),
-            "resolution" => ParamValue::Int(if r.random_bool(0.9) { 4 } else { r.random_range(0..6) }),
+            "resolution" => ParamValue::Int(if r.random_bool(0.9) {
+                4
+            } else {
+                r.random_range(0..6)
+            }),
             "sampler" => ParamValue::Int(r.random_range(0..3)),
             "device" => ParamValue::Int(r.random_range(0..4)),
             "colour" => ParamValue::Int(r.random_range(0..5)),
@@ -262,7 +296,8 @@ impl Fuzzer {
             }
             40..=49 => {
                 let cancel = self.rng.random_bool(0.2);
-                self.trail.push(format!("generate (progress cancel {cancel})"));
+                self.trail
+                    .push(format!("generate (progress cancel {cancel})"));
                 self.host.set_progress_cancel(cancel);
                 let r = self.instances[k].push_button("generate");
                 self.host.set_progress_cancel(false);
@@ -298,7 +333,8 @@ impl Fuzzer {
                 self.check("purge caches", r);
             }
             80..=84 => {
-                self.trail.push("sync, time domain, rod, clip preferences".into());
+                self.trail
+                    .push("sync, time domain, rod, clip preferences".into());
                 let i = &self.instances[k];
                 let (a, b, c, d) = (
                     i.sync_private_data(),
@@ -380,7 +416,9 @@ fn fuzz_batch() {
         .map(str::to_string)
         .collect();
     for p in &panics {
-        fuzzer.failures.push(format!("a panic reached the C boundary: {p}"));
+        fuzzer
+            .failures
+            .push(format!("a panic reached the C boundary: {p}"));
     }
     for f in &fuzzer.failures {
         println!("FAILURE {f}");
@@ -392,5 +430,9 @@ fn fuzz_batch() {
         fuzzer.actions,
         fuzzer.failures.len()
     );
-    assert!(fuzzer.failures.is_empty(), "{} failures", fuzzer.failures.len());
+    assert!(
+        fuzzer.failures.is_empty(),
+        "{} failures",
+        fuzzer.failures.len()
+    );
 }

@@ -24,7 +24,10 @@ fn failed_creates_and_double_destroys_do_not_change_the_count() {
     // A host that lost a parameter: CreateInstance fails, and the instance never counted.
     host.hide_param("resolution", true);
     let failed = plugin.create_instance(Context::Generator);
-    assert!(failed.is_err(), "CreateInstance fails without its parameter");
+    assert!(
+        failed.is_err(),
+        "CreateInstance fails without its parameter"
+    );
     host.hide_param("resolution", false);
     let c = plugin.create_instance(Context::Generator).unwrap();
     a.destroy_again().unwrap();

@@ -76,7 +76,10 @@ fn the_least_recently_used_clip_is_released_and_read_again() {
     }
     settled(&nodes[1]);
     let status = string_param(&nodes[1], "status");
-    assert!(status.starts_with("Ready: 5 frames") && status.contains("from the cache"), "{status}");
+    assert!(
+        status.starts_with("Ready: 5 frames") && status.contains("from the cache"),
+        "{status}"
+    );
     // Holding it again released the least recently used of the others: clip one.
     assert_eq!(released("clip one"), 1);
     assert_eq!(released("clip three"), 0);
@@ -87,7 +90,9 @@ fn the_least_recently_used_clip_is_released_and_read_again() {
     assert_eq!(released("clip two"), 1);
     assert_shows(&render(2, 4.0), &expected[2][3]);
     assert_eq!(
-        log_text().matches("was released from memory; reading it again").count(),
+        log_text()
+            .matches("was released from memory; reading it again")
+            .count(),
         3,
         "clips two, one and three read again"
     );

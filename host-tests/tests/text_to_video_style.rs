@@ -54,7 +54,10 @@ fn menu(plugin: &Plugin) -> Vec<String> {
 #[test]
 fn a_saved_style_survives_edited_presets() {
     let host = Host::new(HostProfile::natron());
-    write_presets(&[("mine-a", "watercolour wash"), ("mine-b", "charcoal sketch")]);
+    write_presets(&[
+        ("mine-a", "watercolour wash"),
+        ("mine-b", "charcoal sketch"),
+    ]);
     let plugin = load(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, "a lighthouse", 31);
@@ -62,7 +65,9 @@ fn a_saved_style_survives_edited_presets() {
     instance.set_param("style", index as i32).unwrap();
     assert_eq!(string_param(&instance, "style_name"), "mine-b");
     let saved = instance.saved_values();
-    assert!(saved.iter().any(|(n, v)| n == "style_name" && *v == ParamValue::from("mine-b")));
+    assert!(saved
+        .iter()
+        .any(|(n, v)| n == "style_name" && *v == ParamValue::from("mine-b")));
     drop((instance, plugin));
 
     // A new style before it: the menu entry moved, the script's index now means mine-a.
@@ -79,15 +84,19 @@ fn a_saved_style_survives_edited_presets() {
         .create_instance_from(Context::Generator, &saved)
         .unwrap();
     assert_eq!(string_param(&instance, "style_name"), "mine-b");
-    assert_eq!(int_param(&instance, "style"), moved as i32, "the menu shows it");
+    assert_eq!(
+        int_param(&instance, "style"),
+        moved as i32,
+        "the menu shows it"
+    );
     instance.push_button("generate").unwrap();
     assert!(string_param(&instance, "status").starts_with("Ready"));
-    let full = presets
-        .apply("a lighthouse", Some("mine-b"), &[])
-        .unwrap();
+    let full = presets.apply("a lighthouse", Some("mine-b"), &[]).unwrap();
     assert!(full.contains("charcoal sketch"), "{full}");
     assert_shows(
-        &instance.render(1.0, ofx_bindings::PixelDepth::Float, 0).unwrap(),
+        &instance
+            .render(1.0, ofx_bindings::PixelDepth::Float, 0)
+            .unwrap(),
         &reference(&full, 31)[0],
     );
     drop((instance, plugin));
@@ -109,7 +118,10 @@ fn a_saved_style_survives_edited_presets() {
         .unwrap();
     instance.push_button("generate").unwrap();
     let status = string_param(&instance, "status");
-    assert!(status.starts_with("Error: ") && status.contains("mine-b"), "{status}");
+    assert!(
+        status.starts_with("Error: ") && status.contains("mine-b"),
+        "{status}"
+    );
     assert_eq!(string_param(&instance, "style_name"), "mine-b");
 
     // A script from before style_name (its index only) takes the entry's name.

@@ -94,7 +94,11 @@ pub fn hold(clip: Arc<Clip>, tag: &str) -> Arc<HeldClip> {
 
 /// Releases the least recently used clips of `live` (never `keep`) until they fit `budget`.
 fn enforce<T>(live: &[Arc<Held<T>>], keep: &Arc<Held<T>>, budget: usize) {
-    let mut total: usize = live.iter().filter(|h| !h.is_released()).map(|h| h.bytes).sum();
+    let mut total: usize = live
+        .iter()
+        .filter(|h| !h.is_released())
+        .map(|h| h.bytes)
+        .sum();
     let mut candidates: Vec<&Arc<Held<T>>> = live
         .iter()
         .filter(|h| !Arc::ptr_eq(h, keep) && !h.is_released())

@@ -276,6 +276,9 @@ fn describe(effect: ImageEffect) -> Result<Reply> {
     let _ = d
         .properties()
         .set_string(working_space::STYLE, 0, working_space::STYLE_CORE);
+    // The output colourspace follows `colour`: the host asks for clip preferences again.
+    d.properties()
+        .set_cstrs(kOfxImageEffectPropClipPreferencesSlaveParam, &[c"colour"])?;
     Ok(Reply::Ok)
 }
 

@@ -7,8 +7,8 @@
 //! `paramSetValue`).
 
 use crate::colour::Colour;
-use crate::params::{Settings, GENERATION, HEIGHT, RESOLUTION, RESOLUTIONS, WIDTH};
 use crate::frame_memory::{self, HeldClip};
+use crate::params::{Settings, GENERATION, HEIGHT, RESOLUTION, RESOLUTIONS, WIDTH};
 use crate::pixels;
 use crate::services::{self, ServiceChoice, NO_MODEL_MESSAGE};
 use crate::status;
@@ -18,12 +18,12 @@ use ofx_bindings::sys::*;
 use ofx_bindings::{ImageEffect, MessageType, OfxError, PropertySet, Reply, Result};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use t2v_support::lock;
 use std::time::Duration;
 use t2v_bridge::{
     Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service,
 };
 use t2v_models::pipeline::GenerationParams;
+use t2v_support::lock;
 
 /// Shown while the demo model stands in for real weights.
 const DEMO_NOTE: &str =
@@ -194,8 +194,7 @@ impl State {
         colour: Colour,
     ) -> std::result::Result<Arc<JobHandle>, Error> {
         let (mut request, service) = prepare(settings)?;
-        request.image =
-            crate::source::first_frame(effect, settings.first_frame as f64, colour);
+        request.image = crate::source::first_frame(effect, settings.first_frame as f64, colour);
         let tag = tag(&settings.prompt);
         let (log_tag, steps) = (tag.clone(), settings.steps);
         // Runs on the worker thread: only our own log, never a host call.
@@ -500,7 +499,13 @@ impl Node {
                 self.wait_for_frame(effect, &key, &handle, index, background, time)?
             }
         };
-        pixels::write_frame(&mut image, window, &frame, scale, self.colour(settings.colour))?;
+        pixels::write_frame(
+            &mut image,
+            window,
+            &frame,
+            scale,
+            self.colour(settings.colour),
+        )?;
         Ok(Reply::Ok)
     }
 
@@ -515,7 +520,11 @@ impl Node {
         index: usize,
         background: bool,
     ) -> Show {
-        let held = state.clip.as_ref().filter(|(k, _)| k == key).map(|(_, h)| h);
+        let held = state
+            .clip
+            .as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|(_, h)| h);
         if let Some(clip) = held.and_then(|h| h.get()) {
             return Show::Frame(clip.frames[index.min(clip.frames.len() - 1)].clone());
         }

@@ -132,7 +132,8 @@ pub fn instance_created() {
 /// A node instance was destroyed; the last one going unloads the models. The count never goes
 /// below zero, whatever the host sends.
 pub fn instance_destroyed() {
-    let before = LIVE_INSTANCES.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    let before =
+        LIVE_INSTANCES.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     match before {
         Ok(1) => {
             crate::log!("instances: 0 live; models unloaded");

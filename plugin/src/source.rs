@@ -57,27 +57,21 @@ pub fn first_frame(
             }
         };
         match img.pixel_depth() {
-            PixelDepth::Float => put(
-                &mut img
-                    .row::<f32>(y)
-                    .ok()?
-                    .chunks_exact(4)
-                    .map(|p| [p[0], p[1], p[2], p[3]]),
-            ),
-            PixelDepth::Short => put(
-                &mut img
-                    .row::<u16>(y)
-                    .ok()?
-                    .chunks_exact(4)
-                    .map(|p| [p[0], p[1], p[2], p[3]].map(|v| v as f32 / 65535.0)),
-            ),
-            PixelDepth::Byte => put(
-                &mut img
-                    .row::<u8>(y)
-                    .ok()?
-                    .chunks_exact(4)
-                    .map(|p| [p[0], p[1], p[2], p[3]].map(|v| v as f32 / 255.0)),
-            ),
+            PixelDepth::Float => put(&mut img
+                .row::<f32>(y)
+                .ok()?
+                .chunks_exact(4)
+                .map(|p| [p[0], p[1], p[2], p[3]])),
+            PixelDepth::Short => put(&mut img
+                .row::<u16>(y)
+                .ok()?
+                .chunks_exact(4)
+                .map(|p| [p[0], p[1], p[2], p[3]].map(|v| v as f32 / 65535.0))),
+            PixelDepth::Byte => put(&mut img
+                .row::<u8>(y)
+                .ok()?
+                .chunks_exact(4)
+                .map(|p| [p[0], p[1], p[2], p[3]].map(|v| v as f32 / 255.0))),
             _ => return None,
         }
     }
@@ -98,11 +92,20 @@ mod tests {
             [128, 0, 255]
         );
         // Not premultiplied: the values are used as they are.
-        assert_eq!(rgb8([half, 0.0, 1.0, 0.5], false, Colour::Linear), [128, 0, 255]);
+        assert_eq!(
+            rgb8([half, 0.0, 1.0, 0.5], false, Colour::Linear),
+            [128, 0, 255]
+        );
         // sRGB display input is taken as is; Rec.709 input is decoded with the BT.709 curve.
-        assert_eq!(rgb8([0.5, 0.25, 1.0, 1.0], true, Colour::SrgbDisplay), [128, 64, 255]);
+        assert_eq!(
+            rgb8([0.5, 0.25, 1.0, 1.0], true, Colour::SrgbDisplay),
+            [128, 64, 255]
+        );
         let rec709 = crate::colour::linear_to_rec709(half);
-        assert_eq!(rgb8([rec709, 0.0, 0.0, 1.0], true, Colour::Rec709), [128, 0, 0]);
+        assert_eq!(
+            rgb8([rec709, 0.0, 0.0, 1.0], true, Colour::Rec709),
+            [128, 0, 0]
+        );
         // Transparent, negative, over-range and NaN values never panic.
         assert_eq!(rgb8([0.3, -1.0, f32::NAN, 0.0], true, Colour::Linear)[1], 0);
         assert_eq!(rgb8([8.0, 0.0, 0.0, 1.0], true, Colour::Linear)[0], 255);

@@ -109,7 +109,11 @@ pub fn input_colour(effect: &ImageEffect, clip: &Clip, colour: Colour) -> Colour
 
 /// `GetClipPreferences` under colour management: the output clip says what the node produces,
 /// and the node asks for the `Source` input in the same colour.
-pub fn set_clip_preferences(effect: &ImageEffect, out_args: &PropertySet, colour: Colour) -> Result<()> {
+pub fn set_clip_preferences(
+    effect: &ImageEffect,
+    out_args: &PropertySet,
+    colour: Colour,
+) -> Result<()> {
     let Some(style) = host_style(effect) else {
         return Ok(());
     };
@@ -132,7 +136,10 @@ mod tests {
         for colour in [Colour::SrgbDisplay, Colour::Linear] {
             assert_eq!(colour_of(colourspace_of(colour, STYLE_CORE)), Some(colour));
         }
-        assert_eq!(colour_of(colourspace_of(Colour::Linear, STYLE_BASIC)), Some(Colour::Linear));
+        assert_eq!(
+            colour_of(colourspace_of(Colour::Linear, STYLE_BASIC)),
+            Some(Colour::Linear)
+        );
         assert_eq!(colour_of("ACEScg"), None);
     }
 }

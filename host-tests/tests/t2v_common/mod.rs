@@ -124,7 +124,13 @@ const BUNDLE_ENV: &str = "T2V_TEST_BUNDLE";
 pub fn child_test(name: &str) -> std::process::Command {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command
-        .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(BUNDLE_ENV, bundle());
     command
 }
