@@ -18,7 +18,7 @@ t2v.getParam("seed").setValue(3)
 t2v.getParam("model").setValue("/models/Wan2.2-TI2V-5B-Diffusers")
 t2v.getParam("frames").setValue(FRAMES)
 t2v.getParam("first_frame").setValue(1)
-t2v.getParam("colour").setValue(1)  # 0 sRGB display, 1 linear, 2 Rec.709
+t2v.getParam("colour").setValue(1)  # 0 sRGB display, 1 linear, 2 Rec.709, 3 auto (the default: linear in Natron)
 
 write = app.createNode("fr.inria.openfx.WriteOIIO")  # noqa: F821
 write.connectInput(0, t2v)

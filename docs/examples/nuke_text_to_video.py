@@ -23,7 +23,7 @@ node["model"].setValue(MODEL)
 node["resolution"].setValue("832x480")  # or "custom" with the width and height knobs
 node["frames"].setValue(FRAMES)
 node["first_frame"].setValue(FIRST_FRAME)
-node["colour"].setValue("linear")  # Nuke works in scene-linear: see docs/user-guide.md
+node["colour"].setValue("linear")  # what the default "auto" gives in Nuke (scene-linear): see docs/user-guide.md
 
 write = nuke.nodes.Write(file="renders/fox/fox.####.exr", file_type="exr")
 write.setInput(0, node)

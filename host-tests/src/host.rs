@@ -29,6 +29,8 @@ pub(crate) struct HostState {
     pub messages: Mutex<Vec<Message>>,
     pub actions: Mutex<Vec<String>>,
     pub suite_requests: Mutex<Vec<SuiteRequest>>,
+    /// Parameters that `paramGetHandle` does not find (a host that lost them; fault injection).
+    pub hidden_params: Mutex<Vec<String>>,
 }
 
 // SAFETY: `ofx_host` holds a pointer to `props`, owned by this same state; both are only
@@ -78,6 +80,7 @@ impl HostState {
             messages: Mutex::new(Vec::new()),
             actions: Mutex::new(Vec::new()),
             suite_requests: Mutex::new(Vec::new()),
+            hidden_params: Mutex::new(Vec::new()),
         });
         // fetchSuite receives the host property handle; it finds its host through this.
         state
@@ -161,6 +164,9 @@ fn host_properties(profile: &HostProfile) -> Box<PropertySet> {
     p.define_bool(kOfxImageEffectPropRenderQualityDraft, false);
     if profile.sequential_render_property {
         p.define_int(kOfxImageEffectInstancePropSequentialRender, &[0]);
+    }
+    if let Some(cm) = &profile.colour_management {
+        p.define_string(crate::colour_management::STYLE, &[&cm.style]);
     }
     p
 }

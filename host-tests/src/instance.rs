@@ -114,7 +114,11 @@ fn gpu_flags(p: &PropertySet) {
 }
 
 impl Instance {
-    pub(crate) fn create(plugin: Plugin, context: Context) -> Result<Instance> {
+    pub(crate) fn create(
+        plugin: Plugin,
+        context: Context,
+        saved: &[(String, ParamValue)],
+    ) -> Result<Instance> {
         let desc = plugin.describe_in_context(context)?;
         let state = plugin.inner.state().clone();
         let profile = &state.profile;
@@ -166,6 +170,11 @@ impl Instance {
             destroyed: std::sync::atomic::AtomicBool::new(false),
             changes: Mutex::new(Vec::new()),
         };
+        // A project's values are there before CreateInstance, as a host loads them.
+        for (name, value) in saved {
+            let (p, stored) = instance.checked_value(name, value.clone())?;
+            p.store(stored);
+        }
         if let Err(e) =
             instance
                 .plugin
@@ -212,6 +221,15 @@ impl Instance {
                 &[&clip.get_string(kOfxImageEffectPropPixelDepth, 0).unwrap()],
             );
             out.define_double(&c(&format!("OfxImageClipPropPAR_{name}")), &[1.0]);
+            if profile.colour_management.is_some() {
+                out.define_string_var(
+                    &c(&format!(
+                        "{}_{name}",
+                        crate::colour_management::CLIP_PREFERRED_COLOURSPACES
+                    )),
+                    &[],
+                );
+            }
         }
         out.define_double(kOfxImageEffectPropFrameRate, &[profile.frame_rate]);
         out.define_string(kOfxImageClipPropFieldOrder, &["OfxFieldNone"]);
@@ -227,6 +245,22 @@ impl Instance {
             None,
             Some(out),
         )?;
+        if profile.colour_management.is_some() {
+            // The host delivers inputs in the first colourspace the plugin asked for.
+            for name in self.obj.clip_names() {
+                let preferred = out
+                    .get_strings(&c(&format!(
+                        "{}_{name}",
+                        crate::colour_management::CLIP_PREFERRED_COLOURSPACES
+                    )))
+                    .unwrap_or_default();
+                if let (Some(first), false) = (preferred.first(), name == "Output") {
+                    self.clip_props(&name)
+                        .unwrap()
+                        .define_string(crate::colour_management::CLIP_COLOURSPACE, &[first]);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -334,12 +368,36 @@ impl Instance {
     /// Sets a parameter as the user would, then sends `BeginInstanceChanged`,
     /// `InstanceChanged` (`kOfxChangeUserEdited`) and `EndInstanceChanged`.
     pub fn set_param(&self, name: &str, value: impl Into<ParamValue>) -> Result<()> {
+        let (p, stored) = self.checked_value(name, value.into())?;
+        p.store(stored);
+        self.instance_changed(&[name.to_string()], kOfxChangeUserEdited, 1.0)
+    }
+
+    /// The persistent parameter values, as a host saves them in a project or script (load
+    /// them into a new instance with [`Plugin::create_instance_from`]).
+    pub fn saved_values(&self) -> Vec<(String, ParamValue)> {
+        self.param_names()
+            .into_iter()
+            .filter(|name| {
+                let p = self.param_obj(name).unwrap();
+                p.kind != ValueKind::None
+                    && p.props.get_int(kOfxParamPropPersistant, 0).unwrap_or(1) != 0
+            })
+            .map(|name| {
+                let value = self.param(&name).unwrap();
+                (name, value)
+            })
+            .collect()
+    }
+
+    /// The parameter and its value to store, checked as `paramSetValue` would.
+    fn checked_value(&self, name: &str, value: ParamValue) -> Result<(&ParamObj, Stored)> {
         let p = self.param_obj(name)?;
         let wrong = |what: &str| HostError::ParamValue {
             name: name.into(),
             what: what.into(),
         };
-        let stored = match (p.kind, p.dims, value.into()) {
+        let stored = match (p.kind, p.dims, value) {
             (ValueKind::Int, 1, ParamValue::Int(v)) => Stored::Ints(vec![v]),
             (ValueKind::Int, 1, ParamValue::Bool(v)) => Stored::Ints(vec![v as i32]),
             (ValueKind::Int, n, ParamValue::Ints(v)) if v.len() == n => Stored::Ints(v),
@@ -358,8 +416,7 @@ impl Instance {
                 }
             }
         }
-        p.store(stored);
-        self.instance_changed(&[name.to_string()], kOfxChangeUserEdited, 1.0)
+        Ok((p, stored))
     }
 
     /// Sets a parameter from text, as the CLI does: numbers, `true`/`false`, choice labels.
@@ -782,6 +839,15 @@ impl Instance {
     /// Sends `DestroyInstance` now (dropping does the same, ignoring errors).
     pub fn destroy(self) -> Result<()> {
         self.destroy_inner()
+    }
+
+    /// Fault injection: sends `DestroyInstance` again after the instance was destroyed, as a
+    /// faulty host might. Returns the plugin's answer.
+    pub fn destroy_again(&self) -> Result<()> {
+        self.destroy_inner()?;
+        self.inner()
+            .action(kOfxActionDestroyInstance, self.handle(), None, None)
+            .map(drop)
     }
 
     fn destroy_inner(&self) -> Result<()> {

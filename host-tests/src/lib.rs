@@ -23,6 +23,7 @@
 
 #![allow(non_upper_case_globals)] // OFX C constant names in match patterns
 
+pub mod colour_management;
 mod error;
 mod fixture_build;
 mod host;
@@ -43,6 +44,6 @@ pub use host::SuiteRequest;
 pub use image::{RenderedImage, RowLayout};
 pub use instance::{Instance, ParamValue, RenderRequest};
 pub use plugin::{Bundle, ContextDescriptor, Host, Plugin, PluginInfo};
-pub use profile::{HostProfile, MessageSupport, ProgressSupport};
+pub use profile::{ColourManagement, HostProfile, MessageSupport, ProgressSupport, WorkingSpace};
 pub use props::PropertySet;
 pub use records::{Message, ProgressEvent};

@@ -230,6 +230,14 @@ impl ClipObj {
         p.define_string(kOfxImageClipPropFieldOrder, &["OfxFieldNone"]);
         p.define_bool(kOfxImageClipPropConnected, connected);
         p.define_bool(kOfxImageClipPropContinuousSamples, false);
+        if let Some(cm) = &state.profile.colour_management {
+            p.define_string(crate::colour_management::CLIP_COLOURSPACE, &[&cm.working]);
+            p.define_string_var(
+                &std::ffi::CString::new(crate::colour_management::CLIP_PREFERRED_COLOURSPACES)
+                    .unwrap(),
+                &[],
+            );
+        }
         Box::new(ClipObj {
             tag: CLIP_TAG,
             name: desc.name.clone(),

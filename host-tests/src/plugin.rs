@@ -68,6 +68,15 @@ impl Host {
             Ordering::SeqCst,
         );
     }
+    /// Fault injection: from now on `paramGetHandle` answers `kOfxStatErrUnknown` for `name`
+    /// (`hidden`), as a host that lost the parameter would.
+    pub fn hide_param(&self, name: &str, hidden: bool) {
+        let mut list = self.state.hidden_params.lock().unwrap();
+        list.retain(|n| n != name);
+        if hidden {
+            list.push(name.to_string());
+        }
+    }
     /// Every action the host sent, in order.
     pub fn actions(&self) -> Vec<String> {
         self.state.actions.lock().unwrap().clone()
@@ -328,6 +337,12 @@ fn descriptor_properties(profile: &HostProfile, bundle: &Path) -> Box<PropertySe
     p.define_bool(kOfxImageEffectPropSupportsMultipleClipDepths, false);
     p.define_bool(kOfxImageEffectPropSupportsMultipleClipPARs, false);
     p.define_string_var(kOfxImageEffectPropClipPreferencesSlaveParam, &[]);
+    if profile.colour_management.is_some() {
+        p.define_string(
+            crate::colour_management::STYLE,
+            &[crate::colour_management::STYLE_NONE],
+        );
+    }
     p.define_string(kOfxPluginPropFilePath, &[&bundle.to_string_lossy()]);
     p.define_string(kOfxImageEffectPropCPURenderSupported, &["true"]);
     p.define_string(kOfxImageEffectPropOpenGLRenderSupported, &["false"]);
@@ -513,7 +528,16 @@ impl Plugin {
     }
     /// `CreateInstance` in `context`, then `GetClipPreferences`.
     pub fn create_instance(&self, context: Context) -> Result<Instance> {
-        Instance::create(self.clone(), context)
+        Instance::create(self.clone(), context, &[])
+    }
+    /// `CreateInstance` of an instance loaded from a project: `saved` (from
+    /// [`Instance::saved_values`]) is stored before `CreateInstance`, as a host loads it.
+    pub fn create_instance_from(
+        &self,
+        context: Context,
+        saved: &[(String, crate::ParamValue)],
+    ) -> Result<Instance> {
+        Instance::create(self.clone(), context, saved)
     }
 }
 

@@ -21,6 +21,49 @@ pub enum ProgressSupport {
     V2,
 }
 
+/// The colour a host works in: what it expects from a generator and hands to an effect's
+/// inputs, and what its file writers encode from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkingSpace {
+    /// Scene-linear (Nuke, Natron): readers linearise, 8-bit writers apply the sRGB curve.
+    SceneLinear,
+    /// Display-referred video values (Resolve's Rec.709 timelines): written as they are.
+    Display,
+}
+
+impl WorkingSpace {
+    /// What the host's 8-bit file writer stores for a value `v` of its working space.
+    pub fn written_8bit(self, v: f32) -> u8 {
+        let v = v.clamp(0.0, 1.0);
+        let encoded = match self {
+            WorkingSpace::Display => v,
+            WorkingSpace::SceneLinear if v <= 0.0031308 => 12.92 * v,
+            WorkingSpace::SceneLinear => 1.055 * v.powf(1.0 / 2.4) - 0.055,
+        };
+        (encoded * 255.0).round() as u8
+    }
+
+    /// A value of the working space as its host's 8-bit readers would produce it from the
+    /// display byte `b` (the inverse of [`WorkingSpace::written_8bit`]).
+    pub fn read_8bit(self, b: u8) -> f32 {
+        let v = b as f32 / 255.0;
+        match self {
+            WorkingSpace::Display => v,
+            WorkingSpace::SceneLinear if v <= 0.04045 => v / 12.92,
+            WorkingSpace::SceneLinear => ((v + 0.055) / 1.055).powf(2.4),
+        }
+    }
+}
+
+/// OFX 1.5 colour management the host offers (`kOfxImageEffectPropColourManagementStyle`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColourManagement {
+    /// e.g. `OfxImageEffectPropColourManagementCore`.
+    pub style: String,
+    /// The colourspace the host sets on every clip, e.g. `ACEScg`.
+    pub working: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct HostProfile {
     /// `kOfxPropName`, e.g. `uk.co.thefoundry.nuke`.
@@ -44,6 +87,9 @@ pub struct HostProfile {
     pub frame_rate: f64,
     /// Frames of the project, for `kOfxImageEffectInstancePropEffectDuration` and clip ranges.
     pub frame_range: (f64, f64),
+    pub working_space: WorkingSpace,
+    /// `None`: no OFX colour management (the colour-management properties are unknown).
+    pub colour_management: Option<ColourManagement>,
 }
 
 impl HostProfile {
@@ -65,12 +111,15 @@ impl HostProfile {
             project_size: (64.0, 48.0),
             frame_rate: 24.0,
             frame_range: (1.0, 100.0),
+            working_space: WorkingSpace::Display,
+            colour_management: None,
         }
     }
 
-    /// Nuke: General (and Filter) contexts only, Float only.
+    /// Nuke: General (and Filter) contexts only, Float only, a scene-linear working space.
     pub fn nuke() -> Self {
         HostProfile {
+            working_space: WorkingSpace::SceneLinear,
             name: "uk.co.thefoundry.nuke".into(),
             label: "Nuke".into(),
             version: [15, 0, 0],
@@ -82,7 +131,8 @@ impl HostProfile {
     }
 
     /// DaVinci Resolve: Generator among others, Float/Short/Byte, message V2 with a NULL
-    /// `setPersistentMessage`, no sequential render property.
+    /// `setPersistentMessage`, no sequential render property; a display-referred (Rec.709
+    /// video) working space without OFX colour management.
     pub fn resolve() -> Self {
         HostProfile {
             name: "DaVinciResolve".into(),
@@ -102,9 +152,10 @@ impl HostProfile {
         }
     }
 
-    /// Natron: every context and suite.
+    /// Natron: every context and suite, a scene-linear working space.
     pub fn natron() -> Self {
         HostProfile {
+            working_space: WorkingSpace::SceneLinear,
             name: "fr.inria.Natron".into(),
             label: "Natron".into(),
             version: [2, 5, 0],
@@ -120,6 +171,15 @@ impl HostProfile {
         }
     }
 
+    /// OFX 1.5 colour management of `style` (e.g. `OfxImageEffectPropColourManagementCore`)
+    /// with `working` (e.g. `ACEScg`) on every clip.
+    pub fn colour_managed(mut self, style: &str, working: &str) -> Self {
+        self.colour_management = Some(ColourManagement {
+            style: style.into(),
+            working: working.into(),
+        });
+        self
+    }
     pub fn without_progress_suite(mut self) -> Self {
         self.progress = ProgressSupport::None;
         self

@@ -428,7 +428,15 @@ unsafe extern "C" fn param_get_handle(
     let Some(name) = (unsafe { str_arg(name) }) else {
         return kOfxStatErrValue;
     };
-    let Some(param) = set.find(name) else {
+    let hidden = set
+        .effect()
+        .host
+        .hidden_params
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|h| h == name);
+    let Some(param) = set.find(name).filter(|_| !hidden) else {
         return kOfxStatErrUnknown;
     };
     // SAFETY: points into the set's list, alive with the set.

@@ -1,7 +1,8 @@
 //! The bundle's CUDA engine (see plugin/src/engine.rs): where there is no NVIDIA driver, the CPU
 //! build serves the node, never loads the CUDA build, and says so; a CUDA build that fails to
 //! load is a status line, not a failed load; and when the CUDA build loads, the host gets its
-//! plugins. Its own test binary: the cases change the process environment, one after the other.
+//! plugins. Each case runs in a child process of this test binary with its own environment
+//! (`T2V_ENGINE`, `T2V_CUDA_ENGINE`): no test changes the environment of a running process.
 
 mod t2v_common;
 
@@ -70,15 +71,69 @@ fn driver_present() -> bool {
     unsafe { libloading::Library::new("libcuda.so.1") }.is_ok()
 }
 
+/// The environment variable that names the case a child process runs.
+const CASE_ENV: &str = "T2V_TEST_ENGINE_CASE";
+
+/// Runs `case` (an ignored test of this binary) in a child process with `env` added.
+fn run_case(case: &str, env: &[(&str, &std::ffi::OsStr)]) {
+    let mut command = child_test(case);
+    command
+        .env(CASE_ENV, case)
+        .env_remove("T2V_ENGINE")
+        .env_remove("T2V_CUDA_ENGINE");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "case {case}: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Fails unless this process was started by [`run_case`] for `case`.
+fn in_case(case: &str) {
+    assert_eq!(
+        std::env::var(CASE_ENV).as_deref(),
+        Ok(case),
+        "a case of falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads, run by it"
+    );
+}
+
 #[test]
 fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
-    let garbage: &[u8] = b"not a shared library: a CUDA engine that must never be loaded here";
+    run_case("no_driver", &[]);
+    run_case("broken_engine", &[("T2V_ENGINE", "cuda".as_ref())]);
+    let ramp = ramp_generator_bundle().unwrap();
+    let ramp_binary = bundle_binary_path(&ramp).unwrap();
+    run_case(
+        "working_engine",
+        &[
+            ("T2V_ENGINE", "cuda".as_ref()),
+            ("T2V_CUDA_ENGINE", ramp_binary.as_os_str()),
+        ],
+    );
+    run_case(
+        "cpu_chosen",
+        &[
+            ("T2V_ENGINE", "cpu".as_ref()),
+            ("T2V_CUDA_ENGINE", ramp_binary.as_os_str()),
+        ],
+    );
+}
 
-    // 1. No driver (this machine, CI): the CPU build serves the node and never opens the CUDA
-    //    build (a file no loader accepts: opening it would show in the status).
-    std::env::remove_var("T2V_ENGINE");
-    std::env::remove_var("T2V_CUDA_ENGINE");
-    let (_host, loaded) = load(&bundle_copy("no-driver", Some(garbage)));
+const GARBAGE: &[u8] = b"not a shared library: a CUDA engine that must never be loaded here";
+
+/// 1. No driver (this machine, CI): the CPU build serves the node and never opens the CUDA
+///    build (a file no loader accepts: opening it would show in the status).
+#[test]
+#[ignore = "run in its own process by falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads"]
+fn no_driver() {
+    in_case("no_driver");
+    let (_host, loaded) = load(&bundle_copy("no-driver", Some(GARBAGE)));
     assert_eq!(loaded.plugins().len(), 1);
     assert_eq!(loaded.plugins()[0].identifier, ID);
     if driver_present() {
@@ -99,11 +154,15 @@ fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
         );
         assert!(log_text().contains("engine: CPU (no NVIDIA driver found)"));
     }
+}
 
-    // 2. A CUDA build that does not load (forced past the driver check): a status, not a failed
-    //    load; asking for CUDA explicitly is an error that says why, and the node still works.
-    std::env::set_var("T2V_ENGINE", "cuda");
-    let (_host, loaded) = load(&bundle_copy("broken-engine", Some(garbage)));
+/// 2. A CUDA build that does not load (forced past the driver check): a status, not a failed
+///    load; asking for CUDA explicitly is an error that says why, and the node still works.
+#[test]
+#[ignore = "run in its own process by falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads"]
+fn broken_engine() {
+    in_case("broken_engine");
+    let (_host, loaded) = load(&bundle_copy("broken-engine", Some(GARBAGE)));
     let plugin = loaded.plugin(Some(ID)).unwrap();
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, "cuda fallback: a blue kite", 5);
@@ -127,12 +186,15 @@ fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
     instance.set_param("device", 2).unwrap(); // CPU
     instance.push_button("generate").unwrap();
     assert!(string_param(&instance, "status").starts_with("Ready: 5 frames"));
-    drop(instance);
+}
 
-    // 3. A CUDA build that loads: the host gets that binary's plugins. Any OFX binary shows the
-    //    hand-over; the ramp-generator fixture is one with a plugin of another identifier.
-    let ramp = ramp_generator_bundle().unwrap();
-    std::env::set_var("T2V_CUDA_ENGINE", bundle_binary_path(&ramp).unwrap());
+/// 3. A CUDA build that loads (forced past the driver check): the host gets that binary's
+///    plugins. Any OFX binary shows the
+///    hand-over; the ramp-generator fixture is one with a plugin of another identifier.
+#[test]
+#[ignore = "run in its own process by falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads"]
+fn working_engine() {
+    in_case("working_engine");
     let (_host, loaded) = load(&bundle_copy("working-engine", None));
     let ids: Vec<&str> = loaded
         .plugins()
@@ -140,11 +202,13 @@ fn falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads() {
         .map(|p| p.identifier.as_str())
         .collect();
     assert_eq!(ids, vec!["org.example.ofxtest.RampGenerator"]);
+}
 
-    // 4. T2V_ENGINE=cpu never loads it.
-    std::env::set_var("T2V_ENGINE", "cpu");
+/// 4. T2V_ENGINE=cpu never loads it.
+#[test]
+#[ignore = "run in its own process by falls_back_to_the_cpu_and_hands_over_to_a_cuda_engine_that_loads"]
+fn cpu_chosen() {
+    in_case("cpu_chosen");
     let (_host, loaded) = load(&bundle_copy("cpu-chosen", None));
     assert_eq!(loaded.plugins()[0].identifier, ID);
-    std::env::remove_var("T2V_ENGINE");
-    std::env::remove_var("T2V_CUDA_ENGINE");
 }

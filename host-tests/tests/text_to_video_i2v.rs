@@ -5,8 +5,6 @@ mod t2v_common;
 
 use ofx_bindings::{Context, PixelDepth};
 use ofx_test_host::*;
-use std::sync::Arc;
-use t2v_bridge::{ModelSpec, Request, Service, ServiceConfig};
 use t2v_common::*;
 
 /// Left half red, right half blue, top-down RGB: a first frame the model can't mistake.
@@ -45,26 +43,17 @@ fn source_clip_supplies_the_first_frame() {
         .unwrap();
 
     // What the service makes from the same settings and the same 8-bit image.
-    let service = Service::new(ServiceConfig {
-        device: t2v_bridge::DeviceChoice::Cpu,
-        use_disk_cache: false,
-        idle_unload: None,
-        ..Default::default()
-    })
-    .unwrap();
     let first = image::RgbImage::from_fn(SIZE as u32, SIZE as u32, |x, _| {
         image::Rgb(split_colours(x as usize))
     });
-    let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
-    request.image = Some(Arc::new(image::DynamicImage::ImageRgb8(first)));
-    let expected = service.submit(request).unwrap().wait().unwrap();
-    for (image, frame) in images.iter().zip(&expected.frames) {
+    let expected = reference_from_image(prompt, seed, first);
+    for (image, frame) in images.iter().zip(&expected) {
         assert_shows(image, frame);
     }
     // The image changed the clip: it is not the text-only one.
     let text_only = reference(prompt, seed);
     assert!(
-        expected.frames[0].rgb16() != text_only[0].rgb16(),
+        expected[0].rgb16() != text_only[0].rgb16(),
         "the first frame must come from the Source image"
     );
 }

@@ -177,7 +177,7 @@ fn describes_both_contexts_with_every_parameter() {
             prop("colour")
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
-            ["sRGB display", "linear", "Rec.709"]
+            ["sRGB display", "linear", "Rec.709", "auto"]
         );
         assert_eq!(
             prop("cache").get_string(kOfxParamPropType, 0).unwrap(),
@@ -504,6 +504,17 @@ fn bad_inputs_give_messages_and_failed_renders() {
             "{what}: render fails"
         );
     }
+    // Hosts need not enforce ranges: a huge size never makes the host allocate it (the
+    // fuzzer's find: a width of i32::MAX asked the host for a 64 GB image).
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    configure(&instance, "bad input: a huge size", 1);
+    instance.set_param("width", i32::MAX).unwrap();
+    let rod = instance.region_of_definition(1.0, 1.0).unwrap();
+    assert_eq!((rod.x2, rod.y2), (2048.0, SIZE as f64));
+    instance.push_button("generate").unwrap();
+    assert!(string_param(&instance, "status").contains("larger than the maximum"));
+    assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
+
     // On a farm, without Generate: the render fails with the message on the node.
     let host = natron(true);
     let plugin = host

@@ -1,7 +1,8 @@
 //! Output colour: the model's frames are display-referred sRGB; the node hands them out as they
 //! are, linearised (the sRGB EOTF, IEC 61966-2-1), or linearised and re-encoded with the
 //! BT.709 OETF (Rec. ITU-R BT.709-6). Lookup tables over the 65536 16-bit input codes make the
-//! conversion a table read per channel.
+//! conversion a table read per channel. [`Colour::to_display`] is the inverse, for the `Source`
+//! input (an image in the same colour as the output, made display sRGB for the model).
 
 use std::sync::OnceLock;
 
@@ -31,7 +32,35 @@ pub fn linear_to_rec709(l: f32) -> f32 {
     }
 }
 
+/// The sRGB OETF: the inverse of [`srgb_to_linear`].
+pub fn linear_to_srgb(l: f32) -> f32 {
+    if l <= 0.0031308 {
+        12.92 * l
+    } else {
+        1.055 * l.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// The inverse of [`linear_to_rec709`].
+pub fn rec709_to_linear(v: f32) -> f32 {
+    if v < 4.5 * 0.018 {
+        v / 4.5
+    } else {
+        ((v + 0.099) / 1.099).powf(1.0 / 0.45)
+    }
+}
+
 impl Colour {
+    /// A value of this colour (in [0, 1]) as display sRGB, the model's own colour.
+    pub fn to_display(self, v: f32) -> f32 {
+        let v = v.clamp(0.0, 1.0);
+        match self {
+            Colour::SrgbDisplay => v,
+            Colour::Linear => linear_to_srgb(v),
+            Colour::Rec709 => linear_to_srgb(rec709_to_linear(v)),
+        }
+    }
+
     /// The output value of a 16-bit code in [0, 1].
     pub fn convert(self, code: u16) -> f32 {
         let v = code as f32 / 65535.0;
@@ -96,5 +125,21 @@ mod tests {
         // Mid grey: sRGB 0.5 is linear 0.214; BT.709 encodes that as 0.450.
         assert!((srgb_to_linear(0.5) - 0.21404).abs() < 1e-4);
         assert!((linear_to_rec709(srgb_to_linear(0.5)) - 0.4502).abs() < 1e-3);
+    }
+
+    #[test]
+    fn to_display_inverts_convert() {
+        for colour in [Colour::SrgbDisplay, Colour::Linear, Colour::Rec709] {
+            for code in (0..=u16::MAX).step_by(97) {
+                let back = colour.to_display(colour.convert(code));
+                assert!(
+                    (back - code as f32 / 65535.0).abs() < 2e-5,
+                    "{colour:?} code {code}: {back}"
+                );
+            }
+        }
+        // Out-of-range values (scene-linear highlights, negative noise) are clamped first.
+        assert!((Colour::Linear.to_display(4.0) - 1.0).abs() < 1e-6);
+        assert_eq!(Colour::Linear.to_display(-0.5), 0.0);
     }
 }

@@ -7,12 +7,15 @@
 
 pub mod colour;
 pub mod engine;
+pub mod frame_memory;
 pub mod log;
 pub mod node;
 pub mod params;
 pub mod pixels;
 pub mod services;
+pub mod source;
 pub mod status;
+pub mod working_space;
 
 use node::Node;
 use ofx_bindings::descriptor::{ClipDescriptor, ClipPreferences, EffectDescriptor};
@@ -113,16 +116,27 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let effect = args.effect()?;
             let node = std::sync::Arc::new(Node::default());
             effect.set_instance_data(NodeData(node.clone()))?;
+            let set_up = node
+                .set_up(&effect)
+                .and_then(|()| node.announce(&effect, false));
+            if let Err(e) = set_up {
+                // A failed CreateInstance gets no DestroyInstance: nothing of it may stay.
+                node.release();
+                let _ = effect.drop_instance_data();
+                return Err(e);
+            }
             services::instance_created();
-            node.update_size_params(&effect)?;
-            node.announce(&effect, false)?;
             Ok(Reply::Ok)
         }
         Action::DestroyInstance => {
             let effect = args.effect()?;
-            if let Ok(data) = effect.instance_data::<NodeData>() {
-                data.0.release();
-            }
+            // Only an instance that still has its data counts as going: a second
+            // DestroyInstance (or one after a failed CreateInstance) changes nothing.
+            let Ok(data) = effect.instance_data::<NodeData>() else {
+                log!("destroy instance: no instance data (already destroyed)");
+                return Ok(Reply::Ok);
+            };
+            data.0.release();
             effect.drop_instance_data()?;
             services::instance_destroyed();
             Ok(Reply::Ok)
@@ -135,6 +149,14 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
                 params::GENERATE => node.generate(&effect)?,
                 params::CANCEL => node.cancel(&effect)?,
                 params::STATUS | params::GENERATION => {}
+                params::STYLE => {
+                    params::keep_style_name(&effect.param_set()?)?;
+                    node.announce(&effect, true)?;
+                }
+                params::STYLE_NAME => {
+                    params::show_style_name(&effect.param_set()?)?;
+                    node.announce(&effect, true)?;
+                }
                 params::RESOLUTION => {
                     node.update_size_params(&effect)?;
                     node.announce(&effect, true)?;
@@ -158,6 +180,10 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let prefs = ClipPreferences(args.out_args()?);
             prefs.set_frame_varying(true)?;
             prefs.set_premultiplication(false)?;
+            let effect = args.effect()?;
+            let settings = Settings::read(&effect.param_set()?, None)?;
+            let colour = node_of(&effect)?.colour(settings.colour);
+            working_space::set_clip_preferences(&effect, &prefs.0, colour)?;
             let setable = ofx_bindings::suites::get()
                 .and_then(|s| s.host_properties())
                 .and_then(|p| p.get_bool(kOfxImageEffectPropSetableFrameRate, 0))
@@ -174,11 +200,14 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let time = args.in_args()?.get_double(kOfxPropTime, 0)?;
             let s = Settings::read(&effect.param_set()?, Some(time))?;
             // Canonical coordinates: not scaled by the render scale (the image bounds are).
+            // Bounded by the largest size the model takes: hosts need not enforce the
+            // parameters' ranges, and a host allocates what the node asks for.
+            let side = |v: usize| v.clamp(1, params::MAX_SIDE) as f64;
             let rod = OfxRectD {
                 x1: 0.0,
                 y1: 0.0,
-                x2: s.width.max(1) as f64,
-                y2: s.height.max(1) as f64,
+                x2: side(s.width),
+                y2: side(s.height),
             };
             args.out_args()?
                 .set_rect_d(kOfxImageEffectPropRegionOfDefinition, rod)?;
@@ -243,6 +272,13 @@ fn describe(effect: ImageEffect) -> Result<Reply> {
     d.set_temporal_clip_access(true)?;
     d.set_sequential_render(0)?;
     d.set_cpu_render_supported(true)?;
+    // The node can be told the host's colourspaces and say which it produces (core names).
+    let _ = d
+        .properties()
+        .set_string(working_space::STYLE, 0, working_space::STYLE_CORE);
+    // The output colourspace follows `colour`: the host asks for clip preferences again.
+    d.properties()
+        .set_cstrs(kOfxImageEffectPropClipPreferencesSlaveParam, &[c"colour"])?;
     Ok(Reply::Ok)
 }
 

@@ -7,6 +7,7 @@
 //! `paramSetValue`).
 
 use crate::colour::Colour;
+use crate::frame_memory::{self, HeldClip};
 use crate::params::{Settings, GENERATION, HEIGHT, RESOLUTION, RESOLUTIONS, WIDTH};
 use crate::pixels;
 use crate::services::{self, ServiceChoice, NO_MODEL_MESSAGE};
@@ -14,15 +15,15 @@ use crate::status;
 use candle_core::DType;
 use ofx_bindings::progress::Progress;
 use ofx_bindings::sys::*;
-use ofx_bindings::{ImageEffect, MessageType, OfxError, PixelDepth, PropertySet, Reply, Result};
+use ofx_bindings::{ImageEffect, MessageType, OfxError, PropertySet, Reply, Result};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use t2v_support::lock;
 use std::time::Duration;
 use t2v_bridge::{
-    Clip, Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service,
+    Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service,
 };
 use t2v_models::pipeline::GenerationParams;
+use t2v_support::lock;
 
 /// Shown while the demo model stands in for real weights.
 const DEMO_NOTE: &str =
@@ -32,7 +33,7 @@ const DEMO_NOTE: &str =
 pub fn clip_key(s: &Settings) -> Settings {
     Settings {
         first_frame: 0,
-        colour: Colour::SrgbDisplay,
+        colour: None,
         cache: true,
         ..s.clone()
     }
@@ -54,7 +55,8 @@ struct ActiveJob {
 #[derive(Default)]
 struct State {
     job: Option<ActiveJob>,
-    clip: Option<(Settings, Arc<Clip>)>,
+    /// The finished clip, under the process's frame memory budget (see [`frame_memory`]).
+    clip: Option<(Settings, Arc<HeldClip>)>,
     error: Option<(Settings, Error)>,
     cancelled: Option<Settings>,
     /// Settings whose clip was not in the disk cache when an interactive render looked.
@@ -67,6 +69,9 @@ struct State {
 #[derive(Default)]
 pub struct Node {
     state: Mutex<State>,
+    /// The host's working space, read once at CreateInstance (before the node writes its own
+    /// colourspace on the output clip): what `auto` gives.
+    host_colour: std::sync::OnceLock<Colour>,
 }
 
 /// The status code for a failure: out of GPU memory gets its own.
@@ -135,52 +140,6 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     Ok((request, service))
 }
 
-/// The `Source` clip's image at `time`, for image-to-video; `None` when it is not connected
-/// or gives no image (Resolve reports every clip connected).
-fn source_image(effect: &ImageEffect, time: f64) -> Option<Arc<image::DynamicImage>> {
-    let clip = effect.clip("Source").ok()?;
-    if !clip.is_connected().unwrap_or(false) {
-        return None;
-    }
-    let img = clip.image(time, None).ok()?;
-    let (w, h) = (img.width(), img.height());
-    if w == 0 || h == 0 || img.components() != ofx_bindings::Components::Rgba {
-        return None;
-    }
-    let mut rgb = vec![0u8; w * h * 3];
-    let b = img.bounds();
-    for y in b.y1..b.y2 {
-        let top = (b.y2 - 1 - y) as usize;
-        let out = &mut rgb[top * w * 3..(top + 1) * w * 3];
-        let to8 = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-        match img.pixel_depth() {
-            PixelDepth::Float => img
-                .row::<f32>(y)
-                .ok()?
-                .chunks_exact(4)
-                .zip(out.chunks_exact_mut(3))
-                .for_each(|(p, o)| o.copy_from_slice(&[to8(p[0]), to8(p[1]), to8(p[2])])),
-            PixelDepth::Short => img
-                .row::<u16>(y)
-                .ok()?
-                .chunks_exact(4)
-                .zip(out.chunks_exact_mut(3))
-                .for_each(|(p, o)| {
-                    o.copy_from_slice(&[(p[0] >> 8) as u8, (p[1] >> 8) as u8, (p[2] >> 8) as u8])
-                }),
-            PixelDepth::Byte => img
-                .row::<u8>(y)
-                .ok()?
-                .chunks_exact(4)
-                .zip(out.chunks_exact_mut(3))
-                .for_each(|(p, o)| o.copy_from_slice(&p[..3])),
-            _ => return None,
-        }
-    }
-    image::RgbImage::from_raw(w as u32, h as u32, rgb)
-        .map(|i| Arc::new(image::DynamicImage::ImageRgb8(i)))
-}
-
 /// What a render shows.
 enum Show {
     Frame(Frame),
@@ -199,7 +158,7 @@ impl State {
         match outcome {
             Ok(clip) => {
                 let s = job.service.stats();
-                self.clip = Some((job.key, clip.clone()));
+                self.clip = Some((job.key, frame_memory::hold(clip.clone(), &job.tag)));
                 self.cache_miss = None;
                 Some(format!(
                     "clip {} ready ({} frames, {}); service: model_loads={} generations={} cache_hits={} jobs_merged={} jobs_submitted={}",
@@ -232,9 +191,10 @@ impl State {
         settings: &Settings,
         key: &Settings,
         from_cache: bool,
+        colour: Colour,
     ) -> std::result::Result<Arc<JobHandle>, Error> {
         let (mut request, service) = prepare(settings)?;
-        request.image = source_image(effect, settings.first_frame as f64);
+        request.image = crate::source::first_frame(effect, settings.first_frame as f64, colour);
         let tag = tag(&settings.prompt);
         let (log_tag, steps) = (tag.clone(), settings.steps);
         // Runs on the worker thread: only our own log, never a host call.
@@ -315,7 +275,9 @@ impl State {
             return (text.clone(), Some((MessageType::Message, text)));
         }
         if let Some((_, clip)) = self.clip.as_ref().filter(|(k, _)| *k == key) {
-            let from = if clip.from_cache {
+            let from = if clip.is_released() {
+                " (released from memory: read again on the next render)"
+            } else if clip.from_cache {
                 " (from the cache)"
             } else {
                 ""
@@ -323,7 +285,7 @@ impl State {
             return (
                 format!(
                     "Ready: {} frames, {}x{}{from}{}",
-                    clip.frames.len(),
+                    clip.frames,
                     settings.width,
                     settings.height,
                     device_note(settings)
@@ -391,6 +353,19 @@ impl Node {
         Ok(())
     }
 
+    /// CreateInstance: reads the host's working space, sets the parameters' state up.
+    pub fn set_up(&self, effect: &ImageEffect) -> Result<()> {
+        self.host_colour
+            .get_or_init(|| crate::working_space::host_colour(effect));
+        crate::params::show_style_name(&effect.param_set()?)?;
+        self.update_size_params(effect)
+    }
+
+    /// The colour of the node's output (and of its `Source` input) for `choice`.
+    pub fn colour(&self, choice: Option<Colour>) -> Colour {
+        choice.unwrap_or_else(|| *self.host_colour.get().unwrap_or(&Colour::SrgbDisplay))
+    }
+
     /// Main thread: enables `width`/`height` only for the custom resolution.
     pub fn update_size_params(&self, effect: &ImageEffect) -> Result<()> {
         let set = effect.param_set()?;
@@ -413,7 +388,7 @@ impl Node {
             state.cache_miss = None;
             match state.job.as_ref().filter(|j| j.key == key) {
                 Some(job) => Ok(job.handle.clone()),
-                None => state.submit(effect, &settings, &key, false),
+                None => state.submit(effect, &settings, &key, false, self.colour(settings.colour)),
             }
         };
         let handle = match submitted {
@@ -524,7 +499,13 @@ impl Node {
                 self.wait_for_frame(effect, &key, &handle, index, background, time)?
             }
         };
-        pixels::write_frame(&mut image, window, &frame, scale, settings.colour)?;
+        pixels::write_frame(
+            &mut image,
+            window,
+            &frame,
+            scale,
+            self.colour(settings.colour),
+        )?;
         Ok(Reply::Ok)
     }
 
@@ -539,9 +520,15 @@ impl Node {
         index: usize,
         background: bool,
     ) -> Show {
-        if let Some((_, clip)) = state.clip.as_ref().filter(|(k, _)| k == key) {
+        let held = state
+            .clip
+            .as_ref()
+            .filter(|(k, _)| k == key)
+            .map(|(_, h)| h);
+        if let Some(clip) = held.and_then(|h| h.get()) {
             return Show::Frame(clip.frames[index.min(clip.frames.len() - 1)].clone());
         }
+        let released = held.is_some();
         if let Some((_, e)) = state.error.as_ref().filter(|(k, _)| k == key) {
             return Show::Fail(e.clone());
         }
@@ -552,7 +539,13 @@ impl Node {
                 None => Show::Placeholder(Some(job.handle.progress().fraction)),
             };
         }
-        if !background {
+        if released {
+            // Released under the memory budget: read it again (or generate it again), and
+            // wait for it even in an interactive render, as for a clip in the disk cache.
+            crate::log!(
+                "render at frame {index}: the clip was released from memory; reading it again"
+            );
+        } else if !background {
             // Interactive: never generate, but a clip in the disk cache is shown at once
             // (reading it needs no model).
             if !settings.cache || state.cache_miss.as_ref() == Some(key) {
@@ -570,7 +563,13 @@ impl Node {
                 return Show::Placeholder(None);
             }
         }
-        match state.submit(effect, settings, key, !background) {
+        match state.submit(
+            effect,
+            settings,
+            key,
+            !background || released,
+            self.colour(settings.colour),
+        ) {
             Ok(handle) => Show::Wait(handle),
             Err(e) => {
                 crate::log!("render at frame {index}: {}", e.message);
@@ -628,7 +627,12 @@ impl Node {
             if handle.is_finished() {
                 let mut state = lock(&self.state);
                 state.settle();
-                if let Some((_, clip)) = state.clip.as_ref().filter(|(k, _)| k == key) {
+                if let Some(clip) = state
+                    .clip
+                    .as_ref()
+                    .filter(|(k, _)| k == key)
+                    .and_then(|(_, held)| held.get())
+                {
                     return Ok(clip.frames[index.min(clip.frames.len() - 1)].clone());
                 }
                 let e = state

@@ -8,12 +8,15 @@ use ofx_bindings::param::ParamSet;
 use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
 use t2v_bridge::DeviceChoice;
-use t2v_models::pipeline::request::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
+pub use t2v_models::pipeline::request::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_models::sampling::SamplerKind;
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
 pub const STYLE: &str = "style";
+/// Secret: the `style` preset's name, what scripts keep (the `style` menu's indices move when
+/// the presets change).
+pub const STYLE_NAME: &str = "style_name";
 pub const TAGS: &str = "tags";
 pub const SEED: &str = "seed";
 pub const STEPS: &str = "steps";
@@ -56,11 +59,16 @@ pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("CUDA", DeviceChoice::Cuda(0)),
     ("CPU", DeviceChoice::Cpu),
 ];
-pub const COLOURS: &[(&str, Colour)] = &[
-    ("sRGB display", Colour::SrgbDisplay),
-    ("linear", Colour::Linear),
-    ("Rec.709", Colour::Rec709),
+/// The `colour` choices; `None` is `auto`, the host's working space (see [`crate::working_space`]).
+/// `auto` is last so that the indices saved in scripts before it existed keep their meaning.
+pub const COLOURS: &[(&str, Option<Colour>)] = &[
+    ("sRGB display", Some(Colour::SrgbDisplay)),
+    ("linear", Some(Colour::Linear)),
+    ("Rec.709", Some(Colour::Rec709)),
+    ("auto", None),
 ];
+/// The index of `auto` in [`COLOURS`]: the default.
+pub const COLOUR_AUTO: i32 = 3;
 
 fn labels<T>(options: &[(&'static str, T)]) -> Vec<&'static str> {
     options.iter().map(|(l, _)| *l).collect()
@@ -144,6 +152,13 @@ pub fn describe(set: &ParamSet) -> Result<()> {
     .animates(false)
     .parent(GROUP_TEXT)
     .define(set)?;
+    ParamDescriptor::string(STYLE_NAME, StringMode::SingleLine)
+        .label("Style Name")
+        .hint("The style preset's name, kept in the script; Style shows it")
+        .animates(false)
+        .secret(true)
+        .parent(GROUP_TEXT)
+        .define(set)?;
     ParamDescriptor::string(TAGS, StringMode::SingleLine)
         .label("Tags")
         .hint("Names from the tag library, comma-separated (golden-hour, dolly-in, ...): each appends its words to the prompt")
@@ -268,7 +283,8 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .define(set)?;
     ParamDescriptor::choice(COLOUR, &labels(COLOURS))
         .label("Output Colour")
-        .hint("sRGB display: the model's pixels as they are; linear: sRGB decoded; Rec.709: the BT.709 curve")
+        .hint("auto: the host's working space (linear in Nuke and Natron, the model's sRGB in Resolve, what a colour-managed host asks for); sRGB display: the model's pixels as they are; linear: sRGB decoded; Rec.709: the BT.709 curve. The Source input is read in the same colour")
+        .default_int(COLOUR_AUTO)
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
@@ -302,6 +318,44 @@ pub fn style_options() -> Vec<String> {
         .collect()
 }
 
+/// The style a node uses: the name it keeps, else (a script from before `style_name`) the
+/// menu entry; `None` for `none`.
+fn style_of(name: &str, index: i32) -> Option<String> {
+    let name = match name.trim() {
+        "" => style_options().get(index.max(0) as usize)?.clone(),
+        name => name.to_string(),
+    };
+    (name != "none").then_some(name)
+}
+
+/// The user picked a `style` entry: keep its name.
+pub fn keep_style_name(set: &ParamSet) -> Result<()> {
+    let index = set.param(STYLE)?.get_int(None)?.max(0) as usize;
+    let name = style_options().get(index).cloned().unwrap_or_default();
+    let param = set.param(STYLE_NAME)?;
+    if param.get_string(None)? != name {
+        param.set_string(&name)?;
+    }
+    Ok(())
+}
+
+/// CreateInstance: the `style` menu shows the kept name where the presets still have it (an
+/// older script without a name gets its menu entry's). A name the presets lost stays, and
+/// generating says it is unknown.
+pub fn show_style_name(set: &ParamSet) -> Result<()> {
+    let name = set.param(STYLE_NAME)?.get_string(None)?;
+    if name.trim().is_empty() {
+        return keep_style_name(set);
+    }
+    let choice = set.param(STYLE)?;
+    if let Some(index) = style_options().iter().position(|o| *o == name) {
+        if choice.get_int(None)? != index as i32 {
+            choice.set_int(index as i32)?;
+        }
+    }
+    Ok(())
+}
+
 /// The parameter values that shape the output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -323,7 +377,8 @@ pub struct Settings {
     pub first_frame: i32,
     pub model: String,
     pub device: DeviceChoice,
-    pub colour: Colour,
+    /// `None`: `auto`, the host's working space.
+    pub colour: Option<Colour>,
     pub cache: bool,
     /// The `model` parameter is empty and the bundle's demo model stands in, with its own
     /// size, frame count and sampling settings.
@@ -345,10 +400,7 @@ impl Settings {
         };
         let settings = Settings {
             prompt: set.param(PROMPT)?.get_string(time)?,
-            style: match int(STYLE)?.max(0) as usize {
-                0 => None,
-                i => presets().styles.get(i - 1).map(|s| s.name.clone()),
-            },
+            style: style_of(&set.param(STYLE_NAME)?.get_string(time)?, int(STYLE)?),
             tags: set.param(TAGS)?.get_string(time)?,
             negative: set.param(NEGATIVE)?.get_string(time)?,
             seed: int(SEED)?.max(0) as u64,

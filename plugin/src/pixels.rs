@@ -304,34 +304,25 @@ mod tests {
         assert_eq!(half[0], avg as f32 / 65535.0);
     }
 
-    /// A benchmark, not a test: prints the time to write one 832x480 frame as Float (run with
-    /// `cargo test --release -p t2v-ofx-plugin bench -- --nocapture`). The aim is under 5 ms.
+    /// Every pixel of a full-size frame is the colour conversion of its code, flipped to
+    /// bottom-up, alpha 1 (the timing of this path: `cargo bench -p t2v-ofx-plugin --bench pixels`).
     #[test]
-    fn bench_write_832x480_float() {
+    fn a_full_frame_is_converted_pixel_by_pixel() {
         let (w, h) = (832, 480);
         let f = frame(w, h);
-        let mut buf = vec![0.0f32; w * h * 4];
-        tables(Colour::Rec709);
-        let runs = 20;
-        let start = std::time::Instant::now();
-        for _ in 0..runs {
-            let rows: Vec<(i32, &mut [f32])> = buf
-                .chunks_exact_mut(w * 4)
-                .enumerate()
-                .map(|(y, r)| (y as i32, r))
-                .collect();
-            let window = OfxRectI {
-                x1: 0,
-                y1: 0,
-                x2: w as i32,
-                y2: h as i32,
-            };
-            write_frame_rows(rows, 0, window, &f, 1.0, Colour::Rec709);
+        for colour in [Colour::SrgbDisplay, Colour::Linear, Colour::Rec709] {
+            let out = write(&f, w, h, 1.0, colour);
+            for y in 0..h {
+                for x in 0..w {
+                    let src = &f.rgb16()[((h - 1 - y) * w + x) * 3..][..3];
+                    let px = &out[(y * w + x) * 4..][..4];
+                    for c in 0..3 {
+                        assert_eq!(px[c], colour.convert(src[c]), "{colour:?} ({x},{y})");
+                    }
+                    assert_eq!(px[3], 1.0);
+                }
+            }
         }
-        println!(
-            "bench: one 832x480 Float frame in {:.2} ms",
-            start.elapsed().as_secs_f64() * 1000.0 / runs as f64
-        );
     }
 
     #[test]

@@ -123,12 +123,28 @@ pub fn shutdown_all() {
     Service::shutdown_global();
 }
 
+/// A node instance was created (CreateInstance succeeded).
 pub fn instance_created() {
-    LIVE_INSTANCES.fetch_add(1, Ordering::SeqCst);
+    let live = LIVE_INSTANCES.fetch_add(1, Ordering::SeqCst) + 1;
+    crate::log!("instances: {live} live");
 }
 
+/// A node instance was destroyed; the last one going unloads the models. The count never goes
+/// below zero, whatever the host sends.
 pub fn instance_destroyed() {
-    if LIVE_INSTANCES.fetch_sub(1, Ordering::SeqCst) == 1 {
-        unload_models();
+    let before =
+        LIVE_INSTANCES.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    match before {
+        Ok(1) => {
+            crate::log!("instances: 0 live; models unloaded");
+            unload_models();
+        }
+        Ok(n) => crate::log!("instances: {} live", n - 1),
+        Err(_) => crate::log!("instances: a destroy with none live ignored"),
     }
+}
+
+/// How many node instances are live.
+pub fn live_instances() -> usize {
+    LIVE_INSTANCES.load(Ordering::SeqCst)
 }

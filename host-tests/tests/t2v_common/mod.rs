@@ -43,18 +43,42 @@ pub fn scratch() -> &'static Path {
         let dir = root.join(format!("t2v-node-tests-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        // Read by every plugin copy this process loads (set once, before any is loaded).
-        std::env::set_var("T2V_LOG", dir.join("plugin.log"));
-        std::env::set_var("T2V_CACHE_DIR", dir.join("cache"));
-        std::env::set_var("T2V_DEVICE", "cpu");
-        std::env::set_var("T2V_IDLE_UNLOAD_SECS", "never");
-        // The node tests run the tiny model, and test the case of no model at all: a plugin
-        // copy loaded from a temporary folder (no bundle Resources beside it) finds no demo
-        // model. text_to_video_demo.rs loads the bundle's own file, with its demo model.
-        std::env::set_var("T2V_DEMO_MODEL", dir.join("no-demo-model"));
         dir
     })
 }
+
+/// The environment every plugin copy of this process reads, set before `main` (see
+/// [`before_main!`]), so no test changes it while others run.
+pub fn set_up_environment() {
+    let dir = scratch();
+    std::env::set_var("T2V_LOG", dir.join("plugin.log"));
+    std::env::set_var("T2V_CACHE_DIR", dir.join("cache"));
+    std::env::set_var("T2V_DEVICE", "cpu");
+    std::env::set_var("T2V_IDLE_UNLOAD_SECS", "never");
+    // The node tests run the tiny model, and test the case of no model at all: a plugin
+    // copy loaded from a temporary folder (no bundle Resources beside it) finds no demo
+    // model. text_to_video_demo.rs loads the bundle's own file, with its demo model.
+    std::env::set_var("T2V_DEMO_MODEL", dir.join("no-demo-model"));
+}
+
+/// Runs the function `$f` before `main`, while the process has one thread: the place for a
+/// test binary to set its environment (`std::env::set_var` is not safe once threads run).
+#[macro_export]
+macro_rules! before_main {
+    ($name:ident, $f:path) => {
+        #[used]
+        #[cfg_attr(target_os = "linux", link_section = ".init_array")]
+        #[cfg_attr(target_os = "macos", link_section = "__DATA,__mod_init_func")]
+        static $name: extern "C" fn() = {
+            extern "C" fn run() {
+                $f()
+            }
+            run
+        };
+    };
+}
+
+before_main!(SET_UP_ENVIRONMENT, set_up_environment);
 
 pub fn log_text() -> String {
     std::fs::read_to_string(scratch().join("plugin.log")).unwrap_or_default()
@@ -62,11 +86,15 @@ pub fn log_text() -> String {
 
 /// `TextToVideo.ofx.bundle`, built by the documented command (into its own target folder, so
 /// that it never waits on the lock of the `cargo test` running us).
+/// A child process of a test (see [`child_test`]) uses its parent's bundle.
 pub fn bundle() -> PathBuf {
     scratch();
     static BUNDLE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUNDLE
         .get_or_init(|| {
+            if let Some(built) = std::env::var_os(BUNDLE_ENV) {
+                return Ok(PathBuf::from(built));
+            }
             let root = workspace();
             let target = std::env::var_os("CARGO_TARGET_DIR")
                 .map(PathBuf::from)
@@ -88,6 +116,25 @@ pub fn bundle() -> PathBuf {
         .expect("plugin/build-bundle.sh")
 }
 
+/// The bundle a parent test hands to its child processes.
+const BUNDLE_ENV: &str = "T2V_TEST_BUNDLE";
+
+/// A command that runs the ignored test `name` of this test binary in a child process, with
+/// the parent's bundle; add its environment, run it, and read its output.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(BUNDLE_ENV, bundle());
+    command
+}
+
 /// Sets the node up for a small clip on the tiny model.
 pub fn configure(instance: &Instance, prompt: &str, seed: i32) {
     instance
@@ -100,6 +147,9 @@ pub fn configure(instance: &Instance, prompt: &str, seed: i32) {
     instance.set_param("steps", STEPS as i32).unwrap();
     instance.set_param("seed", seed).unwrap();
     instance.set_param("prompt", prompt).unwrap();
+    // The model's sRGB codes as they are, whatever the host's working space, so that pixels
+    // compare exactly with the service's (text_to_video_colour.rs tests the `auto` default).
+    instance.set_param("colour", 0).unwrap();
 }
 
 pub fn params(prompt: &str, seed: u64, steps: usize) -> GenerationParams {
@@ -116,17 +166,10 @@ pub fn params(prompt: &str, seed: u64, steps: usize) -> GenerationParams {
     }
 }
 
-/// The frames the generation service makes for the same settings (what `t2v generate` writes).
-pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
+/// The service the reference frames come from: on the CPU, no disk cache.
+fn reference_service() -> &'static Service {
     static SERVICE: OnceLock<Service> = OnceLock::new();
-    /// Clips by prompt and seed.
-    type Clips = HashMap<(String, u64), Arc<Vec<Frame>>>;
-    static CLIPS: OnceLock<Mutex<Clips>> = OnceLock::new();
-    let clips = CLIPS.get_or_init(Default::default);
-    if let Some(c) = clips.lock().unwrap().get(&(prompt.to_string(), seed)) {
-        return c.clone();
-    }
-    let service = SERVICE.get_or_init(|| {
+    SERVICE.get_or_init(|| {
         Service::new(ServiceConfig {
             device: t2v_bridge::DeviceChoice::Cpu,
             use_disk_cache: false,
@@ -134,8 +177,40 @@ pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
             ..Default::default()
         })
         .unwrap()
-    });
-    let clip = service
+    })
+}
+
+/// The frames the service makes for the same settings from an 8-bit sRGB first frame.
+pub fn reference_from_image(prompt: &str, seed: u64, first: image::RgbImage) -> Vec<Frame> {
+    let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
+    request.image = Some(Arc::new(image::DynamicImage::ImageRgb8(first)));
+    reference_service()
+        .submit(request)
+        .unwrap()
+        .wait()
+        .unwrap()
+        .frames
+        .clone()
+}
+
+/// The node's plugin in a fresh load of the bundle.
+pub fn node_plugin(host: &ofx_test_host::Host) -> ofx_test_host::Plugin {
+    host.load_bundle(bundle())
+        .unwrap()
+        .plugin(Some(ID))
+        .unwrap()
+}
+
+/// The frames the generation service makes for the same settings (what `t2v generate` writes).
+pub fn reference(prompt: &str, seed: u64) -> Arc<Vec<Frame>> {
+    /// Clips by prompt and seed.
+    type Clips = HashMap<(String, u64), Arc<Vec<Frame>>>;
+    static CLIPS: OnceLock<Mutex<Clips>> = OnceLock::new();
+    let clips = CLIPS.get_or_init(Default::default);
+    if let Some(c) = clips.lock().unwrap().get(&(prompt.to_string(), seed)) {
+        return c.clone();
+    }
+    let clip = reference_service()
         .submit(Request::new(
             ModelSpec::folder(tiny_model()),
             params(prompt, seed, STEPS),
@@ -197,6 +272,36 @@ pub fn assert_shows(image: &RenderedImage, frame: &Frame) {
                 other => panic!("{other:?}"),
             }
         }
+    }
+}
+
+/// Asserts a rendered Float image shows `frame` linearised (the sRGB EOTF of its codes).
+pub fn assert_shows_linear(image: &RenderedImage, frame: &Frame) {
+    assert_eq!(
+        (image.width(), image.height()),
+        (frame.width(), frame.height())
+    );
+    for y in 0..image.height() {
+        for x in 0..image.width() {
+            let c = code(frame, x, y);
+            let p = image.pixel_f32(x, y);
+            for k in 0..3 {
+                let expected = srgb_to_linear(c[k] as f32 / 65535.0);
+                assert!(
+                    (p[k] - expected).abs() <= 2e-6,
+                    "pixel ({x},{y}) channel {k}: {} vs linear {expected}",
+                    p[k]
+                );
+            }
+        }
+    }
+}
+
+pub fn srgb_to_linear(v: f32) -> f32 {
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
     }
 }
 
