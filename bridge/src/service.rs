@@ -371,7 +371,8 @@ fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<M
                 continue;
             }
             Lookup::Miss => bump(&shared.counters.cache_misses),
-            Lookup::Corrupt(_) => {
+            Lookup::Corrupt(why) => {
+                eprintln!("t2v: clip cache: {why}");
                 bump(&shared.counters.cache_misses);
                 bump(&shared.counters.corrupt_entries);
                 job.reset_frames();
