@@ -404,6 +404,9 @@ impl JobSink<'_> {
 }
 
 impl pipeline::Progress for JobSink<'_> {
+    fn cancelled(&self) -> bool {
+        self.shared.stopping(self.job)
+    }
     fn stage(&mut self, stage: Stage) -> t2v_models::Result<()> {
         let steps = self.job.request.params.steps;
         match stage {
