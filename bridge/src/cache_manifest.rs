@@ -89,9 +89,7 @@ impl Manifest {
             let limit = match f.name.as_str() {
                 METADATA => MAX_METADATA_BYTES,
                 LATENTS => MAX_LATENTS_BYTES,
-                name if self.frame_index(name).is_some() => {
-                    max_png_bytes(self.width, self.height)
-                }
+                name if self.frame_index(name).is_some() => max_png_bytes(self.width, self.height),
                 name => return Err(format!("unexpected file {name:?} in the manifest")),
             };
             if f.size > limit {
@@ -116,7 +114,11 @@ impl Manifest {
 
     /// `Some(i)` for `frame.{i:04}.png` with `i` below the frame count.
     fn frame_index(&self, name: &str) -> Option<usize> {
-        let i: usize = name.strip_prefix("frame.")?.strip_suffix(".png")?.parse().ok()?;
+        let i: usize = name
+            .strip_prefix("frame.")?
+            .strip_suffix(".png")?
+            .parse()
+            .ok()?;
         (i < self.frames && frame_name(i) == name).then_some(i)
     }
 

@@ -93,7 +93,10 @@ fn older_than(time: Option<SystemTime>, age: Duration) -> bool {
 
 /// Whether the temporary folder `dir` (in `tmp/`) may be deleted by this process.
 pub fn is_reapable(dir: &Path) -> bool {
-    let name = dir.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     if name.ends_with(".removing") {
         return true;
     }

@@ -127,10 +127,8 @@ fn encode_png16(frame: &Frame) -> Result<Vec<u8>> {
 
 /// Decodes a cached frame, refusing before any allocation a PNG larger than the manifest says.
 fn decode_png16(bytes: &[u8], width: usize, height: usize) -> std::result::Result<Frame, String> {
-    let mut reader = image::ImageReader::with_format(
-        std::io::Cursor::new(bytes),
-        image::ImageFormat::Png,
-    );
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(width as u32);
     limits.max_image_height = Some(height as u32);

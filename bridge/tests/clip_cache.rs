@@ -264,21 +264,39 @@ fn a_hostile_manifest_is_a_miss_never_an_abort() {
         ("frames", Box::new(|m| m["frames"] = (1u64 << 60).into())),
         ("frames", Box::new(|m| m["frames"] = 0.into())),
         ("frames", Box::new(|m| m["width"] = (1u64 << 40).into())),
-        ("bytes, the manifest says", Box::new(|m| {
-            let size = m["files"][0]["size"].as_u64().unwrap();
-            m["files"][0]["size"] = (size + 1).into();
-        })),
-        ("claims", Box::new(|m| m["files"][0]["size"] = (1u64 << 60).into())),
-        ("unexpected file", Box::new(|m| m["files"][0]["name"] = "../../secret".into())),
-        ("listed twice", Box::new(|m| {
-            let first = m["files"][0].clone();
-            m["files"].as_array_mut().unwrap().push(first);
-        })),
-        ("checksum", Box::new(|m| m["files"][1]["sha256"] = "00".repeat(32).into())),
+        (
+            "bytes, the manifest says",
+            Box::new(|m| {
+                let size = m["files"][0]["size"].as_u64().unwrap();
+                m["files"][0]["size"] = (size + 1).into();
+            }),
+        ),
+        (
+            "claims",
+            Box::new(|m| m["files"][0]["size"] = (1u64 << 60).into()),
+        ),
+        (
+            "unexpected file",
+            Box::new(|m| m["files"][0]["name"] = "../../secret".into()),
+        ),
+        (
+            "listed twice",
+            Box::new(|m| {
+                let first = m["files"][0].clone();
+                m["files"].as_array_mut().unwrap().push(first);
+            }),
+        ),
+        (
+            "checksum",
+            Box::new(|m| m["files"][1]["sha256"] = "00".repeat(32).into()),
+        ),
     ];
     for (i, (reason, change)) in cases.iter().enumerate() {
         restore();
-        assert!(matches!(cache.load(&good.key), Lookup::Hit(_)), "case {i} starts good");
+        assert!(
+            matches!(cache.load(&good.key), Lookup::Hit(_)),
+            "case {i} starts good"
+        );
         edit_manifest(&entry, change.as_ref());
         match cache.load(&good.key) {
             Lookup::Corrupt(why) => assert!(why.contains(reason), "case {i}: {why}"),
@@ -324,7 +342,10 @@ fn cache_folders_and_files_are_owner_only() {
 
 fn age(path: &Path, by: std::time::Duration) {
     let when = std::time::SystemTime::now() - by;
-    std::fs::File::open(path).unwrap().set_modified(when).unwrap();
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
 }
 
 const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -333,7 +354,10 @@ const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
 fn another_machines_temporaries_are_reaped_only_once_old() {
     let dir = tempfile::tempdir().unwrap();
     ClipCache::open(dir.path(), u64::MAX).unwrap();
-    let live = dir.path().join("tmp").join(format!("render07-{}-0-abc.writing", std::process::id()));
+    let live = dir
+        .path()
+        .join("tmp")
+        .join(format!("render07-{}-0-abc.writing", std::process::id()));
     let old = dir.path().join("tmp").join("render08-4242-0-abc.writing");
     let trash = dir.path().join("tmp").join("render09-4243-0-abc.removing");
     for d in [&live, &old, &trash] {
@@ -364,7 +388,12 @@ fn eviction_never_removes_a_clip_another_machine_is_reading() {
     let dir = tempfile::tempdir().unwrap();
     let key = {
         let service = service(with_cache(dir.path()));
-        service.submit(request("leased")).unwrap().wait().unwrap().key
+        service
+            .submit(request("leased"))
+            .unwrap()
+            .wait()
+            .unwrap()
+            .key
     };
     let cache = ClipCache::open(dir.path(), 0).unwrap();
     let entry = cache.entry_dir(&key);
@@ -400,7 +429,11 @@ fn the_model_is_named_by_content_not_by_path_or_time() {
         r.model = t2v_bridge::ModelSpec::folder(model);
         Service::key_for(&r).unwrap()
     };
-    assert_eq!(key(&a), key(&b), "same weights elsewhere, touched at another time");
+    assert_eq!(
+        key(&a),
+        key(&b),
+        "same weights elsewhere, touched at another time"
+    );
     assert_eq!(key(&a), key(&tiny_model()));
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push('\n');

@@ -41,7 +41,11 @@ fn one_component_file_alone_is_checked() {
     let dir = tempfile::tempdir().unwrap();
     let file = lone_transformer(dir.path(), |_| {});
     let (o, out) = info(&[&file], &["--transformer"]);
-    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     for expected in [
         "transformer:",
         "all present with the right shapes",
@@ -83,6 +87,10 @@ fn every_bad_tensor_is_named_and_the_exit_code_says_bad_input() {
 fn a_whole_model_folder_still_fits_together() {
     let (o, out) = info(&[&fixtures().join("tiny-diffusers")], &["--model"]);
     assert!(o.status.success(), "{out}");
-    assert_eq!(out.matches("all present with the right shapes").count(), 3, "{out}");
+    assert_eq!(
+        out.matches("all present with the right shapes").count(),
+        3,
+        "{out}"
+    );
     assert!(out.contains("components fit together: yes"), "{out}");
 }

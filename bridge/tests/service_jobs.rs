@@ -314,7 +314,12 @@ fn long_step_job(service: &t2v_bridge::Service) -> (t2v_bridge::JobHandle, Durat
     use std::time::Instant;
     let mut r = request("a long step");
     // Enough tokens that one step of the tiny model takes a second or two on a CPU.
-    (r.params.width, r.params.height, r.params.frames, r.params.steps) = (384, 384, 81, 3);
+    (
+        r.params.width,
+        r.params.height,
+        r.params.frames,
+        r.params.steps,
+    ) = (384, 384, 81, 3);
     let seen: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
     let record = seen.clone();
     let observer: t2v_bridge::ProgressObserver = Arc::new(move |p: &t2v_bridge::JobProgress| {
@@ -371,7 +376,10 @@ fn unload_and_shutdown_mid_step_return_within_one_block() {
     let shutdown = started.elapsed();
     println!("one step: {step:?}; unload returned in {unload:?}, shutdown in {shutdown:?}");
     assert!(unload < Duration::from_millis(50), "{unload:?}");
-    assert!(shutdown < step / 2, "shutdown took {shutdown:?}; a step takes {step:?}");
+    assert!(
+        shutdown < step / 2,
+        "shutdown took {shutdown:?}; a step takes {step:?}"
+    );
     assert_eq!(handle.wait().unwrap_err().kind, ErrorKind::Cancelled);
     assert_eq!(handle.progress().steps_done, 1);
 }

@@ -88,7 +88,11 @@ fn the_transformer_stops_within_one_block() {
     let cancel_at = blocks + 2;
     let mut p = CancelAt::new(Stage::Denoising, cancel_at);
     let r = pipeline::generate(&models, &params, RunInputs::default(), &mut p);
-    assert!(matches!(r, Err(t2v_models::Error::Cancelled)), "{:?}", r.err());
+    assert!(
+        matches!(r, Err(t2v_models::Error::Cancelled)),
+        "{:?}",
+        r.err()
+    );
     assert_eq!(
         p.asked.get(),
         cancel_at,
@@ -108,9 +112,16 @@ fn the_vae_stops_within_one_chunk() {
     };
     let mut p = CancelAt::new(Stage::Decoding, 2);
     let r = pipeline::generate(&models, &params, RunInputs::default(), &mut p);
-    assert!(matches!(r, Err(t2v_models::Error::Cancelled)), "{:?}", r.err());
+    assert!(
+        matches!(r, Err(t2v_models::Error::Cancelled)),
+        "{:?}",
+        r.err()
+    );
     assert_eq!(p.steps, 2);
-    assert_eq!(p.chunks, 1, "one chunk decoded after the cancel was asked for");
+    assert_eq!(
+        p.chunks, 1,
+        "one chunk decoded after the cancel was asked for"
+    );
 }
 
 #[test]
@@ -120,8 +131,13 @@ fn never_cancelled_the_hook_changes_nothing() {
         steps: 2,
         ..small_request()
     };
-    let plain = pipeline::generate(&models, &params, RunInputs::default(), &mut pipeline::NoProgress)
-        .unwrap();
+    let plain = pipeline::generate(
+        &models,
+        &params,
+        RunInputs::default(),
+        &mut pipeline::NoProgress,
+    )
+    .unwrap();
     let mut p = CancelAt::new(Stage::Denoising, usize::MAX);
     let hooked = pipeline::generate(&models, &params, RunInputs::default(), &mut p).unwrap();
     let diff = (plain.frames - hooked.frames)
@@ -134,5 +150,9 @@ fn never_cancelled_the_hook_changes_nothing() {
         .unwrap();
     assert_eq!(diff, 0.0);
     let blocks = models.transformer.config().num_layers;
-    assert_eq!(p.asked.get(), 2 * 2 * blocks, "asked before every block of every pass");
+    assert_eq!(
+        p.asked.get(),
+        2 * 2 * blocks,
+        "asked before every block of every pass"
+    );
 }

@@ -161,11 +161,19 @@ fn edited(manifest: &str, edit: impl Fn(&str) -> Option<String>) -> TrackedWeigh
 fn every_real_layout_passes_the_header_check() {
     use checkpoint::validate;
     for (manifest, component, naming) in [
-        ("dit-diffusers.txt", Component::Transformer, Naming::Diffusers),
+        (
+            "dit-diffusers.txt",
+            Component::Transformer,
+            Naming::Diffusers,
+        ),
         ("dit-original.txt", Component::Transformer, Naming::Original),
         ("vae-diffusers.txt", Component::Vae, Naming::Diffusers),
         ("vae-original.txt", Component::Vae, Naming::Original),
-        ("umt5-transformers.txt", Component::TextEncoder, Naming::Diffusers),
+        (
+            "umt5-transformers.txt",
+            Component::TextEncoder,
+            Naming::Diffusers,
+        ),
     ] {
         let weights = tracked(manifest, component, naming);
         let before = rss_bytes();
@@ -185,7 +193,11 @@ fn every_real_layout_passes_the_header_check() {
         .unwrap();
         assert_small_growth(before, manifest);
         assert!(check.is_ok(), "{manifest}:\n{check}");
-        assert!(check.required > 100, "{manifest}: {} required", check.required);
+        assert!(
+            check.required > 100,
+            "{manifest}: {} required",
+            check.required
+        );
     }
 }
 
@@ -254,5 +266,8 @@ fn the_header_check_of_a_real_size_vae_and_text_encoder() {
         check.missing,
         vec!["encoder.block.11.layer.1.DenseReluDense.wo.weight".to_string()]
     );
-    assert!(check.misshaped.is_empty() && check.unexpected.is_empty(), "{check}");
+    assert!(
+        check.misshaped.is_empty() && check.unexpected.is_empty(),
+        "{check}"
+    );
 }

@@ -63,11 +63,17 @@ impl fmt::Display for LayoutCheck {
             )?;
         }
         for name in &self.unexpected {
-            writeln!(f, "unexpected tensor `{name}` (not part of the architecture)")?;
+            writeln!(
+                f,
+                "unexpected tensor `{name}` (not part of the architecture)"
+            )?;
         }
         Ok(())
     }
 }
+
+/// Past this many missing tensors the check stops: the file is not this architecture.
+const MAX_MISSING: usize = 1000;
 
 #[derive(Default)]
 struct Findings {
@@ -81,6 +87,8 @@ struct Findings {
 struct ShapeCheck {
     weights: TrackedWeights,
     findings: Arc<Mutex<Findings>>,
+    /// Elements of the file's largest tensor.
+    largest_tensor: usize,
 }
 
 impl SimpleBackend for ShapeCheck {
@@ -93,7 +101,26 @@ impl SimpleBackend for ShapeCheck {
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
         let mut findings = lock(&self.findings);
+        if findings.missing.len() >= MAX_MISSING {
+            // A config claiming 2^60 layers must not make the check run (and record) forever.
+            candle_core::bail!(
+                "more than {MAX_MISSING} tensors of the architecture are missing: the config does not describe this file"
+            );
+        }
         findings.required += 1;
+        let fits_the_file = shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .is_some_and(|n| n <= self.largest_tensor.max(1 << 20));
+        if self.weights.shape_of(name) != Some(shape.dims()) && !fits_the_file {
+            // The layers may convert what they get: a config asking for a tensor bigger than
+            // any in the file would make them allocate it.
+            candle_core::bail!(
+                "tensor `{name}` would have shape {:?}, larger than any tensor in the file: the config does not describe this file",
+                shape.dims()
+            );
+        }
         match self.weights.shape_of(name) {
             None => findings.missing.push(name.to_string()),
             Some(found) if found != shape.dims() => findings.misshaped.push(Misshaped {
@@ -134,9 +161,17 @@ fn check_with(
     ignorable: impl Fn(&str) -> bool,
     build: impl FnOnce(VarBuilder<'static>) -> candle_core::Result<()>,
 ) -> Result<LayoutCheck> {
+    let largest_tensor = weights
+        .source()
+        .infos()
+        .values()
+        .map(|i| i.shape.iter().fold(1usize, |n, &d| n.saturating_mul(d)))
+        .max()
+        .unwrap_or(0);
     let backend = ShapeCheck {
         weights: weights.fresh(),
         findings: Arc::default(),
+        largest_tensor,
     };
     let vb = VarBuilder::from_backend(Box::new(backend.clone()), dtype, Device::Cpu);
     build(vb).map_err(|e| crate::Error::checkpoint(weights.source().origin(), e.to_string()))?;
@@ -150,21 +185,29 @@ fn check_with(
 }
 
 pub fn check_transformer(weights: &TrackedWeights, cfg: &DitConfig) -> Result<LayoutCheck> {
-    check_with(weights, DType::BF16, |_| false, |vb| {
-        WanTransformer::new(cfg, vb).map(|_| ())
-    })
+    check_with(
+        weights,
+        DType::BF16,
+        |_| false,
+        |vb| WanTransformer::new(cfg, vb).map(|_| ()),
+    )
 }
 
 /// The whole VAE, or its decoder only when the file holds no encoder.
 pub fn check_vae(weights: &TrackedWeights, cfg: &VaeConfig) -> Result<LayoutCheck> {
     let has_encoder = weights.contains("encoder.conv_in.weight");
-    check_with(weights, DType::F32, |_| false, |vb| {
-        if has_encoder {
-            WanVae::new(cfg, vb).map(|_| ())
-        } else {
-            WanVae::new_decoder_only(cfg, vb).map(|_| ())
-        }
-    })
+    check_with(
+        weights,
+        DType::F32,
+        |_| false,
+        |vb| {
+            if has_encoder {
+                WanVae::new(cfg, vb).map(|_| ())
+            } else {
+                WanVae::new_decoder_only(cfg, vb).map(|_| ())
+            }
+        },
+    )
 }
 
 pub fn check_text_encoder(weights: &TrackedWeights, cfg: &Umt5Config) -> Result<LayoutCheck> {
