@@ -138,6 +138,15 @@ fn decode_png16(bytes: &[u8], width: usize, height: usize) -> std::result::Resul
     Ok(Frame::from_rgb16(w as usize, h as usize, rgb.into_raw()))
 }
 
+/// A file's bytes, unless it is larger than any metadata the cache writes (a listing must not
+/// read a damaged multi-GB file into memory).
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let size = std::fs::metadata(path).ok()?.len();
+    (size <= crate::cache_manifest::MAX_MANIFEST_BYTES)
+        .then(|| std::fs::read(path).ok())
+        .flatten()
+}
+
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
@@ -440,8 +449,7 @@ impl ClipCache {
             let last_used = std::fs::metadata(if complete { &manifest } else { &dir })
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            let metadata = std::fs::read(dir.join(METADATA))
-                .ok()
+            let metadata = read_small(&dir.join(METADATA))
                 .and_then(|b| serde_json::from_slice(&b).ok());
             out.push(EntrySummary {
                 key: entry.file_name().to_string_lossy().to_string(),

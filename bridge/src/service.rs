@@ -4,8 +4,8 @@
 //!
 //! Identical requests (same [`ClipKey`]) are merged into one job while it is queued or running.
 //! A job is cancelled when every submitter has cancelled or dropped its handle; the worker then
-//! stops within one denoising step or one VAE chunk and writes nothing to the cache. A panic in a
-//! job fails that job, not the worker.
+//! stops within one transformer block or one VAE chunk and writes nothing to the cache. A panic
+//! in a job fails that job, not the worker.
 
 use crate::cache_key::{clip_key, model_fingerprint, ClipKey};
 use crate::clip_cache::{default_cache_dir, ClipCache, Lookup, CACHE_DIR_ENV};
