@@ -449,8 +449,8 @@ impl ClipCache {
             let last_used = std::fs::metadata(if complete { &manifest } else { &dir })
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            let metadata = read_small(&dir.join(METADATA))
-                .and_then(|b| serde_json::from_slice(&b).ok());
+            let metadata =
+                read_small(&dir.join(METADATA)).and_then(|b| serde_json::from_slice(&b).ok());
             out.push(EntrySummary {
                 key: entry.file_name().to_string_lossy().to_string(),
                 bytes: dir_size(&dir),

@@ -153,7 +153,9 @@ fn fuzz_component_configs() {
     };
     // Found by the fuzzer: the header check recorded missing tensors of 2^60 umT5 layers until
     // memory ran out, and materialised a 1-trillion-wide transformer's modulation table.
+    // And a VAE config with `base_dim: 0` divided by zero in the channel shortcut (a panic).
     let regressions = [
+        (1, ("\"base_dim\": 4", "\"base_dim\": 0")),
         (
             0,
             (

@@ -195,6 +195,8 @@ pub fn check_transformer(weights: &TrackedWeights, cfg: &DitConfig) -> Result<La
 
 /// The whole VAE, or its decoder only when the file holds no encoder.
 pub fn check_vae(weights: &TrackedWeights, cfg: &VaeConfig) -> Result<LayoutCheck> {
+    cfg.validate()
+        .map_err(|e| crate::Error::checkpoint(weights.source().origin(), e.to_string()))?;
     let has_encoder = weights.contains("encoder.conv_in.weight");
     check_with(
         weights,
