@@ -1,15 +1,16 @@
-//! The clip cache key: a SHA-256 over everything that changes the pixels, and the cheap model
-//! fingerprint it includes (file paths, sizes and modification times: never a full read).
+//! The clip cache key: a SHA-256 over everything that changes the pixels: the request, the
+//! model's content identity ([`model_fingerprint`]) and the version of the inference numerics
+//! ([`t2v_models::NUMERICS_VERSION`]).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::request::Request;
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::time::UNIX_EPOCH;
-use t2v_models::checkpoint::ModelFiles;
+
+pub use crate::model_identity::model_fingerprint;
 
 /// Bumped whenever what a key covers, or the entry format, changes: old entries then miss.
-pub const CACHE_FORMAT_VERSION: u32 = 1;
+pub const CACHE_FORMAT_VERSION: u32 = 2;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClipKey([u8; 32]);
@@ -62,26 +63,6 @@ impl KeyHasher {
     }
 }
 
-/// Identifies a model's files cheaply: their paths, sizes and modification times.
-pub fn model_fingerprint(files: &ModelFiles) -> Result<String> {
-    let mut h = KeyHasher(Sha256::new());
-    for path in files.all_files() {
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| Error::bad_input(format!("{}: {e}", path.display())))?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let abs = std::fs::canonicalize(&path).unwrap_or(path.clone());
-        h.field("path", abs.to_string_lossy().as_bytes());
-        h.field("size", &meta.len().to_le_bytes());
-        h.field("mtime", &mtime.to_le_bytes());
-    }
-    Ok(hex(&h.0.finalize()))
-}
-
 /// A hash of an image's decoded pixels (not its file), so re-saving the same picture hits.
 pub fn image_hash(image: &image::DynamicImage) -> String {
     let mut h = KeyHasher(Sha256::new());
@@ -110,9 +91,19 @@ pub fn tensor_hash(t: &candle_core::Tensor) -> Result<String> {
 /// device is left out on purpose: the noise is drawn on the CPU, so devices differ only by
 /// rounding, and a clip made on the GPU serves a CPU render.
 pub fn clip_key(request: &Request, model_fingerprint: &str) -> Result<ClipKey> {
+    clip_key_with_numerics(request, model_fingerprint, t2v_models::NUMERICS_VERSION)
+}
+
+/// [`clip_key`] under a given version of the numerics.
+pub fn clip_key_with_numerics(
+    request: &Request,
+    model_fingerprint: &str,
+    numerics_version: u32,
+) -> Result<ClipKey> {
     let p = &request.params;
     let mut h = KeyHasher(Sha256::new());
     h.field("format", &CACHE_FORMAT_VERSION.to_le_bytes());
+    h.field("numerics", &numerics_version.to_le_bytes());
     h.field("model", model_fingerprint.as_bytes());
     h.field("prompt", p.prompt.as_bytes());
     h.field("negative_prompt", p.negative_prompt().as_bytes());
@@ -158,6 +149,11 @@ mod tests {
         let base = clip_key(&request(), "m").unwrap();
         assert_eq!(base, clip_key(&request(), "m").unwrap());
         assert_ne!(base, clip_key(&request(), "other model").unwrap());
+        assert_ne!(
+            base,
+            clip_key_with_numerics(&request(), "m", t2v_models::NUMERICS_VERSION + 1).unwrap(),
+            "a numerics fix invalidates old clips"
+        );
         let variants: Vec<Box<dyn Fn(&mut Request)>> = vec![
             Box::new(|r| r.params.prompt.push('!')),
             Box::new(|r| r.params.negative_prompt = Some(String::new())),

@@ -11,25 +11,30 @@
 //! ```
 //!
 //! An entry is written in `tmp/`, each file fsynced, the manifest last, then the folder is renamed
-//! into `clips/`: a crash or `kill -9` leaves at most a folder in `tmp/`, removed by the next
-//! process that opens the cache. A reader verifies every file against the manifest before using
-//! it, so an entry damaged later (or left half-written by a filesystem without atomic renames) is
-//! detected, removed and regenerated, never served. Reading needs no model.
+//! into `clips/`: a crash or `kill -9` leaves at most a folder in `tmp/`, removed later (see
+//! [`crate::cache_sharing`]). A reader checks the manifest in full before allocating anything
+//! from it and verifies every file against it before using it, so an entry damaged later (or
+//! left half-written by a filesystem without atomic renames) is detected, removed and
+//! regenerated, never served. Reading needs no model.
 //!
 //! Least-recently-used entries (the manifest's modification time is touched on every hit) are
-//! evicted when the total size passes the cap.
+//! evicted when the total size passes the cap, except entries another reader holds a lease on.
+//!
+//! The cache holds prompts, which are confidential: its folders are created 0700 and its files
+//! 0600. One folder may be shared by several machines: see [`crate::cache_sharing`].
 
 use crate::cache_key::{sha256_hex, ClipKey, CACHE_FORMAT_VERSION};
+use crate::cache_manifest::{frame_name, FileEntry, Manifest, LATENTS, MANIFEST, METADATA};
+use crate::cache_sharing::{is_leased, is_reapable, owner_tag, Lease};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::metadata::ClipMetadata;
 use candle_core::Tensor;
-use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
+use t2v_support::private;
 
 /// Overrides the cache location.
 pub const CACHE_DIR_ENV: &str = "T2V_CACHE_DIR";
@@ -37,32 +42,12 @@ pub const CACHE_DIR_ENV: &str = "T2V_CACHE_DIR";
 pub const CACHE_MAX_GB_ENV: &str = "T2V_CACHE_MAX_GB";
 pub const DEFAULT_MAX_BYTES: u64 = 20 << 30;
 
-const MANIFEST: &str = "manifest.json";
-const METADATA: &str = "metadata.json";
-const LATENTS: &str = "latents.safetensors";
-
-/// `$T2V_CACHE_DIR`, else the platform's cache folder + `text-to-video`: `$XDG_CACHE_HOME` or
-/// `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows.
+/// `$T2V_CACHE_DIR`, else the platform's cache folder (see [`t2v_support::folders`]).
 pub fn default_cache_dir() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    platform_cache_dir().map(|d| d.join("text-to-video"))
-}
-
-fn platform_cache_dir() -> Option<PathBuf> {
-    let env_dir = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-    };
-    if cfg!(windows) {
-        env_dir("LOCALAPPDATA")
-    } else if cfg!(target_os = "macos") {
-        env_dir("HOME").map(|h| h.join("Library").join("Caches"))
-    } else {
-        env_dir("XDG_CACHE_HOME").or_else(|| env_dir("HOME").map(|h| h.join(".cache")))
-    }
+    t2v_support::folders::cache_dir()
 }
 
 /// The size cap from `$T2V_CACHE_MAX_GB`, else [`DEFAULT_MAX_BYTES`].
@@ -73,23 +58,6 @@ pub fn default_max_bytes() -> u64 {
         .filter(|v| v.is_finite() && *v >= 0.0)
         .map(|gb| (gb * (1u64 << 30) as f64) as u64)
         .unwrap_or(DEFAULT_MAX_BYTES)
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct FileEntry {
-    name: String,
-    size: u64,
-    sha256: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Manifest {
-    format_version: u32,
-    key: String,
-    width: usize,
-    height: usize,
-    frames: usize,
-    files: Vec<FileEntry>,
 }
 
 /// A clip read back from the cache.
@@ -122,15 +90,18 @@ pub struct ClipCache {
     max_bytes: u64,
 }
 
-static UNIQUE: AtomicU64 = AtomicU64::new(0);
-
 fn io_err(path: &Path, e: std::io::Error) -> Error {
     Error::failed(format!("clip cache: {}: {e}", path.display()))
 }
 
-/// Writes `bytes` to `path` and flushes them to the disk.
+/// Writes `bytes` to a new private file and flushes them to the disk.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(path).map_err(|e| io_err(path, e))?;
+    let mut f = private::file_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
     f.write_all(bytes).map_err(|e| io_err(path, e))?;
     f.sync_all().map_err(|e| io_err(path, e))
 }
@@ -140,10 +111,6 @@ fn sync_dir(path: &Path) {
     if let Ok(f) = File::open(path) {
         let _ = f.sync_all();
     }
-}
-
-fn frame_name(i: usize) -> String {
-    format!("frame.{i:04}.png")
 }
 
 fn encode_png16(frame: &Frame) -> Result<Vec<u8>> {
@@ -158,27 +125,26 @@ fn encode_png16(frame: &Frame) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn decode_png16(bytes: &[u8]) -> std::result::Result<Frame, String> {
-    let image = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
-        .map_err(|e| e.to_string())?;
-    let rgb = image.into_rgb16();
+/// Decodes a cached frame, refusing before any allocation a PNG larger than the manifest says.
+fn decode_png16(bytes: &[u8], width: usize, height: usize) -> std::result::Result<Frame, String> {
+    let mut reader =
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), image::ImageFormat::Png);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(width as u32);
+    limits.max_image_height = Some(height as u32);
+    reader.limits(limits);
+    let rgb = reader.decode().map_err(|e| e.to_string())?.into_rgb16();
     let (w, h) = rgb.dimensions();
     Ok(Frame::from_rgb16(w as usize, h as usize, rgb.into_raw()))
 }
 
-/// Whether a process that left a folder in `tmp/` may still be writing it.
-fn may_be_alive(pid: u32, modified: SystemTime) -> bool {
-    if pid == std::process::id() {
-        return true;
-    }
-    if cfg!(target_os = "linux") {
-        Path::new("/proc").join(pid.to_string()).exists()
-    } else {
-        modified
-            .elapsed()
-            .map(|age| age < Duration::from_secs(24 * 3600))
-            .unwrap_or(true)
-    }
+/// A file's bytes, unless it is larger than any metadata the cache writes (a listing must not
+/// read a damaged multi-GB file into memory).
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let size = std::fs::metadata(path).ok()?.len();
+    (size <= crate::cache_manifest::MAX_MANIFEST_BYTES)
+        .then(|| std::fs::read(path).ok())
+        .flatten()
 }
 
 fn dir_size(dir: &Path) -> u64 {
@@ -198,7 +164,7 @@ impl ClipCache {
     pub fn open(root: impl Into<PathBuf>, max_bytes: u64) -> Result<Self> {
         let root = root.into();
         for dir in [root.join("clips"), root.join("tmp")] {
-            std::fs::create_dir_all(&dir).map_err(|e| {
+            private::create_dir_all(&dir).map_err(|e| {
                 Error::bad_input(format!(
                     "clip cache folder {}: {e}; choose another with --cache-dir or ${CACHE_DIR_ENV}, or turn the cache off",
                     dir.display()
@@ -223,24 +189,19 @@ impl ClipCache {
     }
 
     fn tmp_dir(&self, key: &str, what: &str) -> PathBuf {
-        let n = UNIQUE.fetch_add(1, Ordering::Relaxed);
         self.root
             .join("tmp")
-            .join(format!("{}-{n}-{key}.{what}", std::process::id()))
+            .join(format!("{}-{key}.{what}", owner_tag()))
     }
 
-    fn remove_stale_temporaries(&self) {
+    /// Removes the temporary folders whose writers are gone (never a live writer's, on this
+    /// machine or another).
+    pub fn remove_stale_temporaries(&self) {
         let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
             return;
         };
         for entry in entries.filter_map(|e| e.ok()) {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
-            let modified = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::now());
-            if pid.is_none_or(|pid| !may_be_alive(pid, modified)) {
+            if is_reapable(&entry.path()) {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
@@ -264,7 +225,10 @@ impl ClipCache {
         if !dir.exists() {
             return Lookup::Miss;
         }
-        match self.read_entry(key, &dir, on_frame) {
+        let lease = Lease::take(&dir);
+        let read = self.read_entry(key, &dir, on_frame);
+        drop(lease);
+        match read {
             Ok(clip) => {
                 // Least-recently-used order follows the manifest's modification time.
                 if let Ok(f) = File::options().write(true).open(dir.join(MANIFEST)) {
@@ -272,6 +236,8 @@ impl ClipCache {
                 }
                 Lookup::Hit(Box::new(clip))
             }
+            // Evicted or replaced by another machine while it was being read: nothing to remove.
+            Err(_) if !dir.exists() => Lookup::Miss,
             Err(why) => {
                 self.remove_dir(&dir, &key.to_hex());
                 Lookup::Corrupt(format!(
@@ -288,21 +254,20 @@ impl ClipCache {
         dir: &Path,
         on_frame: &mut dyn FnMut(usize, &Frame),
     ) -> std::result::Result<CachedClip, String> {
-        let manifest_text = std::fs::read_to_string(dir.join(MANIFEST))
-            .map_err(|_| "no manifest (the entry was never finished)".to_string())?;
-        let manifest: Manifest = serde_json::from_str(&manifest_text)
-            .map_err(|e| format!("unreadable manifest: {e}"))?;
-        if manifest.format_version != CACHE_FORMAT_VERSION || manifest.key != key.to_hex() {
-            return Err(format!(
-                "manifest of format {} for key {}",
-                manifest.format_version, manifest.key
-            ));
+        let manifest_path = dir.join(MANIFEST);
+        let manifest_size = std::fs::metadata(&manifest_path)
+            .map_err(|_| "no manifest (the entry was never finished)".to_string())?
+            .len();
+        if manifest_size > crate::cache_manifest::MAX_MANIFEST_BYTES {
+            return Err(format!("manifest of {manifest_size} bytes"));
         }
+        let manifest_bytes =
+            std::fs::read(&manifest_path).map_err(|e| format!("{MANIFEST}: {e}"))?;
+        let manifest = Manifest::parse(&manifest_bytes, &key.to_hex())?;
+        manifest.check_sizes(dir)?;
         let read_verified = |name: &str| -> std::result::Result<Vec<u8>, String> {
             let entry = manifest
-                .files
-                .iter()
-                .find(|f| f.name == name)
+                .file(name)
                 .ok_or_else(|| format!("{name} is not in the manifest"))?;
             let bytes = std::fs::read(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
             if bytes.len() as u64 != entry.size || sha256_hex(&bytes) != entry.sha256 {
@@ -324,7 +289,8 @@ impl ClipCache {
         let mut frames = Vec::with_capacity(manifest.frames);
         for i in 0..manifest.frames {
             let name = frame_name(i);
-            let frame = decode_png16(&read_verified(&name)?).map_err(|e| format!("{name}: {e}"))?;
+            let frame = decode_png16(&read_verified(&name)?, manifest.width, manifest.height)
+                .map_err(|e| format!("{name}: {e}"))?;
             if frame.width() != manifest.width || frame.height() != manifest.height {
                 return Err(format!(
                     "{name} is {}x{}, not {}x{}",
@@ -367,7 +333,7 @@ impl ClipCache {
     ) -> Result<PathBuf> {
         let hex = key.to_hex();
         let tmp = self.tmp_dir(&hex, "writing");
-        std::fs::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+        private::create_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
         let result = self.write_entry(key, &tmp, frames, latents, metadata, after_file);
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -483,9 +449,8 @@ impl ClipCache {
             let last_used = std::fs::metadata(if complete { &manifest } else { &dir })
                 .and_then(|m| m.modified())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
-            let metadata = std::fs::read(dir.join(METADATA))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
+            let metadata =
+                read_small(&dir.join(METADATA)).and_then(|b| serde_json::from_slice(&b).ok());
             out.push(EntrySummary {
                 key: entry.file_name().to_string_lossy().to_string(),
                 bytes: dir_size(&dir),
@@ -502,7 +467,8 @@ impl ClipCache {
         self.entries().iter().map(|e| e.bytes).sum()
     }
 
-    /// Removes least-recently-used entries until the total fits under the cap.
+    /// Removes least-recently-used entries until the total fits under the cap, skipping those
+    /// a reader (on any machine) holds a lease on.
     pub fn evict(&self) -> usize {
         let entries = self.entries();
         let mut total: u64 = entries.iter().map(|e| e.bytes).sum();
@@ -511,19 +477,28 @@ impl ClipCache {
             if total <= self.max_bytes {
                 break;
             }
-            self.remove_dir(&self.root.join("clips").join(&e.key), &e.key);
-            total -= e.bytes;
-            removed += 1;
+            if self.remove_unleased(&e.key) {
+                total -= e.bytes;
+                removed += 1;
+            }
         }
         removed
     }
 
-    /// Removes every entry; returns how many there were.
-    pub fn clear(&self) -> usize {
-        let entries = self.entries();
-        for e in &entries {
-            self.remove_dir(&self.root.join("clips").join(&e.key), &e.key);
+    fn remove_unleased(&self, key: &str) -> bool {
+        let dir = self.root.join("clips").join(key);
+        if is_leased(&dir) {
+            return false;
         }
-        entries.len()
+        self.remove_dir(&dir, key);
+        true
+    }
+
+    /// Removes every entry no reader holds a lease on; returns how many were removed.
+    pub fn clear(&self) -> usize {
+        self.entries()
+            .iter()
+            .filter(|e| self.remove_unleased(&e.key))
+            .count()
     }
 }

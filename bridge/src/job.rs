@@ -324,7 +324,7 @@ impl JobHandle {
         }
     }
 
-    /// Withdraws this submitter's interest. The job stops (within one denoising step or one
+    /// Withdraws this submitter's interest. The job stops (within one transformer block or one
     /// VAE chunk) once no submitter wants it; a cancelled job writes nothing to the cache.
     pub fn cancel(&self) {
         if !self.released.swap(true, Ordering::SeqCst) {

@@ -26,6 +26,8 @@
 
 pub mod bench;
 pub mod cache_key;
+pub mod cache_manifest;
+pub mod cache_sharing;
 pub mod clip_cache;
 pub mod config;
 pub mod contact_sheet;
@@ -37,6 +39,7 @@ pub mod frame;
 pub mod frames_out;
 pub mod job;
 pub mod metadata;
+pub mod model_identity;
 mod model_slot;
 pub mod presets;
 pub mod preview;

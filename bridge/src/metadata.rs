@@ -20,7 +20,7 @@ pub struct Timings {
 pub struct ModelInfo {
     /// The model folder, when one was given.
     pub path: Option<String>,
-    /// Cheap fingerprint of the files (paths, sizes, modification times).
+    /// The files' content identity (see [`crate::model_identity`]).
     pub fingerprint: String,
     pub files: Vec<String>,
 }

@@ -4,8 +4,8 @@
 //!
 //! Identical requests (same [`ClipKey`]) are merged into one job while it is queued or running.
 //! A job is cancelled when every submitter has cancelled or dropped its handle; the worker then
-//! stops within one denoising step or one VAE chunk and writes nothing to the cache. A panic in a
-//! job fails that job, not the worker.
+//! stops within one transformer block or one VAE chunk and writes nothing to the cache. A panic
+//! in a job fails that job, not the worker.
 
 use crate::cache_key::{clip_key, model_fingerprint, ClipKey};
 use crate::clip_cache::{default_cache_dir, ClipCache, Lookup, CACHE_DIR_ENV};
@@ -371,7 +371,8 @@ fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<M
                 continue;
             }
             Lookup::Miss => bump(&shared.counters.cache_misses),
-            Lookup::Corrupt(_) => {
+            Lookup::Corrupt(why) => {
+                eprintln!("t2v: clip cache: {why}");
                 bump(&shared.counters.cache_misses);
                 bump(&shared.counters.corrupt_entries);
                 job.reset_frames();
@@ -403,6 +404,9 @@ impl JobSink<'_> {
 }
 
 impl pipeline::Progress for JobSink<'_> {
+    fn cancelled(&self) -> bool {
+        self.shared.stopping(self.job)
+    }
     fn stage(&mut self, stage: Stage) -> t2v_models::Result<()> {
         let steps = self.job.request.params.steps;
         match stage {

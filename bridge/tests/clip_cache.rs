@@ -1,5 +1,7 @@
 //! The disk cache: hits without a model, identical pixels, eviction under the cap, damaged and
-//! half-written entries detected and regenerated (including a writer killed with SIGKILL).
+//! half-written entries detected and regenerated (including a writer killed with SIGKILL),
+//! hostile manifests refused before any allocation, owner-only files, a folder shared by several
+//! machines, and keys that name the model by content.
 
 #![allow(clippy::type_complexity)]
 
@@ -226,4 +228,215 @@ fn a_writer_killed_mid_entry_leaves_nothing_that_is_served() {
         service.submit(r).unwrap().wait().unwrap().from_cache,
         "the regenerated entry is good"
     );
+}
+
+/// Rewrites an entry's manifest through `change` (checksums left as they are).
+fn edit_manifest(dir: &Path, change: &dyn Fn(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    change(&mut manifest);
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+/// Regression: `Vec::with_capacity(manifest.frames)` aborted the host on a manifest claiming
+/// 2^60 frames. Every hostile manifest is now a miss with a reason, found before reading frames.
+#[test]
+fn a_hostile_manifest_is_a_miss_never_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = service(with_cache(dir.path()));
+    let good = service.submit(request("hostile")).unwrap().wait().unwrap();
+    let cache = service.cache().unwrap();
+    let entry = cache.entry_dir(&good.key);
+    let saved = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(&entry).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), saved.path().join(f.file_name())).unwrap();
+    }
+    let restore = || {
+        std::fs::create_dir_all(&entry).unwrap();
+        for f in std::fs::read_dir(saved.path()).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), entry.join(f.file_name())).unwrap();
+        }
+    };
+    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        ("frames", Box::new(|m| m["frames"] = (1u64 << 60).into())),
+        ("frames", Box::new(|m| m["frames"] = 0.into())),
+        ("frames", Box::new(|m| m["width"] = (1u64 << 40).into())),
+        (
+            "bytes, the manifest says",
+            Box::new(|m| {
+                let size = m["files"][0]["size"].as_u64().unwrap();
+                m["files"][0]["size"] = (size + 1).into();
+            }),
+        ),
+        (
+            "claims",
+            Box::new(|m| m["files"][0]["size"] = (1u64 << 60).into()),
+        ),
+        (
+            "unexpected file",
+            Box::new(|m| m["files"][0]["name"] = "../../secret".into()),
+        ),
+        (
+            "listed twice",
+            Box::new(|m| {
+                let first = m["files"][0].clone();
+                m["files"].as_array_mut().unwrap().push(first);
+            }),
+        ),
+        (
+            "checksum",
+            Box::new(|m| m["files"][1]["sha256"] = "00".repeat(32).into()),
+        ),
+    ];
+    for (i, (reason, change)) in cases.iter().enumerate() {
+        restore();
+        assert!(
+            matches!(cache.load(&good.key), Lookup::Hit(_)),
+            "case {i} starts good"
+        );
+        edit_manifest(&entry, change.as_ref());
+        match cache.load(&good.key) {
+            Lookup::Corrupt(why) => assert!(why.contains(reason), "case {i}: {why}"),
+            _ => panic!("case {i}: a hostile manifest was not refused"),
+        }
+        assert!(!entry.exists(), "case {i}: the bad entry is removed");
+    }
+    // The service logs the miss and regenerates.
+    restore();
+    edit_manifest(&entry, &|m| m["frames"] = (1u64 << 60).into());
+    let again = service.submit(request("hostile")).unwrap().wait().unwrap();
+    assert!(!again.from_cache);
+    assert_eq!(again.frames, good.frames);
+    assert_eq!(service.stats().corrupt_entries, 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn cache_folders_and_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("cache");
+    let service = service(with_cache(&dir));
+    let clip = service.submit(request("private")).unwrap().wait().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for folder in [
+        dir.clone(),
+        dir.join("clips"),
+        dir.join("tmp"),
+        service.cache().unwrap().entry_dir(&clip.key),
+    ] {
+        assert_eq!(mode(&folder), 0o700, "{}", folder.display());
+    }
+    let files: Vec<_> = std::fs::read_dir(service.cache().unwrap().entry_dir(&clip.key))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert!(files.len() > 3);
+    for f in files {
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+fn age(path: &Path, by: std::time::Duration) {
+    let when = std::time::SystemTime::now() - by;
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+
+#[test]
+fn another_machines_temporaries_are_reaped_only_once_old() {
+    let dir = tempfile::tempdir().unwrap();
+    ClipCache::open(dir.path(), u64::MAX).unwrap();
+    let live = dir
+        .path()
+        .join("tmp")
+        .join(format!("render07-{}-0-abc.writing", std::process::id()));
+    let old = dir.path().join("tmp").join("render08-4242-0-abc.writing");
+    let trash = dir.path().join("tmp").join("render09-4243-0-abc.removing");
+    for d in [&live, &old, &trash] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("frame.0000.png"), b"half").unwrap();
+    }
+    for p in [old.join("frame.0000.png"), old.clone()] {
+        age(&p, 2 * HOUR);
+    }
+    ClipCache::open(dir.path(), u64::MAX).unwrap();
+    assert!(
+        live.is_dir(),
+        "another machine's write in progress (whatever its process id here) is left alone"
+    );
+    assert!(!old.exists(), "an old temporary is reaped");
+    assert!(!trash.exists(), "a folder being deleted is finished off");
+    // The temporaries this process makes carry its host name and process id.
+    let name = t2v_bridge::cache_sharing::owner_tag();
+    assert!(name.starts_with(&format!(
+        "{}-{}-",
+        t2v_bridge::cache_sharing::host_name(),
+        std::process::id()
+    )));
+}
+
+#[test]
+fn eviction_never_removes_a_clip_another_machine_is_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = {
+        let service = service(with_cache(dir.path()));
+        service
+            .submit(request("leased"))
+            .unwrap()
+            .wait()
+            .unwrap()
+            .key
+    };
+    let cache = ClipCache::open(dir.path(), 0).unwrap();
+    let entry = cache.entry_dir(&key);
+    let lease = entry.join("lease.render07-4242-0");
+    std::fs::write(&lease, b"").unwrap();
+    assert_eq!(cache.evict(), 0, "a leased entry stays even over the cap");
+    assert_eq!(cache.clear(), 0);
+    assert!(matches!(cache.load(&key), Lookup::Hit(_)));
+    assert!(lease.is_file(), "a reader removes only its own lease");
+    // A lease left by a reader that crashed an hour ago protects nothing.
+    age(&lease, HOUR);
+    assert_eq!(cache.evict(), 1);
+    assert!(!entry.exists());
+}
+
+#[test]
+fn the_model_is_named_by_content_not_by_path_or_time() {
+    let copy_model = |to: &Path| {
+        let status = Command::new("cp")
+            .args(["-r", tiny_model().to_str().unwrap(), to.to_str().unwrap()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("studio-a"), tmp.path().join("farm-b"));
+    copy_model(&a);
+    copy_model(&b);
+    let config = b.join("transformer").join("config.json");
+    age(&config, HOUR);
+    let key = |model: &Path| {
+        let mut r = request("same weights");
+        r.model = t2v_bridge::ModelSpec::folder(model);
+        Service::key_for(&r).unwrap()
+    };
+    assert_eq!(
+        key(&a),
+        key(&b),
+        "same weights elsewhere, touched at another time"
+    );
+    assert_eq!(key(&a), key(&tiny_model()));
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push('\n');
+    std::fs::write(&config, text).unwrap();
+    assert_ne!(key(&a), key(&b), "different content, different model");
 }

@@ -15,3 +15,8 @@ pub mod vae;
 pub mod weights;
 
 pub use error::{Error, Result};
+
+/// The version of the inference numerics: bump it in any change that alters the pixels a
+/// request produces (an op's rounding, a kernel, the noise, a sampler). Clip caches key on it, so
+/// clips made by older numerics miss instead of being served next to newer ones.
+pub const NUMERICS_VERSION: u32 = 1;

@@ -145,3 +145,129 @@ fn umt5_xxl_encoder() {
         .iter()
         .all(|n| n == "shared.weight" || n == "encoder.embed_tokens.weight"));
 }
+
+/// A real-size manifest with `edit` applied to its lines, as a tracked component.
+fn edited(manifest: &str, edit: impl Fn(&str) -> Option<String>) -> TrackedWeights {
+    let path = manifests().join(manifest);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("manifest fixture {}: {e}", path.display()));
+    let lines: String = text.lines().filter_map(&edit).map(|l| l + "\n").collect();
+    let source = ZeroSource::parse(std::path::Path::new(manifest), &lines).unwrap();
+    let layout = detect(source.infos()).unwrap();
+    checkpoint::track(Arc::new(source), &layout)
+}
+
+#[test]
+fn every_real_layout_passes_the_header_check() {
+    use checkpoint::validate;
+    for (manifest, component, naming) in [
+        (
+            "dit-diffusers.txt",
+            Component::Transformer,
+            Naming::Diffusers,
+        ),
+        ("dit-original.txt", Component::Transformer, Naming::Original),
+        ("vae-diffusers.txt", Component::Vae, Naming::Diffusers),
+        ("vae-original.txt", Component::Vae, Naming::Original),
+        (
+            "umt5-transformers.txt",
+            Component::TextEncoder,
+            Naming::Diffusers,
+        ),
+    ] {
+        let weights = tracked(manifest, component, naming);
+        let before = rss_bytes();
+        let check = match component {
+            Component::Transformer => validate::check_transformer(
+                &weights,
+                &configs::transformer_config(&weights, None).unwrap(),
+            ),
+            Component::Vae => {
+                validate::check_vae(&weights, &configs::vae_config(&weights, None).unwrap())
+            }
+            Component::TextEncoder => validate::check_text_encoder(
+                &weights,
+                &configs::text_encoder_config(&weights, None).unwrap(),
+            ),
+        }
+        .unwrap();
+        assert_small_growth(before, manifest);
+        assert!(check.is_ok(), "{manifest}:\n{check}");
+        assert!(
+            check.required > 100,
+            "{manifest}: {} required",
+            check.required
+        );
+    }
+}
+
+/// Regression: `t2v info` answered "components fit together: yes" for a real-size transformer
+/// whose `blocks.7.ffn.0.weight` is [14337, 3072]. The header check names it, and every other
+/// kind of problem, in one pass.
+#[test]
+fn the_header_check_names_every_bad_tensor_of_a_real_size_transformer() {
+    let weights = edited("dit-original.txt", |line| {
+        if line.starts_with("blocks.7.ffn.0.weight ") {
+            Some("blocks.7.ffn.0.weight [14337, 3072]".into())
+        } else if line.starts_with("blocks.3.cross_attn.k.bias ") {
+            None
+        } else if line.starts_with("head.modulation ") {
+            Some(format!("{line}\nhead.extra_gate [3072]"))
+        } else {
+            Some(line.to_string())
+        }
+    });
+    let cfg = configs::transformer_config(&weights, None).unwrap();
+    assert_eq!(cfg, DitConfig::wan22_ti2v_5b());
+    let check = checkpoint::validate::check_transformer(&weights, &cfg).unwrap();
+    assert_eq!(
+        check.misshaped,
+        vec![checkpoint::validate::Misshaped {
+            stored: "blocks.7.ffn.0.weight".into(),
+            found: vec![14337, 3072],
+            expected: vec![14336, 3072],
+        }]
+    );
+    assert_eq!(check.missing, vec!["blocks.3.attn2.to_k.bias".to_string()]);
+    assert_eq!(check.unexpected, vec!["head.extra_gate".to_string()]);
+    let text = check.to_string();
+    for expected in [
+        "`blocks.7.ffn.0.weight` has shape [14337, 3072], expected [14336, 3072]",
+        "missing tensor `blocks.3.attn2.to_k.bias`",
+        "unexpected tensor `head.extra_gate`",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in\n{text}");
+    }
+}
+
+#[test]
+fn the_header_check_of_a_real_size_vae_and_text_encoder() {
+    let weights = edited("vae-diffusers.txt", |line| {
+        if line.starts_with("decoder.up_blocks.1.resnets.0.conv2.weight ") {
+            Some("decoder.up_blocks.1.resnets.0.conv2.weight [1024, 1024, 3, 3, 1]".into())
+        } else {
+            Some(line.to_string())
+        }
+    });
+    let cfg = configs::vae_config(&weights, None).unwrap();
+    let check = checkpoint::validate::check_vae(&weights, &cfg).unwrap();
+    assert_eq!(check.misshaped.len(), 1, "{check}");
+    assert_eq!(
+        check.misshaped[0].stored,
+        "decoder.up_blocks.1.resnets.0.conv2.weight"
+    );
+    let weights = edited("umt5-transformers.txt", |line| {
+        (!line.starts_with("encoder.block.11.layer.1.DenseReluDense.wo.weight "))
+            .then(|| line.to_string())
+    });
+    let cfg = configs::text_encoder_config(&weights, None).unwrap();
+    let check = checkpoint::validate::check_text_encoder(&weights, &cfg).unwrap();
+    assert_eq!(
+        check.missing,
+        vec!["encoder.block.11.layer.1.DenseReluDense.wo.weight".to_string()]
+    );
+    assert!(
+        check.misshaped.is_empty() && check.unexpected.is_empty(),
+        "{check}"
+    );
+}

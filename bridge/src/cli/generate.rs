@@ -137,7 +137,7 @@ pub fn default_metadata_path(pattern: &str) -> Result<PathBuf, String> {
 }
 
 fn load_image(path: &Path) -> Result<image::DynamicImage, Failure> {
-    image::open(path).map_err(|e| {
+    t2v_models::pipeline::first_frame::load_image(path).map_err(|e| {
         bad_input(format!(
             "--image {}: cannot be read as an image ({e}); use a PNG or JPEG file",
             path.display()

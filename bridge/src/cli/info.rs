@@ -1,10 +1,11 @@
-//! `t2v info`: the devices this build can use and, with a model, what was found in it.
+//! `t2v info`: the devices this build can use and, with a model or component files, what was
+//! found in them: each component's tensors checked against the architecture from headers alone.
 
 use super::{bad_input, Failure, ModelArgs};
 use clap::Args;
 use t2v_bridge::device::{list_devices, parse_dtype};
 use t2v_bridge::DeviceChoice;
-use t2v_models::checkpoint::{self, configs, ComponentFiles, ModelFiles};
+use t2v_models::checkpoint::{self, configs, validate, ComponentFiles, ModelFiles};
 
 #[derive(Args)]
 pub struct InfoArgs {
@@ -46,6 +47,35 @@ fn describe(
     Ok(out)
 }
 
+/// Checks every tensor's name and shape against the architecture (headers only); prints the
+/// result and returns the number of problems.
+fn check_tensors(files: &ComponentFiles) -> usize {
+    match validate::check_component(files) {
+        Ok(check) if check.is_ok() => {
+            println!(
+                "  tensors: {} required, all present with the right shapes",
+                check.required
+            );
+            0
+        }
+        Ok(check) => {
+            println!(
+                "  tensors: {} required, {} problem(s):",
+                check.required,
+                check.problem_count()
+            );
+            for line in check.to_string().lines() {
+                println!("    {line}");
+            }
+            check.problem_count()
+        }
+        Err(e) => {
+            println!("  tensors: not checked: {e}");
+            1
+        }
+    }
+}
+
 pub fn run(args: InfoArgs) -> Result<(), Failure> {
     println!("devices:");
     for (name, status) in list_devices() {
@@ -68,28 +98,56 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
     }
     let overrides = args.models.overrides();
     let dtype = parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
-    let files = ModelFiles::resolve(args.models.model.as_deref(), &overrides)?;
+    let model = args.models.model.as_deref();
+    let found = ModelFiles::find(model, &overrides)?;
     println!(
         "\nmodel: {}",
-        files
-            .root
-            .as_ref()
-            .map_or("(component files)".to_string(), |r| r.display().to_string())
+        model.map_or("(component files)".to_string(), |r| r.display().to_string())
     );
-    print!("{}", describe("transformer", &files.transformer, dtype)?);
-    print!(
-        "{}",
-        describe("VAE", &files.vae, checkpoint::vae_dtype(dtype, &device))?
-    );
-    print!(
-        "{}",
-        describe(
+    let components = [
+        ("transformer", &found.transformer, dtype),
+        ("VAE", &found.vae, checkpoint::vae_dtype(dtype, &device)),
+        (
             "text encoder (umT5)",
-            &files.text_encoder,
-            checkpoint::text_encoder_dtype(dtype)
-        )?
-    );
-    println!("tokenizer: {}", files.tokenizer.display());
+            &found.text_encoder,
+            checkpoint::text_encoder_dtype(dtype),
+        ),
+    ];
+    let mut problems = 0;
+    for (name, files, compute) in components {
+        match files {
+            Some(files) => {
+                print!("{}", describe(name, files, compute)?);
+                problems += check_tensors(files);
+            }
+            None => println!("{name}: not given"),
+        }
+    }
+    match &found.tokenizer {
+        Some(t) => println!("tokenizer: {}", t.display()),
+        None => println!("tokenizer: not given"),
+    }
+    if let Some(files) = &found.transformer {
+        if let Ok(dit) = configs::transformer_config(
+            &checkpoint::open_component(files)?,
+            files.config.as_deref(),
+        ) {
+            println!(
+                "transformer: {} layers, {} heads x {}, {} latent channels",
+                dit.num_layers, dit.num_attention_heads, dit.attention_head_dim, dit.in_channels
+            );
+        }
+    }
+    if problems > 0 {
+        println!("components fit together: NO (the tensors above do not match the architecture)");
+        return Err(bad_input(format!(
+            "{problems} problem(s) with the checkpoint's tensors, listed above"
+        )));
+    }
+    let Ok(files) = found.finish(model) else {
+        println!("components fit together: not checked (only some components given)");
+        return Ok(());
+    };
     let dit = configs::transformer_config(
         &checkpoint::open_component(&files.transformer)?,
         files.transformer.config.as_deref(),
@@ -102,10 +160,6 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
         &checkpoint::open_component(&files.text_encoder)?,
         files.text_encoder.config.as_deref(),
     )?;
-    println!(
-        "transformer: {} layers, {} heads x {}, {} latent channels",
-        dit.num_layers, dit.num_attention_heads, dit.attention_head_dim, dit.in_channels
-    );
     match checkpoint::check_compatible(&dit, &vae, &text) {
         Ok(()) => println!("components fit together: yes"),
         Err(e) => println!("components fit together: NO ({e})"),

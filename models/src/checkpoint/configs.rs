@@ -16,6 +16,14 @@ fn read_json(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
 }
 
+/// A width or count of 0 in a config file divides by zero somewhere in the layers.
+fn require_positive(path: &Path, fields: &[(&str, usize)]) -> Result<()> {
+    match fields.iter().find(|(_, v)| *v == 0) {
+        Some((name, _)) => Err(Error::checkpoint(path, format!("config: `{name}` is 0"))),
+        None => Ok(()),
+    }
+}
+
 fn required_shape<'a>(weights: &'a TrackedWeights, name: &str, what: &str) -> Result<&'a [usize]> {
     weights.shape_of(name).ok_or_else(|| {
         Error::checkpoint(
@@ -54,7 +62,23 @@ pub fn transformer_config(
                     obj.insert("text_dim".into(), shape[1].into());
                 }
             }
-            DitConfig::from_json(&value.to_string()).map_err(|e| Error::checkpoint(path, e))
+            let cfg = DitConfig::from_json(&value.to_string())
+                .map_err(|e| Error::checkpoint(path, e))?;
+            let [pt, ph, pw] = cfg.patch_size;
+            require_positive(
+                path,
+                &[
+                    ("patch_size", pt.min(ph).min(pw)),
+                    ("num_attention_heads", cfg.num_attention_heads),
+                    ("attention_head_dim", cfg.attention_head_dim),
+                    ("in_channels", cfg.in_channels),
+                    ("out_channels", cfg.out_channels()),
+                    ("text_dim", cfg.text_dim),
+                    ("freq_dim", cfg.freq_dim),
+                    ("ffn_dim", cfg.ffn_dim),
+                ],
+            )?;
+            Ok(cfg)
         }
         None => Err(Error::checkpoint(
             origin,
@@ -164,8 +188,27 @@ pub fn text_encoder_config(
         return Ok(real);
     }
     if let Some(path) = config_file {
-        return serde_json::from_str(&read_json(path)?)
-            .map_err(|e| Error::checkpoint(path, format!("umT5 config: {e}")));
+        let cfg: Umt5Config = serde_json::from_str(&read_json(path)?)
+            .map_err(|e| Error::checkpoint(path, format!("umT5 config: {e}")))?;
+        require_positive(
+            path,
+            &[
+                ("vocab_size", cfg.vocab_size),
+                ("d_model", cfg.d_model),
+                ("d_kv", cfg.d_kv),
+                ("d_ff", cfg.d_ff),
+                ("num_heads", cfg.num_heads),
+                (
+                    "relative_attention_num_buckets",
+                    cfg.relative_attention_num_buckets,
+                ),
+                (
+                    "relative_attention_max_distance",
+                    cfg.relative_attention_max_distance,
+                ),
+            ],
+        )?;
+        return Ok(cfg);
     }
     // Every umT5 hyper-parameter shows in the shapes: heads in the position-bias table.
     let shape = |name: &str| required_shape(weights, name, "umT5 encoder").map(<[usize]>::to_vec);

@@ -82,7 +82,13 @@ impl ModelFiles {
     /// Resolves `model` (a diffusers folder or a folder of single files; `None` when every
     /// component is given as an override) together with the overrides.
     pub fn resolve(model: Option<&Path>, overrides: &Overrides) -> Result<Self> {
-        let mut found = Found::default();
+        Self::find(model, overrides)?.finish(model)
+    }
+
+    /// The components `model` and the overrides give, whichever they are: for checking one
+    /// component alone (`t2v info --transformer FILE`).
+    pub fn find(model: Option<&Path>, overrides: &Overrides) -> Result<FoundComponents> {
+        let mut found = FoundComponents::default();
         if let Some(root) = model {
             if !root.exists() {
                 return Err(Error::folder(root, "does not exist"));
@@ -114,7 +120,7 @@ impl ModelFiles {
             }
             found.tokenizer = Some(t.clone());
         }
-        found.finish(model)
+        Ok(found)
     }
 
     /// Every file whose content defines the model: for fingerprints.
@@ -129,15 +135,16 @@ impl ModelFiles {
     }
 }
 
-#[derive(Default)]
-struct Found {
-    transformer: Option<ComponentFiles>,
-    vae: Option<ComponentFiles>,
-    text_encoder: Option<ComponentFiles>,
-    tokenizer: Option<PathBuf>,
+/// The components found so far; [`ModelFiles::resolve`] needs them all.
+#[derive(Debug, Clone, Default)]
+pub struct FoundComponents {
+    pub transformer: Option<ComponentFiles>,
+    pub vae: Option<ComponentFiles>,
+    pub text_encoder: Option<ComponentFiles>,
+    pub tokenizer: Option<PathBuf>,
 }
 
-impl Found {
+impl FoundComponents {
     fn slot(&mut self, c: Component) -> &mut Option<ComponentFiles> {
         match c {
             Component::Transformer => &mut self.transformer,
@@ -280,7 +287,10 @@ impl Found {
                 ),
             ));
         }
-        let config = root.and_then(|r| component_config(r, component));
+        // Without a model folder, a config beside the file describes it.
+        let config = root
+            .or_else(|| file.parent())
+            .and_then(|r| component_config(r, component));
         *self.slot(component) = Some(ComponentFiles {
             layout,
             files: vec![file.to_path_buf()],
@@ -289,7 +299,7 @@ impl Found {
         Ok(())
     }
 
-    fn finish(self, root: Option<&Path>) -> Result<ModelFiles> {
+    pub fn finish(self, root: Option<&Path>) -> Result<ModelFiles> {
         let missing = |c: Component| {
             let msg = format!(
                 "no {} checkpoint found; pass it with --{}",

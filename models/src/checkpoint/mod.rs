@@ -5,8 +5,9 @@
 pub mod configs;
 pub mod files;
 pub mod layout;
+pub mod validate;
 
-pub use files::{ComponentFiles, ModelFiles, Overrides};
+pub use files::{ComponentFiles, FoundComponents, ModelFiles, Overrides};
 pub use layout::{Component, Layout, Naming};
 
 use crate::dit::{DitConfig, WanTransformer};
@@ -117,10 +118,13 @@ pub fn build_text_encoder(
 ) -> Result<Umt5Encoder> {
     let encoder = Umt5Encoder::new(cfg, weights.var_builder(dtype, device))
         .map_err(|e| in_file(weights, e))?;
-    // transformers saves the embedding twice (tied); one copy is read.
-    let tied = |name: &str| name == "shared.weight" || name == "encoder.embed_tokens.weight";
-    weights.ensure_all_used("text encoder", tied)?;
+    weights.ensure_all_used("text encoder", tied_embedding)?;
     Ok(encoder)
+}
+
+/// transformers saves umT5's embedding twice (tied); one copy is read.
+fn tied_embedding(name: &str) -> bool {
+    name == "shared.weight" || name == "encoder.embed_tokens.weight"
 }
 
 pub fn load_text_encoder(

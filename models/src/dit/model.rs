@@ -154,6 +154,19 @@ impl WanTransformer {
         timesteps: &TokenTimesteps,
         prompt: &PromptContext,
     ) -> Result<Tensor> {
+        let flow = self.forward_unless(latents, timesteps, prompt, &|| false)?;
+        Ok(flow.expect("never interrupted"))
+    }
+
+    /// [`Self::forward`], asking `interrupted` before each block: `None` as soon as it answers
+    /// `true`, so a caller stops within one block rather than at the end of the step.
+    pub fn forward_unless(
+        &self,
+        latents: &Tensor,
+        timesteps: &TokenTimesteps,
+        prompt: &PromptContext,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<Option<Tensor>> {
         let (_, _, f, h, w) = latents.dims5()?;
         let grid = self.token_grid(f, h, w);
         let tokens = grid.0 * grid.1 * grid.2;
@@ -181,6 +194,9 @@ impl WanTransformer {
         let (cos, sin) = self.rope.tables(grid, device)?;
         let mut x = self.patchify(latents)?;
         for (block, cross) in self.blocks.iter().zip(&prompt.blocks) {
+            if interrupted() {
+                return Ok(None);
+            }
             x = block.forward(&x, timesteps, &block_mods, (&cos, &sin), cross)?;
         }
 
@@ -197,6 +213,6 @@ impl WanTransformer {
                 .norm_modulate(seg, &head_mods[r][0], &head_mods[r][1], self.cfg.eps)
         })?;
         let x = self.proj_out.forward(&x)?;
-        self.unpatchify(&x, grid)?.to_dtype(DType::F32)
+        Ok(Some(self.unpatchify(&x, grid)?.to_dtype(DType::F32)?))
     }
 }

@@ -1,8 +1,49 @@
-//! The first frame for image-to-video: resized to cover the output size (Lanczos), centre-cropped,
-//! mapped to [-1, 1].
+//! The first frame for image-to-video: read from a user's file with bounded sizes, resized to
+//! cover the output size (Lanczos), centre-cropped, mapped to [-1, 1].
 
 use candle_core::{Device, Result, Tensor};
 use image::{imageops::FilterType, DynamicImage, GenericImageView};
+use std::path::Path;
+
+/// The largest image side read from a file.
+pub const MAX_IMAGE_SIDE: u32 = 16384;
+/// The most the decoder may allocate for one image.
+const MAX_IMAGE_BYTES: u64 = 1 << 30;
+/// How much larger than the output the cover-resized image may be: an image whose aspect ratio
+/// is this far from the output's would be resized into an enormous intermediate.
+const MAX_COVER_FACTOR: u64 = 64;
+
+fn limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_BYTES);
+    limits
+}
+
+/// Decodes an image file's bytes (PNG, JPEG, or another format the build reads), refusing
+/// sizes past [`MAX_IMAGE_SIDE`] before decoding.
+pub fn decode_image(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    reader.limits(limits());
+    reader.decode().map_err(|e| e.to_string())
+}
+
+/// Reads an image file (see [`decode_image`]).
+pub fn load_image(path: &Path) -> std::result::Result<DynamicImage, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    decode_image(&bytes)
+}
+
+/// The size `image` is resized to before the centre crop: it covers `width` x `height`.
+fn cover_size(iw: u32, ih: u32, w: u32, h: u32) -> (u32, u32) {
+    let scale = (w as f64 / iw as f64).max(h as f64 / ih as f64);
+    let rw = ((iw as f64 * scale).round() as u32).max(w);
+    let rh = ((ih as f64 * scale).round() as u32).max(h);
+    (rw, rh)
+}
 
 /// Resizes (if needed) and centre-crops `image` to exactly `width` x `height`.
 pub fn fit_to_size(image: &DynamicImage, width: usize, height: usize) -> image::RgbImage {
@@ -11,9 +52,7 @@ pub fn fit_to_size(image: &DynamicImage, width: usize, height: usize) -> image::
     if (iw, ih) == (w, h) {
         return image.to_rgb8();
     }
-    let scale = (w as f64 / iw as f64).max(h as f64 / ih as f64);
-    let rw = ((iw as f64 * scale).round() as u32).max(w);
-    let rh = ((ih as f64 * scale).round() as u32).max(h);
+    let (rw, rh) = cover_size(iw, ih, w, h);
     let resized = image.resize_exact(rw, rh, FilterType::Lanczos3);
     let (x, y) = ((rw - w) / 2, (rh - h) / 2);
     resized.crop_imm(x, y, w, h).to_rgb8()
@@ -26,6 +65,16 @@ pub fn first_frame_tensor(
     height: usize,
     device: &Device,
 ) -> Result<Tensor> {
+    let (iw, ih) = image.dimensions();
+    if iw == 0 || ih == 0 {
+        candle_core::bail!("the first frame is {iw}x{ih}: it has no pixels");
+    }
+    let (rw, rh) = cover_size(iw, ih, width as u32, height as u32);
+    if rw as u64 * rh as u64 > MAX_COVER_FACTOR * (width * height) as u64 {
+        candle_core::bail!(
+            "the first frame is {iw}x{ih}: its shape is too far from the {width}x{height} output to crop it; crop the image closer to the output's shape"
+        );
+    }
     let rgb = fit_to_size(image, width, height);
     let data: Vec<f32> = rgb
         .as_raw()

@@ -27,8 +27,14 @@ pub enum Stage {
 }
 
 /// Receives progress and decoded frames. Returning an error (usually [`Error::Cancelled`])
-/// stops the generation at the next step or chunk.
+/// stops the generation at the next step or chunk; [`Progress::cancelled`] stops it sooner.
 pub trait Progress {
+    /// Asked before every transformer block and every VAE chunk: `true` ends the generation
+    /// with [`Error::Cancelled`] there, within about a second even for the real model. Called
+    /// often: it must be cheap (an atomic load).
+    fn cancelled(&self) -> bool {
+        false
+    }
     fn stage(&mut self, _stage: Stage) -> Result<()> {
         Ok(())
     }
@@ -146,10 +152,16 @@ pub fn denoise(
             ),
             None => (latents.clone(), TokenTimesteps::uniform(tokens, t)),
         };
-        let cond = transformer.forward(&model_input, &token_timesteps, inputs.prompt)?;
+        let predict = |prompt: &PromptContext| -> Result<Tensor> {
+            let interrupted = || progress.cancelled();
+            transformer
+                .forward_unless(&model_input, &token_timesteps, prompt, &interrupted)?
+                .ok_or(Error::Cancelled)
+        };
+        let cond = predict(inputs.prompt)?;
         let flow = match inputs.negative {
             Some(negative) => {
-                let uncond = transformer.forward(&model_input, &token_timesteps, negative)?;
+                let uncond = predict(negative)?;
                 (&uncond + ((cond - &uncond)? * inputs.guidance)?)?
             }
             None => cond,
@@ -167,9 +179,16 @@ pub fn denoise(
 /// `progress` as each chunk exists.
 pub fn decode(vae: &WanVae, latents: &Tensor, progress: &mut dyn Progress) -> Result<()> {
     progress.stage(Stage::Decoding)?;
+    if progress.cancelled() {
+        return Err(Error::Cancelled);
+    }
     let z = vae.denormalize_latents(latents)?;
     vae.decode_streaming(&z, &mut |first, chunk| {
-        progress.frames(first, &video_to_frames(&chunk)?)
+        progress.frames(first, &video_to_frames(&chunk)?)?;
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
     })
 }
 
@@ -207,6 +226,9 @@ struct Collect<'a> {
 }
 
 impl Progress for Collect<'_> {
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
     fn stage(&mut self, stage: Stage) -> Result<()> {
         self.inner.stage(stage)
     }

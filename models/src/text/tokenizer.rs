@@ -56,9 +56,15 @@ impl PromptTokenizer {
             message,
         };
         let bytes = std::fs::read(path).map_err(|e| load_error(e.to_string()))?;
-        let mut tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| load_error(e.to_string()))?;
+        // Read first: it refuses what is not JSON, which tokenizers may panic on.
         let json: TokenizerJson =
             serde_json::from_slice(&bytes).map_err(|e| load_error(e.to_string()))?;
+        // tokenizers panics (`expect("Helper")`) on some malformed `decoder` sections: a damaged
+        // file must be an error, never a panic in the host.
+        let parsed = std::panic::catch_unwind(|| Tokenizer::from_bytes(&bytes)).map_err(|_| {
+            load_error("malformed tokenizer file (its `decoder` section can't be read)".into())
+        })?;
+        let mut tokenizer = parsed.map_err(|e| load_error(e.to_string()))?;
         let unk_id = json
             .model
             .unk_id

@@ -87,6 +87,21 @@ impl VaeConfig {
         if self.dim_mult.is_empty() {
             return fail("`dim_mult` is empty".into());
         }
+        let sizes = [
+            ("base_dim", self.base_dim),
+            ("decoder_base_dim", self.decoder_base_dim.unwrap_or(1)),
+            ("z_dim", self.z_dim),
+            ("in_channels", self.in_channels),
+            ("out_channels", self.out_channels),
+            ("patch_size", self.patch_size.unwrap_or(1)),
+            ("scale_factor_spatial", self.scale_factor_spatial),
+            ("scale_factor_temporal", self.scale_factor_temporal),
+        ];
+        let mults = self.dim_mult.iter().map(|&m| ("dim_mult", m));
+        if let Some((name, _)) = sizes.into_iter().chain(mults).find(|(_, v)| *v == 0) {
+            // A zero width divides by zero in the channel shortcuts.
+            return fail(format!("`{name}` is 0"));
+        }
         if self.temperal_downsample.len() + 1 < self.dim_mult.len() {
             return fail(format!(
                 "`temperal_downsample` has {} entries, {} stages need {}",

@@ -4,6 +4,7 @@
 //! layers ask for, and records what was consumed so that leftovers can be reported.
 
 mod pth;
+mod pth_guard;
 mod random;
 mod safetensors_files;
 mod tracked;

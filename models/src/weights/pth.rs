@@ -14,11 +14,15 @@ pub struct PthSource {
 
 impl PthSource {
     pub fn open(path: &Path) -> Result<Self> {
+        let unreadable =
+            |e: String| Error::checkpoint(path, format!("not a readable torch checkpoint: {e}"));
+        super::pth_guard::check_pickles(path).map_err(unreadable)?;
         let file = PthTensors::new(path, None)
             .or_else(|_| PthTensors::new(path, Some("state_dict")))
             .map_err(|e| {
                 Error::checkpoint(path, format!("not a readable torch checkpoint: {e}"))
             })?;
+        super::pth_guard::check_tensor_extents(path, file.tensor_infos()).map_err(unreadable)?;
         let infos = file
             .tensor_infos()
             .iter()

@@ -38,6 +38,33 @@ impl TrackedWeights {
         }
     }
 
+    /// The same names over the same source, with nothing recorded as consumed yet.
+    pub fn fresh(&self) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                source: self.inner.source.clone(),
+                stored_name: self.inner.stored_name.clone(),
+                used: Mutex::new(BTreeSet::new()),
+            }),
+        }
+    }
+
+    /// The name in the file of the tensor the layers call `canonical`.
+    pub fn stored_name(&self, canonical: &str) -> Option<&str> {
+        self.inner.stored_name.get(canonical).map(String::as_str)
+    }
+
+    /// Records `canonical` as consumed without reading it (header-only checks).
+    pub fn mark_used(&self, canonical: &str) {
+        if let Some(stored) = self.inner.stored_name.get(canonical) {
+            self.inner
+                .used
+                .lock()
+                .expect("weights tracker poisoned")
+                .insert(stored.clone());
+        }
+    }
+
     pub fn source(&self) -> &Arc<dyn TensorSource> {
         &self.inner.source
     }
