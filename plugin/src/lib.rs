@@ -158,6 +158,15 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let prefs = ClipPreferences(args.out_args()?);
             prefs.set_frame_varying(true)?;
             prefs.set_premultiplication(false)?;
+            // The clip's format (OFX 1.5, a Natron extension before): without it a host
+            // takes the project's format for a node with no input, and its writers put the
+            // clip in a corner of a project-sized frame (seen in NatronRenderer).
+            let effect = args.effect()?;
+            let s = Settings::read(&effect.param_set()?, None)?;
+            let format = [0, 0, s.width.max(1) as i32, s.height.max(1) as i32];
+            ofx_bindings::PropertySet::ignore_unknown(
+                prefs.0.set_ints(c"OfxImageClipPropFormat", &format),
+            )?;
             let setable = ofx_bindings::suites::get()
                 .and_then(|s| s.host_properties())
                 .and_then(|p| p.get_bool(kOfxImageEffectPropSetableFrameRate, 0))

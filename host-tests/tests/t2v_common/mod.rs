@@ -64,6 +64,12 @@ pub fn log_text() -> String {
 /// that it never waits on the lock of the `cargo test` running us).
 pub fn bundle() -> PathBuf {
     scratch();
+    built_bundle()
+}
+
+/// The bundle as [`bundle`] builds it, without this process's scratch settings (the real-host
+/// suite gives each host process its own).
+pub fn built_bundle() -> PathBuf {
     static BUNDLE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUNDLE
         .get_or_init(|| {
