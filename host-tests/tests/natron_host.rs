@@ -47,7 +47,18 @@ fn writer(name: &str, plugin: &str, input: &str, file: &Path, first: i64, last: 
 
 /// Renders `nodes` through `writers` in a project of the clip's size.
 fn render(dir: &Path, nodes: Vec<Value>, writers: Vec<Value>) -> Value {
-    let job = json!({"mode": "graph", "format": [WIDTH, HEIGHT], "nodes": nodes,
+    render_in(dir, Some([WIDTH, HEIGHT]), nodes, writers)
+}
+
+/// Renders `nodes` through `writers`; with no project `format`, Natron's default project
+/// (1920x1080) and writers that write their input's format: the size comes from the node alone.
+fn render_in(
+    dir: &Path,
+    format: Option<[usize; 2]>,
+    nodes: Vec<Value>,
+    writers: Vec<Value>,
+) -> Value {
+    let job = json!({"mode": "graph", "format": format, "nodes": nodes,
                      "writers": writers, "rods": [["t2v", 1]]});
     let (run, report) = drive(dir, &shared_cache(), job);
     let failed = failed_renders(&report);
@@ -253,8 +264,9 @@ fn frames_have_the_clips_size_and_pixels_and_hold_outside_the_clip() {
     // The clip starts at frame 3: frames 1-2 hold its first frame, 20-21 its last.
     let t2v = node("t2v", json!({"colour": "sRGB display", "first_frame": 3}));
     let pfm = dir.join("f_###.pfm");
-    let report = render(
+    let report = render_in(
         &dir,
+        None,
         vec![t2v],
         vec![writer("Write1", "WritePFM", "t2v", &pfm, 1, 21)],
     );
