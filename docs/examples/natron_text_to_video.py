@@ -23,5 +23,8 @@ t2v.getParam("colour").setValue(1)  # 0 sRGB display, 1 linear, 2 Rec.709, 3 aut
 write = app.createNode("fr.inria.openfx.WriteOIIO")  # noqa: F821
 write.connectInput(0, t2v)
 write.getParam("filename").setValue("renders/boat/boat.####.exr")
+# Write the node's own size: Natron's writers default to the project format (1920x1080 in a new
+# project), which would put the clip in the bottom-left corner of a larger black frame.
+write.getParam("formatType").setValue(0)  # 0 Input Format, 1 Project Format, 2 Fixed Format
 write.setScriptName("Write1")
 app.render(write, 1, FRAMES)  # noqa: F821

@@ -184,6 +184,15 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let settings = Settings::read(&effect.param_set()?, None)?;
             let colour = node_of(&effect)?.colour(settings.colour);
             working_space::set_clip_preferences(&effect, &prefs.0, colour)?;
+            // The clip's format (OFX 1.5, a Natron extension before): without it a host
+            // takes the project's format for a node with no input, and its writers put the
+            // clip in a corner of a project-sized frame (seen in NatronRenderer). The same
+            // bounds as the region of definition.
+            let side = |v: usize| v.clamp(1, params::MAX_SIDE) as i32;
+            let format = [0, 0, side(settings.width), side(settings.height)];
+            ofx_bindings::PropertySet::ignore_unknown(
+                prefs.0.set_ints(c"OfxImageClipPropFormat", &format),
+            )?;
             let setable = ofx_bindings::suites::get()
                 .and_then(|s| s.host_properties())
                 .and_then(|p| p.get_bool(kOfxImageEffectPropSetableFrameRate, 0))

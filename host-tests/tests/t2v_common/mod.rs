@@ -89,6 +89,12 @@ pub fn log_text() -> String {
 /// A child process of a test (see [`child_test`]) uses its parent's bundle.
 pub fn bundle() -> PathBuf {
     scratch();
+    built_bundle()
+}
+
+/// The bundle as [`bundle`] builds it, without this process's scratch settings (the real-host
+/// suite gives each host process its own).
+pub fn built_bundle() -> PathBuf {
     static BUNDLE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUNDLE
         .get_or_init(|| {
