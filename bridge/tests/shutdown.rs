@@ -77,9 +77,9 @@ fn shutdown_cancels_work_and_joins_every_thread() {
     }
 
     // The process-wide service: one instance, gone after shutdown_global, back on demand.
-    std::env::set_var("T2V_CACHE_DIR", dir.path().join("global"));
-    let a = Service::global().unwrap();
-    let b = Service::global().unwrap();
+    let global = || with_cache(&dir.path().join("global"));
+    let a = Service::global_with(global).unwrap();
+    let b = Service::global_with(|| unreachable!("the running service is reused")).unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b));
     a.submit(request("global")).unwrap().wait().unwrap();
     Service::shutdown_global();
@@ -87,7 +87,7 @@ fn shutdown_cancels_work_and_joins_every_thread() {
     if linux {
         assert_eq!(service_threads_settled(0), 0);
     }
-    let c = Service::global().unwrap();
+    let c = Service::global_with(global).unwrap();
     assert!(!std::sync::Arc::ptr_eq(&a, &c));
     Service::shutdown_global();
 }

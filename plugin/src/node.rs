@@ -11,7 +11,6 @@ use crate::params::{Settings, GENERATION, HEIGHT, RESOLUTION, RESOLUTIONS, WIDTH
 use crate::pixels;
 use crate::services::{self, ServiceChoice, NO_MODEL_MESSAGE};
 use crate::status;
-use candle_core::DType;
 use ofx_bindings::progress::Progress;
 use ofx_bindings::sys::*;
 use ofx_bindings::{ImageEffect, MessageType, OfxError, PixelDepth, PropertySet, Reply, Result};
@@ -20,9 +19,9 @@ use std::sync::{Arc, Mutex};
 use t2v_support::lock;
 use std::time::Duration;
 use t2v_bridge::{
-    Clip, Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service,
+    Clip, Error, Frame, GenerationParams, Image, JobHandle, JobProgress, ModelSpec,
+    ProgressObserver, Request, Service,
 };
-use t2v_models::pipeline::GenerationParams;
 
 /// Shown while the demo model stands in for real weights.
 const DEMO_NOTE: &str =
@@ -125,19 +124,15 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
         device: settings.device,
         disk_cache: settings.cache,
     })?;
-    let mut request = Request::new(ModelSpec::folder(model), params);
-    // Full precision on the CPU; bf16 (the checkpoint's own precision) on a GPU.
-    request.dtype = if service.device().is_cuda() {
-        DType::BF16
-    } else {
-        DType::F32
-    };
+    // The precision is left to the service (`Precision::Auto`), as `t2v` leaves it: the same
+    // settings make the same clip, cached once for both.
+    let request = Request::new(ModelSpec::folder(model), params);
     Ok((request, service))
 }
 
 /// The `Source` clip's image at `time`, for image-to-video; `None` when it is not connected
 /// or gives no image (Resolve reports every clip connected).
-fn source_image(effect: &ImageEffect, time: f64) -> Option<Arc<image::DynamicImage>> {
+fn source_image(effect: &ImageEffect, time: f64) -> Option<Image> {
     let clip = effect.clip("Source").ok()?;
     if !clip.is_connected().unwrap_or(false) {
         return None;
@@ -177,8 +172,7 @@ fn source_image(effect: &ImageEffect, time: f64) -> Option<Arc<image::DynamicIma
             _ => return None,
         }
     }
-    image::RgbImage::from_raw(w as u32, h as u32, rgb)
-        .map(|i| Arc::new(image::DynamicImage::ImageRgb8(i)))
+    Image::from_rgb8(w as u32, h as u32, rgb).ok()
 }
 
 /// What a render shows.
@@ -559,7 +553,7 @@ impl Node {
                 return Show::Placeholder(None);
             }
             let cached = prepare(settings).ok().and_then(|(request, service)| {
-                let cache_key = Service::key_for(&request).ok()?;
+                let cache_key = service.key_for(&request).ok()?;
                 service
                     .cache()
                     .is_some_and(|c| c.contains(&cache_key))

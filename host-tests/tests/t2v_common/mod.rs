@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use t2v_bridge::{Frame, ModelSpec, Request, Service, ServiceConfig};
-use t2v_models::pipeline::GenerationParams;
+use t2v_bridge::GenerationParams;
 
 pub const ID: &str = "org.texttovideo.TextToVideo";
 pub const SIZE: usize = 64;

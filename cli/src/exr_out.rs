@@ -1,7 +1,7 @@
 //! OpenEXR frames: 32-bit float RGB. The values are the model's output unchanged (display
 //! referred, sRGB-encoded, in [0, 1]); tag them as sRGB in the compositor's Read node.
 
-use crate::frame::Frame;
+use t2v_bridge::Frame;
 use crate::frames_out::{ensure_parent, frame_path};
 use std::path::PathBuf;
 

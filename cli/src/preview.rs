@@ -1,6 +1,6 @@
 //! Animated previews of a clip: GIF (`.gif`) or APNG (`.png`), 8-bit, looping.
 
-use crate::frame::Frame;
+use t2v_bridge::Frame;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
