@@ -90,8 +90,7 @@ impl TryFrom<String> for DeviceChoice {
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// Decided by the service from the device it runs on ([`Precision::for_device`]), so every
-    /// submitter (the node, `t2v`) asking for the same clip on the same device gets the same
-    /// clip key.
+    /// submitter asking for the same clip on the same device gets the same clip key.
     #[default]
     Auto,
     F32,

@@ -282,7 +282,7 @@ impl JobHandle {
     }
 
     /// Blocks until anything about the job changes (progress, frames, the end) or `timeout`
-    /// passes. For a host thread that waits while polling its own abort flag.
+    /// passes. For a caller that waits while polling an abort flag of its own.
     pub fn wait_for_change(&self, timeout: Duration) {
         let s = lock(&self.job.state);
         if s.outcome.is_some() || self.is_released() {

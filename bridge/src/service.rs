@@ -120,8 +120,6 @@ pub struct Service {
     reader_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-static GLOBAL: Mutex<Option<Arc<Service>>> = Mutex::new(None);
-
 impl Service {
     /// Starts a service: resolves the device, opens the disk cache and starts the threads.
     pub fn new(config: ServiceConfig) -> Result<Service> {
@@ -168,41 +166,6 @@ impl Service {
             compute_thread: Mutex::new(Some(compute_thread)),
             reader_thread: Mutex::new(reader_thread),
         })
-    }
-
-    /// The process-wide service that every node instance shares, started on first use with
-    /// [`ServiceConfig::from_env`] (without the disk cache if its folder can't be used).
-    pub fn global() -> Result<Arc<Service>> {
-        Self::global_with(ServiceConfig::from_env)
-    }
-
-    /// [`Service::global`] started, when it must be, with `config()`.
-    pub fn global_with(config: impl FnOnce() -> ServiceConfig) -> Result<Arc<Service>> {
-        let mut global = lock(&GLOBAL);
-        if let Some(service) = global.as_ref().filter(|s| !s.is_shut_down()) {
-            return Ok(service.clone());
-        }
-        let config = config();
-        let service = match Service::new(config.clone()) {
-            Ok(s) => s,
-            Err(_) if config.use_disk_cache => Service::new(ServiceConfig {
-                use_disk_cache: false,
-                ..config
-            })?,
-            Err(e) => return Err(e),
-        };
-        let service = Arc::new(service);
-        *global = Some(service.clone());
-        Ok(service)
-    }
-
-    /// Shuts the global service down (cancelling its work and joining its threads), if it was
-    /// started. The next [`Service::global`] starts a new one.
-    pub fn shutdown_global() {
-        let service = lock(&GLOBAL).take();
-        if let Some(service) = service {
-            service.shutdown();
-        }
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -336,8 +299,8 @@ impl Service {
         Ok(handle)
     }
 
-    /// Unloads the models and forgets cached prompt embeddings once the worker is between jobs
-    /// (the host's purge-caches action). The next job loads again.
+    /// Unloads the models and forgets cached prompt embeddings once the worker is between jobs.
+    /// The next job loads again.
     pub fn unload(&self) {
         if let Some(tx) = lock(&self.compute_tx).as_ref() {
             let _ = tx.send(Message::Unload);

@@ -232,6 +232,23 @@ fn every_t2v_command_in_the_docs_runs_on_the_demo_model() {
     std::fs::remove_dir_all(&scratch).ok();
 }
 
+/// Regression: after the command line moved out of the service library, a doc that still
+/// builds or runs `t2v` from `t2v-bridge` would fail for whoever follows it.
+#[test]
+fn no_doc_builds_t2v_from_the_service_library() {
+    for file in doc_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            assert!(
+                !line.contains("-p t2v-bridge"),
+                "{}:{}: `{line}`: the t2v binary is in t2v-cli",
+                file.display(),
+                n + 1
+            );
+        }
+    }
+}
+
 #[test]
 fn commands_are_read_as_a_shell_would() {
     let md = "text\n```sh\nt2v generate --prompt \"a fox # not a comment\" \\\n    --output out/f.%04d.png   # comment\ncargo build --release\n```\n";

@@ -120,7 +120,6 @@ pub fn shutdown_all() {
     for (_, service) in services {
         service.shutdown();
     }
-    Service::shutdown_global();
 }
 
 pub fn instance_created() {

@@ -484,6 +484,14 @@ fn progress_channel() -> (ProgressObserver, Receiver<JobProgress>) {
     (observer, rx)
 }
 
+/// Prints progress events as JSON lines on stdout, remembering the last.
+fn print_progress(events: impl Iterator<Item = JobProgress>, last: &mut Option<JobProgress>) {
+    for event in events {
+        println!("{}", serde_json::to_string(&event).expect("progress serialises"));
+        *last = Some(event);
+    }
+}
+
 /// Removes the frames of a cancelled run, so that nothing half-done is left to be taken for
 /// a finished clip. Returns how many files were removed.
 fn remove_written(args: &GenerateArgs, written: usize) -> usize {
@@ -525,14 +533,13 @@ fn generate_clip(
         }
         Ok(())
     };
+    let mut last_event: Option<JobProgress> = None;
     let outcome = loop {
         if INTERRUPTS.load(Ordering::SeqCst) > 0 {
             job.cancel();
         }
         let outcome = job.wait_timeout(Duration::from_millis(100));
-        for event in events.try_iter() {
-            println!("{}", serde_json::to_string(&event).expect("progress serialises"));
-        }
+        print_progress(events.try_iter(), &mut last_event);
         // Frames arrive in order: write each as soon as it exists.
         while written < frame_count {
             match job.frame(written) {
@@ -549,6 +556,14 @@ fn generate_clip(
         }
     };
     bar.finish();
+    if json {
+        // The outcome can be seen before the worker has reported it: end with the final stage.
+        print_progress(events.try_iter(), &mut last_event);
+        let last = job.progress();
+        if last_event.as_ref().is_none_or(|e| e.stage != last.stage) {
+            print_progress(std::iter::once(last), &mut last_event);
+        }
+    }
     let clip = match outcome {
         Ok(clip) => clip,
         Err(e) if e.is_cancelled() => {
