@@ -11,8 +11,23 @@ use t2v_models::checkpoint::ModelFiles;
 /// Bumped whenever what a key covers, or the entry format, changes: old entries then miss.
 pub const CACHE_FORMAT_VERSION: u32 = 1;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialised as its 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct ClipKey([u8; 32]);
+
+impl From<ClipKey> for String {
+    fn from(k: ClipKey) -> String {
+        k.to_hex()
+    }
+}
+
+impl TryFrom<String> for ClipKey {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<ClipKey, String> {
+        ClipKey::from_hex(&s).ok_or_else(|| format!("`{s}` is not a clip key (64 hex digits)"))
+    }
+}
 
 impl ClipKey {
     pub fn to_hex(&self) -> String {

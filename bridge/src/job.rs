@@ -20,7 +20,7 @@ use t2v_models::checkpoint::ModelFiles;
 pub type ProgressObserver = Arc<dyn Fn(&JobProgress) + Send + Sync>;
 
 /// A finished clip.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Clip {
     pub key: ClipKey,
     pub frames: Vec<Frame>,

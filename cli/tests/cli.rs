@@ -353,6 +353,16 @@ fn info_reports_devices_and_the_model_layout() {
 }
 
 #[cfg(unix)]
+fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[cfg(unix)]
 #[test]
 fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
     let dir = tempfile::tempdir().unwrap();
@@ -367,11 +377,7 @@ fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
             break;
         }
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "INT");
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(130), "{rest:?}");
@@ -412,11 +418,7 @@ fn sigterm_cancels_like_ctrl_c_and_leaves_no_partial_output() {
             break;
         }
     }
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "TERM");
     let last = events.last();
     let output = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
