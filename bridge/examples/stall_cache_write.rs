@@ -30,10 +30,10 @@ fn main() {
         .wait()
         .expect("generate");
     let cache = ClipCache::open(cache_dir, u64::MAX).expect("cache");
-    let latents = clip.latents.as_ref().map(|l| {
-        l.to_tensor(&candle_core::Device::Cpu)
-            .expect("latents")
-    });
+    let latents = clip
+        .latents
+        .as_ref()
+        .map(|l| l.to_tensor(&candle_core::Device::Cpu).expect("latents"));
     let mut written = 0;
     let _ = cache.store_observed(
         &clip.key,

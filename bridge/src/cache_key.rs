@@ -12,7 +12,9 @@ use t2v_models::checkpoint::ModelFiles;
 pub const CACHE_FORMAT_VERSION: u32 = 1;
 
 /// Serialised as its 64 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(into = "String", try_from = "String")]
 pub struct ClipKey([u8; 32]);
 
@@ -112,7 +114,11 @@ pub fn image_hash(image: &Image) -> String {
 pub fn latents_hash(latents: &Latents) -> String {
     let mut h = KeyHasher(Sha256::new());
     h.field("shape", format!("{:?}", latents.shape()).as_bytes());
-    let bytes: Vec<u8> = latents.data().iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes: Vec<u8> = latents
+        .data()
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     h.field("data", &bytes);
     hex(&h.0.finalize())
 }

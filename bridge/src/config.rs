@@ -153,9 +153,17 @@ mod tests {
         assert_eq!(c.max_queued_jobs, 3);
         assert_eq!(c.cache_dir, Some(PathBuf::from("/farm/cache")));
 
-        let c = config(&[(IDLE_UNLOAD_ENV, "2.5"), (DEVICE_ENV, "tpu"), (MAX_QUEUED_ENV, "many")]);
+        let c = config(&[
+            (IDLE_UNLOAD_ENV, "2.5"),
+            (DEVICE_ENV, "tpu"),
+            (MAX_QUEUED_ENV, "many"),
+        ]);
         assert_eq!(c.idle_unload, Some(Duration::from_millis(2500)));
-        assert_eq!(c.device, DeviceChoice::Auto, "unparsable values are ignored");
+        assert_eq!(
+            c.device,
+            DeviceChoice::Auto,
+            "unparsable values are ignored"
+        );
         assert_eq!(c.max_queued_jobs, DEFAULT_MAX_QUEUED_JOBS);
         assert!(c.use_disk_cache);
         assert_eq!(c.cache_dir, None);

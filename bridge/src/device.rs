@@ -225,7 +225,12 @@ mod tests {
         assert_eq!(Precision::for_device(true), Precision::Bf16);
         assert_eq!(Precision::F16.resolve(&Device::Cpu), Precision::F16);
         assert_eq!(Precision::Bf16.dtype(), DType::BF16);
-        for p in [Precision::Auto, Precision::F32, Precision::Bf16, Precision::F16] {
+        for p in [
+            Precision::Auto,
+            Precision::F32,
+            Precision::Bf16,
+            Precision::F16,
+        ] {
             assert_eq!(p.name().parse::<Precision>(), Ok(p));
             // The clip key hashes the resolved precision's name: it must be candle's.
             if p != Precision::Auto {
@@ -241,9 +246,17 @@ mod tests {
             let json = serde_json::to_string(&d).unwrap();
             assert_eq!(serde_json::from_str::<DeviceChoice>(&json).unwrap(), d);
         }
-        assert_eq!(serde_json::to_string(&DeviceChoice::Cuda(1)).unwrap(), "\"cuda:1\"");
+        assert_eq!(
+            serde_json::to_string(&DeviceChoice::Cuda(1)).unwrap(),
+            "\"cuda:1\""
+        );
         assert!(serde_json::from_str::<DeviceChoice>("\"tpu\"").is_err());
-        for p in [Precision::Auto, Precision::F32, Precision::Bf16, Precision::F16] {
+        for p in [
+            Precision::Auto,
+            Precision::F32,
+            Precision::Bf16,
+            Precision::F16,
+        ] {
             let json = serde_json::to_string(&p).unwrap();
             assert_eq!(json, format!("\"{}\"", p.name()));
             assert_eq!(serde_json::from_str::<Precision>(&json).unwrap(), p);

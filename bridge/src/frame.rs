@@ -144,7 +144,10 @@ mod tests {
     fn frames_round_trip_through_json_and_refuse_a_wrong_size() {
         let f = Frame::from_rgb16(2, 1, vec![0, 1, 65535, 300, 40000, 7]);
         let json = serde_json::to_string(&f).unwrap();
-        assert_eq!(json, r#"{"width":2,"height":1,"rgb":[0,1,65535,300,40000,7]}"#);
+        assert_eq!(
+            json,
+            r#"{"width":2,"height":1,"rgb":[0,1,65535,300,40000,7]}"#
+        );
         assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), f);
         let e = serde_json::from_str::<Frame>(r#"{"width":2,"height":2,"rgb":[1]}"#).unwrap_err();
         assert!(e.to_string().contains("needs 12 RGB samples"), "{e}");

@@ -11,9 +11,9 @@ use crate::progress::{JobProgress, JobStage, ProgressTracker};
 use crate::request::{Latents, Request};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use t2v_support::lock;
 use std::time::{Duration, Instant};
 use t2v_models::checkpoint::ModelFiles;
+use t2v_support::lock;
 
 /// Called on the worker thread after every progress update (stage, step, decoded chunk), before
 /// the worker checks for cancellation. Keep it short: the generation waits for it.

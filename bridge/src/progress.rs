@@ -204,7 +204,10 @@ mod tests {
             JobStage::EncodingPrompt,
             JobStage::EncodingImage,
             JobStage::Denoising { step: 3, steps: 50 },
-            JobStage::Decoding { frame: 4, frames: 81 },
+            JobStage::Decoding {
+                frame: 4,
+                frames: 81,
+            },
             JobStage::WritingCache,
             JobStage::Done,
             JobStage::Failed,
@@ -219,12 +222,19 @@ mod tests {
                 frames_done: 4,
             };
             let json = serde_json::to_string(&p).unwrap();
-            assert_eq!(serde_json::from_str::<JobProgress>(&json).unwrap(), p, "{json}");
+            assert_eq!(
+                serde_json::from_str::<JobProgress>(&json).unwrap(),
+                p,
+                "{json}"
+            );
         }
         assert_eq!(
             serde_json::to_string(&JobStage::Denoising { step: 1, steps: 2 }).unwrap(),
             r#"{"denoising":{"step":1,"steps":2}}"#
         );
-        assert_eq!(serde_json::to_string(&JobStage::ReadingCache).unwrap(), r#""reading_cache""#);
+        assert_eq!(
+            serde_json::to_string(&JobStage::ReadingCache).unwrap(),
+            r#""reading_cache""#
+        );
     }
 }

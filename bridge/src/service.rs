@@ -25,11 +25,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use t2v_support::{lock, panic_message};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
+use t2v_support::{lock, panic_message};
 
 /// Counters of what the service has done since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -477,18 +477,20 @@ impl Worker {
         let outcome = match request {
             Some(_) if self.shared.stopping(job) => Err(Error::cancelled()),
             None => Err(Error::cancelled()),
-            Some(request) => match catch_unwind(AssertUnwindSafe(|| self.generate(job, &request))) {
-                Ok(outcome) => outcome,
-                Err(panic) => {
-                    bump(&self.shared.counters.panics);
-                    // The panic may have left a component half-built: start clean next time.
-                    self.slot.unload(&self.shared.loads);
-                    Err(Error::failed(format!(
-                        "internal error while generating (please report it): {}",
-                        panic_message(&*panic)
-                    )))
+            Some(request) => {
+                match catch_unwind(AssertUnwindSafe(|| self.generate(job, &request))) {
+                    Ok(outcome) => outcome,
+                    Err(panic) => {
+                        bump(&self.shared.counters.panics);
+                        // The panic may have left a component half-built: start clean next time.
+                        self.slot.unload(&self.shared.loads);
+                        Err(Error::failed(format!(
+                            "internal error while generating (please report it): {}",
+                            panic_message(&*panic)
+                        )))
+                    }
                 }
-            },
+            }
         };
         self.shared.retire(job);
         job.finish(outcome);
@@ -601,8 +603,7 @@ impl Worker {
                 job.set_stage(JobStage::EncodingImage);
                 self.check(job)?;
                 let start = Instant::now();
-                let f =
-                    pipeline::encode_first_frame(&vae, &image.to_dynamic(), params, &device)?;
+                let f = pipeline::encode_first_frame(&vae, &image.to_dynamic(), params, &device)?;
                 timings.encode_image_s = start.elapsed().as_secs_f64();
                 Some(f)
             }
@@ -621,7 +622,9 @@ impl Worker {
                         l.shape()
                     )));
                 }
-                l.to_tensor(&Device::Cpu)?.to_dtype(DType::F32)?.to_device(&device)?
+                l.to_tensor(&Device::Cpu)?
+                    .to_dtype(DType::F32)?
+                    .to_device(&device)?
             }
             None => pipeline::noise::seeded_noise(params.seed, &shape, &device)?,
         };

@@ -25,7 +25,10 @@ fn a_cache_hit_returns_identical_pixels_without_loading_a_model() {
     assert!(hit.from_cache);
     assert_eq!(hit.frames, generated.frames, "bit-identical frames");
     assert_eq!(hit.metadata, generated.metadata);
-    assert_eq!(hit.latents.as_ref().unwrap(), generated.latents.as_ref().unwrap());
+    assert_eq!(
+        hit.latents.as_ref().unwrap(),
+        generated.latents.as_ref().unwrap()
+    );
     let stats = service.stats();
     assert_eq!(
         (

@@ -39,5 +39,7 @@ fn requests_clips_progress_and_errors_survive_json() {
     bad.params.width = 33;
     let e = service.submit(bad).unwrap_err();
     round_trip::<Error>(&e);
-    assert!(serde_json::to_string(&e).unwrap().contains(r#""kind":"bad_input""#));
+    assert!(serde_json::to_string(&e)
+        .unwrap()
+        .contains(r#""kind":"bad_input""#));
 }

@@ -236,7 +236,11 @@ fn cancelled_jobs_free_their_inputs_and_a_full_queue_is_refused() {
 
     let e = service.submit(request("one too many")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::QueueFull);
-    assert!(e.message.contains("queue is full (2 clips waiting)"), "{}", e.message);
+    assert!(
+        e.message.contains("queue is full (2 clips waiting)"),
+        "{}",
+        e.message
+    );
     // Joining a waiting job adds nothing to the queue.
     let joined = service.submit(request("waiting")).unwrap();
 

@@ -388,9 +388,7 @@ fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
 
 /// `--progress json` on stdout, read line by line as the run goes.
 #[cfg(unix)]
-fn json_progress_lines(
-    child: &mut std::process::Child,
-) -> impl Iterator<Item = serde_json::Value> {
+fn json_progress_lines(child: &mut std::process::Child) -> impl Iterator<Item = serde_json::Value> {
     BufReader::new(child.stdout.take().unwrap())
         .lines()
         .map(|l| serde_json::from_str(&l.unwrap()).expect("every stdout line is JSON"))

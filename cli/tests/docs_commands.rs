@@ -118,8 +118,7 @@ fn t2v_arguments(command: &str) -> Option<Vec<String>> {
         .is_some_and(|p| p == "t2v" || p.ends_with("/release/t2v"))
     {
         1
-    } else if w.starts_with(&["cargo".into(), "run".into()]) && w.iter().any(|a| a == "t2v-cli")
-    {
+    } else if w.starts_with(&["cargo".into(), "run".into()]) && w.iter().any(|a| a == "t2v-cli") {
         w.iter().position(|a| a == "--")? + 1
     } else {
         return None;

@@ -46,7 +46,11 @@ fn a_clip_rendered_by_the_node_has_the_key_t2v_asks_for() {
     ])
     .unwrap();
     let request = t2v_cli::generate::request(&args).unwrap();
-    assert_eq!(request.precision, Precision::Auto, "t2v leaves it to the service");
+    assert_eq!(
+        request.precision,
+        Precision::Auto,
+        "t2v leaves it to the service"
+    );
     // The node's services run on the CPU here ($T2V_DEVICE=cpu, see t2v_common).
     let service = Service::new(ServiceConfig {
         device: DeviceChoice::Cpu,

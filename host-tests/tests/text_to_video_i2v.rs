@@ -55,7 +55,8 @@ fn source_clip_supplies_the_first_frame() {
         image::Rgb(split_colours(x as usize))
     });
     let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
-    request.image = Some(t2v_bridge::Image::from_rgb8(SIZE as u32, SIZE as u32, first.into_raw()).unwrap());
+    request.image =
+        Some(t2v_bridge::Image::from_rgb8(SIZE as u32, SIZE as u32, first.into_raw()).unwrap());
     let expected = service.submit(request).unwrap().wait().unwrap();
     for (image, frame) in images.iter().zip(&expected.frames) {
         assert_shows(image, frame);

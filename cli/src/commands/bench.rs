@@ -2,9 +2,9 @@
 //! `t2v_cli::bench`) and prints a table, optionally JSON.
 
 use super::{bad_input, failure, Failure};
+use crate::bench::{self, BenchModel, BenchOptions, BenchSize, BenchStage};
 use clap::Args;
 use std::path::PathBuf;
-use crate::bench::{self, BenchModel, BenchOptions, BenchSize, BenchStage};
 use t2v_bridge::DeviceChoice;
 
 #[derive(Args)]

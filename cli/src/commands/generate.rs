@@ -487,7 +487,10 @@ fn progress_channel() -> (ProgressObserver, Receiver<JobProgress>) {
 /// Prints progress events as JSON lines on stdout, remembering the last.
 fn print_progress(events: impl Iterator<Item = JobProgress>, last: &mut Option<JobProgress>) {
     for event in events {
-        println!("{}", serde_json::to_string(&event).expect("progress serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(&event).expect("progress serialises")
+        );
         *last = Some(event);
     }
 }

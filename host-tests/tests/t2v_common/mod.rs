@@ -7,8 +7,8 @@ use ofx_test_host::{Instance, RenderedImage};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use t2v_bridge::{Frame, ModelSpec, Request, Service, ServiceConfig};
 use t2v_bridge::GenerationParams;
+use t2v_bridge::{Frame, ModelSpec, Request, Service, ServiceConfig};
 
 pub const ID: &str = "org.texttovideo.TextToVideo";
 pub const SIZE: usize = 64;
