@@ -5,8 +5,7 @@
 //! Usage: stall_cache_write CACHE_DIR MODEL_DIR PROMPT
 
 use std::io::Write;
-use t2v_bridge::{ClipCache, ModelSpec, Request, Service, ServiceConfig};
-use t2v_models::pipeline::GenerationParams;
+use t2v_bridge::{ClipCache, GenerationParams, ModelSpec, Request, Service, ServiceConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -31,11 +30,15 @@ fn main() {
         .wait()
         .expect("generate");
     let cache = ClipCache::open(cache_dir, u64::MAX).expect("cache");
+    let latents = clip
+        .latents
+        .as_ref()
+        .map(|l| l.to_tensor(&candle_core::Device::Cpu).expect("latents"));
     let mut written = 0;
     let _ = cache.store_observed(
         &clip.key,
         &clip.frames,
-        clip.latents.as_ref(),
+        latents.as_ref(),
         &clip.metadata,
         &mut |path| {
             written += 1;

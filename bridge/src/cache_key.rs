@@ -3,7 +3,7 @@
 //! ([`t2v_models::NUMERICS_VERSION`]).
 
 use crate::error::Result;
-use crate::request::Request;
+use crate::request::{Image, Latents, Request};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -12,8 +12,25 @@ pub use crate::model_identity::model_fingerprint;
 /// Bumped whenever what a key covers, or the entry format, changes: old entries then miss.
 pub const CACHE_FORMAT_VERSION: u32 = 2;
 
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Serialised as its 64 hex digits.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
 pub struct ClipKey([u8; 32]);
+
+impl From<ClipKey> for String {
+    fn from(k: ClipKey) -> String {
+        k.to_hex()
+    }
+}
+
+impl TryFrom<String> for ClipKey {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<ClipKey, String> {
+        ClipKey::from_hex(&s).ok_or_else(|| format!("`{s}` is not a clip key (64 hex digits)"))
+    }
+}
 
 impl ClipKey {
     pub fn to_hex(&self) -> String {
@@ -64,27 +81,27 @@ impl KeyHasher {
 }
 
 /// A hash of an image's decoded pixels (not its file), so re-saving the same picture hits.
-pub fn image_hash(image: &image::DynamicImage) -> String {
+pub fn image_hash(image: &Image) -> String {
     let mut h = KeyHasher(Sha256::new());
     h.field(
         "size",
         format!("{}x{}", image.width(), image.height()).as_bytes(),
     );
-    h.field("color", format!("{:?}", image.color()).as_bytes());
-    h.field("pixels", image.as_bytes());
+    h.field("color", format!("{:?}", image::ColorType::Rgb8).as_bytes());
+    h.field("pixels", image.rgb8());
     hex(&h.0.finalize())
 }
 
-pub fn tensor_hash(t: &candle_core::Tensor) -> Result<String> {
-    let data: Vec<f32> = t
-        .to_dtype(candle_core::DType::F32)?
-        .flatten_all()?
-        .to_vec1()?;
+pub fn latents_hash(latents: &Latents) -> String {
     let mut h = KeyHasher(Sha256::new());
-    h.field("shape", format!("{:?}", t.dims()).as_bytes());
-    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    h.field("shape", format!("{:?}", latents.shape()).as_bytes());
+    let bytes: Vec<u8> = latents
+        .data()
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
     h.field("data", &bytes);
-    Ok(hex(&h.0.finalize()))
+    hex(&h.0.finalize())
 }
 
 /// The key of `request` with the model whose fingerprint is `model_fingerprint`. The compute
@@ -115,13 +132,13 @@ pub fn clip_key_with_numerics(
     h.field("guidance", &p.guidance.to_bits().to_le_bytes());
     h.field("shift", &p.shift.to_bits().to_le_bytes());
     h.field("sampler", p.sampler.name().as_bytes());
-    h.field("dtype", request.dtype.as_str().as_bytes());
+    h.field("dtype", request.precision.name().as_bytes());
     match &request.image {
         Some(image) => h.field("image", image_hash(image).as_bytes()),
         None => h.field("image", b"none"),
     }
     match &request.init_latents {
-        Some(t) => h.field("init_latents", tensor_hash(t)?.as_bytes()),
+        Some(l) => h.field("init_latents", latents_hash(l).as_bytes()),
         None => h.field("init_latents", b"none"),
     }
     Ok(ClipKey(h.0.finalize().into()))
@@ -130,8 +147,8 @@ pub fn clip_key_with_numerics(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::params::GenerationParams;
     use crate::request::ModelSpec;
-    use t2v_models::pipeline::GenerationParams;
 
     fn request() -> Request {
         Request::new(
@@ -164,9 +181,10 @@ mod tests {
             Box::new(|r| r.params.steps = 2),
             Box::new(|r| r.params.guidance = 4.0),
             Box::new(|r| r.params.shift = 3.0),
-            Box::new(|r| r.params.sampler = t2v_models::sampling::SamplerKind::Euler),
-            Box::new(|r| r.dtype = candle_core::DType::BF16),
-            Box::new(|r| r.image = Some(std::sync::Arc::new(image::DynamicImage::new_rgb8(2, 2)))),
+            Box::new(|r| r.params.sampler = crate::params::Sampler::Euler),
+            Box::new(|r| r.precision = crate::device::Precision::Bf16),
+            Box::new(|r| r.image = Some(Image::from_rgb8(2, 2, vec![0; 12]).unwrap())),
+            Box::new(|r| r.init_latents = Some(Latents::new(vec![1], vec![0.5]).unwrap())),
         ];
         for change in variants {
             let mut r = request();
@@ -178,7 +196,7 @@ mod tests {
     #[test]
     fn default_negative_prompt_spelled_out_is_the_same_clip() {
         let mut r = request();
-        r.params.negative_prompt = Some(t2v_models::pipeline::DEFAULT_NEGATIVE_PROMPT.into());
+        r.params.negative_prompt = Some(crate::params::DEFAULT_NEGATIVE_PROMPT.into());
         assert_eq!(
             clip_key(&r, "m").unwrap(),
             clip_key(&request(), "m").unwrap()

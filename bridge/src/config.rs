@@ -14,6 +14,10 @@ pub const IDLE_UNLOAD_ENV: &str = "T2V_IDLE_UNLOAD_SECS";
 pub const LOW_MEMORY_ENV: &str = "T2V_LOW_MEMORY";
 /// `1` turns the disk cache off.
 pub const NO_CACHE_ENV: &str = "T2V_NO_CACHE";
+/// How many jobs may wait for the worker ([`ServiceConfig::max_queued_jobs`]).
+pub const MAX_QUEUED_ENV: &str = "T2V_MAX_QUEUED_JOBS";
+/// [`ServiceConfig::max_queued_jobs`] unless configured.
+pub const DEFAULT_MAX_QUEUED_JOBS: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
@@ -32,6 +36,10 @@ pub struct ServiceConfig {
     pub low_memory: bool,
     /// How many prompt embeddings to keep (on the CPU).
     pub embedding_cache_entries: usize,
+    /// How many jobs may wait (queued or being looked up in the disk cache, not yet started or
+    /// cancelled); a submission past it fails with [`crate::ErrorKind::QueueFull`]. Each
+    /// waiting job holds its inputs (first frame, starting latents) in memory.
+    pub max_queued_jobs: usize,
     /// Test hook: a job with exactly this prompt panics inside the worker.
     #[doc(hidden)]
     pub panic_on_prompt: Option<String>,
@@ -47,19 +55,15 @@ impl Default for ServiceConfig {
             use_disk_cache: true,
             low_memory: true,
             embedding_cache_entries: 32,
+            max_queued_jobs: DEFAULT_MAX_QUEUED_JOBS,
             panic_on_prompt: None,
         }
     }
 }
 
-fn env_flag(name: &str) -> bool {
-    env_switch(name) == Some(true)
-}
-
 /// `Some(true)` for 1/true/yes/on, `Some(false)` for 0/false/no/off, `None` when unset or other.
-fn env_switch(name: &str) -> Option<bool> {
-    let v = std::env::var(name).ok()?;
-    match v.trim().to_ascii_lowercase().as_str() {
+fn switch(value: Option<String>) -> Option<bool> {
+    match value?.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),
         _ => None,
@@ -68,13 +72,19 @@ fn env_switch(name: &str) -> Option<bool> {
 
 impl ServiceConfig {
     /// The defaults, adjusted by `T2V_DEVICE`, `T2V_IDLE_UNLOAD_SECS`, `T2V_LOW_MEMORY`,
-    /// `T2V_NO_CACHE`, `T2V_CACHE_DIR` and `T2V_CACHE_MAX_GB`. Unparsable values are ignored.
+    /// `T2V_NO_CACHE`, `T2V_MAX_QUEUED_JOBS`, `T2V_CACHE_DIR` and `T2V_CACHE_MAX_GB`.
+    /// Unparsable values are ignored.
     pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`ServiceConfig::from_env`] over any source of variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let mut c = ServiceConfig::default();
-        if let Some(d) = std::env::var(DEVICE_ENV).ok().and_then(|v| v.parse().ok()) {
+        if let Some(d) = lookup(DEVICE_ENV).and_then(|v| v.parse().ok()) {
             c.device = d;
         }
-        if let Ok(v) = std::env::var(IDLE_UNLOAD_ENV) {
+        if let Some(v) = lookup(IDLE_UNLOAD_ENV) {
             match v.trim() {
                 "0" | "never" => c.idle_unload = None,
                 s => {
@@ -84,10 +94,16 @@ impl ServiceConfig {
                 }
             }
         }
-        if let Some(on) = env_switch(LOW_MEMORY_ENV) {
+        if let Some(on) = switch(lookup(LOW_MEMORY_ENV)) {
             c.low_memory = on;
         }
-        c.use_disk_cache = !env_flag(NO_CACHE_ENV);
+        c.use_disk_cache = switch(lookup(NO_CACHE_ENV)) != Some(true);
+        if let Some(n) = lookup(MAX_QUEUED_ENV).and_then(|v| v.trim().parse().ok()) {
+            c.max_queued_jobs = n;
+        }
+        if let Some(dir) = lookup(clip_cache::CACHE_DIR_ENV).filter(|d| !d.is_empty()) {
+            c.cache_dir = Some(PathBuf::from(dir));
+        }
         c
     }
 }
@@ -95,10 +111,18 @@ impl ServiceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> ServiceConfig {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ServiceConfig::from_lookup(|name| vars.get(name).cloned())
+    }
 
     #[test]
     fn switches_read_both_ways_and_ignore_noise() {
-        let name = "T2V_TEST_SWITCH_CONFIG";
         for (value, expected) in [
             ("1", Some(true)),
             (" On ", Some(true)),
@@ -106,11 +130,42 @@ mod tests {
             ("off", Some(false)),
             ("maybe", None),
         ] {
-            std::env::set_var(name, value);
-            assert_eq!(env_switch(name), expected, "{value}");
+            assert_eq!(switch(Some(value.into())), expected, "{value}");
         }
-        std::env::remove_var(name);
-        assert_eq!(env_switch(name), None);
+        assert_eq!(switch(None), None);
         assert!(ServiceConfig::default().low_memory);
+    }
+
+    #[test]
+    fn variables_adjust_the_defaults() {
+        let c = config(&[
+            (DEVICE_ENV, "cpu"),
+            (IDLE_UNLOAD_ENV, "never"),
+            (LOW_MEMORY_ENV, "0"),
+            (NO_CACHE_ENV, "yes"),
+            (MAX_QUEUED_ENV, "3"),
+            (clip_cache::CACHE_DIR_ENV, "/farm/cache"),
+        ]);
+        assert_eq!(c.device, DeviceChoice::Cpu);
+        assert_eq!(c.idle_unload, None);
+        assert!(!c.low_memory);
+        assert!(!c.use_disk_cache);
+        assert_eq!(c.max_queued_jobs, 3);
+        assert_eq!(c.cache_dir, Some(PathBuf::from("/farm/cache")));
+
+        let c = config(&[
+            (IDLE_UNLOAD_ENV, "2.5"),
+            (DEVICE_ENV, "tpu"),
+            (MAX_QUEUED_ENV, "many"),
+        ]);
+        assert_eq!(c.idle_unload, Some(Duration::from_millis(2500)));
+        assert_eq!(
+            c.device,
+            DeviceChoice::Auto,
+            "unparsable values are ignored"
+        );
+        assert_eq!(c.max_queued_jobs, DEFAULT_MAX_QUEUED_JOBS);
+        assert!(c.use_disk_cache);
+        assert_eq!(c.cache_dir, None);
     }
 }

@@ -1,9 +1,11 @@
 //! The service's error: a kind that decides what the caller does (and the CLI's exit code) and a
 //! message that says what to change. Cloneable, because merged submitters share one outcome.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The request, a file or a setting is wrong: the message names what to change.
     BadInput,
@@ -11,9 +13,13 @@ pub enum ErrorKind {
     Failed,
     /// The job was cancelled (by its submitters, Ctrl-C or the service shutting down).
     Cancelled,
+    /// The service already has as many jobs waiting as it takes
+    /// ([`crate::ServiceConfig::max_queued_jobs`]): try again once some have finished.
+    QueueFull,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialises as `{"kind": "bad_input", "message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
@@ -38,15 +44,27 @@ impl Error {
             message: "cancelled".into(),
         }
     }
+    /// The queue already holds `waiting` jobs, its limit.
+    pub fn queue_full(waiting: usize) -> Self {
+        Error {
+            kind: ErrorKind::QueueFull,
+            message: format!(
+                "the generation queue is full ({waiting} clips waiting): try again once some have \
+                 finished, or cancel some"
+            ),
+        }
+    }
     pub fn is_cancelled(&self) -> bool {
         self.kind == ErrorKind::Cancelled
     }
-    /// The `t2v` exit code: 2 for bad input, 1 for a failure, 130 for a cancelled job.
+    /// The `t2v` exit code: 2 for bad input, 1 for a failure, 130 for a cancelled job, 75
+    /// (`EX_TEMPFAIL`: try again later) for a full queue.
     pub fn exit_code(&self) -> u8 {
         match self.kind {
             ErrorKind::BadInput => 2,
             ErrorKind::Failed => 1,
             ErrorKind::Cancelled => 130,
+            ErrorKind::QueueFull => 75,
         }
     }
 }
@@ -85,3 +103,28 @@ impl From<candle_core::Error> for Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_round_trip_through_json_with_their_kind() {
+        for e in [
+            Error::bad_input("width 33 is not a multiple of 32"),
+            Error::failed("disk full"),
+            Error::cancelled(),
+            Error::queue_full(4),
+        ] {
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<Error>(&json).unwrap(), e);
+        }
+        assert_eq!(
+            serde_json::to_string(&Error::bad_input("x")).unwrap(),
+            r#"{"kind":"bad_input","message":"x"}"#
+        );
+        let full = Error::queue_full(4);
+        assert!(full.message.contains("4 clips waiting"), "{full}");
+        assert_eq!(full.exit_code(), 75);
+    }
+}

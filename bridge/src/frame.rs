@@ -2,9 +2,13 @@
 //! was just generated or read from the disk cache (so cache hits are bit-identical).
 
 use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-#[derive(Clone, PartialEq, Eq)]
+/// Serialises as `{"width": W, "height": H, "rgb": [...]}`; a buffer of the wrong size is
+/// refused when read back.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "FrameData", try_from = "FrameData")]
 pub struct Frame {
     width: usize,
     height: usize,
@@ -14,6 +18,39 @@ pub struct Frame {
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Frame({}x{})", self.width, self.height)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct FrameData {
+    width: usize,
+    height: usize,
+    rgb: Vec<u16>,
+}
+
+impl From<Frame> for FrameData {
+    fn from(f: Frame) -> FrameData {
+        FrameData {
+            width: f.width,
+            height: f.height,
+            rgb: Arc::try_unwrap(f.rgb).unwrap_or_else(|shared| (*shared).clone()),
+        }
+    }
+}
+
+impl TryFrom<FrameData> for Frame {
+    type Error = String;
+    fn try_from(d: FrameData) -> Result<Frame, String> {
+        if d.width.checked_mul(d.height).and_then(|n| n.checked_mul(3)) != Some(d.rgb.len()) {
+            return Err(format!(
+                "a {}x{} frame needs {} RGB samples, got {}",
+                d.width,
+                d.height,
+                d.width.saturating_mul(d.height).saturating_mul(3),
+                d.rgb.len()
+            ));
+        }
+        Ok(Frame::from_rgb16(d.width, d.height, d.rgb))
     }
 }
 
@@ -97,4 +134,22 @@ pub fn frames_to_tensor(frames: &[Frame]) -> candle_core::Result<Tensor> {
         .map(Frame::to_tensor)
         .collect::<candle_core::Result<Vec<_>>>()?;
     Tensor::stack(&tensors, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_through_json_and_refuse_a_wrong_size() {
+        let f = Frame::from_rgb16(2, 1, vec![0, 1, 65535, 300, 40000, 7]);
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(
+            json,
+            r#"{"width":2,"height":1,"rgb":[0,1,65535,300,40000,7]}"#
+        );
+        assert_eq!(serde_json::from_str::<Frame>(&json).unwrap(), f);
+        let e = serde_json::from_str::<Frame>(r#"{"width":2,"height":2,"rgb":[1]}"#).unwrap_err();
+        assert!(e.to_string().contains("needs 12 RGB samples"), "{e}");
+    }
 }

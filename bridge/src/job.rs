@@ -6,36 +6,29 @@ use crate::cache_key::ClipKey;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::metadata::ClipMetadata;
+use crate::params::GenerationParams;
 use crate::progress::{JobProgress, JobStage, ProgressTracker};
-use crate::request::Request;
-use candle_core::Tensor;
+use crate::request::{Latents, Request};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use t2v_support::lock;
 use std::time::{Duration, Instant};
 use t2v_models::checkpoint::ModelFiles;
+use t2v_support::lock;
 
 /// Called on the worker thread after every progress update (stage, step, decoded chunk), before
 /// the worker checks for cancellation. Keep it short: the generation waits for it.
 pub type ProgressObserver = Arc<dyn Fn(&JobProgress) + Send + Sync>;
 
 /// A finished clip.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Clip {
     pub key: ClipKey,
     pub frames: Vec<Frame>,
-    /// Final latents (before un-normalising), `[1, C, F', h, w]` f32.
-    pub latents: Option<Tensor>,
+    /// Final latents (before un-normalising), `[1, C, F', h, w]`.
+    pub latents: Option<Latents>,
     pub metadata: ClipMetadata,
     /// Whether it was read from the disk cache rather than generated.
     pub from_cache: bool,
-}
-
-impl Clip {
-    /// `[F, H, W, 3]` f32 in [0, 1].
-    pub fn frames_tensor(&self) -> candle_core::Result<Tensor> {
-        crate::frame::frames_to_tensor(&self.frames)
-    }
 }
 
 struct JobState {
@@ -49,7 +42,11 @@ struct JobState {
 
 pub(crate) struct Job {
     pub key: ClipKey,
-    pub request: Request,
+    pub params: GenerationParams,
+    /// The request with its inputs (first frame, starting latents) until the worker takes it;
+    /// dropped as soon as the job is cancelled, so a cancelled job waiting in the queue holds
+    /// no pictures or latents.
+    request: Mutex<Option<Request>>,
     pub files: ModelFiles,
     pub fingerprint: String,
     state: Mutex<JobState>,
@@ -63,7 +60,8 @@ impl Job {
         let steps = request.params.steps;
         Arc::new(Job {
             key,
-            request,
+            params: request.params.clone(),
+            request: Mutex::new(Some(request)),
             files,
             fingerprint,
             state: Mutex::new(JobState {
@@ -96,10 +94,14 @@ impl Job {
     fn release(&self) {
         let mut s = lock(&self.state);
         s.interest = s.interest.saturating_sub(1);
-        if s.interest == 0 && s.outcome.is_none() {
+        let cancelled = s.interest == 0 && s.outcome.is_none();
+        if cancelled {
             self.cancel.store(true, Ordering::SeqCst);
         }
         drop(s);
+        if cancelled {
+            self.drop_request();
+        }
         self.changed.notify_all();
     }
 
@@ -110,6 +112,40 @@ impl Job {
     /// Cancels regardless of interest (service shutdown).
     pub fn force_cancel(&self) {
         self.cancel.store(true, Ordering::SeqCst);
+        self.drop_request();
+    }
+
+    fn drop_request(&self) {
+        let request = lock(&self.request).take();
+        drop(request);
+    }
+
+    /// The request, for the worker that starts the job; `None` once it was taken or the job
+    /// was cancelled.
+    pub fn take_request(&self) -> Option<Request> {
+        lock(&self.request).take()
+    }
+
+    /// Whether the job still holds its request: not started, not cancelled.
+    pub fn holds_request(&self) -> bool {
+        lock(&self.request).is_some()
+    }
+
+    /// Bytes of inputs (first frame, starting latents) the job still holds.
+    pub fn input_bytes(&self) -> u64 {
+        lock(&self.request).as_ref().map_or(0, |r| {
+            let image = r.image.as_ref().map_or(0, |i| i.rgb8().len());
+            let latents = r
+                .init_latents
+                .as_ref()
+                .map_or(0, |l| std::mem::size_of_val(l.data()));
+            (image + latents) as u64
+        })
+    }
+
+    /// Waiting for the worker: counts against [`crate::ServiceConfig::max_queued_jobs`].
+    pub fn is_waiting(&self) -> bool {
+        !self.cancel_requested() && self.holds_request()
     }
 
     fn notify(&self, s: MutexGuard<'_, JobState>) {
@@ -227,7 +263,7 @@ impl JobHandle {
 
     /// How many frames the clip will have.
     pub fn frame_count(&self) -> usize {
-        self.job.request.params.frames
+        self.job.params.frames
     }
 
     /// Frame `index`, if it has been published yet.
@@ -246,7 +282,7 @@ impl JobHandle {
     }
 
     /// Blocks until anything about the job changes (progress, frames, the end) or `timeout`
-    /// passes. For a host thread that waits while polling its own abort flag.
+    /// passes. For a caller that waits while polling an abort flag of its own.
     pub fn wait_for_change(&self, timeout: Duration) {
         let s = lock(&self.job.state);
         if s.outcome.is_some() || self.is_released() {

@@ -71,15 +71,12 @@ impl ClipMetadata {
             shift: p.shift,
             sampler: p.sampler.name().to_string(),
             seed: p.seed,
-            dtype: request.dtype.as_str().to_string(),
-            image: request
-                .image
-                .as_ref()
-                .map(|i| crate::cache_key::image_hash(i)),
+            dtype: request.precision.name().to_string(),
+            image: request.image.as_ref().map(crate::cache_key::image_hash),
             init_latents: request
                 .init_latents
                 .as_ref()
-                .and_then(|t| crate::cache_key::tensor_hash(t).ok()),
+                .map(crate::cache_key::latents_hash),
             model,
             device,
             timings: Timings::default(),

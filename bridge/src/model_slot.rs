@@ -1,6 +1,6 @@
 //! The loaded model: each component is loaded the first time a job needs it and kept for the
 //! next one, until the model (or its dtype) changes, the service is idle long enough, or the
-//! host asks to purge. In low-memory mode the text encoder is freed after each prompt is encoded,
+//! service is asked to unload. In low-memory mode the text encoder is freed after each prompt is encoded,
 //! so it is never resident together with the transformer.
 
 use crate::error::Result;

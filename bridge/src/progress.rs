@@ -1,9 +1,12 @@
 //! Where a job is: its stage, the fraction done and an estimate of the time left.
 
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialised in snake case: `"queued"`, `{"denoising": {"step": 3, "steps": 50}}`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobStage {
     /// Waiting behind other jobs.
     Queued,
@@ -56,7 +59,7 @@ impl fmt::Display for JobStage {
 }
 
 /// A snapshot of a job's progress.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobProgress {
     pub stage: JobStage,
     /// 0 to 1 over the whole job.
@@ -185,5 +188,53 @@ impl ProgressTracker {
         if self.progress.stage.is_final() {
             self.progress.eta = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_round_trips_through_json() {
+        let stages = [
+            JobStage::Queued,
+            JobStage::ReadingCache,
+            JobStage::LoadingModel,
+            JobStage::EncodingPrompt,
+            JobStage::EncodingImage,
+            JobStage::Denoising { step: 3, steps: 50 },
+            JobStage::Decoding {
+                frame: 4,
+                frames: 81,
+            },
+            JobStage::WritingCache,
+            JobStage::Done,
+            JobStage::Failed,
+            JobStage::Cancelled,
+        ];
+        for stage in stages {
+            let p = JobProgress {
+                stage,
+                fraction: 0.375,
+                eta: Some(Duration::new(12, 345_678_901)),
+                steps_done: 3,
+                frames_done: 4,
+            };
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(
+                serde_json::from_str::<JobProgress>(&json).unwrap(),
+                p,
+                "{json}"
+            );
+        }
+        assert_eq!(
+            serde_json::to_string(&JobStage::Denoising { step: 1, steps: 2 }).unwrap(),
+            r#"{"denoising":{"step":1,"steps":2}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&JobStage::ReadingCache).unwrap(),
+            r#""reading_cache""#
+        );
     }
 }

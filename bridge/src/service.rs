@@ -18,18 +18,18 @@ use crate::job::{Clip, Job, JobHandle, ProgressObserver};
 use crate::metadata::{ClipMetadata, ModelInfo, Timings};
 use crate::model_slot::{LoadCounters, ModelSlot};
 use crate::progress::JobStage;
-use crate::request::Request;
+use crate::request::{Latents, Request};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use t2v_support::{lock, panic_message};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
+use t2v_support::{lock, panic_message};
 
 /// Counters of what the service has done since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +53,11 @@ pub struct ServiceStats {
     pub embedding_misses: u64,
     /// Jobs that panicked (and failed).
     pub panics: u64,
+    /// Jobs waiting for the worker now (not started, not cancelled).
+    pub queued_jobs: u64,
+    /// Bytes of inputs (first frames, starting latents) held by jobs not yet started; a
+    /// cancelled job holds none.
+    pub queued_input_bytes: u64,
 }
 
 #[derive(Default)]
@@ -115,8 +120,6 @@ pub struct Service {
     reader_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-static GLOBAL: Mutex<Option<Arc<Service>>> = Mutex::new(None);
-
 impl Service {
     /// Starts a service: resolves the device, opens the disk cache and starts the threads.
     pub fn new(config: ServiceConfig) -> Result<Service> {
@@ -165,42 +168,17 @@ impl Service {
         })
     }
 
-    /// The process-wide service that every node instance shares, started on first use with
-    /// [`ServiceConfig::from_env`] (without the disk cache if its folder can't be used).
-    pub fn global() -> Result<Arc<Service>> {
-        let mut global = lock(&GLOBAL);
-        if let Some(service) = global.as_ref().filter(|s| !s.is_shut_down()) {
-            return Ok(service.clone());
-        }
-        let config = ServiceConfig::from_env();
-        let service = match Service::new(config.clone()) {
-            Ok(s) => s,
-            Err(_) if config.use_disk_cache => Service::new(ServiceConfig {
-                use_disk_cache: false,
-                ..config
-            })?,
-            Err(e) => return Err(e),
-        };
-        let service = Arc::new(service);
-        *global = Some(service.clone());
-        Ok(service)
-    }
-
-    /// Shuts the global service down (cancelling its work and joining its threads), if it was
-    /// started. The next [`Service::global`] starts a new one.
-    pub fn shutdown_global() {
-        let service = lock(&GLOBAL).take();
-        if let Some(service) = service {
-            service.shutdown();
-        }
-    }
-
     pub fn config(&self) -> &ServiceConfig {
         &self.shared.config
     }
 
     pub fn device(&self) -> &Device {
         &self.shared.device
+    }
+
+    /// The device the service computes on: `cpu` or `cuda:N`.
+    pub fn device_name(&self) -> String {
+        device_name(&self.shared.device)
     }
 
     /// The disk cache, when it is on.
@@ -216,6 +194,11 @@ impl Service {
         let c = &self.shared.counters;
         let l = &self.shared.loads;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let (queued_jobs, queued_input_bytes) = lock(&self.shared.active)
+            .values()
+            .fold((0, 0), |(n, bytes), job| {
+                (n + job.is_waiting() as u64, bytes + job.input_bytes())
+            });
         ServiceStats {
             jobs_submitted: get(&c.jobs_submitted),
             jobs_merged: get(&c.jobs_merged),
@@ -230,6 +213,8 @@ impl Service {
             embedding_hits: get(&c.embedding_hits),
             embedding_misses: get(&c.embedding_misses),
             panics: get(&c.panics),
+            queued_jobs,
+            queued_input_bytes,
         }
     }
 
@@ -244,15 +229,23 @@ impl Service {
                 "no model given: choose a model folder (a diffusers folder or a folder of Wan2.2 files)",
             ));
         }
-        let files = ModelFiles::resolve(request.model.path.as_deref(), o)?;
+        let files = ModelFiles::resolve(request.model.path.as_deref(), &o.to_models())?;
         let fingerprint = model_fingerprint(&files)?;
         Ok((files, fingerprint))
     }
 
-    /// The cache key `request` would have (validating it and finding the model's files).
-    pub fn key_for(request: &Request) -> Result<ClipKey> {
+    /// `request` with its precision decided for this service's device
+    /// ([`crate::Precision::Auto`] becomes the device's).
+    fn decided(&self, mut request: Request) -> Request {
+        request.precision = request.precision.resolve(&self.shared.device);
+        request
+    }
+
+    /// The cache key `request` would have on this service (validating it and finding the
+    /// model's files).
+    pub fn key_for(&self, request: &Request) -> Result<ClipKey> {
         let (_, fingerprint) = Self::resolve(request)?;
-        clip_key(request, &fingerprint)
+        clip_key(&self.decided(request.clone()), &fingerprint)
     }
 
     /// Queues `request` (or joins the identical job already queued or running). Bad requests
@@ -270,17 +263,23 @@ impl Service {
         if self.is_shut_down() {
             return Err(Error::failed("the generation service has been shut down"));
         }
+        let request = self.decided(request);
         let (files, fingerprint) = Self::resolve(&request)?;
         let key = clip_key(&request, &fingerprint)?;
-        bump(&self.shared.counters.jobs_submitted);
         let mut active = lock(&self.shared.active);
         if let Some(handle) = active
             .get(&key)
             .and_then(|job| job.attach(observer.clone()))
         {
+            bump(&self.shared.counters.jobs_submitted);
             bump(&self.shared.counters.jobs_merged);
             return Ok(handle);
         }
+        let waiting = active.values().filter(|job| job.is_waiting()).count();
+        if waiting >= self.shared.config.max_queued_jobs {
+            return Err(Error::queue_full(waiting));
+        }
+        bump(&self.shared.counters.jobs_submitted);
         let job = Job::new(key, request, files, fingerprint);
         let handle = job.attach(observer).expect("a new job is not cancelled");
         active.insert(key, job.clone());
@@ -300,8 +299,8 @@ impl Service {
         Ok(handle)
     }
 
-    /// Unloads the models and forgets cached prompt embeddings once the worker is between jobs
-    /// (the host's purge-caches action). The next job loads again.
+    /// Unloads the models and forgets cached prompt embeddings once the worker is between jobs.
+    /// The next job loads again.
     pub fn unload(&self) {
         if let Some(tx) = lock(&self.compute_tx).as_ref() {
             let _ = tx.send(Message::Unload);
@@ -364,7 +363,7 @@ fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<M
                 job.finish(Ok(Clip {
                     key: job.key,
                     frames: clip.frames,
-                    latents: clip.latents,
+                    latents: clip.latents.and_then(|t| Latents::from_tensor(&t).ok()),
                     metadata: clip.metadata,
                     from_cache: true,
                 }));
@@ -408,7 +407,7 @@ impl pipeline::Progress for JobSink<'_> {
         self.shared.stopping(self.job)
     }
     fn stage(&mut self, stage: Stage) -> t2v_models::Result<()> {
-        let steps = self.job.request.params.steps;
+        let steps = self.job.params.steps;
         match stage {
             Stage::EncodingPrompt => self.job.set_stage(JobStage::EncodingPrompt),
             Stage::EncodingImage => self.job.set_stage(JobStage::EncodingImage),
@@ -478,19 +477,22 @@ impl Worker {
     }
 
     fn process(&mut self, job: &Arc<Job>) {
-        let outcome = if self.shared.stopping(job) {
-            Err(Error::cancelled())
-        } else {
-            match catch_unwind(AssertUnwindSafe(|| self.generate(job))) {
-                Ok(outcome) => outcome,
-                Err(panic) => {
-                    bump(&self.shared.counters.panics);
-                    // The panic may have left a component half-built: start clean next time.
-                    self.slot.unload(&self.shared.loads);
-                    Err(Error::failed(format!(
-                        "internal error while generating (please report it): {}",
-                        panic_message(&*panic)
-                    )))
+        let request = job.take_request();
+        let outcome = match request {
+            Some(_) if self.shared.stopping(job) => Err(Error::cancelled()),
+            None => Err(Error::cancelled()),
+            Some(request) => {
+                match catch_unwind(AssertUnwindSafe(|| self.generate(job, &request))) {
+                    Ok(outcome) => outcome,
+                    Err(panic) => {
+                        bump(&self.shared.counters.panics);
+                        // The panic may have left a component half-built: start clean next time.
+                        self.slot.unload(&self.shared.loads);
+                        Err(Error::failed(format!(
+                            "internal error while generating (please report it): {}",
+                            panic_message(&*panic)
+                        )))
+                    }
                 }
             }
         };
@@ -529,23 +531,22 @@ impl Worker {
         Ok(out)
     }
 
-    fn generate(&mut self, job: &Job) -> Result<Clip> {
+    fn generate(&mut self, job: &Job, request: &Request) -> Result<Clip> {
         let started = Instant::now();
-        let request = &job.request;
-        let params = &request.params;
+        let params = &request.params.to_models();
         let device = self.shared.device.clone();
         if self.shared.config.panic_on_prompt.as_deref() == Some(params.prompt.as_str()) {
             panic!("test panic requested for this prompt");
         }
         let loads = &self.shared.loads;
-        self.slot
-            .select(&job.files, &job.fingerprint, request.dtype, loads);
+        let dtype = request.precision.dtype();
+        self.slot.select(&job.files, &job.fingerprint, dtype, loads);
         let mut timings = Timings::default();
 
         // Prompt embeddings, from the cache when the prompt was seen before.
         job.set_stage(JobStage::EncodingPrompt);
         self.check(job)?;
-        let text_dtype = text_encoder_dtype(request.dtype);
+        let text_dtype = text_encoder_dtype(dtype);
         let mut texts = vec![params.prompt.clone()];
         if params.uses_guidance() {
             texts.push(params.negative_prompt().to_string());
@@ -606,7 +607,7 @@ impl Worker {
                 job.set_stage(JobStage::EncodingImage);
                 self.check(job)?;
                 let start = Instant::now();
-                let f = pipeline::encode_first_frame(&vae, image, params, &device)?;
+                let f = pipeline::encode_first_frame(&vae, &image.to_dynamic(), params, &device)?;
                 timings.encode_image_s = start.elapsed().as_secs_f64();
                 Some(f)
             }
@@ -619,13 +620,15 @@ impl Worker {
         );
         let latents = match &request.init_latents {
             Some(l) => {
-                if l.dims() != shape {
+                if l.shape() != shape {
                     return Err(Error::bad_input(format!(
                         "the initial latents have shape {:?}; this request needs {shape:?}",
-                        l.dims()
+                        l.shape()
                     )));
                 }
-                l.to_dtype(DType::F32)?.to_device(&device)?
+                l.to_tensor(&Device::Cpu)?
+                    .to_dtype(DType::F32)?
+                    .to_device(&device)?
             }
             None => pipeline::noise::seeded_noise(params.seed, &shape, &device)?,
         };
@@ -684,7 +687,7 @@ impl Worker {
         Ok(Clip {
             key: job.key,
             frames,
-            latents: Some(latents),
+            latents: Some(Latents::from_tensor(&latents)?),
             metadata,
             from_cache: false,
         })

@@ -78,14 +78,7 @@ fn each_bad_request_says_what_to_change() {
 fn starting_latents_of_the_wrong_shape_fail_the_job_not_the_worker() {
     let service = service(no_cache());
     let mut r = request("wrong latents");
-    r.init_latents = Some(
-        candle_core::Tensor::zeros(
-            (1, 48, 1, 4, 4),
-            candle_core::DType::F32,
-            &candle_core::Device::Cpu,
-        )
-        .unwrap(),
-    );
+    r.init_latents = Some(t2v_bridge::Latents::new(vec![1, 48, 1, 4, 4], vec![0.0; 768]).unwrap());
     let e = service.submit(r).unwrap().wait().unwrap_err();
     assert_eq!(e.kind, ErrorKind::BadInput);
     assert!(e.message.contains("[1, 48, 3, 4, 4]"), "{}", e.message);

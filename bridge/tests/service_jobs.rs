@@ -215,6 +215,53 @@ fn a_queued_job_cancelled_before_it_starts_never_runs() {
     assert_eq!(service.stats().generations, 2);
 }
 
+/// Regression: a cancelled job kept its first frame and latents in memory until the worker got
+/// to it, and the queue took any number of jobs.
+#[test]
+fn cancelled_jobs_free_their_inputs_and_a_full_queue_is_refused() {
+    let service = service(t2v_bridge::ServiceConfig {
+        max_queued_jobs: 2,
+        ..no_cache()
+    });
+    let (gate, blocker) = block_worker(&service);
+    let mut with_inputs = request("with a first frame");
+    with_inputs.image = Some(t2v_bridge::Image::from_rgb8(64, 64, vec![128; 64 * 64 * 3]).unwrap());
+    with_inputs.init_latents =
+        Some(t2v_bridge::Latents::new(vec![1, 48, 3, 4, 4], vec![0.0; 48 * 3 * 16]).unwrap());
+    let doomed = service.submit(with_inputs).unwrap();
+    let waiting = service.submit(request("waiting")).unwrap();
+    let stats = service.stats();
+    assert_eq!(stats.queued_jobs, 2);
+    assert_eq!(stats.queued_input_bytes, 64 * 64 * 3 + 48 * 3 * 16 * 4);
+
+    let e = service.submit(request("one too many")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::QueueFull);
+    assert!(
+        e.message.contains("queue is full (2 clips waiting)"),
+        "{}",
+        e.message
+    );
+    // Joining a waiting job adds nothing to the queue.
+    let joined = service.submit(request("waiting")).unwrap();
+
+    doomed.cancel();
+    let stats = service.stats();
+    assert_eq!(
+        (stats.queued_jobs, stats.queued_input_bytes),
+        (1, 0),
+        "the cancelled job left the queue and freed its inputs before the worker got to it"
+    );
+    let next = service.submit(request("room again")).unwrap();
+    gate.open();
+    blocker.wait().unwrap();
+    waiting.wait().unwrap();
+    joined.wait().unwrap();
+    next.wait().unwrap();
+    assert!(doomed.wait().unwrap_err().is_cancelled());
+    assert_eq!(service.stats().generations, 3);
+    assert_eq!(service.stats().queued_jobs, 0);
+}
+
 #[test]
 fn a_panicking_job_fails_and_the_worker_lives_on() {
     let config = t2v_bridge::ServiceConfig {

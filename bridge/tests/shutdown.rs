@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::time::Duration;
-use t2v_bridge::{JobStage, Service};
+use t2v_bridge::JobStage;
 
 /// Threads of this process whose name starts with `t2v-` (the worker and the cache reader).
 /// A joined thread can linger in /proc for a moment while the kernel finishes its exit: count
@@ -75,19 +75,4 @@ fn shutdown_cancels_work_and_joins_every_thread() {
     if linux {
         assert_eq!(service_threads_settled(0), 0);
     }
-
-    // The process-wide service: one instance, gone after shutdown_global, back on demand.
-    std::env::set_var("T2V_CACHE_DIR", dir.path().join("global"));
-    let a = Service::global().unwrap();
-    let b = Service::global().unwrap();
-    assert!(std::sync::Arc::ptr_eq(&a, &b));
-    a.submit(request("global")).unwrap().wait().unwrap();
-    Service::shutdown_global();
-    assert!(a.is_shut_down());
-    if linux {
-        assert_eq!(service_threads_settled(0), 0);
-    }
-    let c = Service::global().unwrap();
-    assert!(!std::sync::Arc::ptr_eq(&a, &c));
-    Service::shutdown_global();
 }

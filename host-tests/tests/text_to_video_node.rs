@@ -755,7 +755,7 @@ fn style_and_tags_append_their_words_to_the_prompt() {
         .unwrap();
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, "a paper kite", 6);
-    let presets = t2v_bridge::presets::Presets::shipped();
+    let presets = t2v_presets::Presets::shipped();
     let styles: Vec<&str> = presets.styles.iter().map(|s| s.name.as_str()).collect();
     let anime = styles.iter().position(|s| *s == "anime").unwrap();
     instance.set_param("style", anime as i32 + 1).unwrap(); // 0 is "none"

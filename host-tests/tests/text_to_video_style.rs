@@ -8,7 +8,7 @@ mod t2v_common;
 use ofx_bindings::Context;
 use ofx_test_host::*;
 use std::path::PathBuf;
-use t2v_bridge::presets::Presets;
+use t2v_presets::Presets;
 use t2v_common::*;
 
 fn presets_file() -> PathBuf {

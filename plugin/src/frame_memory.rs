@@ -68,7 +68,7 @@ pub fn clip_bytes(clip: &Clip) -> usize {
     let latents = clip
         .latents
         .as_ref()
-        .map_or(0, |t| t.elem_count() * t.dtype().size_in_bytes());
+        .map_or(0, |l| std::mem::size_of_val(l.data()));
     frames + latents
 }
 

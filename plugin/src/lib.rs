@@ -90,9 +90,7 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             // Candle computes on rayon's global pool, which can never be shut down: start it
             // here with names of its own (threads otherwise inherit their creator's name,
             // e.g. `t2v-worker`). With the binary pinned, a reload reuses it.
-            let _ = rayon::ThreadPoolBuilder::new()
-                .thread_name(|i| format!("candle-cpu-{i}"))
-                .build_global();
+            t2v_bridge::device::start_cpu_threads();
             let host = ofx_bindings::suites::get()
                 .and_then(|s| s.host_properties())
                 .and_then(|p| p.get_string(kOfxPropName, 0))

@@ -12,7 +12,6 @@ use crate::params::{Settings, GENERATION, HEIGHT, RESOLUTION, RESOLUTIONS, WIDTH
 use crate::pixels;
 use crate::services::{self, ServiceChoice, NO_MODEL_MESSAGE};
 use crate::status;
-use candle_core::DType;
 use ofx_bindings::progress::Progress;
 use ofx_bindings::sys::*;
 use ofx_bindings::{ImageEffect, MessageType, OfxError, PropertySet, Reply, Result};
@@ -20,9 +19,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use t2v_bridge::{
-    Error, Frame, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request, Service,
+    Error, Frame, GenerationParams, JobHandle, JobProgress, ModelSpec, ProgressObserver,
+    Request, Service,
 };
-use t2v_models::pipeline::GenerationParams;
 use t2v_support::lock;
 
 /// Shown while the demo model stands in for real weights.
@@ -130,13 +129,9 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
         device: settings.device,
         disk_cache: settings.cache,
     })?;
-    let mut request = Request::new(ModelSpec::folder(model), params);
-    // Full precision on the CPU; bf16 (the checkpoint's own precision) on a GPU.
-    request.dtype = if service.device().is_cuda() {
-        DType::BF16
-    } else {
-        DType::F32
-    };
+    // The precision is left to the service (`Precision::Auto`), as `t2v` leaves it: the same
+    // settings make the same clip, cached once for both.
+    let request = Request::new(ModelSpec::folder(model), params);
     Ok((request, service))
 }
 
@@ -552,7 +547,7 @@ impl Node {
                 return Show::Placeholder(None);
             }
             let cached = prepare(settings).ok().and_then(|(request, service)| {
-                let cache_key = Service::key_for(&request).ok()?;
+                let cache_key = service.key_for(&request).ok()?;
                 service
                     .cache()
                     .is_some_and(|c| c.contains(&cache_key))

@@ -7,9 +7,8 @@ use ofx_bindings::descriptor::{ParamDescriptor, StringMode};
 use ofx_bindings::param::ParamSet;
 use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
-use t2v_bridge::DeviceChoice;
-pub use t2v_models::pipeline::request::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
-use t2v_models::sampling::SamplerKind;
+pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
+use t2v_bridge::{DeviceChoice, Sampler};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
@@ -52,8 +51,7 @@ pub const RESOLUTIONS: &[(&str, Option<(usize, usize)>)] = &[
     ("704x1280", Some((704, 1280))),
     ("custom", None),
 ];
-pub const SAMPLERS: &[(&str, SamplerKind)] =
-    &[("unipc", SamplerKind::UniPc), ("euler", SamplerKind::Euler)];
+pub const SAMPLERS: &[(&str, Sampler)] = &[("unipc", Sampler::UniPc), ("euler", Sampler::Euler)];
 pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("auto", DeviceChoice::Auto),
     ("CUDA", DeviceChoice::Cuda(0)),
@@ -300,12 +298,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
 
 /// The presets (built-in, then the user's own from the config folder or `$T2V_PRESETS`), read
 /// once per process: the `style` menu is described from them.
-pub fn presets() -> &'static t2v_bridge::presets::Presets {
-    static PRESETS: std::sync::OnceLock<t2v_bridge::presets::Presets> = std::sync::OnceLock::new();
+pub fn presets() -> &'static t2v_presets::Presets {
+    static PRESETS: std::sync::OnceLock<t2v_presets::Presets> = std::sync::OnceLock::new();
     PRESETS.get_or_init(|| {
-        t2v_bridge::presets::Presets::load().unwrap_or_else(|e| {
+        t2v_presets::Presets::load().unwrap_or_else(|e| {
             crate::log!("presets: {e}; using the built-in presets only");
-            t2v_bridge::presets::Presets::shipped()
+            t2v_presets::Presets::shipped()
         })
     })
 }
@@ -370,7 +368,7 @@ pub struct Settings {
     pub steps: usize,
     pub guidance: f64,
     pub shift: f64,
-    pub sampler: SamplerKind,
+    pub sampler: Sampler,
     pub width: usize,
     pub height: usize,
     pub frames: usize,

@@ -96,7 +96,7 @@ pub fn service(choice: ServiceChoice) -> Result<Arc<Service>, Error> {
     let service = Arc::new(service);
     crate::log!(
         "service started: device {}, cache {}",
-        t2v_bridge::device::device_name(service.device()),
+        service.device_name(),
         service
             .cache()
             .map_or("off".to_string(), |c| c.root().display().to_string())
@@ -120,7 +120,6 @@ pub fn shutdown_all() {
     for (_, service) in services {
         service.shutdown();
     }
-    Service::shutdown_global();
 }
 
 /// A node instance was created (CreateInstance succeeded).

@@ -7,7 +7,7 @@ use crate::colour::Colour;
 use crate::working_space;
 use ofx_bindings::sys::*;
 use ofx_bindings::{ImageEffect, PixelDepth};
-use std::sync::Arc;
+use t2v_bridge::Image;
 
 /// One RGBA pixel (values in the image's colour, alpha in [0, 1]) as the model's sRGB bytes.
 pub fn rgb8(p: [f32; 4], premultiplied: bool, colour: Colour) -> [u8; 3] {
@@ -23,11 +23,7 @@ pub fn rgb8(p: [f32; 4], premultiplied: bool, colour: Colour) -> [u8; 3] {
 
 /// The `Source` clip's image at `time` as the first frame, read as `colour`; `None` when it is
 /// not connected or gives no usable image (Resolve reports every clip connected).
-pub fn first_frame(
-    effect: &ImageEffect,
-    time: f64,
-    colour: Colour,
-) -> Option<Arc<image::DynamicImage>> {
+pub fn first_frame(effect: &ImageEffect, time: f64, colour: Colour) -> Option<Image> {
     let clip = effect.clip("Source").ok()?;
     if !clip.is_connected().unwrap_or(false) {
         return None;
@@ -75,8 +71,7 @@ pub fn first_frame(
             _ => return None,
         }
     }
-    image::RgbImage::from_raw(w as u32, h as u32, rgb)
-        .map(|i| Arc::new(image::DynamicImage::ImageRgb8(i)))
+    Image::from_rgb8(w as u32, h as u32, rgb).ok()
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use t2v_bridge::GenerationParams;
 use t2v_bridge::{JobProgress, ModelSpec, ProgressObserver, Request, Service, ServiceConfig};
-use t2v_models::pipeline::GenerationParams;
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures")
@@ -104,12 +104,16 @@ pub fn block_worker(service: &Service) -> (Gate, t2v_bridge::JobHandle) {
 /// Reference frames straight from the models' pipeline, quantised as the service does.
 pub fn reference_frames(request: &Request) -> Vec<Vec<u16>> {
     use t2v_models::checkpoint::{load_models, ModelFiles};
-    let files =
-        ModelFiles::resolve(request.model.path.as_deref(), &request.model.overrides).unwrap();
-    let models = load_models(&files, request.dtype, &candle_core::Device::Cpu).unwrap();
+    let files = ModelFiles::resolve(
+        request.model.path.as_deref(),
+        &request.model.overrides.to_models(),
+    )
+    .unwrap();
+    let dtype = request.precision.dtype();
+    let models = load_models(&files, dtype, &candle_core::Device::Cpu).unwrap();
     let out = t2v_models::pipeline::generate(
         &models,
-        &request.params,
+        &request.params.to_models(),
         Default::default(),
         &mut t2v_models::pipeline::NoProgress,
     )

@@ -72,7 +72,7 @@ pub fn demo_model() -> PathBuf {
 }
 
 /// The crate that builds the `t2v` command line. The one place to change when it moves.
-const T2V_CLI_PACKAGE: &str = "t2v-bridge";
+const T2V_CLI_PACKAGE: &str = "t2v-cli";
 
 /// The `t2v` binary, built into the bundle's target folder (not ours: the `cargo test` running
 /// us holds its lock).

@@ -7,8 +7,8 @@ use ofx_test_host::{Instance, RenderedImage};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use t2v_bridge::GenerationParams;
 use t2v_bridge::{Frame, ModelSpec, Request, Service, ServiceConfig};
-use t2v_models::pipeline::GenerationParams;
 
 pub const ID: &str = "org.texttovideo.TextToVideo";
 pub const SIZE: usize = 64;
@@ -189,7 +189,8 @@ fn reference_service() -> &'static Service {
 /// The frames the service makes for the same settings from an 8-bit sRGB first frame.
 pub fn reference_from_image(prompt: &str, seed: u64, first: image::RgbImage) -> Vec<Frame> {
     let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
-    request.image = Some(Arc::new(image::DynamicImage::ImageRgb8(first)));
+    let (width, height) = first.dimensions();
+    request.image = Some(t2v_bridge::Image::from_rgb8(width, height, first.into_raw()).unwrap());
     reference_service()
         .submit(request)
         .unwrap()

@@ -6,12 +6,14 @@
 mod pth;
 mod pth_guard;
 mod random;
+mod random_model;
 mod safetensors_files;
 mod tracked;
 mod zeros;
 
 pub use pth::PthSource;
 pub use random::RandomWeights;
+pub use random_model::ModelConfigs;
 pub use safetensors_files::SafetensorsSource;
 pub use tracked::TrackedWeights;
 pub use zeros::ZeroSource;

@@ -1,21 +1,35 @@
 //! `t2v generate`: submit one clip to a [`Service`] of our own, stream its frames to disk as
 //! they are decoded, then write the extras (EXR, preview, metadata, tensors). `--style` and
 //! `--tag` append prompt presets; `--styles` makes one clip per style plus a contact sheet.
+//! Ctrl-C and SIGTERM cancel: the frames already written are removed.
 
 use super::progress_bar::ProgressBar;
 use super::{bad_input, failure, Failure, ModelArgs};
+use crate::contact_sheet;
+use crate::frames_out::{self, BitDepth};
+use crate::{exr_out, preview};
 use candle_core::{DType, Device, Tensor};
-use clap::Args;
+use clap::{Args, Parser, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
-use t2v_bridge::contact_sheet;
-use t2v_bridge::frames_out::{self, BitDepth};
-use t2v_bridge::presets::Presets;
-use t2v_bridge::{exr_out, preview, DeviceChoice, ModelSpec, Request, Service, ServiceConfig};
-use t2v_models::pipeline::GenerationParams;
-use t2v_models::sampling::SamplerKind;
+use t2v_bridge::{
+    DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, ProgressObserver,
+    Request, Sampler, Service, ServiceConfig,
+};
+use t2v_presets::Presets;
+
+/// How `t2v generate` reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFormat {
+    /// A bar on a terminal, a line per stage otherwise (stderr).
+    Bar,
+    /// One JSON object per line on stdout for every progress event (each stage, each
+    /// denoising step, each decoded chunk): the service's `JobProgress`.
+    Json,
+}
 
 #[derive(Args, Clone)]
 pub struct GenerateArgs {
@@ -67,9 +81,10 @@ pub struct GenerateArgs {
     seed: u64,
     /// unipc or euler [default: unipc, or the demo model's].
     #[arg(long)]
-    sampler: Option<SamplerKind>,
-    /// f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
+    sampler: Option<Sampler>,
+    /// auto (f32 on the CPU, bf16 on a GPU: the node's choice too, so both share cached
+    /// clips), f32, bf16 or f16.
+    #[arg(long, default_value = "auto")]
     dtype: String,
     /// auto (CUDA when built with it and present, else CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
@@ -115,9 +130,33 @@ pub struct GenerateArgs {
     /// the real model; only helps a long-running service that encodes many new prompts).
     #[arg(long = "keep-text-encoder")]
     keep_text_encoder: bool,
-    /// No progress output.
+    /// No progress output (and no notes on stderr).
     #[arg(long, short)]
     quiet: bool,
+    /// bar (for people) or json (one JSON line per progress event on stdout, for scripts and
+    /// render farms).
+    #[arg(long, value_enum, default_value = "bar")]
+    progress: ProgressFormat,
+}
+
+/// `t2v generate`'s arguments on their own, for building requests in tests and tools.
+#[derive(Parser)]
+#[command(name = "t2v generate")]
+struct GenerateCommand {
+    #[command(flatten)]
+    args: GenerateArgs,
+}
+
+impl GenerateArgs {
+    /// Parses `t2v generate`'s flags (without the program and command names).
+    pub fn parse_from<I, T>(flags: I) -> Result<GenerateArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let argv = std::iter::once("t2v generate".into()).chain(flags.into_iter().map(Into::into));
+        GenerateCommand::try_parse_from(argv).map(|c| c.args)
+    }
 }
 
 /// `out/frame.%04d.png` -> `out/frame.json`: the pattern's file name without its frame number
@@ -136,24 +175,26 @@ pub fn default_metadata_path(pattern: &str) -> Result<PathBuf, String> {
     Ok(path.with_file_name(format!("{stem}.json")))
 }
 
-fn load_image(path: &Path) -> Result<image::DynamicImage, Failure> {
-    t2v_models::pipeline::first_frame::load_image(path).map_err(|e| {
+fn load_image(path: &Path) -> Result<Image, Failure> {
+    let image = t2v_models::pipeline::first_frame::load_image(path).map_err(|e| {
         bad_input(format!(
             "--image {}: cannot be read as an image ({e}); use a PNG or JPEG file",
             path.display()
         ))
-    })
+    })?;
+    Ok(Image::from(&image))
 }
 
-fn load_init_latents(path: &Path) -> Result<Tensor, Failure> {
+fn load_init_latents(path: &Path) -> Result<Latents, Failure> {
     let mut tensors = candle_core::safetensors::load(path, &Device::Cpu)
         .map_err(|e| bad_input(format!("--init-latents {}: {e}", path.display())))?;
-    tensors.remove("latents").ok_or_else(|| {
+    let latents = tensors.remove("latents").ok_or_else(|| {
         bad_input(format!(
             "--init-latents {}: no tensor named `latents`",
             path.display()
         ))
-    })
+    })?;
+    Ok(Latents::from_tensor(&latents)?)
 }
 
 fn save_tensor(path: &Path, name: &str, t: &Tensor) -> Result<(), Failure> {
@@ -163,7 +204,8 @@ fn save_tensor(path: &Path, name: &str, t: &Tensor) -> Result<(), Failure> {
         .map_err(|e| failure(format!("{}: {e}", path.display())))
 }
 
-/// Ctrl-C presses so far: the first cancels the job, the second exits at once.
+/// Ctrl-C presses (and SIGTERMs: render farms cancel with it) so far: the first cancels the
+/// job, the second exits at once.
 static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
 
 fn install_ctrl_c() {
@@ -242,7 +284,10 @@ fn demo_defaults(args: &GenerateArgs, source: DemoSource) -> Result<GenerationPa
             );
         }
     }
-    settings.generation_params().map_err(failure)
+    settings
+        .generation_params()
+        .map(GenerationParams::from)
+        .map_err(failure)
 }
 
 pub fn run(mut args: GenerateArgs) -> Result<(), Failure> {
@@ -335,17 +380,8 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
     Ok(())
 }
 
-/// Generates one clip with `args` and writes its files; starts `service` when it is needed.
-fn generate_clip(
-    args: &GenerateArgs,
-    service: &mut Option<Service>,
-) -> Result<Arc<t2v_bridge::Clip>, Failure> {
-    let dtype = t2v_bridge::device::parse_dtype(&args.dtype)
-        .map_err(|e| bad_input(format!("--dtype: {e}")))?;
-    let device: DeviceChoice = args
-        .device
-        .parse()
-        .map_err(|e: String| bad_input(format!("--device: {e}")))?;
+/// Checks the output flags that can be checked before anything runs.
+fn check_outputs(args: &GenerateArgs) -> Result<PathBuf, Failure> {
     frames_out::frame_path(&args.output, 0).map_err(|e| bad_input(format!("--output: {e}")))?;
     if let Some(exr) = &args.exr {
         frames_out::frame_path(exr, 0).map_err(|e| bad_input(format!("--exr: {e}")))?;
@@ -363,10 +399,19 @@ fn generate_clip(
             )));
         }
     }
-    let metadata_path = match &args.metadata {
-        Some(p) => p.clone(),
-        None => default_metadata_path(&args.output).map_err(bad_input)?,
-    };
+    match &args.metadata {
+        Some(p) => Ok(p.clone()),
+        None => default_metadata_path(&args.output).map_err(bad_input),
+    }
+}
+
+/// The request `args` describe: the model (or the demo model), the parameters with the
+/// model's defaults for the flags left out, the precision and the inputs.
+pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
+    let precision: Precision = args
+        .dtype
+        .parse()
+        .map_err(|e: String| bad_input(format!("--dtype: {e}")))?;
     let uses_demo = args.models.is_empty();
     if !uses_demo && !args.models.is_complete() {
         return Err(bad_input(
@@ -402,42 +447,87 @@ fn generate_clip(
     } else {
         args.models.model.clone()
     };
-    let mut request = Request::new(
-        ModelSpec {
-            path: model_path,
-            overrides: args.models.overrides(),
-        },
-        params,
-    );
-    request.dtype = dtype;
-    request.image = args
-        .image
-        .as_deref()
-        .map(load_image)
-        .transpose()?
-        .map(Arc::new);
+    let mut request = Request::new(args.models.spec(model_path), params);
+    request.precision = precision;
+    request.image = args.image.as_deref().map(load_image).transpose()?;
     request.init_latents = args
         .init_latents
         .as_deref()
         .map(load_init_latents)
         .transpose()?;
+    Ok(request)
+}
 
-    let config = ServiceConfig {
+/// The service `args` ask for.
+pub fn service_config(args: &GenerateArgs) -> Result<ServiceConfig, Failure> {
+    let device: DeviceChoice = args
+        .device
+        .parse()
+        .map_err(|e: String| bad_input(format!("--device: {e}")))?;
+    Ok(ServiceConfig {
         device,
         idle_unload: None,
         cache_dir: args.cache_dir.clone(),
         use_disk_cache: !args.no_cache,
         low_memory: args.low_memory || !args.keep_text_encoder,
         ..ServiceConfig::default()
-    };
+    })
+}
+
+/// Progress events from the worker, for `--progress json`.
+fn progress_channel() -> (ProgressObserver, Receiver<JobProgress>) {
+    let (tx, rx) = channel();
+    let tx = std::sync::Mutex::new(tx);
+    let observer: ProgressObserver = Arc::new(move |p: &JobProgress| {
+        let _ = t2v_support::lock(&tx).send(p.clone());
+    });
+    (observer, rx)
+}
+
+/// Prints progress events as JSON lines on stdout, remembering the last.
+fn print_progress(events: impl Iterator<Item = JobProgress>, last: &mut Option<JobProgress>) {
+    for event in events {
+        println!(
+            "{}",
+            serde_json::to_string(&event).expect("progress serialises")
+        );
+        *last = Some(event);
+    }
+}
+
+/// Removes the frames of a cancelled run, so that nothing half-done is left to be taken for
+/// a finished clip. Returns how many files were removed.
+fn remove_written(args: &GenerateArgs, written: usize) -> usize {
+    let mut removed = 0;
+    for i in 0..written {
+        let patterns = std::iter::once(&args.output).chain(args.exr.as_ref());
+        for pattern in patterns {
+            if let Ok(path) = frames_out::frame_path(pattern, i) {
+                removed += std::fs::remove_file(path).is_ok() as usize;
+            }
+        }
+    }
+    removed
+}
+
+/// Generates one clip with `args` and writes its files; starts `service` when it is needed.
+fn generate_clip(
+    args: &GenerateArgs,
+    service: &mut Option<Service>,
+) -> Result<Arc<t2v_bridge::Clip>, Failure> {
+    let metadata_path = check_outputs(args)?;
+    let request = request(args)?;
+    let config = service_config(args)?;
     if service.is_none() {
         *service = Some(Service::new(config)?);
         install_ctrl_c();
     }
     let service = service.as_ref().expect("started above");
-    let job = service.submit(request)?;
+    let json = args.progress == ProgressFormat::Json;
+    let (observer, events) = progress_channel();
+    let job = service.submit_observed(request, json.then_some(observer))?;
     let frame_count = job.frame_count();
-    let mut bar = ProgressBar::new(args.quiet);
+    let mut bar = ProgressBar::new(args.quiet || json);
     let mut written = 0usize;
     let write_frame = |i: usize, frame: &t2v_bridge::Frame| -> Result<(), Failure> {
         frames_out::write_png_frame(&args.output, i, frame, args.bit_depth).map_err(failure)?;
@@ -446,11 +536,13 @@ fn generate_clip(
         }
         Ok(())
     };
+    let mut last_event: Option<JobProgress> = None;
     let outcome = loop {
         if INTERRUPTS.load(Ordering::SeqCst) > 0 {
             job.cancel();
         }
         let outcome = job.wait_timeout(Duration::from_millis(100));
+        print_progress(events.try_iter(), &mut last_event);
         // Frames arrive in order: write each as soon as it exists.
         while written < frame_count {
             match job.frame(written) {
@@ -467,14 +559,25 @@ fn generate_clip(
         }
     };
     bar.finish();
+    if json {
+        // The outcome can be seen before the worker has reported it: end with the final stage.
+        print_progress(events.try_iter(), &mut last_event);
+        let last = job.progress();
+        if last_event.as_ref().is_none_or(|e| e.stage != last.stage) {
+            print_progress(std::iter::once(last), &mut last_event);
+        }
+    }
     let clip = match outcome {
         Ok(clip) => clip,
         Err(e) if e.is_cancelled() => {
             drop(job);
             service.shutdown();
+            let removed = remove_written(args, written);
             return Err(Failure {
                 code: 130,
-                message: format!("cancelled; {written} of {frame_count} frames had been written; the clip cache is unchanged"),
+                message: format!(
+                    "cancelled; the {removed} frame files already written were removed; the clip cache is unchanged"
+                ),
             });
         }
         Err(e) => return Err(e.into()),
@@ -499,14 +602,12 @@ fn generate_clip(
             .latents
             .as_ref()
             .ok_or_else(|| failure("this cached clip has no latents; rerun with --no-cache"))?;
-        save_tensor(p, "latents", latents)?;
+        save_tensor(p, "latents", &latents.to_tensor(&Device::Cpu)?)?;
     }
     if let Some(p) = &args.save_frames {
-        save_tensor(
-            p,
-            "frames",
-            &clip.frames_tensor().map_err(|e| failure(e.to_string()))?,
-        )?;
+        let frames = t2v_bridge::frame::frames_to_tensor(&clip.frames)
+            .map_err(|e| failure(e.to_string()))?;
+        save_tensor(p, "frames", &frames)?;
     }
     if !args.quiet {
         let source = if clip.from_cache {

@@ -102,7 +102,7 @@ impl std::str::FromStr for BitDepth {
 pub fn write_png_frame(
     pattern: &str,
     index: usize,
-    frame: &crate::frame::Frame,
+    frame: &t2v_bridge::Frame,
     depth: BitDepth,
 ) -> Result<PathBuf, String> {
     let path = frame_path(pattern, index)?;

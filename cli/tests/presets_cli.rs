@@ -104,7 +104,7 @@ fn styles_make_one_clip_each_and_a_contact_sheet() {
     .output()
     .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let shipped = t2v_bridge::presets::Presets::shipped();
+    let shipped = t2v_presets::Presets::shipped();
     for style in styles {
         let folder = dir.path().join("out").join(style);
         let expected = format!(
@@ -136,7 +136,7 @@ fn styles_make_one_clip_each_and_a_contact_sheet() {
 
     // Rows = styles, columns = the 5 frames (the clip has 5), with a 4-pixel gap.
     let sheet = rgb(&dir.path().join("out/contact-sheet.png"));
-    let gap = t2v_bridge::contact_sheet::GAP;
+    let gap = t2v_cli::contact_sheet::GAP;
     assert_eq!(sheet.dimensions(), (5 * 64 + 6 * gap, 3 * 64 + 4 * gap));
     for (row, style) in styles.iter().enumerate() {
         for col in [0u32, 4] {
@@ -168,7 +168,7 @@ fn contact_sheet_path_and_frame_count_can_be_chosen() {
     .output()
     .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let gap = t2v_bridge::contact_sheet::GAP;
+    let gap = t2v_cli::contact_sheet::GAP;
     assert_eq!(
         rgb(&sheet).dimensions(),
         (2 * 64 + 3 * gap, 2 * 64 + 3 * gap)

@@ -1,9 +1,9 @@
 //! OpenEXR frames: 32-bit float RGB. The values are the model's output unchanged (display
 //! referred, sRGB-encoded, in [0, 1]); tag them as sRGB in the compositor's Read node.
 
-use crate::frame::Frame;
 use crate::frames_out::{ensure_parent, frame_path};
 use std::path::PathBuf;
+use t2v_bridge::Frame;
 
 pub fn write_exr_frame(pattern: &str, index: usize, frame: &Frame) -> Result<PathBuf, String> {
     let path = frame_path(pattern, index)?;

@@ -1,10 +1,10 @@
 //! `t2v bench`: times each stage of the architecture with random weights (see
-//! `t2v_bridge::bench`) and prints a table, optionally JSON.
+//! `t2v_cli::bench`) and prints a table, optionally JSON.
 
 use super::{bad_input, failure, Failure};
+use crate::bench::{self, BenchModel, BenchOptions, BenchSize, BenchStage};
 use clap::Args;
 use std::path::PathBuf;
-use t2v_bridge::bench::{self, BenchModel, BenchOptions, BenchSize, BenchStage};
 use t2v_bridge::DeviceChoice;
 
 #[derive(Args)]
@@ -128,7 +128,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         bench::run(&opts, &mut |line| eprintln!("{line}")).map_err(|e| failure(e.to_string()))?;
     print!("{}", report.table());
     if let Some(path) = &args.json {
-        t2v_bridge::frames_out::ensure_parent(path).map_err(bad_input)?;
+        crate::frames_out::ensure_parent(path).map_err(bad_input)?;
         std::fs::write(
             path,
             serde_json::to_string_pretty(&report.json()).expect("json"),

@@ -1,9 +1,9 @@
 //! Animated previews of a clip: GIF (`.gif`) or APNG (`.png`), 8-bit, looping.
 
-use crate::frame::Frame;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::Path;
+use t2v_bridge::Frame;
 
 /// Wan2.2 TI2V-5B makes 24 frames per second.
 pub const PREVIEW_FPS: u16 = 24;

@@ -1,17 +1,34 @@
-//! The `t2v` commands: argument definitions, dispatch and exit codes
-//! (0 success, 1 failure, 2 bad input, 130 cancelled).
+//! The `t2v` command line: argument definitions, dispatch and exit codes (0 success, 1
+//! failure, 2 bad input, 75 queue full, 130 cancelled), the commands, and the writers for what
+//! it exports: PNG sequences ([`frames_out`]), OpenEXR ([`exr_out`]), animated previews
+//! ([`preview`]), contact sheets ([`contact_sheet`]). The work is done by the `t2v_bridge`
+//! generation service.
 
-mod bench;
-mod cache;
-mod generate;
-mod info;
-mod presets;
+pub mod bench;
+pub mod contact_sheet;
+pub mod exr_out;
+pub mod frames_out;
+pub mod preview;
 mod progress_bar;
+
+/// One module per command.
+mod commands {
+    pub(crate) use crate::progress_bar;
+    pub(crate) use crate::{bad_input, failure, Failure, ModelArgs};
+
+    pub(crate) mod bench;
+    pub(crate) mod cache;
+    pub mod generate;
+    pub(crate) mod info;
+    pub(crate) mod presets;
+}
+
+pub use commands::generate;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use t2v_models::checkpoint::Overrides;
+use t2v_bridge::ModelSpec;
 
 /// Which model: a folder, and/or per-component files that override the folder's.
 #[derive(Args, Clone)]
@@ -34,13 +51,21 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn overrides(&self) -> Overrides {
-        Overrides {
-            transformer: self.transformer.clone(),
-            vae: self.vae.clone(),
-            text_encoder: self.text_encoder.clone(),
-            tokenizer: self.tokenizer.clone(),
+    /// The model at `path` (the folder, or the one standing in for it) with these overrides.
+    pub fn spec(&self, path: Option<PathBuf>) -> ModelSpec {
+        ModelSpec {
+            path,
+            overrides: t2v_bridge::Overrides {
+                transformer: self.transformer.clone(),
+                vae: self.vae.clone(),
+                text_encoder: self.text_encoder.clone(),
+                tokenizer: self.tokenizer.clone(),
+            },
         }
+    }
+
+    pub fn overrides(&self) -> t2v_models::checkpoint::Overrides {
+        self.spec(None).overrides.to_models()
     }
 
     /// No folder and no weights file at all.
@@ -63,7 +88,8 @@ impl ModelArgs {
     name = "t2v",
     version,
     about = "Wan2.2 TI2V-5B text-to-video, locally",
-    after_help = "Exit codes: 0 success, 1 failure, 2 bad input (the message says what to change), 130 cancelled.\n\
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad input (the message says what to change),\n\
+                  75 the generation queue is full (try again later), 130 cancelled (Ctrl-C or SIGTERM).\n\
                   Environment: T2V_CACHE_DIR (clip cache folder), T2V_CACHE_MAX_GB (cache size cap),\n\
                   T2V_PRESETS (a prompt presets file extending the shipped ones)."
 )]
@@ -71,6 +97,8 @@ struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+use commands::{bench as bench_command, cache, info, presets};
 
 #[derive(Subcommand)]
 enum Command {
@@ -83,10 +111,11 @@ enum Command {
     /// List the prompt presets: styles (--style, --styles) and tags (--tag).
     Presets(presets::PresetsArgs),
     /// Time each stage with random weights (no model files needed).
-    Bench(bench::BenchArgs),
+    Bench(bench_command::BenchArgs),
 }
 
 /// A failure with its exit code.
+#[derive(Debug)]
 pub struct Failure {
     pub code: u8,
     pub message: String,
@@ -128,7 +157,7 @@ pub fn main() -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Cache(args) => cache::run(args),
         Command::Presets(args) => presets::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench_command::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

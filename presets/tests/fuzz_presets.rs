@@ -6,16 +6,13 @@
 mod fuzz_support;
 
 use fuzz_support::{fuzz, hostile};
-use t2v_bridge::presets::Presets;
+use t2v_presets::Presets;
 
 record_allocations!();
 
 #[test]
 fn fuzz_presets_files() {
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("presets")
-        .join("prompt-presets.json");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompt-presets.json");
     let seed = std::fs::read(&shipped)
         .unwrap_or_else(|e| panic!("presets seed {}: {e}", shipped.display()));
     let read = |bytes: &[u8]| {

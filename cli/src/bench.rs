@@ -7,10 +7,10 @@ use serde_json::json;
 use std::time::Instant;
 use t2v_models::dit::attention::{sdpa, sdpa_with_budget, SCORE_BUDGET_BYTES};
 use t2v_models::dit::flops::forward_flops;
-use t2v_models::dit::{DitConfig, TokenTimesteps, WanTransformer};
-use t2v_models::text::{Umt5Config, Umt5Encoder};
-use t2v_models::vae::{VaeConfig, WanVae};
-use t2v_models::weights::RandomWeights;
+use t2v_models::dit::{DitConfig, TokenTimesteps};
+use t2v_models::text::Umt5Config;
+use t2v_models::vae::VaeConfig;
+use t2v_models::weights::{ModelConfigs, RandomWeights};
 
 /// One clip size to measure.
 #[derive(Debug, Clone, Copy)]
@@ -134,32 +134,6 @@ pub struct BenchReport {
     /// Peak memory of each size's whole-generation stage (all three models resident, as in the
     /// default mode), with the size label.
     pub generation_peaks: Vec<(String, u64)>,
-}
-
-pub fn tiny_configs() -> (DitConfig, VaeConfig, Umt5Config) {
-    let dit = DitConfig {
-        num_attention_heads: 4,
-        attention_head_dim: 32,
-        text_dim: 64,
-        ffn_dim: 256,
-        num_layers: 2,
-        ..DitConfig::wan22_ti2v_5b()
-    };
-    let vae = VaeConfig {
-        base_dim: 16,
-        decoder_base_dim: Some(32),
-        ..VaeConfig::wan22_ti2v_5b()
-    };
-    let text = Umt5Config {
-        vocab_size: 1024,
-        d_model: 64,
-        d_kv: 16,
-        d_ff: 128,
-        num_layers: 2,
-        num_heads: 4,
-        ..Umt5Config::umt5_xxl()
-    };
-    (dit, vae, text)
 }
 
 /// Median seconds of `repeats` runs of `f` after one warm-up; `sync` waits for the device.
@@ -312,14 +286,11 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Result<BenchReport> {
-    let (dit_cfg, vae_cfg, text_cfg) = match opts.model {
-        BenchModel::Real => (
-            DitConfig::wan22_ti2v_5b(),
-            VaeConfig::wan22_ti2v_5b(),
-            Umt5Config::umt5_xxl(),
-        ),
-        BenchModel::Tiny => tiny_configs(),
+    let configs = match opts.model {
+        BenchModel::Real => ModelConfigs::wan22_ti2v_5b(),
+        BenchModel::Tiny => ModelConfigs::tiny(),
     };
+    let (dit_cfg, vae_cfg, text_cfg) = (configs.transformer, configs.vae, configs.text_encoder);
     let dev = &opts.device;
     let dtype = opts.dtype;
     let vae_dtype = t2v_models::checkpoint::vae_dtype(dtype, dev);
@@ -334,7 +305,7 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
     let ids = Tensor::new(ids.as_slice(), dev)?.unsqueeze(0)?;
     if wants(BenchStage::Text) {
         log("building the text encoder (random weights)");
-        let text = Umt5Encoder::new(&text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
+        let text = RandomWeights::text_encoder(&text_cfg, text_dtype, dev)?;
         let seconds = time(opts.repeats, dev, || text.forward(&ids))?;
         rows.push(BenchRow {
             size: format!("{} tokens", opts.prompt_tokens),
@@ -383,7 +354,7 @@ fn transformer_rows(
 ) -> candle_core::Result<()> {
     let (dev, dtype) = (&opts.device, opts.dtype);
     log("building the transformer (random weights)");
-    let dit = WanTransformer::new(dit_cfg, RandomWeights::var_builder(dtype, dev))?;
+    let dit = RandomWeights::transformer(dit_cfg, dtype, dev)?;
     let context = Tensor::randn(0f32, 1.0, (1, 512, dit_cfg.text_dim), dev)?.to_dtype(dtype)?;
     let prompt = dit.prepare_context(&context)?;
     for size in &opts.sizes {
@@ -466,7 +437,7 @@ fn vae_rows(
 ) -> candle_core::Result<()> {
     let dev = &opts.device;
     log("building the VAE decoder (random weights)");
-    let vae = WanVae::new_decoder_only(vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
+    let vae = RandomWeights::vae_decoder(vae_cfg, vae_dtype, dev)?;
     for size in &opts.sizes {
         let (latent_frames, _, _) = size.latent_grid();
         let z = size.random_latents(vae_cfg.z_dim, dev)?;
@@ -505,8 +476,8 @@ fn generation_rows(
 ) -> candle_core::Result<()> {
     let (dev, dtype) = (&opts.device, opts.dtype);
     log("building the transformer and VAE for the whole-generation stage");
-    let dit = WanTransformer::new(dit_cfg, RandomWeights::var_builder(dtype, dev))?;
-    let vae = WanVae::new(vae_cfg, RandomWeights::var_builder(vae_dtype, dev))?;
+    let dit = RandomWeights::transformer(dit_cfg, dtype, dev)?;
+    let vae = RandomWeights::vae(vae_cfg, vae_dtype, dev)?;
     for size in &opts.sizes {
         log(&format!(
             "one generation step and decode at {}",
@@ -515,7 +486,7 @@ fn generation_rows(
         dev.synchronize()?;
         meter.reset();
         let start = Instant::now();
-        let text = Umt5Encoder::new(text_cfg, RandomWeights::var_builder(text_dtype, dev))?;
+        let text = RandomWeights::text_encoder(text_cfg, text_dtype, dev)?;
         let ctx = t2v_models::text::pad_to_length(&text.forward(ids)?, 512)?.to_dtype(dtype)?;
         dev.synchronize()?;
         drop(text);

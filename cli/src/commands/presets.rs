@@ -3,7 +3,7 @@
 
 use super::{bad_input, Failure};
 use clap::Args;
-use t2v_bridge::presets::{self, Presets};
+use t2v_presets::{self as presets, Presets};
 
 #[derive(Args)]
 pub struct PresetsArgs {

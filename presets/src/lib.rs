@@ -21,7 +21,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The presets shipped with the project.
-pub const SHIPPED: &str = include_str!("../../presets/prompt-presets.json");
+pub const SHIPPED: &str = include_str!("../prompt-presets.json");
 /// A presets file that extends the shipped ones (must exist when set).
 pub const PRESETS_ENV: &str = "T2V_PRESETS";
 /// The file name looked for in the user config folder.
@@ -277,22 +277,7 @@ pub fn append_to_prompt(prompt: &str, parts: &[&str]) -> String {
 /// `~/.config/text-to-video` on Linux, `~/Library/Application Support/text-to-video` on macOS,
 /// `%APPDATA%\text-to-video` on Windows.
 pub fn user_presets_path() -> Option<PathBuf> {
-    user_config_dir().map(|d| d.join("text-to-video").join(FILE_NAME))
-}
-
-fn user_config_dir() -> Option<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if cfg!(windows) {
-        env("APPDATA")
-    } else if cfg!(target_os = "macos") {
-        env("HOME").map(|h| h.join("Library/Application Support"))
-    } else {
-        env("XDG_CONFIG_HOME").or_else(|| env("HOME").map(|h| h.join(".config")))
-    }
+    t2v_support::folders::config_dir().map(|d| d.join(FILE_NAME))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! A contact sheet comparing clips frame by frame: one row per clip (e.g. per style preset),
 //! one column per sampled frame, on a dark grey background with a gap around every cell.
 
-use crate::frame::Frame;
 use image::{imageops, Rgb, RgbImage};
 use std::path::Path;
+use t2v_bridge::Frame;
 
 /// Pixels between cells and around the sheet.
 pub const GAP: u32 = 4;

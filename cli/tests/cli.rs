@@ -214,7 +214,7 @@ fn bad_input_exits_2_with_a_message_that_says_what_to_change() {
             vec!["--image", "/no/such/image.png"],
             "--image /no/such/image.png",
         ),
-        (vec!["--dtype", "f64"], "use f32, bf16 or f16"),
+        (vec!["--dtype", "f64"], "use auto, f32, bf16 or f16"),
         (vec!["--device", "tpu"], "use auto, cpu, cuda"),
         (vec!["--preview", "p.mp4"], "use a .gif or .png"),
         (vec!["--bit-depth", "12"], "use 8 or 16"),
@@ -353,6 +353,16 @@ fn info_reports_devices_and_the_model_layout() {
 }
 
 #[cfg(unix)]
+fn send_signal(child: &std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[cfg(unix)]
 #[test]
 fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
     let dir = tempfile::tempdir().unwrap();
@@ -367,17 +377,89 @@ fn ctrl_c_cancels_with_exit_130_and_leaves_the_cache_clean() {
             break;
         }
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    send_signal(&child, "INT");
     let rest: Vec<String> = lines.map(|l| l.unwrap()).collect();
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(130), "{rest:?}");
     assert!(rest.iter().any(|l| l.contains("cancelled")), "{rest:?}");
     let clips = std::fs::read_dir(cache.join("clips")).unwrap().count();
     assert_eq!(clips, 0, "a cancelled run cached nothing");
+}
+
+/// `--progress json` on stdout, read line by line as the run goes.
+#[cfg(unix)]
+fn json_progress_lines(child: &mut std::process::Child) -> impl Iterator<Item = serde_json::Value> {
+    BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("every stdout line is JSON"))
+}
+
+/// Regression: SIGTERM (how render farms cancel a task) killed `t2v` outright; it is now a
+/// Ctrl-C: the job stops, nothing is cached, and no frame of the unfinished clip is left.
+#[cfg(unix)]
+#[test]
+fn sigterm_cancels_like_ctrl_c_and_leaves_no_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let out = dir.path().join("out");
+    let mut c = tiny_generate(
+        &cache,
+        &out,
+        &strings(&["--steps", "1000", "--frames", "9", "--progress", "json"]),
+    );
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut events = json_progress_lines(&mut child);
+    // Wait until denoising runs.
+    for event in events.by_ref() {
+        if event["stage"].get("denoising").is_some() {
+            break;
+        }
+    }
+    send_signal(&child, "TERM");
+    let last = events.last();
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("cancelled;"), "{err}");
+    assert!(err.contains("the clip cache is unchanged"), "{err}");
+    assert_eq!(last.unwrap()["stage"], "cancelled");
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "partial output left: {left:?}");
+    assert_eq!(std::fs::read_dir(cache.join("clips")).unwrap().count(), 0);
+}
+
+#[test]
+fn progress_json_prints_one_line_per_step_and_a_final_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(tiny_generate(
+        &dir.path().join("cache"),
+        dir.path(),
+        &strings(&["--steps", "3", "--progress", "json"]),
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every stdout line is JSON"))
+        .collect();
+    let steps: Vec<u64> = events
+        .iter()
+        .filter_map(|e| e["stage"]["denoising"]["step"].as_u64())
+        .collect();
+    assert_eq!(steps, vec![0, 1, 2, 3], "{events:?}");
+    for e in &events {
+        let fraction = e["fraction"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&fraction), "{e}");
+        assert!(e["steps_done"].is_u64() && e["frames_done"].is_u64(), "{e}");
+    }
+    let last = events.last().unwrap();
+    assert_eq!(last["stage"], "done");
+    assert_eq!(last["fraction"], 1.0);
+    assert_eq!(last["frames_done"], 5);
+    // The bar's lines are not mixed in: stderr has no stage lines.
+    assert!(!stderr(&o).contains("denoising"), "{}", stderr(&o));
 }
 
 #[test]

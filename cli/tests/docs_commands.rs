@@ -2,7 +2,7 @@
 //!
 //! Commands are taken from the ```sh blocks (continuation lines joined, `#` comments and a
 //! trailing `...` dropped) in each of their spellings: `t2v ...`, `target/release/t2v ...` and
-//! `cargo run --release -p t2v-bridge --bin t2v -- ...`. Synopses with `[optional]` parts are not
+//! `cargo run --release -p t2v-cli -- ...`. Synopses with `[optional]` parts are not
 //! commands and are skipped. To keep CI fast and runnable without real weights, each command
 //! runs in a scratch folder with these changes: a `--model` folder that does not exist here (the
 //! real weights) is dropped, so the demo model runs instead; `--steps` is at most 2; the
@@ -118,8 +118,7 @@ fn t2v_arguments(command: &str) -> Option<Vec<String>> {
         .is_some_and(|p| p == "t2v" || p.ends_with("/release/t2v"))
     {
         1
-    } else if w.starts_with(&["cargo".into(), "run".into()]) && w.iter().any(|a| a == "t2v-bridge")
-    {
+    } else if w.starts_with(&["cargo".into(), "run".into()]) && w.iter().any(|a| a == "t2v-cli") {
         w.iter().position(|a| a == "--")? + 1
     } else {
         return None;
@@ -232,6 +231,23 @@ fn every_t2v_command_in_the_docs_runs_on_the_demo_model() {
     std::fs::remove_dir_all(&scratch).ok();
 }
 
+/// Regression: after the command line moved out of the service library, a doc that still
+/// builds or runs `t2v` from `t2v-bridge` would fail for whoever follows it.
+#[test]
+fn no_doc_builds_t2v_from_the_service_library() {
+    for file in doc_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            assert!(
+                !line.contains("-p t2v-bridge"),
+                "{}:{}: `{line}`: the t2v binary is in t2v-cli",
+                file.display(),
+                n + 1
+            );
+        }
+    }
+}
+
 #[test]
 fn commands_are_read_as_a_shell_would() {
     let md = "text\n```sh\nt2v generate --prompt \"a fox # not a comment\" \\\n    --output out/f.%04d.png   # comment\ncargo build --release\n```\n";
@@ -255,8 +271,13 @@ fn commands_are_read_as_a_shell_would() {
     );
     assert_eq!(t2v_arguments(&commands[1]), None);
     assert_eq!(
-        t2v_arguments("cargo run --release -p t2v-bridge --bin t2v -- info --model x").unwrap(),
+        t2v_arguments("cargo run --release -p t2v-cli -- info --model x").unwrap(),
         vec!["info", "--model", "x"]
+    );
+    assert_eq!(
+        t2v_arguments("cargo run --release -p t2v-bridge --bin t2v -- info"),
+        None,
+        "t2v-bridge is the service library; it has no t2v binary"
     );
     assert_eq!(
         for_ci(

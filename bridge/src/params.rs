@@ -1,0 +1,181 @@
+//! What a clip is asked to be: the service's own generation parameters, plain data that can be
+//! saved, compared and sent over a network. The service turns them into the models' type.
+
+use crate::error::Result;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use t2v_models::pipeline::GenerationParams as ModelParams;
+use t2v_models::sampling::SamplerKind;
+
+pub use t2v_models::pipeline::request::{
+    DEFAULT_NEGATIVE_PROMPT, FRAME_STRIDE, MAX_FRAMES, MAX_SIDE, MAX_STEPS, SIZE_MULTIPLE,
+};
+
+/// The denoising sampler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sampler {
+    /// UniPC multistep (bh2, order 2, flow prediction): the reference default.
+    #[default]
+    UniPc,
+    /// Flow-matching Euler.
+    Euler,
+}
+
+impl Sampler {
+    pub const ALL: [Sampler; 2] = [Sampler::UniPc, Sampler::Euler];
+
+    pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    fn kind(self) -> SamplerKind {
+        match self {
+            Sampler::UniPc => SamplerKind::UniPc,
+            Sampler::Euler => SamplerKind::Euler,
+        }
+    }
+}
+
+impl From<SamplerKind> for Sampler {
+    fn from(k: SamplerKind) -> Self {
+        match k {
+            SamplerKind::UniPc => Sampler::UniPc,
+            SamplerKind::Euler => Sampler::Euler,
+        }
+    }
+}
+
+impl fmt::Display for Sampler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Sampler {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        s.parse::<SamplerKind>().map(Sampler::from)
+    }
+}
+
+/// One clip's settings. The defaults are Wan2.2 TI2V-5B's 480P ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerationParams {
+    pub prompt: String,
+    /// `None` means the Wan2.2 default; `Some("")` means an empty negative prompt.
+    pub negative_prompt: Option<String>,
+    pub width: usize,
+    pub height: usize,
+    /// Of the form 4k+1.
+    pub frames: usize,
+    pub steps: usize,
+    /// Classifier-free guidance scale; 1 or less turns it off.
+    pub guidance: f64,
+    /// Flow shift of the sampler's schedule.
+    pub shift: f64,
+    pub sampler: Sampler,
+    pub seed: u64,
+}
+
+impl Default for GenerationParams {
+    fn default() -> Self {
+        ModelParams::default().into()
+    }
+}
+
+impl From<ModelParams> for GenerationParams {
+    fn from(p: ModelParams) -> Self {
+        GenerationParams {
+            prompt: p.prompt,
+            negative_prompt: p.negative_prompt,
+            width: p.width,
+            height: p.height,
+            frames: p.frames,
+            steps: p.steps,
+            guidance: p.guidance,
+            shift: p.shift,
+            sampler: p.sampler.into(),
+            seed: p.seed,
+        }
+    }
+}
+
+impl GenerationParams {
+    /// The models' parameters, for the pipeline.
+    pub fn to_models(&self) -> ModelParams {
+        ModelParams {
+            prompt: self.prompt.clone(),
+            negative_prompt: self.negative_prompt.clone(),
+            width: self.width,
+            height: self.height,
+            frames: self.frames,
+            steps: self.steps,
+            guidance: self.guidance,
+            shift: self.shift,
+            sampler: self.sampler.kind(),
+            seed: self.seed,
+        }
+    }
+
+    /// Checks every value; the error names the nearest valid ones.
+    pub fn validate(&self) -> Result<()> {
+        Ok(self.to_models().validate()?)
+    }
+
+    /// The negative prompt actually used.
+    pub fn negative_prompt(&self) -> &str {
+        self.negative_prompt
+            .as_deref()
+            .unwrap_or(DEFAULT_NEGATIVE_PROMPT)
+    }
+
+    /// Classifier-free guidance runs only above 1, as in the reference.
+    pub fn uses_guidance(&self) -> bool {
+        self.guidance > 1.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn params_round_trip_through_json_and_match_the_models_defaults() {
+        let p = GenerationParams {
+            prompt: "a red ball".into(),
+            negative_prompt: Some(String::new()),
+            sampler: Sampler::Euler,
+            guidance: 4.25,
+            seed: u64::MAX,
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains("\"sampler\":\"euler\""), "{json}");
+        assert_eq!(serde_json::from_str::<GenerationParams>(&json).unwrap(), p);
+        // Fields left out take the defaults; unknown fields are refused.
+        let short: GenerationParams = serde_json::from_str(r#"{"prompt":"x"}"#).unwrap();
+        assert_eq!(short.frames, ModelParams::default().frames);
+        assert_eq!(short.sampler, Sampler::UniPc);
+        assert!(serde_json::from_str::<GenerationParams>(r#"{"promt":"x"}"#).is_err());
+        // The models' type carries every field across.
+        assert_eq!(GenerationParams::from(p.to_models()), p);
+    }
+
+    #[test]
+    fn validation_is_the_models_with_the_services_error() {
+        let p = GenerationParams {
+            prompt: "x".into(),
+            frames: 8,
+            ..Default::default()
+        };
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadInput);
+        assert!(e.message.contains("nearest valid: 5 or 9"), "{e}");
+        assert_eq!("EULER".parse::<Sampler>(), Ok(Sampler::Euler));
+        assert!("ddim".parse::<Sampler>().is_err());
+    }
+}
