@@ -17,6 +17,7 @@ use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
 use std::fmt;
 use std::sync::{Arc, Mutex};
+use t2v_support::lock;
 
 /// A tensor held in another shape than the architecture needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,10 +149,6 @@ impl SimpleBackend for ShapeCheck {
     fn contains_tensor(&self, name: &str) -> bool {
         self.weights.contains(name)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Builds a component over the checking backend and collects what it found.
