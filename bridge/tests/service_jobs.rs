@@ -356,6 +356,9 @@ fn prompt_embeddings_are_reused_and_low_memory_frees_the_text_encoder() {
 
 /// A job whose steps take a second or two with the tiny model, and the time one step took, once
 /// its second step is under way.
+/// The long-step tests time the worker: they run one at a time.
+static LONG_STEPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn long_step_job(service: &t2v_bridge::Service) -> (t2v_bridge::JobHandle, Duration) {
     use std::sync::Mutex;
     use std::time::Instant;
@@ -392,6 +395,7 @@ fn long_step_job(service: &t2v_bridge::Service) -> (t2v_bridge::JobHandle, Durat
 /// seconds on the real model. Now the transformer asks before every block.
 #[test]
 fn cancel_mid_step_stops_within_one_block() {
+    let _one_at_a_time = LONG_STEPS.lock().unwrap_or_else(|p| p.into_inner());
     let service = service(no_cache());
     let (handle, step) = long_step_job(&service);
     let cancelled_at = std::time::Instant::now();
@@ -404,8 +408,10 @@ fn cancel_mid_step_stops_within_one_block() {
     println!("one step: {step:?}; cancel to worker free: {latency:?}");
     assert_eq!(handle.wait().unwrap_err().kind, ErrorKind::Cancelled);
     assert_eq!(handle.progress().steps_done, 1, "step 2 never finished");
+    // Stopping at the end of the step would take 9/10 of a step; one block is a quarter of one
+    // (other tests share the CPU, hence the margin).
     assert!(
-        latency < step / 2,
+        latency < step * 3 / 4,
         "took {latency:?} to stop; a step takes {step:?} (2 blocks x 2 passes)"
     );
 }
@@ -414,6 +420,7 @@ fn cancel_mid_step_stops_within_one_block() {
 /// returns at once (the models go once the worker is free), the second within one block.
 #[test]
 fn unload_and_shutdown_mid_step_return_within_one_block() {
+    let _one_at_a_time = LONG_STEPS.lock().unwrap_or_else(|p| p.into_inner());
     let service = service(no_cache());
     let (handle, step) = long_step_job(&service);
     let started = std::time::Instant::now();
@@ -424,7 +431,7 @@ fn unload_and_shutdown_mid_step_return_within_one_block() {
     println!("one step: {step:?}; unload returned in {unload:?}, shutdown in {shutdown:?}");
     assert!(unload < Duration::from_millis(50), "{unload:?}");
     assert!(
-        shutdown < step / 2,
+        shutdown < step * 3 / 4,
         "shutdown took {shutdown:?}; a step takes {step:?}"
     );
     assert_eq!(handle.wait().unwrap_err().kind, ErrorKind::Cancelled);
