@@ -66,13 +66,18 @@ def params_mode(job, report):
     report["label"] = node.getLabel()
     report["inputs"] = [node.getInputLabel(i) for i in range(node.getMaxInputCount())]
     out = report["params"] = {}
+    # Every default first: setting one parameter may move another (picking a `style` sets
+    # `style_name`).
+    for entry in job["params"]:
+        param = node.getParam(entry["name"])
+        out[entry["name"]] = None if param is None else {
+            "type": type(param).__name__, "default": value(param)}
     for entry in job["params"]:
         name = entry["name"]
         param = node.getParam(name)
         if param is None:
-            out[name] = None
             continue
-        seen = out[name] = {"type": type(param).__name__, "default": value(param)}
+        seen = out[name]
         if type(param).__name__ == "ChoiceParam":
             seen["options"] = labels(param)
             by_index, by_label = [], []

@@ -176,6 +176,7 @@ fn documented_default(p: &DocumentedParam) -> Option<Value> {
             let index = p.labels.iter().position(|l| l == d);
             Some(json!(index.unwrap_or_else(|| panic!("{}: default {d}", p.name))))
         }
+        d if p.kind.starts_with("string") => Some(json!(d.trim_matches('`'))),
         d if p.kind.starts_with("int") => Some(json!(d.parse::<i64>().unwrap())),
         d => Some(json!(d.parse::<f64>().unwrap())),
     }

@@ -15,11 +15,7 @@ use t2v_common::*;
 fn a_clip_rendered_by_the_node_has_the_key_t2v_asks_for() {
     let prompt = "shared cache: a lighthouse at dusk";
     let host = Host::new(HostProfile::natron().background(true));
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, 11);
     instance

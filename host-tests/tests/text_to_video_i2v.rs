@@ -21,11 +21,7 @@ fn source_clip_supplies_the_first_frame() {
     let prompt = "image to video: the red half slides over the blue";
     let seed = 11;
     let host = Host::new(HostProfile::natron().background(true));
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, seed as i32);
     let rgba: Vec<f32> = (0..SIZE * SIZE)
@@ -61,11 +57,7 @@ fn source_clip_supplies_the_first_frame() {
 #[test]
 fn the_host_refuses_to_connect_the_output_or_a_wrong_sized_image() {
     let host = Host::new(HostProfile::natron());
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     assert!(instance.connect_input("Output", 1, 1, &[0.0; 4]).is_err());
     assert!(instance.connect_input("Source", 2, 2, &[0.0; 4]).is_err());

@@ -20,11 +20,7 @@ fn render_f32(instance: &Instance, time: f64) -> RenderedImage {
 #[test]
 fn describes_both_contexts_with_every_parameter() {
     let host = natron(false);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     assert_eq!(plugin.info().version, (1, 0));
     assert_eq!(
         plugin.supported_contexts(),
@@ -252,11 +248,7 @@ fn describes_both_contexts_with_every_parameter() {
 #[test]
 fn instances_come_and_go_and_share_one_model() {
     let host = natron(false);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     for _ in 0..20 {
         let a = plugin.create_instance(Context::Generator).unwrap();
         let b = plugin.create_instance(Context::General).unwrap();
@@ -288,11 +280,7 @@ fn instances_come_and_go_and_share_one_model() {
 fn background_render_gives_the_services_pixels() {
     let prompt = "background parity: waves on a beach";
     let host = natron(true);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, 7);
     let expected = reference(prompt, 7);
@@ -323,11 +311,7 @@ fn background_render_gives_the_services_pixels() {
 fn interactive_render_shows_the_placeholder_until_generate() {
     let prompt = "interactive: a lighthouse at dusk";
     let host = natron(false);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, 3);
     assert_eq!(
@@ -386,11 +370,7 @@ fn abort_stops_a_background_generation_within_one_step() {
     let prompt = "abort: a very long clip of a train";
     let steps = 400;
     let host = natron(true);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, 5);
     instance.set_param("steps", steps).unwrap();
@@ -449,11 +429,7 @@ fn abort_stops_a_background_generation_within_one_step() {
 #[test]
 fn bad_inputs_give_messages_and_failed_renders() {
     let host = natron(false);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     type SetUp = Box<dyn Fn(&Instance)>;
     let cases: Vec<(&str, SetUp, &str)> = vec![
         (
@@ -517,11 +493,7 @@ fn bad_inputs_give_messages_and_failed_renders() {
 
     // On a farm, without Generate: the render fails with the message on the node.
     let host = natron(true);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, "bad input on a farm", 1);
     instance.set_param("frames", 6).unwrap();
@@ -548,11 +520,7 @@ fn hosts_without_optional_suites_still_work() {
     {
         let prompt = format!("minimal host {i}: snow falling");
         let host = Host::new(profile);
-        let plugin = host
-            .load_bundle(bundle())
-            .unwrap()
-            .plugin(Some(ID))
-            .unwrap();
+        let plugin = node_plugin(&host);
         let instance = plugin.create_instance(Context::Generator).unwrap();
         configure(&instance, &prompt, 11);
         instance.push_button("generate").unwrap();
@@ -604,11 +572,7 @@ fn hosts_without_optional_suites_still_work() {
 fn renders_from_several_threads_at_once() {
     let prompt = "threads: a busy street";
     let host = natron(true);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, 13);
     instance.set_param("cache", false).unwrap();
@@ -634,11 +598,7 @@ fn renders_from_several_threads_at_once() {
 fn depths_row_layouts_scales_windows_and_colours() {
     let prompt = "layouts: a garden with flowers";
     let host = natron(false);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, 17);
     instance.push_button("generate").unwrap();
@@ -722,11 +682,7 @@ fn depths_row_layouts_scales_windows_and_colours() {
 #[test]
 fn cancel_and_purge() {
     let host = natron(false);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, "cancelled from the progress bar", 19);
     instance.set_param("steps", 200).unwrap();
@@ -748,11 +704,7 @@ fn cancel_and_purge() {
 #[test]
 fn style_and_tags_append_their_words_to_the_prompt() {
     let host = natron(false);
-    let plugin = host
-        .load_bundle(bundle())
-        .unwrap()
-        .plugin(Some(ID))
-        .unwrap();
+    let plugin = node_plugin(&host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, "a paper kite", 6);
     let presets = t2v_presets::Presets::shipped();
