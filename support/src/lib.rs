@@ -3,8 +3,10 @@
 //! - [`lock`]: a mutex guard that ignores poisoning (a panic already reported must not turn every
 //!   later call into a second panic);
 //! - [`folders`]: the platform's cache, config and log folders for the product;
-//! - [`private`]: folders and files only their owner can read (prompts are confidential).
+//! - [`private`]: folders and files only their owner can read (prompts are confidential);
+//! - [`before_main!`]: a function run before `main`, where a test binary sets its environment.
 
+pub mod before_main;
 pub mod folders;
 pub mod private;
 

@@ -337,11 +337,13 @@ mod tests {
         (map, encoder)
     }
 
+    // The trainer's candle is single-threaded (it parallelises over the batch instead).
+    t2v_support::before_main!(SINGLE_THREADED_CANDLE, crate::train::single_threaded_candle);
+
     /// A few hundred steps teach the demo's encoder to read every object's colour, shape and
     /// motion at its noun and the background's colour, on captions it never saw.
     #[test]
     fn pretraining_teaches_the_encoder_what_captions_describe() {
-        crate::train::single_threaded_candle();
         let dir = tempfile::tempdir().unwrap();
         let tokenizer = demo_tokenizer(&dir);
         let mut preset = Preset::full();
@@ -359,7 +361,6 @@ mod tests {
     /// the map's per-run order, so two runs of the trainer with one seed made different models.
     #[test]
     fn pretraining_is_the_same_on_every_run() {
-        crate::train::single_threaded_candle();
         let dir = tempfile::tempdir().unwrap();
         let tokenizer = demo_tokenizer(&dir);
         let mut preset = Preset::full();

@@ -8,10 +8,15 @@ use t2v_demo_trainer::eval::{evaluation_cases, load, run_case, EvalCase};
 use t2v_demo_trainer::world::Split;
 use t2v_models::pipeline::Models;
 
+// Candle single-threaded, as the trainer ran it when it measured these rates.
+t2v_support::before_main!(
+    SINGLE_THREADED_CANDLE,
+    t2v_demo_trainer::train::single_threaded_candle
+);
+
 fn models() -> &'static Models {
     static MODELS: OnceLock<Models> = OnceLock::new();
     MODELS.get_or_init(|| {
-        t2v_demo_trainer::train::single_threaded_candle();
         load(&t2v_demo::model_dir()).expect("the shipped demo model loads")
     })
 }

@@ -7,9 +7,11 @@ use t2v_demo_trainer::train::{run, single_threaded_candle, Log, RunPaths, Stage}
 use t2v_models::checkpoint::{load_models, ModelFiles, Overrides};
 use t2v_models::pipeline::{generate, NoProgress, RunInputs};
 
+// Candle single-threaded, as the trainer runs it.
+t2v_support::before_main!(SINGLE_THREADED_CANDLE, single_threaded_candle);
+
 #[test]
 fn smoke_run_trains_exports_and_generates() {
-    single_threaded_candle();
     let dir = tempfile::tempdir().unwrap();
     let paths = RunPaths {
         work: dir.path().join("work"),

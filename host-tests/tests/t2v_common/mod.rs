@@ -61,22 +61,7 @@ pub fn set_up_environment() {
     std::env::set_var("T2V_DEMO_MODEL", dir.join("no-demo-model"));
 }
 
-/// Runs the function `$f` before `main`, while the process has one thread: the place for a
-/// test binary to set its environment (`std::env::set_var` is not safe once threads run).
-#[macro_export]
-macro_rules! before_main {
-    ($name:ident, $f:path) => {
-        #[used]
-        #[cfg_attr(target_os = "linux", link_section = ".init_array")]
-        #[cfg_attr(target_os = "macos", link_section = "__DATA,__mod_init_func")]
-        static $name: extern "C" fn() = {
-            extern "C" fn run() {
-                $f()
-            }
-            run
-        };
-    };
-}
+pub use t2v_support::before_main;
 
 before_main!(SET_UP_ENVIRONMENT, set_up_environment);
 
