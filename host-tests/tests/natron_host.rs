@@ -106,7 +106,10 @@ struct DocumentedParam {
 
 fn documented_params() -> Vec<DocumentedParam> {
     let doc = std::fs::read_to_string(workspace().join("docs/node.md")).unwrap();
-    let section = doc.split("\n## Parameters").nth(1).expect("docs/node.md: ## Parameters");
+    let section = doc
+        .split("\n## Parameters")
+        .nth(1)
+        .expect("docs/node.md: ## Parameters");
     let section = section.split("\n## ").next().unwrap();
     section
         .lines()
@@ -174,7 +177,9 @@ fn documented_default(p: &DocumentedParam) -> Option<Value> {
         "off" => Some(json!(false)),
         d if p.kind == "choice" => {
             let index = p.labels.iter().position(|l| l == d);
-            Some(json!(index.unwrap_or_else(|| panic!("{}: default {d}", p.name))))
+            Some(json!(
+                index.unwrap_or_else(|| panic!("{}: default {d}", p.name))
+            ))
         }
         d if p.kind.starts_with("string") => Some(json!(d.trim_matches('`'))),
         d if p.kind.starts_with("int") => Some(json!(d.parse::<i64>().unwrap())),
@@ -222,7 +227,10 @@ fn the_node_is_listed_with_every_documented_parameter() {
     assert_eq!(report["plugin_listed"], json!(true), "{}", run.output);
     assert_eq!(report["plugin_id"], json!(ID));
     assert!(
-        report["label"].as_str().unwrap().starts_with("Text_to_Video"),
+        report["label"]
+            .as_str()
+            .unwrap()
+            .starts_with("Text_to_Video"),
         "node label {}",
         report["label"]
     );
@@ -354,8 +362,22 @@ fn linear_and_rec709_are_as_documented() {
             node("rec709", json!({"colour": "Rec.709"})),
         ],
         vec![
-            writer("WriteLinear", "WritePFM", "t2v", &dir.join("lin_###.pfm"), 1, 17),
-            writer("Write709", "WritePFM", "rec709", &dir.join("709_###.pfm"), 1, 17),
+            writer(
+                "WriteLinear",
+                "WritePFM",
+                "t2v",
+                &dir.join("lin_###.pfm"),
+                1,
+                17,
+            ),
+            writer(
+                "Write709",
+                "WritePFM",
+                "rec709",
+                &dir.join("709_###.pfm"),
+                1,
+                17,
+            ),
         ],
     );
     let cli = cli_clip(PROMPT, SEED, &[]);
@@ -393,8 +415,22 @@ fn a_natron_checkerboard_on_source_gives_t2v_images_first_frame() {
         &dir,
         vec![checker, t2v],
         vec![
-            writer("WriteChecker", "WritePFM", "checker", &dir.join("checker_###.pfm"), 1, 1),
-            writer("Write1", "WritePFM", "t2v", &dir.join("f_###.pfm"), 1, FRAMES as i64),
+            writer(
+                "WriteChecker",
+                "WritePFM",
+                "checker",
+                &dir.join("checker_###.pfm"),
+                1,
+                1,
+            ),
+            writer(
+                "Write1",
+                "WritePFM",
+                "t2v",
+                &dir.join("f_###.pfm"),
+                1,
+                FRAMES as i64,
+            ),
         ],
     );
     // What Natron handed the node's Source input, as the PNG a user would give t2v.
@@ -404,7 +440,10 @@ fn a_natron_checkerboard_on_source_gives_t2v_images_first_frame() {
         .flat_map(|y| (0..WIDTH).map(move |x| (x, y)))
         .map(|(x, y)| source.codes(x, y))
         .collect();
-    assert!(colours.len() >= 4, "the checkerboard has its colours: {colours:?}");
+    assert!(
+        colours.len() >= 4,
+        "the checkerboard has its colours: {colours:?}"
+    );
     let png = dir.join("source.png");
     source.write_png(&png);
     let cli = cli_clip(
@@ -437,11 +476,19 @@ fn the_docs_natron_example_runs_as_written() {
     ];
     let mut script = example.clone();
     for (from, to) in substitutions {
-        assert_eq!(script.matches(from).count(), 1, "the example has {from} once");
+        assert_eq!(
+            script.matches(from).count(),
+            1,
+            "the example has {from} once"
+        );
         script = script.replace(from, to);
     }
     std::fs::write(dir.join("example.py"), script).unwrap();
-    let run = natron_run(&dir, &shared_cache(), &["-t".as_ref(), "example.py".as_ref()]);
+    let run = natron_run(
+        &dir,
+        &shared_cache(),
+        &["-t".as_ref(), "example.py".as_ref()],
+    );
     assert!(
         !run.output.contains("Traceback"),
         "the example failed:\n{}",
@@ -459,7 +506,10 @@ fn the_docs_natron_example_runs_as_written() {
         assert_clip_size(&image, &format!("boat.{t:03}.pfm"));
         let f = (t - 1).min(FRAMES - 1);
         let d = max_difference(&image, |x, y, c| srgb_to_linear(cli.float(f, x, y)[c]));
-        assert!(d <= 1e-3, "boat.{t:03}.pfm differs from linear t2v frame {f} by {d}");
+        assert!(
+            d <= 1e-3,
+            "boat.{t:03}.pfm differs from linear t2v frame {f} by {d}"
+        );
     }
 }
 
@@ -481,7 +531,12 @@ fn farm_render(dir: &Path, cache: &Path, project: &Path) -> Run {
     let run = natron_run(
         dir,
         cache,
-        &["-w".as_ref(), "Write1".as_ref(), "1-17".as_ref(), project.as_os_str()],
+        &[
+            "-w".as_ref(),
+            "Write1".as_ref(),
+            "1-17".as_ref(),
+            project.as_os_str(),
+        ],
     );
     assert!(
         run.exited(),
@@ -532,7 +587,11 @@ fn bad_input_fails_the_render_with_our_message_and_natron_survives() {
     let dir = test_dir("bad-input");
     let demo = demo_model();
     let cases = [
-        ("empty", json!({"prompt": ""}), "the prompt is empty".to_string()),
+        (
+            "empty",
+            json!({"prompt": ""}),
+            "the prompt is empty".to_string(),
+        ),
         (
             "missing",
             json!({"model": "/nonexistent/wan2.2"}),

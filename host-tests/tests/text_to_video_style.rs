@@ -8,8 +8,8 @@ mod t2v_common;
 use ofx_bindings::Context;
 use ofx_test_host::*;
 use std::path::PathBuf;
-use t2v_presets::Presets;
 use t2v_common::*;
+use t2v_presets::Presets;
 
 fn presets_file() -> PathBuf {
     scratch().join("prompt-presets.json")

@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use t2v_bridge::{
-    Error, Frame, GenerationParams, JobHandle, JobProgress, ModelSpec, ProgressObserver,
-    Request, Service,
+    Error, Frame, GenerationParams, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request,
+    Service,
 };
 use t2v_support::lock;
 

@@ -24,7 +24,9 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 /// Locks `mutex`, taking the data even when another thread panicked while holding it.
 pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub fn create_dir_all(dir: &Path) -> io::Result<()> {
 
 /// Options that create a file readable and writable by its owner only (when it is created).
 pub fn file_options() -> OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     {

@@ -16,9 +16,7 @@ t2v_support::before_main!(
 
 fn models() -> &'static Models {
     static MODELS: OnceLock<Models> = OnceLock::new();
-    MODELS.get_or_init(|| {
-        load(&t2v_demo::model_dir()).expect("the shipped demo model loads")
-    })
+    MODELS.get_or_init(|| load(&t2v_demo::model_dir()).expect("the shipped demo model loads"))
 }
 
 /// The pass rates against the targets.

@@ -77,7 +77,12 @@ pub fn read_pfm(path: &Path) -> Image {
     let height: usize = header[2].parse().unwrap();
     let little = header[3].parse::<f32>().unwrap() < 0.0;
     let body = &bytes[at..];
-    assert_eq!(body.len(), width * height * channels * 4, "{}", path.display());
+    assert_eq!(
+        body.len(),
+        width * height * channels * 4,
+        "{}",
+        path.display()
+    );
     let value = |i: usize| {
         let b: [u8; 4] = body[i * 4..i * 4 + 4].try_into().unwrap();
         if little {

@@ -128,11 +128,28 @@ pub fn cli_clip(prompt: &str, seed: u64, extra: &[&str]) -> std::sync::Arc<CliCl
         .arg("--model")
         .arg(demo_model())
         .args(["--prompt", prompt, "--seed", &seed.to_string()])
-        .args(["--width", &WIDTH.to_string(), "--height", &HEIGHT.to_string()])
-        .args(["--frames", &FRAMES.to_string(), "--steps", &DEMO_STEPS.to_string()])
+        .args([
+            "--width",
+            &WIDTH.to_string(),
+            "--height",
+            &HEIGHT.to_string(),
+        ])
+        .args([
+            "--frames",
+            &FRAMES.to_string(),
+            "--steps",
+            &DEMO_STEPS.to_string(),
+        ])
         .args(["--guidance", &DEMO_GUIDANCE.to_string()])
         .args(["--shift", &DEMO_SHIFT.to_string()])
-        .args(["--negative-prompt", "", "--device", "cpu", "--no-cache", "-q"])
+        .args([
+            "--negative-prompt",
+            "",
+            "--device",
+            "cpu",
+            "--no-cache",
+            "-q",
+        ])
         .args(extra)
         .arg("--save-frames")
         .arg(dir.join("frames.safetensors"))
@@ -194,7 +211,10 @@ fn natron_run_with(dir: &Path, cache: &Path, args: &[&OsStr], envs: &[(&str, &Os
     let log = dir.join("plugin.log");
     let log_before = std::fs::read_to_string(&log).unwrap_or_default().len();
     static RUNS: AtomicUsize = AtomicUsize::new(0);
-    let output_file = dir.join(format!("natron-{}.log", RUNS.fetch_add(1, Ordering::Relaxed)));
+    let output_file = dir.join(format!(
+        "natron-{}.log",
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
     let ofx_path = format!("{}:{plugins}", bundle_folder().display());
     let mut child = Command::new(&renderer)
         .args(args)

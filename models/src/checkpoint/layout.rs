@@ -323,7 +323,10 @@ mod tests {
     fn check_pair(original: &str, diffusers: &str, component: Component) {
         let orig = manifest_names(original);
         let diff = manifest_names(diffusers);
-        assert!(!orig.is_empty() && !diff.is_empty(), "empty manifest fixture");
+        assert!(
+            !orig.is_empty() && !diff.is_empty(),
+            "empty manifest fixture"
+        );
         let layout = Layout {
             component,
             naming: Naming::Original,
