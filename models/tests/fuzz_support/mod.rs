@@ -9,7 +9,7 @@
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -183,11 +183,16 @@ pub fn fuzz(
     inputs: impl Strategy<Value = Vec<u8>>,
     parse: impl Fn(&[u8]) -> bool,
 ) {
-    let config = Config {
+    let mut config = Config {
         cases,
         failure_persistence: None,
         ..Config::default()
     };
+    // The same inputs on every run, so CI's verdict does not depend on luck;
+    // PROPTEST_RNG_SEED=N explores others.
+    if matches!(config.rng_seed, RngSeed::Random) {
+        config.rng_seed = RngSeed::Fixed(0x7432_7620_6675_7a7a);
+    }
     let mut runner = TestRunner::new(config);
     let tried = Cell::new(0usize);
     let accepted = Cell::new(0usize);
