@@ -3,10 +3,10 @@
 //! and through saved projects (`NatronRenderer -w Write1 1-17 project.ntp`), each result
 //! compared with what our own `t2v generate` makes for the same settings.
 //!
-//! Needs NatronRenderer, so every test is ignored by `cargo test`; `.ci/run` runs them:
+//! Needs NatronRenderer, so every test is ignored by `cargo test`; `.ci/run` builds Natron 2.5
+//! into `~/.cache/t2v-natron` (or use a Natron 2.5 of your own) and runs them:
 //!
 //! ```sh
-//! bash ../shared/natron/build.sh     # or a Natron 2.5 of your own
 //! NATRON_RENDERER=~/.cache/t2v-natron/bin/NatronRenderer \
 //! NATRON_PLUGINS=~/.cache/t2v-natron/Plugins/OFX:~/.cache/t2v-natron/Plugins/OFX-misc \
 //!   cargo test --release -p ofx-test-host --test natron_host -- --ignored --test-threads=1

@@ -186,8 +186,8 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             // takes the project's format for a node with no input, and its writers put the
             // clip in a corner of a project-sized frame (seen in NatronRenderer). The same
             // bounds as the region of definition.
-            let side = |v: usize| v.clamp(1, params::MAX_SIDE) as i32;
-            let format = [0, 0, side(settings.width), side(settings.height)];
+            let (width, height) = settings.clip_size();
+            let format = [0, 0, width as i32, height as i32];
             ofx_bindings::PropertySet::ignore_unknown(
                 prefs.0.set_ints(c"OfxImageClipPropFormat", &format),
             )?;
@@ -207,14 +207,12 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
             let time = args.in_args()?.get_double(kOfxPropTime, 0)?;
             let s = Settings::read(&effect.param_set()?, Some(time))?;
             // Canonical coordinates: not scaled by the render scale (the image bounds are).
-            // Bounded by the largest size the model takes: hosts need not enforce the
-            // parameters' ranges, and a host allocates what the node asks for.
-            let side = |v: usize| v.clamp(1, params::MAX_SIDE) as f64;
+            let (width, height) = s.clip_size();
             let rod = OfxRectD {
                 x1: 0.0,
                 y1: 0.0,
-                x2: side(s.width),
-                y2: side(s.height),
+                x2: width as f64,
+                y2: height as f64,
             };
             args.out_args()?
                 .set_rect_d(kOfxImageEffectPropRegionOfDefinition, rod)?;

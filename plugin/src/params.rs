@@ -388,6 +388,14 @@ fn pick<T: Copy>(options: &[(&str, T)], index: i32) -> T {
 }
 
 impl Settings {
+    /// The clip's size as the host is told it (region of definition, clip format): bounded by
+    /// the largest size the model takes, since hosts need not enforce the parameters' ranges
+    /// and a host allocates what the node asks for.
+    pub fn clip_size(&self) -> (usize, usize) {
+        let side = |v: usize| v.clamp(1, MAX_SIDE);
+        (side(self.width), side(self.height))
+    }
+
     /// Reads every parameter (`time`: `None` for the current time, on the main thread).
     pub fn read(set: &ParamSet, time: Option<OfxTime>) -> Result<Settings> {
         let int = |name: &str| set.param(name)?.get_int(time);
