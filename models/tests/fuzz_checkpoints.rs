@@ -211,3 +211,18 @@ fn fuzz_model_index_json() {
         ModelFiles::resolve(Some(&model), &Overrides::default()).is_ok()
     });
 }
+
+/// GGUF files: the header (counts, lengths, metadata arrays, tensor dimensions, types and
+/// offsets) and the tensors' data, from the dequantization fixture.
+#[test]
+fn fuzz_gguf_files() {
+    let seed = std::fs::read(fixtures().join("gguf").join("types.gguf")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        write_and(dir.path(), "x.gguf", &seed, read_weights),
+        "the seed is a readable checkpoint"
+    );
+    fuzz("gguf", 3000, hostile(seed), |bytes| {
+        write_and(dir.path(), "x.gguf", bytes, read_weights)
+    });
+}

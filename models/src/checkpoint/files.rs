@@ -33,7 +33,7 @@ pub struct ModelFiles {
     pub tokenizer: PathBuf,
 }
 
-const WEIGHT_EXTENSIONS: &[&str] = &["safetensors", "pth", "pt", "bin", "ckpt"];
+const WEIGHT_EXTENSIONS: &[&str] = &["safetensors", "gguf", "pth", "pt", "bin", "ckpt"];
 
 fn is_weights_file(p: &Path) -> bool {
     p.is_file()

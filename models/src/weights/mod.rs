@@ -3,6 +3,7 @@
 //! [`TrackedWeights`] puts one canonical naming scheme over any source, checks every shape the
 //! layers ask for, and records what was consumed so that leftovers can be reported.
 
+pub mod gguf;
 mod pth;
 mod pth_guard;
 mod random;
@@ -11,6 +12,7 @@ mod safetensors_files;
 mod tracked;
 mod zeros;
 
+pub use gguf::GgufSource;
 pub use pth::PthSource;
 pub use random::RandomWeights;
 pub use random_model::ModelConfigs;
@@ -35,9 +37,22 @@ pub trait TensorSource: Send + Sync {
     fn infos(&self) -> &BTreeMap<String, TensorInfo>;
     /// Loads `name` converted to `dtype` on `device`.
     fn load(&self, name: &str, dtype: DType, device: &Device) -> candle_core::Result<Tensor>;
+
+    /// How `name` is stored in the file: its dtype, or a GGUF block type (`Q4_K`).
+    fn stored_as(&self, name: &str) -> Option<&'static str> {
+        self.infos().get(name).map(|i| i.dtype.as_str())
+    }
+
+    /// The bytes `name` takes as stored (what a plan holding it as stored counts).
+    fn stored_bytes(&self, name: &str) -> Option<u64> {
+        let info = self.infos().get(name)?;
+        let elements: u64 = info.shape.iter().map(|&d| d as u64).product();
+        Some(elements * info.dtype.size_in_bytes() as u64)
+    }
 }
 
-/// Opens a weights file by its extension: `.safetensors` or a torch pickle (`.pth`, `.pt`, `.bin`, `.ckpt`).
+/// Opens a weights file by its extension: `.safetensors`, `.gguf` or a torch pickle (`.pth`,
+/// `.pt`, `.bin`, `.ckpt`).
 pub fn open_file(path: &Path) -> crate::Result<Box<dyn TensorSource>> {
     let ext = path
         .extension()
@@ -46,10 +61,11 @@ pub fn open_file(path: &Path) -> crate::Result<Box<dyn TensorSource>> {
         .to_ascii_lowercase();
     match ext.as_str() {
         "safetensors" => Ok(Box::new(SafetensorsSource::open(&[path.to_path_buf()])?)),
+        "gguf" => Ok(Box::new(GgufSource::open(path)?)),
         "pth" | "pt" | "bin" | "ckpt" => Ok(Box::new(PthSource::open(path)?)),
         _ => Err(crate::Error::checkpoint(
             path,
-            "unsupported weights file type: expected .safetensors or a torch .pth file",
+            "unsupported weights file type: expected .safetensors, .gguf or a torch .pth file",
         )),
     }
 }
