@@ -271,3 +271,54 @@ fn the_header_check_of_a_real_size_vae_and_text_encoder() {
         "{check}"
     );
 }
+
+/// The GGUF transformer files (ComfyUI-GGUF naming, the 5-D patch embedding restored, derived
+/// per-tensor types: `models/manifests/README.md`) build the real-size 5B with zero memory, and
+/// their stored sizes add up to the published files' sizes.
+#[test]
+fn gguf_transformers_build_the_5b_and_weigh_what_the_published_files_weigh() {
+    // GiB, QuantStack/Wan2.2-TI2V-5B-GGUF (the file sizes it publishes).
+    for (manifest, published_gib) in [
+        ("dit-gguf-q8_0.txt", 5.03),
+        ("dit-gguf-q6_k.txt", 3.92),
+    ] {
+        let weights = tracked(manifest, Component::Transformer, Naming::Original);
+        let cfg = configs::transformer_config(&weights, None).expect(manifest);
+        assert_eq!(cfg, DitConfig::wan22_ti2v_5b());
+        let before = rss_bytes();
+        checkpoint::build_transformer(&weights, &cfg, DType::BF16, &Device::Cpu).expect(manifest);
+        assert_small_growth(before, manifest);
+        assert!(weights.unused(|_| false).is_empty(), "{manifest}");
+        let source = weights.source();
+        let bytes: u64 = source
+            .infos()
+            .keys()
+            .map(|n| source.stored_bytes(n).unwrap())
+            .sum();
+        let gib = bytes as f64 / (1u64 << 30) as f64;
+        println!("{manifest}: {gib:.3} GiB (published {published_gib})");
+        assert!((gib - published_gib).abs() < 0.015, "{manifest}: {gib} GiB");
+        assert_eq!(source.stored_as("patch_embedding.weight"), Some("F32"));
+        assert_eq!(
+            source.infos()["patch_embedding.weight"].shape,
+            [3072, 48, 1, 2, 2]
+        );
+    }
+}
+
+#[test]
+fn gguf_umt5_xxl_encoder() {
+    let weights = tracked(
+        "umt5-gguf-q8_0.txt",
+        Component::TextEncoder,
+        Naming::LlamaCpp,
+    );
+    let cfg = configs::text_encoder_config(&weights, None).expect("recognised");
+    assert_eq!(cfg, Umt5Config::umt5_xxl());
+    let before = rss_bytes();
+    checkpoint::build_text_encoder(&weights, &cfg, DType::BF16, &Device::Cpu).expect("umT5");
+    assert_small_growth(before, "umT5 GGUF");
+    assert!(weights.unused(|_| false).is_empty());
+    let check = checkpoint::validate::check_text_encoder(&weights, &cfg).unwrap();
+    assert!(check.is_ok(), "{check}");
+}

@@ -29,6 +29,9 @@ pub enum Naming {
     Diffusers,
     /// The original Wan repository's names (also used by ComfyUI and GGUF files).
     Original,
+    /// llama.cpp's names (`enc.blk.0.attn_q.weight`): umT5 encoders in GGUF files
+    /// (city96's `umt5-xxl-encoder-gguf`).
+    LlamaCpp,
 }
 
 /// A detected component layout: its naming and the prefix every name carries
@@ -75,6 +78,16 @@ const ANCHORS: &[(Component, Naming, &str)] = &[
         Component::TextEncoder,
         Naming::Original,
         "token_embedding.weight",
+    ),
+    (
+        Component::TextEncoder,
+        Naming::LlamaCpp,
+        "enc.output_norm.weight",
+    ),
+    (
+        Component::TextEncoder,
+        Naming::LlamaCpp,
+        "enc.blk.0.attn_q.weight",
     ),
 ];
 
@@ -146,6 +159,8 @@ impl Layout {
             (Component::Transformer, Naming::Original) => transformer_from_original(name),
             (Component::Vae, Naming::Original) => vae_from_original(name),
             (Component::TextEncoder, Naming::Original) => umt5_from_original(name),
+            (Component::TextEncoder, Naming::LlamaCpp) => umt5_from_llama_cpp(name),
+            (_, Naming::LlamaCpp) => None,
         }
     }
 }
@@ -304,6 +319,34 @@ fn umt5_from_original(name: &str) -> Option<String> {
     Some(format!("encoder.block.{i}.{mapped}"))
 }
 
+/// llama.cpp's T5 encoder names (`convert_hf_to_gguf.py`'s tensor map).
+fn umt5_from_llama_cpp(name: &str) -> Option<String> {
+    if let Some(r) = name.strip_prefix("token_embd.") {
+        return Some(format!("shared.{r}"));
+    }
+    if let Some(r) = name.strip_prefix("enc.output_norm.") {
+        return Some(format!("encoder.final_layer_norm.{r}"));
+    }
+    let rest = name.strip_prefix("enc.blk.")?;
+    let (i, rest) = rest.split_once('.')?;
+    const PARTS: &[(&str, &str)] = &[
+        ("attn_norm.", "layer.0.layer_norm."),
+        ("attn_q.", "layer.0.SelfAttention.q."),
+        ("attn_k.", "layer.0.SelfAttention.k."),
+        ("attn_v.", "layer.0.SelfAttention.v."),
+        ("attn_o.", "layer.0.SelfAttention.o."),
+        ("attn_rel_b.", "layer.0.SelfAttention.relative_attention_bias."),
+        ("ffn_norm.", "layer.1.layer_norm."),
+        ("ffn_gate.", "layer.1.DenseReluDense.wi_0."),
+        ("ffn_up.", "layer.1.DenseReluDense.wi_1."),
+        ("ffn_down.", "layer.1.DenseReluDense.wo."),
+    ];
+    let mapped = PARTS
+        .iter()
+        .find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))?;
+    Some(format!("encoder.block.{i}.{mapped}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +428,31 @@ mod tests {
                 .as_deref(),
             Some("blocks.0.norm2.bias")
         );
+    }
+
+    #[test]
+    fn umt5_llama_cpp_names_map_onto_transformers_names() {
+        let layout = Layout {
+            component: Component::TextEncoder,
+            naming: Naming::LlamaCpp,
+            prefix: String::new(),
+        };
+        let mut mapped: Vec<String> = manifest_names("umt5-gguf-q8_0.txt")
+            .iter()
+            .map(|n| {
+                layout
+                    .canonical(n)
+                    .unwrap_or_else(|| panic!("unmapped {n}"))
+            })
+            .collect();
+        mapped.sort();
+        // transformers saves the tied embedding twice; llama.cpp once, as `token_embd`.
+        let mut want: Vec<String> = manifest_names("umt5-transformers.txt")
+            .into_iter()
+            .filter(|n| n != "encoder.embed_tokens.weight")
+            .collect();
+        want.sort();
+        assert_eq!(mapped, want);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::dit::{DitConfig, WanTransformer};
 use crate::pipeline::Models;
 use crate::text::{PromptTokenizer, Umt5Config, Umt5Encoder};
 use crate::vae::{VaeConfig, WanVae};
+use crate::weights::stored::build_with_stored;
 use crate::weights::{TensorSource, TrackedWeights};
 use crate::{Error, Result};
 use candle_core::{DType, Device};
@@ -41,8 +42,10 @@ pub fn build_transformer(
     dtype: DType,
     device: &Device,
 ) -> Result<WanTransformer> {
-    let model = WanTransformer::new(cfg, weights.var_builder(dtype, device))
-        .map_err(|e| in_file(weights, e))?;
+    let model = build_with_stored(weights, || {
+        WanTransformer::new(cfg, weights.var_builder(dtype, device))
+    })
+    .map_err(|e| in_file(weights, e))?;
     weights.ensure_all_used("transformer", |_| false)?;
     Ok(model)
 }
@@ -116,8 +119,10 @@ pub fn build_text_encoder(
     dtype: DType,
     device: &Device,
 ) -> Result<Umt5Encoder> {
-    let encoder = Umt5Encoder::new(cfg, weights.var_builder(dtype, device))
-        .map_err(|e| in_file(weights, e))?;
+    let encoder = build_with_stored(weights, || {
+        Umt5Encoder::new(cfg, weights.var_builder(dtype, device))
+    })
+    .map_err(|e| in_file(weights, e))?;
     weights.ensure_all_used("text encoder", tied_embedding)?;
     Ok(encoder)
 }

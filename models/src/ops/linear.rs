@@ -1,7 +1,9 @@
 //! A linear layer whose bias add is one of its [`Kernels`] (on CUDA one row-broadcast kernel,
-//! [`super::rowwise`]).
+//! [`super::rowwise`]), and candle's bias-free linear layer; both over a [`StoredWeight`], so a
+//! GGUF or fp8 weight is decoded to the compute dtype just before its matmul.
 
 use super::Kernels;
+use crate::weights::stored::{stored_weight, StoredWeight};
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 use std::sync::Arc;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Linear {
     /// `[out, in]`
-    weight: Tensor,
+    weight: StoredWeight,
     bias: Option<Tensor>,
     kernels: Arc<dyn Kernels>,
 }
@@ -22,7 +24,7 @@ pub fn linear(
     kernels: &Arc<dyn Kernels>,
 ) -> Result<Linear> {
     Ok(Linear {
-        weight: vb.get((out_dim, in_dim), "weight")?,
+        weight: stored_weight(&vb, (out_dim, in_dim), "weight")?,
         bias: Some(vb.get(out_dim, "bias")?),
         kernels: kernels.clone(),
     })
@@ -36,13 +38,45 @@ impl Module for Linear {
             candle_core::bail!("linear: scalar input")
         };
         let rows: usize = lead.iter().product();
-        let y = x.reshape((rows, k))?.matmul(&self.weight.t()?)?;
+        let weight = self.weight.materialize(x.dtype())?;
+        let y = x.reshape((rows, k))?.matmul(&weight.t()?)?;
         let mut shape = lead.to_vec();
-        shape.push(self.weight.dim(0)?);
+        shape.push(weight.dim(0)?);
         let y = y.reshape(shape)?;
         match &self.bias {
             Some(b) => self.kernels.bias_add(&y, b),
             None => Ok(y),
         }
+    }
+}
+
+impl Linear {
+    pub fn weight(&self) -> &StoredWeight {
+        &self.weight
+    }
+}
+
+/// candle's linear layer without bias (umT5's projections) over a [`StoredWeight`].
+#[derive(Debug, Clone)]
+pub struct LinearNoBias {
+    /// `[out, in]`
+    weight: StoredWeight,
+}
+
+pub fn linear_no_bias(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<LinearNoBias> {
+    Ok(LinearNoBias {
+        weight: stored_weight(&vb, (out_dim, in_dim), "weight")?,
+    })
+}
+
+impl LinearNoBias {
+    pub fn weight(&self) -> &StoredWeight {
+        &self.weight
+    }
+}
+
+impl Module for LinearNoBias {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::Linear::new(self.weight.materialize(x.dtype())?, None).forward(x)
     }
 }

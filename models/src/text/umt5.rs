@@ -10,9 +10,10 @@
 //! Run it in f32 or bf16 (the dtype of the `VarBuilder`). umT5-XXL activations overflow f16, so
 //! an f16 checkpoint should be loaded as bf16 or f32.
 
+use crate::ops::linear::{linear_no_bias, LinearNoBias as Linear};
 use crate::ops::Kernels;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{Activation, Embedding, Linear, VarBuilder};
+use candle_nn::{Activation, Embedding, VarBuilder};
 use std::sync::Arc;
 
 fn default_num_buckets() -> usize {
@@ -160,10 +161,10 @@ impl SelfAttention {
     fn new(cfg: &Umt5Config, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Self> {
         let inner = cfg.num_heads * cfg.d_kv;
         Ok(Self {
-            q: candle_nn::linear_no_bias(cfg.d_model, inner, vb.pp("q"))?,
-            k: candle_nn::linear_no_bias(cfg.d_model, inner, vb.pp("k"))?,
-            v: candle_nn::linear_no_bias(cfg.d_model, inner, vb.pp("v"))?,
-            o: candle_nn::linear_no_bias(inner, cfg.d_model, vb.pp("o"))?,
+            q: linear_no_bias(cfg.d_model, inner, vb.pp("q"))?,
+            k: linear_no_bias(cfg.d_model, inner, vb.pp("k"))?,
+            v: linear_no_bias(cfg.d_model, inner, vb.pp("v"))?,
+            o: linear_no_bias(inner, cfg.d_model, vb.pp("o"))?,
             relative_attention_bias: candle_nn::embedding(
                 cfg.relative_attention_num_buckets,
                 cfg.num_heads,
@@ -223,9 +224,9 @@ impl GatedFeedForward {
             );
         }
         Ok(Self {
-            wi_0: candle_nn::linear_no_bias(cfg.d_model, cfg.d_ff, vb.pp("wi_0"))?,
-            wi_1: candle_nn::linear_no_bias(cfg.d_model, cfg.d_ff, vb.pp("wi_1"))?,
-            wo: candle_nn::linear_no_bias(cfg.d_ff, cfg.d_model, vb.pp("wo"))?,
+            wi_0: linear_no_bias(cfg.d_model, cfg.d_ff, vb.pp("wi_0"))?,
+            wi_1: linear_no_bias(cfg.d_model, cfg.d_ff, vb.pp("wi_1"))?,
+            wo: linear_no_bias(cfg.d_ff, cfg.d_model, vb.pp("wo"))?,
             activation,
         })
     }

@@ -9,6 +9,7 @@ mod pth_guard;
 mod random;
 mod random_model;
 mod safetensors_files;
+pub mod stored;
 mod tracked;
 mod zeros;
 
@@ -17,6 +18,7 @@ pub use pth::PthSource;
 pub use random::RandomWeights;
 pub use random_model::ModelConfigs;
 pub use safetensors_files::SafetensorsSource;
+pub use stored::StoredWeight;
 pub use tracked::TrackedWeights;
 pub use zeros::ZeroSource;
 
@@ -37,6 +39,16 @@ pub trait TensorSource: Send + Sync {
     fn infos(&self) -> &BTreeMap<String, TensorInfo>;
     /// Loads `name` converted to `dtype` on `device`.
     fn load(&self, name: &str, dtype: DType, device: &Device) -> candle_core::Result<Tensor>;
+
+    /// `name` in the form its file stores it, on `device`, for a layer to decode per use
+    /// ([`StoredWeight`]); `None` for a tensor stored densely (read it with [`Self::load`]).
+    fn load_stored(
+        &self,
+        _name: &str,
+        _device: &Device,
+    ) -> candle_core::Result<Option<StoredWeight>> {
+        Ok(None)
+    }
 
     /// How `name` is stored in the file: its dtype, or a GGUF block type (`Q4_K`).
     fn stored_as(&self, name: &str) -> Option<&'static str> {

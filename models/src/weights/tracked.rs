@@ -1,4 +1,4 @@
-use super::TensorSource;
+use super::{StoredWeight, TensorSource};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
@@ -135,15 +135,9 @@ impl TrackedWeights {
     }
 }
 
-impl SimpleBackend for TrackedWeights {
-    fn get(
-        &self,
-        shape: Shape,
-        name: &str,
-        _init: Init,
-        dtype: DType,
-        dev: &Device,
-    ) -> candle_core::Result<Tensor> {
+impl TrackedWeights {
+    /// The stored name of `name`, after checking that it has `shape`.
+    fn checked(&self, name: &str, shape: &Shape) -> candle_core::Result<&str> {
         let inner = &self.inner;
         let stored = inner.stored_name.get(name).ok_or_else(|| {
             candle_core::Error::Msg(format!(
@@ -165,12 +159,49 @@ impl SimpleBackend for TrackedWeights {
                 shape.dims()
             )));
         }
-        inner
+        Ok(stored)
+    }
+
+    fn record_used(&self, stored: &str) {
+        self.inner
             .used
             .lock()
             .expect("weights tracker poisoned")
-            .insert(stored.clone());
-        inner.source.load(stored, dtype, dev)
+            .insert(stored.to_string());
+    }
+
+    /// `name` as its file stores it (GGUF blocks) on `device`, after the same checks as a
+    /// dense read; `None` where the file holds it densely or lacks it.
+    pub fn stored(
+        &self,
+        name: &str,
+        shape: &Shape,
+        device: &Device,
+    ) -> candle_core::Result<Option<StoredWeight>> {
+        if !self.contains(name) {
+            return Ok(None);
+        }
+        let stored = self.checked(name, shape)?;
+        let weight = self.inner.source.load_stored(stored, device)?;
+        if weight.is_some() {
+            self.record_used(stored);
+        }
+        Ok(weight)
+    }
+}
+
+impl SimpleBackend for TrackedWeights {
+    fn get(
+        &self,
+        shape: Shape,
+        name: &str,
+        _init: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let stored = self.checked(name, &shape)?;
+        self.record_used(stored);
+        self.inner.source.load(stored, dtype, dev)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {

@@ -1,3 +1,4 @@
+use super::gguf::GgmlType;
 use super::{TensorInfo, TensorSource};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
@@ -5,11 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Hands out broadcast zero tensors of the shapes listed in a manifest (`name [d0, d1, ...]` per
-/// line). A broadcast tensor has a one-element storage, so a real-size model can be built and
-/// its weight names and shapes checked without allocating its memory.
+/// line, optionally followed by the GGUF type a GGUF file stores it in). A broadcast tensor has a
+/// one-element storage, so a real-size model can be built and its weight names and shapes
+/// checked without allocating its memory.
 pub struct ZeroSource {
     origin: PathBuf,
     infos: BTreeMap<String, TensorInfo>,
+    gguf_types: BTreeMap<String, GgmlType>,
 }
 
 impl ZeroSource {
@@ -20,6 +23,7 @@ impl ZeroSource {
 
     pub fn parse(origin: &Path, text: &str) -> Result<Self> {
         let mut infos = BTreeMap::new();
+        let mut gguf_types = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -31,29 +35,28 @@ impl ZeroSource {
                     format!("line {}: expected `name [d0, d1, ...]`", i + 1),
                 )
             };
-            let (name, dims) = line.split_once(' ').ok_or_else(bad)?;
-            let dims = dims
-                .trim()
-                .strip_prefix('[')
-                .and_then(|d| d.strip_suffix(']'))
-                .ok_or_else(bad)?;
+            let (name, rest) = line.split_once(' ').ok_or_else(bad)?;
+            let (dims, gguf_type) = rest.split_once(']').ok_or_else(bad)?;
+            let dims = dims.trim().strip_prefix('[').ok_or_else(bad)?;
             let shape = dims
                 .split(',')
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
                 .map(|d| d.parse::<usize>().map_err(|_| bad()))
                 .collect::<Result<Vec<_>>>()?;
-            infos.insert(
-                name.to_string(),
-                TensorInfo {
-                    shape,
-                    dtype: DType::BF16,
-                },
-            );
+            let mut dtype = DType::BF16;
+            let gguf_type = gguf_type.trim();
+            if !gguf_type.is_empty() {
+                let t = GgmlType::from_name(gguf_type).ok_or_else(bad)?;
+                dtype = t.dense_dtype().unwrap_or(DType::F32);
+                gguf_types.insert(name.to_string(), t);
+            }
+            infos.insert(name.to_string(), TensorInfo { shape, dtype });
         }
         Ok(Self {
             origin: origin.to_path_buf(),
             infos,
+            gguf_types,
         })
     }
 }
@@ -73,5 +76,22 @@ impl TensorSource for ZeroSource {
                 path: name.to_string(),
             })?;
         Tensor::zeros((), dtype, device)?.broadcast_as(info.shape.as_slice())
+    }
+
+    fn stored_as(&self, name: &str) -> Option<&'static str> {
+        match self.gguf_types.get(name) {
+            Some(t) => Some(t.name()),
+            None => self.infos.get(name).map(|i| i.dtype.as_str()),
+        }
+    }
+
+    /// A GGUF-typed entry counts the bytes its blocks take.
+    fn stored_bytes(&self, name: &str) -> Option<u64> {
+        let info = self.infos.get(name)?;
+        let elements: u64 = info.shape.iter().map(|&d| d as u64).product();
+        Some(match self.gguf_types.get(name) {
+            Some(t) => elements / t.block_size() as u64 * t.block_bytes() as u64,
+            None => elements * info.dtype.size_in_bytes() as u64,
+        })
     }
 }

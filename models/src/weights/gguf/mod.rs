@@ -75,6 +75,11 @@ impl GgmlType {
         }
     }
 
+    /// The type named `name` (`Q4_K`), as [`Self::name`] writes it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     /// Elements per block.
     pub fn block_size(self) -> usize {
         match self {

@@ -1,9 +1,10 @@
 use super::GgufFile;
-use crate::weights::{TensorInfo, TensorSource};
+use crate::weights::{StoredWeight, TensorInfo, TensorSource};
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// A GGUF checkpoint as a tensor source. Its infos give each tensor's model shape (the original
 /// shape where the converter recorded one); a quantized tensor's dtype there is f32, what it
@@ -50,6 +51,22 @@ impl TensorSource for GgufSource {
             .dense(name, &Device::Cpu)?
             .to_dtype(dtype)?
             .to_device(device)
+    }
+
+    /// Block-quantized tensors stay in their blocks, on `device`.
+    fn load_stored(
+        &self,
+        name: &str,
+        device: &Device,
+    ) -> candle_core::Result<Option<StoredWeight>> {
+        let Some(blocks) = self.file.quantized(name, device)? else {
+            return Ok(None);
+        };
+        let shape = self.file.tensors()[name].shape.clone();
+        Ok(Some(StoredWeight::Gguf {
+            blocks: Arc::new(blocks),
+            shape: shape.into(),
+        }))
     }
 
     fn stored_as(&self, name: &str) -> Option<&'static str> {

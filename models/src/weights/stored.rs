@@ -1,0 +1,124 @@
+//! Weights kept as the file stores them (GGUF blocks, fp8) and decoded to the compute dtype
+//! only when a layer runs, one layer at a time: [`StoredWeight`].
+//!
+//! Layers are built through candle's `VarBuilder`, which can only hand out dense tensors. While
+//! [`build_with_stored`] builds a model, the layers that can hold a stored weight (the linear
+//! layers of the transformer's blocks and of umT5) ask [`stored_weight`], which takes the
+//! stored form from the model's [`TrackedWeights`] where its file has one; every other tensor,
+//! and every tensor of a dense file, is read through the `VarBuilder` as before.
+
+use super::TrackedWeights;
+use candle_core::quantized::{QStorage, QTensor};
+use candle_core::{DType, Device, Result, Shape, Tensor};
+use candle_nn::VarBuilder;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// A weight as held by a layer.
+#[derive(Debug, Clone)]
+pub enum StoredWeight {
+    /// Decoded at load, used as it is.
+    Dense(Tensor),
+    /// GGUF blocks on their device; `shape` is the model's shape.
+    Gguf { blocks: Arc<QTensor>, shape: Shape },
+}
+
+impl StoredWeight {
+    /// The weight in `dtype` on its device. A dense weight is returned as loaded (the dense
+    /// path's numerics are those of a plain tensor); a stored one is decoded now, in f32, then
+    /// rounded once to `dtype`.
+    pub fn materialize(&self, dtype: DType) -> Result<Tensor> {
+        match self {
+            StoredWeight::Dense(t) => Ok(t.clone()),
+            StoredWeight::Gguf { blocks, shape } => blocks
+                .dequantize(&blocks.device())?
+                .reshape(shape.clone())?
+                .to_dtype(dtype),
+        }
+    }
+
+    pub fn shape(&self) -> &Shape {
+        match self {
+            StoredWeight::Dense(t) => t.shape(),
+            StoredWeight::Gguf { shape, .. } => shape,
+        }
+    }
+
+    pub fn device(&self) -> Device {
+        match self {
+            StoredWeight::Dense(t) => t.device().clone(),
+            StoredWeight::Gguf { blocks, .. } => blocks.device(),
+        }
+    }
+
+    /// The bytes it holds on its device.
+    pub fn stored_bytes(&self) -> usize {
+        match self {
+            StoredWeight::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            StoredWeight::Gguf { blocks, .. } => blocks.storage_size_in_bytes(),
+        }
+    }
+
+    /// Whether it is decoded per use rather than held dense.
+    pub fn is_stored(&self) -> bool {
+        !matches!(self, StoredWeight::Dense(_))
+    }
+
+    /// The same weight, stored the same way, on `device`.
+    pub fn to_device(&self, device: &Device) -> Result<Self> {
+        Ok(match self {
+            StoredWeight::Dense(t) => StoredWeight::Dense(t.to_device(device)?),
+            StoredWeight::Gguf { blocks, shape } => {
+                if blocks.device().same_device(device) {
+                    return Ok(self.clone());
+                }
+                let storage = QStorage::from_data(blocks.data()?, device, blocks.dtype())?;
+                StoredWeight::Gguf {
+                    blocks: Arc::new(QTensor::new(storage, blocks.shape().clone())?),
+                    shape: shape.clone(),
+                }
+            }
+        })
+    }
+}
+
+thread_local! {
+    static BUILDING: RefCell<Option<TrackedWeights>> = const { RefCell::new(None) };
+}
+
+/// Runs `build` (a model's constructor over `weights.var_builder(..)`) so that its layers take
+/// the stored form of the weights whose file has one.
+pub fn build_with_stored<R>(weights: &TrackedWeights, build: impl FnOnce() -> R) -> R {
+    struct Reset(Option<TrackedWeights>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            BUILDING.with(|b| *b.borrow_mut() = previous);
+        }
+    }
+    let previous = BUILDING.with(|b| b.borrow_mut().replace(weights.clone()));
+    let _reset = Reset(previous);
+    build()
+}
+
+/// The weight `name` under `vb`, of shape `shape`: stored where the model being built by
+/// [`build_with_stored`] has it stored, otherwise read densely through `vb`.
+pub fn stored_weight<S: Into<Shape>>(vb: &VarBuilder, shape: S, name: &str) -> Result<StoredWeight> {
+    let shape = shape.into();
+    let prefix = vb.prefix();
+    let path = if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    };
+    let stored = BUILDING.with(|b| {
+        b.borrow()
+            .as_ref()
+            .map(|w| w.stored(&path, &shape, vb.device()))
+            .transpose()
+    })?;
+    match stored.flatten() {
+        Some(w) => Ok(w),
+        None => Ok(StoredWeight::Dense(vb.get(shape, name)?)),
+    }
+}
