@@ -226,3 +226,22 @@ fn fuzz_gguf_files() {
         write_and(dir.path(), "x.gguf", bytes, read_weights)
     });
 }
+
+/// Scaled fp8 safetensors: the scale tensors, the `scaled_fp8` marker and the fp8 weights.
+#[test]
+fn fuzz_fp8_safetensors_files() {
+    let seed = std::fs::read(
+        fixtures()
+            .join("fp8")
+            .join("tiny-umt5-fp8-scaled.safetensors"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        write_and(dir.path(), "x.safetensors", &seed, read_weights),
+        "the seed is a readable checkpoint"
+    );
+    fuzz("fp8 safetensors", 1500, hostile(seed), |bytes| {
+        write_and(dir.path(), "x.safetensors", bytes, read_weights)
+    });
+}

@@ -178,7 +178,10 @@ impl SimpleBackend for Recorder {
                 .collect();
             Tensor::from_vec(values, shape, dev)?
         };
-        self.tensors.lock().unwrap().insert(name.to_string(), t.clone());
+        self.tensors
+            .lock()
+            .unwrap()
+            .insert(name.to_string(), t.clone());
         t.to_dtype(dtype)
     }
     fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
@@ -251,9 +254,11 @@ fn k_quant_checkpoint_generates_its_sources_frames_within_tolerance() {
     let tensors = recorder.tensors.lock().unwrap().clone();
     let dense = ModelFiles::resolve(Some(&tiny_original()), &Overrides::default()).unwrap();
     let mut models = load_models(&dense, DType::F32, &dev).unwrap();
-    models.transformer =
-        WanTransformer::new(&cfg, VarBuilder::from_tensors(tensors.clone(), DType::F32, &dev))
-            .unwrap();
+    models.transformer = WanTransformer::new(
+        &cfg,
+        VarBuilder::from_tensors(tensors.clone(), DType::F32, &dev),
+    )
+    .unwrap();
     let reference = frames(&models);
     let dir = tempfile::tempdir().unwrap();
     // Measured (max, mean |diff| in [0, 1] pixels, deterministic): Q4_K 4.95e-2 / 4.52e-3,
@@ -267,7 +272,11 @@ fn k_quant_checkpoint_generates_its_sources_frames_within_tolerance() {
         let source = open_file(&path).unwrap();
         assert_eq!(
             source.stored_as("blocks.0.attn1.to_q.weight"),
-            Some(if qtype == GgmlDType::Q4K { "Q4_K" } else { "Q6_K" })
+            Some(if qtype == GgmlDType::Q4K {
+                "Q4_K"
+            } else {
+                "Q6_K"
+            })
         );
         assert_eq!(
             source.infos()["patch_embedding.weight"].shape,
@@ -285,8 +294,13 @@ fn k_quant_checkpoint_generates_its_sources_frames_within_tolerance() {
         models.transformer =
             checkpoint::build_transformer(&weights, &cfg, DType::F32, &dev).unwrap();
         let (max, mean) = diff(&frames(&models), &reference);
-        println!("{qtype:?} vs f32 source, frames in [0, 1]: max |diff| {max:.2e}, mean {mean:.2e}");
+        println!(
+            "{qtype:?} vs f32 source, frames in [0, 1]: max |diff| {max:.2e}, mean {mean:.2e}"
+        );
         assert!(max > 0.0, "the quantized weights were used");
-        assert!(max < max_tol && mean < mean_tol, "{qtype:?}: max {max}, mean {mean}");
+        assert!(
+            max < max_tol && mean < mean_tol,
+            "{qtype:?}: max {max}, mean {mean}"
+        );
     }
 }

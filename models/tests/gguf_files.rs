@@ -75,9 +75,14 @@ fn the_source_names_block_types_and_their_stored_sizes() {
     assert_eq!(sizes.len(), gguf.tensors().len());
     let total: u64 = sizes.iter().map(|(_, b)| b).sum();
     let file_len = std::fs::metadata(fixture("types.gguf")).unwrap().len();
-    assert!(total < file_len && total > file_len * 9 / 10, "{total} of {file_len}");
+    assert!(
+        total < file_len && total > file_len * 9 / 10,
+        "{total} of {file_len}"
+    );
     // Loading converts to the asked dtype from the decoded values.
-    let t = source.load("Q6_K.random", DType::BF16, &Device::Cpu).unwrap();
+    let t = source
+        .load("Q6_K.random", DType::BF16, &Device::Cpu)
+        .unwrap();
     assert_eq!((t.dtype(), t.dims()), (DType::BF16, &[3, 512][..]));
 }
 
@@ -134,7 +139,10 @@ fn a_truncated_file_names_the_tensor_it_cuts() {
     assert!(e.contains("not a readable GGUF file"), "{e}");
     // Every cut of the header and data is an error, never a panic.
     for len in (0..seed.len()).step_by(97) {
-        assert!(open_bytes(dir.path(), &seed[..len]).is_err(), "cut at {len}");
+        assert!(
+            open_bytes(dir.path(), &seed[..len]).is_err(),
+            "cut at {len}"
+        );
     }
 }
 
@@ -149,7 +157,10 @@ fn a_garbled_tensor_entry_names_the_tensor() {
     let mut iq = seed.clone();
     iq[type_at..type_at + 4].copy_from_slice(&16u32.to_le_bytes());
     let e = error_of(dir.path(), &iq);
-    assert!(e.contains("tensor `Q5_K.random`") && e.contains("IQ2_XXS"), "{e}");
+    assert!(
+        e.contains("tensor `Q5_K.random`") && e.contains("IQ2_XXS"),
+        "{e}"
+    );
 
     let mut huge = seed.clone();
     huge[at + 4..at + 12].copy_from_slice(&(1u64 << 40).to_le_bytes());
@@ -164,15 +175,14 @@ fn a_garbled_tensor_entry_names_the_tensor() {
     let mut odd_row = seed.clone();
     odd_row[at + 4..at + 12].copy_from_slice(&100u64.to_le_bytes());
     let e = error_of(dir.path(), &odd_row);
-    assert!(e.contains("tensor `Q5_K.random`") && e.contains("block"), "{e}");
+    assert!(
+        e.contains("tensor `Q5_K.random`") && e.contains("block"),
+        "{e}"
+    );
 
     let mut bad_shape = seed.clone();
     let key = b"comfy.gguf.orig_shape.reshaped.weight";
-    let k = bad_shape
-        .windows(key.len())
-        .position(|w| w == key)
-        .unwrap()
-        + key.len();
+    let k = bad_shape.windows(key.len()).position(|w| w == key).unwrap() + key.len();
     // Value type (u32 = ARRAY), item type (u32 = INT32), count (u64), then the first size.
     bad_shape[k + 16..k + 20].copy_from_slice(&5i32.to_le_bytes());
     let e = error_of(dir.path(), &bad_shape);

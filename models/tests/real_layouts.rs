@@ -278,10 +278,7 @@ fn the_header_check_of_a_real_size_vae_and_text_encoder() {
 #[test]
 fn gguf_transformers_build_the_5b_and_weigh_what_the_published_files_weigh() {
     // GiB, QuantStack/Wan2.2-TI2V-5B-GGUF (the file sizes it publishes).
-    for (manifest, published_gib) in [
-        ("dit-gguf-q8_0.txt", 5.03),
-        ("dit-gguf-q6_k.txt", 3.92),
-    ] {
+    for (manifest, published_gib) in [("dit-gguf-q8_0.txt", 5.03), ("dit-gguf-q6_k.txt", 3.92)] {
         let weights = tracked(manifest, Component::Transformer, Naming::Original);
         let cfg = configs::transformer_config(&weights, None).expect(manifest);
         assert_eq!(cfg, DitConfig::wan22_ti2v_5b());
@@ -321,4 +318,41 @@ fn gguf_umt5_xxl_encoder() {
     assert!(weights.unused(|_| false).is_empty());
     let check = checkpoint::validate::check_text_encoder(&weights, &cfg).unwrap();
     assert!(check.is_ok(), "{check}");
+}
+
+/// The fp8 files (derived layouts: `models/manifests/README.md`): scaled and unscaled
+/// transformer, ComfyUI's scaled umT5, built at real size with zero memory.
+#[test]
+fn fp8_layouts_build_at_real_size() {
+    for manifest in ["dit-fp8-scaled.txt", "dit-fp8-e4m3fn.txt"] {
+        let weights = tracked(manifest, Component::Transformer, Naming::Original);
+        let cfg = configs::transformer_config(&weights, None).expect(manifest);
+        let before = rss_bytes();
+        checkpoint::build_transformer(&weights, &cfg, DType::BF16, &Device::Cpu).expect(manifest);
+        assert_small_growth(before, manifest);
+        assert!(weights.unused(|_| false).is_empty(), "{manifest}");
+        assert_eq!(
+            weights.source().infos()["blocks.29.ffn.2.weight"].dtype,
+            DType::F8E4M3
+        );
+    }
+    let weights = tracked(
+        "umt5-fp8-scaled.txt",
+        Component::TextEncoder,
+        Naming::Diffusers,
+    );
+    let cfg = configs::text_encoder_config(&weights, None).unwrap();
+    assert_eq!(cfg, Umt5Config::umt5_xxl());
+    checkpoint::build_text_encoder(&weights, &cfg, DType::BF16, &Device::Cpu).unwrap();
+    assert!(weights.unused(|_| false).is_empty());
+    let source = weights.source();
+    let bytes: u64 = source
+        .infos()
+        .keys()
+        .map(|n| source.stored_bytes(n).unwrap())
+        .sum();
+    let gib = bytes as f64 / (1u64 << 30) as f64;
+    println!("umt5-fp8-scaled.txt: {gib:.3} GiB");
+    // ComfyUI's umt5_xxl_fp8_e4m3fn_scaled.safetensors: 6.27 GiB.
+    assert!((gib - 6.27).abs() < 0.02, "{gib}");
 }

@@ -1,4 +1,4 @@
-//! Weights kept as the file stores them (GGUF blocks, fp8) and decoded to the compute dtype
+//! Weights kept as the file stores them (GGUF blocks, fp8 with a scale) and decoded to the compute dtype
 //! only when a layer runs, one layer at a time: [`StoredWeight`].
 //!
 //! Layers are built through candle's `VarBuilder`, which can only hand out dense tensors. While
@@ -21,6 +21,8 @@ pub enum StoredWeight {
     Dense(Tensor),
     /// GGUF blocks on their device; `shape` is the model's shape.
     Gguf { blocks: Arc<QTensor>, shape: Shape },
+    /// fp8 e4m3fn values on their device and the per-tensor scale they are multiplied by.
+    Fp8 { values: Tensor, scale: Option<f32> },
 }
 
 impl StoredWeight {
@@ -34,6 +36,7 @@ impl StoredWeight {
                 .dequantize(&blocks.device())?
                 .reshape(shape.clone())?
                 .to_dtype(dtype),
+            StoredWeight::Fp8 { values, scale } => fp8_to_f32(values, *scale)?.to_dtype(dtype),
         }
     }
 
@@ -41,12 +44,13 @@ impl StoredWeight {
         match self {
             StoredWeight::Dense(t) => t.shape(),
             StoredWeight::Gguf { shape, .. } => shape,
+            StoredWeight::Fp8 { values, .. } => values.shape(),
         }
     }
 
     pub fn device(&self) -> Device {
         match self {
-            StoredWeight::Dense(t) => t.device().clone(),
+            StoredWeight::Dense(t) | StoredWeight::Fp8 { values: t, .. } => t.device().clone(),
             StoredWeight::Gguf { blocks, .. } => blocks.device(),
         }
     }
@@ -54,7 +58,9 @@ impl StoredWeight {
     /// The bytes it holds on its device.
     pub fn stored_bytes(&self) -> usize {
         match self {
-            StoredWeight::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            StoredWeight::Dense(t) | StoredWeight::Fp8 { values: t, .. } => {
+                t.elem_count() * t.dtype().size_in_bytes()
+            }
             StoredWeight::Gguf { blocks, .. } => blocks.storage_size_in_bytes(),
         }
     }
@@ -68,6 +74,10 @@ impl StoredWeight {
     pub fn to_device(&self, device: &Device) -> Result<Self> {
         Ok(match self {
             StoredWeight::Dense(t) => StoredWeight::Dense(t.to_device(device)?),
+            StoredWeight::Fp8 { values, scale } => StoredWeight::Fp8 {
+                values: values.to_device(device)?,
+                scale: *scale,
+            },
             StoredWeight::Gguf { blocks, shape } => {
                 if blocks.device().same_device(device) {
                     return Ok(self.clone());
@@ -79,6 +89,16 @@ impl StoredWeight {
                 }
             }
         })
+    }
+}
+
+/// fp8 values decoded to f32 (exactly) and multiplied by their scale in f32: how both the
+/// stored and the dense path decode an fp8 weight.
+pub fn fp8_to_f32(values: &Tensor, scale: Option<f32>) -> Result<Tensor> {
+    let decoded = values.to_dtype(DType::F32)?;
+    match scale {
+        Some(s) => decoded.broadcast_mul(&Tensor::new(s, values.device())?),
+        None => Ok(decoded),
     }
 }
 
@@ -103,7 +123,11 @@ pub fn build_with_stored<R>(weights: &TrackedWeights, build: impl FnOnce() -> R)
 
 /// The weight `name` under `vb`, of shape `shape`: stored where the model being built by
 /// [`build_with_stored`] has it stored, otherwise read densely through `vb`.
-pub fn stored_weight<S: Into<Shape>>(vb: &VarBuilder, shape: S, name: &str) -> Result<StoredWeight> {
+pub fn stored_weight<S: Into<Shape>>(
+    vb: &VarBuilder,
+    shape: S,
+    name: &str,
+) -> Result<StoredWeight> {
     let shape = shape.into();
     let prefix = vb.prefix();
     let path = if prefix.is_empty() {

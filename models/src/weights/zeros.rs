@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Hands out broadcast zero tensors of the shapes listed in a manifest (`name [d0, d1, ...]` per
-/// line, optionally followed by the GGUF type a GGUF file stores it in). A broadcast tensor has a
-/// one-element storage, so a real-size model can be built and its weight names and shapes
-/// checked without allocating its memory.
+/// line, optionally followed by the type its file stores it in: a GGUF type such as `Q4_K`, or
+/// `F8_E4M3`). A broadcast tensor has a one-element storage, so a real-size model can be built
+/// and its weight names and shapes checked without allocating its memory. An fp8 file's scales
+/// and marker are left out, as [`super::SafetensorsSource`] leaves them out.
 pub struct ZeroSource {
     origin: PathBuf,
     infos: BTreeMap<String, TensorInfo>,
@@ -44,12 +45,18 @@ impl ZeroSource {
                 .filter(|d| !d.is_empty())
                 .map(|d| d.parse::<usize>().map_err(|_| bad()))
                 .collect::<Result<Vec<_>>>()?;
+            if super::safetensors_files::is_fp8_companion(name) {
+                continue;
+            }
             let mut dtype = DType::BF16;
-            let gguf_type = gguf_type.trim();
-            if !gguf_type.is_empty() {
-                let t = GgmlType::from_name(gguf_type).ok_or_else(bad)?;
-                dtype = t.dense_dtype().unwrap_or(DType::F32);
-                gguf_types.insert(name.to_string(), t);
+            match gguf_type.trim() {
+                "" => {}
+                "F8_E4M3" => dtype = DType::F8E4M3,
+                other => {
+                    let t = GgmlType::from_name(other).ok_or_else(bad)?;
+                    dtype = t.dense_dtype().unwrap_or(DType::F32);
+                    gguf_types.insert(name.to_string(), t);
+                }
             }
             infos.insert(name.to_string(), TensorInfo { shape, dtype });
         }

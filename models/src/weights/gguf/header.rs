@@ -283,10 +283,7 @@ impl GgufFile {
     }
 
     fn error(&self, name: &str, what: impl std::fmt::Display) -> candle_core::Error {
-        candle_core::Error::Msg(format!(
-            "{}: tensor `{name}`: {what}",
-            self.path.display()
-        ))
+        candle_core::Error::Msg(format!("{}: tensor `{name}`: {what}", self.path.display()))
     }
 
     /// The tensor's bytes as stored, in a buffer aligned for any block type, and where they
@@ -390,9 +387,7 @@ fn check_tensor(
             let shape = orig_shape(value).ok_or_else(|| {
                 format!("its original shape (`{ORIG_SHAPE_KEY}{name}`) is not a list of sizes")
             })?;
-            let n = shape
-                .iter()
-                .try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+            let n = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
             if n != Some(elements) {
                 return Err(format!(
                     "its original shape {shape:?} does not hold the {elements} elements stored"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Derives the GGUF manifests from the safetensors manifests and the converters' rules, where the
-published files' headers could not be read (see README.md). No download, no dependency.
+"""Derives the GGUF and fp8 manifests from the safetensors manifests and the converters' rules,
+where the published files' headers could not be read (see README.md). No download, no dependency.
 
-    python3 models/manifests/derive_gguf.py
+    python3 models/manifests/derive_manifests.py
 
 Transformer (`dit-gguf-<type>.txt`): city96/ComfyUI-GGUF `tools/convert.py` (original Wan names,
 `model.diffusion_model.` stripped; from a BF16 source: 1-D tensors, tensors of <= 1024 elements
@@ -16,6 +16,12 @@ A uniform type is derived (Q8_0, Q6_K: their totals match the published sizes); 
 umT5 (`umt5-gguf-q8_0.txt`): llama.cpp `convert_hf_to_gguf.py` (T5 encoder names, the tied
 embedding once as `token_embd`; 1-D tensors F32, 2-D F16) then `llama-quantize`, which never
 quantizes `attn_rel_b.weight`.
+
+fp8 (`*-fp8-*.txt`, safetensors dtypes): the blocks' 2-D linear weights in F8_E4M3, the rest
+BF16 (1-D F32); "scaled" files add a 0-d F32 `<layer>.scale_weight` per fp8 weight and the
+`scaled_fp8` marker (ComfyUI's `convert_old_quants` reads this layout). umT5 (ComfyUI's
+`umt5_xxl_fp8_e4m3fn_scaled.safetensors`): transformers names, the embedding once
+(`shared.weight`) in BF16: 6.27 GiB, the size the reference notes.
 """
 
 from pathlib import Path
@@ -97,7 +103,36 @@ def umt5(qtype):
     return out
 
 
+def fp8(manifest, fp8_weight, scaled, skip=()):
+    out = []
+    for name, shape in entries(manifest):
+        if name in skip:
+            continue
+        if fp8_weight(name, shape):
+            out.append(f"{name} {shape} F8_E4M3")
+            if scaled:
+                out.append(f"{name[: -len('weight')]}scale_weight [] F32")
+        else:
+            out.append(f"{name} {shape} {'F32' if len(shape) == 1 else 'BF16'}")
+    if scaled:
+        out.append("scaled_fp8 [0] F8_E4M3")
+    return out
+
+
+def dit_linear(name, shape):
+    return name.startswith("blocks.") and name.endswith(".weight") and len(shape) == 2
+
+
+def umt5_linear(name, shape):
+    return name.startswith("encoder.block.") and len(shape) == 2 and "relative_attention_bias" not in name
+
+
 if __name__ == "__main__":
+    (HERE / "dit-fp8-scaled.txt").write_text("\n".join(fp8("dit-original.txt", dit_linear, True)) + "\n")
+    (HERE / "dit-fp8-e4m3fn.txt").write_text("\n".join(fp8("dit-original.txt", dit_linear, False)) + "\n")
+    (HERE / "umt5-fp8-scaled.txt").write_text(
+        "\n".join(fp8("umt5-transformers.txt", umt5_linear, True, skip=("encoder.embed_tokens.weight",))) + "\n"
+    )
     for q in ["Q8_0", "Q6_K"]:
         (HERE / f"dit-gguf-{q.lower()}.txt").write_text("\n".join(transformer(q)) + "\n")
     (HERE / "umt5-gguf-q8_0.txt").write_text("\n".join(umt5("Q8_0")) + "\n")

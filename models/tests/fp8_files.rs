@@ -1,0 +1,222 @@
+//! fp8 e4m3fn safetensors: the code table decodes like `ml_dtypes`, scaled (ComfyUI's
+//! `scale_weight` with the `scaled_fp8` marker) and unscaled checkpoints of the transformer and
+//! umT5 load, keep their linears in fp8 and generate frames within a measured tolerance of their
+//! source, and damaged files are errors that name the tensor.
+
+mod common;
+
+use candle_core::{DType, Device, Module, Tensor};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use t2v_models::checkpoint::{self, load_models, ModelFiles, Overrides};
+use t2v_models::ops::linear::linear;
+use t2v_models::pipeline::{self, GenerationParams, RunInputs};
+use t2v_models::sampling::SamplerKind;
+use t2v_models::weights::stored::build_with_stored;
+use t2v_models::weights::{open_file, SafetensorsSource, TensorSource};
+
+fn fp8(name: &str) -> PathBuf {
+    fixtures().join("fp8").join(name)
+}
+
+/// Bit for bit on the 254 numbers; the two NaN codes (0x7f, 0xff) decode to NaN, with candle's
+/// bits (0x7fffe000 for both) rather than `ml_dtypes`' (0x7fc00000, 0xffc00000): no weight is
+/// NaN, and a NaN's payload and sign change no result.
+#[test]
+fn every_e4m3fn_code_decodes_like_ml_dtypes() {
+    let t = candle_core::safetensors::load(fp8("e4m3fn-codes.safetensors"), &Device::Cpu).unwrap();
+    assert_eq!(t["codes"].dtype(), DType::F8E4M3);
+    let got: Vec<f32> = t["codes"].to_dtype(DType::F32).unwrap().to_vec1().unwrap();
+    let want: Vec<f32> = t["expected"].to_vec1().unwrap();
+    assert_eq!(got.len(), 256);
+    for (code, (g, w)) in got.iter().zip(&want).enumerate() {
+        if w.is_nan() {
+            assert!(code & 0x7f == 0x7f, "code 0x{code:02x}");
+            assert!(g.is_nan(), "code 0x{code:02x}: {g}");
+            continue;
+        }
+        assert_eq!(
+            g.to_bits(),
+            w.to_bits(),
+            "code 0x{code:02x}: {g} ({:#x}) vs ml_dtypes {w} ({:#x})",
+            g.to_bits(),
+            w.to_bits()
+        );
+    }
+}
+
+fn request() -> GenerationParams {
+    GenerationParams {
+        prompt: "a red circle moves to the right".into(),
+        negative_prompt: None,
+        width: 64,
+        height: 32,
+        frames: 5,
+        steps: 3,
+        guidance: 4.0,
+        shift: 5.0,
+        sampler: SamplerKind::UniPc,
+        seed: 42,
+    }
+}
+
+fn frames(overrides: &Overrides) -> Tensor {
+    let files = ModelFiles::resolve(Some(&tiny_original()), overrides).unwrap();
+    let models = load_models(&files, DType::F32, &Device::Cpu).unwrap();
+    pipeline::generate(
+        &models,
+        &request(),
+        RunInputs::default(),
+        &mut pipeline::NoProgress,
+    )
+    .unwrap()
+    .frames
+}
+
+#[test]
+fn fp8_checkpoints_generate_their_sources_frames_within_tolerance() {
+    let reference = frames(&Overrides::default());
+    // Measured (max, mean |diff| in [0, 1] pixels, deterministic): scaled transformer and umT5
+    // 2.03e-2 / 2.31e-3; unscaled transformer alone 1.34e-2 / 1.32e-3. Bounds: about 1.5x the
+    // measurement (e4m3 keeps 3 mantissa bits: ~6% per weight, averaged out over a layer).
+    for (what, transformer, text, max_tol, mean_tol) in [
+        (
+            "scaled",
+            "tiny-dit-fp8-scaled.safetensors",
+            Some("tiny-umt5-fp8-scaled.safetensors"),
+            3e-2f32,
+            3.5e-3f32,
+        ),
+        ("unscaled", "tiny-dit-fp8.safetensors", None, 2e-2, 2e-3),
+    ] {
+        let overrides = Overrides {
+            transformer: Some(fp8(transformer)),
+            text_encoder: text.map(fp8),
+            ..Overrides::default()
+        };
+        let got = frames(&overrides);
+        let max = max_abs_diff(&got, &reference);
+        let mean = (&got - &reference)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        println!("fp8 {what} vs source, frames in [0, 1]: max |diff| {max:.2e}, mean {mean:.2e}");
+        assert!(max > 0.0, "{what}: the fp8 weights were used");
+        assert!(
+            max < max_tol && mean < mean_tol,
+            "{what}: max {max}, mean {mean}"
+        );
+    }
+}
+
+#[test]
+fn block_linears_hold_fp8_values_and_decode_them_per_call() {
+    let source = SafetensorsSource::open(&[fp8("tiny-dit-fp8-scaled.safetensors")]).unwrap();
+    assert!(!source.infos().contains_key("scaled_fp8"));
+    assert!(!source
+        .infos()
+        .contains_key("model.diffusion_model.blocks.0.self_attn.q.scale_weight"));
+    let q = "model.diffusion_model.blocks.0.self_attn.q.weight";
+    assert_eq!(source.stored_as(q), Some("f8e4m3 (scaled)"));
+    assert_eq!(source.stored_bytes(q), Some(32 * 32));
+    let layout = checkpoint::layout::detect(source.infos()).unwrap();
+    let weights = checkpoint::track(Arc::new(source), &layout);
+    let kernels = t2v_models::ops::fused_kernels();
+    let vb = weights.var_builder(DType::F32, &Device::Cpu);
+    let stored = build_with_stored(&weights, || {
+        linear(32, 32, vb.pp("blocks.0.attn1.to_q"), &kernels)
+    })
+    .unwrap();
+    assert!(stored.weight().is_stored());
+    assert_eq!(stored.weight().stored_bytes(), 32 * 32);
+    let dense = linear(32, 32, vb.pp("blocks.0.attn1.to_q"), &kernels).unwrap();
+    assert!(!dense.weight().is_stored());
+    let x = Tensor::randn(0f32, 1., (2, 7, 32), &Device::Cpu).unwrap();
+    assert_eq!(
+        max_abs_diff(&stored.forward(&x).unwrap(), &dense.forward(&x).unwrap()),
+        0.0
+    );
+}
+
+fn error_of(path: &Path) -> String {
+    match open_file(path) {
+        Ok(_) => panic!("{} was accepted", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn save(dir: &Path, tensors: Vec<(&str, Tensor)>) -> PathBuf {
+    let path = dir.join("damaged.safetensors");
+    let map: std::collections::HashMap<String, Tensor> = tensors
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    candle_core::safetensors::save(&map, &path).unwrap();
+    path
+}
+
+#[test]
+fn damaged_fp8_files_name_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::fs::read(fp8("tiny-umt5-fp8-scaled.safetensors")).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &seed[..seed.len() - 10]).unwrap();
+    let e = error_of(&cut);
+    assert!(e.contains("tensor `") && e.contains("truncated"), "{e}");
+
+    let dev = Device::Cpu;
+    let f8 = Tensor::ones((4, 4), DType::F32, &dev)
+        .unwrap()
+        .to_dtype(DType::F8E4M3)
+        .unwrap();
+    let bf16 = Tensor::ones((4, 4), DType::BF16, &dev).unwrap();
+    let scalar = Tensor::new(0.5f32, &dev).unwrap();
+    let cases = [
+        (
+            vec![
+                ("a.weight", bf16.clone()),
+                ("a.scale_weight", scalar.clone()),
+            ],
+            "`a.scale_weight`",
+            "rather than fp8",
+        ),
+        (
+            vec![("a.scale_weight", scalar.clone())],
+            "`a.scale_weight`",
+            "lacks",
+        ),
+        (
+            vec![
+                ("a.weight", f8.clone()),
+                ("a.weight_scale", Tensor::ones(4, DType::F32, &dev).unwrap()),
+            ],
+            "`a.weight_scale`",
+            "one per channel",
+        ),
+        (
+            vec![
+                ("a.weight", f8.clone()),
+                ("a.scale_weight", Tensor::new(f32::NAN, &dev).unwrap()),
+            ],
+            "`a.scale_weight`",
+            "not a usable number",
+        ),
+    ];
+    for (tensors, name, why) in cases {
+        let e = error_of(&save(dir.path(), tensors));
+        assert!(e.contains(name) && e.contains(why), "{e}");
+    }
+    // A scaled weight decodes to values * scale.
+    let path = save(
+        dir.path(),
+        vec![("a.weight", f8), ("a.scale_weight", scalar)],
+    );
+    let source = open_file(&path).unwrap();
+    let a = source.load("a.weight", DType::F32, &dev).unwrap();
+    assert_eq!(a.to_vec2::<f32>().unwrap()[1][2], 0.5);
+}
