@@ -344,8 +344,34 @@ fn info_reports_devices_and_the_model_layout() {
         "cpu: available",
         "transformer:",
         "Original names",
-        "stored as: f16",
+        "stored as: f16 100% of",
         "text encoder (umT5):",
+        "fit together: yes",
+    ] {
+        assert!(out.contains(expected), "no `{expected}` in\n{out}");
+    }
+}
+
+/// GGUF and fp8 components: `t2v info` names the storage format it detected.
+#[test]
+fn info_reports_gguf_and_fp8_storage() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = fixtures();
+    let mut c = t2v(dir.path());
+    c.args(["info", "--model"])
+        .arg(fixtures().join("tiny-original"))
+        .arg("--transformer")
+        .arg(models.join("gguf/tiny-dit-Q8_0.gguf"))
+        .arg("--text-encoder")
+        .arg(models.join("fp8/tiny-umt5-fp8-scaled.safetensors"));
+    let o = run(c);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{}", stderr(&o));
+    for expected in [
+        "stored as: F16 50%, Q8_0 25%, F32 24% of",
+        "F32 ",
+        "KiB, decoded per layer",
+        "stored as: bf16 70%, f8e4m3 (scaled) 29% of",
         "fit together: yes",
     ] {
         assert!(out.contains(expected), "no `{expected}` in\n{out}");

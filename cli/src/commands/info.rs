@@ -25,9 +25,7 @@ fn describe(
     compute: candle_core::DType,
 ) -> Result<String, Failure> {
     let weights = checkpoint::open_component(files)?;
-    let stored = weights
-        .dominant_dtype()
-        .map_or("?".to_string(), |d| d.as_str().to_string());
+    let stored = weights.storage_summary();
     let mut out = format!(
         "{name}:\n  layout: {:?} names{}\n  stored as: {stored}\n  runs in: {}\n",
         files.layout.naming,

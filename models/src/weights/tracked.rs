@@ -91,6 +91,39 @@ impl TrackedWeights {
         counts.into_iter().max_by_key(|(_, n)| *n).map(|(d, _)| d)
     }
 
+    /// How the file stores its tensors, by the bytes each storage type holds, largest first:
+    /// `f16 100% of 117.38 KiB`, `Q8_0 96%, f32 3%, bf16 1% of 5.03 GiB, decoded per layer`.
+    /// GGUF block types and fp8 are decoded to the compute dtype one layer at a time.
+    pub fn storage_summary(&self) -> String {
+        let source = &self.inner.source;
+        let mut bytes: HashMap<&'static str, u64> = HashMap::new();
+        for name in source.infos().keys() {
+            if let (Some(kind), Some(b)) = (source.stored_as(name), source.stored_bytes(name)) {
+                *bytes.entry(kind).or_default() += b;
+            }
+        }
+        let total: u64 = bytes.values().sum();
+        let mut kinds: Vec<(&str, u64)> = bytes.into_iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        if kinds.is_empty() {
+            return "?".into();
+        }
+        let shares: Vec<String> = kinds
+            .iter()
+            .map(|(k, b)| format!("{k} {}%", (b * 100).checked_div(total).unwrap_or(100)))
+            .collect();
+        let decoded = kinds.iter().any(|(k, _)| {
+            k.starts_with("f8")
+                || super::gguf::GgmlType::from_name(k).is_some_and(|t| t.dense_dtype().is_none())
+        });
+        format!(
+            "{} of {}{}",
+            shares.join(", "),
+            human_bytes(total),
+            if decoded { ", decoded per layer" } else { "" }
+        )
+    }
+
     pub fn var_builder(&self, dtype: DType, device: &Device) -> VarBuilder<'static> {
         VarBuilder::from_backend(Box::new(self.clone()), dtype, device.clone())
     }
@@ -132,6 +165,21 @@ impl TrackedWeights {
                 if unused.len() > 5 { ", ..." } else { "" }
             ),
         ))
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{b} bytes")
+    } else {
+        format!("{v:.2} {}", UNITS[unit])
     }
 }
 
