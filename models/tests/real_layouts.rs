@@ -287,11 +287,9 @@ fn gguf_transformers_build_the_5b_and_weigh_what_the_published_files_weigh() {
         assert_small_growth(before, manifest);
         assert!(weights.unused(|_| false).is_empty(), "{manifest}");
         let source = weights.source();
-        let bytes: u64 = source
-            .infos()
-            .keys()
-            .map(|n| source.stored_bytes(n).unwrap())
-            .sum();
+        let sizes = source.stored_sizes();
+        assert_eq!(sizes.len(), source.infos().len());
+        let bytes: u64 = sizes.iter().map(|(_, b)| b).sum();
         let gib = bytes as f64 / (1u64 << 30) as f64;
         println!("{manifest}: {gib:.3} GiB (published {published_gib})");
         assert!((gib - published_gib).abs() < 0.015, "{manifest}: {gib} GiB");
@@ -345,12 +343,7 @@ fn fp8_layouts_build_at_real_size() {
     assert_eq!(cfg, Umt5Config::umt5_xxl());
     checkpoint::build_text_encoder(&weights, &cfg, DType::BF16, &Device::Cpu).unwrap();
     assert!(weights.unused(|_| false).is_empty());
-    let source = weights.source();
-    let bytes: u64 = source
-        .infos()
-        .keys()
-        .map(|n| source.stored_bytes(n).unwrap())
-        .sum();
+    let bytes: u64 = weights.source().stored_sizes().iter().map(|(_, b)| b).sum();
     let gib = bytes as f64 / (1u64 << 30) as f64;
     println!("umt5-fp8-scaled.txt: {gib:.3} GiB");
     // ComfyUI's umt5_xxl_fp8_e4m3fn_scaled.safetensors: 6.27 GiB.

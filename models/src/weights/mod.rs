@@ -57,9 +57,24 @@ pub trait TensorSource: Send + Sync {
 
     /// The bytes `name` takes as stored (what a plan holding it as stored counts).
     fn stored_bytes(&self, name: &str) -> Option<u64> {
-        let info = self.infos().get(name)?;
-        let elements: u64 = info.shape.iter().map(|&d| d as u64).product();
-        Some(elements * info.dtype.size_in_bytes() as u64)
+        self.infos().get(name).map(TensorInfo::dense_bytes)
+    }
+
+    /// Every tensor's name and the bytes it takes as stored (from the header: a GGUF file's
+    /// blocks, an fp8 file's bytes), for planning what fits in memory.
+    fn stored_sizes(&self) -> Vec<(String, u64)> {
+        self.infos()
+            .keys()
+            .filter_map(|n| self.stored_bytes(n).map(|b| (n.clone(), b)))
+            .collect()
+    }
+}
+
+impl TensorInfo {
+    /// Its bytes at its dtype.
+    pub fn dense_bytes(&self) -> u64 {
+        let elements: u64 = self.shape.iter().map(|&d| d as u64).product();
+        elements * self.dtype.size_in_bytes() as u64
     }
 }
 

@@ -95,10 +95,12 @@ impl TensorSource for ZeroSource {
     /// A GGUF-typed entry counts the bytes its blocks take.
     fn stored_bytes(&self, name: &str) -> Option<u64> {
         let info = self.infos.get(name)?;
-        let elements: u64 = info.shape.iter().map(|&d| d as u64).product();
         Some(match self.gguf_types.get(name) {
-            Some(t) => elements / t.block_size() as u64 * t.block_bytes() as u64,
-            None => elements * info.dtype.size_in_bytes() as u64,
+            Some(t) => {
+                let elements: u64 = info.shape.iter().map(|&d| d as u64).product();
+                elements / t.block_size() as u64 * t.block_bytes() as u64
+            }
+            None => info.dense_bytes(),
         })
     }
 }

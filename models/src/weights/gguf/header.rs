@@ -364,7 +364,7 @@ fn check_tensor(
         .ok_or_else(|| format!("has an impossible shape {dims:?}"))?;
     let block = ggml_type.block_size() as u64;
     let row = *dims.last().expect("at least one dimension");
-    if row % block != 0 {
+    if !row.is_multiple_of(block) {
         return Err(format!(
             "has rows of {row} elements, not a multiple of the {}-element {} block",
             block,
