@@ -5,15 +5,12 @@
 
 mod common;
 
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
 use common::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use t2v_models::checkpoint::{self, load_models, ModelFiles, Overrides};
-use t2v_models::ops::linear::linear;
-use t2v_models::pipeline::{self, GenerationParams, RunInputs};
-use t2v_models::sampling::SamplerKind;
-use t2v_models::weights::stored::build_with_stored;
+use t2v_models::pipeline::{self, RunInputs};
 use t2v_models::weights::{open_file, SafetensorsSource, TensorSource};
 
 fn fp8(name: &str) -> PathBuf {
@@ -46,27 +43,12 @@ fn every_e4m3fn_code_decodes_like_ml_dtypes() {
     }
 }
 
-fn request() -> GenerationParams {
-    GenerationParams {
-        prompt: "a red circle moves to the right".into(),
-        negative_prompt: None,
-        width: 64,
-        height: 32,
-        frames: 5,
-        steps: 3,
-        guidance: 4.0,
-        shift: 5.0,
-        sampler: SamplerKind::UniPc,
-        seed: 42,
-    }
-}
-
 fn frames(overrides: &Overrides) -> Tensor {
     let files = ModelFiles::resolve(Some(&tiny_original()), overrides).unwrap();
     let models = load_models(&files, DType::F32, &Device::Cpu).unwrap();
     pipeline::generate(
         &models,
-        &request(),
+        &small_request(),
         RunInputs::default(),
         &mut pipeline::NoProgress,
     )
@@ -126,21 +108,7 @@ fn block_linears_hold_fp8_values_and_decode_them_per_call() {
     assert_eq!(source.stored_bytes(q), Some(32 * 32));
     let layout = checkpoint::layout::detect(source.infos()).unwrap();
     let weights = checkpoint::track(Arc::new(source), &layout);
-    let kernels = t2v_models::ops::fused_kernels();
-    let vb = weights.var_builder(DType::F32, &Device::Cpu);
-    let stored = build_with_stored(&weights, || {
-        linear(32, 32, vb.pp("blocks.0.attn1.to_q"), &kernels)
-    })
-    .unwrap();
-    assert!(stored.weight().is_stored());
-    assert_eq!(stored.weight().stored_bytes(), 32 * 32);
-    let dense = linear(32, 32, vb.pp("blocks.0.attn1.to_q"), &kernels).unwrap();
-    assert!(!dense.weight().is_stored());
-    let x = Tensor::randn(0f32, 1., (2, 7, 32), &Device::Cpu).unwrap();
-    assert_eq!(
-        max_abs_diff(&stored.forward(&x).unwrap(), &dense.forward(&x).unwrap()),
-        0.0
-    );
+    assert_first_linear_is_stored(&weights, 32 * 32);
 }
 
 fn error_of(path: &Path) -> String {

@@ -5,7 +5,7 @@
 mod common;
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use candle_core::{DType, Device, Module, Shape, Tensor};
+use candle_core::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, VarBuilder};
 use common::*;
@@ -14,35 +14,17 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use t2v_models::checkpoint::{self, load_models, Component, ModelFiles, Naming, Overrides};
 use t2v_models::dit::{DitConfig, WanTransformer};
-use t2v_models::ops::linear::linear;
-use t2v_models::pipeline::{self, GenerationParams, Models, RunInputs};
-use t2v_models::sampling::SamplerKind;
-use t2v_models::weights::stored::build_with_stored;
+use t2v_models::pipeline::{self, Models, RunInputs};
 use t2v_models::weights::{open_file, GgufSource, TensorSource};
 
 fn gguf(name: &str) -> std::path::PathBuf {
     fixtures().join("gguf").join(name)
 }
 
-fn request() -> GenerationParams {
-    GenerationParams {
-        prompt: "a red circle moves to the right".into(),
-        negative_prompt: None,
-        width: 64,
-        height: 32,
-        frames: 5,
-        steps: 3,
-        guidance: 4.0,
-        shift: 5.0,
-        sampler: SamplerKind::UniPc,
-        seed: 42,
-    }
-}
-
 fn frames(models: &Models) -> Tensor {
     pipeline::generate(
         models,
-        &request(),
+        &small_request(),
         RunInputs::default(),
         &mut pipeline::NoProgress,
     )
@@ -96,24 +78,7 @@ fn block_linears_hold_gguf_blocks_and_decode_them_per_call() {
     let source = GgufSource::open(&gguf("tiny-dit-Q8_0.gguf")).unwrap();
     let layout = checkpoint::layout::detect(source.infos()).unwrap();
     let weights = checkpoint::track(Arc::new(source), &layout);
-    let kernels = t2v_models::ops::fused_kernels();
-    let vb = weights.var_builder(DType::F32, &Device::Cpu);
-    let stored = build_with_stored(&weights, || {
-        linear(32, 32, vb.pp("blocks.0.attn1.to_q"), &kernels)
-    })
-    .unwrap();
-    assert!(stored.weight().is_stored());
-    assert_eq!(stored.weight().stored_bytes(), 32 * 34);
-    let dense = linear(32, 32, vb.pp("blocks.0.attn1.to_q"), &kernels).unwrap();
-    assert!(!dense.weight().is_stored());
-    let x = Tensor::randn(0f32, 1., (2, 7, 32), &Device::Cpu).unwrap();
-    assert_eq!(
-        max_abs_diff(&stored.forward(&x).unwrap(), &dense.forward(&x).unwrap()),
-        0.0
-    );
-    // Moved to a device (here the same one) it stays stored.
-    let moved = stored.weight().to_device(&Device::Cpu).unwrap();
-    assert!(moved.is_stored());
+    assert_first_linear_is_stored(&weights, 32 * 34);
 }
 
 /// Q8_0 transformer and umT5 (written by the `gguf` package by the converters' rules) against

@@ -164,21 +164,6 @@ fn original_layout_single_files_give_the_same_clip() {
     check_case(&models(&tiny_original()), "t2v_cfg_unipc", 1e-4);
 }
 
-fn small_request() -> GenerationParams {
-    GenerationParams {
-        prompt: "a red circle moves to the right".into(),
-        negative_prompt: None,
-        width: 64,
-        height: 32,
-        frames: 5,
-        steps: 3,
-        guidance: 4.0,
-        shift: 5.0,
-        sampler: SamplerKind::UniPc,
-        seed: 42,
-    }
-}
-
 #[test]
 fn same_seed_same_clip_other_seed_other_clip() {
     let models = models(&tiny_diffusers());

@@ -289,65 +289,80 @@ fn vae_from_original(name: &str) -> Option<String> {
     Some(format!("{side}.{mapped}"))
 }
 
+/// umT5 names in another naming: its token embedding, final norm and block root, and how the
+/// parts of a block are named (`(theirs, transformers')`).
+struct Umt5Names {
+    embedding: &'static str,
+    final_norm: &'static str,
+    block: &'static str,
+    parts: &'static [(&'static str, &'static str)],
+}
+
+impl Umt5Names {
+    fn canonical(&self, name: &str) -> Option<String> {
+        if let Some(r) = name.strip_prefix(self.embedding) {
+            return Some(format!("shared.{r}"));
+        }
+        if let Some(r) = name.strip_prefix(self.final_norm) {
+            return Some(format!("encoder.final_layer_norm.{r}"));
+        }
+        let rest = name.strip_prefix(self.block)?;
+        let (i, rest) = rest.split_once('.')?;
+        let mapped = self
+            .parts
+            .iter()
+            .find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))?;
+        Some(format!("encoder.block.{i}.{mapped}"))
+    }
+}
+
 fn umt5_from_original(name: &str) -> Option<String> {
-    if let Some(r) = name.strip_prefix("token_embedding.") {
-        return Some(format!("shared.{r}"));
+    Umt5Names {
+        embedding: "token_embedding.",
+        final_norm: "norm.",
+        block: "blocks.",
+        parts: &[
+            ("norm1.", "layer.0.layer_norm."),
+            ("attn.q.", "layer.0.SelfAttention.q."),
+            ("attn.k.", "layer.0.SelfAttention.k."),
+            ("attn.v.", "layer.0.SelfAttention.v."),
+            ("attn.o.", "layer.0.SelfAttention.o."),
+            (
+                "pos_embedding.embedding.",
+                "layer.0.SelfAttention.relative_attention_bias.",
+            ),
+            ("norm2.", "layer.1.layer_norm."),
+            ("ffn.gate.0.", "layer.1.DenseReluDense.wi_0."),
+            ("ffn.fc1.", "layer.1.DenseReluDense.wi_1."),
+            ("ffn.fc2.", "layer.1.DenseReluDense.wo."),
+        ],
     }
-    if let Some(r) = name.strip_prefix("norm.") {
-        return Some(format!("encoder.final_layer_norm.{r}"));
-    }
-    let rest = name.strip_prefix("blocks.")?;
-    let (i, rest) = rest.split_once('.')?;
-    const PARTS: &[(&str, &str)] = &[
-        ("norm1.", "layer.0.layer_norm."),
-        ("attn.q.", "layer.0.SelfAttention.q."),
-        ("attn.k.", "layer.0.SelfAttention.k."),
-        ("attn.v.", "layer.0.SelfAttention.v."),
-        ("attn.o.", "layer.0.SelfAttention.o."),
-        (
-            "pos_embedding.embedding.",
-            "layer.0.SelfAttention.relative_attention_bias.",
-        ),
-        ("norm2.", "layer.1.layer_norm."),
-        ("ffn.gate.0.", "layer.1.DenseReluDense.wi_0."),
-        ("ffn.fc1.", "layer.1.DenseReluDense.wi_1."),
-        ("ffn.fc2.", "layer.1.DenseReluDense.wo."),
-    ];
-    let mapped = PARTS
-        .iter()
-        .find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))?;
-    Some(format!("encoder.block.{i}.{mapped}"))
+    .canonical(name)
 }
 
 /// llama.cpp's T5 encoder names (`convert_hf_to_gguf.py`'s tensor map).
 fn umt5_from_llama_cpp(name: &str) -> Option<String> {
-    if let Some(r) = name.strip_prefix("token_embd.") {
-        return Some(format!("shared.{r}"));
+    Umt5Names {
+        embedding: "token_embd.",
+        final_norm: "enc.output_norm.",
+        block: "enc.blk.",
+        parts: &[
+            ("attn_norm.", "layer.0.layer_norm."),
+            ("attn_q.", "layer.0.SelfAttention.q."),
+            ("attn_k.", "layer.0.SelfAttention.k."),
+            ("attn_v.", "layer.0.SelfAttention.v."),
+            ("attn_o.", "layer.0.SelfAttention.o."),
+            (
+                "attn_rel_b.",
+                "layer.0.SelfAttention.relative_attention_bias.",
+            ),
+            ("ffn_norm.", "layer.1.layer_norm."),
+            ("ffn_gate.", "layer.1.DenseReluDense.wi_0."),
+            ("ffn_up.", "layer.1.DenseReluDense.wi_1."),
+            ("ffn_down.", "layer.1.DenseReluDense.wo."),
+        ],
     }
-    if let Some(r) = name.strip_prefix("enc.output_norm.") {
-        return Some(format!("encoder.final_layer_norm.{r}"));
-    }
-    let rest = name.strip_prefix("enc.blk.")?;
-    let (i, rest) = rest.split_once('.')?;
-    const PARTS: &[(&str, &str)] = &[
-        ("attn_norm.", "layer.0.layer_norm."),
-        ("attn_q.", "layer.0.SelfAttention.q."),
-        ("attn_k.", "layer.0.SelfAttention.k."),
-        ("attn_v.", "layer.0.SelfAttention.v."),
-        ("attn_o.", "layer.0.SelfAttention.o."),
-        (
-            "attn_rel_b.",
-            "layer.0.SelfAttention.relative_attention_bias.",
-        ),
-        ("ffn_norm.", "layer.1.layer_norm."),
-        ("ffn_gate.", "layer.1.DenseReluDense.wi_0."),
-        ("ffn_up.", "layer.1.DenseReluDense.wi_1."),
-        ("ffn_down.", "layer.1.DenseReluDense.wo."),
-    ];
-    let mapped = PARTS
-        .iter()
-        .find_map(|(from, to)| rest.strip_prefix(from).map(|r| format!("{to}{r}")))?;
-    Some(format!("encoder.block.{i}.{mapped}"))
+    .canonical(name)
 }
 
 #[cfg(test)]

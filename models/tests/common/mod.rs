@@ -1,9 +1,13 @@
 //! Shared helpers for the parity tests: fixture paths, tensor loading and comparison.
 #![allow(dead_code)]
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use t2v_models::pipeline::GenerationParams;
+use t2v_models::sampling::SamplerKind;
+use t2v_models::weights::stored::build_with_stored;
+use t2v_models::weights::TrackedWeights;
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -81,4 +85,40 @@ pub fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f32) {
         max_abs(b)
     );
     assert!(d <= tol, "{what}: max |diff| {d:e} exceeds {tol:e}");
+}
+
+/// A small guided request on the tiny model: 64x32, 5 frames, 3 UniPC steps.
+pub fn small_request() -> GenerationParams {
+    GenerationParams {
+        prompt: "a red circle moves to the right".into(),
+        negative_prompt: None,
+        width: 64,
+        height: 32,
+        frames: 5,
+        steps: 3,
+        guidance: 4.0,
+        shift: 5.0,
+        sampler: SamplerKind::UniPc,
+        seed: 42,
+    }
+}
+
+/// The tiny transformer's first query projection (32 x 32), built from `weights` as a model is
+/// built, holds its weight as the file stores it (`bytes` of it) and computes exactly what the
+/// same layer over the decoded (dense) weight computes.
+pub fn assert_first_linear_is_stored(weights: &TrackedWeights, bytes: usize) {
+    use t2v_models::ops::linear::linear;
+    let kernels = t2v_models::ops::fused_kernels();
+    let vb = weights.var_builder(DType::F32, &Device::Cpu);
+    let name = "blocks.0.attn1.to_q";
+    let stored = build_with_stored(weights, || linear(32, 32, vb.pp(name), &kernels)).unwrap();
+    assert!(stored.weight().is_stored());
+    assert_eq!(stored.weight().stored_bytes(), bytes);
+    let dense = linear(32, 32, vb.pp(name), &kernels).unwrap();
+    assert!(!dense.weight().is_stored());
+    let x = Tensor::randn(0f32, 1., (2, 7, 32), &Device::Cpu).unwrap();
+    let (a, b) = (stored.forward(&x).unwrap(), dense.forward(&x).unwrap());
+    assert_eq!(max_abs_diff(&a, &b), 0.0);
+    // Moved to a device (here the same one) it stays stored.
+    assert!(stored.weight().to_device(&Device::Cpu).unwrap().is_stored());
 }
