@@ -79,14 +79,7 @@ fn fp8_checkpoints_generate_their_sources_frames_within_tolerance() {
         };
         let got = frames(&overrides);
         let max = max_abs_diff(&got, &reference);
-        let mean = (&got - &reference)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .mean_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let mean = mean_abs_diff(&got, &reference);
         println!("fp8 {what} vs source, frames in [0, 1]: max |diff| {max:.2e}, mean {mean:.2e}");
         assert!(max > 0.0, "{what}: the fp8 weights were used");
         assert!(

@@ -380,20 +380,14 @@ mod tests {
             .collect()
     }
 
-    /// Every original name maps onto exactly the set of diffusers names.
-    fn check_pair(original: &str, diffusers: &str, component: Component) {
-        let orig = manifest_names(original);
-        let diff = manifest_names(diffusers);
-        assert!(
-            !orig.is_empty() && !diff.is_empty(),
-            "empty manifest fixture"
-        );
+    /// The canonical names of `names` in `naming`, sorted; every one must map.
+    fn mapped_sorted(component: Component, naming: Naming, names: &[String]) -> Vec<String> {
         let layout = Layout {
             component,
-            naming: Naming::Original,
+            naming,
             prefix: String::new(),
         };
-        let mut mapped: Vec<String> = orig
+        let mut mapped: Vec<String> = names
             .iter()
             .map(|n| {
                 layout
@@ -402,6 +396,18 @@ mod tests {
             })
             .collect();
         mapped.sort();
+        mapped
+    }
+
+    /// Every original name maps onto exactly the set of diffusers names.
+    fn check_pair(original: &str, diffusers: &str, component: Component) {
+        let orig = manifest_names(original);
+        let diff = manifest_names(diffusers);
+        assert!(
+            !orig.is_empty() && !diff.is_empty(),
+            "empty manifest fixture"
+        );
+        let mapped = mapped_sorted(component, Naming::Original, &orig);
         let mut diff = diff;
         diff.sort();
         assert_eq!(mapped, diff);
@@ -450,20 +456,11 @@ mod tests {
 
     #[test]
     fn umt5_llama_cpp_names_map_onto_transformers_names() {
-        let layout = Layout {
-            component: Component::TextEncoder,
-            naming: Naming::LlamaCpp,
-            prefix: String::new(),
-        };
-        let mut mapped: Vec<String> = manifest_names("umt5-gguf-q8_0.txt")
-            .iter()
-            .map(|n| {
-                layout
-                    .canonical(n)
-                    .unwrap_or_else(|| panic!("unmapped {n}"))
-            })
-            .collect();
-        mapped.sort();
+        let mapped = mapped_sorted(
+            Component::TextEncoder,
+            Naming::LlamaCpp,
+            &manifest_names("umt5-gguf-q8_0.txt"),
+        );
         // transformers saves the tied embedding twice; llama.cpp once, as `token_embd`.
         let mut want: Vec<String> = manifest_names("umt5-transformers.txt")
             .into_iter()

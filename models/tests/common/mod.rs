@@ -64,6 +64,20 @@ pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
 }
 
+/// The mean absolute difference, in f32.
+pub fn mean_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "shape mismatch");
+    let f32_of = |t: &Tensor| t.to_dtype(DType::F32).unwrap();
+    (f32_of(a) - f32_of(b))
+        .unwrap()
+        .abs()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 pub fn max_abs(a: &Tensor) -> f32 {
     a.to_dtype(DType::F32)
         .unwrap()
