@@ -212,14 +212,7 @@ fn reduced_precision_runs_and_stays_close_to_f32() {
             pipeline::generate(&m, &params, RunInputs::default(), &mut pipeline::NoProgress)
                 .unwrap()
                 .frames;
-        let mean = (frames - &reference)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .mean_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let mean = mean_abs_diff(&frames, &reference);
         println!("{dtype:?}: mean |diff| vs f32 = {mean:.2e}");
         assert!(mean < mean_tol, "{dtype:?}: mean |diff| {mean}");
     }
