@@ -157,7 +157,9 @@ fn a_lora_that_does_not_fit_is_an_error_naming_the_tensor() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Device::Cpu;
     let t = |shape: &[usize]| Tensor::ones(shape, DType::F32, &dev).unwrap();
-    let cases: Vec<(&str, Vec<(&str, Tensor)>, &str)> = vec![
+    // (what, the LoRA's tensors, what the error says)
+    type Case<'a> = (&'a str, Vec<(&'a str, Tensor)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "a block the model lacks",
             vec![

@@ -305,11 +305,31 @@ pub fn run(mut args: GenerateArgs) -> Result<(), Failure> {
         args.prompt = presets
             .apply(&args.prompt, args.style.as_deref(), &args.tags)
             .map_err(|e| bad_input(e.to_string()))?;
+        args.loras = with_style_loras(&presets, args.style.as_deref(), &args.loras)?;
         if !args.quiet {
             eprintln!("prompt: {}", args.prompt);
         }
     }
     generate_clip(&args, &mut service).map(|_| ())
+}
+
+/// The LoRAs a style names, then the user's own `--lora`s.
+fn with_style_loras(
+    presets: &Presets,
+    style: Option<&str>,
+    loras: &[LoraSpec],
+) -> Result<Vec<LoraSpec>, Failure> {
+    let named = presets
+        .style_loras(style)
+        .map_err(|e| bad_input(e.to_string()))?;
+    Ok(named
+        .into_iter()
+        .map(|l| LoraSpec {
+            path: l.file,
+            strength: l.strength,
+        })
+        .chain(loras.iter().cloned())
+        .collect())
 }
 
 /// `path` with a folder named `style` inserted before its file name.
@@ -340,6 +360,7 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
         v.prompt = presets
             .apply(&args.prompt, Some(style), &args.tags)
             .map_err(|e| bad_input(format!("--styles: {e}")))?;
+        v.loras = with_style_loras(&presets, Some(style), &args.loras)?;
         v.styles.clear();
         let folder = |p: &Path| in_style_folder(p, style);
         let pattern = |p: &str| {
