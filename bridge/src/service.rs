@@ -683,6 +683,7 @@ impl Worker {
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect(),
+            loras: request.model.loras.clone(),
         };
         let mut metadata = ClipMetadata::describe(request, job.key, model, device_name(&device));
         metadata.timings = timings;

@@ -36,6 +36,10 @@ fn a_lora_set_changes_pixels_and_reloads_only_when_it_changes() {
         service.key_for(&request("a cat")).unwrap()
     );
     let clip = service.submit(styled).unwrap().wait().unwrap();
+    assert_eq!(
+        clip.metadata.model.loras,
+        vec![lora("kohya.safetensors", 1.0)]
+    );
     assert_ne!(
         clip.frames[0].rgb16(),
         plain.frames[0].rgb16(),
