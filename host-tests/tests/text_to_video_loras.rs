@@ -6,31 +6,10 @@ mod t2v_common;
 use ofx_bindings::{Context, PixelDepth};
 use ofx_test_host::*;
 use t2v_bridge::request::LoraSpec;
-use t2v_bridge::{ModelSpec, Request, Service, ServiceConfig};
 use t2v_common::*;
 
 fn lora(name: &str) -> std::path::PathBuf {
     tiny_model().parent().unwrap().join("lora").join(name)
-}
-
-/// The service's frames for the node's settings with `loras`.
-fn reference_with(prompt: &str, seed: u64, loras: Vec<LoraSpec>) -> Vec<t2v_bridge::Frame> {
-    let service = Service::new(ServiceConfig {
-        device: t2v_bridge::DeviceChoice::Cpu,
-        use_disk_cache: false,
-        idle_unload: None,
-        ..Default::default()
-    })
-    .unwrap();
-    let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
-    request.model.loras = loras;
-    service
-        .submit(request)
-        .unwrap()
-        .wait()
-        .unwrap()
-        .frames
-        .clone()
 }
 
 #[test]
@@ -49,10 +28,8 @@ fn loras_change_the_pixels_and_a_bad_line_shows_an_error() {
     instance.push_button("generate").unwrap();
     let status = string_param(&instance, "status");
     assert!(status.starts_with("Ready"), "{status}");
-    let expected = reference_with(
-        "a lantern",
-        5,
-        vec![
+    let expected = reference_with("a lantern", 5, |request| {
+        request.model.loras = vec![
             LoraSpec {
                 path: kohya.clone(),
                 strength: 1.0,
@@ -61,8 +38,8 @@ fn loras_change_the_pixels_and_a_bad_line_shows_an_error() {
                 path: wan,
                 strength: 0.5,
             },
-        ],
-    );
+        ]
+    });
     let shown = instance.render(1.0, PixelDepth::Float, 0).unwrap();
     assert_shows(&shown, &expected[0]);
     let plain = reference("a lantern", 5);

@@ -331,3 +331,51 @@ fn fuzz_lora_files() {
     assert!(read(&seed), "the seed is a usable LoRA");
     fuzz("LoRA file", 400, hostile(seed), read);
 }
+
+/// The on-the-fly path over a real LoRA file: each linear layer of the tiny transformer, its
+/// stored weight left as it is plus the file's changes applied to the input, gives what the
+/// merged weight gives, within 1e-5.
+#[test]
+fn on_the_fly_changes_from_a_file_equal_the_merged_weights() {
+    use candle_core::Module;
+    let dev = Device::Cpu;
+    let files = transformer_files(&tiny_diffusers());
+    let plain = checkpoint::open_component(&files).unwrap();
+    for (file, strength) in [("wan.safetensors", 0.6), ("kohya.safetensors", -1.0)] {
+        let loras = Loras::open(&[LoraSpec {
+            path: lora_file(file),
+            strength,
+        }])
+        .unwrap();
+        let merged = checkpoint::open_component_with_loras(&files, &loras).unwrap();
+        let deltas = loras
+            .linear_deltas(t2v_models::checkpoint::Component::Transformer, &plain, &dev)
+            .unwrap();
+        assert!(deltas.len() >= 20, "{file}: {} modules", deltas.len());
+        for (module, d) in deltas {
+            let get = |w: &t2v_models::weights::TrackedWeights, n: &str| {
+                w.source()
+                    .load(w.stored_name(n).unwrap(), DType::F32, &dev)
+                    .unwrap()
+            };
+            let linear = |w| {
+                candle_nn::Linear::new(
+                    get(w, &format!("{module}.weight")),
+                    Some(get(w, &format!("{module}.bias"))),
+                )
+            };
+            let in_dim = get(&plain, &format!("{module}.weight")).dim(1).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (3, in_dim), &dev).unwrap();
+            let on_the_fly = t2v_models::lora::LoraLinear::new(linear(&plain), d)
+                .forward(&x)
+                .unwrap();
+            let merged_out = linear(&merged).forward(&x).unwrap();
+            let diff = max_abs_diff(&on_the_fly, &merged_out);
+            assert!(diff < 1e-5, "{file} {module}: {diff}");
+            assert!(
+                max_abs_diff(&merged_out, &linear(&plain).forward(&x).unwrap()) > 1e-3,
+                "{file} {module} changes"
+            );
+        }
+    }
+}

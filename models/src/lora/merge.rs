@@ -30,7 +30,7 @@ pub(super) struct Patch {
 }
 
 impl Patch {
-    fn delta(&self, device: &Device) -> candle_core::Result<WeightDelta> {
+    pub fn delta(&self, device: &Device) -> candle_core::Result<WeightDelta> {
         let load = |n: &str| self.source.load(n, DType::F32, device);
         Ok(match &self.kind {
             PatchKind::LowRank { down, up, scale } => WeightDelta::LowRank {

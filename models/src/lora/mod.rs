@@ -480,6 +480,36 @@ impl Loras {
         let merged = MergedSource::new(weights.source().clone(), patches);
         Ok(TrackedWeights::new(Arc::new(merged), canonical))
     }
+
+    /// The changes to `component`'s linear layers, by canonical module name (`blocks.0.attn1.to_q`),
+    /// for applying them on the fly ([`LoraLinear`]) over weights that stay stored as they are
+    /// (quantized bases). Checked against `weights` as [`Self::apply`] checks them.
+    pub fn linear_deltas(
+        &self,
+        component: Component,
+        weights: &TrackedWeights,
+        device: &Device,
+    ) -> Result<BTreeMap<String, LinearDeltas>> {
+        let mut out: BTreeMap<String, LinearDeltas> = BTreeMap::new();
+        for (file, strength) in &self.items {
+            for (name, patch) in file.patches(component, *strength, weights)? {
+                let delta = patch.delta(device).map_err(|e| {
+                    Error::checkpoint(&file.origin, format!("reading `{name}`'s change: {e}"))
+                })?;
+                let (module, is_bias) = match name.strip_suffix(".bias") {
+                    Some(m) => (m, true),
+                    None => (name.strip_suffix(".weight").unwrap_or(&name), false),
+                };
+                let d = out.entry(module.to_string()).or_default();
+                // A bias change is always a full delta (`diff_b`).
+                match (is_bias, delta) {
+                    (true, WeightDelta::Full { diff, scale }) => d.bias.push((diff, scale)),
+                    (_, delta) => d.weight.push(delta),
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
