@@ -2,7 +2,7 @@
 //! all parameters, the model, timings and the format version.
 
 use crate::cache_key::{ClipKey, CACHE_FORMAT_VERSION};
-use crate::request::Request;
+use crate::request::{LoraSpec, Request};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,9 @@ pub struct ModelInfo {
     /// The files' content identity (see [`crate::model_identity`]).
     pub fingerprint: String,
     pub files: Vec<String>,
+    /// The LoRAs merged into it, in order (the fingerprint covers their content).
+    #[serde(default)]
+    pub loras: Vec<LoraSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 use t2v_models::checkpoint::ModelFiles;
+use t2v_models::lora::LoraSpec;
 
 /// Files up to this size are hashed whole.
 pub const WHOLE_FILE_LIMIT: u64 = 32 << 20;
@@ -102,6 +103,24 @@ pub fn model_fingerprint(files: &ModelFiles) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// The identity of a model with LoRAs merged in: `model` (its [`model_fingerprint`]) when there
+/// are none, else a hash of it and of each LoRA's content and strength, in order. A LoRA moved or
+/// copied elsewhere is the same LoRA; one retrained under the same name is not.
+pub fn with_loras(model: &str, loras: &[LoraSpec]) -> Result<String> {
+    if loras.is_empty() {
+        return Ok(model.to_string());
+    }
+    let mut h = Sha256::new();
+    h.update(b"model\0");
+    h.update(model.as_bytes());
+    for lora in loras {
+        h.update(b"\0lora\0");
+        h.update(remembered_hash(&lora.path)?);
+        h.update(lora.strength.to_bits().to_le_bytes());
+    }
+    Ok(hex(&h.finalize()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +162,34 @@ mod tests {
             hash,
             file_content_hash(&file_of(dir.path(), "u.json", &changed)).unwrap()
         );
+    }
+
+    #[test]
+    fn a_loras_identity_is_its_content_and_strength_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = file_of(dir.path(), "a.safetensors", b"lora a");
+        let a_copy = file_of(dir.path(), "elsewhere.safetensors", b"lora a");
+        let b = file_of(dir.path(), "b.safetensors", b"lora b");
+        let spec = |path: &PathBuf, strength| LoraSpec {
+            path: path.clone(),
+            strength,
+        };
+        let id = |loras: &[LoraSpec]| with_loras("m", loras).unwrap();
+        assert_eq!(id(&[]), "m", "no LoRA: the model's own identity");
+        let one = id(&[spec(&a, 1.0)]);
+        assert_ne!(one, "m");
+        assert_eq!(one, id(&[spec(&a_copy, 1.0)]), "by content, not path");
+        assert_ne!(one, id(&[spec(&a, 0.5)]), "strength");
+        assert_ne!(one, id(&[spec(&b, 1.0)]), "content");
+        assert_ne!(one, with_loras("other model", &[spec(&a, 1.0)]).unwrap());
+        assert_ne!(
+            id(&[spec(&a, 1.0), spec(&b, 0.5)]),
+            id(&[spec(&a, 1.0)]),
+            "every LoRA counts"
+        );
+        // Retrained under the same name.
+        std::fs::write(&a, b"lora a, retrained").unwrap();
+        assert_ne!(one, id(&[spec(&a, 1.0)]));
+        assert!(with_loras("m", &[spec(&dir.path().join("missing"), 1.0)]).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! The loaded model: each component is loaded the first time a job needs it and kept for the
 //! next one, until the model (or its dtype) changes, the service is idle long enough, or the
 //! service is asked to unload. In low-memory mode the text encoder is freed after each prompt is encoded,
-//! so it is never resident together with the transformer.
+//! so it is never resident together with the transformer. A new set of LoRAs reloads the
+//! transformer and the text encoder (with the LoRAs merged in) and keeps the VAE.
 
 use crate::error::Result;
 use candle_core::{DType, Device};
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use t2v_models::checkpoint::{self, configs, ModelFiles};
 use t2v_models::dit::WanTransformer;
+use t2v_models::lora::{LoraSpec, Loras};
 use t2v_models::text::{PromptTokenizer, Umt5Encoder};
 use t2v_models::vae::WanVae;
 
@@ -39,6 +41,11 @@ pub(crate) struct ModelSlot {
     /// A component of the selected model was loaded since it was selected or unloaded: later
     /// component loads (the text encoder again, in low-memory mode) are not new model loads.
     in_use: bool,
+    /// The selected LoRAs, their identity ([`crate::model_identity::with_loras`]) and, once a
+    /// component needed them, the files opened.
+    loras: Vec<LoraSpec>,
+    lora_identity: Option<String>,
+    opened_loras: Option<Arc<Loras>>,
 }
 
 impl ModelSlot {
@@ -60,6 +67,26 @@ impl ModelSlot {
             self.files = Some(files.clone());
             self.checked = false;
         }
+    }
+
+    /// Makes `loras` (whose identity is `identity`) the LoRAs of the selected model: when they
+    /// differ from the last ones, the components they change are dropped, to be reloaded with
+    /// them; the VAE stays.
+    pub fn select_loras(&mut self, loras: &[LoraSpec], identity: &str) {
+        if self.lora_identity.as_deref() != Some(identity) {
+            self.text_encoder = None;
+            self.transformer = None;
+            self.lora_identity = Some(identity.to_string());
+            self.loras = loras.to_vec();
+            self.opened_loras = None;
+        }
+    }
+
+    fn opened_loras(&mut self) -> Result<Arc<Loras>> {
+        if self.opened_loras.is_none() {
+            self.opened_loras = Some(Arc::new(Loras::open(&self.loras)?));
+        }
+        Ok(self.opened_loras.clone().expect("opened"))
     }
 
     pub fn is_loaded(&self) -> bool {
@@ -143,8 +170,13 @@ impl ModelSlot {
             )?));
         }
         if self.text_encoder.is_none() {
-            let encoder =
-                checkpoint::load_text_encoder(&self.files().text_encoder, self.dtype(), device)?;
+            let loras = self.opened_loras()?;
+            let encoder = checkpoint::load_text_encoder_with_loras(
+                &self.files().text_encoder,
+                &loras,
+                self.dtype(),
+                device,
+            )?;
             self.counting(counters);
             self.text_encoder = Some(Arc::new(encoder));
         }
@@ -161,8 +193,13 @@ impl ModelSlot {
     ) -> Result<Arc<WanTransformer>> {
         self.check()?;
         if self.transformer.is_none() {
-            let transformer =
-                checkpoint::load_transformer(&self.files().transformer, self.dtype(), device)?;
+            let loras = self.opened_loras()?;
+            let transformer = checkpoint::load_transformer_with_loras(
+                &self.files().transformer,
+                &loras,
+                self.dtype(),
+                device,
+            )?;
             self.counting(counters);
             self.transformer = Some(Arc::new(transformer));
         }

@@ -30,14 +30,19 @@ impl Overrides {
     }
 }
 
-/// Where the model's files are. Changing it (or the precision) makes the worker reload.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub use t2v_models::lora::LoraSpec;
+
+/// Where the model's files are. Changing it (or the precision) makes the worker reload; changing
+/// only the LoRAs reloads the transformer and text encoder they change.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelSpec {
     /// A diffusers folder or a folder of original / ComfyUI single files; `None` when every
     /// component is given in `overrides`.
     pub path: Option<PathBuf>,
     pub overrides: Overrides,
+    /// LoRA files with their strengths, merged into the weights in this order.
+    pub loras: Vec<LoraSpec>,
 }
 
 impl ModelSpec {
@@ -45,6 +50,7 @@ impl ModelSpec {
         ModelSpec {
             path: Some(path.into()),
             overrides: Overrides::default(),
+            loras: Vec::new(),
         }
     }
 }
@@ -218,6 +224,10 @@ mod tests {
                     vae: Some("/x/vae.safetensors".into()),
                     ..Default::default()
                 },
+                loras: vec![LoraSpec {
+                    path: "/loras/style.safetensors".into(),
+                    strength: 0.75,
+                }],
             },
             GenerationParams {
                 prompt: "a cat".into(),

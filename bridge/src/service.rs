@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::job::{Clip, Job, JobHandle, ProgressObserver};
 use crate::metadata::{ClipMetadata, ModelInfo, Timings};
+use crate::model_identity::with_loras;
 use crate::model_slot::{LoadCounters, ModelSlot};
 use crate::progress::JobStage;
 use crate::request::{Latents, Request};
@@ -27,7 +28,8 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
+use t2v_models::checkpoint::{self, text_encoder_dtype, ModelFiles};
+use t2v_models::lora::Loras;
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
 use t2v_support::{lock, panic_message};
 
@@ -230,7 +232,14 @@ impl Service {
             ));
         }
         let files = ModelFiles::resolve(request.model.path.as_deref(), &o.to_models())?;
-        let fingerprint = model_fingerprint(&files)?;
+        let loras = &request.model.loras;
+        if !loras.is_empty() {
+            // Headers only: a LoRA that doesn't fit the model fails here, before any queueing.
+            let opened = Loras::open(loras)?;
+            checkpoint::open_component_with_loras(&files.transformer, &opened)?;
+            checkpoint::open_component_with_loras(&files.text_encoder, &opened)?;
+        }
+        let fingerprint = with_loras(&model_fingerprint(&files)?, loras)?;
         Ok((files, fingerprint))
     }
 
@@ -540,7 +549,10 @@ impl Worker {
         }
         let loads = &self.shared.loads;
         let dtype = request.precision.dtype();
-        self.slot.select(&job.files, &job.fingerprint, dtype, loads);
+        self.slot
+            .select(&job.files, &model_fingerprint(&job.files)?, dtype, loads);
+        self.slot
+            .select_loras(&request.model.loras, &job.fingerprint);
         let mut timings = Timings::default();
 
         // Prompt embeddings, from the cache when the prompt was seen before.
@@ -671,6 +683,7 @@ impl Worker {
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect(),
+            loras: request.model.loras.clone(),
         };
         let mut metadata = ClipMetadata::describe(request, job.key, model, device_name(&device));
         metadata.timings = timings;

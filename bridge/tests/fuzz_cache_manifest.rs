@@ -28,6 +28,7 @@ fn cache_with_a_clip(root: &Path) -> (ClipCache, Vec<(String, Vec<u8>)>) {
         path: None,
         fingerprint: "f".into(),
         files: vec![],
+        loras: vec![],
     };
     let metadata = ClipMetadata::describe(&request, key(), model, "cpu".into());
     let dir = cache.store(&key(), &frames, None, &metadata).unwrap();

@@ -61,6 +61,7 @@ impl ModelArgs {
                 text_encoder: self.text_encoder.clone(),
                 tokenizer: self.tokenizer.clone(),
             },
+            loras: Vec::new(),
         }
     }
 

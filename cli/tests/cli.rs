@@ -639,3 +639,66 @@ fn generate_with_gguf_and_fp8_files() {
         assert!(max <= 20 && mean <= 2.5, "{name}: max {max}, mean {mean}");
     }
 }
+
+#[test]
+fn lora_flags_change_the_frames_and_a_bad_lora_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let lora = |name: &str| fixtures().join("lora").join(name).display().to_string();
+    let first_frame = |out: &str, extra: &[String]| {
+        let out = dir.path().join(out);
+        let o = run(tiny_generate(&cache, &out, extra));
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        std::fs::read(out.join("f.0001.png")).unwrap()
+    };
+    let plain = first_frame("plain", &[]);
+    // Repeatable; the strength defaults to 1.
+    let styled = first_frame(
+        "styled",
+        &[
+            "--lora".into(),
+            lora("kohya.safetensors"),
+            "--lora".into(),
+            format!("{}:0.5", lora("wan.safetensors")),
+        ],
+    );
+    assert_ne!(plain, styled, "the LoRAs change the frames");
+
+    let wrong = dir.path().join("wrong.safetensors");
+    candle_core::Tensor::ones(
+        (4, 3072),
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+    .save_safetensors("transformer.blocks.0.attn1.to_q.lora_A.weight", &wrong)
+    .unwrap();
+    let cases = [
+        (
+            "/no/such/lora.safetensors".to_string(),
+            "LoRA file not found",
+        ),
+        (
+            wrong.display().to_string(),
+            "`transformer.blocks.0.attn1.to_q.lora_A.weight` has no partner",
+        ),
+        (
+            format!("{}:1.2.3", lora("kohya.safetensors")),
+            "strength `1.2.3` is not a number",
+        ),
+    ];
+    for (value, expected) in cases {
+        let o = run(tiny_generate(
+            &cache,
+            &dir.path().join("bad"),
+            &["--lora".into(), value.clone()],
+        ));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{value}: {err}");
+        assert!(
+            err.contains(expected),
+            "{value}: `{err}` lacks `{expected}`"
+        );
+        assert!(!err.contains("panicked"), "{value}: {err}");
+    }
+}

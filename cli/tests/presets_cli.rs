@@ -281,3 +281,56 @@ fn user_presets_extend_the_shipped_ones() {
         .iter()
         .any(|s| s["name"] == "house"));
 }
+
+/// A user style that names a LoRA (next to its presets file) makes what the same words and
+/// `--lora` make; a style whose LoRA is missing is bad input naming the file.
+#[test]
+fn a_style_applies_the_loras_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("loras")).unwrap();
+    let lora = dir.path().join("loras").join("ink.safetensors");
+    std::fs::copy(fixtures().join("lora").join("kohya.safetensors"), &lora).unwrap();
+    let presets = dir.path().join("presets.json");
+    std::fs::write(
+        &presets,
+        r#"{"format": 1, "styles": [
+            {"name": "ink", "append": "ink drawing", "loras": [{"file": "loras/ink.safetensors", "strength": 0.7}]},
+            {"name": "ink-words", "append": "ink drawing"},
+            {"name": "lost", "append": "lost", "loras": [{"file": "loras/gone.safetensors"}]}]}"#,
+    )
+    .unwrap();
+    let frame = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out).join("f.%04d.png");
+        let o = generate(dir.path(), &out, extra)
+            .env("T2V_PRESETS", &presets)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        rgb(&out.with_file_name("f.0001.png"))
+    };
+    let styled = frame("styled", &["--style", "ink", "--no-cache"]);
+    let by_hand = frame(
+        "by-hand",
+        &[
+            "--style",
+            "ink-words",
+            "--lora",
+            &format!("{}:0.7", lora.display()),
+            "--no-cache",
+        ],
+    );
+    let words_only = frame("words", &["--style", "ink-words", "--no-cache"]);
+    assert_eq!(styled, by_hand);
+    assert_ne!(styled, words_only, "the style's LoRA changes the frames");
+
+    let o = generate(
+        dir.path(),
+        &dir.path().join("x/f.%04d.png"),
+        &["--style", "lost"],
+    )
+    .env("T2V_PRESETS", &presets)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("gone.safetensors"), "{}", stderr(&o));
+}

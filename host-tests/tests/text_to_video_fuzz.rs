@@ -151,6 +151,7 @@ const PARAMS: &[&str] = &[
     "frames",
     "first_frame",
     "model",
+    "loras",
     "device",
     "colour",
     "cache",
@@ -234,6 +235,17 @@ impl Fuzzer {
                 2 => tiny_model().join("model_index.json").display().to_string(),
                 3 => format!("/tmp/{}", "ü".repeat(300)),
                 _ => tiny_model().display().to_string(),
+            }),
+            "loras" => ParamValue::String(match r.random_range(0..8) {
+                0 => tiny_model()
+                    .with_file_name("lora")
+                    .join("kohya.safetensors:0.5")
+                    .display()
+                    .to_string(),
+                1 => "a.safetensors:1.2.3\n# note".to_string(),
+                2 => format!("{}:1e999", "ü".repeat(200)),
+                3 => tiny_model().join("model_index.json").display().to_string(),
+                _ => String::new(),
             }),
             "seed" => ParamValue::Int(pick(r, &[0, 1, 2, -1, i32::MAX])),
             "steps" => ParamValue::Int(pick(r, &[1, 2, 1, 0, -3, 1001, i32::MAX])),

@@ -70,6 +70,7 @@ fn describes_both_contexts_with_every_parameter() {
         "frames",
         "first_frame",
         "model",
+        "loras",
         "device",
         "colour",
         "cache",

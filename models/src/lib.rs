@@ -7,6 +7,7 @@
 pub mod checkpoint;
 pub mod dit;
 pub mod error;
+pub mod lora;
 pub mod ops;
 pub mod pipeline;
 pub mod sampling;

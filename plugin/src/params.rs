@@ -8,6 +8,7 @@ use ofx_bindings::param::ParamSet;
 use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
+use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{DeviceChoice, Sampler};
 
 pub const PROMPT: &str = "prompt";
@@ -28,6 +29,7 @@ pub const HEIGHT: &str = "height";
 pub const FRAMES: &str = "frames";
 pub const FIRST_FRAME: &str = "first_frame";
 pub const MODEL: &str = "model";
+pub const LORAS: &str = "loras";
 pub const DEVICE: &str = "device";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
@@ -96,6 +98,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             FRAMES,
             FIRST_FRAME,
             MODEL,
+            LORAS,
             DEVICE,
             COLOUR,
             CACHE,
@@ -273,6 +276,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
+    ParamDescriptor::string(LORAS, StringMode::MultiLine)
+        .label("LoRAs")
+        .hint("LoRA files merged into the model, one per line: FILE or FILE:STRENGTH (strength 1 when left out); lines starting with # are skipped. diffusers/PEFT, Wan/ComfyUI and kohya files load")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
     ParamDescriptor::choice(DEVICE, &labels(DEVICES))
         .label("Device")
         .hint("Where the model runs; auto picks CUDA when available")
@@ -374,6 +383,8 @@ pub struct Settings {
     pub frames: usize,
     pub first_frame: i32,
     pub model: String,
+    /// LoRAs as typed: `FILE[:STRENGTH]` per line.
+    pub loras: String,
     pub device: DeviceChoice,
     /// `None`: `auto`, the host's working space.
     pub colour: Option<Colour>,
@@ -419,6 +430,7 @@ impl Settings {
             frames: int(FRAMES)?.max(0) as usize,
             first_frame: int(FIRST_FRAME)?,
             model: set.param(MODEL)?.get_string(time)?,
+            loras: set.param(LORAS)?.get_string(time)?,
             device: pick(DEVICES, int(DEVICE)?),
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
@@ -442,6 +454,22 @@ impl Settings {
         presets()
             .apply(&self.prompt, self.style.as_deref(), &tags)
             .map_err(|e| t2v_bridge::Error::bad_input(e.to_string()))
+    }
+
+    /// The LoRAs the style names, then those of the `loras` lines; an error names a bad line.
+    pub fn loras(&self) -> std::result::Result<Vec<LoraSpec>, t2v_bridge::Error> {
+        let named = presets()
+            .style_loras(self.style.as_deref())
+            .map_err(|e| t2v_bridge::Error::bad_input(e.to_string()))?;
+        let own = LoraSpec::parse_lines(&self.loras)?;
+        Ok(named
+            .into_iter()
+            .map(|l| LoraSpec {
+                path: l.file,
+                strength: l.strength,
+            })
+            .chain(own)
+            .collect())
     }
 
     /// With an empty `model`, the demo model's trained settings replace the node's size, frame

@@ -9,9 +9,14 @@
 //! 2. `prompt-presets.json` in the user config folder ([`user_presets_path`]), when present;
 //! 3. the file named by `$T2V_PRESETS`, when set (it must exist).
 //!
+//! A style may also name LoRAs, merged into the model whenever the style is used (before the
+//! user's own); a relative path is relative to the folder of the presets file that names it:
+//!
 //! ```json
 //! { "format": 1,
-//!   "styles": [ { "name": "anime", "append": "anime style, Studio Ghibli color palette" } ],
+//!   "styles": [ { "name": "anime", "append": "anime style, Studio Ghibli color palette" },
+//!               { "name": "ink", "append": "ink drawing",
+//!                 "loras": [ { "file": "loras/ink.safetensors", "strength": 0.8 } ] } ],
 //!   "tag_groups": [ { "group": "lighting",
 //!                     "tags": [ { "name": "golden-hour", "append": "golden hour sunlight" } ] } ] }
 //! ```
@@ -29,21 +34,31 @@ pub const FILE_NAME: &str = "prompt-presets.json";
 /// The only format version this code reads.
 pub const FORMAT: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Preset {
     pub name: String,
     /// The words appended to the prompt.
     pub append: String,
+    /// LoRAs the style merges into the model (styles only; empty for tags).
+    pub loras: Vec<PresetLora>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A LoRA a style names: its file (made absolute against the presets file's folder) and
+/// strength.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresetLora {
+    pub file: PathBuf,
+    pub strength: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct TagGroup {
     pub group: String,
     pub tags: Vec<Preset>,
 }
 
 /// Styles and tag groups, in file order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Presets {
     pub styles: Vec<Preset>,
     pub tag_groups: Vec<TagGroup>,
@@ -68,6 +83,20 @@ impl std::error::Error for PresetError {}
 struct FileEntry {
     name: String,
     append: String,
+    #[serde(default)]
+    loras: Vec<FileLora>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLora {
+    file: PathBuf,
+    #[serde(default = "full_strength")]
+    strength: f64,
+}
+
+fn full_strength() -> f64 {
+    1.0
 }
 
 #[derive(Deserialize)]
@@ -103,8 +132,37 @@ fn check_name(source: &str, what: &str, name: &str) -> Result<(), PresetError> {
     }
 }
 
-fn check_entry(source: &str, what: &str, e: FileEntry) -> Result<Preset, PresetError> {
+/// `base`: the folder relative LoRA paths are taken from (the presets file's).
+fn check_entry(
+    source: &str,
+    what: &str,
+    e: FileEntry,
+    base: Option<&Path>,
+) -> Result<Preset, PresetError> {
     check_name(source, what, &e.name)?;
+    if what != "style" && !e.loras.is_empty() {
+        return Err(PresetError(format!(
+            "{source}: {what} {:?} names LoRAs; only styles may",
+            e.name
+        )));
+    }
+    let mut loras = Vec::new();
+    for l in e.loras {
+        if l.file.as_os_str().is_empty() || !l.strength.is_finite() {
+            return Err(PresetError(format!(
+                "{source}: style {:?} names a LoRA without a file or with strength {} (give \"file\" and a finite \"strength\")",
+                e.name, l.strength
+            )));
+        }
+        let file = match base {
+            Some(dir) if l.file.is_relative() => dir.join(&l.file),
+            _ => l.file,
+        };
+        loras.push(PresetLora {
+            file,
+            strength: l.strength,
+        });
+    }
     let append = e.append.trim().to_string();
     if append.is_empty() {
         return Err(PresetError(format!(
@@ -115,6 +173,7 @@ fn check_entry(source: &str, what: &str, e: FileEntry) -> Result<Preset, PresetE
     Ok(Preset {
         name: e.name,
         append,
+        loras,
     })
 }
 
@@ -164,12 +223,16 @@ impl Presets {
     pub fn extend_from_file(&mut self, path: &Path) -> Result<(), PresetError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| PresetError(format!("{}: {e}", path.display())))?;
-        self.extend_from_str(&text, &path.display().to_string())
+        self.extend(&text, &path.display().to_string(), path.parent())
     }
 
     /// Adds the styles and tags of one presets file; `source` names it in errors. Nothing is
-    /// changed when the file has an error.
+    /// changed when the file has an error. Relative LoRA paths stay as written.
     pub fn extend_from_str(&mut self, text: &str, source: &str) -> Result<(), PresetError> {
+        self.extend(text, source, None)
+    }
+
+    fn extend(&mut self, text: &str, source: &str, base: Option<&Path>) -> Result<(), PresetError> {
         let file: PresetsFile = serde_json::from_str(text)
             .map_err(|e| PresetError(format!("{source}: not a valid presets file: {e}")))?;
         if file.format != FORMAT {
@@ -180,7 +243,7 @@ impl Presets {
         }
         let mut next = self.clone();
         for e in file.styles {
-            upsert(&mut next.styles, check_entry(source, "style", e)?);
+            upsert(&mut next.styles, check_entry(source, "style", e, base)?);
         }
         for g in file.tag_groups {
             check_name(source, "tag group", &g.group)?;
@@ -195,7 +258,7 @@ impl Presets {
                 }
             };
             for e in g.tags {
-                let tag = check_entry(source, "tag", e)?;
+                let tag = check_entry(source, "tag", e, base)?;
                 // A tag name means one thing: it may be redefined only in its own group.
                 if let Some(other) = next
                     .tag_groups
@@ -229,6 +292,14 @@ impl Presets {
         self.tag_groups.iter().flat_map(|g| &g.tags).find(|t| t.name == name).ok_or_else(|| {
             PresetError(format!("unknown tag {name:?}; `t2v presets` lists the tags (actions, styles, lighting, camera)"))
         })
+    }
+
+    /// The LoRAs `style` names (none without a style).
+    pub fn style_loras(&self, style: Option<&str>) -> Result<Vec<PresetLora>, PresetError> {
+        match style {
+            Some(s) => Ok(self.style(s)?.loras.clone()),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// `prompt` with the style's words, then each tag's, appended (see [`append_to_prompt`]).
@@ -399,6 +470,18 @@ mod tests {
                 r#"{"format": 1, "tag_groups": [{"group": "camera", "tags": [{"name": "golden-hour", "append": "x"}]}]}"#,
                 "must be unique",
             ),
+            (
+                r#"{"format": 1, "tag_groups": [{"group": "g", "tags": [{"name": "t", "append": "x", "loras": [{"file": "a.safetensors"}]}]}]}"#,
+                "only styles may",
+            ),
+            (
+                r#"{"format": 1, "styles": [{"name": "x", "append": "y", "loras": [{"file": ""}]}]}"#,
+                "without a file",
+            ),
+            (
+                r#"{"format": 1, "styles": [{"name": "x", "append": "y", "loras": [{"file": "a", "weight": 1}]}]}"#,
+                "unknown field `weight`",
+            ),
         ];
         for (text, expected) in cases {
             let e = p.extend_from_str(text, "my.json").unwrap_err().0;
@@ -408,5 +491,36 @@ mod tests {
             );
             assert_eq!(p, before, "a bad file changes nothing");
         }
+    }
+
+    #[test]
+    fn a_style_names_loras_relative_to_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user.json");
+        std::fs::write(
+            &user,
+            r#"{"format": 1, "styles": [{"name": "ink", "append": "ink drawing",
+                "loras": [{"file": "loras/ink.safetensors", "strength": 0.8},
+                          {"file": "/abs/motion.safetensors"}]}]}"#,
+        )
+        .unwrap();
+        let p = Presets::load_from(Some(&user), None).unwrap();
+        let loras = p.style_loras(Some("ink")).unwrap();
+        assert_eq!(
+            loras,
+            vec![
+                PresetLora {
+                    file: dir.path().join("loras/ink.safetensors"),
+                    strength: 0.8
+                },
+                PresetLora {
+                    file: "/abs/motion.safetensors".into(),
+                    strength: 1.0
+                },
+            ]
+        );
+        assert!(p.style_loras(None).unwrap().is_empty());
+        assert!(p.style_loras(Some("anime")).unwrap().is_empty());
+        assert!(p.style_loras(Some("nope")).is_err());
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
+use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{
     DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, ProgressObserver,
     Request, Sampler, Service, ServiceConfig,
@@ -56,6 +57,10 @@ pub struct GenerateArgs {
     /// Frames per style in the contact sheet, spread from the first to the last.
     #[arg(long = "sheet-frames", default_value_t = 5, requires = "styles")]
     sheet_frames: usize,
+    /// A LoRA to merge into the model, at a strength (1 when left out); repeatable. diffusers/PEFT,
+    /// Wan/ComfyUI and kohya files load (docs/user-guide.md).
+    #[arg(long = "lora", value_name = "FILE[:STRENGTH]", value_parser = parse_lora)]
+    loras: Vec<LoraSpec>,
     /// Defaults to the Wan2.2 release's negative prompt; "" means an empty one.
     #[arg(long = "negative-prompt")]
     negative_prompt: Option<String>,
@@ -300,11 +305,31 @@ pub fn run(mut args: GenerateArgs) -> Result<(), Failure> {
         args.prompt = presets
             .apply(&args.prompt, args.style.as_deref(), &args.tags)
             .map_err(|e| bad_input(e.to_string()))?;
+        args.loras = with_style_loras(&presets, args.style.as_deref(), &args.loras)?;
         if !args.quiet {
             eprintln!("prompt: {}", args.prompt);
         }
     }
     generate_clip(&args, &mut service).map(|_| ())
+}
+
+/// The LoRAs a style names, then the user's own `--lora`s.
+fn with_style_loras(
+    presets: &Presets,
+    style: Option<&str>,
+    loras: &[LoraSpec],
+) -> Result<Vec<LoraSpec>, Failure> {
+    let named = presets
+        .style_loras(style)
+        .map_err(|e| bad_input(e.to_string()))?;
+    Ok(named
+        .into_iter()
+        .map(|l| LoraSpec {
+            path: l.file,
+            strength: l.strength,
+        })
+        .chain(loras.iter().cloned())
+        .collect())
 }
 
 /// `path` with a folder named `style` inserted before its file name.
@@ -335,6 +360,7 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
         v.prompt = presets
             .apply(&args.prompt, Some(style), &args.tags)
             .map_err(|e| bad_input(format!("--styles: {e}")))?;
+        v.loras = with_style_loras(&presets, Some(style), &args.loras)?;
         v.styles.clear();
         let folder = |p: &Path| in_style_folder(p, style);
         let pattern = |p: &str| {
@@ -405,6 +431,10 @@ fn check_outputs(args: &GenerateArgs) -> Result<PathBuf, Failure> {
     }
 }
 
+fn parse_lora(text: &str) -> Result<LoraSpec, String> {
+    LoraSpec::parse(text).map_err(|e| e.to_string())
+}
+
 /// The request `args` describe: the model (or the demo model), the parameters with the
 /// model's defaults for the flags left out, the precision and the inputs.
 pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
@@ -448,6 +478,7 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         args.models.model.clone()
     };
     let mut request = Request::new(args.models.spec(model_path), params);
+    request.model.loras = args.loras.clone();
     request.precision = precision;
     request.image = args.image.as_deref().map(load_image).transpose()?;
     request.init_latents = args

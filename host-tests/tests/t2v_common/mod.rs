@@ -173,9 +173,18 @@ fn reference_service() -> &'static Service {
 
 /// The frames the service makes for the same settings from an 8-bit sRGB first frame.
 pub fn reference_from_image(prompt: &str, seed: u64, first: image::RgbImage) -> Vec<Frame> {
-    let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
     let (width, height) = first.dimensions();
-    request.image = Some(t2v_bridge::Image::from_rgb8(width, height, first.into_raw()).unwrap());
+    reference_with(prompt, seed, |request| {
+        request.image =
+            Some(t2v_bridge::Image::from_rgb8(width, height, first.into_raw()).unwrap());
+    })
+}
+
+/// The frames the service makes for the node's settings on the tiny model, with `edit` made
+/// to the request (a first frame, LoRAs).
+pub fn reference_with(prompt: &str, seed: u64, edit: impl FnOnce(&mut Request)) -> Vec<Frame> {
+    let mut request = Request::new(ModelSpec::folder(tiny_model()), params(prompt, seed, STEPS));
+    edit(&mut request);
     reference_service()
         .submit(request)
         .unwrap()

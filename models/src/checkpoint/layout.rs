@@ -165,7 +165,7 @@ impl Layout {
     }
 }
 
-fn transformer_from_original(name: &str) -> Option<String> {
+pub(crate) fn transformer_from_original(name: &str) -> Option<String> {
     const TOP: &[(&str, &str)] = &[
         (
             "time_embedding.0.",

@@ -11,6 +11,7 @@ pub use files::{ComponentFiles, FoundComponents, ModelFiles, Overrides};
 pub use layout::{Component, Layout, Naming};
 
 use crate::dit::{DitConfig, WanTransformer};
+use crate::lora::Loras;
 use crate::pipeline::Models;
 use crate::text::{PromptTokenizer, Umt5Config, Umt5Encoder};
 use crate::vae::{VaeConfig, WanVae};
@@ -22,8 +23,18 @@ use std::sync::Arc;
 
 /// Tracked weights of one component, named canonically.
 pub fn open_component(files: &ComponentFiles) -> Result<TrackedWeights> {
+    open_component_with_loras(files, &Loras::none())
+}
+
+/// [`open_component`] with the changes `loras` make to this component merged in as each tensor
+/// is read; an error names a LoRA tensor that does not fit.
+pub fn open_component_with_loras(files: &ComponentFiles, loras: &Loras) -> Result<TrackedWeights> {
     let source = files::open_sources(&files.files)?;
-    Ok(track(source, &files.layout))
+    let weights = track(source, &files.layout);
+    let layout = files.layout.clone();
+    loras.apply(files.layout.component, weights, move |stored| {
+        layout.canonical(stored)
+    })
 }
 
 pub fn track(source: Arc<dyn TensorSource>, layout: &Layout) -> TrackedWeights {
@@ -55,7 +66,16 @@ pub fn load_transformer(
     dtype: DType,
     device: &Device,
 ) -> Result<WanTransformer> {
-    let weights = open_component(files)?;
+    load_transformer_with_loras(files, &Loras::none(), dtype, device)
+}
+
+pub fn load_transformer_with_loras(
+    files: &ComponentFiles,
+    loras: &Loras,
+    dtype: DType,
+    device: &Device,
+) -> Result<WanTransformer> {
+    let weights = open_component_with_loras(files, loras)?;
     let cfg = configs::transformer_config(&weights, files.config.as_deref())?;
     build_transformer(&weights, &cfg, dtype, device)
 }
@@ -137,7 +157,16 @@ pub fn load_text_encoder(
     dtype: DType,
     device: &Device,
 ) -> Result<Umt5Encoder> {
-    let weights = open_component(files)?;
+    load_text_encoder_with_loras(files, &Loras::none(), dtype, device)
+}
+
+pub fn load_text_encoder_with_loras(
+    files: &ComponentFiles,
+    loras: &Loras,
+    dtype: DType,
+    device: &Device,
+) -> Result<Umt5Encoder> {
+    let weights = open_component_with_loras(files, loras)?;
     let cfg = configs::text_encoder_config(&weights, files.config.as_deref())?;
     build_text_encoder(&weights, &cfg, text_encoder_dtype(dtype), device)
 }
