@@ -87,7 +87,7 @@ fn detect_rrdb(w: &TrackedWeights) -> Result<RrdbConfig, String> {
         16 => 1,
         _ => 0,
     };
-    if scale == 0 || in_ch % num_in_ch != 0 {
+    if scale == 0 || !in_ch.is_multiple_of(num_in_ch) {
         return Err(format!(
             "tensor `conv_first.weight` takes {in_ch} channels: an RRDBNet of {num_in_ch} \
              channels takes {num_in_ch} (x4), {} (x2) or {} (x1)",
@@ -123,7 +123,7 @@ fn detect_compact(w: &TrackedWeights) -> Result<CompactConfig, String> {
     }
     // body.{2i} convolutions, body.{2i+1} activations: the last convolution has no activation.
     let layers = count_indexed(w, "body", "weight");
-    if layers < 3 || layers % 2 == 0 {
+    if layers < 3 || layers.is_multiple_of(2) {
         return Err(format!(
             "tensor `body.{layers}.weight` is missing: SRVGGNetCompact ends with a convolution \
              after its last activation"

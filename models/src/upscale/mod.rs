@@ -31,7 +31,7 @@ pub const STATE_DICTS: [&str; 2] = ["params_ema", "params"];
 #[derive(Debug, Clone)]
 pub enum Network {
     Compact(SrVggNetCompact),
-    Rrdb(RrdbNet),
+    Rrdb(Box<RrdbNet>),
 }
 
 impl Network {
@@ -91,7 +91,7 @@ impl Upscaler {
             Architecture::Compact(cfg) => {
                 Network::Compact(SrVggNetCompact::new(cfg, vb).map_err(in_file)?)
             }
-            Architecture::Rrdb(cfg) => Network::Rrdb(RrdbNet::new(cfg, vb).map_err(in_file)?),
+            Architecture::Rrdb(cfg) => Network::Rrdb(Box::new(RrdbNet::new(cfg, vb).map_err(in_file)?)),
         };
         let unused = weights.unused(|_| false);
         if let Some(first) = unused.first() {
