@@ -189,6 +189,18 @@ fn a_frame_is_upscaled_and_resized_to_the_exact_size_asked() {
     assert_eq!(max_abs_diff(&native, &direct), 0.0);
 }
 
+/// Regression: a decoded frame `[H, W, 3]` is laid out channels-last, so the network's input
+/// is a permuted (non-contiguous) view, which the reflect pad's index select refused.
+#[test]
+fn a_channels_last_frame_is_upscaled() {
+    let upscaler = load("rrdb_x2.pth");
+    let frame = Tensor::rand(0f32, 1f32, (13, 15, 3), &Device::Cpu).unwrap();
+    let out = upscaler
+        .upscale_frame(&frame, 26, 30, &Tiling::DEFAULT, &Device::Cpu)
+        .unwrap();
+    assert_eq!(out.dims(), &[30, 26, 3]);
+}
+
 fn save(path: &Path, tensors: HashMap<String, Tensor>) {
     candle_core::safetensors::save(&tensors, path).unwrap();
 }

@@ -91,7 +91,9 @@ impl Upscaler {
             Architecture::Compact(cfg) => {
                 Network::Compact(SrVggNetCompact::new(cfg, vb).map_err(in_file)?)
             }
-            Architecture::Rrdb(cfg) => Network::Rrdb(Box::new(RrdbNet::new(cfg, vb).map_err(in_file)?)),
+            Architecture::Rrdb(cfg) => {
+                Network::Rrdb(Box::new(RrdbNet::new(cfg, vb).map_err(in_file)?))
+            }
         };
         let unused = weights.unused(|_| false);
         if let Some(first) = unused.first() {

@@ -56,7 +56,7 @@ pub fn reflect_pad_bottom_right(x: &Tensor, pad_h: usize, pad_w: usize) -> Resul
             .map(|i| i as u32)
             .collect();
         let idx = Tensor::new(idx.as_slice(), x.device())?;
-        x.index_select(&idx, dim)
+        x.contiguous()?.index_select(&idx, dim)
     };
     mirror(&mirror(x, 2, pad_h)?, 3, pad_w)
 }
