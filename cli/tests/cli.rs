@@ -263,7 +263,7 @@ fn bench_refuses_an_unknown_stage_and_runs_the_ones_asked_for() {
     let o = run(c);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--stages: unknown stage `warp-drive`: use text, transformer, attention, vae, generation"), "{err}");
+    assert!(err.contains("--stages: unknown stage `warp-drive`: use text, transformer, attention, vae, generation, upscale"), "{err}");
 
     let json = dir.path().join("bench.json");
     let mut c = t2v(&dir.path().join("cache"));

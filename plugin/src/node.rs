@@ -131,7 +131,11 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     })?;
     // The precision is left to the service (`Precision::Auto`), as `t2v` leaves it: the same
     // settings make the same clip, cached once for both.
-    let request = Request::new(ModelSpec::folder(model), params);
+    let mut request = Request::new(ModelSpec::folder(model), params);
+    request.upscale = settings.upscale_request()?;
+    if let Some(upscale) = &request.upscale {
+        upscale.output_size(settings.width, settings.height)?;
+    }
     Ok((request, service))
 }
 
@@ -281,8 +285,8 @@ impl State {
                 format!(
                     "Ready: {} frames, {}x{}{from}{}",
                     clip.frames,
-                    settings.width,
-                    settings.height,
+                    settings.clip_size().0,
+                    settings.clip_size().1,
                     device_note(settings)
                 ),
                 None,

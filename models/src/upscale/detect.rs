@@ -11,6 +11,52 @@ pub enum Architecture {
 }
 
 impl Architecture {
+    /// The sizes of the published Real-ESRGAN files, by name (for benchmarks without them).
+    pub const PUBLISHED: [(&'static str, Architecture); 4] = [
+        (
+            "realesr-animevideov3",
+            Architecture::Compact(CompactConfig {
+                num_in_ch: 3,
+                num_out_ch: 3,
+                num_feat: 64,
+                num_conv: 16,
+                upscale: 4,
+            }),
+        ),
+        (
+            "realesr-general-x4v3",
+            Architecture::Compact(CompactConfig {
+                num_in_ch: 3,
+                num_out_ch: 3,
+                num_feat: 64,
+                num_conv: 32,
+                upscale: 4,
+            }),
+        ),
+        (
+            "RealESRGAN_x2plus",
+            Architecture::Rrdb(RrdbConfig {
+                num_in_ch: 3,
+                num_out_ch: 3,
+                scale: 2,
+                num_feat: 64,
+                num_block: 23,
+                num_grow_ch: 32,
+            }),
+        ),
+        (
+            "RealESRGAN_x4plus",
+            Architecture::Rrdb(RrdbConfig {
+                num_in_ch: 3,
+                num_out_ch: 3,
+                scale: 4,
+                num_feat: 64,
+                num_block: 23,
+                num_grow_ch: 32,
+            }),
+        ),
+    ];
+
     pub fn scale(&self) -> usize {
         match self {
             Architecture::Compact(c) => c.upscale,

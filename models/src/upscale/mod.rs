@@ -86,15 +86,8 @@ impl Upscaler {
         let origin = weights.source().origin().to_path_buf();
         let architecture = detect(weights).map_err(|m| Error::checkpoint(&origin, m))?;
         let vb = weights.var_builder(DType::F32, device);
-        let in_file = |e: candle_core::Error| Error::checkpoint(&origin, e.to_string());
-        let network = match &architecture {
-            Architecture::Compact(cfg) => {
-                Network::Compact(SrVggNetCompact::new(cfg, vb).map_err(in_file)?)
-            }
-            Architecture::Rrdb(cfg) => {
-                Network::Rrdb(Box::new(RrdbNet::new(cfg, vb).map_err(in_file)?))
-            }
-        };
+        let upscaler =
+            Self::new(architecture, vb).map_err(|e| Error::checkpoint(&origin, e.to_string()))?;
         let unused = weights.unused(|_| false);
         if let Some(first) = unused.first() {
             return Err(Error::checkpoint(
@@ -106,6 +99,15 @@ impl Upscaler {
                 ),
             ));
         }
+        Ok(upscaler)
+    }
+
+    /// `architecture` with the weights `vb` gives (e.g. random ones, for benchmarks).
+    pub fn new(architecture: Architecture, vb: candle_nn::VarBuilder) -> candle_core::Result<Self> {
+        let network = match &architecture {
+            Architecture::Compact(cfg) => Network::Compact(SrVggNetCompact::new(cfg, vb)?),
+            Architecture::Rrdb(cfg) => Network::Rrdb(Box::new(RrdbNet::new(cfg, vb)?)),
+        };
         Ok(Self {
             network,
             architecture,
