@@ -15,7 +15,7 @@ use crate::embedding_cache::EmbeddingCache;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::job::{Clip, Job, JobHandle, ProgressObserver};
-use crate::metadata::{ClipMetadata, ModelInfo, Timings, UpscaleInfo};
+use crate::metadata::{ClipMetadata, ModelInfo, Timings};
 use crate::model_slot::{LoadCounters, ModelSlot};
 use crate::progress::JobStage;
 use crate::request::{Latents, Request};
@@ -654,31 +654,17 @@ impl Worker {
             None => pipeline::noise::seeded_noise(params.seed, &shape, &device)?,
         };
         self.check(job)?;
-        let upscale = match &request.upscale {
-            Some(upscale) => {
-                let start = Instant::now();
-                let upscaler = self.upscalers.get(upscale, &device)?;
-                timings.load_s += start.elapsed().as_secs_f64();
-                let (width, height) = upscale.output_size(params.width, params.height)?;
-                let info = UpscaleInfo {
-                    target: upscale.target.name().to_string(),
-                    upscaler: upscale.upscaler.display().to_string(),
-                    fingerprint: upscale.fingerprint()?,
-                    network: upscaler.architecture().describe(),
-                    width,
-                    height,
-                };
-                let frames = FrameUpscaler {
-                    upscaler,
-                    width,
-                    height,
-                    device: device.clone(),
-                };
-                Some((frames, info))
-            }
-            None => None,
-        };
-        let (upscale, upscale_info) = upscale.unzip();
+        let start = Instant::now();
+        let (upscale, upscale_info) = request
+            .upscale
+            .as_ref()
+            .map(|u| {
+                self.upscalers
+                    .prepare(u, params.width, params.height, &device)
+            })
+            .transpose()?
+            .unzip();
+        timings.load_s += start.elapsed().as_secs_f64();
 
         let mut sink = JobSink {
             job,

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::metadata::UpscaleInfo;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -174,7 +175,34 @@ pub(crate) struct UpscalerSlot {
 }
 
 impl UpscalerSlot {
-    pub fn get(&mut self, upscale: &Upscale, device: &Device) -> Result<Arc<Upscaler>> {
+    /// The frame upscaler for a `width` x `height` clip and what the metadata says of it.
+    pub fn prepare(
+        &mut self,
+        upscale: &Upscale,
+        width: usize,
+        height: usize,
+        device: &Device,
+    ) -> Result<(FrameUpscaler, UpscaleInfo)> {
+        let upscaler = self.get(upscale, device)?;
+        let (width, height) = upscale.output_size(width, height)?;
+        let info = UpscaleInfo {
+            target: upscale.target.name().to_string(),
+            upscaler: upscale.upscaler.display().to_string(),
+            fingerprint: upscale.fingerprint()?,
+            network: upscaler.architecture().describe(),
+            width,
+            height,
+        };
+        let frames = FrameUpscaler {
+            upscaler,
+            width,
+            height,
+            device: device.clone(),
+        };
+        Ok((frames, info))
+    }
+
+    fn get(&mut self, upscale: &Upscale, device: &Device) -> Result<Arc<Upscaler>> {
         let fingerprint = upscale.fingerprint()?;
         if let Some((f, u)) = &self.loaded {
             if *f == fingerprint {
