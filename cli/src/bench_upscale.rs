@@ -9,7 +9,7 @@ use t2v_models::upscale::{Architecture, Tiling, Upscaler};
 use t2v_models::weights::RandomWeights;
 
 /// The networks timed by default: the video one, and on a GPU also the heaviest (RRDBNet x4 is
-/// about 13 TFLOP a 480P frame: minutes on a CPU).
+/// about 14 TFLOP a 480P frame: minutes on a CPU).
 pub fn default_upscalers(device: &candle_core::Device) -> Vec<String> {
     let mut names = vec!["realesr-animevideov3".to_string()];
     if device.is_cuda() {
