@@ -22,23 +22,14 @@ fn upscaled_request(prompt: &str, target: UpscaleTarget, file: &str) -> Request 
 
 /// The pipeline's frames, then the upscaler on each, quantised as the service does.
 fn reference_upscaled(request: &Request, width: usize, height: usize) -> Vec<Vec<u16>> {
-    use t2v_models::checkpoint::{load_models, ModelFiles};
-    let files = ModelFiles::resolve(request.model.path.as_deref(), &Default::default()).unwrap();
-    let models = load_models(&files, request.precision.dtype(), &Device::Cpu).unwrap();
-    let out = t2v_models::pipeline::generate(
-        &models,
-        &request.params.to_models(),
-        Default::default(),
-        &mut t2v_models::pipeline::NoProgress,
-    )
-    .unwrap();
+    let frames = pipeline_frames(request);
     let upscale = request.upscale.as_ref().unwrap();
     let upscaler = Upscaler::load(&upscale.upscaler, &Device::Cpu).unwrap();
-    (0..out.frames.dim(0).unwrap())
+    (0..frames.dim(0).unwrap())
         .map(|i| {
             let f = upscaler
                 .upscale_frame(
-                    &out.frames.get(i).unwrap(),
+                    &frames.get(i).unwrap(),
                     width,
                     height,
                     &Tiling::DEFAULT,

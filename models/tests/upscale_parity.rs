@@ -2,7 +2,10 @@
 //! `SRVGGNetCompact`, run through `RealESRGANer`'s pre-pad / tile / post-process) on tiny random
 //! weights: `tests/fixtures/upscale/` (made by `make_upscalers.py` there).
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
+use common::max_abs_diff;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use t2v_models::upscale::{tiles, Architecture, Tiling, Upscaler};
@@ -19,20 +22,6 @@ fn load(name: &str) -> Upscaler {
 
 fn reference() -> HashMap<String, Tensor> {
     candle_core::safetensors::load(fixtures().join("reference.safetensors"), &Device::Cpu).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 /// Runs `case` of the reference file with the file `network`.
