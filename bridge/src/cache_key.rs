@@ -141,6 +141,11 @@ pub fn clip_key_with_numerics(
         Some(l) => h.field("init_latents", latents_hash(l).as_bytes()),
         None => h.field("init_latents", b"none"),
     }
+    // Only when asked for: the keys of clips that are not upscaled stay what they were.
+    if let Some(upscale) = &request.upscale {
+        h.field("upscale", upscale.target.name().as_bytes());
+        h.field("upscaler", upscale.fingerprint()?.as_bytes());
+    }
     Ok(ClipKey(h.0.finalize().into()))
 }
 
@@ -191,6 +196,45 @@ mod tests {
             change(&mut r);
             assert_ne!(base, clip_key(&r, "m").unwrap());
         }
+    }
+
+    /// The upscale choice and the upscaler's content (not its path) are part of the key.
+    #[test]
+    fn the_upscale_choice_and_the_upscaler_content_change_the_key() {
+        use crate::upscale::{Upscale, UpscaleTarget};
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let (a, same_as_a, b) = (
+            file("a.pth", b"net a"),
+            file("c.pth", b"net a"),
+            file("b.pth", b"net b"),
+        );
+        let with = |target, path: &std::path::Path| {
+            let mut r = request();
+            r.upscale = Some(Upscale::new(target, path));
+            clip_key(&r, "m").unwrap()
+        };
+        let plain = clip_key(&request(), "m").unwrap();
+        let two_a = with(UpscaleTarget::X2, &a);
+        assert_ne!(plain, two_a);
+        assert_ne!(two_a, with(UpscaleTarget::X4, &a));
+        assert_ne!(two_a, with(UpscaleTarget::To1080p, &a));
+        assert_ne!(two_a, with(UpscaleTarget::X2, &b));
+        assert_eq!(two_a, with(UpscaleTarget::X2, &same_as_a));
+        let mut r = request();
+        r.upscale = Some(Upscale::new(
+            UpscaleTarget::X2,
+            dir.path().join("absent.pth"),
+        ));
+        let e = clip_key(&r, "m").unwrap_err();
+        assert!(
+            e.message.contains("absent.pth") && e.message.contains("no such file"),
+            "{e}"
+        );
     }
 
     #[test]

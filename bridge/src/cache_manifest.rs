@@ -5,10 +5,11 @@
 //! agree with the files on disk.
 
 use crate::cache_key::CACHE_FORMAT_VERSION;
+use crate::upscale::MAX_OUTPUT_SIDE;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
-use t2v_models::pipeline::request::{MAX_FRAMES, MAX_SIDE};
+use t2v_models::pipeline::request::MAX_FRAMES;
 
 pub const MANIFEST: &str = "manifest.json";
 pub const METADATA: &str = "metadata.json";
@@ -75,9 +76,11 @@ impl Manifest {
                 self.frames
             ));
         }
-        if self.width == 0 || self.width > MAX_SIDE || self.height == 0 || self.height > MAX_SIDE {
+        // Upscaled clips are larger than the generated sizes.
+        let max = MAX_OUTPUT_SIDE;
+        if self.width == 0 || self.width > max || self.height == 0 || self.height > max {
             return Err(format!(
-                "manifest claims {}x{} frames (1 to {MAX_SIDE} a side)",
+                "manifest claims {}x{} frames (1 to {max} a side)",
                 self.width, self.height
             ));
         }

@@ -39,6 +39,7 @@ pub mod params;
 pub mod progress;
 pub mod request;
 pub mod service;
+pub mod upscale;
 
 pub use cache_key::ClipKey;
 pub use clip_cache::{ClipCache, Lookup};
@@ -52,3 +53,4 @@ pub use params::{GenerationParams, Sampler};
 pub use progress::{JobProgress, JobStage};
 pub use request::{Image, Latents, ModelSpec, Overrides, Request};
 pub use service::{Service, ServiceStats};
+pub use upscale::{Upscale, UpscaleTarget};

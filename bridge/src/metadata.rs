@@ -13,7 +13,25 @@ pub struct Timings {
     pub encode_image_s: f64,
     pub denoise_s: f64,
     pub decode_s: f64,
+    /// Seconds spent upscaling the decoded frames (part of `decode_s`).
+    #[serde(default)]
+    pub upscale_s: f64,
     pub total_s: f64,
+}
+
+/// How the frames were upscaled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpscaleInfo {
+    /// The choice: `1.5x`, `2x`, `4x`, `720p` or `1080p`.
+    pub target: String,
+    /// The network's file and its content identity.
+    pub upscaler: String,
+    pub fingerprint: String,
+    /// The network, e.g. "RRDBNet x4 (23 blocks, 64 features)".
+    pub network: String,
+    /// The frames' size once upscaled (`width` and `height` are the generated size).
+    pub width: usize,
+    pub height: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +70,8 @@ pub struct ClipMetadata {
     pub init_latents: Option<String>,
     pub model: ModelInfo,
     pub device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upscale: Option<UpscaleInfo>,
     pub timings: Timings,
     /// Seconds since the Unix epoch when the clip was finished.
     pub created_unix: u64,
@@ -82,6 +102,7 @@ impl ClipMetadata {
                 .map(crate::cache_key::latents_hash),
             model,
             device,
+            upscale: None,
             timings: Timings::default(),
             created_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -109,6 +130,7 @@ mod tests {
             encode_image_s: 0.0,
             denoise_s: 0.025185014,
             decode_s: 0.322783306,
+            upscale_s: 0.0,
             total_s: 0.371715513,
         };
         let back: Timings = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();

@@ -80,6 +80,11 @@ fn remembered_hash(path: &Path) -> Result<[u8; 32]> {
     Ok(hash)
 }
 
+/// One file's content identity, as hex (remembered like the model's files).
+pub fn file_fingerprint(path: &Path) -> Result<String> {
+    remembered_hash(path).map(|h| hex(&h))
+}
+
 /// The identity of a model: each component's files by content and role, never by path.
 pub fn model_fingerprint(files: &ModelFiles) -> Result<String> {
     let mut h = Sha256::new();

@@ -5,6 +5,7 @@
 use crate::device::Precision;
 use crate::error::{Error, Result};
 use crate::params::GenerationParams;
+use crate::upscale::Upscale;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -193,6 +194,9 @@ pub struct Request {
     /// Starting latents `[1, 48, F', H/16, W/16]` used instead of seeded noise.
     #[serde(default)]
     pub init_latents: Option<Latents>,
+    /// Upscale the decoded frames with a Real-ESRGAN network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upscale: Option<Upscale>,
 }
 
 impl Request {
@@ -203,6 +207,7 @@ impl Request {
             precision: Precision::Auto,
             image: None,
             init_latents: None,
+            upscale: None,
         }
     }
 }
@@ -238,11 +243,14 @@ mod tests {
         r.image = Some(Image::from_rgb8(2, 1, vec![0, 1, 2, 253, 254, 255]).unwrap());
         r.init_latents = Some(Latents::new(vec![1, 2, 1], vec![0.1, -3.5e-8]).unwrap());
         assert_eq!(round_trip(&r), r);
-        // The precision and inputs may be left out.
+        // The precision, inputs and upscale may be left out.
         let minimal = r#"{"model":{"path":"/m"},"params":{"prompt":"a cat"}}"#;
         let back: Request = serde_json::from_str(minimal).unwrap();
         assert_eq!(back.precision, Precision::Auto);
         assert_eq!(back.image, None);
+        assert_eq!(back.upscale, None);
+        r.upscale = Some(Upscale::new(crate::UpscaleTarget::To720p, "/x/realesr.pth"));
+        assert_eq!(round_trip(&r), r);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::model_identity::with_loras;
 use crate::model_slot::{LoadCounters, ModelSlot};
 use crate::progress::JobStage;
 use crate::request::{Latents, Request};
+use crate::upscale::{FrameUpscaler, UpscalerSlot};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -223,6 +224,9 @@ impl Service {
     /// Finds the model's files (headers only) and checks the request.
     fn resolve(request: &Request) -> Result<(ModelFiles, String)> {
         request.params.validate()?;
+        if let Some(upscale) = &request.upscale {
+            upscale.output_size(request.params.width, request.params.height)?;
+        }
         let o = &request.model.overrides;
         if request.model.path.is_none()
             && (o.transformer.is_none() || o.vae.is_none() || o.text_encoder.is_none())
@@ -399,6 +403,9 @@ fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<M
 struct JobSink<'a> {
     job: &'a Job,
     shared: &'a Shared,
+    /// Decoded frames go through it before they are published.
+    upscale: Option<FrameUpscaler>,
+    upscale_s: f64,
 }
 
 impl JobSink<'_> {
@@ -430,7 +437,16 @@ impl pipeline::Progress for JobSink<'_> {
         self.check()
     }
     fn frames(&mut self, first: usize, frames: &Tensor) -> t2v_models::Result<()> {
-        self.job.publish_frames(first, Frame::split(frames)?, false);
+        let frames = match &self.upscale {
+            Some(upscale) => {
+                let start = Instant::now();
+                let upscaled = upscale.frames(frames, &|| self.check())?;
+                self.upscale_s += start.elapsed().as_secs_f64();
+                upscaled
+            }
+            None => Frame::split(frames)?,
+        };
+        self.job.publish_frames(first, frames, false);
         self.check()
     }
 }
@@ -439,6 +455,7 @@ impl pipeline::Progress for JobSink<'_> {
 struct Worker {
     shared: Arc<Shared>,
     slot: ModelSlot,
+    upscalers: UpscalerSlot,
     embeddings: EmbeddingCache,
 }
 
@@ -448,6 +465,7 @@ impl Worker {
         Worker {
             shared,
             slot: ModelSlot::default(),
+            upscalers: UpscalerSlot::default(),
             embeddings,
         }
     }
@@ -464,6 +482,7 @@ impl Worker {
                     Ok(m) => m,
                     Err(RecvTimeoutError::Timeout) => {
                         self.slot.unload(&self.shared.loads);
+                        self.upscalers.unload();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -477,6 +496,7 @@ impl Worker {
                 Message::Job(job) => self.process(&job),
                 Message::Unload => {
                     self.slot.unload(&self.shared.loads);
+                    self.upscalers.unload();
                     self.embeddings.clear();
                 }
                 Message::Shutdown => break,
@@ -497,6 +517,7 @@ impl Worker {
                         bump(&self.shared.counters.panics);
                         // The panic may have left a component half-built: start clean next time.
                         self.slot.unload(&self.shared.loads);
+                        self.upscalers.unload();
                         Err(Error::failed(format!(
                             "internal error while generating (please report it): {}",
                             panic_message(&*panic)
@@ -645,10 +666,23 @@ impl Worker {
             None => pipeline::noise::seeded_noise(params.seed, &shape, &device)?,
         };
         self.check(job)?;
+        let start = Instant::now();
+        let (upscale, upscale_info) = request
+            .upscale
+            .as_ref()
+            .map(|u| {
+                self.upscalers
+                    .prepare(u, params.width, params.height, &device)
+            })
+            .transpose()?
+            .unzip();
+        timings.load_s += start.elapsed().as_secs_f64();
 
         let mut sink = JobSink {
             job,
             shared: &self.shared,
+            upscale,
+            upscale_s: 0.0,
         };
         let mut sampler = params.sampler.build(params.steps, params.shift);
         let inputs = DenoiseInputs {
@@ -664,6 +698,7 @@ impl Worker {
         let start = Instant::now();
         pipeline::decode(&vae, &latents, &mut sink)?;
         timings.decode_s = start.elapsed().as_secs_f64();
+        timings.upscale_s = sink.upscale_s;
         let frames = job.all_frames().ok_or_else(|| {
             Error::failed(format!(
                 "the VAE decoded fewer than the {} frames asked for",
@@ -687,6 +722,7 @@ impl Worker {
         };
         let mut metadata = ClipMetadata::describe(request, job.key, model, device_name(&device));
         metadata.timings = timings;
+        metadata.upscale = upscale_info;
         if let Some(cache) = &self.shared.cache {
             job.set_stage(JobStage::WritingCache);
             if cache

@@ -61,15 +61,18 @@ pub enum BenchStage {
     Attention,
     Vae,
     Generation,
+    /// The Real-ESRGAN networks (see [`crate::bench_upscale`]).
+    Upscale,
 }
 
 impl BenchStage {
-    pub const ALL: [BenchStage; 5] = [
+    pub const ALL: [BenchStage; 6] = [
         BenchStage::Text,
         BenchStage::Transformer,
         BenchStage::Attention,
         BenchStage::Vae,
         BenchStage::Generation,
+        BenchStage::Upscale,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +82,7 @@ impl BenchStage {
             BenchStage::Attention => "attention",
             BenchStage::Vae => "vae",
             BenchStage::Generation => "generation",
+            BenchStage::Upscale => "upscale",
         }
     }
 }
@@ -107,6 +111,9 @@ pub struct BenchOptions {
     pub repeats: usize,
     /// Prompt length in tokens for text encoding.
     pub prompt_tokens: usize,
+    /// The published upscalers the `upscale` stage times (names of
+    /// `t2v_models::upscale::Architecture::PUBLISHED`).
+    pub upscalers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +144,7 @@ pub struct BenchReport {
 }
 
 /// Median seconds of `repeats` runs of `f` after one warm-up; `sync` waits for the device.
-fn time<T>(
+pub(crate) fn time<T>(
     repeats: usize,
     device: &Device,
     mut f: impl FnMut() -> candle_core::Result<T>,
@@ -334,6 +341,9 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
             (&mut rows, &mut generation_peaks),
             log,
         )?;
+    }
+    if wants(BenchStage::Upscale) {
+        crate::bench_upscale::upscale_rows(opts, &mut rows, log)?;
     }
     Ok(BenchReport {
         device: format!("{dev:?}"),
@@ -578,6 +588,7 @@ mod tests {
             dtype: DType::F32,
             repeats: 1,
             prompt_tokens: 8,
+            upscalers: vec!["realesr-animevideov3".into()],
         };
         let report = run(&opts, &mut |_| {}).unwrap();
         let stages: Vec<&str> = report.rows.iter().map(|r| r.stage.as_str()).collect();
@@ -592,6 +603,8 @@ mod tests {
                 "VAE decode, one 4-frame chunk",
                 "VAE decode, whole clip",
                 "generation: encode, 1 CFG step, decode",
+                "upscale one frame, realesr-animevideov3",
+                "upscale one frame, realesr-animevideov3",
             ]
         );
         assert!(report
@@ -600,7 +613,10 @@ mod tests {
             .all(|r| r.seconds.is_finite() && r.seconds >= 0.0));
         assert!(report.rows[1].tflops_per_second().unwrap() > 0.0);
         assert!(report.table().contains("transformer step (CFG)"));
-        assert_eq!(report.json()["rows"].as_array().unwrap().len(), 8);
+        assert_eq!(report.json()["rows"].as_array().unwrap().len(), 10);
+        // 64x32 to a 720 and a 1080 short side.
+        assert_eq!(report.rows[8].size, "64x32 -> 1440x720");
+        assert_eq!(report.rows[9].size, "64x32 -> 2160x1080");
         // On the CPU the memory figure is the process's peak resident memory.
         assert!(report.peak_memory_bytes.unwrap() > 0);
         assert_eq!(report.peak_memory_kind, "peak resident host memory (VmHWM)");

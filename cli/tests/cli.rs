@@ -263,7 +263,7 @@ fn bench_refuses_an_unknown_stage_and_runs_the_ones_asked_for() {
     let o = run(c);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("--stages: unknown stage `warp-drive`: use text, transformer, attention, vae, generation"), "{err}");
+    assert!(err.contains("--stages: unknown stage `warp-drive`: use text, transformer, attention, vae, generation, upscale"), "{err}");
 
     let json = dir.path().join("bench.json");
     let mut c = t2v(&dir.path().join("cache"));
@@ -700,5 +700,98 @@ fn lora_flags_change_the_frames_and_a_bad_lora_exits_2_naming_it() {
             "{value}: `{err}` lacks `{expected}`"
         );
         assert!(!err.contains("panicked"), "{value}: {err}");
+    }
+}
+
+fn upscaler_fixture(name: &str) -> String {
+    fixtures().join("upscale").join(name).display().to_string()
+}
+
+/// `--upscale` gives PNGs, `--save-frames` and the metadata at the upscaled size.
+#[test]
+fn generate_upscales_the_frames_it_writes_and_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let saved = dir.path().join("frames.safetensors");
+    let extra = [
+        "--upscale".to_string(),
+        "720p".into(),
+        "--upscaler".into(),
+        upscaler_fixture("compact_x4.pth"),
+        "--save-frames".into(),
+        saved.display().to_string(),
+    ];
+    let o = run(tiny_generate(&dir.path().join("cache"), &out, &extra));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = image::open(out.join("f.0000.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (720, 720));
+    let frames = candle_core::safetensors::load(&saved, &candle_core::Device::Cpu)
+        .unwrap()
+        .remove("frames")
+        .unwrap();
+    assert_eq!(frames.dims(), &[5, 720, 720, 3]);
+    let metadata: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("f.json")).unwrap()).unwrap();
+    assert_eq!(metadata["upscale"]["target"], "720p");
+    assert_eq!(metadata["upscale"]["width"], 720);
+    assert_eq!(metadata["width"], 64);
+
+    // 1.5x through the x2 network.
+    let extra = [
+        "--upscale".to_string(),
+        "1.5x".into(),
+        "--upscaler".into(),
+        upscaler_fixture("compact_x2.safetensors"),
+        "--frames".into(),
+        "1".into(),
+    ];
+    let o = run(tiny_generate(&dir.path().join("cache"), &out, &extra));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let png = image::open(out.join("f.0000.png")).unwrap();
+    assert_eq!((png.width(), png.height()), (96, 96));
+}
+
+#[test]
+fn bad_upscale_flags_exit_2_and_say_what_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = upscaler_fixture("rrdb_x4.pth");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            strings(&["--upscale", "3x", "--upscaler", &net]),
+            "choose one of 1.5x, 2x, 4x, 720p, 1080p",
+        ),
+        (strings(&["--upscale", "2x"]), "--upscaler"),
+        (strings(&["--upscaler", &net]), "--upscale"),
+        (
+            strings(&["--upscale", "2x", "--upscaler", "/no/such/net.pth"]),
+            "--upscaler: upscaler /no/such/net.pth: no such file",
+        ),
+        (
+            strings(&[
+                "--upscale",
+                "4x",
+                "--upscaler",
+                &net,
+                "--width",
+                "1280",
+                "--height",
+                "704",
+            ]),
+            "gives 5120x2816, more than 4096 pixels a side",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let o = run(tiny_generate(
+            &dir.path().join("cache"),
+            &dir.path().join("out"),
+            &extra,
+        ));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(
+            err.contains(expected),
+            "{extra:?}: `{err}` lacks `{expected}`"
+        );
+        assert!(!err.contains("panicked"), "{extra:?}: {err}");
     }
 }

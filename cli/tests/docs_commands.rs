@@ -6,8 +6,9 @@
 //! commands and are skipped. To keep CI fast and runnable without real weights, each command
 //! runs in a scratch folder with these changes: a `--model` folder that does not exist here (the
 //! real weights) is dropped, so the demo model runs instead; `--steps` is at most 2; the
-//! real-size benchmark runs at the tiny size. Everything else (the flags, the outputs they
-//! name) is as written, and each command must succeed.
+//! real-size benchmark runs at the tiny size; an `--upscaler` file that is not here (one the
+//! user downloads) is the tiny random-weight Real-ESRGAN fixture. Everything else (the flags,
+//! the outputs they name) is as written, and each command must succeed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -147,6 +148,13 @@ fn for_ci(mut args: Vec<String>, demo: &Path) -> Vec<String> {
             ("--steps", Some(v)) => {
                 let steps = v.parse::<usize>().map_or(2, |s| s.min(2));
                 out.extend(["--steps".to_string(), steps.to_string()]);
+                i += 2;
+            }
+            ("--upscaler", Some(v))
+                if !workspace().join(&v).exists() && !Path::new(&v).exists() =>
+            {
+                let fixture = workspace().join("models/tests/fixtures/upscale/compact_x4.pth");
+                out.extend(["--upscaler".to_string(), fixture.display().to_string()]);
                 i += 2;
             }
             ("--model-size", Some(_)) => {

@@ -150,6 +150,8 @@ const PARAMS: &[&str] = &[
     "height",
     "frames",
     "first_frame",
+    "upscale",
+    "upscaler",
     "model",
     "loras",
     "device",
@@ -267,6 +269,22 @@ impl Fuzzer {
             "colour" => ParamValue::Int(r.random_range(0..5)),
             "style" => ParamValue::Int(r.random_range(0..12)),
             "cache" => ParamValue::Bool(r.random_bool(0.7)),
+            "upscale" => ParamValue::Int(if r.random_bool(0.7) {
+                0
+            } else {
+                pick(r, &[1, 2, 3, 4, 5, 6, -1])
+            }),
+            "upscaler" => ParamValue::String(match r.random_range(0..4) {
+                0 => String::new(),
+                1 => "/nonexistent/net.pth".to_string(),
+                2 => tiny_model().join("model_index.json").display().to_string(),
+                _ => tiny_model()
+                    .parent()
+                    .unwrap()
+                    .join("upscale/compact_x2.safetensors")
+                    .display()
+                    .to_string(),
+            }),
             other => panic!("no values for {other}"),
         }
     }

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod sampling;
 pub mod text;
+pub mod upscale;
 pub mod vae;
 pub mod weights;
 

@@ -133,6 +133,10 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     // settings make the same clip, cached once for both.
     let mut request = Request::new(ModelSpec::folder(model), params);
     request.model.loras = settings.loras()?;
+    request.upscale = settings.upscale_request()?;
+    if let Some(upscale) = &request.upscale {
+        upscale.output_size(settings.width, settings.height)?;
+    }
     Ok((request, service))
 }
 
@@ -282,8 +286,8 @@ impl State {
                 format!(
                     "Ready: {} frames, {}x{}{from}{}",
                     clip.frames,
-                    settings.width,
-                    settings.height,
+                    settings.clip_size().0,
+                    settings.clip_size().1,
                     device_note(settings)
                 ),
                 None,

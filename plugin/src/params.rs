@@ -9,7 +9,8 @@ use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_bridge::request::LoraSpec;
-use t2v_bridge::{DeviceChoice, Sampler};
+pub use t2v_bridge::upscale::MAX_OUTPUT_SIDE;
+use t2v_bridge::{DeviceChoice, Sampler, Upscale, UpscaleTarget};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
@@ -28,6 +29,8 @@ pub const WIDTH: &str = "width";
 pub const HEIGHT: &str = "height";
 pub const FRAMES: &str = "frames";
 pub const FIRST_FRAME: &str = "first_frame";
+pub const UPSCALE: &str = "upscale";
+pub const UPSCALER: &str = "upscaler";
 pub const MODEL: &str = "model";
 pub const LORAS: &str = "loras";
 pub const DEVICE: &str = "device";
@@ -52,6 +55,15 @@ pub const RESOLUTIONS: &[(&str, Option<(usize, usize)>)] = &[
     ("1280x704", Some((1280, 704))),
     ("704x1280", Some((704, 1280))),
     ("custom", None),
+];
+/// The `upscale` choices, in order; `None` is `off`.
+pub const UPSCALES: &[(&str, Option<UpscaleTarget>)] = &[
+    ("off", None),
+    ("1.5x", Some(UpscaleTarget::X1_5)),
+    ("2x", Some(UpscaleTarget::X2)),
+    ("4x", Some(UpscaleTarget::X4)),
+    ("to 720P", Some(UpscaleTarget::To720p)),
+    ("to 1080P", Some(UpscaleTarget::To1080p)),
 ];
 pub const SAMPLERS: &[(&str, Sampler)] = &[("unipc", Sampler::UniPc), ("euler", Sampler::Euler)];
 pub const DEVICES: &[(&str, DeviceChoice)] = &[
@@ -97,6 +109,8 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             HEIGHT,
             FRAMES,
             FIRST_FRAME,
+            UPSCALE,
+            UPSCALER,
             MODEL,
             LORAS,
             DEVICE,
@@ -267,6 +281,19 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .parent(GROUP_SIZE)
         .define(set)?;
 
+    ParamDescriptor::choice(UPSCALE, &labels(UPSCALES))
+        .label("Upscale")
+        .hint("Upscale every frame as it is decoded with the Upscaler network (Real-ESRGAN): by a factor, or to a 720 or 1080 pixel short side. The node's output size follows")
+        .animates(false)
+        .parent(GROUP_SIZE)
+        .define(set)?;
+    ParamDescriptor::string(UPSCALER, StringMode::FilePath)
+        .label("Upscaler")
+        .hint("A Real-ESRGAN network file (.pth or .safetensors: RealESRGAN_x4plus, RealESRGAN_x2plus, realesr-animevideov3, realesr-general-x4v3); it runs at its own scale, then frames are resized to the exact size")
+        .animates(false)
+        .parent(GROUP_SIZE)
+        .define(set)?;
+
     ParamDescriptor::group(GROUP_SETUP)
         .label("Setup")
         .define(set)?;
@@ -382,6 +409,10 @@ pub struct Settings {
     pub height: usize,
     pub frames: usize,
     pub first_frame: i32,
+    /// `None`: `off`.
+    pub upscale: Option<UpscaleTarget>,
+    /// The Real-ESRGAN file, as typed.
+    pub upscaler: String,
     pub model: String,
     /// LoRAs as typed: `FILE[:STRENGTH]` per line.
     pub loras: String,
@@ -402,9 +433,33 @@ impl Settings {
     /// The clip's size as the host is told it (region of definition, clip format): bounded by
     /// the largest size the model takes, since hosts need not enforce the parameters' ranges
     /// and a host allocates what the node asks for.
+    ///
+    /// With an upscale, the upscaled size (bounded by [`MAX_OUTPUT_SIDE`]).
     pub fn clip_size(&self) -> (usize, usize) {
         let side = |v: usize| v.clamp(1, MAX_SIDE);
-        (side(self.width), side(self.height))
+        let (width, height) = (side(self.width), side(self.height));
+        match self.upscale {
+            Some(target) => {
+                let (w, h) = target.output_size(width, height);
+                (w.min(MAX_OUTPUT_SIDE), h.min(MAX_OUTPUT_SIDE))
+            }
+            None => (width, height),
+        }
+    }
+
+    /// The request's upscale; an upscale without a file is an error that says so.
+    pub fn upscale_request(&self) -> std::result::Result<Option<Upscale>, t2v_bridge::Error> {
+        let Some(target) = self.upscale else {
+            return Ok(None);
+        };
+        match self.upscaler.trim() {
+            "" => Err(t2v_bridge::Error::bad_input(format!(
+                "Upscale is {} but no Upscaler file is set: choose a Real-ESRGAN .pth or \
+                 .safetensors file, or set Upscale to off",
+                target
+            ))),
+            file => Ok(Some(Upscale::new(target, file))),
+        }
     }
 
     /// Reads every parameter (`time`: `None` for the current time, on the main thread).
@@ -429,6 +484,8 @@ impl Settings {
             height,
             frames: int(FRAMES)?.max(0) as usize,
             first_frame: int(FIRST_FRAME)?,
+            upscale: pick(UPSCALES, int(UPSCALE)?),
+            upscaler: set.param(UPSCALER)?.get_string(time)?,
             model: set.param(MODEL)?.get_string(time)?,
             loras: set.param(LORAS)?.get_string(time)?,
             device: pick(DEVICES, int(DEVICE)?),

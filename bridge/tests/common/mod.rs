@@ -103,6 +103,15 @@ pub fn block_worker(service: &Service) -> (Gate, t2v_bridge::JobHandle) {
 
 /// Reference frames straight from the models' pipeline, quantised as the service does.
 pub fn reference_frames(request: &Request) -> Vec<Vec<u16>> {
+    t2v_bridge::Frame::split(&pipeline_frames(request))
+        .unwrap()
+        .iter()
+        .map(|f| f.rgb16().to_vec())
+        .collect()
+}
+
+/// The frames `[F, H, W, 3]` f32 the models' pipeline makes for `request`.
+pub fn pipeline_frames(request: &Request) -> candle_core::Tensor {
     use t2v_models::checkpoint::{load_models, ModelFiles};
     let files = ModelFiles::resolve(
         request.model.path.as_deref(),
@@ -118,11 +127,7 @@ pub fn reference_frames(request: &Request) -> Vec<Vec<u16>> {
         &mut t2v_models::pipeline::NoProgress,
     )
     .unwrap();
-    t2v_bridge::Frame::split(&out.frames)
-        .unwrap()
-        .iter()
-        .map(|f| f.rgb16().to_vec())
-        .collect()
+    out.frames
 }
 
 pub fn assert_frames_close(got: &[t2v_bridge::Frame], want: &[Vec<u16>]) {

@@ -28,10 +28,15 @@ pub struct BenchArgs {
     /// Prompt length in tokens for the text-encoder timing.
     #[arg(long = "prompt-tokens", default_value_t = 64)]
     prompt_tokens: usize,
-    /// Stages to run, comma-separated: text, transformer, attention, vae, generation.
+    /// Stages to run, comma-separated: text, transformer, attention, vae, generation, upscale.
     /// Default: all.
     #[arg(long, value_delimiter = ',')]
     stages: Vec<String>,
+    /// The published upscalers the upscale stage times (repeatable): realesr-animevideov3,
+    /// realesr-general-x4v3, RealESRGAN_x2plus, RealESRGAN_x4plus [default:
+    /// realesr-animevideov3, plus RealESRGAN_x4plus on CUDA].
+    #[arg(long = "upscaler")]
+    upscalers: Vec<String>,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -115,6 +120,15 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad_input(format!("--stages: {e}")))?
     };
+    let upscalers = if args.upscalers.is_empty() {
+        crate::bench_upscale::default_upscalers(&device)
+    } else {
+        for name in &args.upscalers {
+            crate::bench_upscale::published(name)
+                .map_err(|e| bad_input(format!("--upscaler: {e}")))?;
+        }
+        args.upscalers.clone()
+    };
     let opts = BenchOptions {
         model,
         stages,
@@ -123,6 +137,7 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         dtype,
         repeats: args.repeats.max(1),
         prompt_tokens: args.prompt_tokens.max(1),
+        upscalers,
     };
     let report =
         bench::run(&opts, &mut |line| eprintln!("{line}")).map_err(|e| failure(e.to_string()))?;

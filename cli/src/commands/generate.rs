@@ -18,7 +18,7 @@ use std::time::Duration;
 use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{
     DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, ProgressObserver,
-    Request, Sampler, Service, ServiceConfig,
+    Request, Sampler, Service, ServiceConfig, Upscale, UpscaleTarget,
 };
 use t2v_presets::Presets;
 
@@ -103,9 +103,19 @@ pub struct GenerateArgs {
     /// Writes the final latents (before un-normalising) as safetensors tensor `latents`.
     #[arg(long = "save-latents")]
     save_latents: Option<PathBuf>,
-    /// Writes the frames [F,H,W,3] f32 in [0,1] as safetensors tensor `frames`.
+    /// Writes the frames [F,H,W,3] f32 in [0,1] as safetensors tensor `frames` (upscaled,
+    /// with --upscale).
     #[arg(long = "save-frames")]
     save_frames: Option<PathBuf>,
+    /// Upscale every frame as it is decoded: 1.5x, 2x, 4x, or 720p / 1080p (the short side
+    /// becomes 720 or 1080 pixels). Needs --upscaler.
+    #[arg(long, requires = "upscaler", value_name = "1.5x|2x|4x|720p|1080p")]
+    upscale: Option<UpscaleTarget>,
+    /// The Real-ESRGAN network for --upscale: a .pth or .safetensors file (RealESRGAN_x4plus,
+    /// RealESRGAN_x2plus, realesr-animevideov3, realesr-general-x4v3, ...). It runs at its own
+    /// scale, then the frames are resized to the exact size.
+    #[arg(long, requires = "upscale", value_name = "FILE")]
+    upscaler: Option<PathBuf>,
     /// PNG frame file pattern: %04d, %d or #### stands for the frame number.
     #[arg(long, default_value = "out/frame.%04d.png")]
     output: String,
@@ -486,6 +496,14 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         .as_deref()
         .map(load_init_latents)
         .transpose()?;
+    if let (Some(target), Some(file)) = (args.upscale, &args.upscaler) {
+        let upscale = Upscale::new(target, file);
+        upscale.output_size(request.params.width, request.params.height)?;
+        upscale
+            .fingerprint()
+            .map_err(|e| bad_input(format!("--upscaler: {}", e.message)))?;
+        request.upscale = Some(upscale);
+    }
     Ok(request)
 }
 

@@ -65,6 +65,11 @@ impl TrackedWeights {
         }
     }
 
+    /// Every name the layers can ask for.
+    pub fn canonical_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.stored_name.keys().map(String::as_str)
+    }
+
     pub fn source(&self) -> &Arc<dyn TensorSource> {
         &self.inner.source
     }
