@@ -638,7 +638,13 @@ impl Worker {
             job,
             shared: &self.shared,
         };
-        let mut sampler = params.sampler.build(params.steps, params.shift);
+        let mut sampler = params.sampler.build(params.steps, params.shift, params.seed);
+        let mut step_cache = pipeline::step_cache_for(
+            params,
+            &transformer,
+            job.files.root.as_deref(),
+            first_frame.is_some(),
+        )?;
         let inputs = DenoiseInputs {
             latents,
             prompt: &prompt,
@@ -647,7 +653,12 @@ impl Worker {
             first_frame,
         };
         let start = Instant::now();
-        let latents = pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?;
+        let latents = match step_cache.as_mut() {
+            Some(cache) => {
+                pipeline::denoise_with(&transformer, sampler.as_mut(), inputs, cache, &mut sink)?
+            }
+            None => pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?,
+        };
         timings.denoise_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
         pipeline::decode(&vae, &latents, &mut sink)?;

@@ -18,6 +18,7 @@ mod commands {
 
     pub(crate) mod bench;
     pub(crate) mod cache;
+    pub(crate) mod calibrate;
     pub mod generate;
     pub(crate) mod info;
     pub(crate) mod presets;
@@ -98,7 +99,7 @@ struct Cli {
     command: Command,
 }
 
-use commands::{bench as bench_command, cache, info, presets};
+use commands::{bench as bench_command, cache, calibrate, info, presets};
 
 #[derive(Subcommand)]
 enum Command {
@@ -112,6 +113,9 @@ enum Command {
     Presets(presets::PresetsArgs),
     /// Time each stage with random weights (no model files needed).
     Bench(bench_command::BenchArgs),
+    /// Measure the model's magnitude ratios for --step-cache (MagCache) on one run with
+    /// generate's settings; writes the model folder's step_cache.json (or --out).
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 /// A failure with its exit code.
@@ -158,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::Cache(args) => cache::run(args),
         Command::Presets(args) => presets::run(args),
         Command::Bench(args) => bench_command::run(args),
+        Command::Calibrate(args) => calibrate::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -161,7 +161,7 @@ fn describes_both_contexts_with_every_parameter() {
             prop("sampler")
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
-            ["unipc", "euler"]
+            ["unipc", "euler", "dmd"]
         );
         assert_eq!(
             prop("device")

@@ -8,7 +8,7 @@ use ofx_bindings::param::ParamSet;
 use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
-use t2v_bridge::{DeviceChoice, Sampler};
+use t2v_bridge::{DeviceChoice, Sampler, Sampling, StepCache};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
@@ -22,6 +22,7 @@ pub const STEPS: &str = "steps";
 pub const GUIDANCE: &str = "guidance";
 pub const SHIFT: &str = "shift";
 pub const SAMPLER: &str = "sampler";
+pub const CACHE_STEPS: &str = "cache_steps";
 pub const RESOLUTION: &str = "resolution";
 pub const WIDTH: &str = "width";
 pub const HEIGHT: &str = "height";
@@ -51,7 +52,18 @@ pub const RESOLUTIONS: &[(&str, Option<(usize, usize)>)] = &[
     ("704x1280", Some((704, 1280))),
     ("custom", None),
 ];
-pub const SAMPLERS: &[(&str, Sampler)] = &[("unipc", Sampler::UniPc), ("euler", Sampler::Euler)];
+/// The `sampler` choices; new ones go at the end so that saved indices keep their meaning.
+pub const SAMPLERS: &[(&str, Sampler)] = &[
+    ("unipc", Sampler::UniPc),
+    ("euler", Sampler::Euler),
+    ("dmd", Sampler::Dmd),
+];
+/// The `cache_steps` choices.
+pub const STEP_CACHES: &[(&str, StepCache)] = &[
+    ("off", StepCache::Off),
+    ("fast", StepCache::Fast),
+    ("faster", StepCache::Faster),
+];
 pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("auto", DeviceChoice::Auto),
     ("CUDA", DeviceChoice::Cuda(0)),
@@ -90,6 +102,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             GUIDANCE,
             SHIFT,
             SAMPLER,
+            CACHE_STEPS,
             RESOLUTION,
             WIDTH,
             HEIGHT,
@@ -214,6 +227,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .define(set)?;
     ParamDescriptor::choice(SAMPLER, &labels(SAMPLERS))
         .label("Sampler")
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
+    ParamDescriptor::choice(CACHE_STEPS, &labels(STEP_CACHES))
+        .label("Step Cache")
+        .hint("Skip the transformer evaluations MagCache predicts to change little: fast saves about a third of them, faster more, at some cost in detail (needs the model's calibration: t2v calibrate)")
         .animates(false)
         .parent(GROUP_SAMPLING)
         .define(set)?;
@@ -369,6 +388,7 @@ pub struct Settings {
     pub guidance: f64,
     pub shift: f64,
     pub sampler: Sampler,
+    pub step_cache: StepCache,
     pub width: usize,
     pub height: usize,
     pub frames: usize,
@@ -381,6 +401,20 @@ pub struct Settings {
     /// The `model` parameter is empty and the bundle's demo model stands in, with its own
     /// size, frame count and sampling settings.
     pub uses_demo: bool,
+}
+
+/// [`Sampling::declared_by`] for a model folder, read once per folder and process: settings
+/// are read on every render.
+fn declared_sampling(model: &str) -> Option<Sampling> {
+    static DECLARED: std::sync::Mutex<Vec<(String, Option<Sampling>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut known = t2v_support::lock(&DECLARED);
+    if let Some((_, s)) = known.iter().find(|(m, _)| m == model) {
+        return *s;
+    }
+    let s = Sampling::declared_by(std::path::Path::new(model));
+    known.push((model.to_string(), s));
+    s
 }
 
 fn pick<T: Copy>(options: &[(&str, T)], index: i32) -> T {
@@ -414,6 +448,7 @@ impl Settings {
             guidance: set.param(GUIDANCE)?.get_double(time)?,
             shift: set.param(SHIFT)?.get_double(time)?,
             sampler: pick(SAMPLERS, int(SAMPLER)?),
+            step_cache: pick(STEP_CACHES, int(CACHE_STEPS)?),
             width,
             height,
             frames: int(FRAMES)?.max(0) as usize,
@@ -424,7 +459,7 @@ impl Settings {
             cache: set.param(CACHE)?.get_bool(time)?,
             uses_demo: false,
         };
-        Ok(settings.with_demo_defaults())
+        Ok(settings.with_demo_defaults().with_declared_sampling())
     }
 
     /// The prompt with the style's and each tag's words appended, as `t2v --style --tag` does.
@@ -465,6 +500,23 @@ impl Settings {
             self.negative = d.negative_prompt.clone();
         }
         self.uses_demo = true;
+        self
+    }
+
+    /// A model folder that declares its own sampling (a DMD-distilled model such as
+    /// FastWan2.2-TI2V-5B) has it replace the node's sampler, steps, guidance and shift, as the
+    /// demo model's settings do.
+    fn with_declared_sampling(mut self) -> Settings {
+        let model = self.model.trim();
+        if self.uses_demo || model.is_empty() {
+            return self;
+        }
+        if let Some(sampling) = declared_sampling(model) {
+            self.sampler = sampling.sampler;
+            self.steps = sampling.steps;
+            self.guidance = sampling.guidance;
+            self.shift = sampling.shift;
+        }
         self
     }
 

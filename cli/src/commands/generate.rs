@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::{
     DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, ProgressObserver,
-    Request, Sampler, Service, ServiceConfig,
+    Request, Sampler, Sampling, Service, ServiceConfig, StepCache,
 };
 use t2v_presets::Presets;
 
@@ -79,9 +79,16 @@ pub struct GenerateArgs {
     shift: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// unipc or euler [default: unipc, or the demo model's].
+    /// unipc, euler or dmd (few-step DMD, for DMD-distilled models such as FastWan2.2-TI2V-5B;
+    /// it brings 3 steps, guidance 1 and shift 8 for the flags left out) [default: unipc, the
+    /// demo model's, or dmd for a folder whose model_index.json names WanDMDPipeline].
     #[arg(long)]
     sampler: Option<Sampler>,
+    /// off, fast or faster: skip the transformer evaluations that MagCache predicts to change
+    /// little (needs the model's calibration: the published one for Wan2.2 TI2V-5B, else
+    /// `t2v calibrate`).
+    #[arg(long = "step-cache", default_value = "off")]
+    step_cache: StepCache,
     /// auto (f32 on the CPU, bf16 on a GPU: the node's choice too, so both share cached
     /// clips), f32, bf16 or f16.
     #[arg(long, default_value = "auto")]
@@ -156,6 +163,13 @@ impl GenerateArgs {
     {
         let argv = std::iter::once("t2v generate".into()).chain(flags.into_iter().map(Into::into));
         GenerateCommand::try_parse_from(argv).map(|c| c.args)
+    }
+}
+
+impl GenerateArgs {
+    /// `--quiet`.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
     }
 }
 
@@ -405,6 +419,30 @@ fn check_outputs(args: &GenerateArgs) -> Result<PathBuf, Failure> {
     }
 }
 
+/// Wan2.2's defaults, with the sampling the model folder declares for itself (a DMD-distilled
+/// model such as FastWan2.2-TI2V-5B: DMD, 3 steps, no guidance).
+fn declared_defaults(args: &GenerateArgs) -> GenerationParams {
+    let defaults = GenerationParams::default();
+    let Some(dir) = args.models.model.as_deref() else {
+        return defaults;
+    };
+    let Some(sampling) = Sampling::declared_by(dir) else {
+        return defaults;
+    };
+    if !args.quiet {
+        eprintln!(
+            "{} is a DMD-distilled model: the flags left out take its settings \
+             (--sampler {} --steps {} --guidance {} --shift {}).",
+            dir.display(),
+            sampling.sampler,
+            sampling.steps,
+            sampling.guidance,
+            sampling.shift
+        );
+    }
+    defaults.with_sampling(sampling)
+}
+
 /// The request `args` describe: the model (or the demo model), the parameters with the
 /// model's defaults for the flags left out, the precision and the inputs.
 pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
@@ -427,7 +465,12 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
     let defaults = match (uses_demo, named_demo) {
         (true, _) => demo_defaults(args, DemoSource::BuiltIn)?,
         (false, Some(dir)) => demo_defaults(args, DemoSource::Folder(dir))?,
-        (false, None) => GenerationParams::default(),
+        (false, None) => declared_defaults(args),
+    };
+    // A sampler made for its own settings (DMD) brings them for the flags left out.
+    let defaults = match args.sampler.and_then(Sampling::recommended_for) {
+        Some(sampling) if defaults.sampler != sampling.sampler => defaults.with_sampling(sampling),
+        _ => defaults,
     };
     let params = GenerationParams {
         prompt: args.prompt.clone(),
@@ -440,6 +483,7 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         shift: args.shift.unwrap_or(defaults.shift),
         sampler: args.sampler.unwrap_or(defaults.sampler),
         seed: args.seed,
+        step_cache: args.step_cache,
     };
     params.validate()?;
     let model_path = if uses_demo {
@@ -658,5 +702,51 @@ mod tests {
             in_style_folder(Path::new("/a/b/c.json"), "noir"),
             PathBuf::from("/a/b/noir/c.json")
         );
+    }
+
+    fn params_for(flags: &[&str]) -> GenerationParams {
+        let args = GenerateArgs::parse_from(flags.iter().copied()).unwrap();
+        request(&args).unwrap().params
+    }
+
+    fn tiny_model() -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/tests/fixtures/tiny-diffusers")
+            .display()
+            .to_string()
+    }
+
+    #[test]
+    fn dmd_brings_its_own_settings_for_the_flags_left_out() {
+        let model = tiny_model();
+        let base = ["--quiet", "--prompt", "a ball", "--model", model.as_str()];
+        let plain = params_for(&base);
+        assert_eq!((plain.sampler, plain.steps), (Sampler::UniPc, 50));
+        let dmd = params_for(&[&base[..], &["--sampler", "dmd"]].concat());
+        assert_eq!(
+            (dmd.sampler, dmd.steps, dmd.guidance, dmd.shift),
+            (Sampler::Dmd, 3, 1.0, 8.0)
+        );
+        let four = params_for(&[&base[..], &["--sampler", "dmd", "--steps", "4"]].concat());
+        assert_eq!((four.steps, four.guidance), (4, 1.0));
+    }
+
+    #[test]
+    fn a_folder_of_wan_dmd_pipeline_runs_dmd_unless_told_otherwise() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("model_index.json"),
+            r#"{"_class_name": "WanDMDPipeline"}"#,
+        )
+        .unwrap();
+        let model = tmp.path().display().to_string();
+        let base = ["--quiet", "--prompt", "a ball", "--model", model.as_str()];
+        let p = params_for(&base);
+        assert_eq!(
+            (p.sampler, p.steps, p.guidance, p.shift),
+            (Sampler::Dmd, 3, 1.0, 8.0)
+        );
+        let p = params_for(&[&base[..], &["--sampler", "euler", "--steps", "20"]].concat());
+        assert_eq!((p.sampler, p.steps), (Sampler::Euler, 20));
     }
 }
