@@ -459,7 +459,10 @@ impl Settings {
             cache: set.param(CACHE)?.get_bool(time)?,
             uses_demo: false,
         };
-        Ok(settings.with_demo_defaults().with_declared_sampling())
+        Ok(settings
+            .with_demo_defaults()
+            .with_style_sampling()
+            .with_declared_sampling())
     }
 
     /// The prompt with the style's and each tag's words appended, as `t2v --style --tag` does.
@@ -503,6 +506,34 @@ impl Settings {
         self
     }
 
+    /// A style that sets sampling (`draft`: few steps, the step cache) replaces the node's
+    /// sampling parameters with the values it sets. A style whose settings can't be read is
+    /// logged and its sampling left out (its words still apply; Generate names a lost style).
+    fn with_style_sampling(mut self) -> Settings {
+        let Some(sampling) = self
+            .style
+            .as_deref()
+            .and_then(|name| presets().style(name).ok())
+            .and_then(|style| style.sampling.clone())
+        else {
+            return self;
+        };
+        match (
+            sampling.sampler::<Sampler>(),
+            sampling.step_cache::<StepCache>(),
+        ) {
+            (Ok(sampler), Ok(step_cache)) => {
+                self.sampler = sampler.unwrap_or(self.sampler);
+                self.step_cache = step_cache.unwrap_or(self.step_cache);
+                self.steps = sampling.steps.unwrap_or(self.steps);
+                self.guidance = sampling.guidance.unwrap_or(self.guidance);
+                self.shift = sampling.shift.unwrap_or(self.shift);
+            }
+            (Err(e), _) | (_, Err(e)) => crate::log!("style {:?}: {e}", self.style),
+        }
+        self
+    }
+
     /// A model folder that declares its own sampling (a DMD-distilled model such as
     /// FastWan2.2-TI2V-5B) has it replace the node's sampler, steps, guidance and shift, as the
     /// demo model's settings do.
@@ -516,6 +547,8 @@ impl Settings {
             self.steps = sampling.steps;
             self.guidance = sampling.guidance;
             self.shift = sampling.shift;
+            // DMD's three steps have none to skip.
+            self.step_cache = StepCache::Off;
         }
         self
     }

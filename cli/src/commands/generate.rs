@@ -87,8 +87,9 @@ pub struct GenerateArgs {
     /// off, fast or faster: skip the transformer evaluations that MagCache predicts to change
     /// little (needs the model's calibration: the published one for Wan2.2 TI2V-5B, else
     /// `t2v calibrate`).
-    #[arg(long = "step-cache", default_value = "off")]
-    step_cache: StepCache,
+    /// [default: off, or the style's]
+    #[arg(long = "step-cache")]
+    step_cache: Option<StepCache>,
     /// auto (f32 on the CPU, bf16 on a GPU: the node's choice too, so both share cached
     /// clips), f32, bf16 or f16.
     #[arg(long, default_value = "auto")]
@@ -350,6 +351,8 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
             .apply(&args.prompt, Some(style), &args.tags)
             .map_err(|e| bad_input(format!("--styles: {e}")))?;
         v.styles.clear();
+        // Its sampling settings, if it has any (the prompt already has its words).
+        v.style = Some(style.clone());
         let folder = |p: &Path| in_style_folder(p, style);
         let pattern = |p: &str| {
             in_style_folder(Path::new(p), style)
@@ -419,6 +422,29 @@ fn check_outputs(args: &GenerateArgs) -> Result<PathBuf, Failure> {
     }
 }
 
+/// `params` with the sampling settings the style `name` sets, if any.
+fn with_style_sampling(
+    mut params: GenerationParams,
+    name: &str,
+) -> Result<GenerationParams, Failure> {
+    let presets = Presets::load().map_err(|e| bad_input(e.to_string()))?;
+    let style = presets.style(name).map_err(|e| bad_input(e.to_string()))?;
+    let Some(s) = &style.sampling else {
+        return Ok(params);
+    };
+    let named = |e: t2v_presets::PresetError| bad_input(format!("style {name}: {e}"));
+    if let Some(sampler) = s.sampler::<Sampler>().map_err(named)? {
+        params.sampler = sampler;
+    }
+    if let Some(step_cache) = s.step_cache::<StepCache>().map_err(named)? {
+        params.step_cache = step_cache;
+    }
+    params.steps = s.steps.unwrap_or(params.steps);
+    params.guidance = s.guidance.unwrap_or(params.guidance);
+    params.shift = s.shift.unwrap_or(params.shift);
+    Ok(params)
+}
+
 /// Wan2.2's defaults, with the sampling the model folder declares for itself (a DMD-distilled
 /// model such as FastWan2.2-TI2V-5B: DMD, 3 steps, no guidance).
 fn declared_defaults(args: &GenerateArgs) -> GenerationParams {
@@ -467,6 +493,11 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         (false, Some(dir)) => demo_defaults(args, DemoSource::Folder(dir))?,
         (false, None) => declared_defaults(args),
     };
+    // A style's sampling settings (`draft`: few steps, the step cache) come next.
+    let defaults = match &args.style {
+        Some(style) => with_style_sampling(defaults, style)?,
+        None => defaults,
+    };
     // A sampler made for its own settings (DMD) brings them for the flags left out.
     let defaults = match args.sampler.and_then(Sampling::recommended_for) {
         Some(sampling) if defaults.sampler != sampling.sampler => defaults.with_sampling(sampling),
@@ -483,7 +514,7 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         shift: args.shift.unwrap_or(defaults.shift),
         sampler: args.sampler.unwrap_or(defaults.sampler),
         seed: args.seed,
-        step_cache: args.step_cache,
+        step_cache: args.step_cache.unwrap_or(defaults.step_cache),
     };
     params.validate()?;
     let model_path = if uses_demo {
@@ -729,6 +760,20 @@ mod tests {
         );
         let four = params_for(&[&base[..], &["--sampler", "dmd", "--steps", "4"]].concat());
         assert_eq!((four.steps, four.guidance), (4, 1.0));
+    }
+
+    #[test]
+    fn the_draft_style_brings_few_steps_and_the_step_cache_unless_flags_say_otherwise() {
+        let model = tiny_model();
+        let base = ["--quiet", "--prompt", "a ball", "--model", model.as_str()];
+        let draft = params_for(&[&base[..], &["--style", "draft"]].concat());
+        assert_eq!((draft.steps, draft.step_cache), (10, StepCache::Fast));
+        let mine = params_for(
+            &[&base[..], &["--style", "draft", "--steps", "6", "--step-cache", "off"]].concat(),
+        );
+        assert_eq!((mine.steps, mine.step_cache), (6, StepCache::Off));
+        let anime = params_for(&[&base[..], &["--style", "anime"]].concat());
+        assert_eq!((anime.steps, anime.step_cache), (50, StepCache::Off));
     }
 
     #[test]

@@ -302,7 +302,19 @@ pub fn generate(
     run: RunInputs,
     progress: &mut dyn Progress,
 ) -> Result<Generated> {
-    let latents = denoised(models, params, run, None, progress)?;
+    generate_with(models, params, run, None, progress)
+}
+
+/// [`generate`] with `cache` deciding which evaluations run, instead of the step cache
+/// `params` ask for (for measuring other settings).
+pub fn generate_with(
+    models: &Models,
+    params: &GenerationParams,
+    run: RunInputs,
+    cache: Option<&mut dyn StepCache>,
+    progress: &mut dyn Progress,
+) -> Result<Generated> {
+    let latents = denoised(models, params, run, cache, progress)?;
     let mut collect = Collect {
         inner: progress,
         chunks: Vec::new(),

@@ -73,8 +73,8 @@ impl StepCacheChoice {
                 retention: 0.2,
             }),
             StepCacheChoice::Faster => Some(MagCacheSettings {
-                threshold: 0.12,
-                max_skips: 3,
+                threshold: 0.15,
+                max_skips: 2,
                 retention: 0.2,
             }),
         }
