@@ -235,7 +235,11 @@ mod tests {
         let recalibrated = clip_key(&r, "m").unwrap();
         assert!(published != calibrated && calibrated != recalibrated);
         r.params.step_cache = crate::params::StepCache::Off;
-        assert_eq!(clip_key(&r, "m").unwrap(), off, "off ignores the calibration");
+        assert_eq!(
+            clip_key(&r, "m").unwrap(),
+            off,
+            "off ignores the calibration"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -5,8 +5,8 @@ use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use t2v_models::pipeline::GenerationParams as ModelParams;
 use t2v_models::pipeline::step_cache::StepCacheChoice;
+use t2v_models::pipeline::GenerationParams as ModelParams;
 use t2v_models::sampling::SamplerKind;
 
 pub use t2v_models::pipeline::request::{

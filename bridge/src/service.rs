@@ -638,7 +638,9 @@ impl Worker {
             job,
             shared: &self.shared,
         };
-        let mut sampler = params.sampler.build(params.steps, params.shift, params.seed);
+        let mut sampler = params
+            .sampler
+            .build(params.steps, params.shift, params.seed);
         let mut step_cache = pipeline::step_cache_for(
             params,
             &transformer,

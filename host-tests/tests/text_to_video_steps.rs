@@ -1,6 +1,7 @@
 //! Few-step sampling in the node: a model folder that declares DMD (FastWan2.2's
 //! `WanDMDPipeline`) has the node run it at its own settings, the clip `t2v` makes for the same
-//! folder; the `sampler` menu's `dmd` makes the clip `t2v --sampler dmd` makes.
+//! folder; the `sampler` menu's `dmd` makes the clip `t2v --sampler dmd` makes; `cache_steps`
+//! and the `draft` style make the clips of `t2v --step-cache` and `t2v --style draft`.
 
 mod t2v_common;
 
@@ -127,6 +128,75 @@ fn the_dmd_choice_is_the_clip_of_t2v_sampler_dmd() {
             "6",
             "--sampler",
             "dmd",
+        ],
+    );
+}
+
+#[test]
+fn cache_steps_is_the_clip_of_t2v_step_cache() {
+    let folder = scratch().join("calibrated-tiny");
+    dmd_folder(&folder);
+    // The same tiny model as an ordinary one, with a calibration of its own.
+    let index = std::fs::read_to_string(folder.join("model_index.json"))
+        .unwrap()
+        .replace("\"WanDMDPipeline\"", "\"WanPipeline\"");
+    std::fs::write(folder.join("model_index.json"), index).unwrap();
+    std::fs::write(
+        folder.join("step_cache.json"),
+        r#"{"cond": [1.0, 0.99, 0.99], "uncond": [1.0, 0.99, 0.99]}"#,
+    )
+    .unwrap();
+    let host = Host::new(HostProfile::natron().background(true));
+    let plugin = node_plugin(&host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    let prompt = "step cache: a lantern in fog";
+    configure(&instance, prompt, 8);
+    instance
+        .set_param("model", folder.to_str().unwrap())
+        .unwrap();
+    instance.set_param("cache_steps", 2).unwrap(); // faster
+    let (size, frames, steps) = (SIZE.to_string(), FRAMES.to_string(), STEPS.to_string());
+    assert_node_made_the_clip_of(
+        &instance,
+        &[
+            "--model",
+            folder.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--width",
+            &size,
+            "--height",
+            &size,
+            "--frames",
+            &frames,
+            "--steps",
+            &steps,
+            "--seed",
+            "8",
+            "--step-cache",
+            "faster",
+        ],
+    );
+
+    // The draft style brings its own steps and step cache over the node's.
+    instance.set_param("style_name", "draft").unwrap();
+    assert_node_made_the_clip_of(
+        &instance,
+        &[
+            "--model",
+            folder.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--width",
+            &size,
+            "--height",
+            &size,
+            "--frames",
+            &frames,
+            "--seed",
+            "8",
+            "--style",
+            "draft",
         ],
     );
 }

@@ -103,8 +103,11 @@ fn fastwan_like_folder(dir: &std::path::Path) {
             all.extend(candle_core::safetensors::load(&path, &Device::Cpu).unwrap());
         }
     }
-    candle_core::safetensors::save(&all, transformer.join("diffusion_pytorch_model.safetensors"))
-        .unwrap();
+    candle_core::safetensors::save(
+        &all,
+        transformer.join("diffusion_pytorch_model.safetensors"),
+    )
+    .unwrap();
     let index = std::fs::read_to_string(src.join("model_index.json"))
         .unwrap()
         .replace("\"WanPipeline\"", "\"WanDMDPipeline\"");
@@ -138,8 +141,13 @@ fn a_fastwan_folder_loads_through_the_diffusers_layout_and_runs_dmd() {
         step_cache: Default::default(),
     };
     let run = |models| {
-        pipeline::generate(models, &params, RunInputs::default(), &mut pipeline::NoProgress)
-            .unwrap()
+        pipeline::generate(
+            models,
+            &params,
+            RunInputs::default(),
+            &mut pipeline::NoProgress,
+        )
+        .unwrap()
     };
     let (a, b) = (run(&fastwan), run(&plain));
     assert_eq!(
@@ -151,7 +159,10 @@ fn a_fastwan_folder_loads_through_the_diffusers_layout_and_runs_dmd() {
     // The seed's stream drives the re-noising: another seed, another clip.
     let other = pipeline::generate(
         &fastwan,
-        &GenerationParams { seed: 4, ..params.clone() },
+        &GenerationParams {
+            seed: 4,
+            ..params.clone()
+        },
         RunInputs::default(),
         &mut pipeline::NoProgress,
     )
@@ -178,9 +189,13 @@ fn seeded_dmd_replays_from_saved_initial_noise() {
         seed: 11,
         step_cache: Default::default(),
     };
-    let seeded =
-        pipeline::generate(&models, &params, RunInputs::default(), &mut pipeline::NoProgress)
-            .unwrap();
+    let seeded = pipeline::generate(
+        &models,
+        &params,
+        RunInputs::default(),
+        &mut pipeline::NoProgress,
+    )
+    .unwrap();
     let noise = pipeline::noise::seeded_noise(11, &[1, 48, 2, 2, 2], &Device::Cpu).unwrap();
     let replay = pipeline::generate(
         &models,

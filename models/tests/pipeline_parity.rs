@@ -82,7 +82,9 @@ fn check_case(models: &Models, case: &str, tol: f32) {
     }
 
     // Timesteps.
-    let sampler = params.sampler.build(params.steps, params.shift, params.seed);
+    let sampler = params
+        .sampler
+        .build(params.steps, params.shift, params.seed);
     let want: Vec<f32> = fx["timesteps"].to_vec1().unwrap();
     for (a, b) in sampler.timesteps().iter().zip(&want) {
         assert!((*a as f32 - b).abs() <= 1e-3, "{case}: timestep {a} vs {b}");

@@ -58,8 +58,8 @@ impl Progress for BlockCount {
 fn off_is_the_plain_loop_bit_for_bit() {
     let models = tiny();
     let p = params(StepCacheChoice::Off);
-    let out = pipeline::generate(&models, &p, RunInputs::default(), &mut pipeline::NoProgress)
-        .unwrap();
+    let out =
+        pipeline::generate(&models, &p, RunInputs::default(), &mut pipeline::NoProgress).unwrap();
 
     // The loop as it was before the step cache: one forward per branch, guidance, a step.
     let device = Device::Cpu;
@@ -101,7 +101,11 @@ fn predicted_skips(
             let cnt = step * branches + b;
             let mut skip = false;
             if cnt >= retained {
-                let r = if b == 0 { ratios.cond[step] } else { ratios.uncond[step] };
+                let r = if b == 0 {
+                    ratios.cond[step]
+                } else {
+                    ratios.uncond[step]
+                };
                 acc_ratio[b] *= r;
                 acc_steps[b] += 1;
                 acc_err[b] += (1.0 - acc_ratio[b]).abs();
@@ -131,8 +135,13 @@ fn the_skipped_evaluations_are_the_ones_magcache_predicts() {
 
     // Calibrate on the run itself, as `t2v calibrate` does.
     let base = params(StepCacheChoice::Off);
-    let ratios = pipeline::calibrate(&models, &base, RunInputs::default(), &mut pipeline::NoProgress)
-        .unwrap();
+    let ratios = pipeline::calibrate(
+        &models,
+        &base,
+        RunInputs::default(),
+        &mut pipeline::NoProgress,
+    )
+    .unwrap();
     assert_eq!((ratios.cond.len(), ratios.uncond.len()), (20, 20));
     assert_eq!((ratios.cond[0], ratios.uncond[0]), (1.0, 1.0));
     assert!(ratios.cond[1..].iter().all(|r| r.is_finite() && *r > 0.0));
@@ -141,9 +150,12 @@ fn the_skipped_evaluations_are_the_ones_magcache_predicts() {
         .unwrap();
 
     let mut full = BlockCount::default();
-    let reference =
-        pipeline::generate(&models, &base, RunInputs::default(), &mut full).unwrap();
-    assert_eq!(full.asked.get(), 20 * 2 * layers, "every evaluation runs every block");
+    let reference = pipeline::generate(&models, &base, RunInputs::default(), &mut full).unwrap();
+    assert_eq!(
+        full.asked.get(),
+        20 * 2 * layers,
+        "every evaluation runs every block"
+    );
 
     for choice in [StepCacheChoice::Fast, StepCacheChoice::Faster] {
         let settings = choice.settings().unwrap();

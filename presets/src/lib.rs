@@ -58,9 +58,7 @@ impl SamplingPreset {
     }
 
     /// The step cache, parsed by the caller's type (`t2v_bridge::StepCache`).
-    pub fn step_cache<T: std::str::FromStr<Err = String>>(
-        &self,
-    ) -> Result<Option<T>, PresetError> {
+    pub fn step_cache<T: std::str::FromStr<Err = String>>(&self) -> Result<Option<T>, PresetError> {
         parse_named(self.step_cache.as_deref(), "step_cache")
     }
 }
@@ -70,7 +68,10 @@ fn parse_named<T: std::str::FromStr<Err = String>>(
     what: &str,
 ) -> Result<Option<T>, PresetError> {
     value
-        .map(|v| v.parse().map_err(|e| PresetError(format!("presets: \"{what}\": {e}"))))
+        .map(|v| {
+            v.parse()
+                .map_err(|e| PresetError(format!("presets: \"{what}\": {e}")))
+        })
         .transpose()
 }
 
@@ -369,7 +370,11 @@ mod tests {
         assert_eq!(s.steps, Some(10));
         assert_eq!(s.step_cache.as_deref(), Some("fast"));
         assert_eq!(p.apply("a fox", Some("draft"), &[]).unwrap(), "a fox");
-        assert_eq!(p.styles.last().unwrap().name, "draft", "appended: menu indices keep");
+        assert_eq!(
+            p.styles.last().unwrap().name,
+            "draft",
+            "appended: menu indices keep"
+        );
         assert!(p.style("anime").unwrap().sampling.is_none());
     }
 
@@ -377,10 +382,20 @@ mod tests {
     fn sampling_belongs_to_styles_and_is_checked() {
         let mut p = Presets::shipped();
         let bad_tag = r#"{"format": 1, "tag_groups": [{"group": "camera", "tags": [{"name": "x", "append": "y", "sampling": {"steps": 3}}]}]}"#;
-        assert!(p.extend_from_str(bad_tag, "f").unwrap_err().0.contains("only styles"));
-        let zero = r#"{"format": 1, "styles": [{"name": "x", "append": "", "sampling": {"steps": 0}}]}"#;
-        assert!(p.extend_from_str(zero, "f").unwrap_err().0.contains("at least 1"));
-        let typo = r#"{"format": 1, "styles": [{"name": "x", "append": "y", "sampling": {"stpes": 3}}]}"#;
+        assert!(p
+            .extend_from_str(bad_tag, "f")
+            .unwrap_err()
+            .0
+            .contains("only styles"));
+        let zero =
+            r#"{"format": 1, "styles": [{"name": "x", "append": "", "sampling": {"steps": 0}}]}"#;
+        assert!(p
+            .extend_from_str(zero, "f")
+            .unwrap_err()
+            .0
+            .contains("at least 1"));
+        let typo =
+            r#"{"format": 1, "styles": [{"name": "x", "append": "y", "sampling": {"stpes": 3}}]}"#;
         assert!(p.extend_from_str(typo, "f").is_err());
         let fast = r#"{"format": 1, "styles": [{"name": "fast-dmd", "append": "", "sampling": {"sampler": "dmd", "steps": 3, "guidance": 1.0}}]}"#;
         p.extend_from_str(fast, "f").unwrap();

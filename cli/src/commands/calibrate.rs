@@ -26,7 +26,12 @@ struct StepLines {
 }
 
 impl Progress for StepLines {
-    fn step(&mut self, index: usize, steps: usize, _: &candle_core::Tensor) -> t2v_models::Result<()> {
+    fn step(
+        &mut self,
+        index: usize,
+        steps: usize,
+        _: &candle_core::Tensor,
+    ) -> t2v_models::Result<()> {
         if !self.quiet {
             eprintln!("calibrating: step {}/{steps}", index + 1);
         }
@@ -36,6 +41,11 @@ impl Progress for StepLines {
 
 pub fn run(args: CalibrateArgs) -> Result<(), Failure> {
     let request = generate::request(&args.generate)?;
+    if args.out.is_none() && args.generate.uses_demo() {
+        return Err(bad_input(
+            "the built-in demo model ships its calibration: name --out FILE to measure it again, or --model DIR for another model",
+        ));
+    }
     let out = match (&args.out, &request.model.path) {
         (Some(out), _) => out.clone(),
         (None, Some(dir)) => dir.join(CALIBRATION_FILE),
@@ -75,7 +85,9 @@ pub fn run(args: CalibrateArgs) -> Result<(), Failure> {
             .iter()
             .chain(&ratios.uncond)
             .skip(1)
-            .fold((f64::INFINITY, 0f64), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+            .fold((f64::INFINITY, 0f64), |(lo, hi), r| {
+                (lo.min(*r), hi.max(*r))
+            });
         eprintln!(
             "wrote {}: magnitude ratios of {} steps ({} guidance branches), {lo:.4} to {hi:.4}",
             out.display(),

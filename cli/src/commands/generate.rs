@@ -172,6 +172,11 @@ impl GenerateArgs {
     pub fn is_quiet(&self) -> bool {
         self.quiet
     }
+
+    /// No `--model` nor component files: the built-in demo model.
+    pub fn uses_demo(&self) -> bool {
+        self.models.is_empty()
+    }
 }
 
 /// `out/frame.%04d.png` -> `out/frame.json`: the pattern's file name without its frame number
@@ -769,7 +774,11 @@ mod tests {
         let draft = params_for(&[&base[..], &["--style", "draft"]].concat());
         assert_eq!((draft.steps, draft.step_cache), (10, StepCache::Fast));
         let mine = params_for(
-            &[&base[..], &["--style", "draft", "--steps", "6", "--step-cache", "off"]].concat(),
+            &[
+                &base[..],
+                &["--style", "draft", "--steps", "6", "--step-cache", "off"],
+            ]
+            .concat(),
         );
         assert_eq!((mine.steps, mine.step_cache), (6, StepCache::Off));
         let anime = params_for(&[&base[..], &["--style", "anime"]].concat());

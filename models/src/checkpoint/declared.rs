@@ -29,7 +29,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("t2v-declared-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(declared_sampling(&dir), None, "no model_index.json");
-        std::fs::write(dir.join("model_index.json"), r#"{"_class_name": "WanPipeline"}"#).unwrap();
+        std::fs::write(
+            dir.join("model_index.json"),
+            r#"{"_class_name": "WanPipeline"}"#,
+        )
+        .unwrap();
         assert_eq!(declared_sampling(&dir), None);
         std::fs::write(dir.join("model_index.json"), "{ not json").unwrap();
         assert_eq!(declared_sampling(&dir), None);
@@ -39,7 +43,10 @@ mod tests {
         )
         .unwrap();
         let s = declared_sampling(&dir).expect("declared");
-        assert_eq!((s.sampler, s.steps, s.guidance, s.shift), (SamplerKind::Dmd, 3, 1.0, 8.0));
+        assert_eq!(
+            (s.sampler, s.steps, s.guidance, s.shift),
+            (SamplerKind::Dmd, 3, 1.0, 8.0)
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

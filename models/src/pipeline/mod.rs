@@ -12,12 +12,12 @@ pub use request::{GenerationParams, DEFAULT_NEGATIVE_PROMPT};
 
 use crate::dit::{PromptContext, TokenTimesteps, WanTransformer};
 use crate::sampling::Sampler;
-use step_cache::StepCache;
 use crate::text::{PromptTokenizer, Umt5Encoder};
 use crate::vae::WanVae;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use image::DynamicImage;
+use step_cache::StepCache;
 
 /// Where a generation is; reported to [`Progress::stage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,7 +385,9 @@ fn denoised(
         }
         None => noise::seeded_noise(params.seed, &shape, &device)?,
     };
-    let mut sampler = params.sampler.build(params.steps, params.shift, params.seed);
+    let mut sampler = params
+        .sampler
+        .build(params.steps, params.shift, params.seed);
     let mut mag_cache = step_cache_for(
         params,
         &models.transformer,

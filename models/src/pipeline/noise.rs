@@ -27,7 +27,9 @@ impl NoiseStream {
     /// The next `shape`-sized standard normal f32 draw.
     pub fn next(&mut self, shape: &[usize], device: &Device) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        let data: Vec<f32> = (0..n).map(|_| StandardNormal.sample(&mut self.rng)).collect();
+        let data: Vec<f32> = (0..n)
+            .map(|_| StandardNormal.sample(&mut self.rng))
+            .collect();
         Tensor::from_vec(data, shape, &Device::Cpu)?.to_device(device)
     }
 

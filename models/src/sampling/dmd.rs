@@ -64,7 +64,7 @@ enum Renoise {
     /// The clip's seeded stream, continued after the initial latents' draw.
     Seeded {
         seed: u64,
-        stream: Option<NoiseStream>,
+        stream: Option<Box<NoiseStream>>,
     },
     /// Given tensors, one per re-noising, in order (to replay a reference run).
     Given(VecDeque<Tensor>),
@@ -113,7 +113,7 @@ impl Dmd {
                 let stream = stream.get_or_insert_with(|| {
                     let mut s = NoiseStream::new(*seed);
                     s.skip(sample.elem_count());
-                    s
+                    Box::new(s)
                 });
                 stream
                     .next(sample.dims(), sample.device())?
