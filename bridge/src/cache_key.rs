@@ -104,6 +104,24 @@ pub fn latents_hash(latents: &Latents) -> String {
     hex(&h.0.finalize())
 }
 
+/// What the step cache's decisions depend on besides its choice: the model folder's
+/// calibration file by content, else the published calibration it falls back to.
+fn calibration_digest(request: &Request) -> Result<Vec<u8>> {
+    let file = request
+        .model
+        .path
+        .as_deref()
+        .and_then(t2v_models::pipeline::step_cache::calibration_file);
+    match file {
+        Some(file) => Ok(crate::model_identity::file_content_hash(&file)
+            .map_err(|e| {
+                crate::Error::bad_input(format!("{}: cannot be read: {e}", file.display()))
+            })?
+            .to_vec()),
+        None => Ok(b"published".to_vec()),
+    }
+}
+
 /// The key of `request` with the model whose fingerprint is `model_fingerprint`. The compute
 /// device is left out on purpose: the noise is drawn on the CPU, so devices differ only by
 /// rounding, and a clip made on the GPU serves a CPU render.
@@ -133,6 +151,11 @@ pub fn clip_key_with_numerics(
     h.field("shift", &p.shift.to_bits().to_le_bytes());
     h.field("sampler", p.sampler.name().as_bytes());
     h.field("dtype", request.precision.name().as_bytes());
+    // Only when on, so that the keys of clips made before the step cache existed stay valid.
+    if p.step_cache != crate::params::StepCache::Off {
+        h.field("step_cache", p.step_cache.name().as_bytes());
+        h.field("step_cache_calibration", &calibration_digest(request)?);
+    }
     match &request.image {
         Some(image) => h.field("image", image_hash(image).as_bytes()),
         None => h.field("image", b"none"),
@@ -187,6 +210,9 @@ mod tests {
             Box::new(|r| r.params.guidance = 4.0),
             Box::new(|r| r.params.shift = 3.0),
             Box::new(|r| r.params.sampler = crate::params::Sampler::Euler),
+            Box::new(|r| r.params.sampler = crate::params::Sampler::Dmd),
+            Box::new(|r| r.params.step_cache = crate::params::StepCache::Fast),
+            Box::new(|r| r.params.step_cache = crate::params::StepCache::Faster),
             Box::new(|r| r.precision = crate::device::Precision::Bf16),
             Box::new(|r| r.image = Some(Image::from_rgb8(2, 2, vec![0; 12]).unwrap())),
             Box::new(|r| r.init_latents = Some(Latents::new(vec![1], vec![0.5]).unwrap())),
@@ -235,6 +261,30 @@ mod tests {
             e.message.contains("absent.pth") && e.message.contains("no such file"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_new_calibration_is_a_new_clip_only_with_the_step_cache_on() {
+        let dir = std::env::temp_dir().join(format!("t2v-key-calib-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = request();
+        r.model = ModelSpec::folder(dir.clone());
+        let off = clip_key(&r, "m").unwrap();
+        r.params.step_cache = crate::params::StepCache::Fast;
+        let published = clip_key(&r, "m").unwrap();
+        let file = dir.join(t2v_models::pipeline::step_cache::CALIBRATION_FILE);
+        std::fs::write(&file, r#"{"cond":[1.0,0.9]}"#).unwrap();
+        let calibrated = clip_key(&r, "m").unwrap();
+        std::fs::write(&file, r#"{"cond":[1.0,0.8]}"#).unwrap();
+        let recalibrated = clip_key(&r, "m").unwrap();
+        assert!(published != calibrated && calibrated != recalibrated);
+        r.params.step_cache = crate::params::StepCache::Off;
+        assert_eq!(
+            clip_key(&r, "m").unwrap(),
+            off,
+            "off ignores the calibration"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

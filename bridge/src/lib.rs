@@ -49,7 +49,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use frame::Frame;
 pub use job::{Clip, JobHandle, ProgressObserver};
 pub use metadata::ClipMetadata;
-pub use params::{GenerationParams, Sampler};
+pub use params::{GenerationParams, Sampler, Sampling, StepCache};
 pub use progress::{JobProgress, JobStage};
 pub use request::{Image, Latents, ModelSpec, Overrides, Request};
 pub use service::{Service, ServiceStats};

@@ -5,6 +5,7 @@ use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use t2v_models::pipeline::step_cache::StepCacheChoice;
 use t2v_models::pipeline::GenerationParams as ModelParams;
 use t2v_models::sampling::SamplerKind;
 
@@ -21,10 +22,13 @@ pub enum Sampler {
     UniPc,
     /// Flow-matching Euler.
     Euler,
+    /// Few-step DMD, for DMD-distilled models such as FastWan2.2-TI2V-5B (3 steps, no
+    /// guidance).
+    Dmd,
 }
 
 impl Sampler {
-    pub const ALL: [Sampler; 2] = [Sampler::UniPc, Sampler::Euler];
+    pub const ALL: [Sampler; 3] = [Sampler::UniPc, Sampler::Euler, Sampler::Dmd];
 
     pub fn name(self) -> &'static str {
         self.kind().name()
@@ -34,6 +38,7 @@ impl Sampler {
         match self {
             Sampler::UniPc => SamplerKind::UniPc,
             Sampler::Euler => SamplerKind::Euler,
+            Sampler::Dmd => SamplerKind::Dmd,
         }
     }
 }
@@ -43,6 +48,7 @@ impl From<SamplerKind> for Sampler {
         match k {
             SamplerKind::UniPc => Sampler::UniPc,
             SamplerKind::Euler => Sampler::Euler,
+            SamplerKind::Dmd => Sampler::Dmd,
         }
     }
 }
@@ -57,6 +63,92 @@ impl FromStr for Sampler {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         s.parse::<SamplerKind>().map(Sampler::from)
+    }
+}
+
+/// The step cache: skips transformer evaluations that MagCache predicts to change little.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepCache {
+    /// Every step evaluates the transformer (the output of earlier versions).
+    #[default]
+    Off,
+    /// MagCache's published TI2V-5B setting.
+    Fast,
+    /// Skips more.
+    Faster,
+}
+
+impl StepCache {
+    pub const ALL: [StepCache; 3] = [StepCache::Off, StepCache::Fast, StepCache::Faster];
+
+    pub fn name(self) -> &'static str {
+        self.choice().name()
+    }
+
+    fn choice(self) -> StepCacheChoice {
+        match self {
+            StepCache::Off => StepCacheChoice::Off,
+            StepCache::Fast => StepCacheChoice::Fast,
+            StepCache::Faster => StepCacheChoice::Faster,
+        }
+    }
+}
+
+impl From<StepCacheChoice> for StepCache {
+    fn from(c: StepCacheChoice) -> Self {
+        match c {
+            StepCacheChoice::Off => StepCache::Off,
+            StepCacheChoice::Fast => StepCache::Fast,
+            StepCacheChoice::Faster => StepCache::Faster,
+        }
+    }
+}
+
+impl fmt::Display for StepCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StepCache {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        s.parse::<StepCacheChoice>().map(StepCache::from)
+    }
+}
+
+/// A sampler with the steps, guidance and shift it runs with: what a model folder declares for
+/// itself (a DMD-distilled model), or what a sampler recommends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    pub sampler: Sampler,
+    pub steps: usize,
+    pub guidance: f64,
+    pub shift: f64,
+}
+
+impl Sampling {
+    /// What `model_dir` declares (a diffusers folder of FastVideo's `WanDMDPipeline`: DMD, 3
+    /// steps, no guidance); `None` for an ordinary model.
+    pub fn declared_by(model_dir: &std::path::Path) -> Option<Sampling> {
+        t2v_models::checkpoint::declared_sampling(model_dir).map(Sampling::from)
+    }
+
+    /// The settings `sampler` is made for, when it has its own (DMD).
+    pub fn recommended_for(sampler: Sampler) -> Option<Sampling> {
+        sampler.kind().recommended().map(Sampling::from)
+    }
+}
+
+impl From<t2v_models::sampling::SamplingSettings> for Sampling {
+    fn from(s: t2v_models::sampling::SamplingSettings) -> Self {
+        Sampling {
+            sampler: s.sampler.into(),
+            steps: s.steps,
+            guidance: s.guidance,
+            shift: s.shift,
+        }
     }
 }
 
@@ -78,6 +170,8 @@ pub struct GenerationParams {
     pub shift: f64,
     pub sampler: Sampler,
     pub seed: u64,
+    /// Off unless asked for; it changes the output.
+    pub step_cache: StepCache,
 }
 
 impl Default for GenerationParams {
@@ -99,11 +193,23 @@ impl From<ModelParams> for GenerationParams {
             shift: p.shift,
             sampler: p.sampler.into(),
             seed: p.seed,
+            step_cache: p.step_cache.into(),
         }
     }
 }
 
 impl GenerationParams {
+    /// These parameters with `sampling`'s sampler, steps, guidance and shift.
+    pub fn with_sampling(self, sampling: Sampling) -> Self {
+        GenerationParams {
+            sampler: sampling.sampler,
+            steps: sampling.steps,
+            guidance: sampling.guidance,
+            shift: sampling.shift,
+            ..self
+        }
+    }
+
     /// The models' parameters, for the pipeline.
     pub fn to_models(&self) -> ModelParams {
         ModelParams {
@@ -117,6 +223,7 @@ impl GenerationParams {
             shift: self.shift,
             sampler: self.sampler.kind(),
             seed: self.seed,
+            step_cache: self.step_cache.choice(),
         }
     }
 
@@ -149,12 +256,14 @@ mod tests {
             prompt: "a red ball".into(),
             negative_prompt: Some(String::new()),
             sampler: Sampler::Euler,
+            step_cache: StepCache::Faster,
             guidance: 4.25,
             seed: u64::MAX,
             ..Default::default()
         };
         let json = serde_json::to_string(&p).unwrap();
         assert!(json.contains("\"sampler\":\"euler\""), "{json}");
+        assert!(json.contains("\"step_cache\":\"faster\""), "{json}");
         assert_eq!(serde_json::from_str::<GenerationParams>(&json).unwrap(), p);
         // Fields left out take the defaults; unknown fields are refused.
         let short: GenerationParams = serde_json::from_str(r#"{"prompt":"x"}"#).unwrap();
@@ -176,6 +285,19 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::BadInput);
         assert!(e.message.contains("nearest valid: 5 or 9"), "{e}");
         assert_eq!("EULER".parse::<Sampler>(), Ok(Sampler::Euler));
+        assert_eq!("dmd".parse::<Sampler>(), Ok(Sampler::Dmd));
+        assert_eq!("Faster".parse::<StepCache>(), Ok(StepCache::Faster));
+        let p = GenerationParams {
+            prompt: "x".into(),
+            sampler: Sampler::Dmd,
+            step_cache: StepCache::Fast,
+            ..Default::default()
+        };
+        assert!(p.validate().unwrap_err().message.contains("step cache"));
+        assert_eq!(
+            serde_json::to_string(&Sampler::Dmd).unwrap(),
+            format!("\"{}\"", Sampler::Dmd.name())
+        );
         assert!("ddim".parse::<Sampler>().is_err());
     }
 }

@@ -103,7 +103,7 @@ impl Image {
     }
 
     /// For the pipeline and the image hash of the clip key.
-    pub(crate) fn to_dynamic(&self) -> image::DynamicImage {
+    pub fn to_dynamic(&self) -> image::DynamicImage {
         image::RgbImage::from_raw(self.width, self.height, self.rgb.clone())
             .map(image::DynamicImage::ImageRgb8)
             .expect("the buffer size is checked on construction")

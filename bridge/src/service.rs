@@ -684,7 +684,15 @@ impl Worker {
             upscale,
             upscale_s: 0.0,
         };
-        let mut sampler = params.sampler.build(params.steps, params.shift);
+        let mut sampler = params
+            .sampler
+            .build(params.steps, params.shift, params.seed);
+        let mut step_cache = pipeline::step_cache_for(
+            params,
+            &transformer,
+            job.files.root.as_deref(),
+            first_frame.is_some(),
+        )?;
         let inputs = DenoiseInputs {
             latents,
             prompt: &prompt,
@@ -693,7 +701,12 @@ impl Worker {
             first_frame,
         };
         let start = Instant::now();
-        let latents = pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?;
+        let latents = match step_cache.as_mut() {
+            Some(cache) => {
+                pipeline::denoise_with(&transformer, sampler.as_mut(), inputs, cache, &mut sink)?
+            }
+            None => pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?,
+        };
         timings.denoise_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
         pipeline::decode(&vae, &latents, &mut sink)?;

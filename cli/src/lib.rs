@@ -19,6 +19,7 @@ mod commands {
 
     pub(crate) mod bench;
     pub(crate) mod cache;
+    pub(crate) mod calibrate;
     pub mod generate;
     pub(crate) mod info;
     pub(crate) mod presets;
@@ -100,7 +101,7 @@ struct Cli {
     command: Command,
 }
 
-use commands::{bench as bench_command, cache, info, presets};
+use commands::{bench as bench_command, cache, calibrate, info, presets};
 
 #[derive(Subcommand)]
 enum Command {
@@ -114,6 +115,9 @@ enum Command {
     Presets(presets::PresetsArgs),
     /// Time each stage with random weights (no model files needed).
     Bench(bench_command::BenchArgs),
+    /// Measure the model's magnitude ratios for --step-cache (MagCache) on one run with
+    /// generate's settings; writes the model folder's step_cache.json (or --out).
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 /// A failure with its exit code.
@@ -160,6 +164,7 @@ pub fn main() -> ExitCode {
         Command::Cache(args) => cache::run(args),
         Command::Presets(args) => presets::run(args),
         Command::Bench(args) => bench_command::run(args),
+        Command::Calibrate(args) => calibrate::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,7 @@ pub const FILES: &[(&str, &[u8])] = &[
     file!("tokenizer/tokenizer.json"),
     file!("tokenizer/tokenizer_config.json"),
     file!("scheduler/scheduler_config.json"),
+    file!("step_cache.json"),
 ];
 
 /// Writes the embedded model into `dir` (files already there with the same size are kept) and

@@ -64,6 +64,7 @@ fn describes_both_contexts_with_every_parameter() {
         "guidance",
         "shift",
         "sampler",
+        "cache_steps",
         "resolution",
         "width",
         "height",
@@ -162,7 +163,13 @@ fn describes_both_contexts_with_every_parameter() {
             prop("sampler")
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
-            ["unipc", "euler"]
+            ["unipc", "euler", "dmd"]
+        );
+        assert_eq!(
+            prop("cache_steps")
+                .get_strings(kOfxParamPropChoiceOption)
+                .unwrap(),
+            ["off", "fast", "faster"]
         );
         assert_eq!(
             prop("device")

@@ -52,6 +52,7 @@ fn params_of(meta: &serde_json::Value) -> GenerationParams {
             .parse::<SamplerKind>()
             .unwrap(),
         seed: 0,
+        step_cache: Default::default(),
     }
 }
 
@@ -81,7 +82,9 @@ fn check_case(models: &Models, case: &str, tol: f32) {
     }
 
     // Timesteps.
-    let sampler = params.sampler.build(params.steps, params.shift);
+    let sampler = params
+        .sampler
+        .build(params.steps, params.shift, params.seed);
     let want: Vec<f32> = fx["timesteps"].to_vec1().unwrap();
     for (a, b) in sampler.timesteps().iter().zip(&want) {
         assert!((*a as f32 - b).abs() <= 1e-3, "{case}: timestep {a} vs {b}");
@@ -109,6 +112,7 @@ fn check_case(models: &Models, case: &str, tol: f32) {
     let run = RunInputs {
         image,
         init_latents: Some(fx["init_latents"].clone()),
+        ..Default::default()
     };
     let out = pipeline::generate(models, &params, run, &mut rec).unwrap();
     for (i, latents) in rec.steps.iter().enumerate() {

@@ -15,7 +15,7 @@ fn schedules_match_reference() {
         for s in schedules {
             let steps = s["steps"].as_u64().unwrap() as usize;
             let shift = s["shift"].as_f64().unwrap();
-            let sampler = kind.build(steps, shift);
+            let sampler = kind.build(steps, shift, 0);
             let want_t: Vec<f64> = s["timesteps"]
                 .as_array()
                 .unwrap()
@@ -62,7 +62,7 @@ fn step_chains_match_reference() {
         let chain = &meta["chains"][name];
         let steps = chain["steps"].as_u64().expect("chain steps") as usize;
         let shift = chain["shift"].as_f64().expect("chain shift");
-        let mut sampler = kind.build(steps, shift);
+        let mut sampler = kind.build(steps, shift, 0);
         for i in 0..steps {
             let sample = &fx[&format!("{name}.sample.{i}")];
             let out = &fx[&format!("{name}.model_output.{i}")];

@@ -113,6 +113,7 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
         shift: settings.shift,
         sampler: settings.sampler,
         seed: settings.seed,
+        step_cache: settings.step_cache,
     };
     params.validate()?;
     let model = match settings.model.trim() {

@@ -10,7 +10,7 @@ use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_bridge::request::LoraSpec;
 pub use t2v_bridge::upscale::MAX_OUTPUT_SIDE;
-use t2v_bridge::{DeviceChoice, Sampler, Upscale, UpscaleTarget};
+use t2v_bridge::{DeviceChoice, Sampler, Sampling, StepCache, Upscale, UpscaleTarget};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
@@ -24,6 +24,7 @@ pub const STEPS: &str = "steps";
 pub const GUIDANCE: &str = "guidance";
 pub const SHIFT: &str = "shift";
 pub const SAMPLER: &str = "sampler";
+pub const CACHE_STEPS: &str = "cache_steps";
 pub const RESOLUTION: &str = "resolution";
 pub const WIDTH: &str = "width";
 pub const HEIGHT: &str = "height";
@@ -65,7 +66,18 @@ pub const UPSCALES: &[(&str, Option<UpscaleTarget>)] = &[
     ("to 720P", Some(UpscaleTarget::To720p)),
     ("to 1080P", Some(UpscaleTarget::To1080p)),
 ];
-pub const SAMPLERS: &[(&str, Sampler)] = &[("unipc", Sampler::UniPc), ("euler", Sampler::Euler)];
+/// The `sampler` choices; new ones go at the end so that saved indices keep their meaning.
+pub const SAMPLERS: &[(&str, Sampler)] = &[
+    ("unipc", Sampler::UniPc),
+    ("euler", Sampler::Euler),
+    ("dmd", Sampler::Dmd),
+];
+/// The `cache_steps` choices.
+pub const STEP_CACHES: &[(&str, StepCache)] = &[
+    ("off", StepCache::Off),
+    ("fast", StepCache::Fast),
+    ("faster", StepCache::Faster),
+];
 pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("auto", DeviceChoice::Auto),
     ("CUDA", DeviceChoice::Cuda(0)),
@@ -104,6 +116,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             GUIDANCE,
             SHIFT,
             SAMPLER,
+            CACHE_STEPS,
             RESOLUTION,
             WIDTH,
             HEIGHT,
@@ -231,6 +244,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .define(set)?;
     ParamDescriptor::choice(SAMPLER, &labels(SAMPLERS))
         .label("Sampler")
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
+    ParamDescriptor::choice(CACHE_STEPS, &labels(STEP_CACHES))
+        .label("Step Cache")
+        .hint("Skip the transformer evaluations MagCache predicts to change little: fast saves about a third of them, faster more, at some cost in detail (needs the model's calibration: t2v calibrate)")
         .animates(false)
         .parent(GROUP_SAMPLING)
         .define(set)?;
@@ -405,6 +424,7 @@ pub struct Settings {
     pub guidance: f64,
     pub shift: f64,
     pub sampler: Sampler,
+    pub step_cache: StepCache,
     pub width: usize,
     pub height: usize,
     pub frames: usize,
@@ -423,6 +443,20 @@ pub struct Settings {
     /// The `model` parameter is empty and the bundle's demo model stands in, with its own
     /// size, frame count and sampling settings.
     pub uses_demo: bool,
+}
+
+/// [`Sampling::declared_by`] for a model folder, read once per folder and process: settings
+/// are read on every render.
+fn declared_sampling(model: &str) -> Option<Sampling> {
+    static DECLARED: std::sync::Mutex<Vec<(String, Option<Sampling>)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut known = t2v_support::lock(&DECLARED);
+    if let Some((_, s)) = known.iter().find(|(m, _)| m == model) {
+        return *s;
+    }
+    let s = Sampling::declared_by(std::path::Path::new(model));
+    known.push((model.to_string(), s));
+    s
 }
 
 fn pick<T: Copy>(options: &[(&str, T)], index: i32) -> T {
@@ -480,6 +514,7 @@ impl Settings {
             guidance: set.param(GUIDANCE)?.get_double(time)?,
             shift: set.param(SHIFT)?.get_double(time)?,
             sampler: pick(SAMPLERS, int(SAMPLER)?),
+            step_cache: pick(STEP_CACHES, int(CACHE_STEPS)?),
             width,
             height,
             frames: int(FRAMES)?.max(0) as usize,
@@ -493,7 +528,10 @@ impl Settings {
             cache: set.param(CACHE)?.get_bool(time)?,
             uses_demo: false,
         };
-        Ok(settings.with_demo_defaults())
+        Ok(settings
+            .with_demo_defaults()
+            .with_style_sampling()
+            .with_declared_sampling())
     }
 
     /// The prompt with the style's and each tag's words appended, as `t2v --style --tag` does.
@@ -550,6 +588,53 @@ impl Settings {
             self.negative = d.negative_prompt.clone();
         }
         self.uses_demo = true;
+        self
+    }
+
+    /// A style that sets sampling (`draft`: few steps, the step cache) replaces the node's
+    /// sampling parameters with the values it sets. A style whose settings can't be read is
+    /// logged and its sampling left out (its words still apply; Generate names a lost style).
+    fn with_style_sampling(mut self) -> Settings {
+        let Some(sampling) = self
+            .style
+            .as_deref()
+            .and_then(|name| presets().style(name).ok())
+            .and_then(|style| style.sampling.clone())
+        else {
+            return self;
+        };
+        match (
+            sampling.sampler::<Sampler>(),
+            sampling.step_cache::<StepCache>(),
+        ) {
+            (Ok(sampler), Ok(step_cache)) => {
+                self.sampler = sampler.unwrap_or(self.sampler);
+                self.step_cache = step_cache.unwrap_or(self.step_cache);
+                self.steps = sampling.steps.unwrap_or(self.steps);
+                self.guidance = sampling.guidance.unwrap_or(self.guidance);
+                self.shift = sampling.shift.unwrap_or(self.shift);
+            }
+            (Err(e), _) | (_, Err(e)) => crate::log!("style {:?}: {e}", self.style),
+        }
+        self
+    }
+
+    /// A model folder that declares its own sampling (a DMD-distilled model such as
+    /// FastWan2.2-TI2V-5B) has it replace the node's sampler, steps, guidance and shift, as the
+    /// demo model's settings do.
+    fn with_declared_sampling(mut self) -> Settings {
+        let model = self.model.trim();
+        if self.uses_demo || model.is_empty() {
+            return self;
+        }
+        if let Some(sampling) = declared_sampling(model) {
+            self.sampler = sampling.sampler;
+            self.steps = sampling.steps;
+            self.guidance = sampling.guidance;
+            self.shift = sampling.shift;
+            // DMD's three steps have none to skip.
+            self.step_cache = StepCache::Off;
+        }
         self
     }
 

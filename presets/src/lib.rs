@@ -37,10 +37,49 @@ pub const FORMAT: u32 = 1;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preset {
     pub name: String,
-    /// The words appended to the prompt.
+    /// The words appended to the prompt (may be empty for a style that only sets sampling).
     pub append: String,
     /// LoRAs the style merges into the model (styles only; empty for tags).
     pub loras: Vec<PresetLora>,
+    /// Sampling settings a style brings (styles only): they replace the model's defaults, and
+    /// flags given on the command line still win.
+    pub sampling: Option<SamplingPreset>,
+}
+
+/// A style's sampling settings, each optional; names as `t2v generate` takes them
+/// (`"sampler": "unipc" | "euler" | "dmd"`, `"step_cache": "off" | "fast" | "faster"`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingPreset {
+    pub sampler: Option<String>,
+    pub steps: Option<usize>,
+    pub guidance: Option<f64>,
+    pub shift: Option<f64>,
+    pub step_cache: Option<String>,
+}
+
+impl SamplingPreset {
+    /// The sampler, parsed by the caller's type (`t2v_bridge::Sampler`).
+    pub fn sampler<T: std::str::FromStr<Err = String>>(&self) -> Result<Option<T>, PresetError> {
+        parse_named(self.sampler.as_deref(), "sampler")
+    }
+
+    /// The step cache, parsed by the caller's type (`t2v_bridge::StepCache`).
+    pub fn step_cache<T: std::str::FromStr<Err = String>>(&self) -> Result<Option<T>, PresetError> {
+        parse_named(self.step_cache.as_deref(), "step_cache")
+    }
+}
+
+fn parse_named<T: std::str::FromStr<Err = String>>(
+    value: Option<&str>,
+    what: &str,
+) -> Result<Option<T>, PresetError> {
+    value
+        .map(|v| {
+            v.parse()
+                .map_err(|e| PresetError(format!("presets: \"{what}\": {e}")))
+        })
+        .transpose()
 }
 
 /// A LoRA a style names: its file (made absolute against the presets file's folder) and
@@ -85,6 +124,8 @@ struct FileEntry {
     append: String,
     #[serde(default)]
     loras: Vec<FileLora>,
+    #[serde(default)]
+    sampling: Option<SamplingPreset>,
 }
 
 #[derive(Deserialize)]
@@ -164,7 +205,21 @@ fn check_entry(
         });
     }
     let append = e.append.trim().to_string();
-    if append.is_empty() {
+    if let Some(sampling) = &e.sampling {
+        if what != "style" {
+            return Err(PresetError(format!(
+                "{source}: {what} {:?} has \"sampling\": only styles set sampling",
+                e.name
+            )));
+        }
+        if sampling.steps == Some(0) {
+            return Err(PresetError(format!(
+                "{source}: style {:?}: \"steps\" must be at least 1",
+                e.name
+            )));
+        }
+    }
+    if append.is_empty() && e.sampling.is_none() && loras.is_empty() {
         return Err(PresetError(format!(
             "{source}: {what} {:?} has an empty \"append\"",
             e.name
@@ -174,6 +229,7 @@ fn check_entry(
         name: e.name,
         append,
         loras,
+        sampling: e.sampling,
     })
 }
 
@@ -375,6 +431,73 @@ mod tests {
         let groups: Vec<&str> = p.tag_groups.iter().map(|g| g.group.as_str()).collect();
         assert_eq!(groups, ["actions", "styles", "lighting", "camera"]);
         assert!(p.tag_groups.iter().all(|g| g.tags.len() >= 4));
+    }
+
+    #[test]
+    fn the_draft_style_sets_few_steps_and_the_step_cache_and_appends_nothing() {
+        let p = Presets::shipped();
+        let draft = p.style("draft").unwrap();
+        let s = draft.sampling.as_ref().expect("draft sets sampling");
+        assert_eq!(s.steps, Some(10));
+        assert_eq!(s.step_cache.as_deref(), Some("fast"));
+        assert_eq!(p.apply("a fox", Some("draft"), &[]).unwrap(), "a fox");
+        assert_eq!(
+            p.styles.last().unwrap().name,
+            "draft",
+            "appended: menu indices keep"
+        );
+        assert!(p.style("anime").unwrap().sampling.is_none());
+    }
+
+    #[test]
+    fn sampling_belongs_to_styles_and_is_checked() {
+        let mut p = Presets::shipped();
+        let bad_tag = r#"{"format": 1, "tag_groups": [{"group": "camera", "tags": [{"name": "x", "append": "y", "sampling": {"steps": 3}}]}]}"#;
+        assert!(p
+            .extend_from_str(bad_tag, "f")
+            .unwrap_err()
+            .0
+            .contains("only styles"));
+        let zero =
+            r#"{"format": 1, "styles": [{"name": "x", "append": "", "sampling": {"steps": 0}}]}"#;
+        assert!(p
+            .extend_from_str(zero, "f")
+            .unwrap_err()
+            .0
+            .contains("at least 1"));
+        let typo =
+            r#"{"format": 1, "styles": [{"name": "x", "append": "y", "sampling": {"stpes": 3}}]}"#;
+        assert!(p.extend_from_str(typo, "f").is_err());
+        let fast = r#"{"format": 1, "styles": [{"name": "fast-dmd", "append": "", "sampling": {"sampler": "dmd", "steps": 3, "guidance": 1.0}}]}"#;
+        p.extend_from_str(fast, "f").unwrap();
+        let s = p.style("fast-dmd").unwrap().sampling.clone().unwrap();
+        let named: Option<Named> = s.sampler().unwrap();
+        assert_eq!(named.map(|n| n.0).as_deref(), Some("dmd"));
+        let parsed: Result<Option<u8>, _> = SamplingPreset {
+            sampler: Some("x".into()),
+            ..Default::default()
+        }
+        .sampler::<Strict>()
+        .map(|_| None);
+        assert!(parsed.unwrap_err().0.contains("sampler"));
+    }
+
+    /// A name type that accepts anything.
+    struct Named(String);
+    impl std::str::FromStr for Named {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            Ok(Named(s.to_string()))
+        }
+    }
+
+    /// A name type that accepts nothing.
+    struct Strict;
+    impl std::str::FromStr for Strict {
+        type Err = String;
+        fn from_str(s: &str) -> Result<Self, String> {
+            Err(format!("unknown `{s}`"))
+        }
     }
 
     #[test]

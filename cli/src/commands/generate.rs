@@ -18,7 +18,7 @@ use std::time::Duration;
 use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{
     DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, ProgressObserver,
-    Request, Sampler, Service, ServiceConfig, Upscale, UpscaleTarget,
+    Request, Sampler, Sampling, Service, ServiceConfig, StepCache, Upscale, UpscaleTarget,
 };
 use t2v_presets::Presets;
 
@@ -84,9 +84,17 @@ pub struct GenerateArgs {
     shift: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// unipc or euler [default: unipc, or the demo model's].
+    /// unipc, euler or dmd (few-step DMD, for DMD-distilled models such as FastWan2.2-TI2V-5B;
+    /// it brings 3 steps, guidance 1 and shift 8 for the flags left out) [default: unipc, the
+    /// demo model's, or dmd for a folder whose model_index.json names WanDMDPipeline].
     #[arg(long)]
     sampler: Option<Sampler>,
+    /// off, fast or faster: skip the transformer evaluations that MagCache predicts to change
+    /// little (needs the model's calibration: the published one for Wan2.2 TI2V-5B, else
+    /// `t2v calibrate`).
+    /// [default: off, or the style's]
+    #[arg(long = "step-cache")]
+    step_cache: Option<StepCache>,
     /// auto (f32 on the CPU, bf16 on a GPU: the node's choice too, so both share cached
     /// clips), f32, bf16 or f16.
     #[arg(long, default_value = "auto")]
@@ -171,6 +179,18 @@ impl GenerateArgs {
     {
         let argv = std::iter::once("t2v generate".into()).chain(flags.into_iter().map(Into::into));
         GenerateCommand::try_parse_from(argv).map(|c| c.args)
+    }
+}
+
+impl GenerateArgs {
+    /// `--quiet`.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// No `--model` nor component files: the built-in demo model.
+    pub fn uses_demo(&self) -> bool {
+        self.models.is_empty()
     }
 }
 
@@ -372,6 +392,8 @@ fn run_styles(args: GenerateArgs, service: &mut Option<Service>) -> Result<(), F
             .map_err(|e| bad_input(format!("--styles: {e}")))?;
         v.loras = with_style_loras(&presets, Some(style), &args.loras)?;
         v.styles.clear();
+        // Its sampling settings, if it has any (the prompt already has its words).
+        v.style = Some(style.clone());
         let folder = |p: &Path| in_style_folder(p, style);
         let pattern = |p: &str| {
             in_style_folder(Path::new(p), style)
@@ -445,6 +467,53 @@ fn parse_lora(text: &str) -> Result<LoraSpec, String> {
     LoraSpec::parse(text).map_err(|e| e.to_string())
 }
 
+/// `params` with the sampling settings the style `name` sets, if any.
+fn with_style_sampling(
+    mut params: GenerationParams,
+    name: &str,
+) -> Result<GenerationParams, Failure> {
+    let presets = Presets::load().map_err(|e| bad_input(e.to_string()))?;
+    let style = presets.style(name).map_err(|e| bad_input(e.to_string()))?;
+    let Some(s) = &style.sampling else {
+        return Ok(params);
+    };
+    let named = |e: t2v_presets::PresetError| bad_input(format!("style {name}: {e}"));
+    if let Some(sampler) = s.sampler::<Sampler>().map_err(named)? {
+        params.sampler = sampler;
+    }
+    if let Some(step_cache) = s.step_cache::<StepCache>().map_err(named)? {
+        params.step_cache = step_cache;
+    }
+    params.steps = s.steps.unwrap_or(params.steps);
+    params.guidance = s.guidance.unwrap_or(params.guidance);
+    params.shift = s.shift.unwrap_or(params.shift);
+    Ok(params)
+}
+
+/// Wan2.2's defaults, with the sampling the model folder declares for itself (a DMD-distilled
+/// model such as FastWan2.2-TI2V-5B: DMD, 3 steps, no guidance).
+fn declared_defaults(args: &GenerateArgs) -> GenerationParams {
+    let defaults = GenerationParams::default();
+    let Some(dir) = args.models.model.as_deref() else {
+        return defaults;
+    };
+    let Some(sampling) = Sampling::declared_by(dir) else {
+        return defaults;
+    };
+    if !args.quiet {
+        eprintln!(
+            "{} is a DMD-distilled model: the flags left out take its settings \
+             (--sampler {} --steps {} --guidance {} --shift {}).",
+            dir.display(),
+            sampling.sampler,
+            sampling.steps,
+            sampling.guidance,
+            sampling.shift
+        );
+    }
+    defaults.with_sampling(sampling)
+}
+
 /// The request `args` describe: the model (or the demo model), the parameters with the
 /// model's defaults for the flags left out, the precision and the inputs.
 pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
@@ -467,7 +536,17 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
     let defaults = match (uses_demo, named_demo) {
         (true, _) => demo_defaults(args, DemoSource::BuiltIn)?,
         (false, Some(dir)) => demo_defaults(args, DemoSource::Folder(dir))?,
-        (false, None) => GenerationParams::default(),
+        (false, None) => declared_defaults(args),
+    };
+    // A style's sampling settings (`draft`: few steps, the step cache) come next.
+    let defaults = match &args.style {
+        Some(style) => with_style_sampling(defaults, style)?,
+        None => defaults,
+    };
+    // A sampler made for its own settings (DMD) brings them for the flags left out.
+    let defaults = match args.sampler.and_then(Sampling::recommended_for) {
+        Some(sampling) if defaults.sampler != sampling.sampler => defaults.with_sampling(sampling),
+        _ => defaults,
     };
     let params = GenerationParams {
         prompt: args.prompt.clone(),
@@ -480,6 +559,7 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         shift: args.shift.unwrap_or(defaults.shift),
         sampler: args.sampler.unwrap_or(defaults.sampler),
         seed: args.seed,
+        step_cache: args.step_cache.unwrap_or(defaults.step_cache),
     };
     params.validate()?;
     let model_path = if uses_demo {
@@ -707,5 +787,69 @@ mod tests {
             in_style_folder(Path::new("/a/b/c.json"), "noir"),
             PathBuf::from("/a/b/noir/c.json")
         );
+    }
+
+    fn params_for(flags: &[&str]) -> GenerationParams {
+        let args = GenerateArgs::parse_from(flags.iter().copied()).unwrap();
+        request(&args).unwrap().params
+    }
+
+    fn tiny_model() -> String {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models/tests/fixtures/tiny-diffusers")
+            .display()
+            .to_string()
+    }
+
+    #[test]
+    fn dmd_brings_its_own_settings_for_the_flags_left_out() {
+        let model = tiny_model();
+        let base = ["--quiet", "--prompt", "a ball", "--model", model.as_str()];
+        let plain = params_for(&base);
+        assert_eq!((plain.sampler, plain.steps), (Sampler::UniPc, 50));
+        let dmd = params_for(&[&base[..], &["--sampler", "dmd"]].concat());
+        assert_eq!(
+            (dmd.sampler, dmd.steps, dmd.guidance, dmd.shift),
+            (Sampler::Dmd, 3, 1.0, 8.0)
+        );
+        let four = params_for(&[&base[..], &["--sampler", "dmd", "--steps", "4"]].concat());
+        assert_eq!((four.steps, four.guidance), (4, 1.0));
+    }
+
+    #[test]
+    fn the_draft_style_brings_few_steps_and_the_step_cache_unless_flags_say_otherwise() {
+        let model = tiny_model();
+        let base = ["--quiet", "--prompt", "a ball", "--model", model.as_str()];
+        let draft = params_for(&[&base[..], &["--style", "draft"]].concat());
+        assert_eq!((draft.steps, draft.step_cache), (10, StepCache::Fast));
+        let mine = params_for(
+            &[
+                &base[..],
+                &["--style", "draft", "--steps", "6", "--step-cache", "off"],
+            ]
+            .concat(),
+        );
+        assert_eq!((mine.steps, mine.step_cache), (6, StepCache::Off));
+        let anime = params_for(&[&base[..], &["--style", "anime"]].concat());
+        assert_eq!((anime.steps, anime.step_cache), (50, StepCache::Off));
+    }
+
+    #[test]
+    fn a_folder_of_wan_dmd_pipeline_runs_dmd_unless_told_otherwise() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(
+            tmp.path().join("model_index.json"),
+            r#"{"_class_name": "WanDMDPipeline"}"#,
+        )
+        .unwrap();
+        let model = tmp.path().display().to_string();
+        let base = ["--quiet", "--prompt", "a ball", "--model", model.as_str()];
+        let p = params_for(&base);
+        assert_eq!(
+            (p.sampler, p.steps, p.guidance, p.shift),
+            (Sampler::Dmd, 3, 1.0, 8.0)
+        );
+        let p = params_for(&[&base[..], &["--sampler", "euler", "--steps", "20"]].concat());
+        assert_eq!((p.sampler, p.steps), (Sampler::Euler, 20));
     }
 }

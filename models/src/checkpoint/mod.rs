@@ -3,10 +3,12 @@
 //! missing, mis-shaped and leftover tensors.
 
 pub mod configs;
+pub mod declared;
 pub mod files;
 pub mod layout;
 pub mod validate;
 
+pub use declared::declared_sampling;
 pub use files::{ComponentFiles, FoundComponents, ModelFiles, Overrides};
 pub use layout::{Component, Layout, Naming};
 

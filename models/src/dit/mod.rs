@@ -12,5 +12,5 @@ pub mod modulation;
 pub mod rope;
 
 pub use config::DitConfig;
-pub use model::{PromptContext, WanTransformer};
+pub use model::{BlockPass, PromptContext, WanTransformer};
 pub use modulation::TokenTimesteps;

@@ -167,6 +167,21 @@ impl WanTransformer {
         prompt: &PromptContext,
         interrupted: &dyn Fn() -> bool,
     ) -> Result<Option<Tensor>> {
+        let out = self.forward_pass(latents, timesteps, prompt, interrupted, BlockPass::Run)?;
+        Ok(out.map(|(flow, _)| flow))
+    }
+
+    /// [`Self::forward_unless`] with a step cache's choice for the blocks (`pass`): returns the
+    /// flow and, for [`BlockPass::Record`], the blocks' residual (their output tokens minus their
+    /// input tokens, `[B, N, D]`).
+    pub fn forward_pass(
+        &self,
+        latents: &Tensor,
+        timesteps: &TokenTimesteps,
+        prompt: &PromptContext,
+        interrupted: &dyn Fn() -> bool,
+        pass: BlockPass<'_>,
+    ) -> Result<Option<(Tensor, Option<Tensor>)>> {
         let (_, _, f, h, w) = latents.dims5()?;
         let grid = self.token_grid(f, h, w);
         let tokens = grid.0 * grid.1 * grid.2;
@@ -192,13 +207,29 @@ impl WanTransformer {
             .collect::<Result<_>>()?;
 
         let (cos, sin) = self.rope.tables(grid, device)?;
-        let mut x = self.patchify(latents)?;
-        for (block, cross) in self.blocks.iter().zip(&prompt.blocks) {
-            if interrupted() {
-                return Ok(None);
+        let tokens_in = self.patchify(latents)?;
+        let mut residual = None;
+        let x = match pass {
+            BlockPass::Reuse(cached) => {
+                if interrupted() {
+                    return Ok(None);
+                }
+                (&tokens_in + cached)?
             }
-            x = block.forward(&x, timesteps, &block_mods, (&cos, &sin), cross)?;
-        }
+            BlockPass::Run | BlockPass::Record => {
+                let mut x = tokens_in.clone();
+                for (block, cross) in self.blocks.iter().zip(&prompt.blocks) {
+                    if interrupted() {
+                        return Ok(None);
+                    }
+                    x = block.forward(&x, timesteps, &block_mods, (&cos, &sin), cross)?;
+                }
+                if matches!(pass, BlockPass::Record) {
+                    residual = Some((&x - &tokens_in)?);
+                }
+                x
+            }
+        };
 
         let temb32 = temb.to_dtype(DType::F32)?;
         let head_mods: Vec<Vec<Tensor>> = (0..runs)
@@ -213,6 +244,19 @@ impl WanTransformer {
                 .norm_modulate(seg, &head_mods[r][0], &head_mods[r][1], self.cfg.eps)
         })?;
         let x = self.proj_out.forward(&x)?;
-        Ok(Some(self.unpatchify(&x, grid)?.to_dtype(DType::F32)?))
+        let flow = self.unpatchify(&x, grid)?.to_dtype(DType::F32)?;
+        Ok(Some((flow, residual)))
     }
+}
+
+/// What the blocks do in one evaluation: a step cache (MagCache) skips them by reusing the
+/// residual they added at an earlier step.
+#[derive(Debug, Clone, Copy)]
+pub enum BlockPass<'a> {
+    /// Run them.
+    Run,
+    /// Run them and return their residual.
+    Record,
+    /// Don't run them: add this residual (from [`BlockPass::Record`]) to the input tokens.
+    Reuse(&'a Tensor),
 }

@@ -6,6 +6,7 @@
 pub mod first_frame;
 pub mod noise;
 pub mod request;
+pub mod step_cache;
 
 pub use request::{GenerationParams, DEFAULT_NEGATIVE_PROMPT};
 
@@ -16,6 +17,7 @@ use crate::vae::WanVae;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
 use image::DynamicImage;
+use step_cache::StepCache;
 
 /// Where a generation is; reported to [`Progress::stage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,6 +139,24 @@ pub fn denoise(
     inputs: DenoiseInputs<'_>,
     progress: &mut dyn Progress,
 ) -> Result<Tensor> {
+    denoise_with(
+        transformer,
+        sampler,
+        inputs,
+        &mut step_cache::NoStepCache,
+        progress,
+    )
+}
+
+/// [`denoise`] with a step cache deciding, evaluation by evaluation, whether the transformer's
+/// blocks run (MagCache) or what they are watched for (calibration).
+pub fn denoise_with(
+    transformer: &WanTransformer,
+    sampler: &mut dyn Sampler,
+    inputs: DenoiseInputs<'_>,
+    cache: &mut dyn StepCache,
+    progress: &mut dyn Progress,
+) -> Result<Tensor> {
     let mut latents = inputs.latents.to_dtype(DType::F32)?;
     let (_, _, f, h, w) = latents.dims5()?;
     let (gf, gh, gw) = transformer.token_grid(f, h, w);
@@ -152,16 +172,19 @@ pub fn denoise(
             ),
             None => (latents.clone(), TokenTimesteps::uniform(tokens, t)),
         };
-        let predict = |prompt: &PromptContext| -> Result<Tensor> {
+        let mut predict = |prompt: &PromptContext, branch: usize| -> Result<Tensor> {
             let interrupted = || progress.cancelled();
-            transformer
-                .forward_unless(&model_input, &token_timesteps, prompt, &interrupted)?
-                .ok_or(Error::Cancelled)
+            let pass = cache.pass(i, branch);
+            let (flow, residual) = transformer
+                .forward_pass(&model_input, &token_timesteps, prompt, &interrupted, pass)?
+                .ok_or(Error::Cancelled)?;
+            cache.evaluated(i, branch, residual)?;
+            Ok(flow)
         };
-        let cond = predict(inputs.prompt)?;
+        let cond = predict(inputs.prompt, 0)?;
         let flow = match inputs.negative {
             Some(negative) => {
-                let uncond = predict(negative)?;
+                let uncond = predict(negative, 1)?;
                 (&uncond + ((cond - &uncond)? * inputs.guidance)?)?
             }
             None => cond,
@@ -248,6 +271,28 @@ pub struct RunInputs {
     pub image: Option<DynamicImage>,
     /// Starting latents to use instead of seeded noise, `[1, C, F', h, w]`.
     pub init_latents: Option<Tensor>,
+    /// The model's folder, where its step-cache calibration is (when the step cache is on).
+    pub model_dir: Option<std::path::PathBuf>,
+}
+
+/// The step cache `params` ask for, with the model's calibration; `None` when it is off.
+pub fn step_cache_for(
+    params: &GenerationParams,
+    transformer: &WanTransformer,
+    model_dir: Option<&std::path::Path>,
+    image_to_video: bool,
+) -> Result<Option<step_cache::MagCache>> {
+    let Some(settings) = params.step_cache.settings() else {
+        return Ok(None);
+    };
+    let is_ti2v_5b = *transformer.config() == crate::dit::DitConfig::wan22_ti2v_5b();
+    let ratios = step_cache::calibration_for(model_dir, is_ti2v_5b, image_to_video)?;
+    Ok(Some(step_cache::MagCache::new(
+        settings,
+        &ratios,
+        params.steps,
+        params.uses_guidance(),
+    )))
 }
 
 /// Text (and image) to video, end to end.
@@ -257,6 +302,54 @@ pub fn generate(
     run: RunInputs,
     progress: &mut dyn Progress,
 ) -> Result<Generated> {
+    generate_with(models, params, run, None, progress)
+}
+
+/// [`generate`] with `cache` deciding which evaluations run, instead of the step cache
+/// `params` ask for (for measuring other settings).
+pub fn generate_with(
+    models: &Models,
+    params: &GenerationParams,
+    run: RunInputs,
+    cache: Option<&mut dyn StepCache>,
+    progress: &mut dyn Progress,
+) -> Result<Generated> {
+    let latents = denoised(models, params, run, cache, progress)?;
+    let mut collect = Collect {
+        inner: progress,
+        chunks: Vec::new(),
+    };
+    decode(&models.vae, &latents, &mut collect)?;
+    let frames = Tensor::cat(&collect.chunks, 0)?;
+    Ok(Generated { latents, frames })
+}
+
+/// Measures the model's magnitude ratios for the step cache on the run `params` describe
+/// (every evaluation runs; nothing is decoded).
+pub fn calibrate(
+    models: &Models,
+    params: &GenerationParams,
+    run: RunInputs,
+    progress: &mut dyn Progress,
+) -> Result<step_cache::MagRatios> {
+    let mut calibration = step_cache::Calibration::default();
+    let params = GenerationParams {
+        step_cache: step_cache::StepCacheChoice::Off,
+        ..params.clone()
+    };
+    denoised(models, &params, run, Some(&mut calibration), progress)?;
+    Ok(calibration.ratios())
+}
+
+/// The final latents of a run: prompt, image, noise, then the denoising loop with the step
+/// cache `params` ask for, or `cache` instead.
+fn denoised(
+    models: &Models,
+    params: &GenerationParams,
+    run: RunInputs,
+    cache: Option<&mut dyn StepCache>,
+    progress: &mut dyn Progress,
+) -> Result<Tensor> {
     params.validate()?;
     let device = models.transformer.device();
     progress.stage(Stage::EncodingPrompt)?;
@@ -292,7 +385,15 @@ pub fn generate(
         }
         None => noise::seeded_noise(params.seed, &shape, &device)?,
     };
-    let mut sampler = params.sampler.build(params.steps, params.shift);
+    let mut sampler = params
+        .sampler
+        .build(params.steps, params.shift, params.seed);
+    let mut mag_cache = step_cache_for(
+        params,
+        &models.transformer,
+        run.model_dir.as_deref(),
+        first_frame.is_some(),
+    )?;
     let inputs = DenoiseInputs {
         latents,
         prompt: &prompt,
@@ -300,12 +401,10 @@ pub fn generate(
         guidance: params.guidance,
         first_frame,
     };
-    let latents = denoise(&models.transformer, sampler.as_mut(), inputs, progress)?;
-    let mut collect = Collect {
-        inner: progress,
-        chunks: Vec::new(),
-    };
-    decode(&models.vae, &latents, &mut collect)?;
-    let frames = Tensor::cat(&collect.chunks, 0)?;
-    Ok(Generated { latents, frames })
+    let transformer = &models.transformer;
+    match (cache, mag_cache.as_mut()) {
+        (Some(cache), _) => denoise_with(transformer, sampler.as_mut(), inputs, cache, progress),
+        (None, Some(cache)) => denoise_with(transformer, sampler.as_mut(), inputs, cache, progress),
+        (None, None) => denoise(transformer, sampler.as_mut(), inputs, progress),
+    }
 }

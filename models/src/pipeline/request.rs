@@ -1,6 +1,7 @@
 //! What a generation is asked to do, and the checks that turn bad values into messages naming
 //! the nearest valid ones.
 
+use super::step_cache::StepCacheChoice;
 use crate::sampling::SamplerKind;
 use crate::{Error, Result};
 
@@ -28,6 +29,8 @@ pub struct GenerationParams {
     pub shift: f64,
     pub sampler: SamplerKind,
     pub seed: u64,
+    /// Skips transformer evaluations MagCache predicts to change little.
+    pub step_cache: StepCacheChoice,
 }
 
 impl Default for GenerationParams {
@@ -43,6 +46,7 @@ impl Default for GenerationParams {
             shift: 5.0,
             sampler: SamplerKind::UniPc,
             seed: 0,
+            step_cache: StepCacheChoice::Off,
         }
     }
 }
@@ -141,6 +145,12 @@ impl GenerationParams {
             return Err(Error::InvalidRequest(format!(
                 "guidance {} is out of range: use 0 to 100 (5 is typical)",
                 self.guidance
+            )));
+        }
+        if self.step_cache != StepCacheChoice::Off && self.sampler == SamplerKind::Dmd {
+            return Err(Error::InvalidRequest(format!(
+                "the step cache ({}) skips steps of long runs; the DMD sampler's few steps have none to spare: set the step cache off",
+                self.step_cache
             )));
         }
         if !self.shift.is_finite() || self.shift <= 0.0 || self.shift > 100.0 {

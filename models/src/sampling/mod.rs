@@ -2,6 +2,7 @@
 //! schedulers). Each turns a step count and a shift into a schedule of timesteps and sigmas, and
 //! advances latents from one sigma to the next given the model's flow prediction.
 
+pub mod dmd;
 pub mod euler;
 pub mod unipc;
 
@@ -9,6 +10,7 @@ use candle_core::{Result, Tensor};
 use std::fmt;
 use std::str::FromStr;
 
+pub use dmd::Dmd;
 pub use euler::FlowEuler;
 pub use unipc::UniPc;
 
@@ -21,6 +23,8 @@ pub enum SamplerKind {
     UniPc,
     /// Flow-matching Euler.
     Euler,
+    /// Few-step DMD (FastWan2.2's distilled sampler): clean prediction, then fresh noise.
+    Dmd,
 }
 
 impl SamplerKind {
@@ -28,13 +32,31 @@ impl SamplerKind {
         match self {
             SamplerKind::UniPc => "unipc",
             SamplerKind::Euler => "euler",
+            SamplerKind::Dmd => "dmd",
         }
     }
 
-    pub fn build(self, steps: usize, shift: f64) -> Box<dyn Sampler> {
+    /// The sampler for `steps` steps at `shift`; `seed` is the clip's, for samplers that draw
+    /// noise of their own as they go (DMD).
+    pub fn build(self, steps: usize, shift: f64, seed: u64) -> Box<dyn Sampler> {
         match self {
             SamplerKind::UniPc => Box::new(UniPc::new(steps, shift)),
             SamplerKind::Euler => Box::new(FlowEuler::new(steps, shift)),
+            SamplerKind::Dmd => Box::new(Dmd::new(steps, shift, seed)),
+        }
+    }
+
+    /// The settings a model made for this sampler runs with, where it has its own (DMD: three
+    /// steps, no guidance, its lookup shift); `None` for the general samplers.
+    pub fn recommended(self) -> Option<SamplingSettings> {
+        match self {
+            SamplerKind::Dmd => Some(SamplingSettings {
+                sampler: self,
+                steps: dmd::FASTWAN_TIMESTEPS.len(),
+                guidance: dmd::DMD_GUIDANCE,
+                shift: dmd::DMD_SHIFT,
+            }),
+            SamplerKind::UniPc | SamplerKind::Euler => None,
         }
     }
 }
@@ -51,9 +73,22 @@ impl FromStr for SamplerKind {
         match s.to_ascii_lowercase().as_str() {
             "unipc" => Ok(SamplerKind::UniPc),
             "euler" => Ok(SamplerKind::Euler),
-            other => Err(format!("unknown sampler `{other}`: use `unipc` or `euler`")),
+            "dmd" => Ok(SamplerKind::Dmd),
+            other => Err(format!(
+                "unknown sampler `{other}`: use `unipc`, `euler` or `dmd` (for DMD-distilled models)"
+            )),
         }
     }
+}
+
+/// The sampling settings a model folder declares for itself (see
+/// [`crate::checkpoint::declared_sampling`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingSettings {
+    pub sampler: SamplerKind,
+    pub steps: usize,
+    pub guidance: f64,
+    pub shift: f64,
 }
 
 pub trait Sampler: Send {

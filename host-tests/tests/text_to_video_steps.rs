@@ -1,0 +1,202 @@
+//! Few-step sampling in the node: a model folder that declares DMD (FastWan2.2's
+//! `WanDMDPipeline`) has the node run it at its own settings, the clip `t2v` makes for the same
+//! folder; the `sampler` menu's `dmd` makes the clip `t2v --sampler dmd` makes; `cache_steps`
+//! and the `draft` style make the clips of `t2v --step-cache` and `t2v --style draft`.
+
+mod t2v_common;
+
+use ofx_bindings::{Context, PixelDepth};
+use ofx_test_host::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use t2v_bridge::{DeviceChoice, Service, ServiceConfig};
+use t2v_common::*;
+
+/// The tiny model as FastWan2.2 ships: its `model_index.json` names `WanDMDPipeline`.
+fn dmd_folder(dir: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let path = entry.unwrap().path();
+            let target = to.join(path.file_name().unwrap());
+            if path.is_dir() {
+                copy(&path, &target);
+            } else {
+                std::fs::copy(&path, &target).unwrap();
+            }
+        }
+    }
+    copy(&tiny_model(), dir);
+    let index = std::fs::read_to_string(dir.join("model_index.json"))
+        .unwrap()
+        .replace("\"WanPipeline\"", "\"WanDMDPipeline\"");
+    std::fs::write(dir.join("model_index.json"), index).unwrap();
+}
+
+/// Renders frame 1 and waits until the clip under `t2v`'s key for `flags` is in the cache.
+fn assert_node_made_the_clip_of(instance: &Instance, flags: &[&str]) {
+    instance
+        .render_sequence(&[1.0], &RenderRequest::new(0.0, PixelDepth::Float))
+        .unwrap();
+    let args = t2v_cli::generate::GenerateArgs::parse_from(flags.iter().copied()).unwrap();
+    let request = t2v_cli::generate::request(&args).unwrap();
+    let service = Service::new(ServiceConfig {
+        device: DeviceChoice::Cpu,
+        use_disk_cache: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let key = service.key_for(&request).unwrap();
+    let manifest = scratch()
+        .join("cache/clips")
+        .join(key.to_hex())
+        .join("manifest.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !manifest.is_file() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        manifest.is_file(),
+        "the node's clip is not under t2v's key for {flags:?} ({:?})",
+        request.params
+    );
+}
+
+#[test]
+fn a_dmd_model_folder_runs_at_its_own_settings_in_the_node() {
+    let folder = scratch().join("fastwan-like");
+    dmd_folder(&folder);
+    let host = Host::new(HostProfile::natron().background(true));
+    let plugin = node_plugin(&host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    let prompt = "dmd folder: a kite over a hill";
+    configure(&instance, prompt, 5);
+    // The node's own sampling settings give way to the folder's.
+    instance
+        .set_param("model", folder.to_str().unwrap())
+        .unwrap();
+    instance.set_param("steps", 40).unwrap();
+    let size = SIZE.to_string();
+    let frames = FRAMES.to_string();
+    assert_node_made_the_clip_of(
+        &instance,
+        &[
+            "--model",
+            folder.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--width",
+            &size,
+            "--height",
+            &size,
+            "--frames",
+            &frames,
+            "--seed",
+            "5",
+            "--quiet",
+        ],
+    );
+}
+
+#[test]
+fn the_dmd_choice_is_the_clip_of_t2v_sampler_dmd() {
+    let host = Host::new(HostProfile::natron().background(true));
+    let plugin = node_plugin(&host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    let prompt = "dmd choice: a boat on a lake";
+    configure(&instance, prompt, 6);
+    instance.set_param("sampler", 2).unwrap(); // dmd, appended after unipc and euler
+    instance.set_param("guidance", 1.0).unwrap();
+    instance.set_param("shift", 8.0).unwrap();
+    let (size, frames, steps) = (SIZE.to_string(), FRAMES.to_string(), STEPS.to_string());
+    assert_node_made_the_clip_of(
+        &instance,
+        &[
+            "--model",
+            tiny_model().to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--width",
+            &size,
+            "--height",
+            &size,
+            "--frames",
+            &frames,
+            "--steps",
+            &steps,
+            "--seed",
+            "6",
+            "--sampler",
+            "dmd",
+        ],
+    );
+}
+
+#[test]
+fn cache_steps_is_the_clip_of_t2v_step_cache() {
+    let folder = scratch().join("calibrated-tiny");
+    dmd_folder(&folder);
+    // The same tiny model as an ordinary one, with a calibration of its own.
+    let index = std::fs::read_to_string(folder.join("model_index.json"))
+        .unwrap()
+        .replace("\"WanDMDPipeline\"", "\"WanPipeline\"");
+    std::fs::write(folder.join("model_index.json"), index).unwrap();
+    std::fs::write(
+        folder.join("step_cache.json"),
+        r#"{"cond": [1.0, 0.99, 0.99], "uncond": [1.0, 0.99, 0.99]}"#,
+    )
+    .unwrap();
+    let host = Host::new(HostProfile::natron().background(true));
+    let plugin = node_plugin(&host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    let prompt = "step cache: a lantern in fog";
+    configure(&instance, prompt, 8);
+    instance
+        .set_param("model", folder.to_str().unwrap())
+        .unwrap();
+    instance.set_param("cache_steps", 2).unwrap(); // faster
+    let (size, frames, steps) = (SIZE.to_string(), FRAMES.to_string(), STEPS.to_string());
+    assert_node_made_the_clip_of(
+        &instance,
+        &[
+            "--model",
+            folder.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--width",
+            &size,
+            "--height",
+            &size,
+            "--frames",
+            &frames,
+            "--steps",
+            &steps,
+            "--seed",
+            "8",
+            "--step-cache",
+            "faster",
+        ],
+    );
+
+    // The draft style brings its own steps and step cache over the node's.
+    instance.set_param("style_name", "draft").unwrap();
+    assert_node_made_the_clip_of(
+        &instance,
+        &[
+            "--model",
+            folder.to_str().unwrap(),
+            "--prompt",
+            prompt,
+            "--width",
+            &size,
+            "--height",
+            &size,
+            "--frames",
+            &frames,
+            "--seed",
+            "8",
+            "--style",
+            "draft",
+        ],
+    );
+}
