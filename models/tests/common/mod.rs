@@ -114,6 +114,7 @@ pub fn small_request() -> GenerationParams {
         shift: 5.0,
         sampler: SamplerKind::UniPc,
         seed: 42,
+        step_cache: Default::default(),
     }
 }
 
