@@ -17,7 +17,7 @@ mod resample;
 mod resnet;
 mod shortcut;
 
-pub use causal_conv::{CausalCache, CausalConv3d};
+pub use causal_conv::{CausalCache, CausalConv3d, CACHE_T};
 pub use config::{VaeConfig, WAN22_LATENTS_MEAN, WAN22_LATENTS_STD};
 pub use decoder::WanVaeDecoder;
 pub use encoder::WanVaeEncoder;
