@@ -187,6 +187,10 @@ pub struct Request {
     /// Starting latents `[1, 48, F', H/16, W/16]` used instead of seeded noise.
     #[serde(default)]
     pub init_latents: Option<Latents>,
+    /// The device memory the generation may use (`auto`: the device's free memory); see
+    /// [`crate::memory`].
+    #[serde(default)]
+    pub memory: crate::memory::MemoryBudget,
 }
 
 impl Request {
@@ -197,6 +201,7 @@ impl Request {
             precision: Precision::Auto,
             image: None,
             init_latents: None,
+            memory: Default::default(),
         }
     }
 }
