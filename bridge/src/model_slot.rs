@@ -163,14 +163,18 @@ impl ModelSlot {
         counters.component_loads.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether `transformer(device, streamed)` would read weights.
+    pub fn needs_load_transformer_as(&self, streamed: Option<usize>) -> bool {
+        self.transformer
+            .as_ref()
+            .is_none_or(|t| t.block_stream().map(|s| s.slot_count()) != streamed)
+    }
+
     /// Whether `text_encoder(device)` would read weights.
     pub fn needs_load_text_encoder(&self, device: &Device) -> bool {
         self.text_encoder
             .as_ref()
             .is_none_or(|e| !e.device().same_device(device))
-    }
-    pub fn needs_load_transformer(&self) -> bool {
-        self.transformer.is_none()
     }
     pub fn needs_load_vae(&self) -> bool {
         self.vae.is_none()
@@ -202,15 +206,24 @@ impl ModelSlot {
         ))
     }
 
+    /// The transformer, resident or (`streamed: Some(slots)`) with its blocks streamed through
+    /// that many device slots; loaded again when it is held the other way.
     pub fn transformer(
         &mut self,
         device: &Device,
+        streamed: Option<usize>,
         counters: &LoadCounters,
     ) -> Result<Arc<WanTransformer>> {
         self.check()?;
-        if self.transformer.is_none() {
-            let transformer =
-                checkpoint::load_transformer(&self.files().transformer, self.dtype(), device)?;
+        if self.needs_load_transformer_as(streamed) {
+            self.transformer = None;
+            let files = &self.files().transformer;
+            let transformer = match streamed {
+                None => checkpoint::load_transformer(files, self.dtype(), device)?,
+                Some(slots) => {
+                    checkpoint::load_transformer_streamed(files, self.dtype(), device, slots)?
+                }
+            };
             self.counting(counters);
             self.transformer = Some(Arc::new(transformer));
             self.publish(counters);

@@ -30,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
-use t2v_models::residency::TextEncoderPlacement;
+use t2v_models::residency::{TextEncoderPlacement, TransformerPlacement};
 use t2v_support::{lock, panic_message};
 
 /// Counters of what the service has done since it started.
@@ -626,14 +626,23 @@ impl Worker {
             self.slot.free_text_encoder(&self.shared.loads);
         }
 
-        let needed = self.slot.needs_load_transformer();
+        let streamed = match mechanisms.transformer {
+            TransformerPlacement::Resident => None,
+            TransformerPlacement::Streamed { slots } => Some(slots),
+        };
+        let needed = self.slot.needs_load_transformer_as(streamed);
         let transformer = self.ensure(
             job,
             needed,
             JobStage::EncodingPrompt,
             &mut timings,
-            |slot, d, c| slot.transformer(d, c),
+            |slot, d, c| slot.transformer(d, streamed, c),
         )?;
+        let transformer = if mechanisms.ffn_chunks > 1 {
+            Arc::new(transformer.with_ffn_chunks(mechanisms.ffn_chunks))
+        } else {
+            transformer
+        };
         let prompt = transformer.prepare_context(&embeddings[0].to_device(&device)?)?;
         let negative = match embeddings.get(1) {
             Some(e) => Some(transformer.prepare_context(&e.to_device(&device)?)?),

@@ -163,3 +163,35 @@ fn memory_budgets_parse_and_round_trip() {
         MemoryBudget::choices()
     );
 }
+
+#[test]
+fn streamed_blocks_and_chunked_feed_forward_give_the_resident_frames() {
+    let (service, _, observer) = observed(Mechanisms::FASTEST, true);
+    let reference = frames_of(&service, &observer, "streamed prompt");
+    let streamed = Mechanisms {
+        transformer: t2v_models::residency::TransformerPlacement::Streamed { slots: 2 },
+        ..Mechanisms::FASTEST
+    };
+    let (service, _, observer) = observed(streamed, true);
+    assert_eq!(
+        frames_of(&service, &observer, "streamed prompt"),
+        reference,
+        "bit-identical on the CPU"
+    );
+    let chunked = Mechanisms {
+        ffn_chunks: 4,
+        ..streamed
+    };
+    let (service, _, observer) = observed(chunked, true);
+    let frames = frames_of(&service, &observer, "streamed prompt");
+    // Token slices of a matmul round the same on the CPU; 16-bit frames may still differ in
+    // the last step if any did not.
+    let worst = frames
+        .iter()
+        .flatten()
+        .zip(reference.iter().flatten())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap();
+    assert!(worst <= 2, "{worst}");
+}

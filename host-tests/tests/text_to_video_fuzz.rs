@@ -152,6 +152,7 @@ const PARAMS: &[&str] = &[
     "first_frame",
     "model",
     "device",
+    "memory",
     "colour",
     "cache",
 ];
@@ -252,6 +253,7 @@ impl Fuzzer {
             }),
             "sampler" => ParamValue::Int(r.random_range(0..3)),
             "device" => ParamValue::Int(r.random_range(0..4)),
+            "memory" => ParamValue::Int(r.random_range(-1..6)),
             "colour" => ParamValue::Int(r.random_range(0..5)),
             "style" => ParamValue::Int(r.random_range(0..12)),
             "cache" => ParamValue::Bool(r.random_bool(0.7)),

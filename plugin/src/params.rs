@@ -8,7 +8,7 @@ use ofx_bindings::param::ParamSet;
 use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
-use t2v_bridge::{DeviceChoice, Sampler};
+use t2v_bridge::{DeviceChoice, MemoryBudget, Sampler};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
@@ -29,6 +29,7 @@ pub const FRAMES: &str = "frames";
 pub const FIRST_FRAME: &str = "first_frame";
 pub const MODEL: &str = "model";
 pub const DEVICE: &str = "device";
+pub const MEMORY: &str = "memory";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
 pub const GENERATE: &str = "generate";
@@ -56,6 +57,14 @@ pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("auto", DeviceChoice::Auto),
     ("CUDA", DeviceChoice::Cuda(0)),
     ("CPU", DeviceChoice::Cpu),
+];
+/// The `memory` choices: the GPU memory a generation may use (see docs/node.md).
+pub const MEMORIES: &[(&str, MemoryBudget)] = &[
+    ("auto", MemoryBudget::Auto),
+    ("24 GB", MemoryBudget::Gib(24)),
+    ("16 GB", MemoryBudget::Gib(16)),
+    ("12 GB", MemoryBudget::Gib(12)),
+    ("8 GB", MemoryBudget::Gib(8)),
 ];
 /// The `colour` choices; `None` is `auto`, the host's working space (see [`crate::working_space`]).
 /// `auto` is last so that the indices saved in scripts before it existed keep their meaning.
@@ -97,6 +106,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             FIRST_FRAME,
             MODEL,
             DEVICE,
+            MEMORY,
             COLOUR,
             CACHE,
         ],
@@ -279,6 +289,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
+    ParamDescriptor::choice(MEMORY, &labels(MEMORIES))
+        .label("GPU Memory")
+        .hint("The GPU memory a generation may use: auto (what is free on the GPU, less a margin for the host) or your card's size. Smaller budgets keep the text encoder off the GPU, stream the transformer's blocks and decode in tiles: slower, same clip")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
     ParamDescriptor::choice(COLOUR, &labels(COLOURS))
         .label("Output Colour")
         .hint("auto: the host's working space (linear in Nuke and Natron, the model's sRGB in Resolve, what a colour-managed host asks for); sRGB display: the model's pixels as they are; linear: sRGB decoded; Rec.709: the BT.709 curve. The Source input is read in the same colour")
@@ -375,6 +391,7 @@ pub struct Settings {
     pub first_frame: i32,
     pub model: String,
     pub device: DeviceChoice,
+    pub memory: MemoryBudget,
     /// `None`: `auto`, the host's working space.
     pub colour: Option<Colour>,
     pub cache: bool,
@@ -420,6 +437,7 @@ impl Settings {
             first_frame: int(FIRST_FRAME)?,
             model: set.param(MODEL)?.get_string(time)?,
             device: pick(DEVICES, int(DEVICE)?),
+            memory: pick(MEMORIES, int(MEMORY)?),
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
             uses_demo: false,
