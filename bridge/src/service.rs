@@ -30,7 +30,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
-use t2v_models::residency::{TextEncoderPlacement, TransformerPlacement};
+use t2v_models::residency::{DecodeMode, TextEncoderPlacement, TransformerPlacement};
+use t2v_models::vae::Tiling;
 use t2v_support::{lock, panic_message};
 
 /// Counters of what the service has done since it started.
@@ -705,7 +706,8 @@ impl Worker {
         let latents = pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?;
         timings.denoise_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        pipeline::decode(&vae, &latents, &mut sink)?;
+        let tiling = (mechanisms.decode == DecodeMode::Tiled).then_some(Tiling::DIFFUSERS);
+        pipeline::decode_as(&vae, &latents, tiling, &mut sink)?;
         timings.decode_s = start.elapsed().as_secs_f64();
         let frames = job.all_frames().ok_or_else(|| {
             Error::failed(format!(

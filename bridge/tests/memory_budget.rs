@@ -195,3 +195,23 @@ fn streamed_blocks_and_chunked_feed_forward_give_the_resident_frames() {
         .unwrap();
     assert!(worst <= 2, "{worst}");
 }
+
+#[test]
+fn a_tiled_decode_has_a_key_of_its_own() {
+    let tiled = Mechanisms {
+        decode: t2v_models::residency::DecodeMode::Tiled,
+        ..Mechanisms::FASTEST
+    };
+    let (whole_service, _, observer) = observed(Mechanisms::FASTEST, true);
+    let whole = frames_of(&whole_service, &observer, "tiled prompt");
+    let (tiled_service, _, observer) = observed(tiled, true);
+    let r = request("tiled prompt");
+    assert!(tiled_service.plan(&r).unwrap().tiled_decode);
+    assert_ne!(
+        tiled_service.key_for(&r).unwrap(),
+        whole_service.key_for(&r).unwrap(),
+        "tiles change pixels: the clip key says so"
+    );
+    // 64x64 is within one 256 px tile: decoded whole, the same frames.
+    assert_eq!(frames_of(&tiled_service, &observer, "tiled prompt"), whole);
+}

@@ -20,8 +20,8 @@ pub const STREAM_SLOTS: usize = 2;
 /// Token slices of the feed-forward when the plan chunks it.
 pub const FFN_CHUNKS: usize = 4;
 /// Tiled decode's tile and stride in pixels (diffusers' `AutoencoderKLWan.enable_tiling`).
-pub const TILE_PX: usize = 256;
-pub const TILE_STRIDE_PX: usize = 192;
+pub const TILE_PX: usize = crate::vae::Tiling::DIFFUSERS.tile_px;
+pub const TILE_STRIDE_PX: usize = crate::vae::Tiling::DIFFUSERS.stride_px;
 /// The budgets offered to users, in GiB.
 pub const BUDGET_CHOICES_GIB: [u32; 4] = [24, 16, 12, 8];
 
