@@ -292,3 +292,23 @@ fn a_plan_reads_a_model_folder_headers_only() {
     );
     assert!(p.peak() < GIB * 3 / 2, "context and margin plus a few MiB");
 }
+
+#[test]
+fn configs_alone_give_the_manifests_inventory() {
+    // What a benchmark with random weights plans from: the same bytes as the real headers.
+    let real = real_model();
+    let from_configs =
+        ModelInventory::from_configs(&real.dit, &real.text, &real.vae_config, DType::BF16).unwrap();
+    for (a, b) in [
+        (&real.transformer, &from_configs.transformer),
+        (&real.text_encoder, &from_configs.text_encoder),
+        (&real.vae, &from_configs.vae),
+    ] {
+        assert_eq!(a.device_bytes(DType::BF16), b.device_bytes(DType::BF16));
+        assert_eq!(a.block_count(), b.block_count());
+        assert_eq!(
+            a.largest_block_bytes(DType::BF16),
+            b.largest_block_bytes(DType::BF16)
+        );
+    }
+}

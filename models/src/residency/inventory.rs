@@ -211,6 +211,56 @@ impl ModelInventory {
         ))
     }
 
+    /// The tensors the layers of these configurations ask for, in `dtype` (benchmarks with
+    /// random weights): the components are built over broadcast zeros, so nothing of real size
+    /// is allocated.
+    pub fn from_configs(
+        dit: &DitConfig,
+        text: &Umt5Config,
+        vae_config: &VaeConfig,
+        dtype: DType,
+    ) -> Result<Self> {
+        use crate::dit::WanTransformer;
+        use crate::text::Umt5Encoder;
+        use crate::vae::WanVae;
+        let device = candle_core::Device::Cpu;
+        let record = |component: Component,
+                      build: &dyn Fn(candle_nn::VarBuilder) -> candle_core::Result<()>|
+         -> Result<ComponentWeights> {
+            let recorder = ShapeRecorder::default();
+            let taken = recorder.taken.clone();
+            build(candle_nn::VarBuilder::from_backend(
+                Box::new(recorder),
+                dtype,
+                device.clone(),
+            ))?;
+            let mut entries: Vec<WeightEntry> = t2v_support::lock(&taken)
+                .iter()
+                .map(|(name, shape)| {
+                    let info = TensorInfo {
+                        shape: shape.clone(),
+                        dtype,
+                    };
+                    WeightEntry::from_info(name, &info, block_index(component, name))
+                })
+                .collect();
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            Ok(ComponentWeights { component, entries })
+        };
+        Ok(ModelInventory {
+            transformer: record(Component::Transformer, &|vb| {
+                WanTransformer::new(dit, vb).map(drop)
+            })?,
+            text_encoder: record(Component::TextEncoder, &|vb| {
+                Umt5Encoder::new(text, vb).map(drop)
+            })?,
+            vae: record(Component::Vae, &|vb| WanVae::new(vae_config, vb).map(drop))?,
+            dit: dit.clone(),
+            text: text.clone(),
+            vae_config: vae_config.clone(),
+        })
+    }
+
     /// From weights already opened (the real-size manifests in tests).
     pub fn from_tracked(
         transformer: (&TrackedWeights, DitConfig),
@@ -225,6 +275,40 @@ impl ModelInventory {
             text: text_encoder.1,
             vae_config: vae.1,
         }
+    }
+}
+
+/// Hands out broadcast zeros of any shape asked for, recording each name and shape.
+#[derive(Default)]
+struct ShapeRecorder {
+    taken: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<usize>)>>>,
+}
+
+impl candle_nn::var_builder::SimpleBackend for ShapeRecorder {
+    fn get(
+        &self,
+        shape: candle_core::Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &candle_core::Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        t2v_support::lock(&self.taken).push((name.to_string(), shape.dims().to_vec()));
+        candle_core::Tensor::zeros((), dtype, dev)?.broadcast_as(shape)
+    }
+
+    fn get_unchecked(
+        &self,
+        name: &str,
+        _: DType,
+        _: &candle_core::Device,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        candle_core::bail!("no shape for `{name}`")
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        // umT5 reads its embedding from `encoder.embed_tokens` when present, else `shared`.
+        name != "encoder.embed_tokens.weight"
     }
 }
 
