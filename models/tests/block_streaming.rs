@@ -6,6 +6,7 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
+use common::max_abs_diff;
 use t2v_models::checkpoint::{self, configs, ModelFiles, Overrides};
 use t2v_models::dit::{TokenTimesteps, WanTransformer};
 use t2v_models::weights::TrackedWeights;
@@ -40,19 +41,6 @@ fn run(model: &WanTransformer, seed: u64) -> Tensor {
             &TokenTimesteps::uniform(f * h * w, 500.0),
             &context,
         )
-        .unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
         .unwrap()
 }
 

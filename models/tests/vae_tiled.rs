@@ -29,12 +29,12 @@ fn decode(vae: &WanVae, z: &Tensor, tiling: Option<Tiling>) -> (Tensor, Vec<(usi
     (Tensor::cat(&chunks, 2).unwrap(), sizes)
 }
 
+/// Max and mean absolute difference.
 fn diffs(a: &Tensor, b: &Tensor) -> (f32, f32) {
-    let d = (a - b).unwrap().abs().unwrap().flatten_all().unwrap();
-    (
-        d.max(0).unwrap().to_scalar::<f32>().unwrap(),
-        d.mean(0).unwrap().to_scalar::<f32>().unwrap(),
-    )
+    let mean = (a - b)
+        .and_then(|d| d.abs()?.flatten_all()?.mean(0)?.to_scalar::<f32>())
+        .unwrap();
+    (common::max_abs_diff(a, b), mean)
 }
 
 const FIXTURE_TILING: Tiling = Tiling {

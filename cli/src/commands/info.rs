@@ -117,8 +117,13 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
         "auto picks: {}",
         t2v_bridge::device::device_name(&DeviceChoice::Auto.resolve()?)
     );
+    let mut args = args;
     if args.models.is_empty() {
-        return Ok(());
+        if !args.plan {
+            return Ok(());
+        }
+        // As `t2v generate` without a model: the demo model.
+        args.models.model = Some(t2v_demo::model_dir());
     }
     let overrides = args.models.overrides();
     let default_dtype = if args.plan { "bf16" } else { "f32" };
