@@ -124,9 +124,28 @@ fn calibration_digest(request: &Request) -> Result<Vec<u8>> {
 
 /// The key of `request` with the model whose fingerprint is `model_fingerprint`. The compute
 /// device is left out on purpose: the noise is drawn on the CPU, so devices differ only by
-/// rounding, and a clip made on the GPU serves a CPU render.
+/// rounding, and a clip made on the GPU serves a CPU render. So is the memory budget: the
+/// mechanisms it picks change only rounding, except tiled decode (see [`clip_key_decoded`]).
 pub fn clip_key(request: &Request, model_fingerprint: &str) -> Result<ClipKey> {
     clip_key_with_numerics(request, model_fingerprint, t2v_models::NUMERICS_VERSION)
+}
+
+/// [`clip_key`] of a clip whose VAE decode is tiled when `tiled_decode`: tile seams are blended,
+/// which changes pixels beyond rounding, so a tiled clip has a key of its own. Whole-frame
+/// decodes keep the key [`clip_key`] gives.
+pub fn clip_key_decoded(
+    request: &Request,
+    model_fingerprint: &str,
+    tiled_decode: bool,
+) -> Result<ClipKey> {
+    if !tiled_decode {
+        return clip_key(request, model_fingerprint);
+    }
+    let base = clip_key(request, model_fingerprint)?;
+    let mut h = KeyHasher(Sha256::new());
+    h.field("clip", &base.0);
+    h.field("decode", b"tiled");
+    Ok(ClipKey(h.0.finalize().into()))
 }
 
 /// [`clip_key`] under a given version of the numerics.
@@ -285,6 +304,18 @@ mod tests {
             "off ignores the calibration"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_budget_is_left_out_and_tiled_decode_is_not() {
+        let base = clip_key(&request(), "m").unwrap();
+        let mut r = request();
+        r.memory = crate::memory::MemoryBudget::Gib(8);
+        assert_eq!(clip_key(&r, "m").unwrap(), base);
+        assert_eq!(clip_key_decoded(&r, "m", false).unwrap(), base);
+        let tiled = clip_key_decoded(&r, "m", true).unwrap();
+        assert_ne!(tiled, base);
+        assert_eq!(tiled, clip_key_decoded(&request(), "m", true).unwrap());
     }
 
     #[test]

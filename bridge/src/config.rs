@@ -40,6 +40,10 @@ pub struct ServiceConfig {
     /// cancelled); a submission past it fails with [`crate::ErrorKind::QueueFull`]. Each
     /// waiting job holds its inputs (first frame, starting latents) in memory.
     pub max_queued_jobs: usize,
+    /// Runs every job with these mechanisms instead of the ones its memory budget plans (tests
+    /// and benchmarks of each mechanism).
+    #[doc(hidden)]
+    pub mechanisms: Option<t2v_models::residency::Mechanisms>,
     /// Test hook: a job with exactly this prompt panics inside the worker.
     #[doc(hidden)]
     pub panic_on_prompt: Option<String>,
@@ -56,6 +60,7 @@ impl Default for ServiceConfig {
             low_memory: true,
             embedding_cache_entries: 32,
             max_queued_jobs: DEFAULT_MAX_QUEUED_JOBS,
+            mechanisms: None,
             panic_on_prompt: None,
         }
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use t2v_models::checkpoint::ModelFiles;
+use t2v_models::residency::ResidencyPlan;
 use t2v_support::lock;
 
 /// Called on the worker thread after every progress update (stage, step, decoded chunk), before
@@ -49,13 +50,21 @@ pub(crate) struct Job {
     request: Mutex<Option<Request>>,
     pub files: ModelFiles,
     pub fingerprint: String,
+    /// What is on the device at each stage, decided at submission.
+    pub plan: ResidencyPlan,
     state: Mutex<JobState>,
     changed: Condvar,
     cancel: AtomicBool,
 }
 
 impl Job {
-    pub fn new(key: ClipKey, request: Request, files: ModelFiles, fingerprint: String) -> Arc<Job> {
+    pub fn new(
+        key: ClipKey,
+        request: Request,
+        files: ModelFiles,
+        fingerprint: String,
+        plan: ResidencyPlan,
+    ) -> Arc<Job> {
         let frames = request.params.frames;
         let steps = request.params.steps;
         Arc::new(Job {
@@ -64,6 +73,7 @@ impl Job {
             request: Mutex::new(Some(request)),
             files,
             fingerprint,
+            plan,
             state: Mutex::new(JobState {
                 tracker: ProgressTracker::new(frames, steps),
                 frames: vec![None; frames],

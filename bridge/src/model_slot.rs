@@ -6,7 +6,7 @@
 
 use crate::error::Result;
 use candle_core::{DType, Device};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use t2v_models::checkpoint::{self, configs, ModelFiles};
 use t2v_models::dit::WanTransformer;
@@ -21,6 +21,30 @@ pub(crate) struct LoadCounters {
     /// Component weight loads (text encoder, transformer, VAE).
     pub component_loads: AtomicU64,
     pub unloads: AtomicU64,
+    /// Which components are loaded now: [`ResidentComponents`] as bits.
+    pub resident: AtomicU8,
+}
+
+/// Which components the service holds loaded (on the device, or the text encoder on the CPU
+/// when the plan encodes there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResidentComponents {
+    pub text_encoder: bool,
+    pub transformer: bool,
+    pub vae: bool,
+}
+
+impl ResidentComponents {
+    fn bits(self) -> u8 {
+        self.text_encoder as u8 | (self.transformer as u8) << 1 | (self.vae as u8) << 2
+    }
+    pub(crate) fn from_bits(bits: u8) -> Self {
+        ResidentComponents {
+            text_encoder: bits & 1 != 0,
+            transformer: bits & 2 != 0,
+            vae: bits & 4 != 0,
+        }
+    }
 }
 
 #[derive(PartialEq)]
@@ -104,11 +128,30 @@ impl ModelSlot {
         if was {
             counters.unloads.fetch_add(1, Ordering::Relaxed);
         }
+        self.publish(counters);
         was
     }
 
-    pub fn free_text_encoder(&mut self) {
+    /// Records which components are loaded, for [`crate::ServiceStats::resident`].
+    fn publish(&self, counters: &LoadCounters) {
+        let now = ResidentComponents {
+            text_encoder: self.text_encoder.is_some(),
+            transformer: self.transformer.is_some(),
+            vae: self.vae.is_some(),
+        };
+        counters.resident.store(now.bits(), Ordering::SeqCst);
+    }
+
+    pub fn free_text_encoder(&mut self, counters: &LoadCounters) {
         self.text_encoder = None;
+        self.publish(counters);
+    }
+
+    /// Frees the transformer and the VAE, so that the text encoder can load alone.
+    pub fn free_for_text_encoder(&mut self, counters: &LoadCounters) {
+        self.transformer = None;
+        self.vae = None;
+        self.publish(counters);
     }
 
     fn files(&self) -> &ModelFiles {
@@ -147,12 +190,18 @@ impl ModelSlot {
         counters.component_loads.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether `text_encoder()` would read weights.
-    pub fn needs_load_text_encoder(&self) -> bool {
-        self.text_encoder.is_none()
+    /// Whether `transformer(device, streamed)` would read weights.
+    pub fn needs_load_transformer_as(&self, streamed: Option<usize>) -> bool {
+        self.transformer
+            .as_ref()
+            .is_none_or(|t| t.block_stream().map(|s| s.slot_count()) != streamed)
     }
-    pub fn needs_load_transformer(&self) -> bool {
-        self.transformer.is_none()
+
+    /// Whether `text_encoder(device)` would read weights.
+    pub fn needs_load_text_encoder(&self, device: &Device) -> bool {
+        self.text_encoder
+            .as_ref()
+            .is_none_or(|e| !e.device().same_device(device))
     }
     pub fn needs_load_vae(&self) -> bool {
         self.vae.is_none()
@@ -169,7 +218,9 @@ impl ModelSlot {
                 &self.files().tokenizer,
             )?));
         }
-        if self.text_encoder.is_none() {
+        if self.needs_load_text_encoder(device) {
+            // Loaded elsewhere (the plan moved it between the CPU and the device): drop it first.
+            self.free_text_encoder(counters);
             let loras = self.opened_loras()?;
             let encoder = checkpoint::load_text_encoder_with_loras(
                 &self.files().text_encoder,
@@ -179,6 +230,7 @@ impl ModelSlot {
             )?;
             self.counting(counters);
             self.text_encoder = Some(Arc::new(encoder));
+            self.publish(counters);
         }
         Ok((
             self.tokenizer.clone().expect("loaded"),
@@ -186,22 +238,34 @@ impl ModelSlot {
         ))
     }
 
+    /// The transformer, resident or (`streamed: Some(slots)`) with its blocks streamed through
+    /// that many device slots; loaded again when it is held the other way.
     pub fn transformer(
         &mut self,
         device: &Device,
+        streamed: Option<usize>,
         counters: &LoadCounters,
     ) -> Result<Arc<WanTransformer>> {
         self.check()?;
-        if self.transformer.is_none() {
+        if self.needs_load_transformer_as(streamed) {
+            self.transformer = None;
             let loras = self.opened_loras()?;
-            let transformer = checkpoint::load_transformer_with_loras(
-                &self.files().transformer,
-                &loras,
-                self.dtype(),
-                device,
-            )?;
+            let files = &self.files().transformer;
+            let transformer = match streamed {
+                None => {
+                    checkpoint::load_transformer_with_loras(files, &loras, self.dtype(), device)?
+                }
+                Some(slots) => checkpoint::load_transformer_streamed(
+                    files,
+                    &loras,
+                    self.dtype(),
+                    device,
+                    slots,
+                )?,
+            };
             self.counting(counters);
             self.transformer = Some(Arc::new(transformer));
+            self.publish(counters);
         }
         Ok(self.transformer.clone().expect("loaded"))
     }
@@ -213,6 +277,7 @@ impl ModelSlot {
             let vae = checkpoint::load_vae(&self.files().vae, false, dtype, device)?;
             self.counting(counters);
             self.vae = Some(Arc::new(vae));
+            self.publish(counters);
         }
         Ok(self.vae.clone().expect("loaded"))
     }

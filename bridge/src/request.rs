@@ -197,6 +197,10 @@ pub struct Request {
     /// Upscale the decoded frames with a Real-ESRGAN network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upscale: Option<Upscale>,
+    /// The device memory the generation may use (`auto`: the device's free memory); see
+    /// [`crate::memory`].
+    #[serde(default)]
+    pub memory: crate::memory::MemoryBudget,
 }
 
 impl Request {
@@ -208,6 +212,7 @@ impl Request {
             image: None,
             init_latents: None,
             upscale: None,
+            memory: Default::default(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! stops within one transformer block or one VAE chunk and writes nothing to the cache. A panic
 //! in a job fails that job, not the worker.
 
-use crate::cache_key::{clip_key, model_fingerprint, ClipKey};
+use crate::cache_key::{clip_key_decoded, model_fingerprint, ClipKey};
 use crate::clip_cache::{default_cache_dir, ClipCache, Lookup, CACHE_DIR_ENV};
 use crate::config::ServiceConfig;
 use crate::device::device_name;
@@ -15,9 +15,10 @@ use crate::embedding_cache::EmbeddingCache;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::job::{Clip, Job, JobHandle, ProgressObserver};
+use crate::memory::{self, PlanReport};
 use crate::metadata::{ClipMetadata, ModelInfo, Timings};
 use crate::model_identity::with_loras;
-use crate::model_slot::{LoadCounters, ModelSlot};
+use crate::model_slot::{LoadCounters, ModelSlot, ResidentComponents};
 use crate::progress::JobStage;
 use crate::request::{Latents, Request};
 use crate::upscale::{FrameUpscaler, UpscalerSlot};
@@ -32,6 +33,8 @@ use std::time::Instant;
 use t2v_models::checkpoint::{self, text_encoder_dtype, ModelFiles};
 use t2v_models::lora::Loras;
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
+use t2v_models::residency::{DecodeMode, TextEncoderPlacement, TransformerPlacement};
+use t2v_models::vae::Tiling;
 use t2v_support::{lock, panic_message};
 
 /// Counters of what the service has done since it started.
@@ -61,6 +64,8 @@ pub struct ServiceStats {
     /// Bytes of inputs (first frames, starting latents) held by jobs not yet started; a
     /// cancelled job holds none.
     pub queued_input_bytes: u64,
+    /// The components loaded right now.
+    pub resident: ResidentComponents,
 }
 
 #[derive(Default)]
@@ -84,6 +89,9 @@ fn bump(c: &AtomicU64) {
 struct Shared {
     config: ServiceConfig,
     device: Device,
+    /// The device's free memory when the service started (before it loaded anything): what
+    /// the `auto` memory budget plans with. `None` on the CPU.
+    free_memory: Option<u64>,
     cache: Option<ClipCache>,
     /// Jobs queued or running, by clip; submissions of the same clip join them.
     active: Mutex<HashMap<ClipKey, Arc<Job>>>,
@@ -135,8 +143,10 @@ impl Service {
         } else {
             None
         };
+        let free_memory = memory::free_memory(&device);
         let shared = Arc::new(Shared {
             config,
+            free_memory,
             device,
             cache,
             active: Mutex::new(HashMap::new()),
@@ -218,6 +228,7 @@ impl Service {
             panics: get(&c.panics),
             queued_jobs,
             queued_input_bytes,
+            resident: ResidentComponents::from_bits(l.resident.load(Ordering::SeqCst)),
         }
     }
 
@@ -257,8 +268,32 @@ impl Service {
     /// The cache key `request` would have on this service (validating it and finding the
     /// model's files).
     pub fn key_for(&self, request: &Request) -> Result<ClipKey> {
-        let (_, fingerprint) = Self::resolve(request)?;
-        clip_key(&self.decided(request.clone()), &fingerprint)
+        let request = self.decided(request.clone());
+        let (files, fingerprint) = Self::resolve(&request)?;
+        let plan = self.plan_of(&files, &request)?;
+        clip_key_decoded(&request, &fingerprint, memory::tiled_decode(&plan))
+    }
+
+    fn plan_of(
+        &self,
+        files: &ModelFiles,
+        request: &Request,
+    ) -> Result<t2v_models::residency::ResidencyPlan> {
+        memory::plan_request(
+            files,
+            request,
+            self.shared.free_memory,
+            self.shared.config.mechanisms,
+        )
+    }
+
+    /// What `request` would hold on this service's device at each stage, from the model's
+    /// headers alone; an error when no plan fits its memory budget.
+    pub fn plan(&self, request: &Request) -> Result<PlanReport> {
+        let request = self.decided(request.clone());
+        let (files, _) = Self::resolve(&request)?;
+        let plan = self.plan_of(&files, &request)?;
+        Ok(memory::report(&plan, request.memory))
     }
 
     /// Queues `request` (or joins the identical job already queued or running). Bad requests
@@ -278,7 +313,8 @@ impl Service {
         }
         let request = self.decided(request);
         let (files, fingerprint) = Self::resolve(&request)?;
-        let key = clip_key(&request, &fingerprint)?;
+        let plan = self.plan_of(&files, &request)?;
+        let key = clip_key_decoded(&request, &fingerprint, memory::tiled_decode(&plan))?;
         let mut active = lock(&self.shared.active);
         if let Some(handle) = active
             .get(&key)
@@ -293,7 +329,7 @@ impl Service {
             return Err(Error::queue_full(waiting));
         }
         bump(&self.shared.counters.jobs_submitted);
-        let job = Job::new(key, request, files, fingerprint);
+        let job = Job::new(key, request, files, fingerprint, plan);
         let handle = job.attach(observer).expect("a new job is not cancelled");
         active.insert(key, job.clone());
         drop(active);
@@ -584,6 +620,11 @@ impl Worker {
         if params.uses_guidance() {
             texts.push(params.negative_prompt().to_string());
         }
+        let mechanisms = job.plan.mechanisms;
+        let text_device = match mechanisms.text_encoder {
+            TextEncoderPlacement::Cpu => Device::Cpu,
+            _ => device.clone(),
+        };
         let mut embeddings = Vec::new();
         for text in &texts {
             if let Some(e) = self.embeddings.get(&job.fingerprint, text_dtype, text) {
@@ -592,13 +633,17 @@ impl Worker {
                 continue;
             }
             bump(&self.shared.counters.embedding_misses);
-            let needed = self.slot.needs_load_text_encoder();
+            let needed = self.slot.needs_load_text_encoder(&text_device);
+            if needed && mechanisms.text_encoder == TextEncoderPlacement::Alone {
+                // Never beside the transformer: it is loaded again after encoding.
+                self.slot.free_for_text_encoder(&self.shared.loads);
+            }
             let (tokenizer, encoder) = self.ensure(
                 job,
                 needed,
                 JobStage::EncodingPrompt,
                 &mut timings,
-                |slot, d, c| slot.text_encoder(d, c),
+                |slot, _, c| slot.text_encoder(&text_device, c),
             )?;
             let start = Instant::now();
             let e = t2v_models::text::encode_prompt(&tokenizer, &encoder, text, &device)?
@@ -609,18 +654,29 @@ impl Worker {
             embeddings.push(e);
             self.check(job)?;
         }
-        if self.shared.config.low_memory {
-            self.slot.free_text_encoder();
+        if self.shared.config.low_memory
+            || mechanisms.text_encoder != TextEncoderPlacement::WithTransformer
+        {
+            self.slot.free_text_encoder(&self.shared.loads);
         }
 
-        let needed = self.slot.needs_load_transformer();
+        let streamed = match mechanisms.transformer {
+            TransformerPlacement::Resident => None,
+            TransformerPlacement::Streamed { slots } => Some(slots),
+        };
+        let needed = self.slot.needs_load_transformer_as(streamed);
         let transformer = self.ensure(
             job,
             needed,
             JobStage::EncodingPrompt,
             &mut timings,
-            |slot, d, c| slot.transformer(d, c),
+            |slot, d, c| slot.transformer(d, streamed, c),
         )?;
+        let transformer = if mechanisms.ffn_chunks > 1 {
+            Arc::new(transformer.with_ffn_chunks(mechanisms.ffn_chunks))
+        } else {
+            transformer
+        };
         let prompt = transformer.prepare_context(&embeddings[0].to_device(&device)?)?;
         let negative = match embeddings.get(1) {
             Some(e) => Some(transformer.prepare_context(&e.to_device(&device)?)?),
@@ -709,7 +765,8 @@ impl Worker {
         };
         timings.denoise_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        pipeline::decode(&vae, &latents, &mut sink)?;
+        let tiling = (mechanisms.decode == DecodeMode::Tiled).then_some(Tiling::DIFFUSERS);
+        pipeline::decode_as(&vae, &latents, tiling, &mut sink)?;
         timings.decode_s = start.elapsed().as_secs_f64();
         timings.upscale_s = sink.upscale_s;
         let frames = job.all_frames().ok_or_else(|| {

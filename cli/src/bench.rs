@@ -31,14 +31,18 @@ impl BenchSize {
     }
 
     /// The transformer's tokens for this size: the latent grid over its patch size.
-    fn tokens(&self, dit_cfg: &DitConfig) -> usize {
+    pub(crate) fn tokens(&self, dit_cfg: &DitConfig) -> usize {
         let (f, h, w) = self.latent_grid();
         let [pf, ph, pw] = dit_cfg.patch_size;
         (f / pf) * (h / ph) * (w / pw)
     }
 
     /// Standard-normal latents `[1, C, F', H/16, W/16]` with `channels` channels.
-    fn random_latents(&self, channels: usize, dev: &Device) -> candle_core::Result<Tensor> {
+    pub(crate) fn random_latents(
+        &self,
+        channels: usize,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let (f, h, w) = self.latent_grid();
         Tensor::randn(0f32, 1.0, (1, channels, f, h, w), dev)
     }
@@ -165,13 +169,13 @@ pub(crate) fn time<T>(
 /// Peak memory while the bench runs: on CUDA the GPU's memory in use (total minus free, the
 /// whole device, as nvidia-smi shows it) sampled every 5 ms on a thread of its own; on the CPU
 /// the process's peak resident memory.
-struct MemoryMeter {
+pub(crate) struct MemoryMeter {
     #[cfg(feature = "cuda")]
     gpu: Option<gpu_meter::GpuMeter>,
 }
 
 impl MemoryMeter {
-    fn start(device: &Device) -> Self {
+    pub(crate) fn start(device: &Device) -> Self {
         #[cfg(feature = "cuda")]
         {
             Self {
@@ -194,7 +198,7 @@ impl MemoryMeter {
     }
 
     /// The peak so far; `since_reset` gives the peak since the last [`Self::reset`] on CUDA.
-    fn peak(&self, since_reset: bool) -> Option<u64> {
+    pub(crate) fn peak(&self, since_reset: bool) -> Option<u64> {
         #[cfg(feature = "cuda")]
         if let Some(gpu) = &self.gpu {
             return Some(gpu.peak(since_reset));
@@ -203,7 +207,7 @@ impl MemoryMeter {
         peak_rss_bytes()
     }
 
-    fn reset(&self) {
+    pub(crate) fn reset(&self) {
         #[cfg(feature = "cuda")]
         if let Some(gpu) = &self.gpu {
             gpu.reset();

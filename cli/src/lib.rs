@@ -5,6 +5,7 @@
 //! generation service.
 
 pub mod bench;
+pub mod bench_budget;
 pub mod bench_upscale;
 pub mod contact_sheet;
 pub mod exr_out;

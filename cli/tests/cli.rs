@@ -795,3 +795,41 @@ fn bad_upscale_flags_exit_2_and_say_what_to_change() {
         assert!(!err.contains("panicked"), "{extra:?}: {err}");
     }
 }
+
+#[test]
+fn vram_prints_the_plan_and_the_clip_is_the_same_under_any_budget() {
+    let cache = tempfile::tempdir().unwrap();
+    let a = tempfile::tempdir().unwrap();
+    let o = run(tiny_generate(
+        cache.path(),
+        a.path(),
+        &strings(&["--vram", "8"]),
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("memory budget 8: planned peak: "),
+        "{}",
+        stderr(&o)
+    );
+    // The budget is left out of the clip key: another budget is a cache hit of the same clip.
+    let b = tempfile::tempdir().unwrap();
+    let o = run(tiny_generate(
+        cache.path(),
+        b.path(),
+        &strings(&["--vram", "16"]),
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for i in 0..5 {
+        let name = format!("f.{i:04}.png");
+        assert_eq!(
+            std::fs::read(a.path().join(&name)).unwrap(),
+            std::fs::read(b.path().join(&name)).unwrap()
+        );
+    }
+    let o = run(tiny_generate(
+        cache.path(),
+        b.path(),
+        &strings(&["--vram", "huge"]),
+    ));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -94,3 +94,64 @@ fn a_whole_model_folder_still_fits_together() {
     );
     assert!(out.contains("components fit together: yes"), "{out}");
 }
+
+/// `t2v info --plan` with `flags`, on the tiny model folder.
+fn plan(flags: &[&str]) -> (Output, String) {
+    let cache = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_t2v"))
+        .env("T2V_CACHE_DIR", cache.path())
+        .args(["info", "--plan", "--model"])
+        .arg(fixtures().join("tiny-diffusers"))
+        .args(flags)
+        .output()
+        .expect("t2v runs");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    (o, out)
+}
+
+#[test]
+fn plan_ends_with_the_planned_peak_and_needs_no_tokenizer() {
+    // The component folders with their configs, and no tokenizer anywhere.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = fixtures().join("tiny-diffusers");
+    for sub in ["transformer", "vae", "text_encoder"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(tiny.join(sub)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, dir.path().join(sub).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_t2v"))
+        .env("T2V_CACHE_DIR", dir.path().join("cache"))
+        .args(["info", "--plan", "--model"])
+        .arg(dir.path())
+        .args([
+            "--vram", "8", "--width", "64", "--height", "64", "--frames", "9",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("tokenizer: not given"), "{out}");
+    let last = out.trim_end().lines().last().unwrap();
+    assert!(
+        last.starts_with("planned peak: ") && last.ends_with("budget 8.00 GiB"),
+        "{out}"
+    );
+    assert!(out.contains("residency plan: 64x64, 9 frames"), "{out}");
+    assert!(out.contains("denoise step"), "{out}");
+}
+
+#[test]
+fn an_unparsable_budget_is_bad_input() {
+    let (o, _) = plan(&["--vram", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("memory budget `lots`"));
+    let (o, out) = plan(&["--vram", "12"]);
+    assert!(o.status.success());
+    assert!(out.trim_end().ends_with("budget 12.00 GiB"), "{out}");
+}

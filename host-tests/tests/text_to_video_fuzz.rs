@@ -155,6 +155,7 @@ const PARAMS: &[&str] = &[
     "model",
     "loras",
     "device",
+    "memory",
     "colour",
     "cache",
 ];
@@ -266,6 +267,7 @@ impl Fuzzer {
             }),
             "sampler" => ParamValue::Int(r.random_range(0..3)),
             "device" => ParamValue::Int(r.random_range(0..4)),
+            "memory" => ParamValue::Int(r.random_range(-1..6)),
             "colour" => ParamValue::Int(r.random_range(0..5)),
             "style" => ParamValue::Int(r.random_range(0..12)),
             "cache" => ParamValue::Bool(r.random_bool(0.7)),

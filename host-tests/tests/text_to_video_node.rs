@@ -73,6 +73,7 @@ fn describes_both_contexts_with_every_parameter() {
         "model",
         "loras",
         "device",
+        "memory",
         "colour",
         "cache",
         "generate",
@@ -176,6 +177,12 @@ fn describes_both_contexts_with_every_parameter() {
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
             ["auto", "CUDA", "CPU"]
+        );
+        assert_eq!(
+            prop("memory")
+                .get_strings(kOfxParamPropChoiceOption)
+                .unwrap(),
+            ["auto", "24 GB", "16 GB", "12 GB", "8 GB"]
         );
         assert_eq!(
             prop("colour")
@@ -742,4 +749,25 @@ fn style_and_tags_append_their_words_to_the_prompt() {
         "{status}"
     );
     assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
+}
+
+#[test]
+fn the_memory_choice_reaches_the_service_and_its_plan_is_logged() {
+    let prompt = "memory budget: a lighthouse at night";
+    let host = natron(true);
+    let plugin = node_plugin(&host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    configure(&instance, prompt, 3);
+    instance.set_param("memory", 4).unwrap(); // 8 GB
+    let expected = reference(prompt, 3);
+    let image = render_f32(&instance, 1.0);
+    assert_shows(&image, &expected[0]);
+    let log = log_text();
+    let plan: Vec<&str> = log.lines().filter(|l| l.contains("memory 8: ")).collect();
+    assert!(plan.iter().any(|l| l.contains("residency plan: ")), "{log}");
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("planned peak: ") && l.contains("budget 8.00 GiB")),
+        "{log}"
+    );
 }

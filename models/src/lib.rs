@@ -10,6 +10,7 @@ pub mod error;
 pub mod lora;
 pub mod ops;
 pub mod pipeline;
+pub mod residency;
 pub mod sampling;
 pub mod text;
 pub mod upscale;

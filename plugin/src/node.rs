@@ -34,6 +34,9 @@ pub fn clip_key(s: &Settings) -> Settings {
         first_frame: 0,
         colour: None,
         cache: true,
+        // An execution choice: the same clip under any budget (the service's key tells tiled
+        // decodes apart).
+        memory: Default::default(),
         ..s.clone()
     }
 }
@@ -138,6 +141,7 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     if let Some(upscale) = &request.upscale {
         upscale.output_size(settings.width, settings.height)?;
     }
+    request.memory = settings.memory;
     Ok((request, service))
 }
 
@@ -209,6 +213,15 @@ impl State {
                 );
             }
         });
+        // The plan is decided from the headers before anything loads; log it whole.
+        match service.plan(&request) {
+            Ok(plan) => {
+                for line in plan.text.lines() {
+                    crate::log!("job {tag}: memory {}: {line}", settings.memory);
+                }
+            }
+            Err(e) => crate::log!("job {tag}: memory {}: {}", settings.memory, e.message),
+        }
         let handle = Arc::new(service.submit_observed(request, Some(observer))?);
         crate::log!(
             "job {tag}: submitted ({}x{}, {} frames, {} steps, seed {})",

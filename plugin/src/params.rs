@@ -10,7 +10,7 @@ use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_bridge::request::LoraSpec;
 pub use t2v_bridge::upscale::MAX_OUTPUT_SIDE;
-use t2v_bridge::{DeviceChoice, Sampler, Sampling, StepCache, Upscale, UpscaleTarget};
+use t2v_bridge::{DeviceChoice, MemoryBudget, Sampler, Sampling, StepCache, Upscale, UpscaleTarget};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
@@ -35,6 +35,7 @@ pub const UPSCALER: &str = "upscaler";
 pub const MODEL: &str = "model";
 pub const LORAS: &str = "loras";
 pub const DEVICE: &str = "device";
+pub const MEMORY: &str = "memory";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
 pub const GENERATE: &str = "generate";
@@ -83,6 +84,14 @@ pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("CUDA", DeviceChoice::Cuda(0)),
     ("CPU", DeviceChoice::Cpu),
 ];
+/// The `memory` choices: the GPU memory a generation may use (see docs/node.md).
+pub const MEMORIES: &[(&str, MemoryBudget)] = &[
+    ("auto", MemoryBudget::Auto),
+    ("24 GB", MemoryBudget::Gib(24)),
+    ("16 GB", MemoryBudget::Gib(16)),
+    ("12 GB", MemoryBudget::Gib(12)),
+    ("8 GB", MemoryBudget::Gib(8)),
+];
 /// The `colour` choices; `None` is `auto`, the host's working space (see [`crate::working_space`]).
 /// `auto` is last so that the indices saved in scripts before it existed keep their meaning.
 pub const COLOURS: &[(&str, Option<Colour>)] = &[
@@ -127,6 +136,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             MODEL,
             LORAS,
             DEVICE,
+            MEMORY,
             COLOUR,
             CACHE,
         ],
@@ -334,6 +344,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
+    ParamDescriptor::choice(MEMORY, &labels(MEMORIES))
+        .label("GPU Memory")
+        .hint("The GPU memory a generation may use: auto (what is free on the GPU, less a margin for the host) or your card's size. Smaller budgets keep the text encoder off the GPU, stream the transformer's blocks and decode in tiles: slower, same clip")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
     ParamDescriptor::choice(COLOUR, &labels(COLOURS))
         .label("Output Colour")
         .hint("auto: the host's working space (linear in Nuke and Natron, the model's sRGB in Resolve, what a colour-managed host asks for); sRGB display: the model's pixels as they are; linear: sRGB decoded; Rec.709: the BT.709 curve. The Source input is read in the same colour")
@@ -437,6 +453,7 @@ pub struct Settings {
     /// LoRAs as typed: `FILE[:STRENGTH]` per line.
     pub loras: String,
     pub device: DeviceChoice,
+    pub memory: MemoryBudget,
     /// `None`: `auto`, the host's working space.
     pub colour: Option<Colour>,
     pub cache: bool,
@@ -524,6 +541,7 @@ impl Settings {
             model: set.param(MODEL)?.get_string(time)?,
             loras: set.param(LORAS)?.get_string(time)?,
             device: pick(DEVICES, int(DEVICE)?),
+            memory: pick(MEMORIES, int(MEMORY)?),
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
             uses_demo: false,

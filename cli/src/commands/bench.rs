@@ -40,6 +40,11 @@ pub struct BenchArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Instead of the stages: the residency plan of this memory budget (auto, 24, 16, 12, 8)
+    /// for each size, its planned peak next to one CFG step of the plan's transformer, timed,
+    /// with the peak GPU memory measured on a GPU.
+    #[arg(long, conflicts_with_all = ["stages", "json"])]
+    vram: Option<t2v_bridge::MemoryBudget>,
 }
 
 fn parse_size(s: &str) -> Result<BenchSize, Failure> {
@@ -139,6 +144,14 @@ pub fn run(args: BenchArgs) -> Result<(), Failure> {
         prompt_tokens: args.prompt_tokens.max(1),
         upscalers,
     };
+    if let Some(budget) = args.vram {
+        let rows = crate::bench_budget::run(&opts, budget, &mut |line| eprintln!("{line}"))?;
+        print!(
+            "{}",
+            crate::bench_budget::table(budget, &opts.device, &rows)
+        );
+        return Ok(());
+    }
     let report =
         bench::run(&opts, &mut |line| eprintln!("{line}")).map_err(|e| failure(e.to_string()))?;
     print!("{}", report.table());

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{
-    DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, ProgressObserver,
-    Request, Sampler, Sampling, Service, ServiceConfig, StepCache, Upscale, UpscaleTarget,
+    DeviceChoice, GenerationParams, Image, JobProgress, Latents, MemoryBudget, Precision,
+    ProgressObserver, Request, Sampler, Sampling, Service, ServiceConfig, StepCache, Upscale,
+    UpscaleTarget,
 };
 use t2v_presets::Presets;
 
@@ -102,6 +103,11 @@ pub struct GenerateArgs {
     /// auto (CUDA when built with it and present, else CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// GPU memory the generation may use: auto (the GPU's free memory less a margin for the
+    /// host; no limit on the CPU) or a card size in GB (24, 16, 12, 8). The fastest plan that
+    /// fits is chosen (`t2v info --plan` prints it); the clip is the same under any budget.
+    #[arg(long, default_value = "auto")]
+    vram: MemoryBudget,
     /// First frame (image-to-video); resized and centre-cropped to the output size.
     #[arg(long)]
     image: Option<PathBuf>,
@@ -570,6 +576,7 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
     let mut request = Request::new(args.models.spec(model_path), params);
     request.model.loras = args.loras.clone();
     request.precision = precision;
+    request.memory = args.vram;
     request.image = args.image.as_deref().map(load_image).transpose()?;
     request.init_latents = args
         .init_latents
@@ -653,6 +660,12 @@ fn generate_clip(
     }
     let service = service.as_ref().expect("started above");
     let json = args.progress == ProgressFormat::Json;
+    if !args.quiet && !json {
+        // The plan the service will run (its errors come from submit, below).
+        if let Ok(plan) = service.plan(&request) {
+            eprintln!("memory budget {}: {}", args.vram, plan.peak_line());
+        }
+    }
     let (observer, events) = progress_channel();
     let job = service.submit_observed(request, json.then_some(observer))?;
     let frame_count = job.frame_count();

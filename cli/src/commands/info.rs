@@ -4,19 +4,43 @@
 use super::{bad_input, Failure, ModelArgs};
 use clap::Args;
 use t2v_bridge::device::{list_devices, parse_dtype};
-use t2v_bridge::DeviceChoice;
-use t2v_models::checkpoint::{self, configs, validate, ComponentFiles, ModelFiles};
+use t2v_bridge::{DeviceChoice, MemoryBudget};
+use t2v_models::checkpoint::{
+    self, configs, validate, ComponentFiles, FoundComponents, ModelFiles,
+};
+use t2v_models::residency::{self, ModelInventory, PlanRequest};
 
 #[derive(Args)]
 pub struct InfoArgs {
     #[command(flatten)]
     models: ModelArgs,
-    /// The compute dtype to report per-component precisions for: f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    dtype: String,
+    /// The compute dtype to report per-component precisions for (f32, bf16 or f16)
+    /// [default: f32; with --plan bf16, as on a GPU].
+    #[arg(long)]
+    dtype: Option<String>,
     /// The device to report precisions for: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// Print the residency plan of a generation (headers only: no tokenizer needed): what is
+    /// on the GPU at each stage and the planned peak.
+    #[arg(long)]
+    plan: bool,
+    /// The plan's memory budget: auto (this device's free memory; no limit on the CPU) or a
+    /// card size in GB (24, 16, 12, 8).
+    #[arg(long, default_value = "auto", requires = "plan")]
+    vram: MemoryBudget,
+    /// The plan's frame width.
+    #[arg(long, default_value_t = 832, requires = "plan")]
+    width: usize,
+    /// The plan's frame height.
+    #[arg(long, default_value_t = 480, requires = "plan")]
+    height: usize,
+    /// The plan's frame count (4k+1).
+    #[arg(long, default_value_t = 81, requires = "plan")]
+    frames: usize,
+    /// The plan's guidance scale (above 1: classifier-free guidance, two prompts).
+    #[arg(long, default_value_t = 5.0, requires = "plan")]
+    guidance: f64,
 }
 
 fn describe(
@@ -91,11 +115,18 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
         "auto picks: {}",
         t2v_bridge::device::device_name(&DeviceChoice::Auto.resolve()?)
     );
+    let mut args = args;
     if args.models.is_empty() {
-        return Ok(());
+        if !args.plan {
+            return Ok(());
+        }
+        // As `t2v generate` without a model: the demo model.
+        args.models.model = Some(t2v_demo::model_dir());
     }
     let overrides = args.models.overrides();
-    let dtype = parse_dtype(&args.dtype).map_err(|e| bad_input(format!("--dtype: {e}")))?;
+    let default_dtype = if args.plan { "bf16" } else { "f32" };
+    let dtype = parse_dtype(args.dtype.as_deref().unwrap_or(default_dtype))
+        .map_err(|e| bad_input(format!("--dtype: {e}")))?;
     let model = args.models.model.as_deref();
     let found = ModelFiles::find(model, &overrides)?;
     println!(
@@ -142,6 +173,43 @@ pub fn run(args: InfoArgs) -> Result<(), Failure> {
             "{problems} problem(s) with the checkpoint's tensors, listed above"
         )));
     }
+    let fit = print_fit(found.clone(), model);
+    if args.plan {
+        print_plan(&args, &found, dtype, &device)?;
+    }
+    fit
+}
+
+/// The residency plan, last: it ends with the planned-peak line.
+fn print_plan(
+    args: &InfoArgs,
+    found: &FoundComponents,
+    dtype: candle_core::DType,
+    device: &candle_core::Device,
+) -> Result<(), Failure> {
+    let (Some(transformer), Some(vae), Some(text_encoder)) =
+        (&found.transformer, &found.vae, &found.text_encoder)
+    else {
+        return Err(bad_input(
+            "--plan needs the transformer, the VAE and the text encoder (a model folder, or all three files)",
+        ));
+    };
+    let model = ModelInventory::open(transformer, vae, text_encoder)?;
+    let request = PlanRequest {
+        width: args.width,
+        height: args.height,
+        frames: args.frames,
+        guidance: args.guidance > 1.0,
+        dtype,
+    };
+    let budget = args.vram.resolve(t2v_bridge::memory::free_memory(device));
+    let plan = residency::plan(&model, &request, budget)?;
+    println!("\n{plan}");
+    Ok(())
+}
+
+/// Whether the components fit together, and the model's fingerprint.
+fn print_fit(found: FoundComponents, model: Option<&std::path::Path>) -> Result<(), Failure> {
     let Ok(files) = found.finish(model) else {
         println!("components fit together: not checked (only some components given)");
         return Ok(());

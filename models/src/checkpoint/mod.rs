@@ -63,6 +63,38 @@ pub fn build_transformer(
     Ok(model)
 }
 
+/// [`build_transformer`] with the blocks kept in host memory and streamed through `slots`
+/// device slots ([`crate::dit::streaming`]).
+pub fn build_transformer_streamed(
+    weights: &TrackedWeights,
+    cfg: &DitConfig,
+    dtype: DType,
+    device: &Device,
+    slots: usize,
+) -> Result<WanTransformer> {
+    let model = WanTransformer::new_streamed(
+        cfg,
+        weights.var_builder(dtype, device),
+        weights.clone(),
+        slots,
+    )
+    .map_err(|e| in_file(weights, e))?;
+    weights.ensure_all_used("transformer", |_| false)?;
+    Ok(model)
+}
+
+pub fn load_transformer_streamed(
+    files: &ComponentFiles,
+    loras: &Loras,
+    dtype: DType,
+    device: &Device,
+    slots: usize,
+) -> Result<WanTransformer> {
+    let weights = open_component_with_loras(files, loras)?;
+    let cfg = configs::transformer_config(&weights, files.config.as_deref())?;
+    build_transformer_streamed(&weights, &cfg, dtype, device, slots)
+}
+
 pub fn load_transformer(
     files: &ComponentFiles,
     dtype: DType,

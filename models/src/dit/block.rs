@@ -117,6 +117,9 @@ impl Attention {
 pub struct FeedForward {
     proj_in: Linear,
     proj_out: Linear,
+    /// Token slices run one after the other, so that the `[tokens, ffn_dim]` hidden activation
+    /// exists for one slice at a time (a residency plan's choice at 720P); 1: all at once.
+    chunks: usize,
     kernels: Arc<dyn Kernels>,
 }
 
@@ -130,15 +133,30 @@ impl FeedForward {
         Ok(Self {
             proj_in: linear(dim, ffn_dim, vb.pp("net").pp("0").pp("proj"), kernels)?,
             proj_out: linear(ffn_dim, dim, vb.pp("net").pp("2"), kernels)?,
+            chunks: 1,
             kernels: kernels.clone(),
         })
+    }
+
+    fn whole(&self, x: &Tensor) -> Result<Tensor> {
+        self.proj_out
+            .forward(&self.kernels.gelu_tanh(&self.proj_in.forward(x)?)?)
     }
 }
 
 impl Module for FeedForward {
+    /// `x` `[B, N, D]`: every token is independent, so slices of the tokens give the same rows.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.proj_out
-            .forward(&self.kernels.gelu_tanh(&self.proj_in.forward(x)?)?)
+        let tokens = x.dim(1)?;
+        if self.chunks <= 1 || tokens < 2 {
+            return self.whole(x);
+        }
+        let rows = tokens.div_ceil(self.chunks.min(tokens));
+        let slices = (0..tokens)
+            .step_by(rows)
+            .map(|start| self.whole(&x.narrow(1, start, rows.min(tokens - start))?))
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&slices, 1)
     }
 }
 
@@ -186,6 +204,11 @@ impl Block {
 
     pub fn cross_kv(&self, context: &Tensor) -> Result<CrossKv> {
         self.attn2.cross_kv(context)
+    }
+
+    /// Runs the feed-forward over `chunks` token slices (see [`FeedForward`]).
+    pub fn set_ffn_chunks(&mut self, chunks: usize) {
+        self.ffn.chunks = chunks.max(1);
     }
 
     /// `x` `[B, N, D]` in the compute dtype; `time_proj` holds one `[1, 6, D]` f32 row per run of

@@ -10,6 +10,7 @@ pub mod fused_attention;
 pub mod model;
 pub mod modulation;
 pub mod rope;
+pub mod streaming;
 
 pub use config::DitConfig;
 pub use model::{BlockPass, PromptContext, WanTransformer};

@@ -6,10 +6,19 @@ use super::config::DitConfig;
 use super::embeddings::{timestep_sinusoid, TextEmbedder, TimeEmbedder};
 use super::modulation::{per_run, TokenTimesteps};
 use super::rope::Rope3d;
+use super::streaming::{record_block, BlockStream};
 use crate::ops::Kernels;
 use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{linear, Linear, VarBuilder};
 use std::sync::Arc;
+
+/// The blocks on the device, or streamed through a ring of device slots.
+#[derive(Debug, Clone)]
+enum Blocks {
+    Resident(Vec<Block>),
+    Streamed(Arc<BlockStream>),
+}
 
 /// The text of one prompt, prepared for every block: step-invariant, so built once per prompt.
 #[derive(Debug, Clone)]
@@ -27,7 +36,9 @@ pub struct WanTransformer {
     time_embedder: TimeEmbedder,
     time_proj: Linear,
     text_embedder: TextEmbedder,
-    blocks: Vec<Block>,
+    blocks: Blocks,
+    /// Token slices of every block's feed-forward (see [`Self::with_ffn_chunks`]).
+    ffn_chunks: usize,
     /// `[1, 2, D]` f32: shift, scale of the head.
     scale_shift_table: Tensor,
     proj_out: Linear,
@@ -46,22 +57,73 @@ impl WanTransformer {
         vb: VarBuilder,
         kernels: Arc<dyn Kernels>,
     ) -> Result<Self> {
+        let blocks = (0..cfg.num_layers)
+            .map(|i| Self::block(cfg, vb.pp("blocks").pp(i), &kernels))
+            .collect::<Result<Vec<_>>>()?;
+        Self::around_blocks(cfg, vb, Blocks::Resident(blocks), kernels)
+    }
+
+    fn block(cfg: &DitConfig, vb: VarBuilder, kernels: &Arc<dyn Kernels>) -> Result<Block> {
+        Block::new(
+            cfg.dim(),
+            cfg.ffn_dim,
+            cfg.num_attention_heads,
+            cfg.cross_attn_norm,
+            cfg.eps,
+            vb,
+            kernels,
+        )
+    }
+
+    /// The transformer with its blocks kept in host memory and streamed through `slots` device
+    /// slots (see [`super::streaming`]); everything else is on `vb`'s device. `host` reads the
+    /// same checkpoint as `vb`, and hands tensors out on the CPU.
+    pub fn new_streamed(
+        cfg: &DitConfig,
+        vb: VarBuilder,
+        host: impl SimpleBackend + Clone + 'static,
+        slots: usize,
+    ) -> Result<Self> {
+        let kernels = crate::ops::fused_kernels();
+        let (dtype, device) = (vb.dtype(), vb.device().clone());
+        let relative = |i: usize, tensors: Vec<(String, Tensor)>| {
+            let prefix = format!("blocks.{i}.");
+            tensors
+                .into_iter()
+                .map(|(n, t)| (n.strip_prefix(&prefix).unwrap_or(&n).to_string(), t))
+                .collect::<Vec<_>>()
+        };
+        let host_blocks = (0..cfg.num_layers)
+            .map(|i| {
+                let (_, tensors) =
+                    record_block(Some(Box::new(host.clone())), dtype, &Device::Cpu, |vb| {
+                        Self::block(cfg, vb.pp("blocks").pp(i), &kernels)
+                    })?;
+                Ok(relative(i, tensors))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let slot_blocks = (0..slots.max(1))
+            .map(|_| {
+                let (block, tensors) = record_block(None, dtype, &device, |vb| {
+                    Self::block(cfg, vb.pp("blocks").pp(0), &kernels)
+                })?;
+                Ok((block, relative(0, tensors)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stream = BlockStream::new(host_blocks, slot_blocks)?;
+        Self::around_blocks(cfg, vb, Blocks::Streamed(Arc::new(stream)), kernels)
+    }
+
+    /// Everything but the blocks.
+    fn around_blocks(
+        cfg: &DitConfig,
+        vb: VarBuilder,
+        blocks: Blocks,
+        kernels: Arc<dyn Kernels>,
+    ) -> Result<Self> {
         let dim = cfg.dim();
         let [pt, ph, pw] = cfg.patch_size;
         let ce = vb.pp("condition_embedder");
-        let blocks = (0..cfg.num_layers)
-            .map(|i| {
-                Block::new(
-                    dim,
-                    cfg.ffn_dim,
-                    cfg.num_attention_heads,
-                    cfg.cross_attn_norm,
-                    cfg.eps,
-                    vb.pp("blocks").pp(i),
-                    &kernels,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             cfg: cfg.clone(),
             patch_weight: vb.get((dim, cfg.in_channels, pt, ph, pw), "patch_embedding.weight")?,
@@ -70,6 +132,7 @@ impl WanTransformer {
             time_proj: linear(dim, 6 * dim, ce.pp("time_proj"))?,
             text_embedder: TextEmbedder::new(cfg.text_dim, dim, ce.pp("text_embedder"), &kernels)?,
             blocks,
+            ffn_chunks: 1,
             scale_shift_table: vb
                 .to_dtype(DType::F32)
                 .get((1, 2, dim), "scale_shift_table")?,
@@ -85,6 +148,44 @@ impl WanTransformer {
 
     pub fn config(&self) -> &DitConfig {
         &self.cfg
+    }
+
+    /// The same weights (shared, not copied) with every block's feed-forward run over
+    /// `chunks` token slices: the hidden activation is `chunks` times smaller, the output the
+    /// same up to float rounding.
+    pub fn with_ffn_chunks(&self, chunks: usize) -> WanTransformer {
+        let mut model = self.clone();
+        model.ffn_chunks = chunks.max(1);
+        if let Blocks::Resident(blocks) = &mut model.blocks {
+            for block in blocks {
+                block.set_ffn_chunks(chunks);
+            }
+        }
+        model
+    }
+
+    /// The streamed blocks, when the transformer streams them.
+    pub fn block_stream(&self) -> Option<&BlockStream> {
+        match &self.blocks {
+            Blocks::Streamed(s) => Some(s),
+            Blocks::Resident(_) => None,
+        }
+    }
+
+    /// Runs `f` on block `index`: the resident one, or the streamed one copied into its slot.
+    fn with_block<R>(&self, index: usize, f: impl FnOnce(&Block) -> Result<R>) -> Result<R> {
+        match &self.blocks {
+            Blocks::Resident(blocks) => f(&blocks[index]),
+            Blocks::Streamed(stream) => stream.with_block(index, |block| {
+                if self.ffn_chunks > 1 {
+                    let mut block = block.clone();
+                    block.set_ffn_chunks(self.ffn_chunks);
+                    f(&block)
+                } else {
+                    f(block)
+                }
+            }),
+        }
     }
 
     pub fn device(&self) -> Device {
@@ -110,10 +211,8 @@ impl WanTransformer {
     /// cross-attention keys and values.
     pub fn prepare_context(&self, text: &Tensor) -> Result<PromptContext> {
         let context = self.text_embedder.forward(&text.to_dtype(self.dtype())?)?;
-        let blocks = self
-            .blocks
-            .iter()
-            .map(|b| b.cross_kv(&context))
+        let blocks = (0..self.cfg.num_layers)
+            .map(|i| self.with_block(i, |b| b.cross_kv(&context)))
             .collect::<Result<_>>()?;
         Ok(PromptContext { blocks })
     }
@@ -218,11 +317,13 @@ impl WanTransformer {
             }
             BlockPass::Run | BlockPass::Record => {
                 let mut x = tokens_in.clone();
-                for (block, cross) in self.blocks.iter().zip(&prompt.blocks) {
+                for (i, cross) in prompt.blocks.iter().enumerate() {
                     if interrupted() {
                         return Ok(None);
                     }
-                    x = block.forward(&x, timesteps, &block_mods, (&cos, &sin), cross)?;
+                    x = self.with_block(i, |block| {
+                        block.forward(&x, timesteps, &block_mods, (&cos, &sin), cross)
+                    })?;
                 }
                 if matches!(pass, BlockPass::Record) {
                     residual = Some((&x - &tokens_in)?);

@@ -201,18 +201,32 @@ pub fn denoise_with(
 /// Decodes normalised latents chunk by chunk, handing `[n, H, W, 3]` frames in [0, 1] to
 /// `progress` as each chunk exists.
 pub fn decode(vae: &WanVae, latents: &Tensor, progress: &mut dyn Progress) -> Result<()> {
+    decode_as(vae, latents, None, progress)
+}
+
+/// [`decode`], in spatial tiles when `tiling` is given (see [`crate::vae::Tiling`]).
+pub fn decode_as(
+    vae: &WanVae,
+    latents: &Tensor,
+    tiling: Option<crate::vae::Tiling>,
+    progress: &mut dyn Progress,
+) -> Result<()> {
     progress.stage(Stage::Decoding)?;
     if progress.cancelled() {
         return Err(Error::Cancelled);
     }
     let z = vae.denormalize_latents(latents)?;
-    vae.decode_streaming(&z, &mut |first, chunk| {
+    let mut on_chunk = |first, chunk: Tensor| {
         progress.frames(first, &video_to_frames(&chunk)?)?;
         if progress.cancelled() {
             return Err(Error::Cancelled);
         }
         Ok(())
-    })
+    };
+    match tiling {
+        None => vae.decode_streaming(&z, &mut on_chunk),
+        Some(tiling) => vae.decode_tiled_streaming(&z, tiling, &mut on_chunk),
+    }
 }
 
 /// The VAE's video `[1, 3, n, H, W]` in [-1, 1] as frames `[n, H, W, 3]` in [0, 1] (f32, on the

@@ -360,6 +360,11 @@ impl Umt5Encoder {
         self.embed_tokens.hidden_size()
     }
 
+    /// The device the encoder computes on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// The checkpoint name the token embedding was read from.
     pub fn embedding_name(&self) -> &'static str {
         self.embedding_name

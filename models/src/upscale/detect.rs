@@ -115,7 +115,7 @@ pub fn detect(w: &TrackedWeights) -> Result<Architecture, String> {
     } else if w.contains("body.0.weight") {
         detect_compact(w).map(Architecture::Compact)
     } else {
-        let example: Vec<_> = w.canonical_names().take(3).collect();
+        let example: Vec<_> = w.canonical_names().map(|(c, _)| c).take(3).collect();
         Err(format!(
             "not a Real-ESRGAN network: it has neither `conv_first.weight` (RRDBNet) nor \
              `body.0.weight` (SRVGGNetCompact); its tensors are named like {example:?}"

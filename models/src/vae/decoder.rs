@@ -172,6 +172,8 @@ pub struct WanVaeDecoder {
     decoder: Decoder3d,
     z_dim: usize,
     patch_size: usize,
+    /// Pixels per latent along each side.
+    spatial_factor: usize,
     dtype: DType,
     device: Device,
 }
@@ -194,6 +196,7 @@ impl WanVaeDecoder {
             decoder: Decoder3d::new(cfg, vb.pp("decoder"), kernels)?,
             z_dim: z,
             patch_size: cfg.patch_size(),
+            spatial_factor: cfg.scale_factor_spatial,
             dtype: vb.dtype(),
             device: vb.device().clone(),
         })
@@ -208,31 +211,54 @@ impl WanVaeDecoder {
         z: &Tensor,
         on_chunk: &mut dyn FnMut(usize, Tensor) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        let (_, channels, frames, _, _) = z.dims5()?;
-        if channels != self.z_dim {
-            return Err(candle_core::Error::Msg(format!(
-                "VAE decode: latents have {channels} channels, expected {}",
-                self.z_dim
-            ))
-            .into());
-        }
-        super::check_dtype_on_device(self.dtype, &self.device)?;
-        let z = z
-            .to_device(&self.device)?
-            .to_dtype(self.dtype)?
-            .permute((0, 2, 1, 3, 4))?;
-        let mut cache = CausalCache::new();
+        let z = self.prepare(z)?;
         let mut next_frame = 0;
-        for i in 0..frames {
-            cache.start_chunk();
-            let x = self.post_quant_conv.forward(&z.narrow(1, i, 1)?)?;
-            let x = self.decoder.forward(&x, &mut cache, i == 0)?;
+        self.each_latent_frame(&z, &mut |x| {
             let chunk = unpatchify(&x, self.patch_size)?.clamp(-1f32, 1f32)?;
             let n = chunk.dim(2)?;
             on_chunk(next_frame, chunk)?;
             next_frame += n;
+            Ok(())
+        })
+    }
+
+    /// `z` `[B, z, T, h, w]` on the decoder's device and dtype, frames first `[B, T, z, h, w]`.
+    pub(super) fn prepare(&self, z: &Tensor) -> Result<Tensor> {
+        let (_, channels, _, _, _) = z.dims5()?;
+        if channels != self.z_dim {
+            candle_core::bail!(
+                "VAE decode: latents have {channels} channels, expected {}",
+                self.z_dim
+            )
+        }
+        super::check_dtype_on_device(self.dtype, &self.device)?;
+        z.to_device(&self.device)?
+            .to_dtype(self.dtype)?
+            .permute((0, 2, 1, 3, 4))
+    }
+
+    /// Decodes prepared latents `[B, T, z, h, w]` one latent frame per decoder call, with
+    /// causal caches of their own, handing each call's patchified frames `[B, n, C, H, W]` on.
+    pub(super) fn each_latent_frame<E: From<candle_core::Error>>(
+        &self,
+        z: &Tensor,
+        on_frames: &mut dyn FnMut(Tensor) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut cache = CausalCache::new();
+        for i in 0..z.dim(1)? {
+            cache.start_chunk();
+            let x = self.post_quant_conv.forward(&z.narrow(1, i, 1)?)?;
+            on_frames(self.decoder.forward(&x, &mut cache, i == 0)?)?;
         }
         Ok(())
+    }
+
+    pub(super) fn patch_size(&self) -> usize {
+        self.patch_size
+    }
+
+    pub(super) fn spatial_factor(&self) -> usize {
+        self.spatial_factor
     }
 
     /// [`Self::decode_streaming`] collected into one `[B, 3, F, H, W]` clip.

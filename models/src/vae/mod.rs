@@ -16,12 +16,14 @@ mod patchify;
 mod resample;
 mod resnet;
 mod shortcut;
+mod tiled;
 
-pub use causal_conv::{CausalCache, CausalConv3d};
+pub use causal_conv::{CausalCache, CausalConv3d, CACHE_T};
 pub use config::{VaeConfig, WAN22_LATENTS_MEAN, WAN22_LATENTS_STD};
 pub use decoder::WanVaeDecoder;
 pub use encoder::WanVaeEncoder;
 pub use patchify::{patchify, unpatchify};
+pub use tiled::Tiling;
 
 use crate::ops::{fused_kernels, Kernels};
 use candle_core::{DType, Result, Tensor};
@@ -90,6 +92,16 @@ impl WanVae {
         on_chunk: &mut dyn FnMut(usize, Tensor) -> crate::Result<()>,
     ) -> crate::Result<()> {
         self.decoder.decode_streaming(z, on_chunk)
+    }
+
+    /// See [`WanVaeDecoder::decode_tiled_streaming`].
+    pub fn decode_tiled_streaming(
+        &self,
+        z: &Tensor,
+        tiling: Tiling,
+        on_chunk: &mut dyn FnMut(usize, Tensor) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        self.decoder.decode_tiled_streaming(z, tiling, on_chunk)
     }
 
     /// See [`WanVaeDecoder::decode`].

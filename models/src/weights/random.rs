@@ -5,6 +5,7 @@ use candle_nn::{Init, VarBuilder};
 /// Random weights of whatever shape a layer asks for: the real-size architecture without a
 /// download, for benchmarks. Weights are `N(0, 1/fan_in)`, 1-D tensors (biases, norm scales)
 /// are ones scaled small, so activations stay finite through many layers.
+#[derive(Debug, Clone, Copy)]
 pub struct RandomWeights;
 
 impl RandomWeights {

@@ -54,6 +54,14 @@ impl TrackedWeights {
         self.inner.stored_name.get(canonical).map(String::as_str)
     }
 
+    /// Every tensor the layers can ask for: `(canonical name, stored name)`, in no order.
+    pub fn canonical_names(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.inner
+            .stored_name
+            .iter()
+            .map(|(c, s)| (c.as_str(), s.as_str()))
+    }
+
     /// Records `canonical` as consumed without reading it (header-only checks).
     pub fn mark_used(&self, canonical: &str) {
         if let Some(stored) = self.inner.stored_name.get(canonical) {
@@ -63,11 +71,6 @@ impl TrackedWeights {
                 .expect("weights tracker poisoned")
                 .insert(stored.clone());
         }
-    }
-
-    /// Every name the layers can ask for.
-    pub fn canonical_names(&self) -> impl Iterator<Item = &str> {
-        self.inner.stored_name.keys().map(String::as_str)
     }
 
     pub fn source(&self) -> &Arc<dyn TensorSource> {
