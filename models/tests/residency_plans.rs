@@ -234,7 +234,7 @@ fn sizes_are_read_from_safetensors_headers_in_their_stored_dtype() {
     let path = dir.path().join("t.safetensors");
     let fp8 = vec![0u8; 4 * 8];
     let bf16 = vec![0u8; 6 * 2];
-    let f32 = vec![0u8; 3 * 4];
+    let f32 = 1.0f32.to_le_bytes().to_vec();
     let tensors = [
         (
             "blocks.1.ffn.net.2.weight",
@@ -242,7 +242,7 @@ fn sizes_are_read_from_safetensors_headers_in_their_stored_dtype() {
         ),
         (
             "blocks.1.ffn.net.2.scale_weight",
-            TensorView::new(Dtype::F32, vec![3], &f32).unwrap(),
+            TensorView::new(Dtype::F32, vec![1], &f32).unwrap(),
         ),
         (
             "proj_out.weight",
@@ -253,10 +253,11 @@ fn sizes_are_read_from_safetensors_headers_in_their_stored_dtype() {
     let source = Arc::new(SafetensorsSource::open(&[path]).unwrap()) as Arc<dyn TensorSource>;
     let weights = TrackedWeights::new(source, |n| Some(n.to_string()));
     let c = ComponentWeights::from_tracked(Component::Transformer, &weights);
-    assert_eq!(c.stored_bytes(), 32 + 12 + 12);
+    // The scale belongs to its weight (read with it), not a tensor of its own.
+    assert_eq!(c.stored_bytes(), 32 + 12);
     assert_eq!(c.block_count(), 2);
-    // In bf16: the fp8 weight stays 32 bytes, the f32 scale and the bf16 head become 2 bytes each.
-    assert_eq!(c.block_bytes(1, DType::BF16), 32 + 6);
+    // In bf16: the fp8 weight stays 32 bytes, the bf16 head 12.
+    assert_eq!(c.block_bytes(1, DType::BF16), 32);
     assert_eq!(c.outside_blocks_bytes(DType::BF16), 12);
 }
 
@@ -311,4 +312,30 @@ fn configs_alone_give_the_manifests_inventory() {
             b.largest_block_bytes(DType::BF16)
         );
     }
+}
+
+#[test]
+fn gguf_storage_is_counted_by_its_block_bytes() {
+    use t2v_models::checkpoint::{Component, ModelFiles, Overrides};
+    use t2v_models::residency::ComponentWeights;
+    let path = common::fixtures().join("gguf").join("tiny-dit-Q8_0.gguf");
+    let files = ModelFiles::find(
+        None,
+        &Overrides {
+            transformer: Some(path),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let weights = checkpoint::open_component(&files.transformer.unwrap()).unwrap();
+    let c = ComponentWeights::from_tracked(Component::Transformer, &weights);
+    let file_sizes: u64 = weights.source().stored_sizes().iter().map(|(_, b)| b).sum();
+    assert_eq!(c.stored_bytes(), file_sizes);
+    let q8 =
+        |e: &&t2v_models::residency::WeightEntry| e.name.starts_with("blocks.0.attn1.to_q.weight");
+    let entry = c.entries.iter().find(q8).expect("a block linear");
+    // Q8_0: 34 bytes per 32 weights, held as blocks on the device in any compute dtype.
+    assert!(entry.packed);
+    assert_eq!(entry.stored_bytes, entry.elements / 32 * 34);
+    assert_eq!(entry.device_bytes(DType::BF16), entry.stored_bytes);
 }

@@ -10,7 +10,9 @@ use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_bridge::request::LoraSpec;
 pub use t2v_bridge::upscale::MAX_OUTPUT_SIDE;
-use t2v_bridge::{DeviceChoice, MemoryBudget, Sampler, Sampling, StepCache, Upscale, UpscaleTarget};
+use t2v_bridge::{
+    DeviceChoice, MemoryBudget, Sampler, Sampling, StepCache, Upscale, UpscaleTarget,
+};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";

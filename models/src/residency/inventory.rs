@@ -113,11 +113,15 @@ impl ComponentWeights {
             .filter(|(canonical, _)| !tied_duplicate(canonical))
             .filter_map(|(canonical, stored)| {
                 let info = infos.get(stored)?;
-                Some(WeightEntry::from_info(
-                    canonical,
-                    info,
-                    block_index(component, canonical),
-                ))
+                let block = block_index(component, canonical);
+                let entry = WeightEntry::from_info(canonical, info, block);
+                // A GGUF tensor's header gives its decoded dtype; its blocks take fewer bytes.
+                Some(match weights.source().stored_bytes(stored) {
+                    Some(bytes) if bytes < entry.stored_bytes => {
+                        WeightEntry::packed(canonical, entry.elements, bytes, block)
+                    }
+                    _ => entry,
+                })
             })
             .collect();
         entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -149,10 +153,17 @@ impl ComponentWeights {
             .sum()
     }
 
-    /// The largest block: the size of one streaming slot.
+    /// The largest block: the size of one streaming slot. Streamed blocks are copied densely in
+    /// the compute dtype, whatever their file stores.
     pub fn largest_block_bytes(&self, compute: DType) -> u64 {
         (0..self.block_count())
-            .map(|b| self.block_bytes(b, compute))
+            .map(|b| {
+                self.entries
+                    .iter()
+                    .filter(|e| e.block == Some(b))
+                    .map(|e| e.elements * compute.size_in_bytes() as u64)
+                    .sum::<u64>()
+            })
             .max()
             .unwrap_or(0)
     }
@@ -376,7 +387,8 @@ mod tests {
             None,
         ));
         assert_eq!(c.block_count(), 2);
-        assert_eq!(c.largest_block_bytes(DType::BF16), 150);
+        // A streamed block is copied densely, whatever its file stores.
+        assert_eq!(c.largest_block_bytes(DType::BF16), 600);
         assert_eq!(c.outside_blocks_bytes(DType::BF16), 20);
         assert_eq!(c.device_bytes(DType::BF16), 220);
         assert_eq!(c.dequantize_scratch_bytes(DType::BF16), 600);
