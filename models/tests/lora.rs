@@ -332,50 +332,58 @@ fn fuzz_lora_files() {
     fuzz("LoRA file", 400, hostile(seed), read);
 }
 
-/// The on-the-fly path over a real LoRA file: each linear layer of the tiny transformer, its
-/// stored weight left as it is plus the file's changes applied to the input, gives what the
-/// merged weight gives, within 1e-5.
+/// Over a GGUF transformer a LoRA is applied on the fly: the block linears keep their Q8_0 blocks
+/// and add the LoRA's changes to their output, and the transformer computes what the same
+/// weights decoded, with the LoRA merged in, compute.
 #[test]
-fn on_the_fly_changes_from_a_file_equal_the_merged_weights() {
-    use candle_core::Module;
+fn over_gguf_weights_loras_apply_on_the_fly_and_equal_merging() {
+    use t2v_models::checkpoint::configs;
+    use t2v_models::ops::linear::linear;
+    use t2v_models::weights::stored::build_with_stored;
     let dev = Device::Cpu;
-    let files = transformer_files(&tiny_diffusers());
-    let plain = checkpoint::open_component(&files).unwrap();
+    // The tiny model's folder gives the config; the transformer is its Q8_0 GGUF.
+    let files = ModelFiles::resolve(
+        Some(&tiny_original()),
+        &Overrides {
+            transformer: Some(fixtures().join("gguf").join("tiny-dit-Q8_0.gguf")),
+            ..Overrides::default()
+        },
+    )
+    .unwrap()
+    .transformer;
+    let plain = forward(&checkpoint::load_transformer(&files, DType::F32, &dev).unwrap());
     for (file, strength) in [("wan.safetensors", 0.6), ("kohya.safetensors", -1.0)] {
         let loras = Loras::open(&[LoraSpec {
             path: lora_file(file),
             strength,
         }])
         .unwrap();
-        let merged = checkpoint::open_component_with_loras(&files, &loras).unwrap();
-        let deltas = loras
-            .linear_deltas(t2v_models::checkpoint::Component::Transformer, &plain, &dev)
-            .unwrap();
-        assert!(deltas.len() >= 20, "{file}: {} modules", deltas.len());
-        for (module, d) in deltas {
-            let get = |w: &t2v_models::weights::TrackedWeights, n: &str| {
-                w.source()
-                    .load(w.stored_name(n).unwrap(), DType::F32, &dev)
-                    .unwrap()
-            };
-            let linear = |w| {
-                candle_nn::Linear::new(
-                    get(w, &format!("{module}.weight")),
-                    Some(get(w, &format!("{module}.bias"))),
-                )
-            };
-            let in_dim = get(&plain, &format!("{module}.weight")).dim(1).unwrap();
-            let x = Tensor::randn(0f32, 1.0, (3, in_dim), &dev).unwrap();
-            let on_the_fly = t2v_models::lora::LoraLinear::new(linear(&plain), d)
-                .forward(&x)
-                .unwrap();
-            let merged_out = linear(&merged).forward(&x).unwrap();
-            let diff = max_abs_diff(&on_the_fly, &merged_out);
-            assert!(diff < 1e-5, "{file} {module}: {diff}");
-            assert!(
-                max_abs_diff(&merged_out, &linear(&plain).forward(&x).unwrap()) > 1e-3,
-                "{file} {module} changes"
-            );
-        }
+        let weights = checkpoint::open_component_with_loras(&files, &loras).unwrap();
+        let vb = weights.var_builder(DType::F32, &dev);
+        let kernels = t2v_models::ops::fused_kernels();
+        let q = build_with_stored(&weights, || {
+            linear(32, 32, vb.pp("blocks.0.attn1.to_q"), &kernels)
+        })
+        .unwrap();
+        let (base, deltas) = q.weight().split_lora();
+        assert!(
+            base.is_stored() && deltas.is_some(),
+            "{file}: Q8_0 blocks plus the LoRA"
+        );
+
+        let cfg = configs::transformer_config(&weights, files.config.as_deref()).unwrap();
+        let on_the_fly =
+            forward(&checkpoint::build_transformer(&weights, &cfg, DType::F32, &dev).unwrap());
+        // Without `build_with_stored` every weight is read densely, the LoRA merged in.
+        let merged =
+            forward(&WanTransformer::new(&cfg, weights.var_builder(DType::F32, &dev)).unwrap());
+        let diff = max_abs_diff(&on_the_fly, &merged);
+        println!("{file}@{strength}: on the fly vs merged max |diff| {diff:.2e}");
+        // Measured: 2.2e-6 and 2.0e-6.
+        assert!(diff < 1e-5, "{file}: {diff}");
+        assert!(
+            max_abs_diff(&on_the_fly, &plain) > 1e-3,
+            "{file} changes the output"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! (`y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ`), which never forms the `[out, in]` matrix and so works over a base
 //! weight stored in any format.
 
-use candle_core::{DType, Module, Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 /// One module's change to its weight, strength and `alpha / rank` folded into `scale`.
 #[derive(Debug, Clone)]
@@ -72,6 +72,47 @@ impl LinearDeltas {
         self.weight.is_empty() && self.bias.is_empty()
     }
 
+    /// The bytes its tensors take.
+    pub fn bytes(&self) -> usize {
+        let size = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        let weight: usize = self
+            .weight
+            .iter()
+            .map(|d| match d {
+                WeightDelta::LowRank { down, up, .. } => size(down) + size(up),
+                WeightDelta::Full { diff, .. } => size(diff),
+            })
+            .sum();
+        weight + self.bias.iter().map(|(b, _)| size(b)).sum::<usize>()
+    }
+
+    /// The same changes on `device`.
+    pub fn to_device(&self, device: &candle_core::Device) -> Result<Self> {
+        let weight = self
+            .weight
+            .iter()
+            .map(|d| {
+                Ok(match d {
+                    WeightDelta::LowRank { down, up, scale } => WeightDelta::LowRank {
+                        down: down.to_device(device)?,
+                        up: up.to_device(device)?,
+                        scale: *scale,
+                    },
+                    WeightDelta::Full { diff, scale } => WeightDelta::Full {
+                        diff: diff.to_device(device)?,
+                        scale: *scale,
+                    },
+                })
+            })
+            .collect::<Result<_>>()?;
+        let bias = self
+            .bias
+            .iter()
+            .map(|(b, s)| Ok((b.to_device(device)?, *s)))
+            .collect::<Result<_>>()?;
+        Ok(LinearDeltas { weight, bias })
+    }
+
     /// `base_out` (the layer's output for `x`) plus every change, in `base_out`'s dtype.
     pub fn add_to(&self, x: &Tensor, base_out: &Tensor) -> Result<Tensor> {
         let mut y = base_out.clone();
@@ -86,38 +127,11 @@ impl LinearDeltas {
     }
 }
 
-/// A linear layer with its LoRAs applied on the fly: `y = base(x) + Σ s·(x·A)·B`. The base is any
-/// layer (an f32 or bf16 weight, or a quantized one that is never dequantized whole).
-#[derive(Debug, Clone)]
-pub struct LoraLinear<M> {
-    base: M,
-    deltas: LinearDeltas,
-}
-
-impl<M: Module> LoraLinear<M> {
-    pub fn new(base: M, deltas: LinearDeltas) -> Self {
-        LoraLinear { base, deltas }
-    }
-
-    pub fn base(&self) -> &M {
-        &self.base
-    }
-}
-
-impl<M: Module> Module for LoraLinear<M> {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.base.forward(x)?;
-        if self.deltas.is_empty() {
-            return Ok(y);
-        }
-        self.deltas.add_to(x, &y)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
+    use candle_core::Module;
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         let d = (a - b).and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>());
@@ -152,12 +166,10 @@ mod tests {
         };
         let x = Tensor::randn(0f32, 1.0, (2, 5, inp), &dev).unwrap();
 
-        let on_the_fly = LoraLinear::new(
-            candle_nn::Linear::new(w.clone(), Some(b.clone())),
-            deltas.clone(),
-        )
-        .forward(&x)
-        .unwrap();
+        let base_out = candle_nn::Linear::new(w.clone(), Some(b.clone()))
+            .forward(&x)
+            .unwrap();
+        let on_the_fly = deltas.add_to(&x, &base_out).unwrap();
 
         let mut merged_w = w.clone();
         for d in &deltas.weight {

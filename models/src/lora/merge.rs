@@ -1,8 +1,9 @@
 //! A tensor source whose tensors carry LoRA changes: a changed tensor is read in f32, its
-//! changes are added, and the sum is rounded once to the dtype the layer asks for.
+//! changes are added, and the sum is rounded once to the dtype the layer asks for. A changed
+//! weight that its file stores quantized stays stored, its changes applied on the fly.
 
-use super::delta::WeightDelta;
-use crate::weights::{TensorInfo, TensorSource};
+use super::delta::{LinearDeltas, WeightDelta};
+use crate::weights::{StoredWeight, TensorInfo, TensorSource};
 use candle_core::{DType, Device, Tensor};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -77,5 +78,37 @@ impl TensorSource for MergedSource {
             w = (w + p.delta(device)?.dense(&shape)?)?;
         }
         w.to_dtype(dtype)
+    }
+
+    fn load_stored(
+        &self,
+        name: &str,
+        device: &Device,
+    ) -> candle_core::Result<Option<StoredWeight>> {
+        let Some(base) = self.base.load_stored(name, device)? else {
+            return Ok(None);
+        };
+        let Some(patches) = self.patches.get(name) else {
+            return Ok(Some(base));
+        };
+        let weight = patches
+            .iter()
+            .map(|p| p.delta(device))
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Some(StoredWeight::WithLora {
+            base: Box::new(base),
+            deltas: Arc::new(LinearDeltas {
+                weight,
+                bias: Vec::new(),
+            }),
+        }))
+    }
+
+    fn stored_as(&self, name: &str) -> Option<&'static str> {
+        self.base.stored_as(name)
+    }
+
+    fn stored_bytes(&self, name: &str) -> Option<u64> {
+        self.base.stored_bytes(name)
     }
 }

@@ -2,14 +2,16 @@
 //! namings users bring ([`names`]). A LoRA file is read and checked once ([`LoraFile::open`]);
 //! [`Loras::apply`] then puts a component's changes over its weights, so that each changed
 //! tensor is `W + Σ s·(alpha/rank)·B·A` (plus `s·diff`) when the layers read it: the layers
-//! themselves never change. [`LoraLinear`] applies the same changes on the fly instead, for
-//! weights that are stored quantized.
+//! themselves never change. Over a weight stored quantized (fp8, GGUF) the changes are applied to
+//! the layer's input on the fly instead ([`LinearDeltas`] in a [`StoredWeight::WithLora`]).
+//!
+//! [`StoredWeight::WithLora`]: crate::weights::StoredWeight::WithLora
 
 pub mod delta;
 mod merge;
 pub mod names;
 
-pub use delta::{LinearDeltas, LoraLinear, WeightDelta};
+pub use delta::{LinearDeltas, WeightDelta};
 pub use names::{LoraName, Part};
 
 use crate::checkpoint::Component;
@@ -479,36 +481,6 @@ impl Loras {
         }
         let merged = MergedSource::new(weights.source().clone(), patches);
         Ok(TrackedWeights::new(Arc::new(merged), canonical))
-    }
-
-    /// The changes to `component`'s linear layers, by canonical module name (`blocks.0.attn1.to_q`),
-    /// for applying them on the fly ([`LoraLinear`]) over weights that stay stored as they are
-    /// (quantized bases). Checked against `weights` as [`Self::apply`] checks them.
-    pub fn linear_deltas(
-        &self,
-        component: Component,
-        weights: &TrackedWeights,
-        device: &Device,
-    ) -> Result<BTreeMap<String, LinearDeltas>> {
-        let mut out: BTreeMap<String, LinearDeltas> = BTreeMap::new();
-        for (file, strength) in &self.items {
-            for (name, patch) in file.patches(component, *strength, weights)? {
-                let delta = patch.delta(device).map_err(|e| {
-                    Error::checkpoint(&file.origin, format!("reading `{name}`'s change: {e}"))
-                })?;
-                let (module, is_bias) = match name.strip_suffix(".bias") {
-                    Some(m) => (m, true),
-                    None => (name.strip_suffix(".weight").unwrap_or(&name), false),
-                };
-                let d = out.entry(module.to_string()).or_default();
-                // A bias change is always a full delta (`diff_b`).
-                match (is_bias, delta) {
-                    (true, WeightDelta::Full { diff, scale }) => d.bias.push((diff, scale)),
-                    (_, delta) => d.weight.push(delta),
-                }
-            }
-        }
-        Ok(out)
     }
 }
 

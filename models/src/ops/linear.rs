@@ -1,6 +1,7 @@
 //! A linear layer whose bias add is one of its [`Kernels`] (on CUDA one row-broadcast kernel,
 //! [`super::rowwise`]), and candle's bias-free linear layer; both over a [`StoredWeight`], so a
-//! GGUF or fp8 weight is decoded to the compute dtype just before its matmul.
+//! GGUF or fp8 weight is decoded to the compute dtype just before its matmul (and a LoRA on
+//! such a weight is applied to the input on the fly).
 
 use super::Kernels;
 use crate::weights::stored::{stored_weight, StoredWeight};
@@ -38,11 +39,15 @@ impl Module for Linear {
             candle_core::bail!("linear: scalar input")
         };
         let rows: usize = lead.iter().product();
-        let weight = self.weight.materialize(x.dtype())?;
+        let (weight, lora) = self.weight.split_lora();
+        let weight = weight.materialize(x.dtype())?;
         let y = x.reshape((rows, k))?.matmul(&weight.t()?)?;
         let mut shape = lead.to_vec();
         shape.push(weight.dim(0)?);
-        let y = y.reshape(shape)?;
+        let mut y = y.reshape(shape)?;
+        if let Some(lora) = lora {
+            y = lora.add_to(x, &y)?;
+        }
         match &self.bias {
             Some(b) => self.kernels.bias_add(&y, b),
             None => Ok(y),
@@ -77,6 +82,11 @@ impl LinearNoBias {
 
 impl Module for LinearNoBias {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        candle_nn::Linear::new(self.weight.materialize(x.dtype())?, None).forward(x)
+        let (weight, lora) = self.weight.split_lora();
+        let y = candle_nn::Linear::new(weight.materialize(x.dtype())?, None).forward(x)?;
+        match lora {
+            Some(lora) => lora.add_to(x, &y),
+            None => Ok(y),
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! and every tensor of a dense file, is read through the `VarBuilder` as before.
 
 use super::TrackedWeights;
+use crate::lora::LinearDeltas;
 use candle_core::quantized::{QStorage, QTensor};
 use candle_core::{DType, Device, Result, Shape, Tensor};
 use candle_nn::VarBuilder;
@@ -23,6 +24,12 @@ pub enum StoredWeight {
     Gguf { blocks: Arc<QTensor>, shape: Shape },
     /// fp8 e4m3fn values on their device and the per-tensor scale they are multiplied by.
     Fp8 { values: Tensor, scale: Option<f32> },
+    /// A stored weight with LoRA changes that are applied to the layer's input on the fly
+    /// (`x·Wᵀ + s·(x·Aᵀ)·Bᵀ`), so the stored weight is never decoded whole with them merged.
+    WithLora {
+        base: Box<StoredWeight>,
+        deltas: Arc<LinearDeltas>,
+    },
 }
 
 impl StoredWeight {
@@ -37,6 +44,22 @@ impl StoredWeight {
                 .reshape(shape.clone())?
                 .to_dtype(dtype),
             StoredWeight::Fp8 { values, scale } => fp8_to_f32(values, *scale)?.to_dtype(dtype),
+            StoredWeight::WithLora { base, deltas } => {
+                let shape = base.shape().dims().to_vec();
+                let mut w = base.materialize(DType::F32)?;
+                for d in &deltas.weight {
+                    w = (w + d.dense(&shape)?)?;
+                }
+                w.to_dtype(dtype)
+            }
+        }
+    }
+
+    /// The weight a layer multiplies by and the LoRA changes it then adds on the fly, if any.
+    pub fn split_lora(&self) -> (&StoredWeight, Option<&LinearDeltas>) {
+        match self {
+            StoredWeight::WithLora { base, deltas } => (base, Some(deltas)),
+            other => (other, None),
         }
     }
 
@@ -45,6 +68,7 @@ impl StoredWeight {
             StoredWeight::Dense(t) => t.shape(),
             StoredWeight::Gguf { shape, .. } => shape,
             StoredWeight::Fp8 { values, .. } => values.shape(),
+            StoredWeight::WithLora { base, .. } => base.shape(),
         }
     }
 
@@ -52,6 +76,7 @@ impl StoredWeight {
         match self {
             StoredWeight::Dense(t) | StoredWeight::Fp8 { values: t, .. } => t.device().clone(),
             StoredWeight::Gguf { blocks, .. } => blocks.device(),
+            StoredWeight::WithLora { base, .. } => base.device(),
         }
     }
 
@@ -62,6 +87,7 @@ impl StoredWeight {
                 t.elem_count() * t.dtype().size_in_bytes()
             }
             StoredWeight::Gguf { blocks, .. } => blocks.storage_size_in_bytes(),
+            StoredWeight::WithLora { base, deltas } => base.stored_bytes() + deltas.bytes(),
         }
     }
 
@@ -77,6 +103,10 @@ impl StoredWeight {
             StoredWeight::Fp8 { values, scale } => StoredWeight::Fp8 {
                 values: values.to_device(device)?,
                 scale: *scale,
+            },
+            StoredWeight::WithLora { base, deltas } => StoredWeight::WithLora {
+                base: Box::new(base.to_device(device)?),
+                deltas: Arc::new(deltas.to_device(device)?),
             },
             StoredWeight::Gguf { blocks, shape } => {
                 if blocks.device().same_device(device) {
