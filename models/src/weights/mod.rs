@@ -1,9 +1,9 @@
 //! Where tensors come from: checkpoint files (safetensors, fp8 safetensors with their scales,
 //! GGUF, torch `.pth`), or, for the real-size layout tests, a manifest that hands out zero tensors
 //! without allocating them. GGUF blocks and fp8 weights can stay as stored in the layers that
-//! decode them per call ([`stored`]). A
-//! [`TrackedWeights`] puts one canonical naming scheme over any source, checks every shape the
-//! layers ask for, and records what was consumed so that leftovers can be reported.
+//! decode them per call ([`stored`]). A [`TrackedWeights`] puts one canonical naming scheme over
+//! any source, checks every shape the layers ask for, and records what was consumed so that
+//! leftovers can be reported.
 
 pub mod gguf;
 mod pth;
