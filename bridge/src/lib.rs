@@ -50,5 +50,5 @@ pub use job::{Clip, JobHandle, ProgressObserver};
 pub use metadata::ClipMetadata;
 pub use params::{GenerationParams, Sampler};
 pub use progress::{JobProgress, JobStage};
-pub use request::{Image, Latents, ModelSpec, Overrides, Request};
+pub use request::{Image, Latents, LoraSpec, ModelSpec, Overrides, Request};
 pub use service::{Service, ServiceStats};
