@@ -54,6 +54,6 @@ pub use memory::{MemoryBudget, PlanReport};
 pub use metadata::ClipMetadata;
 pub use params::{GenerationParams, Sampler, Sampling, StepCache};
 pub use progress::{JobProgress, JobStage};
-pub use request::{Image, Latents, ModelSpec, Overrides, Request};
+pub use request::{Image, Latents, LoraSpec, ModelSpec, Overrides, Request};
 pub use service::{Service, ServiceStats};
 pub use upscale::{Upscale, UpscaleTarget};

@@ -441,8 +441,9 @@ impl Loras {
         Loras::default()
     }
 
-    /// Opens every file; a file that changes neither the transformer nor the text encoder is
-    /// an error (it would silently do nothing).
+    /// Opens and checks every file ([`LoraFile::open`]): each changes the transformer or the
+    /// text encoder, since a file with no tensors, or with a tensor in no known naming, is
+    /// refused there.
     pub fn open(specs: &[LoraSpec]) -> Result<Self> {
         let mut items = Vec::with_capacity(specs.len());
         for spec in specs {
