@@ -133,9 +133,6 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     // settings make the same clip, cached once for both.
     let mut request = Request::new(ModelSpec::folder(model), params);
     request.upscale = settings.upscale_request()?;
-    if let Some(upscale) = &request.upscale {
-        upscale.output_size(settings.width, settings.height)?;
-    }
     Ok((request, service))
 }
 
