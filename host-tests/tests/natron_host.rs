@@ -153,6 +153,9 @@ fn natron_type_and_value(p: &DocumentedParam) -> (&'static str, Option<Value>) {
         ("ChoiceParam", None)
     } else if kind.starts_with("string, directory") {
         ("PathParam", Some(json!("/tmp/set-from-natron")))
+    } else if kind.starts_with("string, file") {
+        // An OFX file-path string whose file is read (kOfxParamPropStringFilePathExists).
+        ("FileParam", Some(json!("/tmp/set-from-natron.pth")))
     } else if kind.starts_with("string") {
         ("StringParam", Some(json!("set from Natron")))
     } else if kind.starts_with("int") {

@@ -138,9 +138,6 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     let mut request = Request::new(ModelSpec::folder(model), params);
     request.model.loras = settings.loras()?;
     request.upscale = settings.upscale_request()?;
-    if let Some(upscale) = &request.upscale {
-        upscale.output_size(settings.width, settings.height)?;
-    }
     request.memory = settings.memory;
     Ok((request, service))
 }
