@@ -253,8 +253,8 @@ mod cuda {
     use half::{bf16, f16};
     use std::sync::Arc;
 
-    fn err(e: impl std::fmt::Display) -> candle_core::Error {
-        candle_core::Error::Msg(format!("block streaming: {e}"))
+    fn err(e: impl std::fmt::Debug) -> candle_core::Error {
+        candle_core::Error::Msg(format!("block streaming: {e:?}"))
     }
 
     /// One host tensor in page-locked memory.

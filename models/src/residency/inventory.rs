@@ -289,10 +289,13 @@ impl ModelInventory {
     }
 }
 
+/// Names and shapes, in the order the layers asked for them.
+type Taken = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<usize>)>>>;
+
 /// Hands out broadcast zeros of any shape asked for, recording each name and shape.
 #[derive(Default)]
 struct ShapeRecorder {
-    taken: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<usize>)>>>,
+    taken: Taken,
 }
 
 impl candle_nn::var_builder::SimpleBackend for ShapeRecorder {

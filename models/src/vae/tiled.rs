@@ -58,7 +58,11 @@ impl WanVaeDecoder {
         let (ratio, p) = (self.spatial_factor(), self.patch_size());
         let tile = tiling.tile_px / ratio;
         let stride = tiling.stride_px / ratio;
-        if tile == 0 || stride == 0 || tiling.stride_px % p != 0 || tiling.tile_px % p != 0 {
+        if tile == 0
+            || stride == 0
+            || !tiling.stride_px.is_multiple_of(p)
+            || !tiling.tile_px.is_multiple_of(p)
+        {
             return Err(candle_core::Error::Msg(format!(
                 "tiled VAE decode: {}px tiles every {}px do not fit a {ratio}x VAE",
                 tiling.tile_px, tiling.stride_px
