@@ -8,7 +8,6 @@ mod t2v_common;
 use ofx_bindings::{Context, PixelDepth};
 use ofx_test_host::*;
 use std::path::Path;
-use std::time::{Duration, Instant};
 use t2v_bridge::{DeviceChoice, Service, ServiceConfig};
 use t2v_common::*;
 
@@ -71,19 +70,12 @@ fn assert_node_made_the_clip_of(
     })
     .unwrap();
     let key = service.key_for(&request).unwrap();
-    let manifest = scratch()
-        .join("cache/clips")
-        .join(key.to_hex())
-        .join("manifest.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !manifest.is_file() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    if let Err(held) = clip_cached(&key) {
+        panic!(
+            "the node's clip is not under t2v's key for {flags:?} ({:?}); {held}",
+            request.params
+        );
     }
-    assert!(
-        manifest.is_file(),
-        "the node's clip is not under t2v's key for {flags:?} ({:?})",
-        request.params
-    );
 }
 
 #[test]
