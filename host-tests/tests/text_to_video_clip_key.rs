@@ -5,7 +5,6 @@ mod t2v_common;
 
 use ofx_bindings::{Context, PixelDepth};
 use ofx_test_host::*;
-use std::time::{Duration, Instant};
 use t2v_bridge::{DeviceChoice, Precision, Service, ServiceConfig};
 use t2v_common::*;
 
@@ -56,20 +55,7 @@ fn a_clip_rendered_by_the_node_has_the_key_t2v_asks_for() {
     .unwrap();
     let key = service.key_for(&request).unwrap();
 
-    // The entry is complete once its manifest is written, just after the last frame.
-    let manifest = scratch()
-        .join("cache/clips")
-        .join(key.to_hex())
-        .join("manifest.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !manifest.is_file() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    if let Err(held) = clip_cached(&key) {
+        panic!("the node's clip is not under t2v's key {key}; {held}");
     }
-    let cached: Vec<_> = std::fs::read_dir(scratch().join("cache/clips"))
-        .map(|d| d.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default();
-    assert!(
-        manifest.is_file(),
-        "the node's clip is not under t2v's key {key}; the cache holds {cached:?}"
-    );
 }

@@ -8,7 +8,6 @@ mod t2v_common;
 use ofx_bindings::{Context, PixelDepth};
 use ofx_test_host::*;
 use std::path::Path;
-use std::time::{Duration, Instant};
 use t2v_bridge::{DeviceChoice, Service, ServiceConfig};
 use t2v_common::*;
 
@@ -33,11 +32,35 @@ fn dmd_folder(dir: &Path) {
     std::fs::write(dir.join("model_index.json"), index).unwrap();
 }
 
-/// Renders frame 1 and waits until the clip under `t2v`'s key for `flags` is in the cache.
-fn assert_node_made_the_clip_of(instance: &Instance, flags: &[&str]) {
+/// Renders frame 1 and waits until the clip `t2v` makes on `model` for `prompt`, `seed`, the
+/// tests' size and frame count and the `extra` flags is in the cache, under `t2v`'s key.
+fn assert_node_made_the_clip_of(
+    instance: &Instance,
+    model: &Path,
+    prompt: &str,
+    seed: i32,
+    extra: &[&str],
+) {
     instance
         .render_sequence(&[1.0], &RenderRequest::new(0.0, PixelDepth::Float))
         .unwrap();
+    let (size, frames, seed) = (SIZE.to_string(), FRAMES.to_string(), seed.to_string());
+    let mut flags = vec![
+        "--quiet",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        prompt,
+        "--width",
+        &size,
+        "--height",
+        &size,
+        "--frames",
+        &frames,
+        "--seed",
+        &seed,
+    ];
+    flags.extend_from_slice(extra);
     let args = t2v_cli::generate::GenerateArgs::parse_from(flags.iter().copied()).unwrap();
     let request = t2v_cli::generate::request(&args).unwrap();
     let service = Service::new(ServiceConfig {
@@ -47,19 +70,12 @@ fn assert_node_made_the_clip_of(instance: &Instance, flags: &[&str]) {
     })
     .unwrap();
     let key = service.key_for(&request).unwrap();
-    let manifest = scratch()
-        .join("cache/clips")
-        .join(key.to_hex())
-        .join("manifest.json");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !manifest.is_file() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
+    if let Err(held) = clip_cached(&key) {
+        panic!(
+            "the node's clip is not under t2v's key for {flags:?} ({:?}); {held}",
+            request.params
+        );
     }
-    assert!(
-        manifest.is_file(),
-        "the node's clip is not under t2v's key for {flags:?} ({:?})",
-        request.params
-    );
 }
 
 #[test]
@@ -76,26 +92,7 @@ fn a_dmd_model_folder_runs_at_its_own_settings_in_the_node() {
         .set_param("model", folder.to_str().unwrap())
         .unwrap();
     instance.set_param("steps", 40).unwrap();
-    let size = SIZE.to_string();
-    let frames = FRAMES.to_string();
-    assert_node_made_the_clip_of(
-        &instance,
-        &[
-            "--model",
-            folder.to_str().unwrap(),
-            "--prompt",
-            prompt,
-            "--width",
-            &size,
-            "--height",
-            &size,
-            "--frames",
-            &frames,
-            "--seed",
-            "5",
-            "--quiet",
-        ],
-    );
+    assert_node_made_the_clip_of(&instance, &folder, prompt, 5, &[]);
 }
 
 #[test]
@@ -108,27 +105,13 @@ fn the_dmd_choice_is_the_clip_of_t2v_sampler_dmd() {
     instance.set_param("sampler", 2).unwrap(); // dmd, appended after unipc and euler
     instance.set_param("guidance", 1.0).unwrap();
     instance.set_param("shift", 8.0).unwrap();
-    let (size, frames, steps) = (SIZE.to_string(), FRAMES.to_string(), STEPS.to_string());
+    let steps = STEPS.to_string();
     assert_node_made_the_clip_of(
         &instance,
-        &[
-            "--model",
-            tiny_model().to_str().unwrap(),
-            "--prompt",
-            prompt,
-            "--width",
-            &size,
-            "--height",
-            &size,
-            "--frames",
-            &frames,
-            "--steps",
-            &steps,
-            "--seed",
-            "6",
-            "--sampler",
-            "dmd",
-        ],
+        &tiny_model(),
+        prompt,
+        6,
+        &["--steps", &steps, "--sampler", "dmd"],
     );
 }
 
@@ -155,48 +138,16 @@ fn cache_steps_is_the_clip_of_t2v_step_cache() {
         .set_param("model", folder.to_str().unwrap())
         .unwrap();
     instance.set_param("cache_steps", 2).unwrap(); // faster
-    let (size, frames, steps) = (SIZE.to_string(), FRAMES.to_string(), STEPS.to_string());
+    let steps = STEPS.to_string();
     assert_node_made_the_clip_of(
         &instance,
-        &[
-            "--model",
-            folder.to_str().unwrap(),
-            "--prompt",
-            prompt,
-            "--width",
-            &size,
-            "--height",
-            &size,
-            "--frames",
-            &frames,
-            "--steps",
-            &steps,
-            "--seed",
-            "8",
-            "--step-cache",
-            "faster",
-        ],
+        &folder,
+        prompt,
+        8,
+        &["--steps", &steps, "--step-cache", "faster"],
     );
 
     // The draft style brings its own steps and step cache over the node's.
     instance.set_param("style_name", "draft").unwrap();
-    assert_node_made_the_clip_of(
-        &instance,
-        &[
-            "--model",
-            folder.to_str().unwrap(),
-            "--prompt",
-            prompt,
-            "--width",
-            &size,
-            "--height",
-            &size,
-            "--frames",
-            &frames,
-            "--seed",
-            "8",
-            "--style",
-            "draft",
-        ],
-    );
+    assert_node_made_the_clip_of(&instance, &folder, prompt, 8, &["--style", "draft"]);
 }

@@ -48,14 +48,42 @@ pub struct Preset {
 
 /// A style's sampling settings, each optional; names as `t2v generate` takes them
 /// (`"sampler": "unipc" | "euler" | "dmd"`, `"step_cache": "off" | "fast" | "faster"`).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingPreset {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub guidance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shift: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub step_cache: Option<String>,
+}
+
+/// `sampler dmd, steps 3, step_cache fast`: the settings a style sets, as `t2v presets` lists them.
+impl fmt::Display for SamplingPreset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(v) = &self.sampler {
+            parts.push(format!("sampler {v}"));
+        }
+        if let Some(v) = self.steps {
+            parts.push(format!("steps {v}"));
+        }
+        if let Some(v) = self.guidance {
+            parts.push(format!("guidance {v}"));
+        }
+        if let Some(v) = self.shift {
+            parts.push(format!("shift {v}"));
+        }
+        if let Some(v) = &self.step_cache {
+            parts.push(format!("step_cache {v}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
 }
 
 impl SamplingPreset {
@@ -441,6 +469,7 @@ mod tests {
         assert_eq!(s.steps, Some(10));
         assert_eq!(s.step_cache.as_deref(), Some("fast"));
         assert_eq!(p.apply("a fox", Some("draft"), &[]).unwrap(), "a fox");
+        assert_eq!(s.to_string(), "steps 10, step_cache fast");
         assert_eq!(
             p.styles.last().unwrap().name,
             "draft",

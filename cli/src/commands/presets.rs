@@ -17,7 +17,12 @@ pub fn run(args: PresetsArgs) -> Result<(), Failure> {
     if args.json {
         let entries = |list: &[presets::Preset]| -> Vec<serde_json::Value> {
             list.iter()
-                .map(|e| serde_json::json!({ "name": e.name, "append": e.append }))
+                .map(|e| match &e.sampling {
+                    Some(s) => {
+                        serde_json::json!({ "name": e.name, "append": e.append, "sampling": s })
+                    }
+                    None => serde_json::json!({ "name": e.name, "append": e.append }),
+                })
                 .collect()
         };
         let groups: Vec<serde_json::Value> = p
@@ -38,7 +43,10 @@ pub fn run(args: PresetsArgs) -> Result<(), Failure> {
         .unwrap_or(0);
     println!("styles (--style NAME, --styles A,B,C):");
     for s in &p.styles {
-        println!("  {:width$}  {}", s.name, s.append);
+        match &s.sampling {
+            Some(sampling) => println!("  {:width$}  {} [{sampling}]", s.name, s.append),
+            None => println!("  {:width$}  {}", s.name, s.append),
+        }
     }
     for g in &p.tag_groups {
         println!("\ntags: {} (--tag NAME, repeatable):", g.group);

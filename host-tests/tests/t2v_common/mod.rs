@@ -335,3 +335,22 @@ pub fn string_param(instance: &Instance, name: &str) -> String {
         other => panic!("{name}: {other:?}"),
     }
 }
+
+/// Whether the node's clip cache holds a complete entry under `key` (complete once its manifest
+/// is written, just after the last frame), waiting up to a minute for it; else the entries it
+/// holds, for the failure message.
+pub fn clip_cached(key: &t2v_bridge::ClipKey) -> Result<(), String> {
+    let clips = scratch().join("cache/clips");
+    let manifest = clips.join(key.to_hex()).join("manifest.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !manifest.is_file() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if manifest.is_file() {
+        return Ok(());
+    }
+    let held: Vec<_> = std::fs::read_dir(&clips)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    Err(format!("the cache holds {held:?}"))
+}
