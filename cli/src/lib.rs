@@ -21,6 +21,8 @@ mod commands {
     pub mod generate;
     pub(crate) mod info;
     pub(crate) mod presets;
+    pub mod remote;
+    pub(crate) mod worker;
 }
 
 pub use commands::generate;
@@ -98,7 +100,7 @@ struct Cli {
     command: Command,
 }
 
-use commands::{bench as bench_command, cache, info, presets};
+use commands::{bench as bench_command, cache, info, presets, worker};
 
 #[derive(Subcommand)]
 enum Command {
@@ -112,6 +114,8 @@ enum Command {
     Presets(presets::PresetsArgs),
     /// Time each stage with random weights (no model files needed).
     Bench(bench_command::BenchArgs),
+    /// Serve a studio's shared queue as one GPU worker (see docs/studio.md).
+    Worker(worker::WorkerArgs),
 }
 
 /// A failure with its exit code.
@@ -158,6 +162,7 @@ pub fn main() -> ExitCode {
         Command::Cache(args) => cache::run(args),
         Command::Presets(args) => presets::run(args),
         Command::Bench(args) => bench_command::run(args),
+        Command::Worker(args) => worker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
