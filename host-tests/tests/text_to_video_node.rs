@@ -71,6 +71,8 @@ fn describes_both_contexts_with_every_parameter() {
         "first_frame",
         "model",
         "device",
+        "queue",
+        "credentials",
         "colour",
         "cache",
         "generate",
@@ -167,7 +169,7 @@ fn describes_both_contexts_with_every_parameter() {
             prop("device")
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
-            ["auto", "CUDA", "CPU"]
+            ["auto", "CUDA", "CPU", "remote"]
         );
         assert_eq!(
             prop("colour")

@@ -29,6 +29,8 @@ pub const FRAMES: &str = "frames";
 pub const FIRST_FRAME: &str = "first_frame";
 pub const MODEL: &str = "model";
 pub const DEVICE: &str = "device";
+pub const QUEUE: &str = "queue";
+pub const CREDENTIALS: &str = "credentials";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
 pub const GENERATE: &str = "generate";
@@ -57,6 +59,9 @@ pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("CUDA", DeviceChoice::Cuda(0)),
     ("CPU", DeviceChoice::Cpu),
 ];
+/// The `device` choice after [`DEVICES`]: the studio's worker pool (see [`crate::remote`]).
+pub const REMOTE_DEVICE: &str = "remote";
+
 /// The `colour` choices; `None` is `auto`, the host's working space (see [`crate::working_space`]).
 /// `auto` is last so that the indices saved in scripts before it existed keep their meaning.
 pub const COLOURS: &[(&str, Option<Colour>)] = &[
@@ -97,6 +102,8 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             FIRST_FRAME,
             MODEL,
             DEVICE,
+            QUEUE,
+            CREDENTIALS,
             COLOUR,
             CACHE,
         ],
@@ -273,9 +280,23 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
-    ParamDescriptor::choice(DEVICE, &labels(DEVICES))
+    let mut devices = labels(DEVICES);
+    devices.push(REMOTE_DEVICE);
+    ParamDescriptor::choice(DEVICE, &devices)
         .label("Device")
-        .hint("Where the model runs; auto picks CUDA when available")
+        .hint("Where the model runs; auto picks CUDA when available; remote: the studio's GPU pool (Queue), where Model Path names a model id of the workers (empty: the demo model)")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    ParamDescriptor::string(QUEUE, StringMode::SingleLine)
+        .label("Queue")
+        .hint("For the remote device: the queue server, nats://HOST:PORT or tls://HOST:PORT (empty: $T2V_QUEUE_URL)")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    ParamDescriptor::string(CREDENTIALS, StringMode::FilePath)
+        .label("Credentials")
+        .hint("For the remote device: a NATS credentials file (.creds) (empty: $T2V_QUEUE_CREDS, else none)")
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
@@ -375,6 +396,10 @@ pub struct Settings {
     pub first_frame: i32,
     pub model: String,
     pub device: DeviceChoice,
+    /// The `remote` device: the studio's worker pool makes the clip.
+    pub remote: bool,
+    pub queue: String,
+    pub credentials: String,
     /// `None`: `auto`, the host's working space.
     pub colour: Option<Colour>,
     pub cache: bool,
@@ -420,6 +445,9 @@ impl Settings {
             first_frame: int(FIRST_FRAME)?,
             model: set.param(MODEL)?.get_string(time)?,
             device: pick(DEVICES, int(DEVICE)?),
+            remote: int(DEVICE)?.max(0) as usize == DEVICES.len(),
+            queue: set.param(QUEUE)?.get_string(time)?,
+            credentials: set.param(CREDENTIALS)?.get_string(time)?,
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
             uses_demo: false,
