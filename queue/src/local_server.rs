@@ -168,14 +168,13 @@ impl LocalServer {
     }
 }
 
+/// The client port from the ports file the server writes (one file, named after its pid).
 fn read_port(dir: &Path) -> Option<u16> {
-    for entry in std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok()) {
-        let text = std::fs::read_to_string(entry.path()).ok()?;
-        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-        let url = json["nats"].get(0)?.as_str()?;
-        return url.rsplit(':').next()?.parse().ok();
-    }
-    None
+    let entry = std::fs::read_dir(dir).ok()?.find_map(|e| e.ok())?;
+    let text = std::fs::read_to_string(entry.path()).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = json["nats"].get(0)?.as_str()?;
+    url.rsplit(':').next()?.parse().ok()
 }
 
 impl Drop for LocalServer {
