@@ -83,11 +83,16 @@ fn remote_node(host: &Host, pool: &Pool, prompt: &str, seed: i32) -> (Plugin, In
     (plugin, instance)
 }
 
+/// Enough steps that the job spans several looks at its record: the host's bar moves.
+const REMOTE_STEPS: usize = 40;
+
 #[test]
 fn the_node_renders_a_clip_made_by_a_worker_with_progress() {
     let Some(pool) = Pool::start() else { return };
     let host = Host::new(HostProfile::natron());
-    let (_plugin, instance) = remote_node(&host, &pool, "a lighthouse at dusk, remote", 41);
+    let prompt = "a lighthouse at dusk, remote";
+    let (_plugin, instance) = remote_node(&host, &pool, prompt, 41);
+    instance.set_param("steps", REMOTE_STEPS as i32).unwrap();
     instance.push_button("generate").unwrap();
     let status = string_param(&instance, "status");
     assert!(status.starts_with("Ready: 5 frames"), "{status}");
@@ -103,8 +108,19 @@ fn the_node_renders_a_clip_made_by_a_worker_with_progress() {
         updates.iter().any(|f| *f > 0.0 && *f < 1.0),
         "progress reached the host's bar: {updates:?}"
     );
-    let expected = reference("a lighthouse at dusk, remote", 41);
-    for (i, frame) in expected.iter().enumerate() {
+    // The same clip from a local service.
+    let local = Service::new(ServiceConfig {
+        device: t2v_bridge::DeviceChoice::Cpu,
+        use_disk_cache: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let request = t2v_bridge::Request::new(
+        ModelSpec::folder(tiny_model()),
+        params(prompt, 41, REMOTE_STEPS),
+    );
+    let expected = local.submit(request).unwrap().wait().unwrap();
+    for (i, frame) in expected.frames.iter().enumerate() {
         let image = instance
             .render(1.0 + i as f64, PixelDepth::Float, 0)
             .unwrap();
