@@ -126,6 +126,14 @@ pub fn with_loras(model: &str, loras: &[LoraSpec]) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// The fingerprint of the model `spec` names: finds its files (reading headers only) and
+/// identifies them by content. A queue worker publishes it, so clients compute clip keys
+/// without the model's files.
+pub fn spec_fingerprint(spec: &crate::ModelSpec) -> Result<String> {
+    let files = ModelFiles::resolve(spec.path.as_deref(), &spec.overrides.to_models())?;
+    model_fingerprint(&files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,8 @@ mod commands {
     pub mod generate;
     pub(crate) mod info;
     pub(crate) mod presets;
+    pub mod remote;
+    pub(crate) mod worker;
 }
 
 pub use commands::generate;
@@ -102,7 +104,7 @@ struct Cli {
     command: Command,
 }
 
-use commands::{bench as bench_command, cache, calibrate, info, presets};
+use commands::{bench as bench_command, cache, calibrate, info, presets, worker};
 
 #[derive(Subcommand)]
 enum Command {
@@ -119,6 +121,8 @@ enum Command {
     /// Measure the model's magnitude ratios for --step-cache (MagCache) on one run with
     /// generate's settings; writes the model folder's step_cache.json (or --out).
     Calibrate(Box<calibrate::CalibrateArgs>),
+    /// Serve a studio's shared queue as one GPU worker (see docs/studio.md).
+    Worker(worker::WorkerArgs),
 }
 
 /// A failure with its exit code.
@@ -166,6 +170,7 @@ pub fn main() -> ExitCode {
         Command::Presets(args) => presets::run(args),
         Command::Bench(args) => bench_command::run(args),
         Command::Calibrate(args) => calibrate::run(*args),
+        Command::Worker(args) => worker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

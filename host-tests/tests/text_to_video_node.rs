@@ -74,6 +74,8 @@ fn describes_both_contexts_with_every_parameter() {
         "loras",
         "device",
         "memory",
+        "queue",
+        "credentials",
         "colour",
         "cache",
         "generate",
@@ -176,7 +178,7 @@ fn describes_both_contexts_with_every_parameter() {
             prop("device")
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
-            ["auto", "CUDA", "CPU"]
+            ["auto", "CUDA", "CPU", "remote"]
         );
         assert_eq!(
             prop("memory")

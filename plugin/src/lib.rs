@@ -12,6 +12,7 @@ pub mod log;
 pub mod node;
 pub mod params;
 pub mod pixels;
+pub mod remote;
 pub mod services;
 pub mod source;
 pub mod status;
@@ -104,6 +105,7 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
         }
         Action::Unload => {
             services::shutdown_all();
+            remote::disconnect_all();
             log!("unload: every service thread joined");
             log::close();
             Ok(Reply::Ok)

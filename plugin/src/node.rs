@@ -10,6 +10,7 @@ use crate::colour::Colour;
 use crate::frame_memory::{self, HeldClip};
 use crate::params::{Settings, GENERATION, HEIGHT, RESOLUTION, RESOLUTIONS, WIDTH};
 use crate::pixels;
+use crate::remote::{self, ClipJob};
 use crate::services::{self, ServiceChoice, NO_MODEL_MESSAGE};
 use crate::status;
 use ofx_bindings::progress::Progress;
@@ -19,8 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use t2v_bridge::{
-    Error, Frame, GenerationParams, JobHandle, JobProgress, ModelSpec, ProgressObserver, Request,
-    Service,
+    Error, Frame, GenerationParams, JobProgress, ModelSpec, ProgressObserver, Request, Service,
 };
 use t2v_support::lock;
 
@@ -47,8 +47,9 @@ const POLL: Duration = Duration::from_millis(20);
 
 struct ActiveJob {
     key: Settings,
-    handle: Arc<JobHandle>,
-    service: Arc<Service>,
+    handle: Arc<ClipJob>,
+    /// The local service (none for the remote device).
+    service: Option<Arc<Service>>,
     tag: String,
     /// A clip being read from the disk cache: interactive renders wait for it too.
     from_cache: bool,
@@ -100,8 +101,8 @@ fn tag(prompt: &str) -> String {
     }
 }
 
-/// The model folder, the service and the request for `settings`.
-fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), Error> {
+/// The generation parameters of `settings`.
+fn params(settings: &Settings) -> std::result::Result<GenerationParams, Error> {
     let params = GenerationParams {
         prompt: settings.full_prompt()?,
         // Empty means Wan2.2's default negative prompt, except for the demo model, whose own
@@ -119,6 +120,12 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
         step_cache: settings.step_cache,
     };
     params.validate()?;
+    Ok(params)
+}
+
+/// The model folder, the service and the request for `settings`.
+fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), Error> {
+    let params = params(settings)?;
     let model = match settings.model.trim() {
         "" => services::default_model_path().ok_or_else(|| Error::bad_input(NO_MODEL_MESSAGE))?,
         path => PathBuf::from(path),
@@ -146,7 +153,7 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
 enum Show {
     Frame(Frame),
     Placeholder(Option<f32>),
-    Wait(Arc<JobHandle>),
+    Wait(Arc<ClipJob>),
     Fail(Error),
 }
 
@@ -159,9 +166,21 @@ impl State {
         self.unannounced = true;
         match outcome {
             Ok(clip) => {
-                let s = job.service.stats();
                 self.clip = Some((job.key, frame_memory::hold(clip.clone(), &job.tag)));
                 self.cache_miss = None;
+                let Some(service) = &job.service else {
+                    return Some(format!(
+                        "clip {} ready ({} frames, {}; remote)",
+                        job.tag,
+                        clip.frames.len(),
+                        if clip.from_cache {
+                            "from the cache"
+                        } else {
+                            "from the worker pool"
+                        },
+                    ));
+                };
+                let s = service.stats();
                 Some(format!(
                     "clip {} ready ({} frames, {}); service: model_loads={} generations={} cache_hits={} jobs_merged={} jobs_submitted={}",
                     job.tag,
@@ -194,10 +213,32 @@ impl State {
         key: &Settings,
         from_cache: bool,
         colour: Colour,
-    ) -> std::result::Result<Arc<JobHandle>, Error> {
-        let (mut request, service) = prepare(settings)?;
-        request.image = crate::source::first_frame(effect, settings.first_frame as f64, colour);
+    ) -> std::result::Result<Arc<ClipJob>, Error> {
         let tag = tag(&settings.prompt);
+        let image = crate::source::first_frame(effect, settings.first_frame as f64, colour);
+        if settings.remote {
+            // LoRAs and upscalers are files here, and a worker never opens a client's path.
+            if !settings.loras()?.is_empty() || settings.upscale.is_some() {
+                return Err(Error::bad_input(
+                    "the remote device takes neither LoRAs nor an upscale (they are files on \
+                     this machine, and a worker never opens a path sent to it): clear LoRAs and \
+                     set Upscale to off, or render on this machine",
+                ));
+            }
+            let request = remote::request(settings, params(settings)?, image);
+            let handle = Arc::new(remote::submit(settings, &request)?);
+            crate::log!(
+                "job {tag}: sent to the worker pool (model {}, {}x{}, {} frames, {} steps)",
+                request.model_id,
+                settings.width,
+                settings.height,
+                settings.frames,
+                settings.steps
+            );
+            return Ok(self.start(key, handle, None, tag, from_cache));
+        }
+        let (mut request, service) = prepare(settings)?;
+        request.image = image;
         let (log_tag, steps) = (tag.clone(), settings.steps);
         // Runs on the worker thread: only our own log, never a host call.
         let observer: ProgressObserver = Arc::new(move |p: &JobProgress| {
@@ -219,7 +260,9 @@ impl State {
             }
             Err(e) => crate::log!("job {tag}: memory {}: {}", settings.memory, e.message),
         }
-        let handle = Arc::new(service.submit_observed(request, Some(observer))?);
+        let handle = Arc::new(ClipJob::Local(
+            service.submit_observed(request, Some(observer))?,
+        ));
         crate::log!(
             "job {tag}: submitted ({}x{}, {} frames, {} steps, seed {})",
             settings.width,
@@ -228,6 +271,17 @@ impl State {
             settings.steps,
             settings.seed
         );
+        Ok(self.start(key, handle, Some(service), tag, from_cache))
+    }
+
+    fn start(
+        &mut self,
+        key: &Settings,
+        handle: Arc<ClipJob>,
+        service: Option<Arc<Service>>,
+        tag: String,
+        from_cache: bool,
+    ) -> Arc<ClipJob> {
         self.error = None;
         self.cancelled = None;
         self.job = Some(ActiveJob {
@@ -237,7 +291,7 @@ impl State {
             tag,
             from_cache,
         });
-        Ok(handle)
+        handle
     }
 
     fn cancel(&mut self, key: Option<&Settings>) -> Option<ActiveJob> {
@@ -562,13 +616,17 @@ impl Node {
             if !settings.cache || state.cache_miss.as_ref() == Some(key) {
                 return Show::Placeholder(None);
             }
-            let cached = prepare(settings).ok().and_then(|(request, service)| {
-                let cache_key = service.key_for(&request).ok()?;
-                service
-                    .cache()
-                    .is_some_and(|c| c.contains(&cache_key))
-                    .then_some(())
-            });
+            let cached = if settings.remote {
+                remote::is_cached(settings, params(settings).ok()).then_some(())
+            } else {
+                prepare(settings).ok().and_then(|(request, service)| {
+                    let cache_key = service.key_for(&request).ok()?;
+                    service
+                        .cache()
+                        .is_some_and(|c| c.contains(&cache_key))
+                        .then_some(())
+                })
+            };
             if cached.is_none() {
                 state.cache_miss = Some(key.clone());
                 return Show::Placeholder(None);
@@ -597,7 +655,7 @@ impl Node {
         &self,
         effect: &ImageEffect,
         key: &Settings,
-        handle: &JobHandle,
+        handle: &ClipJob,
         index: usize,
         background: bool,
         time: f64,

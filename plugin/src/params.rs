@@ -38,6 +38,8 @@ pub const MODEL: &str = "model";
 pub const LORAS: &str = "loras";
 pub const DEVICE: &str = "device";
 pub const MEMORY: &str = "memory";
+pub const QUEUE: &str = "queue";
+pub const CREDENTIALS: &str = "credentials";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
 pub const GENERATE: &str = "generate";
@@ -94,6 +96,9 @@ pub const MEMORIES: &[(&str, MemoryBudget)] = &[
     ("12 GB", MemoryBudget::Gib(12)),
     ("8 GB", MemoryBudget::Gib(8)),
 ];
+/// The `device` choice after [`DEVICES`]: the studio's worker pool (see [`crate::remote`]).
+pub const REMOTE_DEVICE: &str = "remote";
+
 /// The `colour` choices; `None` is `auto`, the host's working space (see [`crate::working_space`]).
 /// `auto` is last so that the indices saved in scripts before it existed keep their meaning.
 pub const COLOURS: &[(&str, Option<Colour>)] = &[
@@ -340,15 +345,29 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
-    ParamDescriptor::choice(DEVICE, &labels(DEVICES))
+    let mut devices = labels(DEVICES);
+    devices.push(REMOTE_DEVICE);
+    ParamDescriptor::choice(DEVICE, &devices)
         .label("Device")
-        .hint("Where the model runs; auto picks CUDA when available")
+        .hint("Where the model runs; auto picks CUDA when available; remote: the studio's GPU pool (Queue), where Model Path names a model id of the workers (empty: the demo model)")
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
     ParamDescriptor::choice(MEMORY, &labels(MEMORIES))
         .label("GPU Memory")
         .hint("The GPU memory a generation may use: auto (what is free on the GPU, less a margin for the host) or your card's size. Smaller budgets keep the text encoder off the GPU, stream the transformer's blocks and decode in tiles: slower, same clip")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    ParamDescriptor::string(QUEUE, StringMode::SingleLine)
+        .label("Queue")
+        .hint("For the remote device: the queue server, nats://HOST:PORT or tls://HOST:PORT (empty: $T2V_QUEUE_URL)")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
+    ParamDescriptor::string(CREDENTIALS, StringMode::FilePath)
+        .label("Credentials")
+        .hint("For the remote device: a NATS credentials file (.creds) (empty: $T2V_QUEUE_CREDS, else none)")
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
@@ -456,6 +475,10 @@ pub struct Settings {
     pub loras: String,
     pub device: DeviceChoice,
     pub memory: MemoryBudget,
+    /// The `remote` device: the studio's worker pool makes the clip.
+    pub remote: bool,
+    pub queue: String,
+    pub credentials: String,
     /// `None`: `auto`, the host's working space.
     pub colour: Option<Colour>,
     pub cache: bool,
@@ -544,6 +567,9 @@ impl Settings {
             loras: set.param(LORAS)?.get_string(time)?,
             device: pick(DEVICES, int(DEVICE)?),
             memory: pick(MEMORIES, int(MEMORY)?),
+            remote: int(DEVICE)?.max(0) as usize == DEVICES.len(),
+            queue: set.param(QUEUE)?.get_string(time)?,
+            credentials: set.param(CREDENTIALS)?.get_string(time)?,
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
             uses_demo: false,

@@ -31,18 +31,22 @@ pub enum ProgressFormat {
     /// One JSON object per line on stdout for every progress event (each stage, each
     /// denoising step, each decoded chunk): the service's `JobProgress`.
     Json,
+    /// Open Job Description's lines on stdout, which its runtime (AWS Deadline Cloud, `openjd
+    /// run`) reads: `openjd_progress: PERCENT` as the job advances and `openjd_status: STAGE`
+    /// at each stage.
+    Openjd,
 }
 
 #[derive(Args, Clone)]
 pub struct GenerateArgs {
     #[command(flatten)]
-    models: ModelArgs,
+    pub(crate) models: ModelArgs,
     /// What the clip shows.
     #[arg(long)]
     prompt: String,
     /// Append a style preset's words to the prompt (`t2v presets` lists them).
     #[arg(long, conflicts_with = "styles")]
-    style: Option<String>,
+    pub(crate) style: Option<String>,
     /// Append a tag's words to the prompt (after the style's); repeatable.
     #[arg(long = "tag", value_name = "TAG")]
     tags: Vec<String>,
@@ -61,7 +65,7 @@ pub struct GenerateArgs {
     /// A LoRA to merge into the model, at a strength (1 when left out); repeatable. diffusers/PEFT,
     /// Wan/ComfyUI and kohya files load (docs/user-guide.md).
     #[arg(long = "lora", value_name = "FILE[:STRENGTH]", value_parser = parse_lora)]
-    loras: Vec<LoraSpec>,
+    pub(crate) loras: Vec<LoraSpec>,
     /// Defaults to the Wan2.2 release's negative prompt; "" means an empty one.
     #[arg(long = "negative-prompt")]
     negative_prompt: Option<String>,
@@ -99,7 +103,7 @@ pub struct GenerateArgs {
     /// auto (f32 on the CPU, bf16 on a GPU: the node's choice too, so both share cached
     /// clips), f32, bf16 or f16.
     #[arg(long, default_value = "auto")]
-    dtype: String,
+    pub(crate) dtype: String,
     /// auto (CUDA when built with it and present, else CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -113,7 +117,7 @@ pub struct GenerateArgs {
     image: Option<PathBuf>,
     /// safetensors with tensor `latents` [1,48,F',H/16,W/16] f32, used instead of seeded noise.
     #[arg(long = "init-latents")]
-    init_latents: Option<PathBuf>,
+    pub(crate) init_latents: Option<PathBuf>,
     /// Writes the final latents (before un-normalising) as safetensors tensor `latents`.
     #[arg(long = "save-latents")]
     save_latents: Option<PathBuf>,
@@ -124,7 +128,7 @@ pub struct GenerateArgs {
     /// Upscale every frame as it is decoded: 1.5x, 2x, 4x, or 720p / 1080p (the short side
     /// becomes 720 or 1080 pixels). Needs --upscaler.
     #[arg(long, requires = "upscaler", value_name = "1.5x|2x|4x|720p|1080p")]
-    upscale: Option<UpscaleTarget>,
+    pub(crate) upscale: Option<UpscaleTarget>,
     /// The Real-ESRGAN network for --upscale: a .pth or .safetensors file (RealESRGAN_x4plus,
     /// RealESRGAN_x2plus, realesr-animevideov3, realesr-general-x4v3, ...). It runs at its own
     /// scale, then the frames are resized to the exact size.
@@ -148,10 +152,10 @@ pub struct GenerateArgs {
     metadata: Option<PathBuf>,
     /// Neither read nor write the clip cache.
     #[arg(long = "no-cache")]
-    no_cache: bool,
+    pub(crate) no_cache: bool,
     /// The clip cache folder (default: $T2V_CACHE_DIR, else the OS cache folder + text-to-video).
     #[arg(long = "cache-dir")]
-    cache_dir: Option<PathBuf>,
+    pub(crate) cache_dir: Option<PathBuf>,
     /// Free the text encoder after encoding the prompt (the default; kept for scripts).
     #[arg(long = "low-memory", conflicts_with = "keep_text_encoder")]
     low_memory: bool,
@@ -161,11 +165,14 @@ pub struct GenerateArgs {
     keep_text_encoder: bool,
     /// No progress output (and no notes on stderr).
     #[arg(long, short)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// bar (for people) or json (one JSON line per progress event on stdout, for scripts and
     /// render farms).
     #[arg(long, value_enum, default_value = "bar")]
     progress: ProgressFormat,
+    /// Generate on a shared worker pool instead of this machine (see docs/studio.md).
+    #[command(flatten)]
+    pub(crate) queue: super::remote::QueueArgs,
 }
 
 /// `t2v generate`'s arguments on their own, for building requests in tests and tools.
@@ -474,7 +481,7 @@ fn parse_lora(text: &str) -> Result<LoraSpec, String> {
 }
 
 /// `params` with the sampling settings the style `name` sets, if any.
-fn with_style_sampling(
+pub(crate) fn with_style_sampling(
     mut params: GenerationParams,
     name: &str,
 ) -> Result<GenerationParams, Failure> {
@@ -554,19 +561,7 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         Some(sampling) if defaults.sampler != sampling.sampler => defaults.with_sampling(sampling),
         _ => defaults,
     };
-    let params = GenerationParams {
-        prompt: args.prompt.clone(),
-        negative_prompt: args.negative_prompt.clone().or(defaults.negative_prompt),
-        width: args.width.unwrap_or(defaults.width),
-        height: args.height.unwrap_or(defaults.height),
-        frames: args.frames.unwrap_or(defaults.frames),
-        steps: args.steps.unwrap_or(defaults.steps),
-        guidance: args.guidance.unwrap_or(defaults.guidance),
-        shift: args.shift.unwrap_or(defaults.shift),
-        sampler: args.sampler.unwrap_or(defaults.sampler),
-        seed: args.seed,
-        step_cache: args.step_cache.unwrap_or(defaults.step_cache),
-    };
+    let params = params_with_defaults(args, defaults);
     params.validate()?;
     let model_path = if uses_demo {
         Some(t2v_demo::model_dir())
@@ -592,6 +587,36 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         request.upscale = Some(upscale);
     }
     Ok(request)
+}
+
+/// The built-in demo model's settings (after the notes about it), as `t2v generate` uses them
+/// when no model is named.
+pub(crate) fn builtin_demo_defaults(args: &GenerateArgs) -> Result<GenerationParams, Failure> {
+    demo_defaults(args, DemoSource::BuiltIn)
+}
+
+pub(crate) fn load_first_frame(args: &GenerateArgs) -> Result<Option<Image>, Failure> {
+    args.image.as_deref().map(load_image).transpose()
+}
+
+/// The parameters the flags ask for, `defaults` standing in for the flags left out.
+pub(crate) fn params_with_defaults(
+    args: &GenerateArgs,
+    defaults: GenerationParams,
+) -> GenerationParams {
+    GenerationParams {
+        prompt: args.prompt.clone(),
+        negative_prompt: args.negative_prompt.clone().or(defaults.negative_prompt),
+        width: args.width.unwrap_or(defaults.width),
+        height: args.height.unwrap_or(defaults.height),
+        frames: args.frames.unwrap_or(defaults.frames),
+        steps: args.steps.unwrap_or(defaults.steps),
+        guidance: args.guidance.unwrap_or(defaults.guidance),
+        shift: args.shift.unwrap_or(defaults.shift),
+        sampler: args.sampler.unwrap_or(defaults.sampler),
+        seed: args.seed,
+        step_cache: args.step_cache.unwrap_or(defaults.step_cache),
+    }
 }
 
 /// The service `args` ask for.
@@ -631,6 +656,33 @@ fn print_progress(events: impl Iterator<Item = JobProgress>, last: &mut Option<J
     }
 }
 
+/// `--progress openjd`: a line whenever the whole percent or the stage changes.
+#[derive(Default)]
+struct OpenJdProgress {
+    percent: Option<u32>,
+    stage: Option<String>,
+}
+
+impl OpenJdProgress {
+    fn show(&mut self, p: &JobProgress) {
+        let stage = match p.stage {
+            // A line per stage, not per step or frame.
+            t2v_bridge::JobStage::Denoising { .. } => "denoising".to_string(),
+            t2v_bridge::JobStage::Decoding { .. } => "decoding".to_string(),
+            s => s.to_string(),
+        };
+        if self.stage.as_deref() != Some(stage.as_str()) {
+            println!("openjd_status: {stage}");
+            self.stage = Some(stage);
+        }
+        let percent = (p.fraction.clamp(0.0, 1.0) * 100.0).floor() as u32;
+        if self.percent != Some(percent) {
+            println!("openjd_progress: {percent}");
+            self.percent = Some(percent);
+        }
+    }
+}
+
 /// Removes the frames of a cancelled run, so that nothing half-done is left to be taken for
 /// a finished clip. Returns how many files were removed.
 fn remove_written(args: &GenerateArgs, written: usize) -> usize {
@@ -646,12 +698,121 @@ fn remove_written(args: &GenerateArgs, written: usize) -> usize {
     removed
 }
 
-/// Generates one clip with `args` and writes its files; starts `service` when it is needed.
-fn generate_clip(
+/// What `t2v generate` follows while a clip is made: a job of its own service, or one in the
+/// shared queue.
+pub(crate) trait FollowedJob {
+    fn frame_count(&self) -> usize;
+    fn frame(&self, index: usize) -> Option<t2v_bridge::Frame>;
+    fn progress(&self) -> JobProgress;
+    fn wait_timeout(&self, timeout: Duration) -> Option<t2v_bridge::Result<Arc<t2v_bridge::Clip>>>;
+    fn cancel(&self);
+}
+
+impl FollowedJob for t2v_bridge::JobHandle {
+    fn frame_count(&self) -> usize {
+        self.frame_count()
+    }
+    fn frame(&self, index: usize) -> Option<t2v_bridge::Frame> {
+        self.frame(index)
+    }
+    fn progress(&self) -> JobProgress {
+        self.progress()
+    }
+    fn wait_timeout(&self, timeout: Duration) -> Option<t2v_bridge::Result<Arc<t2v_bridge::Clip>>> {
+        self.wait_timeout(timeout)
+    }
+    fn cancel(&self) {
+        self.cancel()
+    }
+}
+
+fn write_frame(args: &GenerateArgs, i: usize, frame: &t2v_bridge::Frame) -> Result<(), Failure> {
+    frames_out::write_png_frame(&args.output, i, frame, args.bit_depth).map_err(failure)?;
+    if let Some(exr) = &args.exr {
+        exr_out::write_exr_frame(exr, i, frame).map_err(failure)?;
+    }
+    Ok(())
+}
+
+/// Starts the Ctrl-C / SIGTERM handler once; later presses are counted in [`interrupted`].
+pub(crate) fn watch_interrupts() {
+    install_ctrl_c();
+}
+
+/// Whether Ctrl-C or SIGTERM arrived.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTS.load(Ordering::SeqCst) > 0
+}
+
+/// Follows `job` to its end: writes each frame as soon as it exists, shows progress (`events`
+/// are the service's progress events; without them progress is printed when it changes), and
+/// cancels on Ctrl-C. Returns the outcome and how many frames were written.
+pub(crate) fn follow_job(
+    args: &GenerateArgs,
+    job: &dyn FollowedJob,
+    events: Option<&Receiver<JobProgress>>,
+) -> Result<(t2v_bridge::Result<Arc<t2v_bridge::Clip>>, usize), Failure> {
+    let json = args.progress == ProgressFormat::Json;
+    let mut openjd = (args.progress == ProgressFormat::Openjd).then(OpenJdProgress::default);
+    let frame_count = job.frame_count();
+    let mut bar = ProgressBar::new(args.quiet || json || openjd.is_some());
+    let mut written = 0usize;
+    let mut last_event: Option<JobProgress> = None;
+    let outcome = loop {
+        if interrupted() {
+            job.cancel();
+        }
+        let outcome = job.wait_timeout(Duration::from_millis(100));
+        let progress = job.progress();
+        if json {
+            match events {
+                Some(events) => print_progress(events.try_iter(), &mut last_event),
+                None if last_event.as_ref() != Some(&progress) => {
+                    print_progress(std::iter::once(progress.clone()), &mut last_event)
+                }
+                None => {}
+            }
+        }
+        // Frames arrive in order: write each as soon as it exists.
+        while written < frame_count {
+            match job.frame(written) {
+                Some(frame) => {
+                    write_frame(args, written, &frame)?;
+                    written += 1;
+                }
+                None => break,
+            }
+        }
+        bar.show(&progress);
+        if let Some(openjd) = &mut openjd {
+            openjd.show(&progress);
+        }
+        if let Some(outcome) = outcome {
+            break outcome;
+        }
+    };
+    bar.finish();
+    if let Some(openjd) = &mut openjd {
+        openjd.show(&job.progress());
+    }
+    if json {
+        // The outcome can be seen before the worker has reported it: end with the final stage.
+        if let Some(events) = events {
+            print_progress(events.try_iter(), &mut last_event);
+        }
+        let last = job.progress();
+        if last_event.as_ref().is_none_or(|e| e.stage != last.stage) {
+            print_progress(std::iter::once(last), &mut last_event);
+        }
+    }
+    Ok((outcome, written))
+}
+
+/// Generates on this machine's own service (started when first needed).
+fn generate_local(
     args: &GenerateArgs,
     service: &mut Option<Service>,
-) -> Result<Arc<t2v_bridge::Clip>, Failure> {
-    let metadata_path = check_outputs(args)?;
+) -> Result<(t2v_bridge::Result<Arc<t2v_bridge::Clip>>, usize), Failure> {
     let request = request(args)?;
     let config = service_config(args)?;
     if service.is_none() {
@@ -668,52 +829,25 @@ fn generate_clip(
     }
     let (observer, events) = progress_channel();
     let job = service.submit_observed(request, json.then_some(observer))?;
-    let frame_count = job.frame_count();
-    let mut bar = ProgressBar::new(args.quiet || json);
-    let mut written = 0usize;
-    let write_frame = |i: usize, frame: &t2v_bridge::Frame| -> Result<(), Failure> {
-        frames_out::write_png_frame(&args.output, i, frame, args.bit_depth).map_err(failure)?;
-        if let Some(exr) = &args.exr {
-            exr_out::write_exr_frame(exr, i, frame).map_err(failure)?;
-        }
-        Ok(())
+    follow_job(args, &job, Some(&events))
+}
+
+/// Generates one clip with `args` and writes its files; starts `service` when it is needed.
+fn generate_clip(
+    args: &GenerateArgs,
+    service: &mut Option<Service>,
+) -> Result<Arc<t2v_bridge::Clip>, Failure> {
+    let metadata_path = check_outputs(args)?;
+    let (outcome, written) = match args.queue.url() {
+        Some(url) => super::remote::generate(args, &url)?,
+        None => generate_local(args, service)?,
     };
-    let mut last_event: Option<JobProgress> = None;
-    let outcome = loop {
-        if INTERRUPTS.load(Ordering::SeqCst) > 0 {
-            job.cancel();
-        }
-        let outcome = job.wait_timeout(Duration::from_millis(100));
-        print_progress(events.try_iter(), &mut last_event);
-        // Frames arrive in order: write each as soon as it exists.
-        while written < frame_count {
-            match job.frame(written) {
-                Some(frame) => {
-                    write_frame(written, &frame)?;
-                    written += 1;
-                }
-                None => break,
-            }
-        }
-        bar.show(&job.progress());
-        if let Some(outcome) = outcome {
-            break outcome;
-        }
-    };
-    bar.finish();
-    if json {
-        // The outcome can be seen before the worker has reported it: end with the final stage.
-        print_progress(events.try_iter(), &mut last_event);
-        let last = job.progress();
-        if last_event.as_ref().is_none_or(|e| e.stage != last.stage) {
-            print_progress(std::iter::once(last), &mut last_event);
-        }
-    }
     let clip = match outcome {
         Ok(clip) => clip,
         Err(e) if e.is_cancelled() => {
-            drop(job);
-            service.shutdown();
+            if let Some(service) = service.as_ref() {
+                service.shutdown();
+            }
             let removed = remove_written(args, written);
             return Err(Failure {
                 code: 130,
@@ -725,7 +859,7 @@ fn generate_clip(
         Err(e) => return Err(e.into()),
     };
     for (i, frame) in clip.frames.iter().enumerate().skip(written) {
-        write_frame(i, frame)?;
+        write_frame(args, i, frame)?;
     }
     if let Some(p) = &args.preview {
         preview::write_preview(p, &clip.frames, preview::PREVIEW_FPS).map_err(failure)?;

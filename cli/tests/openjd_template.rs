@@ -1,0 +1,85 @@
+//! The render-farm template (installers/farm/t2v-clip.openjd.yaml) run offline by `openjd run`
+//! (PyPI `openjd-cli`): the Generate step writes the clip into a shared cache and reports
+//! `openjd_progress:`, then both Comp chunks find it there. Skipped when `openjd` is not
+//! installed, except under CI (`$CI` set), where that fails.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn find_openjd() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("OPENJD").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    // Beside the queue server of the same venv (.ci/run installs both).
+    if let Some(nats) = std::env::var_os("NATS_SERVER") {
+        dirs.extend(PathBuf::from(nats).parent().map(PathBuf::from));
+    }
+    dirs.into_iter()
+        .map(|d| d.join("openjd"))
+        .find(|p| p.is_file())
+}
+
+#[test]
+fn the_farm_template_generates_once_into_the_shared_cache_and_the_comp_reads_it() {
+    let Some(openjd) = find_openjd() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs openjd: pip install openjd-cli (or set $OPENJD)"
+        );
+        eprintln!("skipped: no openjd (pip install openjd-cli)");
+        return;
+    };
+    let template =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../installers/farm/t2v-clip.openjd.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+    std::fs::create_dir_all(&cache).unwrap();
+    let param = |k: &str, v: &str| format!("{k}={v}");
+    let output = Command::new(&openjd)
+        .arg("run")
+        .arg(&template)
+        .args(["--step", "Comp", "--run-dependencies"])
+        .args(["-p", &param("T2V", env!("CARGO_BIN_EXE_t2v"))])
+        .args([
+            "-p",
+            "Prompt=a red circle moves to the right on a black background",
+        ])
+        .args(["-p", "Frames=5", "-p", "Steps=2"])
+        .args(["-p", &param("CacheDir", cache.to_str().unwrap())])
+        .args(["-p", &param("OutDir", out.to_str().unwrap())])
+        .env("T2V_DEVICE", "cpu")
+        .output()
+        .expect("openjd runs");
+    let log = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains("openjd_progress: 100"),
+        "progress reaches the farm: {log}"
+    );
+    assert!(log.contains("openjd_status: denoising"), "{log}");
+    for i in 0..5 {
+        assert!(
+            out.join(format!("clip/frame.{i:04}.png")).is_file(),
+            "frame {i}"
+        );
+    }
+    // Each comp chunk read the clip from the shared cache: generated once.
+    for chunk in 1..=2 {
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("comp-{chunk}/frame.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(meta["from_cache"], true, "chunk {chunk}");
+        assert!(out.join(format!("comp-{chunk}/preview.gif")).is_file());
+        assert_eq!(
+            std::fs::read(out.join(format!("comp-{chunk}/frame.0004.png"))).unwrap(),
+            std::fs::read(out.join("clip/frame.0004.png")).unwrap()
+        );
+    }
+    let clips = std::fs::read_dir(cache.join("clips")).unwrap().count();
+    assert_eq!(clips, 1, "one clip in the shared cache");
+}

@@ -1,0 +1,544 @@
+//! The studio queue against a real NATS JetStream server: each test starts its own
+//! `nats-server -js` on a free loopback port (see `t2v_queue::local_server`; under CI a missing
+//! server fails the test), real `t2v worker` processes serving the built-in demo model on the
+//! CPU, and clients in this process or as `t2v generate --queue` processes where a scenario
+//! kills one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use t2v_bridge::{ClipCache, GenerationParams, ModelSpec, Precision, Request, Sampler, Service};
+use t2v_queue::local_server::LocalServer;
+use t2v_queue::{JobState, QueueClient, QueueConfig, RemoteJob, RemoteRequest, Timings};
+
+/// Short timers so failures are seen within seconds.
+const ACK_WAIT_S: &str = "2";
+const INTEREST_S: &str = "3";
+const MAX_DELIVER: &str = "2";
+
+fn timings() -> Timings {
+    Timings {
+        ack_wait: Duration::from_secs(2),
+        max_deliver: 2,
+        interest_ttl: Duration::from_secs(3),
+        frames_ttl: Duration::from_secs(600),
+        poll: Duration::from_millis(50),
+    }
+}
+
+fn config(server: &LocalServer) -> QueueConfig {
+    let mut c = QueueConfig::new(server.url());
+    c.timings = timings();
+    c
+}
+
+fn client(server: &LocalServer) -> QueueClient {
+    QueueClient::connect(config(server)).expect("client connects")
+}
+
+/// The demo model at its own size, with few steps and frames.
+fn params(prompt: &str, frames: usize, steps: usize, seed: u64) -> GenerationParams {
+    GenerationParams {
+        prompt: prompt.into(),
+        negative_prompt: Some(String::new()),
+        width: 256,
+        height: 160,
+        frames,
+        steps,
+        guidance: 4.0,
+        shift: 3.0,
+        sampler: Sampler::UniPc,
+        seed,
+        step_cache: Default::default(),
+    }
+}
+
+fn remote(params: GenerationParams) -> RemoteRequest {
+    RemoteRequest {
+        model_id: "demo".into(),
+        params,
+        precision: Precision::Auto,
+        image: None,
+    }
+}
+
+/// A `t2v worker` process; killed on drop.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(server: &LocalServer, cache: &Path, extra_env: &[(&str, &str)]) -> Worker {
+        Self::start_with(server, cache, extra_env, &[])
+    }
+
+    fn start_with(
+        server: &LocalServer,
+        cache: &Path,
+        extra_env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Worker {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let log = cache
+            .parent()
+            .unwrap()
+            .join(format!("worker-{}-{n}.log", std::process::id()));
+        let mut c = Command::new(env!("CARGO_BIN_EXE_t2v"));
+        c.args([
+            "worker",
+            "--queue",
+            &server.url(),
+            "--device",
+            "cpu",
+            "--cache-dir",
+        ])
+        .arg(cache)
+        .args(args)
+        .env("T2V_QUEUE_ACK_WAIT_SECS", ACK_WAIT_S)
+        .env("T2V_QUEUE_INTEREST_SECS", INTEREST_S)
+        .env("T2V_QUEUE_MAX_DELIVER", MAX_DELIVER)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        Worker {
+            child: c.spawn().expect("t2v worker starts"),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Waits until the pool serves the demo model (a worker registered it).
+fn wait_for_workers(client: &QueueClient) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.model("demo").is_err() {
+        assert!(Instant::now() < deadline, "no worker registered in 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_clip(job: &RemoteJob) -> Arc<t2v_bridge::Clip> {
+    job.wait_timeout(Duration::from_secs(120))
+        .expect("the job ends within 2 minutes")
+        .expect("the job succeeds")
+}
+
+/// The same clip made by a local service, with no queue and no cache.
+fn local_frames(p: &GenerationParams) -> Vec<t2v_bridge::Frame> {
+    let service = Service::new(t2v_bridge::ServiceConfig {
+        device: t2v_bridge::DeviceChoice::Cpu,
+        use_disk_cache: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let mut request = Request::new(ModelSpec::folder(t2v_demo::model_dir()), p.clone());
+    request.precision = Precision::F32;
+    service
+        .submit(request)
+        .unwrap()
+        .wait()
+        .unwrap()
+        .frames
+        .clone()
+}
+
+fn dirs() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    (dir, cache)
+}
+
+#[test]
+fn two_clients_share_one_generation_and_see_frames_before_it_ends() {
+    let Some(server) = LocalServer::for_test() else {
+        return;
+    };
+    let (_dir, cache) = dirs();
+    let _worker = Worker::start(&server, &cache, &[]);
+    let (a, b) = (client(&server), client(&server));
+    wait_for_workers(&a);
+    let p = params(
+        "a red circle moves to the right on a black background",
+        17,
+        4,
+        1,
+    );
+    let job_a = a.submit(&remote(p.clone())).unwrap();
+    let job_b = b.submit(&remote(p.clone())).unwrap();
+    assert_eq!(job_a.key(), job_b.key(), "identical requests name one clip");
+    let mut early_frame = false;
+    while !job_a.is_finished() {
+        if !job_a.frames_so_far().is_empty() && job_a.state() != JobState::Done {
+            early_frame = true;
+        }
+        job_a.wait_for_change(Duration::from_millis(20));
+    }
+    let (clip_a, clip_b) = (wait_clip(&job_a), wait_clip(&job_b));
+    assert!(
+        early_frame,
+        "a frame reached the client before the job was done"
+    );
+    assert_eq!(clip_a.frames.len(), 17);
+    assert_eq!(
+        clip_a.frames, clip_b.frames,
+        "both clients got identical frames"
+    );
+    let record = a.record(&job_a.key()).unwrap().unwrap();
+    assert_eq!((record.state, record.attempt), (JobState::Done, 1));
+    assert_eq!(
+        _worker.log().matches(" attempt ").count(),
+        1,
+        "one generation"
+    );
+    // Committed to the shared clip cache, and equal to what the clients got.
+    let cached = ClipCache::open(&cache, u64::MAX).unwrap();
+    match cached.load(&job_a.key()) {
+        t2v_bridge::Lookup::Hit(hit) => assert_eq!(hit.frames, clip_a.frames),
+        _ => panic!("the clip is not in the shared cache"),
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_denoise_is_replaced_and_the_clip_equals_a_local_run() {
+    let Some(server) = LocalServer::for_test() else {
+        return;
+    };
+    let (_dir, cache) = dirs();
+    let mut first = Worker::start(&server, &cache, &[]);
+    let c = client(&server);
+    wait_for_workers(&c);
+    let p = params("a blue square moves up on a white background", 5, 40, 7);
+    let job = c.submit(&remote(p.clone())).unwrap();
+    wait_until("denoising started", Duration::from_secs(60), || {
+        job.progress().steps_done >= 2
+    });
+    assert_eq!(job.attempt(), 1);
+    first.kill(); // SIGKILL: no goodbye, no ack.
+    let _second = Worker::start(&server, &cache, &[]);
+    let clip = wait_clip(&job);
+    assert_eq!(
+        job.attempt(),
+        2,
+        "the job was redelivered to the second worker"
+    );
+    assert_eq!(
+        clip.frames,
+        local_frames(&p),
+        "the clip equals a clean local run"
+    );
+}
+
+#[test]
+fn a_job_survives_a_server_restart() {
+    let Some(mut server) = LocalServer::for_test() else {
+        return;
+    };
+    let (_dir, cache) = dirs();
+    let _worker = Worker::start(&server, &cache, &[]);
+    let c = client(&server);
+    wait_for_workers(&c);
+    let p = params("a green star grows on a black background", 5, 30, 3);
+    let job = c.submit(&remote(p.clone())).unwrap();
+    wait_until("denoising started", Duration::from_secs(60), || {
+        job.progress().steps_done >= 2
+    });
+    server.restart().expect("the server restarts on its port");
+    let clip = wait_clip(&job);
+    assert_eq!(clip.frames.len(), 5);
+    let record = c.record(&job.key()).unwrap().unwrap();
+    assert_eq!(record.state, JobState::Done);
+}
+
+#[test]
+fn a_job_goes_on_while_one_client_holds_it_and_stops_when_none_does() {
+    let Some(server) = LocalServer::for_test() else {
+        return;
+    };
+    let (_dir, cache) = dirs();
+    let _worker = Worker::start(&server, &cache, &[]);
+    let (a, b) = (client(&server), client(&server));
+    wait_for_workers(&a);
+    let p = params("a purple triangle bounces on a white background", 5, 200, 5);
+    let job_a = a.submit(&remote(p.clone())).unwrap();
+    let job_b = b.submit(&remote(p.clone())).unwrap();
+    wait_until("denoising started", Duration::from_secs(60), || {
+        job_b.progress().steps_done >= 2
+    });
+    job_a.cancel();
+    let at_cancel = job_b.progress().steps_done;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        job_b.state(),
+        JobState::Running,
+        "one client still wants it"
+    );
+    assert!(job_b.progress().steps_done > at_cancel, "it went on");
+    let key = job_b.key();
+    job_b.cancel();
+    let cancelled_at = Instant::now();
+    let observer = client(&server);
+    wait_until("the job is cancelled", Duration::from_secs(10), || {
+        observer
+            .record(&key)
+            .unwrap()
+            .is_some_and(|r| r.state == JobState::Cancelled)
+    });
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(3),
+        "an explicit cancel by the last client stops the job at once, not after the interest TTL"
+    );
+    let cached = ClipCache::open(&cache, u64::MAX).unwrap();
+    assert!(!cached.contains(&key), "a cancelled job caches nothing");
+}
+
+#[test]
+fn a_killed_client_s_interest_lapses_and_its_job_stops() {
+    let Some(server) = LocalServer::for_test() else {
+        return;
+    };
+    let (dir, cache) = dirs();
+    let _worker = Worker::start(&server, &cache, &[]);
+    let observer = client(&server);
+    wait_for_workers(&observer);
+    let mut t2v = Command::new(env!("CARGO_BIN_EXE_t2v"))
+        .args(["generate", "--queue", &server.url(), "--no-cache", "-q"])
+        .args([
+            "--prompt",
+            "a yellow circle moves down on a black background",
+        ])
+        .args(["--frames", "5", "--steps", "500", "--output"])
+        .arg(dir.path().join("out/f.%04d.png"))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut key = None;
+    wait_until("the client's job runs", Duration::from_secs(60), || {
+        key = observer
+            .records()
+            .unwrap()
+            .into_iter()
+            .find(|(_, r)| r.state == JobState::Running)
+            .map(|(k, _)| k);
+        key.is_some()
+    });
+    t2v.kill().unwrap(); // SIGKILL: the client never says goodbye.
+    t2v.wait().unwrap();
+    let key = t2v_bridge::ClipKey::from_hex(&key.unwrap()).unwrap();
+    let killed = Instant::now();
+    wait_until("the unwanted job stops", Duration::from_secs(15), || {
+        observer
+            .record(&key)
+            .unwrap()
+            .is_some_and(|r| r.state == JobState::Cancelled)
+    });
+    assert!(
+        killed.elapsed() >= Duration::from_secs(1),
+        "it stopped because the interest lapsed, not at once"
+    );
+}
+
+#[test]
+fn bad_messages_unknown_models_and_bad_credentials_reach_the_submitter_and_the_worker_serves_on() {
+    let Some(server) = LocalServer::for_test() else {
+        return;
+    };
+    let (_dir, cache) = dirs();
+    let worker = Worker::start(&server, &cache, &[]);
+    let c = client(&server);
+    wait_for_workers(&c);
+
+    // A model no worker serves: refused before anything is queued, naming what is served.
+    let mut unknown = remote(params("a red circle", 5, 2, 0));
+    unknown.model_id = "wan22".into();
+    let e = c.submit(&unknown).unwrap_err();
+    assert!(
+        e.message.contains("serves a model `wan22`") && e.message.contains("demo"),
+        "{e}"
+    );
+    // A path is not a model id.
+    unknown.model_id = "/models/wan".into();
+    assert!(c
+        .submit(&unknown)
+        .unwrap_err()
+        .message
+        .contains("not valid"));
+
+    // Faulty clients: each message reaches the worker and its error reaches the submitter.
+    type Fault = Box<dyn Fn(&mut serde_json::Value)>;
+    let faults: Vec<(&str, Fault)> = vec![
+        ("protocol version 99", Box::new(|m| m["v"] = 99.into())),
+        (
+            "at most 4000",
+            Box::new(|m| m["params"]["prompt"] = "x".repeat(5000).into()),
+        ),
+        (
+            "serves no model `wan22`",
+            Box::new(|m| m["model_id"] = "wan22".into()),
+        ),
+        (
+            "model_path",
+            Box::new(|m| m["model_path"] = "/etc/passwd".into()),
+        ),
+        (
+            "the limit is",
+            Box::new(|m| m["params"]["prompt"] = "y".repeat(70_000).into()),
+        ),
+        (
+            "malformed",
+            Box::new(|m| m["params"]["frames"] = "many".into()),
+        ),
+    ];
+    for (i, (needle, fault)) in faults.into_iter().enumerate() {
+        let message = c
+            .prepare(&remote(params("a red circle", 5, 2, 100 + i as u64)))
+            .unwrap();
+        let mut json = serde_json::to_value(&message).unwrap();
+        fault(&mut json);
+        let job = c
+            .submit_raw(message, json.to_string().into_bytes())
+            .unwrap();
+        let e = job
+            .wait_timeout(Duration::from_secs(30))
+            .expect("the submitter hears back")
+            .unwrap_err();
+        assert!(e.message.contains(needle), "{needle}: {e}");
+    }
+
+    // Bad credentials: the server refuses, the client is told why.
+    let locked = LocalServer::start_with(&["--user", "artist", "--pass", "right"]).unwrap();
+    let mut wrong = config(&locked);
+    wrong.credentials = t2v_queue::Credentials::UserPassword {
+        user: "artist".into(),
+        password: "wrong".into(),
+    };
+    let e = QueueClient::connect(wrong.clone()).err().expect("refused");
+    assert!(e.message.contains("refused these credentials"), "{e}");
+    wrong.credentials = t2v_queue::Credentials::UserPassword {
+        user: "artist".into(),
+        password: "right".into(),
+    };
+    assert!(
+        QueueClient::connect(wrong).is_ok(),
+        "the right password connects"
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_t2v"))
+        .args([
+            "worker",
+            "--queue",
+            &locked.url(),
+            "--user",
+            "artist",
+            "--password",
+            "no",
+        ])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "a worker with bad credentials exits with bad input"
+    );
+
+    // The worker still serves.
+    let job = c.submit(&remote(params("a red circle", 5, 2, 1))).unwrap();
+    assert_eq!(wait_clip(&job).frames.len(), 5);
+    assert!(
+        worker.log().contains("rejected a job message"),
+        "{}",
+        worker.log()
+    );
+}
+
+#[test]
+fn a_job_that_kills_every_worker_fails_with_a_message_after_max_deliver() {
+    let Some(server) = LocalServer::for_test() else {
+        return;
+    };
+    let (_dir, cache) = dirs();
+    let hook = [("T2V_WORKER_TEST_ABORT_ON_PROMPT", "poison")];
+    let _workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&server, &cache, &hook))
+        .collect();
+    let c = client(&server);
+    wait_for_workers(&c);
+    let job = c.submit(&remote(params("poison", 5, 20, 0))).unwrap();
+    let e = job
+        .wait_timeout(Duration::from_secs(60))
+        .expect("the job ends")
+        .unwrap_err();
+    assert!(e.message.contains("given to 2 workers"), "{e}");
+    // The survivor still serves.
+    let ok = c.submit(&remote(params("a red circle", 5, 2, 2))).unwrap();
+    assert_eq!(wait_clip(&ok).frames.len(), 5);
+}
+
+#[test]
+fn twenty_jobs_over_three_workers_are_each_done_once() {
+    let Some(server) = LocalServer::for_test() else {
+        return;
+    };
+    let (_dir, cache) = dirs();
+    let workers: Vec<Worker> = (0..3)
+        .map(|_| Worker::start(&server, &cache, &[]))
+        .collect();
+    let c = client(&server);
+    wait_for_workers(&c);
+    let jobs: Vec<RemoteJob> = (0..20)
+        .map(|seed| {
+            c.submit(&remote(params("a white square", 1, 1, seed)))
+                .unwrap()
+        })
+        .collect();
+    let keys: BTreeSet<String> = jobs.iter().map(|j| j.key().to_hex()).collect();
+    assert_eq!(keys.len(), 20, "twenty different clips");
+    for job in &jobs {
+        assert_eq!(wait_clip(job).frames.len(), 1);
+    }
+    let records = c.records().unwrap();
+    let done: Vec<_> = records
+        .iter()
+        .filter(|(k, r)| keys.contains(k) && r.state == JobState::Done && r.attempt == 1)
+        .collect();
+    assert_eq!(done.len(), 20, "every job done, each on its first delivery");
+    let logs: String = workers.iter().map(Worker::log).collect();
+    for key in &keys {
+        assert_eq!(
+            logs.matches(&format!("job {} attempt", &key[..12])).count(),
+            1,
+            "clip {key} generated once"
+        );
+    }
+    assert_eq!(logs.matches(": done").count(), 20, "none lost, none twice");
+}

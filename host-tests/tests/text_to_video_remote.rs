@@ -1,0 +1,174 @@
+//! The node's `remote` device through the test host: a real NATS JetStream server of the
+//! test's own (`t2v_queue::local_server`; under CI a missing server fails the test) and a
+//! worker in this process serving the tiny model as `tiny`. The node renders the clip the
+//! worker makes (pixels equal the generation service's), shows progress, and cancels.
+
+mod t2v_common;
+
+use ofx_bindings::{Context, PixelDepth};
+use ofx_test_host::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use t2v_bridge::{ModelSpec, Service, ServiceConfig};
+use t2v_common::*;
+use t2v_queue::local_server::LocalServer;
+use t2v_queue::{JobState, QueueClient, QueueConfig, QueueWorker, Timings};
+
+/// Index of `remote` in the `device` choice (after auto, CUDA, CPU).
+const REMOTE: i32 = 3;
+
+struct Pool {
+    server: LocalServer,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn config(server: &LocalServer) -> QueueConfig {
+    let mut c = QueueConfig::new(server.url());
+    c.timings = Timings {
+        ack_wait: Duration::from_secs(2),
+        max_deliver: 2,
+        interest_ttl: Duration::from_secs(3),
+        ..Timings::default()
+    };
+    c
+}
+
+impl Pool {
+    /// A server and one worker serving the tiny model, with a clip cache of its own (not the
+    /// node's), so every clip is generated.
+    fn start() -> Option<Pool> {
+        let server = LocalServer::for_test()?;
+        let service = Service::new(ServiceConfig {
+            device: t2v_bridge::DeviceChoice::Cpu,
+            use_disk_cache: false,
+            idle_unload: None,
+            ..Default::default()
+        })
+        .unwrap();
+        let models = BTreeMap::from([("tiny".to_string(), ModelSpec::folder(tiny_model()))]);
+        let worker = QueueWorker::start(config(&server), service, models).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || worker.serve(&flag).unwrap());
+        Some(Pool {
+            server,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.server.stop();
+    }
+}
+
+fn remote_node(host: &Host, pool: &Pool, prompt: &str, seed: i32) -> (Plugin, Instance) {
+    let plugin = node_plugin(host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    configure(&instance, prompt, seed);
+    instance.set_param("model", "tiny").unwrap(); // a model id of the workers
+    instance.set_param("device", REMOTE).unwrap();
+    instance
+        .set_param("queue", pool.server.url().as_str())
+        .unwrap();
+    (plugin, instance)
+}
+
+/// Enough steps that the job spans several looks at its record: the host's bar moves.
+const REMOTE_STEPS: usize = 40;
+
+#[test]
+fn the_node_renders_a_clip_made_by_a_worker_with_progress() {
+    let Some(pool) = Pool::start() else { return };
+    let host = Host::new(HostProfile::natron());
+    let prompt = "a lighthouse at dusk, remote";
+    let (_plugin, instance) = remote_node(&host, &pool, prompt, 41);
+    instance.set_param("steps", REMOTE_STEPS as i32).unwrap();
+    instance.push_button("generate").unwrap();
+    let status = string_param(&instance, "status");
+    assert!(status.starts_with("Ready: 5 frames"), "{status}");
+    let updates: Vec<f64> = instance
+        .progress_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            ProgressEvent::Update(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        updates.iter().any(|f| *f > 0.0 && *f < 1.0),
+        "progress reached the host's bar: {updates:?}"
+    );
+    // The same clip from a local service.
+    let local = Service::new(ServiceConfig {
+        device: t2v_bridge::DeviceChoice::Cpu,
+        use_disk_cache: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let request = t2v_bridge::Request::new(
+        ModelSpec::folder(tiny_model()),
+        params(prompt, 41, REMOTE_STEPS),
+    );
+    let expected = local.submit(request).unwrap().wait().unwrap();
+    for (i, frame) in expected.frames.iter().enumerate() {
+        let image = instance
+            .render(1.0 + i as f64, PixelDepth::Float, 0)
+            .unwrap();
+        assert_shows(&image, frame);
+    }
+    assert!(
+        log_text().contains("sent to the worker pool (model tiny"),
+        "{}",
+        log_text()
+    );
+}
+
+#[test]
+fn cancelling_from_the_progress_bar_stops_the_worker_s_job() {
+    let Some(pool) = Pool::start() else { return };
+    let host = Host::new(HostProfile::natron());
+    let (_plugin, instance) = remote_node(&host, &pool, "a slow remote clip", 42);
+    instance.set_param("steps", 400).unwrap();
+    host.set_progress_cancel(true);
+    instance.push_button("generate").unwrap();
+    host.set_progress_cancel(false);
+    let status = string_param(&instance, "status");
+    assert!(status.starts_with("Cancelled"), "{status}");
+    // The worker hears that no client wants the job and stops it.
+    let observer = QueueClient::connect(config(&pool.server)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let records = observer.records().unwrap();
+        if records.iter().any(|(_, r)| r.state == JobState::Cancelled) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job was not cancelled: {records:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_remote_node_without_a_queue_says_what_to_set() {
+    let host = Host::new(HostProfile::natron());
+    let plugin = node_plugin(&host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    configure(&instance, "no queue", 1);
+    instance.set_param("model", "tiny").unwrap();
+    instance.set_param("device", REMOTE).unwrap();
+    instance.push_button("generate").unwrap();
+    let status = string_param(&instance, "status");
+    assert!(status.contains("no queue is set"), "{status}");
+}

@@ -1,0 +1,211 @@
+//! The `remote` device: the node's clips are made by the studio's GPU worker pool
+//! (docs/studio.md) through the `t2v-queue` crate's plain client, with progress, cancel and
+//! frames streamed into the host as they arrive. A clip in the clip cache is shown without
+//! touching the queue, as for a local device.
+//!
+//! The queue is the `queue` setting, else `$T2V_QUEUE_URL` (farm machines); the credentials
+//! file the `credentials` setting, else `$T2V_QUEUE_CREDS`. With the remote device, Model Path
+//! names a model by its id in the workers' configuration (empty: the demo model, `demo`): a
+//! worker never opens a path sent by a client.
+
+use crate::params::Settings;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use t2v_bridge::clip_cache::default_cache_dir;
+use t2v_bridge::{
+    Clip, ClipCache, Error, Frame, GenerationParams, Image, JobHandle, JobProgress, Latents,
+    Lookup, Precision,
+};
+use t2v_queue::{
+    Credentials, QueueClient, QueueConfig, RemoteJob, RemoteRequest, QUEUE_CREDS_ENV, QUEUE_URL_ENV,
+};
+
+/// A job of a local service or of the worker pool, behind one set of calls.
+pub enum ClipJob {
+    Local(JobHandle),
+    Remote(RemoteJob),
+    /// A clip the remote device found in the clip cache: no job at all.
+    Ready(Arc<Clip>),
+}
+
+impl ClipJob {
+    pub fn progress(&self) -> JobProgress {
+        match self {
+            ClipJob::Local(j) => j.progress(),
+            ClipJob::Remote(j) => j.progress(),
+            ClipJob::Ready(c) => JobProgress {
+                stage: t2v_bridge::JobStage::Done,
+                fraction: 1.0,
+                eta: None,
+                steps_done: c.metadata.steps,
+                frames_done: c.frames.len(),
+            },
+        }
+    }
+    pub fn frame(&self, index: usize) -> Option<Frame> {
+        match self {
+            ClipJob::Local(j) => j.frame(index),
+            ClipJob::Remote(j) => j.frame(index),
+            ClipJob::Ready(c) => c.frames.get(index).cloned(),
+        }
+    }
+    pub fn wait_frame(&self, index: usize, timeout: Duration) -> Option<Frame> {
+        match self {
+            ClipJob::Local(j) => j.wait_frame(index, timeout),
+            ClipJob::Remote(j) => j.wait_frame(index, timeout),
+            ClipJob::Ready(c) => c.frames.get(index).cloned(),
+        }
+    }
+    pub fn wait_for_change(&self, timeout: Duration) {
+        match self {
+            ClipJob::Local(j) => j.wait_for_change(timeout),
+            ClipJob::Remote(j) => j.wait_for_change(timeout),
+            ClipJob::Ready(_) => {}
+        }
+    }
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<t2v_bridge::Result<Arc<Clip>>> {
+        match self {
+            ClipJob::Local(j) => j.wait_timeout(timeout),
+            ClipJob::Remote(j) => j.wait_timeout(timeout),
+            ClipJob::Ready(c) => Some(Ok(c.clone())),
+        }
+    }
+    pub fn is_finished(&self) -> bool {
+        match self {
+            ClipJob::Local(j) => j.is_finished(),
+            ClipJob::Remote(j) => j.is_finished(),
+            ClipJob::Ready(_) => true,
+        }
+    }
+    pub fn cancel(&self) {
+        match self {
+            ClipJob::Local(j) => j.cancel(),
+            ClipJob::Remote(j) => j.cancel(),
+            ClipJob::Ready(_) => {}
+        }
+    }
+}
+
+/// The model id for `settings`: Model Path's text, or `demo` when it is empty.
+pub fn model_id(settings: &Settings) -> String {
+    match settings.model.trim() {
+        "" => "demo".to_string(),
+        id => id.to_string(),
+    }
+}
+
+/// The queue configuration `settings` (and the environment) name.
+pub fn config(settings: &Settings) -> Result<QueueConfig, Error> {
+    let url = Some(settings.queue.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .or_else(|| std::env::var(QUEUE_URL_ENV).ok().filter(|u| !u.trim().is_empty()))
+        .ok_or_else(|| {
+            Error::bad_input(format!(
+                "Device is remote but no queue is set: set Queue to nats://HOST:PORT (or ${QUEUE_URL_ENV})"
+            ))
+        })?;
+    let mut config = QueueConfig::new(url);
+    let creds = Some(settings.credentials.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            std::env::var(QUEUE_CREDS_ENV)
+                .ok()
+                .filter(|c| !c.trim().is_empty())
+        });
+    if let Some(file) = creds {
+        config.credentials = Credentials::File(PathBuf::from(file));
+    }
+    Ok(config)
+}
+
+type Clients = Vec<(String, Option<PathBuf>, Arc<QueueClient>)>;
+static CLIENTS: Mutex<Clients> = Mutex::new(Vec::new());
+
+/// One client per queue and credentials for the whole process, connected on first use.
+pub fn client(config: QueueConfig) -> Result<Arc<QueueClient>, Error> {
+    let creds = match &config.credentials {
+        Credentials::File(f) => Some(f.clone()),
+        _ => None,
+    };
+    let mut clients = t2v_support::lock(&CLIENTS);
+    if let Some((_, _, c)) = clients
+        .iter()
+        .find(|(u, c, _)| *u == config.url && *c == creds)
+    {
+        return Ok(c.clone());
+    }
+    let url = config.url.clone();
+    let client = Arc::new(QueueClient::connect(config)?);
+    crate::log!("queue: connected to {url} as {}", client.id());
+    clients.push((url, creds, client.clone()));
+    Ok(client)
+}
+
+/// The request for the pool.
+pub fn request(
+    settings: &Settings,
+    params: GenerationParams,
+    image: Option<Image>,
+) -> RemoteRequest {
+    RemoteRequest {
+        model_id: model_id(settings),
+        params,
+        precision: Precision::Auto,
+        image,
+    }
+}
+
+/// The clip cache the local devices use too (`$T2V_CACHE_DIR`, else the platform's), when
+/// the node's `cache` setting is on and it can be opened.
+fn cache(settings: &Settings) -> Option<ClipCache> {
+    if !settings.cache {
+        return None;
+    }
+    let config = t2v_bridge::ServiceConfig::from_env();
+    if !config.use_disk_cache {
+        return None;
+    }
+    let dir = config.cache_dir.or_else(default_cache_dir)?;
+    ClipCache::open(dir, config.cache_max_bytes).ok()
+}
+
+/// Whether the clip of `settings` is in the clip cache (looking up the pool's model
+/// registry for its key; no job is submitted).
+pub fn is_cached(settings: &Settings, params: Option<GenerationParams>) -> bool {
+    let (Some(params), Some(cache)) = (params, cache(settings)) else {
+        return false;
+    };
+    let request = request(settings, params, None);
+    let key = config(settings)
+        .and_then(client)
+        .and_then(|c| c.prepare(&request));
+    key.is_ok_and(|m| cache.contains(&m.key))
+}
+
+/// The clip for `request`: from the clip cache when it is there (the queue only tells the
+/// key), else submitted to the pool (or joined to the identical job).
+pub fn submit(settings: &Settings, request: &RemoteRequest) -> Result<ClipJob, Error> {
+    let client = client(config(settings)?)?;
+    let message = client.prepare(request)?;
+    if let Some(cache) = cache(settings) {
+        if let Lookup::Hit(hit) = cache.load(&message.key) {
+            let latents = hit.latents.as_ref().map(Latents::from_tensor).transpose()?;
+            return Ok(ClipJob::Ready(Arc::new(Clip {
+                key: message.key,
+                frames: hit.frames,
+                latents,
+                metadata: hit.metadata,
+                from_cache: true,
+            })));
+        }
+    }
+    Ok(ClipJob::Remote(
+        client.submit_prepared(message, request.image.as_ref())?,
+    ))
+}
+
+/// Forgets the clients (Unload): their connections close once no job holds them.
+pub fn disconnect_all() {
+    t2v_support::lock(&CLIENTS).clear();
+}
