@@ -246,7 +246,7 @@ mod cuda {
     //! The CUDA side: page-locked host copies, a copy stream, and events between the streams.
 
     use candle_core::cuda_backend::cudarc::driver::{
-        CudaEvent, CudaSlice, CudaStream, DeviceRepr, PinnedHostSlice,
+        CudaEvent, CudaSlice, CudaStream, DeviceRepr, PinnedHostSlice, ValidAsZeroBits,
     };
     use candle_core::cuda_backend::CudaDType;
     use candle_core::{CudaStorage, DType, Device, InplaceOp1, Layout, Result, Tensor};
@@ -264,7 +264,7 @@ mod cuda {
         F32(PinnedHostSlice<f32>),
     }
 
-    fn pin<T: DeviceRepr + candle_core::WithDType>(
+    fn pin<T: DeviceRepr + ValidAsZeroBits + candle_core::WithDType>(
         stream: &Arc<CudaStream>,
         t: &Tensor,
     ) -> Result<PinnedHostSlice<T>> {
