@@ -9,6 +9,7 @@ pub mod dit;
 pub mod error;
 pub mod ops;
 pub mod pipeline;
+pub mod preview;
 pub mod sampling;
 pub mod text;
 pub mod vae;

@@ -42,6 +42,16 @@ pub trait Progress {
     fn step(&mut self, _index: usize, _steps: usize, _latents: &Tensor) -> Result<()> {
         Ok(())
     }
+    /// Whether [`Progress::denoised`] should be called after step `index` (asked before it).
+    fn wants_denoised(&self, _index: usize, _steps: usize) -> bool {
+        false
+    }
+    /// After step `index` (and [`Progress::step`]), when [`Progress::wants_denoised`] said so:
+    /// the sampler's estimate of the clean latents at that step, `x0 = x_t - sigma_t * flow`
+    /// (normalised, `[1, C, F', h, w]` f32, the image condition in frame 0): what a preview shows.
+    fn denoised(&mut self, _index: usize, _steps: usize, _denoised: &Tensor) -> Result<()> {
+        Ok(())
+    }
     /// Frames `[n, H, W, 3]`, f32 in [0, 1] on the CPU, starting at frame `first`.
     fn frames(&mut self, _first: usize, _frames: &Tensor) -> Result<()> {
         Ok(())
@@ -166,8 +176,21 @@ pub fn denoise(
             }
             None => cond,
         };
+        let denoised = if progress.wants_denoised(i, timesteps.len()) {
+            let sigma = sampler.sigmas()[i] as f64;
+            let x0 = (&latents - (&flow * sigma)?)?;
+            Some(match &inputs.first_frame {
+                Some(first) => with_first_frame(&x0, first)?,
+                None => x0,
+            })
+        } else {
+            None
+        };
         latents = sampler.step(&flow, &latents)?;
         progress.step(i, timesteps.len(), &latents)?;
+        if let Some(denoised) = denoised {
+            progress.denoised(i, timesteps.len(), &denoised)?;
+        }
     }
     if let Some(first) = &inputs.first_frame {
         latents = with_first_frame(&latents, first)?;
@@ -234,6 +257,12 @@ impl Progress for Collect<'_> {
     }
     fn step(&mut self, index: usize, steps: usize, latents: &Tensor) -> Result<()> {
         self.inner.step(index, steps, latents)
+    }
+    fn wants_denoised(&self, index: usize, steps: usize) -> bool {
+        self.inner.wants_denoised(index, steps)
+    }
+    fn denoised(&mut self, index: usize, steps: usize, denoised: &Tensor) -> Result<()> {
+        self.inner.denoised(index, steps, denoised)
     }
     fn frames(&mut self, first: usize, frames: &Tensor) -> Result<()> {
         self.chunks.push(frames.clone());
