@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use t2v_models::checkpoint::{self, configs, ModelFiles};
 use t2v_models::dit::WanTransformer;
+use t2v_models::preview::LatentRgb;
 use t2v_models::text::{PromptTokenizer, Umt5Encoder};
 use t2v_models::vae::WanVae;
 
@@ -36,6 +37,9 @@ pub(crate) struct ModelSlot {
     text_encoder: Option<Arc<Umt5Encoder>>,
     transformer: Option<Arc<WanTransformer>>,
     vae: Option<Arc<WanVae>>,
+    /// The previews' latent-to-RGB projection, once looked for (`Some(None)`: the model has
+    /// none).
+    latent_rgb: Option<Option<Arc<LatentRgb>>>,
     /// A component of the selected model was loaded since it was selected or unloaded: later
     /// component loads (the text encoder again, in low-memory mode) are not new model loads.
     in_use: bool,
@@ -73,6 +77,7 @@ impl ModelSlot {
         self.text_encoder = None;
         self.transformer = None;
         self.vae = None;
+        self.latent_rgb = None;
         self.in_use = false;
         if was {
             counters.unloads.fetch_add(1, Ordering::Relaxed);
@@ -167,6 +172,16 @@ impl ModelSlot {
             self.transformer = Some(Arc::new(transformer));
         }
         Ok(self.transformer.clone().expect("loaded"))
+    }
+
+    /// The projection previews use for a VAE of `z_dim` latent channels (see
+    /// [`checkpoint::load_latent_rgb`]); `None` when the model has none.
+    pub fn latent_rgb(&mut self, z_dim: usize) -> Result<Option<Arc<LatentRgb>>> {
+        if self.latent_rgb.is_none() {
+            let rgb = checkpoint::load_latent_rgb(&self.files().vae, z_dim)?;
+            self.latent_rgb = Some(rgb.map(Arc::new));
+        }
+        Ok(self.latent_rgb.clone().expect("looked for above"))
     }
 
     pub fn vae(&mut self, device: &Device, counters: &LoadCounters) -> Result<Arc<WanVae>> {

@@ -5,6 +5,7 @@
 use crate::device::Precision;
 use crate::error::{Error, Result};
 use crate::params::GenerationParams;
+use crate::preview::PreviewCadence;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -187,6 +188,10 @@ pub struct Request {
     /// Starting latents `[1, 48, F', H/16, W/16]` used instead of seeded noise.
     #[serde(default)]
     pub init_latents: Option<Latents>,
+    /// Previews while denoising (see [`crate::preview`]); `None`, the default, makes none.
+    /// Not part of the clip: it changes neither the key nor the frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewCadence>,
 }
 
 impl Request {
@@ -197,6 +202,7 @@ impl Request {
             precision: Precision::Auto,
             image: None,
             init_latents: None,
+            preview: None,
         }
     }
 }

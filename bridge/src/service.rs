@@ -17,6 +17,7 @@ use crate::frame::Frame;
 use crate::job::{Clip, Job, JobHandle, ProgressObserver};
 use crate::metadata::{ClipMetadata, ModelInfo, Timings};
 use crate::model_slot::{LoadCounters, ModelSlot};
+use crate::preview::{preview_frames, Preview, PreviewClock};
 use crate::progress::JobStage;
 use crate::request::{Latents, Request};
 use candle_core::{DType, Device, Tensor};
@@ -29,6 +30,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
+use t2v_models::preview::LatentRgb;
 use t2v_support::{lock, panic_message};
 
 /// Counters of what the service has done since it started.
@@ -267,10 +269,14 @@ impl Service {
         let (files, fingerprint) = Self::resolve(&request)?;
         let key = clip_key(&request, &fingerprint)?;
         let mut active = lock(&self.shared.active);
-        if let Some(handle) = active
-            .get(&key)
-            .and_then(|job| job.attach(observer.clone()))
-        {
+        let preview = request.preview;
+        if let Some((job, handle)) = active.get(&key).and_then(|job| {
+            job.attach(observer.clone())
+                .map(|handle| (job.clone(), handle))
+        }) {
+            if let Some(cadence) = preview {
+                job.want_previews(cadence);
+            }
             bump(&self.shared.counters.jobs_submitted);
             bump(&self.shared.counters.jobs_merged);
             return Ok(handle);
@@ -390,6 +396,17 @@ fn read_cached_clips(shared: &Shared, jobs: Receiver<Arc<Job>>, worker: Sender<M
 struct JobSink<'a> {
     job: &'a Job,
     shared: &'a Shared,
+    /// Present when the model has a preview projection; previews are made only while a
+    /// submitter asks for them.
+    preview: Option<PreviewMaker>,
+}
+
+/// Makes a job's previews from the sampler's estimates.
+struct PreviewMaker {
+    rgb: Arc<LatentRgb>,
+    clock: PreviewClock,
+    denoising_since: Instant,
+    temporal: usize,
 }
 
 impl JobSink<'_> {
@@ -411,7 +428,12 @@ impl pipeline::Progress for JobSink<'_> {
         match stage {
             Stage::EncodingPrompt => self.job.set_stage(JobStage::EncodingPrompt),
             Stage::EncodingImage => self.job.set_stage(JobStage::EncodingImage),
-            Stage::Denoising => self.job.update(|t| t.step_done(0, steps)),
+            Stage::Denoising => {
+                if let Some(maker) = &mut self.preview {
+                    maker.denoising_since = Instant::now();
+                }
+                self.job.update(|t| t.step_done(0, steps))
+            }
             Stage::Decoding => self.job.update(|t| t.frames_done(0)),
         }
         self.check()
@@ -422,6 +444,31 @@ impl pipeline::Progress for JobSink<'_> {
     }
     fn frames(&mut self, first: usize, frames: &Tensor) -> t2v_models::Result<()> {
         self.job.publish_frames(first, Frame::split(frames)?, false);
+        self.check()
+    }
+    fn wants_denoised(&self, index: usize, steps: usize) -> bool {
+        match (&self.preview, self.job.preview_cadence()) {
+            (Some(maker), Some(cadence)) => {
+                maker
+                    .clock
+                    .wants(cadence, index, steps, maker.denoising_since.elapsed())
+            }
+            _ => false,
+        }
+    }
+    fn denoised(&mut self, index: usize, steps: usize, x0: &Tensor) -> t2v_models::Result<()> {
+        let Some(maker) = &mut self.preview else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        let p = &self.job.params;
+        let frames = preview_frames(&maker.rgb, x0, p.frames, p.height, p.width, maker.temporal)?;
+        self.job.publish_preview(Preview {
+            step: index + 1,
+            steps,
+            frames,
+        });
+        maker.clock.made(start.elapsed());
         self.check()
     }
 }
@@ -634,9 +681,23 @@ impl Worker {
         };
         self.check(job)?;
 
+        // Looked for on every job, so that a submitter that joins a running job and asks for
+        // previews gets them; a broken projection file fails only jobs that asked.
+        let rgb = match self.slot.latent_rgb(vae.config().z_dim) {
+            Ok(rgb) => rgb,
+            Err(e) if request.preview.is_some() => return Err(e),
+            Err(_) => None,
+        };
+        let preview = rgb.map(|rgb| PreviewMaker {
+            rgb,
+            clock: PreviewClock::default(),
+            denoising_since: Instant::now(),
+            temporal: vae.config().scale_factor_temporal,
+        });
         let mut sink = JobSink {
             job,
             shared: &self.shared,
+            preview,
         };
         let mut sampler = params.sampler.build(params.steps, params.shift);
         let inputs = DenoiseInputs {
