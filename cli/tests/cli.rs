@@ -574,3 +574,46 @@ fn a_demo_model_folder_given_as_model_uses_its_own_settings() {
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("demo.json") && e.contains("demo model"), "{e}");
 }
+
+#[test]
+fn preview_every_rewrites_the_preview_while_denoising() {
+    let dir = tempfile::tempdir().unwrap();
+    let gif = dir.path().join("live/p.gif").display().to_string();
+    let extra = strings(&[
+        "--preview",
+        &gif,
+        "--preview-every",
+        "2",
+        "--steps",
+        "20",
+    ]);
+    let o = run(tiny_generate(&dir.path().join("cache"), dir.path(), &extra));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let steps: Vec<usize> = err
+        .lines()
+        .filter_map(|l| l.split("preview after step ").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(!steps.is_empty(), "no preview was written: {err}");
+    assert!(
+        steps.iter().all(|s| s % 2 == 0 && *s < 20) && steps.windows(2).all(|w| w[0] < w[1]),
+        "{steps:?}"
+    );
+    // At the end the preview is the decoded clip.
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).unwrap(),
+    ))
+    .unwrap();
+    use image::AnimationDecoder;
+    assert_eq!(decoder.into_frames().count(), 5);
+
+    for (bad, why) in [
+        (strings(&["--preview", &gif, "--preview-every", "0"]), "0"),
+        (strings(&["--preview-every", "2"]), "--preview"),
+    ] {
+        let o = run(tiny_generate(&dir.path().join("cache"), dir.path(), &bad));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    }
+}

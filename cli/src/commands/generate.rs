@@ -16,7 +16,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::{
-    DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, ProgressObserver,
+    DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, PreviewCadence, ProgressObserver,
     Request, Sampler, Service, ServiceConfig,
 };
 use t2v_presets::Presets;
@@ -113,6 +113,11 @@ pub struct GenerateArgs {
     /// Also write an animated preview at 24 fps: FILE.gif or FILE.png (APNG). Default: none.
     #[arg(long)]
     preview: Option<PathBuf>,
+    /// While denoising, rewrite the --preview file every K steps with the sampler's current
+    /// estimate of the clip (a cheap projection of the latents, not the VAE); the decoded clip
+    /// replaces it at the end.
+    #[arg(long = "preview-every", value_name = "K", requires = "preview", value_parser = clap::value_parser!(u32).range(1..))]
+    preview_every: Option<u32>,
     /// Where to write the clip's metadata JSON. Default: next to the frames, named after the
     /// pattern (out/frame.%04d.png -> out/frame.json).
     #[arg(long)]
@@ -386,6 +391,9 @@ fn check_outputs(args: &GenerateArgs) -> Result<PathBuf, Failure> {
     if let Some(exr) = &args.exr {
         frames_out::frame_path(exr, 0).map_err(|e| bad_input(format!("--exr: {e}")))?;
     }
+    if let (Some(p), Some(_)) = (&args.preview, args.preview_every) {
+        frames_out::ensure_parent(p).map_err(bad_input)?;
+    }
     if let Some(p) = &args.preview {
         let ext = p
             .extension()
@@ -455,6 +463,9 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         .as_deref()
         .map(load_init_latents)
         .transpose()?;
+    request.preview = args
+        .preview_every
+        .map(|k| PreviewCadence::Every(k as usize));
     Ok(request)
 }
 
@@ -537,11 +548,15 @@ fn generate_clip(
         Ok(())
     };
     let mut last_event: Option<JobProgress> = None;
+    let mut previewed_step = 0;
     let outcome = loop {
         if INTERRUPTS.load(Ordering::SeqCst) > 0 {
             job.cancel();
         }
-        let outcome = job.wait_timeout(Duration::from_millis(100));
+        // Woken by every change (a step, a preview, a frame), so that previews are written as
+        // they come.
+        job.wait_for_change(Duration::from_millis(100));
+        let outcome = job.wait_timeout(Duration::ZERO);
         print_progress(events.try_iter(), &mut last_event);
         // Frames arrive in order: write each as soon as it exists.
         while written < frame_count {
@@ -551,6 +566,21 @@ fn generate_clip(
                     written += 1;
                 }
                 None => break,
+            }
+        }
+        if let (Some(path), Some(preview)) = (&args.preview, job.preview()) {
+            if preview.step != previewed_step {
+                previewed_step = preview.step;
+                preview::write_preview(path, &preview.frames, preview::PREVIEW_FPS)
+                    .map_err(failure)?;
+                if !args.quiet && !json {
+                    eprintln!(
+                        "\rpreview after step {} of {}: {}",
+                        preview.step,
+                        preview.steps,
+                        path.display()
+                    );
+                }
             }
         }
         bar.show(&job.progress());
