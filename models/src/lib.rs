@@ -11,6 +11,7 @@ pub mod ops;
 pub mod pipeline;
 pub mod preview;
 pub mod sampling;
+pub mod taehv;
 pub mod text;
 pub mod vae;
 pub mod weights;
