@@ -141,6 +141,10 @@ pub fn clip_key_with_numerics(
         Some(l) => h.field("init_latents", latents_hash(l).as_bytes()),
         None => h.field("init_latents", b"none"),
     }
+    // Only a fast decode adds a field: clips of the full decoder keep the keys they had.
+    if request.decoder == crate::Decoder::Fast {
+        h.field("decoder", b"fast");
+    }
     Ok(ClipKey(h.0.finalize().into()))
 }
 
@@ -185,12 +189,23 @@ mod tests {
             Box::new(|r| r.precision = crate::device::Precision::Bf16),
             Box::new(|r| r.image = Some(Image::from_rgb8(2, 2, vec![0; 12]).unwrap())),
             Box::new(|r| r.init_latents = Some(Latents::new(vec![1], vec![0.5]).unwrap())),
+            Box::new(|r| r.decoder = crate::Decoder::Fast),
         ];
         for change in variants {
             let mut r = request();
             change(&mut r);
             assert_ne!(base, clip_key(&r, "m").unwrap());
         }
+    }
+
+    #[test]
+    fn previews_are_not_part_of_the_clip() {
+        let mut r = request();
+        r.preview = Some(crate::PreviewCadence::Every(1));
+        assert_eq!(
+            clip_key(&r, "m").unwrap(),
+            clip_key(&request(), "m").unwrap()
+        );
     }
 
     #[test]

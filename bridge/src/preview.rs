@@ -90,6 +90,32 @@ impl PreviewClock {
     }
 }
 
+/// What makes a job's previews: the tiny decoder when the model has one, else the projection.
+pub enum PreviewSource {
+    Projection(std::sync::Arc<LatentRgb>),
+    TinyDecoder(std::sync::Arc<t2v_models::taehv::TaehvDecoder>),
+}
+
+impl PreviewSource {
+    /// The preview frames of a clip of `frames` frames at `height` x `width` from the clean
+    /// estimate `[1, C, F', h, w]`.
+    pub fn frames(
+        &self,
+        denoised: &candle_core::Tensor,
+        frames: usize,
+        height: usize,
+        width: usize,
+        temporal: usize,
+    ) -> t2v_models::Result<Vec<Frame>> {
+        match self {
+            PreviewSource::Projection(rgb) => {
+                preview_frames(rgb, denoised, frames, height, width, temporal)
+            }
+            PreviewSource::TinyDecoder(tiny) => Ok(Frame::split(&tiny.decode(denoised)?)?),
+        }
+    }
+}
+
 /// The preview of a clip of `frames` frames from the clean-latent estimate `[1, C, F', h, w]`:
 /// one picture per latent frame (see [`LatentRgb::images`]), shared by the video frames it
 /// stands for.

@@ -4,6 +4,7 @@
 
 use crate::device::Precision;
 use crate::error::{Error, Result};
+use crate::fast_decode::Decoder;
 use crate::params::GenerationParams;
 use crate::preview::PreviewCadence;
 use candle_core::{DType, Device, Tensor};
@@ -18,6 +19,10 @@ pub struct Overrides {
     pub vae: Option<PathBuf>,
     pub text_encoder: Option<PathBuf>,
     pub tokenizer: Option<PathBuf>,
+    /// The tiny decoder for `Decoder::Fast` and previews, instead of the one in the model's
+    /// VAE folder (see [`crate::fast_decode::find_tiny_decoder`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fast_decoder: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -192,6 +197,13 @@ pub struct Request {
     /// Not part of the clip: it changes neither the key nor the frames.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<PreviewCadence>,
+    /// Which decoder makes the frames; part of the clip.
+    #[serde(default, skip_serializing_if = "is_full")]
+    pub decoder: Decoder,
+}
+
+fn is_full(d: &Decoder) -> bool {
+    *d == Decoder::Full
 }
 
 impl Request {
@@ -203,6 +215,7 @@ impl Request {
             image: None,
             init_latents: None,
             preview: None,
+            decoder: Decoder::Full,
         }
     }
 }

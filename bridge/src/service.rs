@@ -7,17 +7,19 @@
 //! stops within one transformer block or one VAE chunk and writes nothing to the cache. A panic
 //! in a job fails that job, not the worker.
 
-use crate::cache_key::{clip_key, model_fingerprint, ClipKey};
+use crate::cache_key::{clip_key, hex, model_fingerprint, ClipKey};
 use crate::clip_cache::{default_cache_dir, ClipCache, Lookup, CACHE_DIR_ENV};
 use crate::config::ServiceConfig;
 use crate::device::device_name;
 use crate::embedding_cache::EmbeddingCache;
 use crate::error::{Error, Result};
+use crate::fast_decode::{find_tiny_decoder, no_tiny_decoder, Decoder};
 use crate::frame::Frame;
 use crate::job::{Clip, Job, JobHandle, ProgressObserver};
 use crate::metadata::{ClipMetadata, ModelInfo, Timings};
+use crate::model_identity::remembered_hash;
 use crate::model_slot::{LoadCounters, ModelSlot};
-use crate::preview::{preview_frames, Preview, PreviewClock};
+use crate::preview::{Preview, PreviewClock, PreviewSource};
 use crate::progress::JobStage;
 use crate::request::{Latents, Request};
 use candle_core::{DType, Device, Tensor};
@@ -30,7 +32,6 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use t2v_models::checkpoint::{text_encoder_dtype, ModelFiles};
 use t2v_models::pipeline::{self, DenoiseInputs, Stage};
-use t2v_models::preview::LatentRgb;
 use t2v_support::{lock, panic_message};
 
 /// Counters of what the service has done since it started.
@@ -220,8 +221,10 @@ impl Service {
         }
     }
 
-    /// Finds the model's files (headers only) and checks the request.
-    fn resolve(request: &Request) -> Result<(ModelFiles, String)> {
+    /// Finds the model's files (headers only) and checks the request. The second string is the
+    /// fingerprint the clip key uses: the model's, with the tiny decoder's content for a fast
+    /// decode.
+    fn resolve(request: &Request) -> Result<(ModelFiles, String, String)> {
         request.params.validate()?;
         let o = &request.model.overrides;
         if request.model.path.is_none()
@@ -233,7 +236,18 @@ impl Service {
         }
         let files = ModelFiles::resolve(request.model.path.as_deref(), &o.to_models())?;
         let fingerprint = model_fingerprint(&files)?;
-        Ok((files, fingerprint))
+        let key_fingerprint = match request.decoder {
+            Decoder::Full => fingerprint.clone(),
+            Decoder::Fast => {
+                let tiny = find_tiny_decoder(&files.vae, o.fast_decoder.as_deref())?
+                    .ok_or_else(|| no_tiny_decoder(&files.vae))?;
+                format!(
+                    "{fingerprint}\0fast decoder {}",
+                    hex(&remembered_hash(&tiny)?)
+                )
+            }
+        };
+        Ok((files, fingerprint, key_fingerprint))
     }
 
     /// `request` with its precision decided for this service's device
@@ -246,8 +260,8 @@ impl Service {
     /// The cache key `request` would have on this service (validating it and finding the
     /// model's files).
     pub fn key_for(&self, request: &Request) -> Result<ClipKey> {
-        let (_, fingerprint) = Self::resolve(request)?;
-        clip_key(&self.decided(request.clone()), &fingerprint)
+        let (_, _, key_fingerprint) = Self::resolve(request)?;
+        clip_key(&self.decided(request.clone()), &key_fingerprint)
     }
 
     /// Queues `request` (or joins the identical job already queued or running). Bad requests
@@ -266,8 +280,8 @@ impl Service {
             return Err(Error::failed("the generation service has been shut down"));
         }
         let request = self.decided(request);
-        let (files, fingerprint) = Self::resolve(&request)?;
-        let key = clip_key(&request, &fingerprint)?;
+        let (files, fingerprint, key_fingerprint) = Self::resolve(&request)?;
+        let key = clip_key(&request, &key_fingerprint)?;
         let mut active = lock(&self.shared.active);
         let preview = request.preview;
         if let Some((job, handle)) = active.get(&key).and_then(|job| {
@@ -403,7 +417,7 @@ struct JobSink<'a> {
 
 /// Makes a job's previews from the sampler's estimates.
 struct PreviewMaker {
-    rgb: Arc<LatentRgb>,
+    source: PreviewSource,
     clock: PreviewClock,
     denoising_since: Instant,
     temporal: usize,
@@ -462,7 +476,9 @@ impl pipeline::Progress for JobSink<'_> {
         };
         let start = Instant::now();
         let p = &self.job.params;
-        let frames = preview_frames(&maker.rgb, x0, p.frames, p.height, p.width, maker.temporal)?;
+        let frames = maker
+            .source
+            .frames(x0, p.frames, p.height, p.width, maker.temporal)?;
         self.job.publish_preview(Preview {
             step: index + 1,
             steps,
@@ -681,15 +697,38 @@ impl Worker {
         };
         self.check(job)?;
 
-        // Looked for on every job, so that a submitter that joins a running job and asks for
-        // previews gets them; a broken projection file fails only jobs that asked.
-        let rgb = match self.slot.latent_rgb(vae.config().z_dim) {
-            Ok(rgb) => rgb,
-            Err(e) if request.preview.is_some() => return Err(e),
-            Err(_) => None,
+        // The tiny decoder decodes a fast clip and makes the previews when the model has one.
+        let wants_tiny = request.decoder == Decoder::Fast || request.preview.is_some();
+        let tiny = match find_tiny_decoder(
+            &job.files.vae,
+            request.model.overrides.fast_decoder.as_deref(),
+        )? {
+            Some(path) if wants_tiny => match self.slot.tiny_decoder(&path, &device) {
+                Ok(tiny) => Some(tiny),
+                Err(e) if request.decoder == Decoder::Fast => return Err(e.into()),
+                Err(e) => {
+                    eprintln!("t2v: previews without the tiny decoder: {e}");
+                    None
+                }
+            },
+            _ => None,
         };
-        let preview = rgb.map(|rgb| PreviewMaker {
-            rgb,
+        if request.decoder == Decoder::Fast && tiny.is_none() {
+            return Err(no_tiny_decoder(&job.files.vae));
+        }
+        // The projection is looked for on every job, so that a submitter that joins a running
+        // job and asks for previews gets them; a broken projection file fails only jobs that
+        // asked.
+        let source = match &tiny {
+            Some(tiny) => Some(PreviewSource::TinyDecoder(tiny.clone())),
+            None => match self.slot.latent_rgb(vae.config().z_dim) {
+                Ok(rgb) => rgb.map(PreviewSource::Projection),
+                Err(e) if request.preview.is_some() => return Err(e),
+                Err(_) => None,
+            },
+        };
+        let preview = source.map(|source| PreviewMaker {
+            source,
             clock: PreviewClock::default(),
             denoising_since: Instant::now(),
             temporal: vae.config().scale_factor_temporal,
@@ -711,7 +750,10 @@ impl Worker {
         let latents = pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?;
         timings.denoise_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        pipeline::decode(&vae, &latents, &mut sink)?;
+        match (request.decoder, &tiny) {
+            (Decoder::Fast, Some(tiny)) => pipeline::decode_fast(tiny, &latents, &mut sink)?,
+            _ => pipeline::decode(&vae, &latents, &mut sink)?,
+        }
         timings.decode_s = start.elapsed().as_secs_f64();
         let frames = job.all_frames().ok_or_else(|| {
             Error::failed(format!(

@@ -24,6 +24,10 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
+/// The tiny decoder's file name in a model's VAE folder, where the fast decode and previews
+/// look for it (`.safetensors`, or `.pth` with the same stem).
+pub const TINY_DECODER_FILE: &str = "tiny_decoder.safetensors";
+
 /// TAEHV's decoder hyper-parameters. The published files fix everything but the latent
 /// channels and the patch size (Wan2.2: 48 and 2); the widths are smaller in test fixtures.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,58 +198,74 @@ impl TaehvDecoder {
         device: &Device,
     ) -> Result<Self> {
         let vb = weights.var_builder(dtype, device).pp("decoder");
-        let in_file =
-            |e: candle_core::Error| Error::checkpoint(weights.source().origin(), e.to_string());
+        // As the reference loads them: a file trained with a larger temporal stride keeps the
+        // last frame's output channels.
+        let stored_rows = |index: usize| {
+            weights
+                .shape_of(&format!("decoder.{index}.conv.weight"))
+                .map(|s| s[0])
+        };
+        let decoder = Self::build(cfg, vb, &stored_rows)
+            .map_err(|e| Error::checkpoint(weights.source().origin(), e.to_string()))?;
+        weights.ensure_all_used("fast decoder", |name| name.starts_with("encoder."))?;
+        Ok(decoder)
+    }
+
+    /// Builds from a `VarBuilder` rooted at the decoder (`decoder.` stripped): for training.
+    pub fn from_var_builder(cfg: &TaehvConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        Self::build(cfg, vb, &|_| None)
+    }
+
+    fn build(
+        cfg: &TaehvConfig,
+        vb: VarBuilder,
+        stored_rows: &dyn Fn(usize) -> Option<usize>,
+    ) -> candle_core::Result<Self> {
         let [w0, w1, w2, w3] = cfg.widths;
         let mut layers = vec![
             Layer::Clamp,
-            Layer::Conv(conv3x3(cfg.latent_channels, w0, true, vb.pp(1)).map_err(in_file)?),
+            Layer::Conv(conv3x3(cfg.latent_channels, w0, true, vb.pp(1))?),
             Layer::Relu,
         ];
         let stages = [(w0, w1), (w1, w2), (w2, w3)];
         for (s, &(width, next)) in stages.iter().enumerate() {
             let base = 3 + s * 6;
             for j in 0..3 {
-                layers.push(Layer::Mem(
-                    MemBlock::new(width, width, vb.pp(base + j)).map_err(in_file)?,
-                ));
+                layers.push(Layer::Mem(MemBlock::new(width, width, vb.pp(base + j))?));
             }
             layers.push(Layer::Upsample(if cfg.space_upscale[s] { 2 } else { 1 }));
             let stride = if cfg.time_upscale[s] { 2 } else { 1 };
-            let name = format!("decoder.{}.conv.weight", base + 4);
-            // As the reference loads them: a file trained with a larger stride keeps the
-            // last frame's output channels.
-            let stored = weights.shape_of(&name).map_or(width * stride, |s| s[0]);
+            let rows = width * stride;
+            let stored = stored_rows(base + 4).unwrap_or(rows);
+            if stored < rows {
+                candle_core::bail!(
+                    "decoder.{}.conv.weight has {stored} outputs, fewer than {rows}",
+                    base + 4
+                )
+            }
             let weight = vb
                 .pp(base + 4)
                 .pp("conv")
-                .get((stored, width, 1, 1), "weight")
-                .map_err(in_file)?;
-            if stored < width * stride {
-                return Err(Error::checkpoint(
-                    weights.source().origin(),
-                    format!("{name} has {stored} outputs, fewer than {}", width * stride),
-                ));
-            }
-            let weight = weight.narrow(0, stored - width * stride, width * stride)?;
+                .get((stored, width, 1, 1), "weight")?
+                .narrow(0, stored - rows, rows)?;
             layers.push(Layer::TGrow {
                 conv: Conv2d::new(weight, None, Default::default()),
                 stride,
             });
-            layers.push(Layer::Conv(
-                conv3x3(width, next, false, vb.pp(base + 5)).map_err(in_file)?,
-            ));
+            layers.push(Layer::Conv(conv3x3(width, next, false, vb.pp(base + 5))?));
         }
         layers.push(Layer::Relu);
-        layers.push(Layer::Conv(
-            conv3x3(w3, 3 * cfg.patch_size * cfg.patch_size, true, vb.pp(22)).map_err(in_file)?,
-        ));
-        weights.ensure_all_used("fast decoder", |name| name.starts_with("encoder."))?;
+        layers.push(Layer::Conv(conv3x3(
+            w3,
+            3 * cfg.patch_size * cfg.patch_size,
+            true,
+            vb.pp(22),
+        )?));
         Ok(TaehvDecoder {
             layers,
             config: cfg.clone(),
-            dtype,
-            device: device.clone(),
+            dtype: vb.dtype(),
+            device: vb.device().clone(),
         })
     }
 

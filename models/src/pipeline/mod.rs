@@ -215,6 +215,26 @@ pub fn decode(vae: &WanVae, latents: &Tensor, progress: &mut dyn Progress) -> Re
     })
 }
 
+/// [`decode`] with a tiny decoder instead of the VAE's: the same normalised latents, the same
+/// streamed chunks.
+pub fn decode_fast(
+    tiny: &crate::taehv::TaehvDecoder,
+    latents: &Tensor,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    progress.stage(Stage::Decoding)?;
+    if progress.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    tiny.decode_streaming(latents, &mut |first, frames| {
+        progress.frames(first, &frames)?;
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    })
+}
+
 /// The VAE's video `[1, 3, n, H, W]` in [-1, 1] as frames `[n, H, W, 3]` in [0, 1] (f32, on the
 /// CPU).
 pub fn video_to_frames(video: &Tensor) -> Result<Tensor> {
