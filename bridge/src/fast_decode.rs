@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use t2v_models::checkpoint::ComponentFiles;
-use t2v_models::taehv::TINY_DECODER_FILE;
+use t2v_models::checkpoint::ModelFiles;
+use t2v_models::taehv::TINY_DECODER_FOLDER;
 
 /// Serialised in lower case: `"full"`, `"fast"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -50,17 +50,9 @@ impl FromStr for Decoder {
     }
 }
 
-/// The names a tiny decoder may have in a model's VAE folder, in the order they are looked for.
-pub const TINY_DECODER_NAMES: [&str; 4] = [
-    TINY_DECODER_FILE,
-    "tiny_decoder.pth",
-    "taew2_2.safetensors",
-    "taew2_2.pth",
-];
-
-/// The tiny decoder for a model: `named` when given (it must exist), else the first of
-/// [`TINY_DECODER_NAMES`] in the folder of the VAE's config or weights.
-pub fn find_tiny_decoder(vae: &ComponentFiles, named: Option<&Path>) -> Result<Option<PathBuf>> {
+/// The tiny decoder for a model: `named` when given (it must exist), else the first
+/// `.safetensors` or `.pth` file in the model folder's [`TINY_DECODER_FOLDER`].
+pub fn find_tiny_decoder(files: &ModelFiles, named: Option<&Path>) -> Result<Option<PathBuf>> {
     if let Some(path) = named {
         if !path.is_file() {
             return Err(Error::bad_input(format!(
@@ -70,30 +62,31 @@ pub fn find_tiny_decoder(vae: &ComponentFiles, named: Option<&Path>) -> Result<O
         }
         return Ok(Some(path.to_path_buf()));
     }
-    let folder = vae
-        .config
-        .as_ref()
-        .or(vae.files.first())
-        .and_then(|p| p.parent());
-    Ok(folder.and_then(|dir| {
-        TINY_DECODER_NAMES
-            .iter()
-            .map(|name| dir.join(name))
-            .find(|p| p.is_file())
-    }))
+    let Some(dir) = files.root.as_ref().map(|r| r.join(TINY_DECODER_FOLDER)) else {
+        return Ok(None);
+    };
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "safetensors" | "pth")
+                })
+        })
+        .collect();
+    found.sort();
+    Ok(found.into_iter().next())
 }
 
 /// The message for a fast decode asked of a model with no tiny decoder.
-pub fn no_tiny_decoder(vae: &ComponentFiles) -> Error {
-    let folder = vae
-        .config
-        .as_ref()
-        .or(vae.files.first())
-        .and_then(|p| p.parent())
-        .map_or_else(
-            || "the VAE's folder".to_string(),
-            |d| d.display().to_string(),
-        );
+pub fn no_tiny_decoder(files: &ModelFiles) -> Error {
+    let folder = files.root.as_ref().map_or_else(
+        || format!("a {TINY_DECODER_FOLDER} folder of the model folder"),
+        |r| r.join(TINY_DECODER_FOLDER).display().to_string(),
+    );
     Error::bad_input(format!(
         "the fast decoder needs a tiny decoder for this model: put taew2_2.safetensors (or .pth, from madebyollin/taehv) in {folder}, name its file (t2v: --fast-decoder FILE), or choose the full decoder"
     ))

@@ -239,8 +239,8 @@ impl Service {
         let key_fingerprint = match request.decoder {
             Decoder::Full => fingerprint.clone(),
             Decoder::Fast => {
-                let tiny = find_tiny_decoder(&files.vae, o.fast_decoder.as_deref())?
-                    .ok_or_else(|| no_tiny_decoder(&files.vae))?;
+                let tiny = find_tiny_decoder(&files, o.fast_decoder.as_deref())?
+                    .ok_or_else(|| no_tiny_decoder(&files))?;
                 format!(
                     "{fingerprint}\0fast decoder {}",
                     hex(&remembered_hash(&tiny)?)
@@ -699,22 +699,20 @@ impl Worker {
 
         // The tiny decoder decodes a fast clip and makes the previews when the model has one.
         let wants_tiny = request.decoder == Decoder::Fast || request.preview.is_some();
-        let tiny = match find_tiny_decoder(
-            &job.files.vae,
-            request.model.overrides.fast_decoder.as_deref(),
-        )? {
-            Some(path) if wants_tiny => match self.slot.tiny_decoder(&path, &device) {
-                Ok(tiny) => Some(tiny),
-                Err(e) if request.decoder == Decoder::Fast => return Err(e.into()),
-                Err(e) => {
-                    eprintln!("t2v: previews without the tiny decoder: {e}");
-                    None
-                }
-            },
-            _ => None,
-        };
+        let tiny =
+            match find_tiny_decoder(&job.files, request.model.overrides.fast_decoder.as_deref())? {
+                Some(path) if wants_tiny => match self.slot.tiny_decoder(&path, &device) {
+                    Ok(tiny) => Some(tiny),
+                    Err(e) if request.decoder == Decoder::Fast => return Err(e.into()),
+                    Err(e) => {
+                        eprintln!("t2v: previews without the tiny decoder: {e}");
+                        None
+                    }
+                },
+                _ => None,
+            };
         if request.decoder == Decoder::Fast && tiny.is_none() {
-            return Err(no_tiny_decoder(&job.files.vae));
+            return Err(no_tiny_decoder(&job.files));
         }
         // The projection is looked for on every job, so that a submitter that joins a running
         // job and asks for previews gets them; a broken projection file fails only jobs that

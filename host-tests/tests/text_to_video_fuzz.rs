@@ -154,6 +154,7 @@ const PARAMS: &[&str] = &[
     "device",
     "colour",
     "cache",
+    "decoder",
 ];
 
 impl Fuzzer {
@@ -255,6 +256,7 @@ impl Fuzzer {
             "colour" => ParamValue::Int(r.random_range(0..5)),
             "style" => ParamValue::Int(r.random_range(0..12)),
             "cache" => ParamValue::Bool(r.random_bool(0.7)),
+            "decoder" => ParamValue::Int(r.random_range(0..3)),
             other => panic!("no values for {other}"),
         }
     }

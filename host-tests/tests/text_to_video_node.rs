@@ -73,6 +73,7 @@ fn describes_both_contexts_with_every_parameter() {
         "device",
         "colour",
         "cache",
+        "decoder",
         "generate",
         "cancel",
         "status",

@@ -24,9 +24,10 @@ use crate::{Error, Result};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
-/// The tiny decoder's file name in a model's VAE folder, where the fast decode and previews
-/// look for it (`.safetensors`, or `.pth` with the same stem).
-pub const TINY_DECODER_FILE: &str = "tiny_decoder.safetensors";
+/// The folder of a model folder that holds its tiny decoder (one `.safetensors` or `.pth`
+/// file), where the fast decode and previews look for it. Not the VAE's folder: every weight
+/// file there is read as part of the VAE.
+pub const TINY_DECODER_FOLDER: &str = "tiny_decoder";
 
 /// TAEHV's decoder hyper-parameters. The published files fix everything but the latent
 /// channels and the patch size (Wan2.2: 48 and 2); the widths are smaller in test fixtures.
@@ -275,7 +276,7 @@ impl TaehvDecoder {
 
     /// One latent frame `[1, C, h, w]` through every layer, carrying the memory blocks' state;
     /// returns its frames `[n, 3, H, W]` in [0, 1].
-    fn step(&self, z: &Tensor, memory: &mut Memory) -> candle_core::Result<Tensor> {
+    fn step(&self, z: &Tensor, memory: &mut Memory, clamp: bool) -> candle_core::Result<Tensor> {
         let mut x = z.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             x = match layer {
@@ -305,10 +306,15 @@ impl TaehvDecoder {
         let p = self.config.patch_size;
         let (n, c, h, w) = x.dims4()?;
         let c = c / (p * p);
-        x.reshape((n, c, p, p, h, w))?
+        let x = x
+            .reshape((n, c, p, p, h, w))?
             .permute((0, 1, 4, 2, 5, 3))?
-            .reshape((n, c, h * p, w * p))?
-            .clamp(0f32, 1f32)
+            .reshape((n, c, h * p, w * p))?;
+        if clamp {
+            x.clamp(0f32, 1f32)
+        } else {
+            Ok(x)
+        }
     }
 
     /// Decodes normalised latents `[1, C, T, h, w]` one latent frame at a time, handing each
@@ -317,6 +323,26 @@ impl TaehvDecoder {
     pub fn decode_streaming(
         &self,
         latents: &Tensor,
+        on_chunk: &mut dyn FnMut(usize, Tensor) -> Result<()>,
+    ) -> Result<()> {
+        self.run(latents, true, on_chunk)
+    }
+
+    /// [`Self::decode`] without the final clamp to [0, 1], for training (the clamp passes no
+    /// gradient outside it).
+    pub fn decode_unclamped(&self, latents: &Tensor) -> Result<Tensor> {
+        let mut chunks = Vec::new();
+        self.run(latents, false, &mut |_, chunk| {
+            chunks.push(chunk);
+            Ok(())
+        })?;
+        Ok(Tensor::cat(&chunks, 0)?)
+    }
+
+    fn run(
+        &self,
+        latents: &Tensor,
+        clamp: bool,
         on_chunk: &mut dyn FnMut(usize, Tensor) -> Result<()>,
     ) -> Result<()> {
         let (b, c, t, _, _) = latents.dims5()?;
@@ -333,7 +359,7 @@ impl TaehvDecoder {
         let mut next = 0;
         for i in 0..t {
             let z = latents.narrow(2, i, 1)?.squeeze(2)?;
-            let mut frames = self.step(&z, &mut memory)?;
+            let mut frames = self.step(&z, &mut memory, clamp)?;
             let drop = to_trim.min(frames.dim(0)?);
             to_trim -= drop;
             let n = frames.dim(0)? - drop;

@@ -131,7 +131,8 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     })?;
     // The precision is left to the service (`Precision::Auto`), as `t2v` leaves it: the same
     // settings make the same clip, cached once for both.
-    let request = Request::new(ModelSpec::folder(model), params);
+    let mut request = Request::new(ModelSpec::folder(model), params);
+    request.decoder = settings.decoder;
     Ok((request, service))
 }
 

@@ -8,7 +8,7 @@ use ofx_bindings::param::ParamSet;
 use ofx_bindings::sys::OfxTime;
 use ofx_bindings::Result;
 pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
-use t2v_bridge::{DeviceChoice, Sampler};
+use t2v_bridge::{Decoder, DeviceChoice, Sampler};
 
 pub const PROMPT: &str = "prompt";
 pub const NEGATIVE: &str = "negative";
@@ -31,6 +31,7 @@ pub const MODEL: &str = "model";
 pub const DEVICE: &str = "device";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
+pub const DECODER: &str = "decoder";
 pub const GENERATE: &str = "generate";
 pub const CANCEL: &str = "cancel";
 pub const STATUS: &str = "status";
@@ -52,6 +53,8 @@ pub const RESOLUTIONS: &[(&str, Option<(usize, usize)>)] = &[
     ("custom", None),
 ];
 pub const SAMPLERS: &[(&str, Sampler)] = &[("unipc", Sampler::UniPc), ("euler", Sampler::Euler)];
+/// New decoders go at the end: a saved choice is its index.
+pub const DECODERS: &[(&str, Decoder)] = &[("full", Decoder::Full), ("fast", Decoder::Fast)];
 pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("auto", DeviceChoice::Auto),
     ("CUDA", DeviceChoice::Cuda(0)),
@@ -99,6 +102,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             DEVICE,
             COLOUR,
             CACHE,
+            DECODER,
         ],
     )
     .label("Text to Video")
@@ -293,6 +297,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
+    ParamDescriptor::choice(DECODER, &labels(DECODERS))
+        .label("Decoder")
+        .hint("full: the model's VAE; fast: a tiny decoder (taew2_2 beside the model's VAE; the demo model ships one), a quick draft. A tiny decoder also makes the live previews")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
     Ok(())
 }
 
@@ -378,6 +388,7 @@ pub struct Settings {
     /// `None`: `auto`, the host's working space.
     pub colour: Option<Colour>,
     pub cache: bool,
+    pub decoder: Decoder,
     /// The `model` parameter is empty and the bundle's demo model stands in, with its own
     /// size, frame count and sampling settings.
     pub uses_demo: bool,
@@ -422,6 +433,7 @@ impl Settings {
             device: pick(DEVICES, int(DEVICE)?),
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
+            decoder: pick(DECODERS, int(DECODER)?),
             uses_demo: false,
         };
         Ok(settings.with_demo_defaults())

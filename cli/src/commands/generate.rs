@@ -16,8 +16,8 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::{
-    DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision, PreviewCadence, ProgressObserver,
-    Request, Sampler, Service, ServiceConfig,
+    Decoder, DeviceChoice, GenerationParams, Image, JobProgress, Latents, Precision,
+    PreviewCadence, ProgressObserver, Request, Sampler, Service, ServiceConfig,
 };
 use t2v_presets::Presets;
 
@@ -118,6 +118,15 @@ pub struct GenerateArgs {
     /// replaces it at the end.
     #[arg(long = "preview-every", value_name = "K", requires = "preview", value_parser = clap::value_parser!(u32).range(1..))]
     preview_every: Option<u32>,
+    /// full (the model's VAE) or fast (a tiny TAEHV decoder: a quick draft). A fast decode is
+    /// another clip; the tiny decoder is `tiny_decoder.safetensors` or `taew2_2.safetensors`
+    /// / `.pth` beside the model's VAE, or --fast-decoder.
+    #[arg(long, default_value = "full")]
+    decoder: Decoder,
+    /// The tiny decoder file (taew2_2 from madebyollin/taehv: .safetensors or .pth) for
+    /// `--decoder fast` and the previews.
+    #[arg(long = "fast-decoder", value_name = "FILE")]
+    fast_decoder: Option<PathBuf>,
     /// Where to write the clip's metadata JSON. Default: next to the frames, named after the
     /// pattern (out/frame.%04d.png -> out/frame.json).
     #[arg(long)]
@@ -463,6 +472,8 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         .as_deref()
         .map(load_init_latents)
         .transpose()?;
+    request.decoder = args.decoder;
+    request.model.overrides.fast_decoder = args.fast_decoder.clone();
     request.preview = args
         .preview_every
         .map(|k| PreviewCadence::Every(k as usize));
