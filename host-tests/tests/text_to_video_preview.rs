@@ -36,17 +36,6 @@ fn final_frames(prompt: &str, seed: u64) -> Vec<Frame> {
         .clone()
 }
 
-/// Whether `image` holds `frame`'s pixels (as [`assert_shows`] checks them, float depth).
-fn shows(image: &RenderedImage, frame: &Frame) -> bool {
-    (0..image.height()).all(|y| {
-        (0..image.width()).all(|x| {
-            let c = code(frame, x, y);
-            let p = image.pixel_f32(x, y);
-            (0..3).all(|k| (p[k] - c[k] as f32 / 65535.0).abs() <= 1.0 / 65535.0)
-        })
-    })
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Seen {
     Placeholder,
