@@ -67,7 +67,7 @@ impl PreviewClock {
             return false;
         }
         match cadence {
-            PreviewCadence::Every(k) => (index + 1) % k.max(1) == 0,
+            PreviewCadence::Every(k) => (index + 1).is_multiple_of(k.max(1)),
             PreviewCadence::Auto => {
                 if self.previews == 0 {
                     return true;

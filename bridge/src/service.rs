@@ -703,7 +703,7 @@ impl Worker {
             match find_tiny_decoder(&job.files, request.model.overrides.fast_decoder.as_deref())? {
                 Some(path) if wants_tiny => match self.slot.tiny_decoder(&path, &device) {
                     Ok(tiny) => Some(tiny),
-                    Err(e) if request.decoder == Decoder::Fast => return Err(e.into()),
+                    Err(e) if request.decoder == Decoder::Fast => return Err(e),
                     Err(e) => {
                         eprintln!("t2v: previews without the tiny decoder: {e}");
                         None

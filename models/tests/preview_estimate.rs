@@ -17,7 +17,7 @@ struct Estimates {
 
 impl Progress for Estimates {
     fn wants_denoised(&self, index: usize, _steps: usize) -> bool {
-        (index + 1) % self.every == 0
+        (index + 1).is_multiple_of(self.every)
     }
     fn denoised(&mut self, index: usize, _steps: usize, x0: &Tensor) -> t2v_models::Result<()> {
         self.seen.push((index, x0.clone()));
