@@ -188,6 +188,10 @@ pub fn clip_key_with_numerics(
         h.field("upscale", upscale.target.name().as_bytes());
         h.field("upscaler", upscale.fingerprint()?.as_bytes());
     }
+    // Only a fast decode adds a field: clips of the full decoder keep the keys they had.
+    if request.decoder == crate::Decoder::Fast {
+        h.field("decoder", b"fast");
+    }
     Ok(ClipKey(h.0.finalize().into()))
 }
 
@@ -235,6 +239,7 @@ mod tests {
             Box::new(|r| r.precision = crate::device::Precision::Bf16),
             Box::new(|r| r.image = Some(Image::from_rgb8(2, 2, vec![0; 12]).unwrap())),
             Box::new(|r| r.init_latents = Some(Latents::new(vec![1], vec![0.5]).unwrap())),
+            Box::new(|r| r.decoder = crate::Decoder::Fast),
         ];
         for change in variants {
             let mut r = request();
@@ -316,6 +321,16 @@ mod tests {
         let tiled = clip_key_decoded(&r, "m", true).unwrap();
         assert_ne!(tiled, base);
         assert_eq!(tiled, clip_key_decoded(&request(), "m", true).unwrap());
+    }
+
+    #[test]
+    fn previews_are_not_part_of_the_clip() {
+        let mut r = request();
+        r.preview = Some(crate::PreviewCadence::Every(1));
+        assert_eq!(
+            clip_key(&r, "m").unwrap(),
+            clip_key(&request(), "m").unwrap()
+        );
     }
 
     #[test]

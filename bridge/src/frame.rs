@@ -127,6 +127,34 @@ impl Frame {
     }
 }
 
+/// What a frame in a job's stream is: decoded by the VAE (the clip itself), or a preview made
+/// from the sampler's estimate while denoising. Serialised as `"decoded"` or
+/// `{"preview": {"step": 4, "steps": 50}}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    Decoded,
+    /// Made after `step` denoising steps of `steps`.
+    Preview {
+        step: usize,
+        steps: usize,
+    },
+}
+
+/// One frame of a job's stream with its index in the clip and what it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamedFrame {
+    pub index: usize,
+    pub kind: FrameKind,
+    pub frame: Frame,
+}
+
+impl StreamedFrame {
+    pub fn is_preview(&self) -> bool {
+        matches!(self.kind, FrameKind::Preview { .. })
+    }
+}
+
 /// Stacks frames into `[F, H, W, 3]` f32.
 pub fn frames_to_tensor(frames: &[Frame]) -> candle_core::Result<Tensor> {
     let tensors = frames

@@ -4,9 +4,10 @@
 
 use crate::cache_key::ClipKey;
 use crate::error::{Error, Result};
-use crate::frame::Frame;
+use crate::frame::{Frame, FrameKind, StreamedFrame};
 use crate::metadata::ClipMetadata;
 use crate::params::GenerationParams;
+use crate::preview::{Preview, PreviewCadence};
 use crate::progress::{JobProgress, JobStage, ProgressTracker};
 use crate::request::{Latents, Request};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +36,10 @@ pub struct Clip {
 struct JobState {
     tracker: ProgressTracker,
     frames: Vec<Option<Frame>>,
+    /// The latest preview while denoising; dropped once the job ends.
+    preview: Option<Arc<Preview>>,
+    /// Whether any submitter asked for previews, and how often.
+    preview_cadence: Option<PreviewCadence>,
     outcome: Option<Result<Arc<Clip>>>,
     /// Handles still interested in the result.
     interest: usize,
@@ -67,6 +72,7 @@ impl Job {
     ) -> Arc<Job> {
         let frames = request.params.frames;
         let steps = request.params.steps;
+        let preview_cadence = request.preview;
         Arc::new(Job {
             key,
             params: request.params.clone(),
@@ -77,6 +83,8 @@ impl Job {
             state: Mutex::new(JobState {
                 tracker: ProgressTracker::new(frames, steps),
                 frames: vec![None; frames],
+                preview: None,
+                preview_cadence,
                 outcome: None,
                 interest: 0,
                 observers: Vec::new(),
@@ -99,6 +107,31 @@ impl Job {
             job: self.clone(),
             released: AtomicBool::new(false),
         })
+    }
+
+    /// A submitter that joined the job asks for previews too: the more frequent cadence wins.
+    pub fn want_previews(&self, cadence: PreviewCadence) {
+        let mut s = lock(&self.state);
+        s.preview_cadence = Some(match s.preview_cadence {
+            Some(current) => current.merge(cadence),
+            None => cadence,
+        });
+    }
+
+    /// Whether (and how often) to make previews; read at every step, so a submitter that joins
+    /// a running job gets them from then on.
+    pub fn preview_cadence(&self) -> Option<PreviewCadence> {
+        lock(&self.state).preview_cadence
+    }
+
+    /// Publishes a preview of the whole clip (after a denoising step).
+    pub fn publish_preview(&self, preview: Preview) {
+        let mut s = lock(&self.state);
+        if s.outcome.is_some() {
+            return;
+        }
+        s.preview = Some(Arc::new(preview));
+        self.notify(s);
     }
 
     fn release(&self) {
@@ -200,6 +233,7 @@ impl Job {
     pub fn reset_frames(&self) {
         let mut s = lock(&self.state);
         s.frames.iter_mut().for_each(|f| *f = None);
+        s.preview = None;
         s.tracker.progress.frames_done = 0;
         self.notify(s);
     }
@@ -228,6 +262,7 @@ impl Job {
             s.tracker.progress.frames_done = clip.frames.len();
         }
         s.outcome = Some(outcome.map(Arc::new));
+        s.preview = None;
         s.tracker.set_stage(stage);
         self.notify(s);
     }
@@ -279,6 +314,34 @@ impl JobHandle {
     /// Frame `index`, if it has been published yet.
     pub fn frame(&self, index: usize) -> Option<Frame> {
         lock(&self.job.state).frames.get(index).cloned().flatten()
+    }
+
+    /// The newest picture of frame `index` in the job's stream: the decoded frame once it is
+    /// published, else the latest preview of it (previews exist only while denoising, and only
+    /// when a submitter asked for them). [`Self::frame`] never returns a preview.
+    pub fn latest_frame(&self, index: usize) -> Option<StreamedFrame> {
+        let s = lock(&self.job.state);
+        if let Some(Some(frame)) = s.frames.get(index) {
+            return Some(StreamedFrame {
+                index,
+                kind: FrameKind::Decoded,
+                frame: frame.clone(),
+            });
+        }
+        let preview = s.preview.as_ref()?;
+        Some(StreamedFrame {
+            index,
+            kind: FrameKind::Preview {
+                step: preview.step,
+                steps: preview.steps,
+            },
+            frame: preview.frames.get(index)?.clone(),
+        })
+    }
+
+    /// The latest preview of the whole clip, while the job denoises.
+    pub fn preview(&self) -> Option<Arc<Preview>> {
+        lock(&self.job.state).preview.clone()
     }
 
     /// Every frame published so far, in order, with its index.

@@ -63,7 +63,7 @@ pub fn file_content_hash(path: &Path) -> std::io::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
-fn remembered_hash(path: &Path) -> Result<[u8; 32]> {
+pub(crate) fn remembered_hash(path: &Path) -> Result<[u8; 32]> {
     let io = |e: std::io::Error| Error::bad_input(format!("{}: {e}", path.display()));
     let meta = std::fs::metadata(path).map_err(io)?;
     let stamp = (path.to_path_buf(), meta.len(), meta.modified().ok());

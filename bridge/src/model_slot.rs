@@ -6,11 +6,14 @@
 
 use crate::error::Result;
 use candle_core::{DType, Device};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use t2v_models::checkpoint::{self, configs, ModelFiles};
 use t2v_models::dit::WanTransformer;
 use t2v_models::lora::{LoraSpec, Loras};
+use t2v_models::preview::LatentRgb;
+use t2v_models::taehv::{load_taehv, TaehvDecoder};
 use t2v_models::text::{PromptTokenizer, Umt5Encoder};
 use t2v_models::vae::WanVae;
 
@@ -62,6 +65,11 @@ pub(crate) struct ModelSlot {
     text_encoder: Option<Arc<Umt5Encoder>>,
     transformer: Option<Arc<WanTransformer>>,
     vae: Option<Arc<WanVae>>,
+    /// The previews' latent-to-RGB projection, once looked for (`Some(None)`: the model has
+    /// none).
+    latent_rgb: Option<Option<Arc<LatentRgb>>>,
+    /// The tiny decoder last asked for, with its file.
+    tiny_decoder: Option<(PathBuf, Arc<TaehvDecoder>)>,
     /// A component of the selected model was loaded since it was selected or unloaded: later
     /// component loads (the text encoder again, in low-memory mode) are not new model loads.
     in_use: bool,
@@ -124,6 +132,8 @@ impl ModelSlot {
         self.text_encoder = None;
         self.transformer = None;
         self.vae = None;
+        self.latent_rgb = None;
+        self.tiny_decoder = None;
         self.in_use = false;
         if was {
             counters.unloads.fetch_add(1, Ordering::Relaxed);
@@ -268,6 +278,29 @@ impl ModelSlot {
             self.publish(counters);
         }
         Ok(self.transformer.clone().expect("loaded"))
+    }
+
+    /// The projection previews use for a VAE of `z_dim` latent channels (see
+    /// [`checkpoint::load_latent_rgb`]); `None` when the model has none.
+    pub fn latent_rgb(&mut self, z_dim: usize) -> Result<Option<Arc<LatentRgb>>> {
+        if self.latent_rgb.is_none() {
+            let rgb = checkpoint::load_latent_rgb(&self.files().vae, z_dim)?;
+            self.latent_rgb = Some(rgb.map(Arc::new));
+        }
+        Ok(self.latent_rgb.clone().expect("looked for above"))
+    }
+
+    /// The tiny decoder in `path`, loaded once (in the VAE's dtype).
+    pub fn tiny_decoder(&mut self, path: &Path, device: &Device) -> Result<Arc<TaehvDecoder>> {
+        match &self.tiny_decoder {
+            Some((loaded, decoder)) if loaded == path => Ok(decoder.clone()),
+            _ => {
+                let dtype = checkpoint::vae_dtype(self.dtype(), device);
+                let decoder = Arc::new(load_taehv(path, dtype, device)?);
+                self.tiny_decoder = Some((path.to_path_buf(), decoder.clone()));
+                Ok(decoder)
+            }
+        }
     }
 
     pub fn vae(&mut self, device: &Device, counters: &LoadCounters) -> Result<Arc<WanVae>> {

@@ -4,7 +4,9 @@
 
 use crate::device::Precision;
 use crate::error::{Error, Result};
+use crate::fast_decode::Decoder;
 use crate::params::GenerationParams;
+use crate::preview::PreviewCadence;
 use crate::upscale::Upscale;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,10 @@ pub struct Overrides {
     pub vae: Option<PathBuf>,
     pub text_encoder: Option<PathBuf>,
     pub tokenizer: Option<PathBuf>,
+    /// The tiny decoder for `Decoder::Fast` and previews, instead of the one in the model's
+    /// VAE folder (see [`crate::fast_decode::find_tiny_decoder`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fast_decoder: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -201,6 +207,17 @@ pub struct Request {
     /// [`crate::memory`].
     #[serde(default)]
     pub memory: crate::memory::MemoryBudget,
+    /// Previews while denoising (see [`crate::preview`]); `None`, the default, makes none.
+    /// Not part of the clip: it changes neither the key nor the frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewCadence>,
+    /// Which decoder makes the frames; part of the clip.
+    #[serde(default, skip_serializing_if = "is_full")]
+    pub decoder: Decoder,
+}
+
+fn is_full(d: &Decoder) -> bool {
+    *d == Decoder::Full
 }
 
 impl Request {
@@ -213,6 +230,8 @@ impl Request {
             init_latents: None,
             upscale: None,
             memory: Default::default(),
+            preview: None,
+            decoder: Decoder::Full,
         }
     }
 }

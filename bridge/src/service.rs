@@ -7,18 +7,20 @@
 //! stops within one transformer block or one VAE chunk and writes nothing to the cache. A panic
 //! in a job fails that job, not the worker.
 
-use crate::cache_key::{clip_key_decoded, model_fingerprint, ClipKey};
+use crate::cache_key::{clip_key_decoded, hex, model_fingerprint, ClipKey};
 use crate::clip_cache::{default_cache_dir, ClipCache, Lookup, CACHE_DIR_ENV};
 use crate::config::ServiceConfig;
 use crate::device::device_name;
 use crate::embedding_cache::EmbeddingCache;
 use crate::error::{Error, Result};
+use crate::fast_decode::{find_tiny_decoder, no_tiny_decoder, Decoder};
 use crate::frame::Frame;
 use crate::job::{Clip, Job, JobHandle, ProgressObserver};
 use crate::memory::{self, PlanReport};
 use crate::metadata::{ClipMetadata, ModelInfo, Timings};
-use crate::model_identity::with_loras;
+use crate::model_identity::{remembered_hash, with_loras};
 use crate::model_slot::{LoadCounters, ModelSlot, ResidentComponents};
+use crate::preview::{Preview, PreviewClock, PreviewSource};
 use crate::progress::JobStage;
 use crate::request::{Latents, Request};
 use crate::upscale::{FrameUpscaler, UpscalerSlot};
@@ -232,8 +234,10 @@ impl Service {
         }
     }
 
-    /// Finds the model's files (headers only) and checks the request.
-    fn resolve(request: &Request) -> Result<(ModelFiles, String)> {
+    /// Finds the model's files (headers only) and checks the request. The second string is the
+    /// fingerprint the clip key uses: the model's, with the tiny decoder's content for a fast
+    /// decode.
+    fn resolve(request: &Request) -> Result<(ModelFiles, String, String)> {
         request.params.validate()?;
         if let Some(upscale) = &request.upscale {
             upscale.output_size(request.params.width, request.params.height)?;
@@ -255,7 +259,18 @@ impl Service {
             checkpoint::open_component_with_loras(&files.text_encoder, &opened)?;
         }
         let fingerprint = with_loras(&model_fingerprint(&files)?, loras)?;
-        Ok((files, fingerprint))
+        let key_fingerprint = match request.decoder {
+            Decoder::Full => fingerprint.clone(),
+            Decoder::Fast => {
+                let tiny = find_tiny_decoder(&files, o.fast_decoder.as_deref())?
+                    .ok_or_else(|| no_tiny_decoder(&files))?;
+                format!(
+                    "{fingerprint}\0fast decoder {}",
+                    hex(&remembered_hash(&tiny)?)
+                )
+            }
+        };
+        Ok((files, fingerprint, key_fingerprint))
     }
 
     /// `request` with its precision decided for this service's device
@@ -269,9 +284,9 @@ impl Service {
     /// model's files).
     pub fn key_for(&self, request: &Request) -> Result<ClipKey> {
         let request = self.decided(request.clone());
-        let (files, fingerprint) = Self::resolve(&request)?;
+        let (files, _, key_fingerprint) = Self::resolve(&request)?;
         let plan = self.plan_of(&files, &request)?;
-        clip_key_decoded(&request, &fingerprint, memory::tiled_decode(&plan))
+        clip_key_decoded(&request, &key_fingerprint, memory::tiled_decode(&plan))
     }
 
     fn plan_of(
@@ -291,7 +306,7 @@ impl Service {
     /// headers alone; an error when no plan fits its memory budget.
     pub fn plan(&self, request: &Request) -> Result<PlanReport> {
         let request = self.decided(request.clone());
-        let (files, _) = Self::resolve(&request)?;
+        let (files, _, _) = Self::resolve(&request)?;
         let plan = self.plan_of(&files, &request)?;
         Ok(memory::report(&plan, request.memory))
     }
@@ -312,14 +327,18 @@ impl Service {
             return Err(Error::failed("the generation service has been shut down"));
         }
         let request = self.decided(request);
-        let (files, fingerprint) = Self::resolve(&request)?;
+        let (files, fingerprint, key_fingerprint) = Self::resolve(&request)?;
         let plan = self.plan_of(&files, &request)?;
-        let key = clip_key_decoded(&request, &fingerprint, memory::tiled_decode(&plan))?;
+        let key = clip_key_decoded(&request, &key_fingerprint, memory::tiled_decode(&plan))?;
         let mut active = lock(&self.shared.active);
-        if let Some(handle) = active
-            .get(&key)
-            .and_then(|job| job.attach(observer.clone()))
-        {
+        let preview = request.preview;
+        if let Some((job, handle)) = active.get(&key).and_then(|job| {
+            job.attach(observer.clone())
+                .map(|handle| (job.clone(), handle))
+        }) {
+            if let Some(cadence) = preview {
+                job.want_previews(cadence);
+            }
             bump(&self.shared.counters.jobs_submitted);
             bump(&self.shared.counters.jobs_merged);
             return Ok(handle);
@@ -442,6 +461,17 @@ struct JobSink<'a> {
     /// Decoded frames go through it before they are published.
     upscale: Option<FrameUpscaler>,
     upscale_s: f64,
+    /// Present when the model has a preview projection; previews are made only while a
+    /// submitter asks for them.
+    preview: Option<PreviewMaker>,
+}
+
+/// Makes a job's previews from the sampler's estimates.
+struct PreviewMaker {
+    source: PreviewSource,
+    clock: PreviewClock,
+    denoising_since: Instant,
+    temporal: usize,
 }
 
 impl JobSink<'_> {
@@ -463,7 +493,12 @@ impl pipeline::Progress for JobSink<'_> {
         match stage {
             Stage::EncodingPrompt => self.job.set_stage(JobStage::EncodingPrompt),
             Stage::EncodingImage => self.job.set_stage(JobStage::EncodingImage),
-            Stage::Denoising => self.job.update(|t| t.step_done(0, steps)),
+            Stage::Denoising => {
+                if let Some(maker) = &mut self.preview {
+                    maker.denoising_since = Instant::now();
+                }
+                self.job.update(|t| t.step_done(0, steps))
+            }
             Stage::Decoding => self.job.update(|t| t.frames_done(0)),
         }
         self.check()
@@ -483,6 +518,38 @@ impl pipeline::Progress for JobSink<'_> {
             None => Frame::split(frames)?,
         };
         self.job.publish_frames(first, frames, false);
+        self.check()
+    }
+    fn wants_denoised(&self, index: usize, steps: usize) -> bool {
+        match (&self.preview, self.job.preview_cadence()) {
+            (Some(maker), Some(cadence)) => {
+                maker
+                    .clock
+                    .wants(cadence, index, steps, maker.denoising_since.elapsed())
+            }
+            _ => false,
+        }
+    }
+    fn denoised(&mut self, index: usize, steps: usize, x0: &Tensor) -> t2v_models::Result<()> {
+        let Some(maker) = &mut self.preview else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        let p = &self.job.params;
+        // At the size of the frames the preview stands for (upscaled, when they are).
+        let (width, height) = match &self.upscale {
+            Some(u) => (u.width, u.height),
+            None => (p.width, p.height),
+        };
+        let frames = maker
+            .source
+            .frames(x0, p.frames, height, width, maker.temporal)?;
+        self.job.publish_preview(Preview {
+            step: index + 1,
+            steps,
+            frames,
+        });
+        maker.clock.made(start.elapsed());
         self.check()
     }
 }
@@ -734,11 +801,50 @@ impl Worker {
             .unzip();
         timings.load_s += start.elapsed().as_secs_f64();
 
+        // The tiny decoder decodes a fast clip and makes the previews when the model has one.
+        let wants_tiny = request.decoder == Decoder::Fast || request.preview.is_some();
+        let tiny =
+            match find_tiny_decoder(&job.files, request.model.overrides.fast_decoder.as_deref())? {
+                Some(path) if wants_tiny => match self.slot.tiny_decoder(&path, &device) {
+                    Ok(tiny) => Some(tiny),
+                    Err(e) if request.decoder == Decoder::Fast => return Err(e),
+                    Err(e) => {
+                        eprintln!("t2v: previews without the tiny decoder: {e}");
+                        None
+                    }
+                },
+                _ => None,
+            };
+        if request.decoder == Decoder::Fast && tiny.is_none() {
+            return Err(no_tiny_decoder(&job.files));
+        }
+        // The projection is looked for on every job, so that a submitter that joins a running
+        // job and asks for previews gets them; a broken projection file fails only jobs that
+        // asked.
+        // The tiny decoder's previews come at the decoded size, so an upscaled clip previews
+        // through the projection, which draws at any size.
+        let source = match &tiny {
+            Some(tiny) if request.upscale.is_none() => {
+                Some(PreviewSource::TinyDecoder(tiny.clone()))
+            }
+            _ => match self.slot.latent_rgb(vae.config().z_dim) {
+                Ok(rgb) => rgb.map(PreviewSource::Projection),
+                Err(e) if request.preview.is_some() => return Err(e),
+                Err(_) => None,
+            },
+        };
+        let preview = source.map(|source| PreviewMaker {
+            source,
+            clock: PreviewClock::default(),
+            denoising_since: Instant::now(),
+            temporal: vae.config().scale_factor_temporal,
+        });
         let mut sink = JobSink {
             job,
             shared: &self.shared,
             upscale,
             upscale_s: 0.0,
+            preview,
         };
         let mut sampler = params
             .sampler
@@ -765,8 +871,13 @@ impl Worker {
         };
         timings.denoise_s = start.elapsed().as_secs_f64();
         let start = Instant::now();
-        let tiling = (mechanisms.decode == DecodeMode::Tiled).then_some(Tiling::DIFFUSERS);
-        pipeline::decode_as(&vae, &latents, tiling, &mut sink)?;
+        match (request.decoder, &tiny) {
+            (Decoder::Fast, Some(tiny)) => pipeline::decode_fast(tiny, &latents, &mut sink)?,
+            _ => {
+                let tiling = (mechanisms.decode == DecodeMode::Tiled).then_some(Tiling::DIFFUSERS);
+                pipeline::decode_as(&vae, &latents, tiling, &mut sink)?
+            }
+        }
         timings.decode_s = start.elapsed().as_secs_f64();
         timings.upscale_s = sink.upscale_s;
         let frames = job.all_frames().ok_or_else(|| {

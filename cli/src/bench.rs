@@ -8,6 +8,8 @@ use std::time::Instant;
 use t2v_models::dit::attention::{sdpa, sdpa_with_budget, SCORE_BUDGET_BYTES};
 use t2v_models::dit::flops::forward_flops;
 use t2v_models::dit::{DitConfig, TokenTimesteps};
+use t2v_models::preview::LatentRgb;
+use t2v_models::taehv::TaehvConfig;
 use t2v_models::text::Umt5Config;
 use t2v_models::vae::VaeConfig;
 use t2v_models::weights::{ModelConfigs, RandomWeights};
@@ -67,16 +69,19 @@ pub enum BenchStage {
     Generation,
     /// The Real-ESRGAN networks (see [`crate::bench_upscale`]).
     Upscale,
+    /// The live preview (latent-to-RGB projection) and the fast decoder (taew2_2's layers).
+    Preview,
 }
 
 impl BenchStage {
-    pub const ALL: [BenchStage; 6] = [
+    pub const ALL: [BenchStage; 7] = [
         BenchStage::Text,
         BenchStage::Transformer,
         BenchStage::Attention,
         BenchStage::Vae,
         BenchStage::Generation,
         BenchStage::Upscale,
+        BenchStage::Preview,
     ];
 
     pub fn name(self) -> &'static str {
@@ -87,6 +92,7 @@ impl BenchStage {
             BenchStage::Vae => "vae",
             BenchStage::Generation => "generation",
             BenchStage::Upscale => "upscale",
+            BenchStage::Preview => "preview",
         }
     }
 }
@@ -349,6 +355,9 @@ pub fn run(opts: &BenchOptions, log: &mut dyn FnMut(&str)) -> candle_core::Resul
     if wants(BenchStage::Upscale) {
         crate::bench_upscale::upscale_rows(opts, &mut rows, log)?;
     }
+    if wants(BenchStage::Preview) {
+        preview_rows(opts, &vae_cfg, vae_dtype, &mut rows, log)?;
+    }
     Ok(BenchReport {
         device: format!("{dev:?}"),
         dtype,
@@ -471,6 +480,55 @@ fn vae_rows(
             size: size.label(),
             stage: "VAE decode, whole clip".into(),
             seconds: whole,
+            flops: None,
+        });
+    }
+    Ok(())
+}
+
+/// A live preview (the sampler's estimate through the latent-to-RGB projection, upsampled to
+/// the clip size) and the fast decode of the whole clip with `taew2_2`'s layers (random
+/// weights).
+fn preview_rows(
+    opts: &BenchOptions,
+    vae_cfg: &VaeConfig,
+    vae_dtype: DType,
+    rows: &mut Vec<BenchRow>,
+    log: &mut dyn FnMut(&str),
+) -> candle_core::Result<()> {
+    let dev = &opts.device;
+    let projection = LatentRgb::wan22();
+    let tiny = RandomWeights::tiny_decoder(
+        &TaehvConfig {
+            latent_channels: vae_cfg.z_dim,
+            ..TaehvConfig::taew2_2()
+        },
+        vae_dtype,
+        dev,
+    )?;
+    let sub_error = |e: t2v_models::Error| candle_core::Error::Msg(e.to_string());
+    for size in &opts.sizes {
+        let z = size.random_latents(vae_cfg.z_dim, dev)?;
+        log(&format!(
+            "timing a preview and the fast decode at {}",
+            size.label()
+        ));
+        let seconds = time(opts.repeats, dev, || {
+            projection
+                .images(&z, size.height, size.width)
+                .map_err(sub_error)
+        })?;
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "preview: latent-to-RGB projection".into(),
+            seconds,
+            flops: None,
+        });
+        let seconds = time(1, dev, || tiny.decode(&z).map_err(sub_error))?;
+        rows.push(BenchRow {
+            size: size.label(),
+            stage: "fast decode (taew2_2), whole clip".into(),
+            seconds,
             flops: None,
         });
     }

@@ -65,6 +65,7 @@ impl ModelArgs {
                 vae: self.vae.clone(),
                 text_encoder: self.text_encoder.clone(),
                 tokenizer: self.tokenizer.clone(),
+                ..Default::default()
             },
             loras: Vec::new(),
         }

@@ -641,6 +641,42 @@ fn generate_with_gguf_and_fp8_files() {
 }
 
 #[test]
+fn preview_every_rewrites_the_preview_while_denoising() {
+    let dir = tempfile::tempdir().unwrap();
+    let gif = dir.path().join("live/p.gif").display().to_string();
+    let extra = strings(&["--preview", &gif, "--preview-every", "2", "--steps", "20"]);
+    let o = run(tiny_generate(&dir.path().join("cache"), dir.path(), &extra));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let steps: Vec<usize> = err
+        .lines()
+        .filter_map(|l| l.split("preview after step ").nth(1))
+        .map(|rest| rest.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(!steps.is_empty(), "no preview was written: {err}");
+    assert!(
+        steps.iter().all(|s| s % 2 == 0 && *s < 20) && steps.windows(2).all(|w| w[0] < w[1]),
+        "{steps:?}"
+    );
+    // At the end the preview is the decoded clip.
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).unwrap(),
+    ))
+    .unwrap();
+    use image::AnimationDecoder;
+    assert_eq!(decoder.into_frames().count(), 5);
+
+    for (bad, why) in [
+        (strings(&["--preview", &gif, "--preview-every", "0"]), "0"),
+        (strings(&["--preview-every", "2"]), "--preview"),
+    ] {
+        let o = run(tiny_generate(&dir.path().join("cache"), dir.path(), &bad));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn lora_flags_change_the_frames_and_a_bad_lora_exits_2_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
@@ -832,4 +868,45 @@ fn vram_prints_the_plan_and_the_clip_is_the_same_under_any_budget() {
         &strings(&["--vram", "huge"]),
     ));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn decoder_fast_uses_the_tiny_decoder_and_says_when_there_is_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let tiny = fixtures()
+        .join("taehv/taehv-tiny.safetensors")
+        .display()
+        .to_string();
+    let full_out = dir.path().join("full");
+    let fast_out = dir.path().join("fast");
+    assert!(run(tiny_generate(&cache, &full_out, &[])).status.success());
+    let extra = strings(&["--decoder", "fast", "--fast-decoder", &tiny]);
+    let o = run(tiny_generate(&cache, &fast_out, &extra));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let frame = |dir: &Path| image::open(dir.join("f.0002.png")).unwrap().to_rgb8();
+    assert_eq!(frame(&fast_out).dimensions(), (64, 64));
+    assert_ne!(
+        frame(&fast_out),
+        frame(&full_out),
+        "another decoder, another clip"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fast_out.join("f.json")).unwrap()).unwrap();
+    assert_eq!(meta["from_cache"], false);
+
+    let o = run(tiny_generate(
+        &cache,
+        &fast_out,
+        &strings(&["--decoder", "fast"]),
+    ));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("taew2_2"), "{}", stderr(&o));
+    let o = run(tiny_generate(
+        &cache,
+        &fast_out,
+        &strings(&["--decoder", "tiny"]),
+    ));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`full` or `fast`"), "{}", stderr(&o));
 }

@@ -21,6 +21,7 @@ pub const FILES: &[(&str, &[u8])] = &[
     file!("transformer/diffusion_pytorch_model.safetensors"),
     file!("vae/config.json"),
     file!("vae/diffusion_pytorch_model.safetensors"),
+    file!("vae/latent_rgb.json"),
     file!("text_encoder/config.json"),
     file!("text_encoder/model.safetensors"),
     file!("tokenizer/tokenizer.json"),

@@ -158,6 +158,7 @@ const PARAMS: &[&str] = &[
     "memory",
     "colour",
     "cache",
+    "decoder",
 ];
 
 impl Fuzzer {
@@ -287,6 +288,7 @@ impl Fuzzer {
                     .display()
                     .to_string(),
             }),
+            "decoder" => ParamValue::Int(r.random_range(0..3)),
             other => panic!("no values for {other}"),
         }
     }

@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use t2v_bridge::{
-    Error, Frame, GenerationParams, JobProgress, ModelSpec, ProgressObserver, Request, Service,
+    Error, Frame, GenerationParams, JobProgress, ModelSpec, PreviewCadence, ProgressObserver,
+    Request, Service,
 };
 use t2v_support::lock;
 
@@ -146,6 +147,7 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     request.model.loras = settings.loras()?;
     request.upscale = settings.upscale_request()?;
     request.memory = settings.memory;
+    request.decoder = settings.decoder;
     Ok((request, service))
 }
 
@@ -205,13 +207,15 @@ impl State {
         }
     }
 
-    /// Starts (or joins) the job for `key`.
+    /// Starts (or joins) the job for `key`; with `previews`, the job makes live previews for
+    /// interactive renders (farm renders never ask for them).
     fn submit(
         &mut self,
         effect: &ImageEffect,
         settings: &Settings,
         key: &Settings,
         from_cache: bool,
+        previews: bool,
         colour: Colour,
     ) -> std::result::Result<Arc<ClipJob>, Error> {
         let tag = tag(&settings.prompt);
@@ -238,6 +242,7 @@ impl State {
             return Ok(self.start(key, handle, None, tag, from_cache));
         }
         let (mut request, service) = prepare(settings)?;
+        request.preview = previews.then_some(PreviewCadence::Auto);
         request.image = image;
         let (log_tag, steps) = (tag.clone(), settings.steps);
         // Runs on the worker thread: only our own log, never a host call.
@@ -336,7 +341,7 @@ impl State {
     fn describe_clip(&self, settings: &Settings) -> (String, Option<(MessageType, String)>) {
         let key = clip_key(settings);
         if let Some(job) = self.job.as_ref().filter(|j| j.key == key) {
-            let text = format!("Generating: {}", job.handle.progress());
+            let text = generating_text(&job.handle);
             return (text.clone(), Some((MessageType::Message, text)));
         }
         if let Some((_, clip)) = self.clip.as_ref().filter(|(k, _)| *k == key) {
@@ -374,6 +379,19 @@ impl State {
             format!("Press Generate to make the clip{}", device_note(settings)),
             None,
         )
+    }
+}
+
+/// The status of a running job: "Generating: preview, step k of N (...)" while interactive
+/// renders show a preview, else "Generating: <progress>".
+fn generating_text(handle: &ClipJob) -> String {
+    let p = handle.progress();
+    match handle.preview() {
+        Some(preview) => format!(
+            "Generating: preview, step {} of {} ({p})",
+            preview.step, preview.steps
+        ),
+        None => format!("Generating: {p}"),
     }
 }
 
@@ -453,7 +471,14 @@ impl Node {
             state.cache_miss = None;
             match state.job.as_ref().filter(|j| j.key == key) {
                 Some(job) => Ok(job.handle.clone()),
-                None => state.submit(effect, &settings, &key, false, self.colour(settings.colour)),
+                None => state.submit(
+                    effect,
+                    &settings,
+                    &key,
+                    false,
+                    !host_is_background(effect),
+                    self.colour(settings.colour),
+                ),
             }
         };
         let handle = match submitted {
@@ -493,7 +518,9 @@ impl Node {
             }
             if p.fraction - shown >= 0.05 {
                 shown = p.fraction;
-                status::show(effect, MessageType::Message, &format!("Generating: {p}"));
+                let text = generating_text(&handle);
+                status::show(effect, MessageType::Message, &text);
+                status::set_status(effect, &text);
             }
             if handle.is_finished() {
                 break;
@@ -598,9 +625,15 @@ impl Node {
             return Show::Fail(e.clone());
         }
         if let Some(job) = state.job.as_ref().filter(|j| &j.key == key) {
-            return match job.handle.frame(index) {
-                Some(frame) => Show::Frame(frame),
-                None if background || job.from_cache => Show::Wait(job.handle.clone()),
+            if background || job.from_cache {
+                return match job.handle.frame(index) {
+                    Some(frame) => Show::Frame(frame),
+                    None => Show::Wait(job.handle.clone()),
+                };
+            }
+            // Interactive: the decoded frame, else the latest preview of it, else the bar.
+            return match job.handle.latest_frame(index) {
+                Some(streamed) => Show::Frame(streamed.frame),
                 None => Show::Placeholder(Some(job.handle.progress().fraction)),
             };
         }
@@ -637,6 +670,7 @@ impl Node {
             settings,
             key,
             !background || released,
+            !background,
             self.colour(settings.colour),
         ) {
             Ok(handle) => Show::Wait(handle),

@@ -11,7 +11,7 @@ pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_bridge::request::LoraSpec;
 pub use t2v_bridge::upscale::MAX_OUTPUT_SIDE;
 use t2v_bridge::{
-    DeviceChoice, MemoryBudget, Sampler, Sampling, StepCache, Upscale, UpscaleTarget,
+    Decoder, DeviceChoice, MemoryBudget, Sampler, Sampling, StepCache, Upscale, UpscaleTarget,
 };
 
 pub const PROMPT: &str = "prompt";
@@ -42,6 +42,7 @@ pub const QUEUE: &str = "queue";
 pub const CREDENTIALS: &str = "credentials";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
+pub const DECODER: &str = "decoder";
 pub const GENERATE: &str = "generate";
 pub const CANCEL: &str = "cancel";
 pub const STATUS: &str = "status";
@@ -83,6 +84,8 @@ pub const STEP_CACHES: &[(&str, StepCache)] = &[
     ("fast", StepCache::Fast),
     ("faster", StepCache::Faster),
 ];
+/// New decoders go at the end: a saved choice is its index.
+pub const DECODERS: &[(&str, Decoder)] = &[("full", Decoder::Full), ("fast", Decoder::Fast)];
 pub const DEVICES: &[(&str, DeviceChoice)] = &[
     ("auto", DeviceChoice::Auto),
     ("CUDA", DeviceChoice::Cuda(0)),
@@ -146,6 +149,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             MEMORY,
             COLOUR,
             CACHE,
+            DECODER,
         ],
     )
     .label("Text to Video")
@@ -385,6 +389,12 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
+    ParamDescriptor::choice(DECODER, &labels(DECODERS))
+        .label("Decoder")
+        .hint("full: the model's VAE; fast: a tiny decoder (taew2_2 beside the model's VAE; the demo model ships one), a quick draft. A tiny decoder also makes the live previews")
+        .animates(false)
+        .parent(GROUP_SETUP)
+        .define(set)?;
     Ok(())
 }
 
@@ -482,6 +492,7 @@ pub struct Settings {
     /// `None`: `auto`, the host's working space.
     pub colour: Option<Colour>,
     pub cache: bool,
+    pub decoder: Decoder,
     /// The `model` parameter is empty and the bundle's demo model stands in, with its own
     /// size, frame count and sampling settings.
     pub uses_demo: bool,
@@ -572,6 +583,7 @@ impl Settings {
             credentials: set.param(CREDENTIALS)?.get_string(time)?,
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
+            decoder: pick(DECODERS, int(DECODER)?),
             uses_demo: false,
         };
         Ok(settings

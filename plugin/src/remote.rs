@@ -13,9 +13,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use t2v_bridge::clip_cache::default_cache_dir;
+use t2v_bridge::preview::Preview;
 use t2v_bridge::{
-    Clip, ClipCache, Error, Frame, GenerationParams, Image, JobHandle, JobProgress, Latents,
-    Lookup, Precision,
+    Clip, ClipCache, Error, Frame, FrameKind, GenerationParams, Image, JobHandle, JobProgress,
+    Latents, Lookup, Precision, StreamedFrame,
 };
 use t2v_queue::{
     Credentials, QueueClient, QueueConfig, RemoteJob, RemoteRequest, QUEUE_CREDS_ENV, QUEUE_URL_ENV,
@@ -48,6 +49,23 @@ impl ClipJob {
             ClipJob::Local(j) => j.frame(index),
             ClipJob::Remote(j) => j.frame(index),
             ClipJob::Ready(c) => c.frames.get(index).cloned(),
+        }
+    }
+    /// The decoded frame `index`, else the latest live preview of it (local jobs make them).
+    pub fn latest_frame(&self, index: usize) -> Option<StreamedFrame> {
+        match self {
+            ClipJob::Local(j) => j.latest_frame(index),
+            _ => self.frame(index).map(|frame| StreamedFrame {
+                index,
+                kind: FrameKind::Decoded,
+                frame,
+            }),
+        }
+    }
+    pub fn preview(&self) -> Option<Arc<Preview>> {
+        match self {
+            ClipJob::Local(j) => j.preview(),
+            _ => None,
         }
     }
     pub fn wait_frame(&self, index: usize, timeout: Duration) -> Option<Frame> {

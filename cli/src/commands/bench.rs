@@ -28,7 +28,8 @@ pub struct BenchArgs {
     /// Prompt length in tokens for the text-encoder timing.
     #[arg(long = "prompt-tokens", default_value_t = 64)]
     prompt_tokens: usize,
-    /// Stages to run, comma-separated: text, transformer, attention, vae, generation, upscale.
+    /// Stages to run, comma-separated: text, transformer, attention, vae, generation, upscale,
+    /// preview.
     /// Default: all.
     #[arg(long, value_delimiter = ',')]
     stages: Vec<String>,

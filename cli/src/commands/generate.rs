@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{
-    DeviceChoice, GenerationParams, Image, JobProgress, Latents, MemoryBudget, Precision,
-    ProgressObserver, Request, Sampler, Sampling, Service, ServiceConfig, StepCache, Upscale,
-    UpscaleTarget,
+    Decoder, DeviceChoice, GenerationParams, Image, JobProgress, Latents, MemoryBudget, Precision,
+    PreviewCadence, ProgressObserver, Request, Sampler, Sampling, Service, ServiceConfig,
+    StepCache, Upscale, UpscaleTarget,
 };
 use t2v_presets::Presets;
 
@@ -146,6 +146,20 @@ pub struct GenerateArgs {
     /// Also write an animated preview at 24 fps: FILE.gif or FILE.png (APNG). Default: none.
     #[arg(long)]
     preview: Option<PathBuf>,
+    /// While denoising, rewrite the --preview file every K steps with the sampler's current
+    /// estimate of the clip (a cheap projection of the latents, not the VAE); the decoded clip
+    /// replaces it at the end.
+    #[arg(long = "preview-every", value_name = "K", requires = "preview", value_parser = clap::value_parser!(u32).range(1..))]
+    preview_every: Option<u32>,
+    /// full (the model's VAE) or fast (a tiny TAEHV decoder: a quick draft). A fast decode is
+    /// another clip; the tiny decoder is `tiny_decoder.safetensors` or `taew2_2.safetensors`
+    /// / `.pth` beside the model's VAE, or --fast-decoder.
+    #[arg(long, default_value = "full")]
+    decoder: Decoder,
+    /// The tiny decoder file (taew2_2 from madebyollin/taehv: .safetensors or .pth) for
+    /// `--decoder fast` and the previews.
+    #[arg(long = "fast-decoder", value_name = "FILE")]
+    fast_decoder: Option<PathBuf>,
     /// Where to write the clip's metadata JSON. Default: next to the frames, named after the
     /// pattern (out/frame.%04d.png -> out/frame.json).
     #[arg(long)]
@@ -457,6 +471,9 @@ fn check_outputs(args: &GenerateArgs) -> Result<PathBuf, Failure> {
     if let Some(exr) = &args.exr {
         frames_out::frame_path(exr, 0).map_err(|e| bad_input(format!("--exr: {e}")))?;
     }
+    if let (Some(p), Some(_)) = (&args.preview, args.preview_every) {
+        frames_out::ensure_parent(p).map_err(bad_input)?;
+    }
     if let Some(p) = &args.preview {
         let ext = p
             .extension()
@@ -586,6 +603,11 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
             .map_err(|e| bad_input(format!("--upscaler: {}", e.message)))?;
         request.upscale = Some(upscale);
     }
+    request.decoder = args.decoder;
+    request.model.overrides.fast_decoder = args.fast_decoder.clone();
+    request.preview = args
+        .preview_every
+        .map(|k| PreviewCadence::Every(k as usize));
     Ok(request)
 }
 
@@ -706,6 +728,10 @@ pub(crate) trait FollowedJob {
     fn progress(&self) -> JobProgress;
     fn wait_timeout(&self, timeout: Duration) -> Option<t2v_bridge::Result<Arc<t2v_bridge::Clip>>>;
     fn cancel(&self);
+    /// The latest live preview, where the job makes them.
+    fn preview(&self) -> Option<Arc<t2v_bridge::preview::Preview>> {
+        None
+    }
 }
 
 impl FollowedJob for t2v_bridge::JobHandle {
@@ -723,6 +749,9 @@ impl FollowedJob for t2v_bridge::JobHandle {
     }
     fn cancel(&self) {
         self.cancel()
+    }
+    fn preview(&self) -> Option<Arc<t2v_bridge::preview::Preview>> {
+        self.preview()
     }
 }
 
@@ -758,6 +787,7 @@ pub(crate) fn follow_job(
     let mut bar = ProgressBar::new(args.quiet || json || openjd.is_some());
     let mut written = 0usize;
     let mut last_event: Option<JobProgress> = None;
+    let mut previewed_step = 0;
     let outcome = loop {
         if interrupted() {
             job.cancel();
@@ -781,6 +811,21 @@ pub(crate) fn follow_job(
                     written += 1;
                 }
                 None => break,
+            }
+        }
+        if let (Some(path), Some(preview)) = (&args.preview, job.preview()) {
+            if preview.step != previewed_step {
+                previewed_step = preview.step;
+                preview::write_preview(path, &preview.frames, preview::PREVIEW_FPS)
+                    .map_err(failure)?;
+                if !args.quiet && !json {
+                    eprintln!(
+                        "\rpreview after step {} of {}: {}",
+                        preview.step,
+                        preview.steps,
+                        path.display()
+                    );
+                }
             }
         }
         bar.show(&progress);

@@ -50,6 +50,8 @@ struct ModelEntryFile {
     vae: Option<PathBuf>,
     text_encoder: Option<PathBuf>,
     tokenizer: Option<PathBuf>,
+    /// A tiny decoder (taew2_2) for this model's previews.
+    fast_decoder: Option<PathBuf>,
     /// LoRAs merged into this model, `FILE[:STRENGTH]` each: a styled model is its own id.
     #[serde(default)]
     loras: Vec<String>,
@@ -85,6 +87,7 @@ pub fn read_models(file: &Path) -> Result<BTreeMap<String, ModelSpec>, Failure> 
                     vae: resolve(m.vae),
                     text_encoder: resolve(m.text_encoder),
                     tokenizer: resolve(m.tokenizer),
+                    fast_decoder: resolve(m.fast_decoder),
                 },
                 loras,
             };

@@ -12,12 +12,14 @@
 //! - [`init`]: the initial weights;
 //! - [`latent_basis`]: the change of basis that puts the backgrounds in the first latent channels;
 //! - [`judge`] and [`eval`]: judging generated clips from their pixels;
-//! - [`workers`]: the trainer's worker threads.
+//! - [`workers`]: the trainer's worker threads;
+//! - [`fast_decode`]: the demo model's preview projection and tiny decoder, made from its VAE.
 
 pub mod collapsed_text;
 pub mod configs;
 pub mod eval;
 pub mod export;
+pub mod fast_decode;
 pub mod init;
 pub mod judge;
 pub mod kernels;

@@ -304,7 +304,7 @@ pub(crate) fn named_vars(map: &VarMap) -> Vec<(String, Var)> {
     vars
 }
 
-pub(crate) fn save_tensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
+pub fn save_tensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
     candle_core::safetensors::save(
         &tensors
             .iter()

@@ -235,6 +235,31 @@ pub fn code(frame: &Frame, x: usize, y: usize) -> [u16; 3] {
     [v[i], v[i + 1], v[i + 2]]
 }
 
+/// Whether a rendered Float/Short/Byte image shows `frame` exactly, as [`assert_shows`] checks
+/// (while a clip is made, an interactive render may show a live preview instead).
+pub fn shows(image: &RenderedImage, frame: &Frame) -> bool {
+    (image.width(), image.height()) == (frame.width(), frame.height())
+        && (0..image.height()).all(|y| {
+            (0..image.width()).all(|x| {
+                let c = code(frame, x, y);
+                match image.depth {
+                    ofx_bindings::PixelDepth::Float => {
+                        let p = image.pixel_f32(x, y);
+                        (0..3).all(|k| (p[k] - c[k] as f32 / 65535.0).abs() <= 1.0 / 65535.0)
+                    }
+                    ofx_bindings::PixelDepth::Short => {
+                        image.pixel_u16(x, y) == [c[0], c[1], c[2], 65535]
+                    }
+                    ofx_bindings::PixelDepth::Byte => {
+                        let e = c.map(|v| (v as f32 / 65535.0 * 255.0).round() as u8);
+                        image.pixel_u8(x, y) == [e[0], e[1], e[2], 255]
+                    }
+                    _ => false,
+                }
+            })
+        })
+}
+
 /// Asserts a rendered Float/Short/Byte image shows `frame` exactly (sRGB display output).
 pub fn assert_shows(image: &RenderedImage, frame: &Frame) {
     assert_eq!(

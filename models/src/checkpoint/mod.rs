@@ -6,11 +6,13 @@ pub mod configs;
 pub mod declared;
 pub mod files;
 pub mod layout;
+mod preview_files;
 pub mod validate;
 
 pub use declared::declared_sampling;
 pub use files::{ComponentFiles, FoundComponents, ModelFiles, Overrides};
 pub use layout::{Component, Layout, Naming};
+pub use preview_files::load_latent_rgb;
 
 use crate::dit::{DitConfig, WanTransformer};
 use crate::lora::Loras;

@@ -44,6 +44,16 @@ pub trait Progress {
     fn step(&mut self, _index: usize, _steps: usize, _latents: &Tensor) -> Result<()> {
         Ok(())
     }
+    /// Whether [`Progress::denoised`] should be called after step `index` (asked before it).
+    fn wants_denoised(&self, _index: usize, _steps: usize) -> bool {
+        false
+    }
+    /// After step `index` (and [`Progress::step`]), when [`Progress::wants_denoised`] said so:
+    /// the sampler's estimate of the clean latents at that step, `x0 = x_t - sigma_t * flow`
+    /// (normalised, `[1, C, F', h, w]` f32, the image condition in frame 0): what a preview shows.
+    fn denoised(&mut self, _index: usize, _steps: usize, _denoised: &Tensor) -> Result<()> {
+        Ok(())
+    }
     /// Frames `[n, H, W, 3]`, f32 in [0, 1] on the CPU, starting at frame `first`.
     fn frames(&mut self, _first: usize, _frames: &Tensor) -> Result<()> {
         Ok(())
@@ -189,8 +199,21 @@ pub fn denoise_with(
             }
             None => cond,
         };
+        let denoised = if progress.wants_denoised(i, timesteps.len()) {
+            let sigma = sampler.sigmas()[i] as f64;
+            let x0 = (&latents - (&flow * sigma)?)?;
+            Some(match &inputs.first_frame {
+                Some(first) => with_first_frame(&x0, first)?,
+                None => x0,
+            })
+        } else {
+            None
+        };
         latents = sampler.step(&flow, &latents)?;
         progress.step(i, timesteps.len(), &latents)?;
+        if let Some(denoised) = denoised {
+            progress.denoised(i, timesteps.len(), &denoised)?;
+        }
     }
     if let Some(first) = &inputs.first_frame {
         latents = with_first_frame(&latents, first)?;
@@ -227,6 +250,26 @@ pub fn decode_as(
         None => vae.decode_streaming(&z, &mut on_chunk),
         Some(tiling) => vae.decode_tiled_streaming(&z, tiling, &mut on_chunk),
     }
+}
+
+/// [`decode`] with a tiny decoder instead of the VAE's: the same normalised latents, the same
+/// streamed chunks.
+pub fn decode_fast(
+    tiny: &crate::taehv::TaehvDecoder,
+    latents: &Tensor,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    progress.stage(Stage::Decoding)?;
+    if progress.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    tiny.decode_streaming(latents, &mut |first, frames| {
+        progress.frames(first, &frames)?;
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    })
 }
 
 /// The VAE's video `[1, 3, n, H, W]` in [-1, 1] as frames `[n, H, W, 3]` in [0, 1] (f32, on the
@@ -271,6 +314,12 @@ impl Progress for Collect<'_> {
     }
     fn step(&mut self, index: usize, steps: usize, latents: &Tensor) -> Result<()> {
         self.inner.step(index, steps, latents)
+    }
+    fn wants_denoised(&self, index: usize, steps: usize) -> bool {
+        self.inner.wants_denoised(index, steps)
+    }
+    fn denoised(&mut self, index: usize, steps: usize, denoised: &Tensor) -> Result<()> {
+        self.inner.denoised(index, steps, denoised)
     }
     fn frames(&mut self, first: usize, frames: &Tensor) -> Result<()> {
         self.chunks.push(frames.clone());

@@ -66,6 +66,18 @@ impl RandomWeights {
         WanVae::new(cfg, Self::var_builder(dtype, device))
     }
 
+    /// A TAEHV tiny decoder (the fast decoder) of `cfg`'s size.
+    pub fn tiny_decoder(
+        cfg: &crate::taehv::TaehvConfig,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<crate::taehv::TaehvDecoder> {
+        crate::taehv::TaehvDecoder::from_var_builder(
+            cfg,
+            Self::var_builder(dtype, device).pp("decoder"),
+        )
+    }
+
     pub fn vae_decoder(cfg: &VaeConfig, dtype: DType, device: &Device) -> Result<WanVae> {
         WanVae::new_decoder_only(cfg, Self::var_builder(dtype, device))
     }
