@@ -667,6 +667,8 @@ mod tests {
                 "generation: encode, 1 CFG step, decode",
                 "upscale one frame, realesr-animevideov3",
                 "upscale one frame, realesr-animevideov3",
+                "preview: latent-to-RGB projection",
+                "fast decode (taew2_2), whole clip",
             ]
         );
         assert!(report
@@ -675,7 +677,7 @@ mod tests {
             .all(|r| r.seconds.is_finite() && r.seconds >= 0.0));
         assert!(report.rows[1].tflops_per_second().unwrap() > 0.0);
         assert!(report.table().contains("transformer step (CFG)"));
-        assert_eq!(report.json()["rows"].as_array().unwrap().len(), 10);
+        assert_eq!(report.json()["rows"].as_array().unwrap().len(), 12);
         // 64x32 to a 720 and a 1080 short side.
         assert_eq!(report.rows[8].size, "64x32 -> 1440x720");
         assert_eq!(report.rows[9].size, "64x32 -> 2160x1080");
