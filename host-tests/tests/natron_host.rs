@@ -176,14 +176,15 @@ fn documented_default(p: &DocumentedParam) -> Option<Value> {
     match p.default.as_str() {
         "" => None,
         "empty" => Some(json!("")),
-        "on" => Some(json!(true)),
-        "off" => Some(json!(false)),
+        // A choice's default is one of its options (`off` included, as for `upscale`).
         d if p.kind == "choice" => {
             let index = p.labels.iter().position(|l| l == d);
             Some(json!(
                 index.unwrap_or_else(|| panic!("{}: default {d}", p.name))
             ))
         }
+        "on" => Some(json!(true)),
+        "off" => Some(json!(false)),
         d if p.kind.starts_with("string") => Some(json!(d.trim_matches('`'))),
         d if p.kind.starts_with("int") => Some(json!(d.parse::<i64>().unwrap())),
         d => Some(json!(d.parse::<f64>().unwrap())),

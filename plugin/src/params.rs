@@ -147,6 +147,8 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             LORAS,
             DEVICE,
             MEMORY,
+            QUEUE,
+            CREDENTIALS,
             COLOUR,
             CACHE,
             DECODER,
@@ -391,7 +393,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .define(set)?;
     ParamDescriptor::choice(DECODER, &labels(DECODERS))
         .label("Decoder")
-        .hint("full: the model's VAE; fast: a tiny decoder (taew2_2 beside the model's VAE; the demo model ships one), a quick draft. A tiny decoder also makes the live previews")
+        .hint("full: the model's VAE; fast: a tiny decoder (taew2_2, in the model folder's tiny_decoder/; the demo model has none yet), a quick draft. A tiny decoder also makes the live previews")
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
