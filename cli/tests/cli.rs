@@ -488,6 +488,38 @@ fn progress_json_prints_one_line_per_step_and_a_final_line() {
     assert!(!stderr(&o).contains("denoising"), "{}", stderr(&o));
 }
 
+/// Regression: a stage shorter than the 100 ms poll (a 1-step run on the tiny model) used to
+/// be missing from the farm's status lines (CI saw no `openjd_status: denoising`).
+#[test]
+fn progress_openjd_names_every_stage_in_order_even_when_it_is_brief() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(tiny_generate(
+        &dir.path().join("cache"),
+        dir.path(),
+        &strings(&["--steps", "1", "--frames", "1", "--progress", "openjd"]),
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+    let stages: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("openjd_status: "))
+        .collect();
+    let wanted = ["denoising", "decoding", "done"];
+    let found: Vec<&str> = stages
+        .iter()
+        .copied()
+        .filter(|s| wanted.contains(s))
+        .collect();
+    assert_eq!(found, wanted, "{stdout}");
+    let percents: Vec<u32> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("openjd_progress: "))
+        .map(|p| p.parse().expect("a whole percent"))
+        .collect();
+    assert!(percents.windows(2).all(|w| w[0] < w[1]), "{percents:?}");
+    assert_eq!(percents.last(), Some(&100), "{stdout}");
+}
+
 #[test]
 fn without_a_model_and_without_a_trained_demo_model_the_message_says_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();

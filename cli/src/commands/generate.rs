@@ -830,7 +830,10 @@ pub(crate) fn follow_job(
         }
         bar.show(&progress);
         if let Some(openjd) = &mut openjd {
-            openjd.show(&progress);
+            match events {
+                Some(events) => events.try_iter().for_each(|e| openjd.show(&e)),
+                None => openjd.show(&progress),
+            }
         }
         if let Some(outcome) = outcome {
             break outcome;
@@ -838,6 +841,9 @@ pub(crate) fn follow_job(
     };
     bar.finish();
     if let Some(openjd) = &mut openjd {
+        if let Some(events) = events {
+            events.try_iter().for_each(|e| openjd.show(&e));
+        }
         openjd.show(&job.progress());
     }
     if json {
@@ -866,6 +872,8 @@ fn generate_local(
     }
     let service = service.as_ref().expect("started above");
     let json = args.progress == ProgressFormat::Json;
+    // JSON and the farm's status lines see every event: a stage can pass between two polls.
+    let observed = json || args.progress == ProgressFormat::Openjd;
     if !args.quiet && !json {
         // The plan the service will run (its errors come from submit, below).
         if let Ok(plan) = service.plan(&request) {
@@ -873,7 +881,7 @@ fn generate_local(
         }
     }
     let (observer, events) = progress_channel();
-    let job = service.submit_observed(request, json.then_some(observer))?;
+    let job = service.submit_observed(request, observed.then_some(observer))?;
     follow_job(args, &job, Some(&events))
 }
 
