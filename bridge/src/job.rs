@@ -12,10 +12,10 @@ use crate::progress::{JobProgress, JobStage, ProgressTracker};
 use crate::request::{Latents, Request};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use t2v_models::checkpoint::ModelFiles;
 use t2v_models::residency::ResidencyPlan;
-use t2v_support::lock;
+use t2v_support::{lock, wait_until};
 
 /// Called on the worker thread after every progress update (stage, step, decoded chunk), before
 /// the worker checks for cancellation. Keep it short: the generation waits for it.
@@ -366,47 +366,24 @@ impl JobHandle {
 
     /// Blocks until frame `index` is published, the job ends, or `timeout` passes.
     pub fn wait_frame(&self, index: usize, timeout: Duration) -> Option<Frame> {
-        let deadline = Instant::now() + timeout;
-        let mut s = lock(&self.job.state);
-        loop {
-            if let Some(Some(frame)) = s.frames.get(index) {
-                return Some(frame.clone());
+        wait_until(&self.job.state, &self.job.changed, timeout, |s| {
+            match s.frames.get(index) {
+                Some(Some(frame)) => Some(Some(frame.clone())),
+                _ if s.outcome.is_some() || self.is_released() => Some(None),
+                _ => None,
             }
-            let now = Instant::now();
-            if s.outcome.is_some() || self.is_released() || now >= deadline {
-                return None;
-            }
-            s = self
-                .job
-                .changed
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        })
+        .flatten()
     }
 
     /// The result, waiting at most `timeout`; `None` while the job is still running.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<Arc<Clip>>> {
-        let deadline = Instant::now() + timeout;
-        let mut s = lock(&self.job.state);
-        loop {
+        wait_until(&self.job.state, &self.job.changed, timeout, |s| {
             if self.is_released() {
                 return Some(Err(Error::cancelled()));
             }
-            if let Some(outcome) = &s.outcome {
-                return Some(outcome.clone());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            s = self
-                .job
-                .changed
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+            s.outcome.clone()
+        })
     }
 
     /// Blocks until the job ends.

@@ -26,7 +26,7 @@ use t2v_bridge::{
     Clip, ClipKey, Error, Frame, GenerationParams, Image, JobProgress, JobStage, ModelSpec,
     Precision, Request, Result,
 };
-use t2v_support::lock;
+use t2v_support::{lock, wait_until};
 
 /// What a client asks the pool for.
 #[derive(Debug, Clone, PartialEq)]
@@ -616,47 +616,27 @@ impl RemoteJob {
 
     /// Blocks until frame `index` arrives, the job ends, or `timeout` passes.
     pub fn wait_frame(&self, index: usize, timeout: Duration) -> Option<Frame> {
-        let deadline = Instant::now() + timeout;
-        let mut v = lock(&self.shared.view);
-        loop {
-            if let Some(Some(frame)) = v.frames.get(index) {
-                return Some(frame.clone());
-            }
-            let now = Instant::now();
-            if v.outcome.is_some() || self.is_released() || now >= deadline {
-                return None;
-            }
-            v = self
-                .shared
-                .changed
-                .wait_timeout(v, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+        wait_until(
+            &self.shared.view,
+            &self.shared.changed,
+            timeout,
+            |v| match v.frames.get(index) {
+                Some(Some(frame)) => Some(Some(frame.clone())),
+                _ if v.outcome.is_some() || self.is_released() => Some(None),
+                _ => None,
+            },
+        )
+        .flatten()
     }
 
     /// The result, waiting at most `timeout`; `None` while the job goes on.
     pub fn wait_timeout(&self, timeout: Duration) -> Option<Result<Arc<Clip>>> {
-        let deadline = Instant::now() + timeout;
-        let mut v = lock(&self.shared.view);
-        loop {
+        wait_until(&self.shared.view, &self.shared.changed, timeout, |v| {
             if self.is_released() {
                 return Some(Err(Error::cancelled()));
             }
-            if let Some(outcome) = &v.outcome {
-                return Some(outcome.clone());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            v = self
-                .shared
-                .changed
-                .wait_timeout(v, deadline - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
+            v.outcome.clone()
+        })
     }
 
     pub fn wait(&self) -> Result<Arc<Clip>> {
