@@ -253,3 +253,41 @@ fn the_plan_counts_the_stored_table_and_no_whole_table_decode() {
     assert_eq!(table.device_bytes(DType::BF16), table.stored_bytes);
     assert_eq!(c.dequantize_scratch_bytes(DType::BF16), 10_240 * 4096 * 2);
 }
+
+/// A GGUF table stored reshaped (ComfyUI-GGUF's `comfy.gguf.orig_shape`) so that a row of the
+/// model's shape is not a whole number of blocks cannot be read row by row: an error naming
+/// the tensor, not a wrong gather.
+#[test]
+fn rows_that_are_not_whole_blocks_are_an_error_naming_the_tensor() {
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    let dev = Device::Cpu;
+    // 4 rows of 48 values stored as 6 rows of one 32-value Q8_0 block.
+    let values = Tensor::arange(0f32, 192., &dev)
+        .unwrap()
+        .reshape((6, 32))
+        .unwrap();
+    let q = QTensor::quantize(&values, GgmlDType::Q8_0).unwrap();
+    let shape = gguf_file::Value::Array(vec![gguf_file::Value::I32(4), gguf_file::Value::I32(48)]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reshaped.gguf");
+    let mut file = std::fs::File::create(&path).unwrap();
+    gguf_file::write(
+        &mut file,
+        &[("comfy.gguf.orig_shape.shared.weight", &shape)],
+        &[("shared.weight", &q)],
+    )
+    .unwrap();
+    drop(file);
+    let source: Arc<dyn TensorSource> = Arc::from(t2v_models::weights::open_file(&path).unwrap());
+    assert_eq!(source.infos()["shared.weight"].shape, [4, 48]);
+    let weights = TrackedWeights::new(source, |n| Some(n.to_string()));
+    let e = build_with_stored(&weights, || {
+        TokenEmbedding::new(4, 48, weights.var_builder(DType::F32, &dev).pp("shared"))
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("`shared.weight`") && e.contains("whole number"),
+        "{e}"
+    );
+}

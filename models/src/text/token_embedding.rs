@@ -40,33 +40,15 @@ impl TokenEmbedding {
     pub fn new(vocab: usize, hidden: usize, vb: VarBuilder) -> Result<Self> {
         let shape = (vocab, hidden).into();
         let dtype = vb.dtype();
-        // GGUF blocks are read on the CPU (where their bytes can be laid out per row), then
-        // moved; fp8 values straight to the encoder's device.
+        // Read on the CPU (where GGUF blocks can be laid out per row), then moved.
         let cpu = vb.clone().set_device(Device::Cpu);
-        let stored = match stored_only(&cpu, &shape, "weight")? {
-            Some((StoredWeight::Gguf { blocks, .. }, name)) => Some((
-                StoredWeight::Gguf {
-                    blocks,
-                    shape: shape.clone(),
-                },
-                name,
-            )),
-            Some((StoredWeight::Fp8 { values, scale }, name)) => Some((
-                StoredWeight::Fp8 {
-                    values: values.to_device(vb.device())?,
-                    scale,
-                },
-                name,
-            )),
-            Some((other, name)) => Some((other, name)),
-            None => None,
-        };
+        let stored = stored_only(&cpu, &shape, "weight")?;
         match stored {
             None => Ok(Self::Dense(candle_nn::embedding(vocab, hidden, vb)?)),
             Some((StoredWeight::Gguf { blocks, .. }, name)) => {
                 let ggml = blocks.dtype();
                 let (block, block_bytes) = (ggml.block_size(), ggml.type_size());
-                if hidden % block != 0 {
+                if !hidden.is_multiple_of(block) {
                     candle_core::bail!(
                         "tensor `{name}`: its rows of {hidden} values are not a whole number of \
                          {ggml:?} blocks of {block}, so single rows cannot be read from it"
@@ -91,7 +73,7 @@ impl TokenEmbedding {
                 })
             }
             Some((StoredWeight::Fp8 { values, scale }, name)) => Ok(Self::Fp8 {
-                values,
+                values: values.to_device(vb.device())?,
                 scale,
                 dtype,
                 name,

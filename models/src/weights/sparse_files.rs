@@ -59,7 +59,7 @@ fn gguf_header(source: &ZeroSource) -> Result<(Vec<u8>, u64)> {
         let ggml = source
             .stored_as(name)
             .and_then(GgmlType::from_name)
-            .or_else(|| match info.dtype {
+            .or(match info.dtype {
                 candle_core::DType::F32 => Some(GgmlType::F32),
                 candle_core::DType::F16 => Some(GgmlType::F16),
                 candle_core::DType::BF16 => Some(GgmlType::BF16),
