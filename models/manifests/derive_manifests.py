@@ -13,7 +13,7 @@ patch and convert.py last changed in b1350f6f5a32). Its `llama-quantize` quantiz
 ending in `weight` with exactly two ggml dimensions, never `patch_embedding.`, `text_embedding.`,
 `time_projection.`, `time_embedding.`, `img_emb.`, `head.` or `modulation.`; its image-model type
 rule (`img_tensor_get_type`, which replaces llama.cpp's own for these archs) then moves two
-kinds of tensor off the file type's base type (`DIT_MIXES` below):
+kinds of tensor off the file type's base type (`dit_value`, `DIT_FFN_OUT` below):
 - value projections (names containing `.v.weight`: both attentions of every block), counted
   in the quantizer's order (the tensor names sorted as strings: llama.cpp's weight map orders
   by `blk.N.` first, which Wan names don't have);
@@ -29,7 +29,7 @@ F32, 2-D in the output type) then stock `llama-quantize`, whose `llama_tensor_ge
 ggerganov/llama.cpp `src/llama-quant.cpp` at 059325d9b4bf) gives, for a model without
 `output.weight`, the token embedding the output tensor's type (Q6_K unless the base is Q8_0),
 never quantizes `attn_rel_b.weight`, and raises `attn_v` and `ffn_down` per layer
-(`UMT5_MIXES`: "more bits" on the first and last eighth and every third layer between, counted
+(`umt5_value`, `umt5_ffn_down`: "more bits" on the first and last eighth and every third layer between, counted
 in sorted-name order: enc.blk.0, 1, 10, 11, ...).
 
 The derived totals match the published file sizes (QuantStack's 13 files within 0.01 GiB, as the
