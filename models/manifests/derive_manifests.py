@@ -4,18 +4,37 @@ where the published files' headers could not be read (see README.md). No downloa
 
     python3 models/manifests/derive_manifests.py
 
-Transformer (`dit-gguf-<type>.txt`): city96/ComfyUI-GGUF `tools/convert.py` (original Wan names,
-`model.diffusion_model.` stripped; from a BF16 source: 1-D tensors, tensors of <= 1024 elements
-and `.modulation` in F32, other tensors BF16; the 5-D `patch_embedding.weight` added back in F32
-with five dimensions by `tools/fix_5d_tensors.py`), then its patched `llama-quantize`
-(`tools/lcpp.patch`): only names ending in `weight` with two or more dimensions are quantized,
-never `patch_embedding.`, `text_embedding.`, `time_projection.`, `time_embedding.` or `head.`.
-A uniform type is derived (Q8_0, Q6_K: their totals match the published sizes); the
-`Q4_0` and `_K_M`/`_K_S` files mix types per tensor (llama-quantize rules), not derived here.
+Transformer (`dit-gguf-<type>.txt`), as QuantStack made its files: city96/ComfyUI-GGUF
+`tools/convert.py` (original Wan names, `model.diffusion_model.` stripped; from a BF16 source:
+1-D tensors, tensors of <= 1024 elements and `.modulation` in F32, other tensors BF16; the 5-D
+`patch_embedding.weight` added back in F32 with five dimensions by `tools/fix_5d_tensors.py`),
+then llama.cpp tag b3962 patched by `tools/lcpp.patch` (ComfyUI-GGUF commit 795e45156ece, the
+patch and convert.py last changed in b1350f6f5a32). Its `llama-quantize` quantizes only names
+ending in `weight` with exactly two ggml dimensions, never `patch_embedding.`, `text_embedding.`,
+`time_projection.`, `time_embedding.`, `img_emb.`, `head.` or `modulation.`; its image-model type
+rule (`img_tensor_get_type`, which replaces llama.cpp's own for these archs) then moves two
+kinds of tensor off the file type's base type (`dit_value`, `DIT_FFN_OUT` below):
+- value projections (names containing `.v.weight`: both attentions of every block), counted
+  in the quantizer's order (the tensor names sorted as strings: llama.cpp's weight map orders
+  by `blk.N.` first, which Wan names don't have);
+- the feed-forward output (`.ffn.2.weight`).
+Every K-quant row here is a multiple of 256, so no tensor falls back to F16. `F16`/`BF16` are
+convert.py's own output: BF16 from a BF16 source (the rules above), F16 from ComfyUI's fp16 file
+(`dit-original.txt`), where convert.py keeps every tensor in F16 (its F32 exceptions apply to
+F32/BF16 sources only) and fix_5d_tensors.py still writes the 5-D weight in F32.
 
-umT5 (`umt5-gguf-q8_0.txt`): llama.cpp `convert_hf_to_gguf.py` (T5 encoder names, the tied
-embedding once as `token_embd`; 1-D tensors F32, 2-D F16) then `llama-quantize`, which never
-quantizes `attn_rel_b.weight`.
+umT5 (`umt5-gguf-<type>.txt`, city96/umt5-xxl-encoder-gguf, arch `t5encoder`): llama.cpp
+`convert_hf_to_gguf.py` (T5 encoder names, the tied embedding once as `token_embd`; 1-D tensors
+F32, 2-D in the output type) then stock `llama-quantize`, whose `llama_tensor_get_type` (read in
+ggerganov/llama.cpp `src/llama-quant.cpp` at 059325d9b4bf) gives, for a model without
+`output.weight`, the token embedding the output tensor's type (Q6_K unless the base is Q8_0),
+never quantizes `attn_rel_b.weight`, and raises `attn_v` and `ffn_down` per layer
+(`umt5_value`, `umt5_ffn_down`: "more bits" on the first and last eighth and every third layer between, counted
+in sorted-name order: enc.blk.0, 1, 10, 11, ...).
+
+The derived totals match the published file sizes (QuantStack's 13 files within 0.01 GiB, as the
+unsloth mirror lists them; city96's umT5 within 0.015 GB, the rest being the tokenizer in the
+metadata): `models/tests/real_layouts.rs` checks every one.
 
 fp8 (`*-fp8-*.txt`, safetensors dtypes): the blocks' 2-D linear weights in F8_E4M3, the rest
 BF16 (1-D F32); "scaled" files add a 0-d F32 `<layer>.scale_weight` per fp8 weight and the
@@ -27,7 +46,8 @@ BF16 (1-D F32); "scaled" files add a 0-d F32 `<layer>.scale_weight` per fp8 weig
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EXCLUDED = ["patch_embedding.", "text_embedding.", "time_projection.", "time_embedding.", "head."]
+EXCLUDED = ["patch_embedding.", "text_embedding.", "time_projection.", "time_embedding.", "img_emb.",
+            "head.", "modulation."]
 UMT5_NAMES = [
     ("layer.0.layer_norm.", "attn_norm."),
     ("layer.0.SelfAttention.q.", "attn_q."),
@@ -63,24 +83,104 @@ def numel(shape):
     return n
 
 
-def transformer(qtype):
-    out = []
+# The file type's base type (llama-quantize's `ftype` -> default type).
+BASE = {
+    "Q8_0": "Q8_0", "Q6_K": "Q6_K", "Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q5_1": "Q5_1",
+    "Q5_0": "Q5_0", "Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q4_1": "Q4_1", "Q4_0": "Q4_0",
+    "Q3_K_M": "Q3_K", "Q3_K_S": "Q3_K", "Q2_K": "Q2_K",
+}
+
+
+def dit_value(ftype, i):
+    """The image rule's type for the i-th value projection (None: the base type)."""
+    if ftype == "Q2_K":
+        return "Q3_K"
+    if ftype == "Q3_K_M":
+        return "Q5_K" if i < 2 else "Q4_K"
+    if ftype in ("Q4_K_M", "Q5_K_M"):
+        return "Q6_K"
+    if ftype == "Q4_K_S" and i < 4:
+        return "Q5_K"
+    return None
+
+
+DIT_FFN_OUT = {"Q3_K_M": "Q4_K", "Q4_K_S": "Q5_K", "Q4_K_M": "Q6_K", "Q5_K_M": "Q6_K",
+               "Q4_0": "Q4_1", "Q5_0": "Q5_1"}
+
+
+def more_bits(i, n):
+    """llama.cpp's layers that get more bits: first and last eighth, every third between."""
+    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+
+
+def umt5_value(ftype, i, n):
+    if ftype == "Q2_K":
+        return "Q3_K"  # n_gqa 1
+    if ftype == "Q3_K_M":
+        return "Q5_K" if i < 2 else "Q4_K"
+    if ftype in ("Q4_K_M", "Q5_K_M") and more_bits(i, n):
+        return "Q6_K"
+    if ftype == "Q4_K_S" and i < 4:
+        return "Q5_K"
+    return None
+
+
+def umt5_ffn_down(ftype, i, n):
+    if ftype == "Q2_K":
+        return "Q3_K"
+    if ftype == "Q3_K_M":
+        return "Q5_K" if i < n // 16 else "Q4_K"
+    if ftype in ("Q4_K_M", "Q5_K_M") and more_bits(i, n):
+        return "Q6_K"
+    if ftype == "Q4_K_S" and i < n // 8:
+        return "Q5_K"
+    return None
+
+
+def mix(rows, ftype, rule):
+    """Applies `rule(name, counters)` to the quantized rows (those in the base type), in the
+    quantizer's order: the names sorted as strings. `rows` are [name, shape, type] lists."""
+    counters = {}
+    for row in sorted(rows, key=lambda r: r[0]):
+        if row[2] == BASE[ftype]:
+            row[2] = rule(row[0], counters) or row[2]
+    return [f"{n} {s} {t}" for n, s, t in rows]
+
+
+def count(counters, key):
+    i = counters.get(key, 0)
+    counters[key] = i + 1
+    return i
+
+
+def transformer(ftype):
+    rows = []
     for name, shape in entries("dit-original.txt"):
-        if len(shape) > 4:
+        if ftype == "F16":
+            t = "F32" if len(shape) > 4 else "F16"
+        elif len(shape) > 4:
             t = "F32"
         elif len(shape) == 1 or numel(shape) <= 1024 or ".modulation" in name:
             t = "F32"
         else:
             t = "BF16"
-        if name.endswith("weight") and len(shape) <= 4 and ggml_dims(shape) >= 2 \
-                and not any(e in name for e in EXCLUDED):
-            t = qtype
-        out.append(f"{name} {shape} {t}")
-    return out
+        if ftype in BASE and name.endswith("weight") and len(shape) <= 4 \
+                and ggml_dims(shape) == 2 and not any(e in name for e in EXCLUDED):
+            t = BASE[ftype]
+        rows.append([name, shape, t])
+
+    def rule(name, counters):
+        if ".v.weight" in name:
+            return dit_value(ftype, count(counters, "v"))
+        if ".ffn.2.weight" in name:
+            return DIT_FFN_OUT.get(ftype)
+        return None
+
+    return mix(rows, ftype, rule) if ftype in BASE else [f"{n} {s} {t}" for n, s, t in rows]
 
 
-def umt5(qtype):
-    out = []
+def umt5(ftype):
+    rows = []
     for name, shape in entries("umt5-transformers.txt"):
         if name == "encoder.embed_tokens.weight":
             continue
@@ -95,12 +195,33 @@ def umt5(qtype):
             gguf = f"enc.blk.{i}.{part}"
         if len(shape) == 1:
             t = "F32"
+        elif ftype in ("F32", "F16"):
+            t = ftype
         elif "attn_rel_b" in gguf:
             t = "F16"
         else:
-            t = qtype
-        out.append(f"{gguf} {shape} {t}")
-    return out
+            t = BASE[ftype]
+        rows.append([gguf, shape, t])
+    if ftype not in BASE:
+        return [f"{n} {s} {t}" for n, s, t in rows]
+    layers = sum(1 for r in rows if r[0].endswith("attn_v.weight"))
+
+    def rule(name, counters):
+        if name == "token_embd.weight":  # no output.weight: the output tensor's rule
+            return None if BASE[ftype] == "Q8_0" else "Q6_K"
+        if "attn_v.weight" in name:
+            return umt5_value(ftype, count(counters, "v"), layers)
+        if "ffn_down" in name:
+            return umt5_ffn_down(ftype, count(counters, "down"), layers)
+        return None
+
+    return mix(rows, ftype, rule)
+
+
+DIT_TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_M", "Q4_K_S", "Q4_1",
+             "Q4_0", "Q3_K_M", "Q3_K_S", "Q2_K", "F16", "BF16"]
+UMT5_TYPES = ["F32", "F16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q4_K_M", "Q4_K_S", "Q3_K_M",
+              "Q3_K_S"]
 
 
 def fp8(manifest, fp8_weight, scaled, skip=()):
@@ -133,6 +254,7 @@ if __name__ == "__main__":
     (HERE / "umt5-fp8-scaled.txt").write_text(
         "\n".join(fp8("umt5-transformers.txt", umt5_linear, True, skip=("encoder.embed_tokens.weight",))) + "\n"
     )
-    for q in ["Q8_0", "Q6_K"]:
+    for q in DIT_TYPES:
         (HERE / f"dit-gguf-{q.lower()}.txt").write_text("\n".join(transformer(q)) + "\n")
-    (HERE / "umt5-gguf-q8_0.txt").write_text("\n".join(umt5("Q8_0")) + "\n")
+    for q in UMT5_TYPES:
+        (HERE / f"umt5-gguf-{q.lower()}.txt").write_text("\n".join(umt5(q)) + "\n")

@@ -277,8 +277,7 @@ fn the_header_check_of_a_real_size_vae_and_text_encoder() {
 /// their stored sizes add up to the published files' sizes.
 #[test]
 fn gguf_transformers_build_the_5b_and_weigh_what_the_published_files_weigh() {
-    // GiB, QuantStack/Wan2.2-TI2V-5B-GGUF (the file sizes it publishes).
-    for (manifest, published_gib) in [("dit-gguf-q8_0.txt", 5.03), ("dit-gguf-q6_k.txt", 3.92)] {
+    for (manifest, published_gib) in DIT_GGUF {
         let weights = tracked(manifest, Component::Transformer, Naming::Original);
         let cfg = configs::transformer_config(&weights, None).expect(manifest);
         assert_eq!(cfg, DitConfig::wan22_ti2v_5b());
@@ -301,21 +300,161 @@ fn gguf_transformers_build_the_5b_and_weigh_what_the_published_files_weigh() {
     }
 }
 
+/// The transformer GGUF files and the sizes they are published at, GiB: QuantStack/Wan2.2-TI2V-5B-GGUF
+/// as its byte-for-byte mirror unsloth/Wan2.2-TI2V-5B-GGUF lists them (two decimals, cut, not
+/// rounded); F16 and BF16 (not published there) against the bf16 safetensors' 9.31 GiB.
+const DIT_GGUF: [(&str, f64); 15] = [
+    ("dit-gguf-q8_0.txt", 5.03),
+    ("dit-gguf-q6_k.txt", 3.92),
+    ("dit-gguf-q5_k_m.txt", 3.55),
+    ("dit-gguf-q5_k_s.txt", 3.32),
+    ("dit-gguf-q5_1.txt", 3.60),
+    ("dit-gguf-q5_0.txt", 3.39),
+    ("dit-gguf-q4_k_m.txt", 3.20),
+    ("dit-gguf-q4_k_s.txt", 2.90),
+    ("dit-gguf-q4_1.txt", 3.03),
+    ("dit-gguf-q4_0.txt", 2.82),
+    ("dit-gguf-q3_k_m.txt", 2.37),
+    ("dit-gguf-q3_k_s.txt", 2.14),
+    ("dit-gguf-q2_k.txt", 1.73),
+    ("dit-gguf-f16.txt", 9.31),
+    ("dit-gguf-bf16.txt", 9.31),
+];
+
+/// city96/umt5-xxl-encoder-gguf's files and their published sizes, GB (10^9 bytes, three
+/// significant digits; the tokenizer in their metadata adds a few MB to the tensors).
+const UMT5_GGUF: [(&str, f64); 10] = [
+    ("umt5-gguf-f32.txt", 22.7),
+    ("umt5-gguf-f16.txt", 11.4),
+    ("umt5-gguf-q8_0.txt", 6.04),
+    ("umt5-gguf-q6_k.txt", 4.67),
+    ("umt5-gguf-q5_k_m.txt", 4.15),
+    ("umt5-gguf-q5_k_s.txt", 4.05),
+    ("umt5-gguf-q4_k_m.txt", 3.66),
+    ("umt5-gguf-q4_k_s.txt", 3.5),
+    ("umt5-gguf-q3_k_m.txt", 3.06),
+    ("umt5-gguf-q3_k_s.txt", 2.86),
+];
+
+/// The mixes' per-tensor rules, spot-checked (derive_manifests.py has them in full): which
+/// tensors llama-quantize raised above the file type's base type.
 #[test]
-fn gguf_umt5_xxl_encoder() {
-    let weights = tracked(
-        "umt5-gguf-q8_0.txt",
-        Component::TextEncoder,
-        Naming::LlamaCpp,
-    );
-    let cfg = configs::text_encoder_config(&weights, None).expect("recognised");
-    assert_eq!(cfg, Umt5Config::umt5_xxl());
-    let before = rss_bytes();
-    checkpoint::build_text_encoder(&weights, &cfg, DType::BF16, &Device::Cpu).expect("umT5");
-    assert_small_growth(before, "umT5 GGUF");
-    assert!(weights.unused(|_| false).is_empty());
-    let check = checkpoint::validate::check_text_encoder(&weights, &cfg).unwrap();
-    assert!(check.is_ok(), "{check}");
+fn gguf_mixes_keep_their_sensitive_tensors_at_higher_precision() {
+    let dit = |m: &str| ZeroSource::from_manifest(&manifests().join(m)).unwrap();
+    let cases: [(&str, &str, &str); 12] = [
+        ("dit-gguf-q4_k_m.txt", "blocks.0.ffn.0.weight", "Q4_K"),
+        ("dit-gguf-q4_k_m.txt", "blocks.17.ffn.2.weight", "Q6_K"),
+        (
+            "dit-gguf-q4_k_m.txt",
+            "blocks.5.cross_attn.v.weight",
+            "Q6_K",
+        ),
+        ("dit-gguf-q4_k_s.txt", "blocks.1.self_attn.v.weight", "Q5_K"),
+        ("dit-gguf-q4_k_s.txt", "blocks.2.self_attn.v.weight", "Q4_K"),
+        (
+            "dit-gguf-q3_k_m.txt",
+            "blocks.0.cross_attn.v.weight",
+            "Q5_K",
+        ),
+        ("dit-gguf-q3_k_m.txt", "blocks.0.self_attn.v.weight", "Q5_K"),
+        (
+            "dit-gguf-q3_k_m.txt",
+            "blocks.1.cross_attn.v.weight",
+            "Q4_K",
+        ),
+        ("dit-gguf-q4_0.txt", "blocks.9.ffn.2.weight", "Q4_1"),
+        ("dit-gguf-q2_k.txt", "blocks.9.self_attn.v.weight", "Q3_K"),
+        ("dit-gguf-q4_k_m.txt", "time_projection.1.weight", "BF16"),
+        ("dit-gguf-q4_k_m.txt", "blocks.3.modulation", "F32"),
+    ];
+    for (manifest, tensor, expected) in cases {
+        assert_eq!(
+            dit(manifest).stored_as(tensor),
+            Some(expected),
+            "{manifest}: {tensor}"
+        );
+    }
+    // umT5 (llama.cpp's own rules): the embedding in Q6_K below Q8_0, "more bits" layers in
+    // sorted-name order (enc.blk.0, 1, 10, 11, ...: the 3rd is block 10).
+    let q4km = dit("umt5-gguf-q4_k_m.txt");
+    assert_eq!(q4km.stored_as("token_embd.weight"), Some("Q6_K"));
+    assert_eq!(q4km.stored_as("enc.blk.10.attn_v.weight"), Some("Q6_K"));
+    assert_eq!(q4km.stored_as("enc.blk.11.attn_v.weight"), Some("Q4_K"));
+    assert_eq!(q4km.stored_as("enc.blk.9.ffn_down.weight"), Some("Q6_K"));
+    assert_eq!(q4km.stored_as("enc.blk.0.attn_rel_b.weight"), Some("F16"));
+    let q8 = dit("umt5-gguf-q8_0.txt");
+    assert_eq!(q8.stored_as("token_embd.weight"), Some("Q8_0"));
+}
+
+#[test]
+fn gguf_umt5_xxl_encoders_build_and_weigh_what_the_published_files_weigh() {
+    for (manifest, published_gb) in UMT5_GGUF {
+        let weights = tracked(manifest, Component::TextEncoder, Naming::LlamaCpp);
+        let cfg = configs::text_encoder_config(&weights, None).expect(manifest);
+        assert_eq!(cfg, Umt5Config::umt5_xxl());
+        let before = rss_bytes();
+        checkpoint::build_text_encoder(&weights, &cfg, DType::BF16, &Device::Cpu).expect(manifest);
+        assert_small_growth(before, manifest);
+        assert!(weights.unused(|_| false).is_empty(), "{manifest}");
+        let check = checkpoint::validate::check_text_encoder(&weights, &cfg).unwrap();
+        assert!(check.is_ok(), "{manifest}: {check}");
+        let bytes: u64 = weights.source().stored_sizes().iter().map(|(_, b)| b).sum();
+        let gb = bytes as f64 / 1e9;
+        println!("{manifest}: {gb:.3} GB (published {published_gb})");
+        // Hugging Face shows three significant digits.
+        assert!(
+            (gb - published_gb).abs() <= published_gb * 0.005 + 0.015,
+            "{manifest}: {gb} GB"
+        );
+    }
+}
+
+/// Header-only real-size files (sparse: the data is a hole) of every GGUF manifest open
+/// through the GGUF reader like the published files: the layout is detected from the names,
+/// the header check passes and the blocks' sizes are the manifest's.
+#[test]
+fn real_size_gguf_headers_open_through_the_gguf_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifests_of = DIT_GGUF
+        .iter()
+        .map(|(m, _)| (*m, Component::Transformer))
+        .chain(UMT5_GGUF.iter().map(|(m, _)| (*m, Component::TextEncoder)));
+    for (manifest, component) in manifests_of {
+        let zeros = ZeroSource::from_manifest(&manifests().join(manifest)).unwrap();
+        let path = dir.path().join(manifest.replace(".txt", ".gguf"));
+        t2v_models::weights::write_sparse(&zeros, &path).unwrap();
+        let opened: Arc<dyn TensorSource> =
+            Arc::from(t2v_models::weights::open_file(&path).expect(manifest));
+        let layout = detect(opened.infos()).expect("layout detected from names");
+        assert_eq!(layout.component, component, "{manifest}");
+        let weights = checkpoint::track(opened, &layout);
+        let source = weights.source();
+        assert_eq!(source.stored_sizes(), zeros.stored_sizes(), "{manifest}");
+        for name in zeros.infos().keys() {
+            assert_eq!(
+                source.stored_as(name),
+                zeros.stored_as(name),
+                "{manifest}: {name}"
+            );
+            assert_eq!(
+                source.infos()[name].shape,
+                zeros.infos()[name].shape,
+                "{name}"
+            );
+        }
+        let check = match component {
+            Component::Transformer => checkpoint::validate::check_transformer(
+                &weights,
+                &configs::transformer_config(&weights, None).unwrap(),
+            ),
+            _ => checkpoint::validate::check_text_encoder(
+                &weights,
+                &configs::text_encoder_config(&weights, None).unwrap(),
+            ),
+        }
+        .unwrap();
+        assert!(check.is_ok(), "{manifest}: {check}");
+    }
 }
 
 /// The fp8 files (derived layouts: `models/manifests/README.md`): scaled and unscaled

@@ -339,3 +339,91 @@ fn gguf_storage_is_counted_by_its_block_bytes() {
     assert_eq!(entry.stored_bytes, entry.elements / 32 * 34);
     assert_eq!(entry.device_bytes(DType::BF16), entry.stored_bytes);
 }
+
+/// Each GGUF transformer file (`models/manifests/dit-gguf-*.txt`) with the umT5 GGUF of the
+/// same (or the nearest published) type and the VAE, at real size.
+const GGUF_PAIRS: [(&str, &str); 15] = [
+    ("q8_0", "q8_0"),
+    ("q6_k", "q6_k"),
+    ("q5_k_m", "q5_k_m"),
+    ("q5_k_s", "q5_k_s"),
+    ("q5_1", "q5_k_s"),
+    ("q5_0", "q5_k_s"),
+    ("q4_k_m", "q4_k_m"),
+    ("q4_k_s", "q4_k_s"),
+    ("q4_1", "q4_k_s"),
+    ("q4_0", "q4_k_s"),
+    ("q3_k_m", "q3_k_m"),
+    ("q3_k_s", "q3_k_s"),
+    ("q2_k", "q3_k_s"),
+    ("bf16", "f16"),
+    ("f16", "f32"),
+];
+
+fn gguf_model(dit: &str, text: &str) -> ModelInventory {
+    let dit = tracked(&format!("dit-gguf-{dit}.txt"));
+    let text = tracked(&format!("umt5-gguf-{text}.txt"));
+    let vae = tracked("vae-original.txt");
+    let dit_cfg = configs::transformer_config(&dit, None).unwrap();
+    let text_cfg = configs::text_encoder_config(&text, None).unwrap();
+    let vae_cfg = configs::vae_config(&vae, None).unwrap();
+    ModelInventory::from_tracked((&dit, dit_cfg), (&text, text_cfg), (&vae, vae_cfg))
+}
+
+/// Every budget has a plan under it at both sizes with every GGUF file, counted at the bytes
+/// its blocks take. `--nocapture` prints the table docs/benchmarks.md holds.
+#[test]
+fn every_budget_has_a_plan_under_it_with_every_gguf_file() {
+    let overhead = CUDA_CONTEXT_BYTES + HOST_MARGIN_BYTES;
+    let budgets = BUDGET_CHOICES_GIB
+        .iter()
+        .map(|g| format!("{g}"))
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let mut table = format!(
+        "| transformer GGUF | umT5 GGUF | on the device (GiB) | 832x480x121 at {budgets} GiB | 1280x704x121 at {budgets} GiB |\n|---|---|---|---|---|\n"
+    );
+    let g = |b: u64| format!("{:.2}", b as f64 / GIB as f64);
+    let mut mechanisms = String::from(
+        "| files | size | budget | mechanisms | planned peak |\n|---|---|---|---|---|\n",
+    );
+    for (dit, text) in GGUF_PAIRS {
+        let model = gguf_model(dit, text);
+        // Packed storage is what the device holds: less than the bf16 weights for every quant.
+        let weights = model.transformer.device_bytes(DType::BF16);
+        if !dit.ends_with("16") {
+            assert!(weights < 6 * GIB, "{dit}: {}", g(weights));
+        }
+        let mut cells = Vec::new();
+        for (w, h) in SIZES {
+            let mut peaks = Vec::new();
+            for gib in BUDGET_CHOICES_GIB {
+                let budget = Budget::Bytes(gib as u64 * GIB);
+                let p = plan(&model, &request(w, h), budget)
+                    .unwrap_or_else(|e| panic!("{dit} + {text}, {w}x{h} at {gib} GiB: {e}"));
+                assert!(p.fits() && p.peak() <= gib as u64 * GIB, "{dit}: {p}");
+                assert_eq!(p.overhead, overhead);
+                for s in &p.stages {
+                    assert!(s.total() + overhead <= gib as u64 * GIB, "{dit}: {p}");
+                }
+                peaks.push(g(p.peak()));
+                mechanisms += &format!(
+                    "| {dit} + {text} | {w}x{h} | {gib} GiB | {} | {} |\n",
+                    short(&p.mechanisms),
+                    g(p.peak())
+                );
+            }
+            cells.push(peaks.join(" / "));
+        }
+        table += &format!(
+            "| {} | {} | {} + {} | {} | {} |\n",
+            dit.to_uppercase(),
+            text.to_uppercase(),
+            g(weights),
+            g(model.text_encoder.device_bytes(DType::BF16)),
+            cells[0],
+            cells[1]
+        );
+    }
+    println!("Planned peaks with the GGUF files (GiB, CUDA context and host margin included):\n\n{table}\n{mechanisms}");
+}

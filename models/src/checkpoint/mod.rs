@@ -184,7 +184,7 @@ pub fn build_text_encoder(
 }
 
 /// transformers saves umT5's embedding twice (tied); one copy is read.
-fn tied_embedding(name: &str) -> bool {
+pub(crate) fn tied_embedding(name: &str) -> bool {
     name == "shared.weight" || name == "encoder.embed_tokens.weight"
 }
 

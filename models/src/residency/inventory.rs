@@ -178,11 +178,16 @@ impl ComponentWeights {
     }
 
     /// The one layer dequantised at a time from packed storage: the largest packed tensor in
-    /// the compute dtype (0 when nothing is packed).
+    /// the compute dtype (0 when nothing is packed). umT5's token embedding is never decoded
+    /// whole (only the prompt's rows are gathered: `text::token_embedding`).
     pub fn dequantize_scratch_bytes(&self, compute: DType) -> u64 {
         self.entries
             .iter()
             .filter(|e| e.packed)
+            .filter(|e| {
+                !(self.component == Component::TextEncoder
+                    && crate::checkpoint::tied_embedding(&e.name))
+            })
             .map(|e| e.elements * compute.size_in_bytes() as u64)
             .max()
             .unwrap_or(0)

@@ -3,6 +3,7 @@
 
 pub mod clean;
 mod html_entities;
+pub mod token_embedding;
 pub mod tokenizer;
 pub mod umt5;
 

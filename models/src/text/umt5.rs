@@ -10,6 +10,7 @@
 //! Run it in f32 or bf16 (the dtype of the `VarBuilder`). umT5-XXL activations overflow f16, so
 //! an f16 checkpoint should be loaded as bf16 or f32.
 
+use super::token_embedding::TokenEmbedding;
 use crate::ops::linear::{linear_no_bias, LinearNoBias as Linear};
 use crate::ops::Kernels;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
@@ -278,7 +279,7 @@ impl Block {
 /// The umT5 encoder stack with HF (transformers) tensor names.
 #[derive(Debug, Clone)]
 pub struct Umt5Encoder {
-    embed_tokens: Embedding,
+    embed_tokens: TokenEmbedding,
     embedding_name: &'static str,
     blocks: Vec<Block>,
     final_layer_norm: T5LayerNorm,
@@ -307,7 +308,7 @@ impl Umt5Encoder {
             "shared.weight"
         };
         let embedding_vb = vb.pp(embedding_name.trim_end_matches(".weight"));
-        let embed_tokens = candle_nn::embedding(cfg.vocab_size, cfg.d_model, embedding_vb)?;
+        let embed_tokens = TokenEmbedding::new(cfg.vocab_size, cfg.d_model, embedding_vb)?;
         Self::build(cfg, embed_tokens, embedding_name, vb, kernels)
     }
 
@@ -322,7 +323,7 @@ impl Umt5Encoder {
     ) -> Result<Self> {
         Self::build(
             cfg,
-            embed_tokens,
+            TokenEmbedding::dense(embed_tokens),
             embedding_name,
             vb,
             &crate::ops::fused_kernels(),
@@ -331,7 +332,7 @@ impl Umt5Encoder {
 
     fn build(
         cfg: &Umt5Config,
-        embed_tokens: Embedding,
+        embed_tokens: TokenEmbedding,
         embedding_name: &'static str,
         vb: VarBuilder,
         kernels: &Arc<dyn Kernels>,
@@ -365,6 +366,11 @@ impl Umt5Encoder {
         &self.device
     }
 
+    /// The token embedding as held: dense, or as its file stores it.
+    pub fn token_embedding(&self) -> &TokenEmbedding {
+        &self.embed_tokens
+    }
+
     /// The checkpoint name the token embedding was read from.
     pub fn embedding_name(&self) -> &'static str {
         self.embedding_name
@@ -374,11 +380,7 @@ impl Umt5Encoder {
     /// dtype of the weights.
     pub fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
         let (_, seq_len) = input_ids.dims2()?;
-        let embedding_device = self.embed_tokens.embeddings().device();
-        let mut xs = self
-            .embed_tokens
-            .forward(&input_ids.to_device(embedding_device)?)?
-            .to_device(&self.device)?;
+        let mut xs = self.embed_tokens.forward(input_ids, &self.device)?;
         let buckets = self.position_buckets(seq_len)?;
         for block in &self.blocks {
             xs = block.forward(&xs, &buckets)?;

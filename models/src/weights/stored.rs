@@ -159,6 +159,20 @@ pub fn stored_weight<S: Into<Shape>>(
     name: &str,
 ) -> Result<StoredWeight> {
     let shape = shape.into();
+    match stored_only(vb, &shape, name)? {
+        Some((w, _)) => Ok(w),
+        None => Ok(StoredWeight::Dense(vb.get(shape, name)?)),
+    }
+}
+
+/// The weight `name` under `vb` in its stored form on `vb`'s device, where the model being
+/// built by [`build_with_stored`] has it stored; `None` for a dense one (read it through `vb`).
+/// Also its name in the file, for error messages.
+pub fn stored_only(
+    vb: &VarBuilder,
+    shape: &Shape,
+    name: &str,
+) -> Result<Option<(StoredWeight, String)>> {
     let prefix = vb.prefix();
     let path = if prefix.is_empty() {
         name.to_string()
@@ -168,11 +182,12 @@ pub fn stored_weight<S: Into<Shape>>(
     let stored = BUILDING.with(|b| {
         b.borrow()
             .as_ref()
-            .map(|w| w.stored(&path, &shape, vb.device()))
+            .map(|w| {
+                let weight = w.stored(&path, shape, vb.device())?;
+                let in_file = w.stored_name(&path).unwrap_or(&path).to_string();
+                Ok::<_, candle_core::Error>(weight.map(|weight| (weight, in_file)))
+            })
             .transpose()
     })?;
-    match stored.flatten() {
-        Some(w) => Ok(w),
-        None => Ok(StoredWeight::Dense(vb.get(shape, name)?)),
-    }
+    Ok(stored.flatten())
 }
