@@ -55,7 +55,7 @@ pub use frame::{Frame, FrameKind, StreamedFrame};
 pub use job::{Clip, JobHandle, ProgressObserver};
 pub use memory::{MemoryBudget, PlanReport};
 pub use metadata::ClipMetadata;
-pub use params::{GenerationParams, Sampler, Sampling, StepCache};
+pub use params::{GenerationParams, Sampler, Sampling, StepCache, StepCacheMethod};
 pub use preview::PreviewCadence;
 pub use progress::{JobProgress, JobStage};
 pub use request::{Image, Latents, LoraSpec, ModelSpec, Overrides, Request};

@@ -146,6 +146,23 @@ fn cache_steps_is_the_clip_of_t2v_step_cache() {
         8,
         &["--steps", &steps, "--step-cache", "faster"],
     );
+    // The method by name: `magcache` (1) is the clip of `t2v --step-cache-method magcache`.
+    instance.set_param("cache_steps_method", 1).unwrap();
+    assert_node_made_the_clip_of(
+        &instance,
+        &folder,
+        prompt,
+        8,
+        &[
+            "--steps",
+            &steps,
+            "--step-cache",
+            "faster",
+            "--step-cache-method",
+            "magcache",
+        ],
+    );
+    instance.set_param("cache_steps_method", 0).unwrap();
 
     // The draft style brings its own steps and step cache over the node's.
     instance.set_param("style_name", "draft").unwrap();

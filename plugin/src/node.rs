@@ -119,6 +119,7 @@ fn params(settings: &Settings) -> std::result::Result<GenerationParams, Error> {
         sampler: settings.sampler,
         seed: settings.seed,
         step_cache: settings.step_cache,
+        step_cache_method: settings.step_cache_method,
     };
     params.validate()?;
     Ok(params)

@@ -19,7 +19,7 @@ use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{
     Decoder, DeviceChoice, GenerationParams, Image, JobProgress, Latents, MemoryBudget, Precision,
     PreviewCadence, ProgressObserver, Request, Sampler, Sampling, Service, ServiceConfig,
-    StepCache, Upscale, UpscaleTarget,
+    StepCache, StepCacheMethod, Upscale, UpscaleTarget,
 };
 use t2v_presets::Presets;
 
@@ -94,12 +94,17 @@ pub struct GenerateArgs {
     /// demo model's, or dmd for a folder whose model_index.json names WanDMDPipeline].
     #[arg(long)]
     sampler: Option<Sampler>,
-    /// off, fast or faster: skip the transformer evaluations that MagCache predicts to change
-    /// little (needs the model's calibration: the published one for Wan2.2 TI2V-5B, else
-    /// `t2v calibrate`).
+    /// off, fast or faster: skip the transformer evaluations predicted to change little
+    /// (see --step-cache-method).
     /// [default: off, or the style's]
     #[arg(long = "step-cache")]
     step_cache: Option<StepCache>,
+    /// easycache (measures the change while the clip is made; no calibration) or magcache
+    /// (predicts it from the model's calibration: the published one for Wan2.2 TI2V-5B, else
+    /// `t2v calibrate`): the rule --step-cache skips by.
+    /// [default: easycache, which kept more detail at the same skips in docs/benchmarks.md]
+    #[arg(long = "step-cache-method")]
+    step_cache_method: Option<StepCacheMethod>,
     /// auto (f32 on the CPU, bf16 on a GPU: the node's choice too, so both share cached
     /// clips), f32, bf16 or f16.
     #[arg(long, default_value = "auto")]
@@ -638,6 +643,7 @@ pub(crate) fn params_with_defaults(
         sampler: args.sampler.unwrap_or(defaults.sampler),
         seed: args.seed,
         step_cache: args.step_cache.unwrap_or(defaults.step_cache),
+        step_cache_method: args.step_cache_method.unwrap_or(defaults.step_cache_method),
     }
 }
 
