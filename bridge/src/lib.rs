@@ -50,7 +50,7 @@ pub use clip_cache::{ClipCache, Lookup};
 pub use config::ServiceConfig;
 pub use device::{DeviceChoice, Precision};
 pub use error::{Error, ErrorKind, Result};
-pub use fast_decode::Decoder;
+pub use fast_decode::{preferred_decoder, Decoder};
 pub use frame::{Frame, FrameKind, StreamedFrame};
 pub use job::{Clip, JobHandle, ProgressObserver};
 pub use memory::{MemoryBudget, PlanReport};

@@ -168,3 +168,44 @@ fn cache_steps_is_the_clip_of_t2v_step_cache() {
     instance.set_param("style_name", "draft").unwrap();
     assert_node_made_the_clip_of(&instance, &folder, prompt, 8, &["--style", "draft"]);
 }
+
+/// The `draft` style prefers the fast decoder: on a model folder with a tiny decoder the node
+/// makes the fast-decoded clip `t2v --style draft` makes there (without one, the full decode:
+/// `cache_steps_is_the_clip_of_t2v_step_cache`).
+#[test]
+fn the_draft_style_decodes_fast_when_the_model_has_a_tiny_decoder() {
+    let folder = scratch().join("tiny-with-decoder");
+    dmd_folder(&folder);
+    let index = std::fs::read_to_string(folder.join("model_index.json"))
+        .unwrap()
+        .replace("\"WanDMDPipeline\"", "\"WanPipeline\"");
+    std::fs::write(folder.join("model_index.json"), index).unwrap();
+    let tiny_decoder = folder.join("tiny_decoder");
+    std::fs::create_dir_all(&tiny_decoder).unwrap();
+    std::fs::copy(
+        tiny_model()
+            .parent()
+            .unwrap()
+            .join("taehv/taehv-tiny.safetensors"),
+        tiny_decoder.join("taew2_2.safetensors"),
+    )
+    .unwrap();
+    let host = Host::new(HostProfile::natron().background(true));
+    let plugin = node_plugin(&host);
+    let instance = plugin.create_instance(Context::Generator).unwrap();
+    let prompt = "draft: a paper boat on a pond";
+    configure(&instance, prompt, 11);
+    instance
+        .set_param("model", folder.to_str().unwrap())
+        .unwrap();
+    instance.set_param("style_name", "draft").unwrap();
+    // The node's Decoder stays `full`; the style's preference replaces it.
+    assert_node_made_the_clip_of(&instance, &folder, prompt, 11, &["--style", "draft"]);
+    assert_node_made_the_clip_of(
+        &instance,
+        &folder,
+        prompt,
+        11,
+        &["--steps", "10", "--step-cache", "fast", "--decoder", "fast"],
+    );
+}

@@ -148,7 +148,19 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     request.model.loras = settings.loras()?;
     request.upscale = settings.upscale_request()?;
     request.memory = settings.memory;
-    request.decoder = settings.decoder;
+    request.decoder = match settings.style_decoder {
+        Some(preference) => {
+            let decoder = t2v_bridge::preferred_decoder(preference, &request.model);
+            if decoder != preference {
+                crate::log!(
+                    "style {:?}: the model has no tiny decoder (tiny_decoder/ in its folder), so the full decoder decodes",
+                    settings.style
+                );
+            }
+            decoder
+        }
+        None => settings.decoder,
+    };
     Ok((request, service))
 }
 

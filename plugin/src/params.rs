@@ -511,6 +511,9 @@ pub struct Settings {
     pub colour: Option<Colour>,
     pub cache: bool,
     pub decoder: Decoder,
+    /// The decoder the style prefers (`draft`: fast when the model has a tiny decoder); when
+    /// set it replaces `decoder` as the request is made (see [`t2v_bridge::preferred_decoder`]).
+    pub style_decoder: Option<Decoder>,
     /// The `model` parameter is empty and the bundle's demo model stands in, with its own
     /// size, frame count and sampling settings.
     pub uses_demo: bool,
@@ -603,6 +606,7 @@ impl Settings {
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
             decoder: pick(DECODERS, int(DECODER)?),
+            style_decoder: None,
             uses_demo: false,
         };
         Ok(settings
@@ -683,15 +687,19 @@ impl Settings {
         match (
             sampling.sampler::<Sampler>(),
             sampling.step_cache::<StepCache>(),
+            sampling.decoder::<Decoder>(),
         ) {
-            (Ok(sampler), Ok(step_cache)) => {
+            (Ok(sampler), Ok(step_cache), Ok(decoder)) => {
                 self.sampler = sampler.unwrap_or(self.sampler);
                 self.step_cache = step_cache.unwrap_or(self.step_cache);
+                self.style_decoder = decoder;
                 self.steps = sampling.steps.unwrap_or(self.steps);
                 self.guidance = sampling.guidance.unwrap_or(self.guidance);
                 self.shift = sampling.shift.unwrap_or(self.shift);
             }
-            (Err(e), _) | (_, Err(e)) => crate::log!("style {:?}: {e}", self.style),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                crate::log!("style {:?}: {e}", self.style)
+            }
         }
         self
     }

@@ -327,7 +327,7 @@ pub fn calibration_for(
         return Ok(MagRatios::published_ti2v_5b(image_to_video));
     }
     Err(Error::InvalidRequest(format!(
-        "the step cache needs this model's magnitude ratios, and it has none: run `t2v calibrate --model DIR` once (it writes DIR/{CALIBRATION_FILE}), or set the step cache off"
+        "the MagCache step cache needs this model's magnitude ratios, and it has none: run `t2v calibrate --model DIR` once (it writes DIR/{CALIBRATION_FILE}), pick the step cache method easycache (no calibration), or set the step cache off"
     )))
 }
 
