@@ -92,7 +92,18 @@ fn a_dmd_model_folder_runs_at_its_own_settings_in_the_node() {
         .set_param("model", folder.to_str().unwrap())
         .unwrap();
     instance.set_param("steps", 40).unwrap();
+    assert!(!enabled(&instance, "steps") && !enabled(&instance, "guidance"));
     assert_node_made_the_clip_of(&instance, &folder, prompt, 5, &[]);
+}
+
+/// Whether `name` is enabled in the host's UI.
+fn enabled(instance: &Instance, name: &str) -> bool {
+    instance
+        .param_properties(name)
+        .unwrap()
+        .get_int(ofx_bindings::sys::kOfxParamPropEnabled, 0)
+        .unwrap()
+        == 1
 }
 
 #[test]
@@ -102,17 +113,19 @@ fn the_dmd_choice_is_the_clip_of_t2v_sampler_dmd() {
     let instance = plugin.create_instance(Context::Generator).unwrap();
     let prompt = "dmd choice: a boat on a lake";
     configure(&instance, prompt, 6);
+    let sampling = ["steps", "guidance", "shift"];
+    assert!(sampling.iter().all(|p| enabled(&instance, p)));
+    // DMD's timesteps are the steps and guidance is off, whatever Steps, Guidance and Shift
+    // say: they are disabled, and the clip is `t2v --sampler dmd`'s (3 steps, guidance 1,
+    // shift 8 for the flags left out).
     instance.set_param("sampler", 2).unwrap(); // dmd, appended after unipc and euler
-    instance.set_param("guidance", 1.0).unwrap();
-    instance.set_param("shift", 8.0).unwrap();
+    assert!(sampling.iter().all(|p| !enabled(&instance, p)));
+    assert_node_made_the_clip_of(&instance, &tiny_model(), prompt, 6, &["--sampler", "dmd"]);
+    // Back to unipc: the parameters count again, with the values they kept.
+    instance.set_param("sampler", 0).unwrap();
+    assert!(sampling.iter().all(|p| enabled(&instance, p)));
     let steps = STEPS.to_string();
-    assert_node_made_the_clip_of(
-        &instance,
-        &tiny_model(),
-        prompt,
-        6,
-        &["--steps", &steps, "--sampler", "dmd"],
-    );
+    assert_node_made_the_clip_of(&instance, &tiny_model(), prompt, 6, &["--steps", &steps]);
 }
 
 #[test]

@@ -415,6 +415,21 @@ pub fn describe(set: &ParamSet) -> Result<()> {
     Ok(())
 }
 
+/// The sampling settings that replace the node's Steps, Guidance and Shift whatever they say:
+/// the `sampler` menu's choice when it brings its own (`dmd`), else the Model Path folder's
+/// declared ones (FastWan's `WanDMDPipeline`); `None` when the parameters are used.
+pub fn fixed_sampling(set: &ParamSet) -> Result<Option<Sampling>> {
+    let sampler = pick(SAMPLERS, set.param(SAMPLER)?.get_int(None)?);
+    if let Some(sampling) = Sampling::recommended_for(sampler) {
+        return Ok(Some(sampling));
+    }
+    let model = set.param(MODEL)?.get_string(None)?;
+    Ok(match model.trim() {
+        "" => None,
+        model => declared_sampling(model),
+    })
+}
+
 /// The presets (built-in, then the user's own from the config folder or `$T2V_PRESETS`), read
 /// once per process: the `style` menu is described from them.
 pub fn presets() -> &'static t2v_presets::Presets {
@@ -611,6 +626,7 @@ impl Settings {
         };
         Ok(settings
             .with_demo_defaults()
+            .with_sampler_settings()
             .with_style_sampling()
             .with_declared_sampling())
     }
@@ -669,6 +685,21 @@ impl Settings {
             self.negative = d.negative_prompt.clone();
         }
         self.uses_demo = true;
+        self
+    }
+
+    /// A sampler made for its own settings (`dmd`: its timesteps are the steps, guidance off,
+    /// its shift) replaces the node's Steps, Guidance and Shift with them, as `t2v --sampler dmd`
+    /// does ([`Sampling::recommended_for`]); the demo model keeps its own.
+    fn with_sampler_settings(mut self) -> Settings {
+        if self.uses_demo {
+            return self;
+        }
+        if let Some(sampling) = Sampling::recommended_for(self.sampler) {
+            self.steps = sampling.steps;
+            self.guidance = sampling.guidance;
+            self.shift = sampling.shift;
+        }
         self
     }
 
