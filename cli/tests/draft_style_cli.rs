@@ -3,26 +3,13 @@
 
 mod common;
 
-use common::fixtures;
+use common::{copy_dir, fixtures, png_bytes};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
 /// The tiny model in `dir`, with the tiny TAEHV fixture in `tiny_decoder/` when `with_tiny`.
 fn tiny_model(dir: &Path, with_tiny: bool) -> PathBuf {
-    copy(&fixtures().join("tiny-diffusers"), dir);
+    copy_dir(&fixtures().join("tiny-diffusers"), dir);
     if with_tiny {
         let tiny = dir.join("tiny_decoder");
         std::fs::create_dir_all(&tiny).unwrap();
@@ -51,16 +38,7 @@ fn frames(dir: &Path, model: &Path, name: &str, flags: &[&str]) -> (Vec<Vec<u8>>
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(o.status.success(), "{flags:?}: {err}");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    files.sort();
-    (
-        files.iter().map(|f| std::fs::read(f).unwrap()).collect(),
-        err,
-    )
+    (png_bytes(&out), err)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::fixtures;
+use common::{fixtures, png_bytes};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -37,13 +37,7 @@ fn generate(dir: &Path, model: &Path, name: &str, flags: &[&str]) -> Result<Vec<
     if !o.status.success() {
         return Err(o);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "png"))
-        .collect();
-    files.sort();
-    Ok(files.iter().map(|f| std::fs::read(f).unwrap()).collect())
+    Ok(png_bytes(&out))
 }
 
 #[test]

@@ -32,6 +32,15 @@ fn dmd_folder(dir: &Path) {
     std::fs::write(dir.join("model_index.json"), index).unwrap();
 }
 
+/// The tiny model as an ordinary (not DMD) model folder of its own.
+fn plain_folder(dir: &Path) {
+    dmd_folder(dir);
+    let index = std::fs::read_to_string(dir.join("model_index.json"))
+        .unwrap()
+        .replace("\"WanDMDPipeline\"", "\"WanPipeline\"");
+    std::fs::write(dir.join("model_index.json"), index).unwrap();
+}
+
 /// Renders frame 1 and waits until the clip `t2v` makes on `model` for `prompt`, `seed`, the
 /// tests' size and frame count and the `extra` flags is in the cache, under `t2v`'s key.
 fn assert_node_made_the_clip_of(
@@ -131,12 +140,8 @@ fn the_dmd_choice_is_the_clip_of_t2v_sampler_dmd() {
 #[test]
 fn cache_steps_is_the_clip_of_t2v_step_cache() {
     let folder = scratch().join("calibrated-tiny");
-    dmd_folder(&folder);
     // The same tiny model as an ordinary one, with a calibration of its own.
-    let index = std::fs::read_to_string(folder.join("model_index.json"))
-        .unwrap()
-        .replace("\"WanDMDPipeline\"", "\"WanPipeline\"");
-    std::fs::write(folder.join("model_index.json"), index).unwrap();
+    plain_folder(&folder);
     std::fs::write(
         folder.join("step_cache.json"),
         r#"{"cond": [1.0, 0.99, 0.99], "uncond": [1.0, 0.99, 0.99]}"#,
@@ -188,11 +193,7 @@ fn cache_steps_is_the_clip_of_t2v_step_cache() {
 #[test]
 fn the_draft_style_decodes_fast_when_the_model_has_a_tiny_decoder() {
     let folder = scratch().join("tiny-with-decoder");
-    dmd_folder(&folder);
-    let index = std::fs::read_to_string(folder.join("model_index.json"))
-        .unwrap()
-        .replace("\"WanDMDPipeline\"", "\"WanPipeline\"");
-    std::fs::write(folder.join("model_index.json"), index).unwrap();
+    plain_folder(&folder);
     let tiny_decoder = folder.join("tiny_decoder");
     std::fs::create_dir_all(&tiny_decoder).unwrap();
     std::fs::copy(
