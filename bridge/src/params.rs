@@ -66,7 +66,8 @@ impl FromStr for Sampler {
     }
 }
 
-/// The step cache: skips transformer evaluations that MagCache predicts to change little.
+/// The step cache: skips transformer evaluations predicted to change little (by the
+/// [`StepCacheMethod`]'s rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepCache {

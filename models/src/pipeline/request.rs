@@ -29,7 +29,7 @@ pub struct GenerationParams {
     pub shift: f64,
     pub sampler: SamplerKind,
     pub seed: u64,
-    /// Skips transformer evaluations MagCache predicts to change little.
+    /// Skips transformer evaluations predicted to change little (by `step_cache_method`).
     pub step_cache: StepCacheChoice,
     /// The rule the step cache skips by.
     pub step_cache_method: StepCacheMethod,

@@ -1,4 +1,7 @@
-//! Step caching with MagCache: an evaluation of the transformer whose blocks would change the
+//! Step caching: which evaluations of the transformer run. [`StepCacheMethod`] picks the rule:
+//! EasyCache (`super::easy_cache`, the default) or MagCache, described here.
+//!
+//! MagCache: an evaluation of the transformer whose blocks would change the
 //! tokens by about as much as at the previous step is skipped, and the residual the blocks added
 //! then is added again. Whether the change is "about the same" is predicted from the model's
 //! magnitude ratios (the mean over tokens of `|residual_t| / |residual_{t-1}|`, measured once
@@ -30,7 +33,7 @@ pub enum StepCacheChoice {
     /// Every step evaluates the transformer.
     #[default]
     Off,
-    /// Skips the steps MagCache predicts to change little (its TI2V-5B setting).
+    /// Skips the evaluations predicted to change little (MagCache: its TI2V-5B setting).
     Fast,
     /// Skips more, at some cost in detail.
     Faster,
