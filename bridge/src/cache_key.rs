@@ -173,7 +173,12 @@ pub fn clip_key_with_numerics(
     // Only when on, so that the keys of clips made before the step cache existed stay valid.
     if p.step_cache != crate::params::StepCache::Off {
         h.field("step_cache", p.step_cache.name().as_bytes());
-        h.field("step_cache_calibration", &calibration_digest(request)?);
+        if let Some(settings) = p.step_cache_method.describe(p.step_cache) {
+            h.field("step_cache_settings", settings.as_bytes());
+        }
+        if p.step_cache_method.kind().needs_calibration() {
+            h.field("step_cache_calibration", &calibration_digest(request)?);
+        }
     }
     match &request.image {
         Some(image) => h.field("image", image_hash(image).as_bytes()),
@@ -236,6 +241,10 @@ mod tests {
             Box::new(|r| r.params.sampler = crate::params::Sampler::Dmd),
             Box::new(|r| r.params.step_cache = crate::params::StepCache::Fast),
             Box::new(|r| r.params.step_cache = crate::params::StepCache::Faster),
+            Box::new(|r| {
+                r.params.step_cache = crate::params::StepCache::Fast;
+                r.params.step_cache_method = crate::params::StepCacheMethod::EasyCache;
+            }),
             Box::new(|r| r.precision = crate::device::Precision::Bf16),
             Box::new(|r| r.image = Some(Image::from_rgb8(2, 2, vec![0; 12]).unwrap())),
             Box::new(|r| r.init_latents = Some(Latents::new(vec![1], vec![0.5]).unwrap())),
@@ -288,16 +297,26 @@ mod tests {
     }
 
     #[test]
-    fn a_new_calibration_is_a_new_clip_only_with_the_step_cache_on() {
+    fn a_new_calibration_is_a_new_clip_only_with_magcache_on() {
         let dir = std::env::temp_dir().join(format!("t2v-key-calib-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut r = request();
         r.model = ModelSpec::folder(dir.clone());
         let off = clip_key(&r, "m").unwrap();
         r.params.step_cache = crate::params::StepCache::Fast;
+        r.params.step_cache_method = crate::params::StepCacheMethod::MagCache;
         let published = clip_key(&r, "m").unwrap();
+        r.params.step_cache_method = crate::params::StepCacheMethod::EasyCache;
+        let easy = clip_key(&r, "m").unwrap();
         let file = dir.join(t2v_models::pipeline::step_cache::CALIBRATION_FILE);
         std::fs::write(&file, r#"{"cond":[1.0,0.9]}"#).unwrap();
+        assert_eq!(
+            clip_key(&r, "m").unwrap(),
+            easy,
+            "EasyCache reads no calibration"
+        );
+        assert_ne!(easy, published);
+        r.params.step_cache_method = crate::params::StepCacheMethod::MagCache;
         let calibrated = clip_key(&r, "m").unwrap();
         std::fs::write(&file, r#"{"cond":[1.0,0.8]}"#).unwrap();
         let recalibrated = clip_key(&r, "m").unwrap();

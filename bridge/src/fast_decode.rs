@@ -4,6 +4,7 @@
 //! decoder's content); a tiny decoder present for the model also makes the live previews.
 
 use crate::error::{Error, Result};
+use crate::request::ModelSpec;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -81,6 +82,23 @@ pub fn find_tiny_decoder(files: &ModelFiles, named: Option<&Path>) -> Result<Opt
     Ok(found.into_iter().next())
 }
 
+/// The decoder a preference gives for `model`: what a style's `"decoder": "fast"` (the `draft`
+/// style) means, fast when present. `Fast` when the model has a tiny decoder (the file its
+/// overrides name, else one in its folder's [`TINY_DECODER_FOLDER`]), `Full` when it has none.
+/// A named file that is missing stays `Fast`, so that generating says so.
+pub fn preferred_decoder(preference: Decoder, model: &ModelSpec) -> Decoder {
+    if preference == Decoder::Full {
+        return Decoder::Full;
+    }
+    let Ok(files) = ModelFiles::resolve(model.path.as_deref(), &model.overrides.to_models()) else {
+        return Decoder::Full;
+    };
+    match find_tiny_decoder(&files, model.overrides.fast_decoder.as_deref()) {
+        Ok(None) => Decoder::Full,
+        Ok(Some(_)) | Err(_) => Decoder::Fast,
+    }
+}
+
 /// The message for a fast decode asked of a model with no tiny decoder.
 pub fn no_tiny_decoder(files: &ModelFiles) -> Error {
     let folder = files.root.as_ref().map_or_else(
@@ -95,6 +113,70 @@ pub fn no_tiny_decoder(files: &ModelFiles) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tiny model as a folder, with a tiny decoder in `tiny_decoder/` when `with_tiny`.
+    fn tiny_model_folder(with_tiny: bool) -> tempfile::TempDir {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures");
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for e in std::fs::read_dir(from).unwrap() {
+                let e = e.unwrap().path();
+                let target = to.join(e.file_name().unwrap());
+                if e.is_dir() {
+                    copy(&e, &target)
+                } else {
+                    std::fs::copy(&e, &target).map(drop).unwrap()
+                }
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        copy(&fixtures.join("tiny-diffusers"), dir.path());
+        if with_tiny {
+            let to = dir.path().join(TINY_DECODER_FOLDER);
+            std::fs::create_dir_all(&to).unwrap();
+            std::fs::copy(
+                fixtures.join("taehv/taehv-tiny.safetensors"),
+                to.join("taew2_2.safetensors"),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_fast_preference_is_fast_only_when_the_model_has_a_tiny_decoder() {
+        let with = tiny_model_folder(true);
+        let without = tiny_model_folder(false);
+        let spec = |d: &tempfile::TempDir| ModelSpec::folder(d.path());
+        assert_eq!(
+            preferred_decoder(Decoder::Fast, &spec(&with)),
+            Decoder::Fast
+        );
+        assert_eq!(
+            preferred_decoder(Decoder::Fast, &spec(&without)),
+            Decoder::Full
+        );
+        assert_eq!(
+            preferred_decoder(Decoder::Full, &spec(&with)),
+            Decoder::Full
+        );
+        // A tiny decoder named by file counts; a named file that is missing is left to say so.
+        let mut named = spec(&without);
+        named.overrides.fast_decoder = Some(
+            with.path()
+                .join(TINY_DECODER_FOLDER)
+                .join("taew2_2.safetensors"),
+        );
+        assert_eq!(preferred_decoder(Decoder::Fast, &named), Decoder::Fast);
+        named.overrides.fast_decoder = Some(without.path().join("absent.safetensors"));
+        assert_eq!(preferred_decoder(Decoder::Fast, &named), Decoder::Fast);
+        // A folder that is not a model has no tiny decoder.
+        let empty = tempfile::tempdir().unwrap();
+        assert_eq!(
+            preferred_decoder(Decoder::Fast, &spec(&empty)),
+            Decoder::Full
+        );
+    }
 
     #[test]
     fn names_parse_and_round_trip() {

@@ -5,7 +5,7 @@ use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
-use t2v_models::pipeline::step_cache::StepCacheChoice;
+use t2v_models::pipeline::step_cache::{StepCacheChoice, StepCacheMethod as MethodKind};
 use t2v_models::pipeline::GenerationParams as ModelParams;
 use t2v_models::sampling::SamplerKind;
 
@@ -66,7 +66,8 @@ impl FromStr for Sampler {
     }
 }
 
-/// The step cache: skips transformer evaluations that MagCache predicts to change little.
+/// The step cache: skips transformer evaluations predicted to change little (by the
+/// [`StepCacheMethod`]'s rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StepCache {
@@ -115,6 +116,60 @@ impl FromStr for StepCache {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         s.parse::<StepCacheChoice>().map(StepCache::from)
+    }
+}
+
+/// The rule the step cache skips by (see docs/benchmarks.md for how they compare).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepCacheMethod {
+    /// MagCache: from the model's calibrated magnitude ratios.
+    MagCache,
+    /// EasyCache: from the change measured while the clip is made; no calibration. The
+    /// default: it kept more detail at the same skips.
+    #[default]
+    EasyCache,
+}
+
+impl StepCacheMethod {
+    pub const ALL: [StepCacheMethod; 2] = [StepCacheMethod::MagCache, StepCacheMethod::EasyCache];
+
+    pub fn name(self) -> &'static str {
+        self.kind().name()
+    }
+
+    pub(crate) fn kind(self) -> MethodKind {
+        match self {
+            StepCacheMethod::MagCache => MethodKind::MagCache,
+            StepCacheMethod::EasyCache => MethodKind::EasyCache,
+        }
+    }
+
+    /// The settings `step_cache` runs this method with, as text; `None` when it is off.
+    pub fn describe(self, step_cache: StepCache) -> Option<String> {
+        self.kind().describe(step_cache.choice())
+    }
+}
+
+impl From<MethodKind> for StepCacheMethod {
+    fn from(m: MethodKind) -> Self {
+        match m {
+            MethodKind::MagCache => StepCacheMethod::MagCache,
+            MethodKind::EasyCache => StepCacheMethod::EasyCache,
+        }
+    }
+}
+
+impl fmt::Display for StepCacheMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StepCacheMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        s.parse::<MethodKind>().map(StepCacheMethod::from)
     }
 }
 
@@ -172,6 +227,8 @@ pub struct GenerationParams {
     pub seed: u64,
     /// Off unless asked for; it changes the output.
     pub step_cache: StepCache,
+    /// The rule the step cache skips by (when it is on).
+    pub step_cache_method: StepCacheMethod,
 }
 
 impl Default for GenerationParams {
@@ -194,6 +251,7 @@ impl From<ModelParams> for GenerationParams {
             sampler: p.sampler.into(),
             seed: p.seed,
             step_cache: p.step_cache.into(),
+            step_cache_method: p.step_cache_method.into(),
         }
     }
 }
@@ -224,6 +282,7 @@ impl GenerationParams {
             sampler: self.sampler.kind(),
             seed: self.seed,
             step_cache: self.step_cache.choice(),
+            step_cache_method: self.step_cache_method.kind(),
         }
     }
 

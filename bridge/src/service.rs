@@ -864,9 +864,13 @@ impl Worker {
         };
         let start = Instant::now();
         let latents = match step_cache.as_mut() {
-            Some(cache) => {
-                pipeline::denoise_with(&transformer, sampler.as_mut(), inputs, cache, &mut sink)?
-            }
+            Some(cache) => pipeline::denoise_with(
+                &transformer,
+                sampler.as_mut(),
+                inputs,
+                cache.as_mut(),
+                &mut sink,
+            )?,
             None => pipeline::denoise(&transformer, sampler.as_mut(), inputs, &mut sink)?,
         };
         timings.denoise_s = start.elapsed().as_secs_f64();

@@ -52,6 +52,7 @@ fn params(prompt: &str, frames: usize, steps: usize, seed: u64) -> GenerationPar
         sampler: Sampler::UniPc,
         seed,
         step_cache: Default::default(),
+        step_cache_method: Default::default(),
     }
 }
 

@@ -79,6 +79,7 @@ fn describes_both_contexts_with_every_parameter() {
         "colour",
         "cache",
         "decoder",
+        "cache_steps_method",
         "generate",
         "cancel",
         "status",
@@ -174,6 +175,12 @@ fn describes_both_contexts_with_every_parameter() {
                 .get_strings(kOfxParamPropChoiceOption)
                 .unwrap(),
             ["off", "fast", "faster"]
+        );
+        assert_eq!(
+            prop("cache_steps_method")
+                .get_strings(kOfxParamPropChoiceOption)
+                .unwrap(),
+            ["easycache", "magcache"]
         );
         assert_eq!(
             prop("device")

@@ -1,5 +1,5 @@
 //! The step cache's speed and quality on one model: the same clip with every evaluation (off),
-//! then with MagCache at each setting; prints a Markdown table of evaluations skipped, denoising
+//! then with MagCache and EasyCache at each setting; prints a Markdown table of evaluations skipped, denoising
 //! time, time saved and the PSNR of the frames against the full run (docs/benchmarks.md).
 //!
 //! ```sh
@@ -9,13 +9,15 @@
 //!
 //! The model folder's `step_cache.json` is used; without one the ratios are first measured on
 //! this very run (as `t2v calibrate` does). `--sweep` adds thresholds and skip limits around
-//! the presets, to choose them.
+//! the presets, to choose them; `--easy-sweep 0.02,0.05,...` runs EasyCache at those
+//! thresholds (to match MagCache's skip counts).
 
 use candle_core::{DType, Device, Tensor};
 use std::time::Instant;
 use t2v_models::checkpoint::{load_models, ModelFiles, Overrides};
+use t2v_models::pipeline::easy_cache::{EasyCache, EasyCacheSettings};
 use t2v_models::pipeline::step_cache::{
-    calibration_file, MagCache, MagCacheSettings, MagRatios, StepCacheChoice,
+    calibration_file, MagCache, MagCacheSettings, MagRatios, StepCache, StepCacheChoice,
 };
 use t2v_models::pipeline::{self, GenerationParams, Progress, RunInputs, Stage};
 
@@ -121,28 +123,28 @@ fn main() -> t2v_models::Result<()> {
     // Timings are the fastest of `--repeats` runs, after one warm-up run.
     let repeats: usize = arg(&args, "--repeats", 2);
     type Timed = (pipeline::Generated, f64, f64, usize);
-    let timed = |cache: &mut dyn FnMut() -> Option<MagCache>| -> t2v_models::Result<Timed> {
-        let mut best = f64::INFINITY;
-        let mut best_cpu = f64::INFINITY;
-        let mut last = None;
-        for _ in 0..repeats.max(1) {
-            let mut timer = Timer::default();
-            let mut c = cache();
-            let out = pipeline::generate_with(
-                &models,
-                &params,
-                run(),
-                c.as_mut()
-                    .map(|c| c as &mut dyn t2v_models::pipeline::step_cache::StepCache),
-                &mut timer,
-            )?;
-            best = best.min(timer.denoise_s);
-            best_cpu = best_cpu.min(timer.denoise_cpu_s);
-            last = Some((out, c.map_or(0, |c| c.skipped)));
-        }
-        let (out, skipped) = last.expect("ran");
-        Ok((out, best, best_cpu, skipped))
-    };
+    let timed =
+        |cache: &mut dyn FnMut() -> Option<Box<dyn StepCache>>| -> t2v_models::Result<Timed> {
+            let mut best = f64::INFINITY;
+            let mut best_cpu = f64::INFINITY;
+            let mut last = None;
+            for _ in 0..repeats.max(1) {
+                let mut timer = Timer::default();
+                let mut c = cache();
+                let out = pipeline::generate_with(
+                    &models,
+                    &params,
+                    run(),
+                    c.as_mut().map(|c| c.as_mut() as &mut dyn StepCache),
+                    &mut timer,
+                )?;
+                best = best.min(timer.denoise_s);
+                best_cpu = best_cpu.min(timer.denoise_cpu_s);
+                last = Some((out, c.map_or(0, |c| c.skipped())));
+            }
+            let (out, skipped) = last.expect("ran");
+            Ok((out, best, best_cpu, skipped))
+        };
     pipeline::generate(&models, &params, run(), &mut pipeline::NoProgress)?;
     let (full, full_s, full_cpu, _) = timed(&mut || None)?;
     let ratios = match calibration_file(&dir) {
@@ -179,25 +181,59 @@ fn main() -> t2v_models::Result<()> {
         params.guidance,
         evaluations
     );
-    println!("| setting | threshold | K | skipped | denoising, wall (s) | denoising, CPU (s) | CPU time saved | PSNR vs full (dB) |");
-    println!("|---|---|---|---|---|---|---|---|");
-    println!("| off | | | 0/{evaluations} | {full_s:.2} | {full_cpu:.2} | | inf |");
-    for (name, s) in settings {
-        let (out, denoise_s, denoise_cpu, skipped) = timed(&mut || {
-            Some(MagCache::new(
-                s,
-                &ratios,
-                params.steps,
-                params.uses_guidance(),
-            ))
-        })?;
+    println!("| method | setting | threshold | K | skipped | denoising, wall (s) | denoising, CPU (s) | CPU time saved | PSNR vs full (dB) |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| | off | | | 0/{evaluations} | {full_s:.2} | {full_cpu:.2} | | inf |");
+    let row = |method: &str,
+               name: &str,
+               threshold: f64,
+               k: String,
+               make: &mut dyn FnMut() -> Option<Box<dyn StepCache>>|
+     -> t2v_models::Result<()> {
+        let (out, denoise_s, denoise_cpu, skipped) = timed(make)?;
         println!(
-            "| {name} | {} | {} | {skipped}/{evaluations} | {denoise_s:.2} | {denoise_cpu:.2} | {:.0}% | {:.1} |",
-            s.threshold,
-            s.max_skips,
+            "| {method} | {name} | {threshold} | {k} | {skipped}/{evaluations} | {denoise_s:.2} | {denoise_cpu:.2} | {:.0}% | {:.1} |",
             100.0 * (1.0 - denoise_cpu / full_cpu),
             psnr(&out.frames, &full.frames)
         );
+        Ok(())
+    };
+    for (name, s) in settings {
+        row(
+            "magcache",
+            &name,
+            s.threshold,
+            s.max_skips.to_string(),
+            &mut || {
+                Some(Box::new(MagCache::new(
+                    s,
+                    &ratios,
+                    params.steps,
+                    params.uses_guidance(),
+                )))
+            },
+        )?;
+    }
+    let mut easy: Vec<(String, EasyCacheSettings)> =
+        [StepCacheChoice::Fast, StepCacheChoice::Faster]
+            .into_iter()
+            .map(|c| (c.name().to_string(), c.easycache().expect("on")))
+            .collect();
+    let sweep: String = arg(&args, "--easy-sweep", String::new());
+    for threshold in sweep.split(',').filter(|t| !t.is_empty()) {
+        let threshold: f64 = threshold.parse().expect("--easy-sweep: thresholds");
+        easy.push((
+            format!("t={threshold}"),
+            EasyCacheSettings {
+                threshold,
+                warmup: 0.2,
+            },
+        ));
+    }
+    for (name, s) in easy {
+        row("easycache", &name, s.threshold, String::new(), &mut || {
+            Some(Box::new(EasyCache::new(s, params.steps)))
+        })?;
     }
     Ok(())
 }

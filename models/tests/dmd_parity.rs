@@ -139,6 +139,7 @@ fn a_fastwan_folder_loads_through_the_diffusers_layout_and_runs_dmd() {
         sampler: declared.sampler,
         seed: 3,
         step_cache: Default::default(),
+        step_cache_method: Default::default(),
     };
     let run = |models| {
         pipeline::generate(
@@ -188,6 +189,7 @@ fn seeded_dmd_replays_from_saved_initial_noise() {
         sampler: SamplerKind::Dmd,
         seed: 11,
         step_cache: Default::default(),
+        step_cache_method: Default::default(),
     };
     let seeded = pipeline::generate(
         &models,

@@ -53,6 +53,7 @@ fn params_of(meta: &serde_json::Value) -> GenerationParams {
             .unwrap(),
         seed: 0,
         step_cache: Default::default(),
+        step_cache_method: Default::default(),
     }
 }
 

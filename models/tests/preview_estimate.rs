@@ -41,6 +41,7 @@ fn the_estimate_comes_on_the_steps_asked_and_ends_at_the_final_latents() {
         sampler: SamplerKind::Euler,
         seed: 42,
         step_cache: Default::default(),
+        step_cache_method: Default::default(),
     };
     let mut estimates = Estimates {
         every: 2,

@@ -1,6 +1,7 @@
-//! The step cache (MagCache) on the tiny model: off is the plain denoising loop bit for bit;
-//! on, the evaluations skipped are exactly the ones MagCache's rule predicts from the
-//! calibrated ratios, and their blocks really don't run.
+//! The step cache (MagCache, EasyCache) on the tiny model: off is the plain denoising loop bit
+//! for bit; on, the evaluations skipped are exactly the ones MagCache's rule predicts from the
+//! calibrated ratios, and their blocks really don't run; EasyCache's clip is the one its rule,
+//! written out again, makes. On the demo model: the skip counts of docs/benchmarks.md.
 
 mod common;
 
@@ -8,7 +9,10 @@ use candle_core::{DType, Device, Tensor};
 use common::*;
 use t2v_models::checkpoint::{load_models, ModelFiles, Overrides};
 use t2v_models::dit::TokenTimesteps;
-use t2v_models::pipeline::step_cache::{MagCacheSettings, MagRatios, StepCacheChoice};
+use t2v_models::pipeline::easy_cache::{EasyCache, EasyCacheSettings};
+use t2v_models::pipeline::step_cache::{
+    MagCacheSettings, MagRatios, StepCacheChoice, StepCacheMethod,
+};
 use t2v_models::pipeline::{self, GenerationParams, Models, Progress, RunInputs, Stage};
 use t2v_models::sampling::SamplerKind;
 
@@ -30,6 +34,7 @@ fn params(step_cache: StepCacheChoice) -> GenerationParams {
         sampler: SamplerKind::UniPc,
         seed: 9,
         step_cache,
+        step_cache_method: StepCacheMethod::MagCache,
     }
 }
 
@@ -222,5 +227,197 @@ fn a_skipped_evaluation_adds_the_cached_residual() {
     assert_eq!(
         max_abs_diff(&flow, &tr.forward(&latents, &ts, &ctx).unwrap()),
         0.0
+    );
+}
+
+fn mean_abs(t: &Tensor) -> f64 {
+    t.abs()
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+}
+
+/// The denoising loop with EasyCache's rule written out again from `easycache_forward`
+/// (independently of `EasyCache`): returns the final latents and the steps it skipped.
+fn easycache_by_hand(
+    models: &Models,
+    p: &GenerationParams,
+    s: EasyCacheSettings,
+) -> (Tensor, Vec<usize>) {
+    let device = Device::Cpu;
+    let text = pipeline::encode_text(&models.tokenizer, &models.text_encoder, p, &device).unwrap();
+    let tr = &models.transformer;
+    let ctx = [
+        tr.prepare_context(&text.prompt).unwrap(),
+        tr.prepare_context(text.negative.as_ref().unwrap()).unwrap(),
+    ];
+    let shape = pipeline::latent_shape(p, tr.config().in_channels, 16);
+    let mut latents = pipeline::noise::seeded_noise(p.seed, &shape, &device).unwrap();
+    let (gf, gh, gw) = tr.token_grid(shape[2], shape[3], shape[4]);
+    let mut sampler = p.sampler.build(p.steps, p.shift, p.seed);
+    let ret_steps = (p.steps as f64 * s.warmup) as usize;
+    let (mut prev_in, mut prev_prev_in, mut prev_out): (
+        Option<Tensor>,
+        Option<Tensor>,
+        Option<Tensor>,
+    ) = (None, None, None);
+    let mut k: Option<f64> = None;
+    let mut acc = 0.0;
+    let mut cache: [Option<Tensor>; 2] = [None, None];
+    let mut skipped = Vec::new();
+    for (step, t) in sampler.timesteps().to_vec().into_iter().enumerate() {
+        let ts = TokenTimesteps::uniform(gf * gh * gw, t);
+        let x = latents.clone();
+        let calc = if step < ret_steps || step >= p.steps - 1 {
+            acc = 0.0;
+            true
+        } else if let (Some(pi), Some(po), Some(k)) = (&prev_in, &prev_out, k) {
+            acc += k * (mean_abs(&(&x - pi).unwrap()) / mean_abs(po));
+            if acc < s.threshold {
+                false
+            } else {
+                acc = 0.0;
+                true
+            }
+        } else {
+            true
+        };
+        prev_in = Some(x.clone());
+        let mut flows = Vec::new();
+        for b in 0..2 {
+            let flow = match (&cache[b], calc) {
+                (Some(c), false) => (&x + c).unwrap(),
+                _ => {
+                    let out = tr.forward(&x, &ts, &ctx[b]).unwrap();
+                    if b == 0 {
+                        if let (Some(po), Some(ppi)) = (&prev_out, &prev_prev_in) {
+                            let dout = mean_abs(&(&out - po).unwrap());
+                            let din = mean_abs(&(prev_in.as_ref().unwrap() - ppi).unwrap());
+                            k = Some(dout / din);
+                        }
+                        prev_prev_in = prev_in.clone();
+                        prev_out = Some(out.clone());
+                    }
+                    cache[b] = Some((&out - &x).unwrap());
+                    out
+                }
+            };
+            flows.push(flow);
+        }
+        if !calc {
+            skipped.push(step);
+        }
+        let flow = (&flows[1] + ((&flows[0] - &flows[1]).unwrap() * p.guidance).unwrap()).unwrap();
+        latents = sampler.step(&flow, &latents).unwrap();
+    }
+    (latents, skipped)
+}
+
+#[test]
+fn easycache_makes_the_clip_of_its_rule_and_skips_whole_evaluations() {
+    let models = tiny();
+    let layers = models.transformer.config().num_layers;
+    let mut skipped_by_threshold = Vec::new();
+    // The tiny random model's flow changes fast: it needs higher thresholds to skip at all.
+    for threshold in [0.15, 0.5, 2.0] {
+        let settings = EasyCacheSettings {
+            threshold,
+            warmup: 0.2,
+        };
+        let (expected, skipped_steps) =
+            easycache_by_hand(&models, &params(StepCacheChoice::Off), settings);
+        let mut cache = EasyCache::new(settings, 20);
+        let mut count = BlockCount::default();
+        // No calibration is needed: the tiny model has none.
+        let out = pipeline::generate_with(
+            &models,
+            &params(StepCacheChoice::Off),
+            RunInputs::default(),
+            Some(&mut cache),
+            &mut count,
+        )
+        .unwrap();
+        assert_eq!(max_abs_diff(&out.latents, &expected), 0.0, "{threshold}");
+        let skipped = 2 * skipped_steps.len();
+        assert_eq!(cache.skipped, skipped);
+        assert_eq!(
+            count.asked.get(),
+            (40 - skipped) * layers + skipped,
+            "{threshold}: a skipped evaluation runs no block ({skipped_steps:?})"
+        );
+        println!("threshold {threshold}: EasyCache skipped steps {skipped_steps:?}");
+        skipped_by_threshold.push(skipped);
+    }
+    // 0.15 (the `faster` choice) skips nothing of this model, higher ones more and more.
+    assert_eq!(skipped_by_threshold, [0, 14, 26]);
+    // The choices run EasyCache without a calibration; the rule's answer at their thresholds.
+    for choice in [StepCacheChoice::Fast, StepCacheChoice::Faster] {
+        let p = GenerationParams {
+            step_cache_method: StepCacheMethod::EasyCache,
+            ..params(choice)
+        };
+        let (expected, _) = easycache_by_hand(&models, &p, choice.easycache().unwrap());
+        let out = pipeline::generate(&models, &p, RunInputs::default(), &mut pipeline::NoProgress)
+            .unwrap();
+        assert_eq!(max_abs_diff(&out.latents, &expected), 0.0, "{choice}");
+    }
+}
+
+/// The demo model at docs/benchmarks.md's step-cache clip: each method's skip counts.
+#[test]
+fn skip_counts_on_the_demo_model() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/model");
+    let files = ModelFiles::resolve(Some(&dir), &Overrides::default()).unwrap();
+    let models = load_models(&files, DType::F32, &Device::Cpu).unwrap();
+    let base = GenerationParams {
+        prompt: "A red circle moves to the right on a black background.".into(),
+        negative_prompt: Some(String::new()),
+        width: 256,
+        height: 160,
+        frames: 17,
+        steps: 16,
+        guidance: 4.0,
+        shift: 3.0,
+        seed: 0,
+        ..Default::default()
+    };
+    let mut counts = Vec::new();
+    for method in StepCacheMethod::ALL {
+        for choice in [StepCacheChoice::Fast, StepCacheChoice::Faster] {
+            let p = GenerationParams {
+                step_cache: choice,
+                step_cache_method: method,
+                ..base.clone()
+            };
+            let mut cache = pipeline::step_cache_for(&p, &models.transformer, Some(&dir), false)
+                .unwrap()
+                .unwrap();
+            let run = RunInputs {
+                model_dir: Some(dir.clone()),
+                ..Default::default()
+            };
+            pipeline::generate_with(
+                &models,
+                &p,
+                run,
+                Some(cache.as_mut()),
+                &mut pipeline::NoProgress,
+            )
+            .unwrap();
+            counts.push((method.name(), choice.name(), cache.skipped()));
+        }
+    }
+    assert_eq!(
+        counts,
+        [
+            ("magcache", "fast", 8),
+            ("magcache", "faster", 16),
+            ("easycache", "fast", 8),
+            ("easycache", "faster", 16),
+        ]
     );
 }

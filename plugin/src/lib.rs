@@ -161,6 +161,10 @@ fn dispatch(action: Action<'_>, args: ActionArgs) -> Result<Reply> {
                     node.update_size_params(&effect)?;
                     node.announce(&effect, true)?;
                 }
+                params::SAMPLER | params::MODEL => {
+                    node.update_sampling_params(&effect, true)?;
+                    node.announce(&effect, true)?;
+                }
                 _ => node.announce(&effect, true)?,
             }
             Ok(Reply::Ok)

@@ -8,7 +8,9 @@
 
 use crate::colour::Colour;
 use crate::frame_memory::{self, HeldClip};
-use crate::params::{Settings, GENERATION, HEIGHT, RESOLUTION, RESOLUTIONS, WIDTH};
+use crate::params::{
+    Settings, GENERATION, GUIDANCE, HEIGHT, RESOLUTION, RESOLUTIONS, SHIFT, STEPS, WIDTH,
+};
 use crate::pixels;
 use crate::remote::{self, ClipJob};
 use crate::services::{self, ServiceChoice, NO_MODEL_MESSAGE};
@@ -119,6 +121,7 @@ fn params(settings: &Settings) -> std::result::Result<GenerationParams, Error> {
         sampler: settings.sampler,
         seed: settings.seed,
         step_cache: settings.step_cache,
+        step_cache_method: settings.step_cache_method,
     };
     params.validate()?;
     Ok(params)
@@ -147,7 +150,19 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     request.model.loras = settings.loras()?;
     request.upscale = settings.upscale_request()?;
     request.memory = settings.memory;
-    request.decoder = settings.decoder;
+    request.decoder = match settings.style_decoder {
+        Some(preference) => {
+            let decoder = t2v_bridge::preferred_decoder(preference, &request.model);
+            if decoder != preference {
+                crate::log!(
+                    "style {:?}: the model has no tiny decoder (tiny_decoder/ in its folder), so the full decoder decodes",
+                    settings.style
+                );
+            }
+            decoder
+        }
+        None => settings.decoder,
+    };
     Ok((request, service))
 }
 
@@ -441,12 +456,34 @@ impl Node {
         self.host_colour
             .get_or_init(|| crate::working_space::host_colour(effect));
         crate::params::show_style_name(&effect.param_set()?)?;
+        self.update_sampling_params(effect, false)?;
         self.update_size_params(effect)
     }
 
     /// The colour of the node's output (and of its `Source` input) for `choice`.
     pub fn colour(&self, choice: Option<Colour>) -> Colour {
         choice.unwrap_or_else(|| *self.host_colour.get().unwrap_or(&Colour::SrgbDisplay))
+    }
+
+    /// Main thread: disables Steps, Guidance and Shift while the sampler (`dmd`) or the model
+    /// folder brings its own, and logs the values used instead; enables them again otherwise.
+    pub fn update_sampling_params(&self, effect: &ImageEffect, log: bool) -> Result<()> {
+        let set = effect.param_set()?;
+        let fixed = crate::params::fixed_sampling(&set)?;
+        for name in [STEPS, GUIDANCE, SHIFT] {
+            set.param(name)?.set_enabled(fixed.is_none())?;
+        }
+        if let (Some(s), true) = (fixed, log) {
+            crate::log!(
+                "sampler {}: {} steps, guidance {} ({}), shift {}; Steps, Guidance and Shift are not used",
+                s.sampler,
+                s.steps,
+                s.guidance,
+                if s.guidance > 1.0 { "on" } else { "off" },
+                s.shift
+            );
+        }
+        Ok(())
     }
 
     /// Main thread: enables `width`/`height` only for the custom resolution.

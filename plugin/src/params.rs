@@ -11,7 +11,8 @@ pub use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
 use t2v_bridge::request::LoraSpec;
 pub use t2v_bridge::upscale::MAX_OUTPUT_SIDE;
 use t2v_bridge::{
-    Decoder, DeviceChoice, MemoryBudget, Sampler, Sampling, StepCache, Upscale, UpscaleTarget,
+    Decoder, DeviceChoice, MemoryBudget, Sampler, Sampling, StepCache, StepCacheMethod, Upscale,
+    UpscaleTarget,
 };
 
 pub const PROMPT: &str = "prompt";
@@ -43,6 +44,7 @@ pub const CREDENTIALS: &str = "credentials";
 pub const COLOUR: &str = "colour";
 pub const CACHE: &str = "cache";
 pub const DECODER: &str = "decoder";
+pub const CACHE_STEPS_METHOD: &str = "cache_steps_method";
 pub const GENERATE: &str = "generate";
 pub const CANCEL: &str = "cancel";
 pub const STATUS: &str = "status";
@@ -83,6 +85,12 @@ pub const STEP_CACHES: &[(&str, StepCache)] = &[
     ("off", StepCache::Off),
     ("fast", StepCache::Fast),
     ("faster", StepCache::Faster),
+];
+/// The `cache_steps_method` choices: the first, the default, is the method that measured best
+/// (docs/benchmarks.md); new ones go at the end.
+pub const STEP_CACHE_METHODS: &[(&str, StepCacheMethod)] = &[
+    ("easycache", StepCacheMethod::EasyCache),
+    ("magcache", StepCacheMethod::MagCache),
 ];
 /// New decoders go at the end: a saved choice is its index.
 pub const DECODERS: &[(&str, Decoder)] = &[("full", Decoder::Full), ("fast", Decoder::Fast)];
@@ -152,6 +160,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
             COLOUR,
             CACHE,
             DECODER,
+            CACHE_STEPS_METHOD,
         ],
     )
     .label("Text to Video")
@@ -272,7 +281,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .define(set)?;
     ParamDescriptor::choice(CACHE_STEPS, &labels(STEP_CACHES))
         .label("Step Cache")
-        .hint("Skip the transformer evaluations MagCache predicts to change little: fast saves about a third of them, faster more, at some cost in detail (needs the model's calibration: t2v calibrate)")
+        .hint("Skip the transformer evaluations predicted to change little (by Step Cache Method's rule): fast saves about a quarter of them, faster about half, at some cost in detail")
         .animates(false)
         .parent(GROUP_SAMPLING)
         .define(set)?;
@@ -397,7 +406,28 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
+    ParamDescriptor::choice(CACHE_STEPS_METHOD, &labels(STEP_CACHE_METHODS))
+        .label("Step Cache Method")
+        .hint("The rule Step Cache skips by: easycache measures the change while the clip is made (no calibration; more detail kept at the same skips); magcache predicts it from the model's calibration (t2v calibrate)")
+        .animates(false)
+        .parent(GROUP_SAMPLING)
+        .define(set)?;
     Ok(())
+}
+
+/// The sampling settings that replace the node's Steps, Guidance and Shift whatever they say:
+/// the `sampler` menu's choice when it brings its own (`dmd`), else the Model Path folder's
+/// declared ones (FastWan's `WanDMDPipeline`); `None` when the parameters are used.
+pub fn fixed_sampling(set: &ParamSet) -> Result<Option<Sampling>> {
+    let sampler = pick(SAMPLERS, set.param(SAMPLER)?.get_int(None)?);
+    if let Some(sampling) = Sampling::recommended_for(sampler) {
+        return Ok(Some(sampling));
+    }
+    let model = set.param(MODEL)?.get_string(None)?;
+    Ok(match model.trim() {
+        "" => None,
+        model => declared_sampling(model),
+    })
 }
 
 /// The presets (built-in, then the user's own from the config folder or `$T2V_PRESETS`), read
@@ -474,6 +504,7 @@ pub struct Settings {
     pub shift: f64,
     pub sampler: Sampler,
     pub step_cache: StepCache,
+    pub step_cache_method: StepCacheMethod,
     pub width: usize,
     pub height: usize,
     pub frames: usize,
@@ -495,6 +526,9 @@ pub struct Settings {
     pub colour: Option<Colour>,
     pub cache: bool,
     pub decoder: Decoder,
+    /// The decoder the style prefers (`draft`: fast when the model has a tiny decoder); when
+    /// set it replaces `decoder` as the request is made (see [`t2v_bridge::preferred_decoder`]).
+    pub style_decoder: Option<Decoder>,
     /// The `model` parameter is empty and the bundle's demo model stands in, with its own
     /// size, frame count and sampling settings.
     pub uses_demo: bool,
@@ -570,6 +604,7 @@ impl Settings {
             shift: set.param(SHIFT)?.get_double(time)?,
             sampler: pick(SAMPLERS, int(SAMPLER)?),
             step_cache: pick(STEP_CACHES, int(CACHE_STEPS)?),
+            step_cache_method: pick(STEP_CACHE_METHODS, int(CACHE_STEPS_METHOD)?),
             width,
             height,
             frames: int(FRAMES)?.max(0) as usize,
@@ -586,10 +621,12 @@ impl Settings {
             colour: pick(COLOURS, int(COLOUR)?),
             cache: set.param(CACHE)?.get_bool(time)?,
             decoder: pick(DECODERS, int(DECODER)?),
+            style_decoder: None,
             uses_demo: false,
         };
         Ok(settings
             .with_demo_defaults()
+            .with_sampler_settings()
             .with_style_sampling()
             .with_declared_sampling())
     }
@@ -651,6 +688,21 @@ impl Settings {
         self
     }
 
+    /// A sampler made for its own settings (`dmd`: its timesteps are the steps, guidance off,
+    /// its shift) replaces the node's Steps, Guidance and Shift with them, as `t2v --sampler dmd`
+    /// does ([`Sampling::recommended_for`]); the demo model keeps its own.
+    fn with_sampler_settings(mut self) -> Settings {
+        if self.uses_demo {
+            return self;
+        }
+        if let Some(sampling) = Sampling::recommended_for(self.sampler) {
+            self.steps = sampling.steps;
+            self.guidance = sampling.guidance;
+            self.shift = sampling.shift;
+        }
+        self
+    }
+
     /// A style that sets sampling (`draft`: few steps, the step cache) replaces the node's
     /// sampling parameters with the values it sets. A style whose settings can't be read is
     /// logged and its sampling left out (its words still apply; Generate names a lost style).
@@ -666,15 +718,19 @@ impl Settings {
         match (
             sampling.sampler::<Sampler>(),
             sampling.step_cache::<StepCache>(),
+            sampling.decoder::<Decoder>(),
         ) {
-            (Ok(sampler), Ok(step_cache)) => {
+            (Ok(sampler), Ok(step_cache), Ok(decoder)) => {
                 self.sampler = sampler.unwrap_or(self.sampler);
                 self.step_cache = step_cache.unwrap_or(self.step_cache);
+                self.style_decoder = decoder;
                 self.steps = sampling.steps.unwrap_or(self.steps);
                 self.guidance = sampling.guidance.unwrap_or(self.guidance);
                 self.shift = sampling.shift.unwrap_or(self.shift);
             }
-            (Err(e), _) | (_, Err(e)) => crate::log!("style {:?}: {e}", self.style),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                crate::log!("style {:?}: {e}", self.style)
+            }
         }
         self
     }

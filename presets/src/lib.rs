@@ -47,7 +47,9 @@ pub struct Preset {
 }
 
 /// A style's sampling settings, each optional; names as `t2v generate` takes them
-/// (`"sampler": "unipc" | "euler" | "dmd"`, `"step_cache": "off" | "fast" | "faster"`).
+/// (`"sampler": "unipc" | "euler" | "dmd"`, `"step_cache": "off" | "fast" | "faster"`,
+/// `"decoder": "full" | "fast"`). The decoder is a preference: `fast` decodes with the model's
+/// tiny decoder when it has one, with the full VAE otherwise.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplingPreset {
@@ -61,6 +63,8 @@ pub struct SamplingPreset {
     pub shift: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step_cache: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
 }
 
 /// `sampler dmd, steps 3, step_cache fast`: the settings a style sets, as `t2v presets` lists them.
@@ -82,6 +86,9 @@ impl fmt::Display for SamplingPreset {
         if let Some(v) = &self.step_cache {
             parts.push(format!("step_cache {v}"));
         }
+        if let Some(v) = &self.decoder {
+            parts.push(format!("decoder {v} (when the model has one)"));
+        }
         f.write_str(&parts.join(", "))
     }
 }
@@ -95,6 +102,11 @@ impl SamplingPreset {
     /// The step cache, parsed by the caller's type (`t2v_bridge::StepCache`).
     pub fn step_cache<T: std::str::FromStr<Err = String>>(&self) -> Result<Option<T>, PresetError> {
         parse_named(self.step_cache.as_deref(), "step_cache")
+    }
+
+    /// The decoder preference, parsed by the caller's type (`t2v_bridge::Decoder`).
+    pub fn decoder<T: std::str::FromStr<Err = String>>(&self) -> Result<Option<T>, PresetError> {
+        parse_named(self.decoder.as_deref(), "decoder")
     }
 }
 
@@ -469,7 +481,11 @@ mod tests {
         assert_eq!(s.steps, Some(10));
         assert_eq!(s.step_cache.as_deref(), Some("fast"));
         assert_eq!(p.apply("a fox", Some("draft"), &[]).unwrap(), "a fox");
-        assert_eq!(s.to_string(), "steps 10, step_cache fast");
+        assert_eq!(s.decoder.as_deref(), Some("fast"));
+        assert_eq!(
+            s.to_string(),
+            "steps 10, step_cache fast, decoder fast (when the model has one)"
+        );
         assert_eq!(
             p.styles.last().unwrap().name,
             "draft",

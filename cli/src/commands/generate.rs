@@ -19,7 +19,7 @@ use t2v_bridge::request::LoraSpec;
 use t2v_bridge::{
     Decoder, DeviceChoice, GenerationParams, Image, JobProgress, Latents, MemoryBudget, Precision,
     PreviewCadence, ProgressObserver, Request, Sampler, Sampling, Service, ServiceConfig,
-    StepCache, Upscale, UpscaleTarget,
+    StepCache, StepCacheMethod, Upscale, UpscaleTarget,
 };
 use t2v_presets::Presets;
 
@@ -94,12 +94,17 @@ pub struct GenerateArgs {
     /// demo model's, or dmd for a folder whose model_index.json names WanDMDPipeline].
     #[arg(long)]
     sampler: Option<Sampler>,
-    /// off, fast or faster: skip the transformer evaluations that MagCache predicts to change
-    /// little (needs the model's calibration: the published one for Wan2.2 TI2V-5B, else
-    /// `t2v calibrate`).
+    /// off, fast or faster: skip the transformer evaluations predicted to change little
+    /// (see --step-cache-method).
     /// [default: off, or the style's]
     #[arg(long = "step-cache")]
     step_cache: Option<StepCache>,
+    /// easycache (measures the change while the clip is made; no calibration) or magcache
+    /// (predicts it from the model's calibration: the published one for Wan2.2 TI2V-5B, else
+    /// `t2v calibrate`): the rule --step-cache skips by.
+    /// [default: easycache, which kept more detail at the same skips in docs/benchmarks.md]
+    #[arg(long = "step-cache-method")]
+    step_cache_method: Option<StepCacheMethod>,
     /// auto (f32 on the CPU, bf16 on a GPU: the node's choice too, so both share cached
     /// clips), f32, bf16 or f16.
     #[arg(long, default_value = "auto")]
@@ -154,8 +159,10 @@ pub struct GenerateArgs {
     /// full (the model's VAE) or fast (a tiny TAEHV decoder: a quick draft). A fast decode is
     /// another clip; the tiny decoder is `tiny_decoder.safetensors` or `taew2_2.safetensors`
     /// / `.pth` beside the model's VAE, or --fast-decoder.
-    #[arg(long, default_value = "full")]
-    decoder: Decoder,
+    /// [default: full; a style that prefers fast (`draft`): fast when the model has a tiny
+    /// decoder, else full]
+    #[arg(long)]
+    decoder: Option<Decoder>,
     /// The tiny decoder file (taew2_2 from madebyollin/taehv: .safetensors or .pth) for
     /// `--decoder fast` and the previews.
     #[arg(long = "fast-decoder", value_name = "FILE")]
@@ -497,14 +504,19 @@ fn parse_lora(text: &str) -> Result<LoraSpec, String> {
     LoraSpec::parse(text).map_err(|e| e.to_string())
 }
 
+/// The sampling settings the style `name` sets, if any.
+fn style_sampling(name: &str) -> Result<Option<t2v_presets::SamplingPreset>, Failure> {
+    let presets = Presets::load().map_err(|e| bad_input(e.to_string()))?;
+    let style = presets.style(name).map_err(|e| bad_input(e.to_string()))?;
+    Ok(style.sampling.clone())
+}
+
 /// `params` with the sampling settings the style `name` sets, if any.
 pub(crate) fn with_style_sampling(
     mut params: GenerationParams,
     name: &str,
 ) -> Result<GenerationParams, Failure> {
-    let presets = Presets::load().map_err(|e| bad_input(e.to_string()))?;
-    let style = presets.style(name).map_err(|e| bad_input(e.to_string()))?;
-    let Some(s) = &style.sampling else {
+    let Some(s) = &style_sampling(name)? else {
         return Ok(params);
     };
     let named = |e: t2v_presets::PresetError| bad_input(format!("style {name}: {e}"));
@@ -603,12 +615,42 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
             .map_err(|e| bad_input(format!("--upscaler: {}", e.message)))?;
         request.upscale = Some(upscale);
     }
-    request.decoder = args.decoder;
     request.model.overrides.fast_decoder = args.fast_decoder.clone();
+    request.decoder = decoder(args, &request.model)?;
     request.preview = args
         .preview_every
         .map(|k| PreviewCadence::Every(k as usize));
     Ok(request)
+}
+
+/// The decoder: `--decoder`, else the style's preference for this model (fast only when the
+/// model has a tiny decoder), else full.
+fn decoder(
+    args: &GenerateArgs,
+    model: &t2v_bridge::request::ModelSpec,
+) -> Result<Decoder, Failure> {
+    if let Some(decoder) = args.decoder {
+        return Ok(decoder);
+    }
+    let Some(name) = &args.style else {
+        return Ok(Decoder::Full);
+    };
+    let preference = match &style_sampling(name)? {
+        Some(s) => s
+            .decoder::<Decoder>()
+            .map_err(|e| bad_input(format!("style {name}: {e}")))?,
+        None => None,
+    };
+    let Some(preference) = preference else {
+        return Ok(Decoder::Full);
+    };
+    let decoder = t2v_bridge::preferred_decoder(preference, model);
+    if decoder != preference && !args.quiet {
+        eprintln!(
+            "style {name}: the model has no tiny decoder (tiny_decoder/ in its folder, or --fast-decoder FILE), so the full decoder decodes"
+        );
+    }
+    Ok(decoder)
 }
 
 /// The built-in demo model's settings (after the notes about it), as `t2v generate` uses them
@@ -638,6 +680,7 @@ pub(crate) fn params_with_defaults(
         sampler: args.sampler.unwrap_or(defaults.sampler),
         seed: args.seed,
         step_cache: args.step_cache.unwrap_or(defaults.step_cache),
+        step_cache_method: args.step_cache_method.unwrap_or(defaults.step_cache_method),
     }
 }
 

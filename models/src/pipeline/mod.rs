@@ -3,6 +3,7 @@
 //! so that a caller (the generation service) can cache embeddings, release models between
 //! stages, report progress and cancel; [`generate`] runs them all.
 
+pub mod easy_cache;
 pub mod first_frame;
 pub mod noise;
 pub mod request;
@@ -183,12 +184,19 @@ pub fn denoise_with(
             None => (latents.clone(), TokenTimesteps::uniform(tokens, t)),
         };
         let mut predict = |prompt: &PromptContext, branch: usize| -> Result<Tensor> {
+            if let Some(flow) = cache.reuse(i, branch, &model_input)? {
+                if progress.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                return Ok(flow);
+            }
             let interrupted = || progress.cancelled();
             let pass = cache.pass(i, branch);
             let (flow, residual) = transformer
                 .forward_pass(&model_input, &token_timesteps, prompt, &interrupted, pass)?
                 .ok_or(Error::Cancelled)?;
             cache.evaluated(i, branch, residual)?;
+            cache.output(i, branch, &model_input, &flow)?;
             Ok(flow)
         };
         let cond = predict(inputs.prompt, 0)?;
@@ -338,24 +346,33 @@ pub struct RunInputs {
     pub model_dir: Option<std::path::PathBuf>,
 }
 
-/// The step cache `params` ask for, with the model's calibration; `None` when it is off.
+/// The step cache `params` ask for (MagCache with the model's calibration, or EasyCache);
+/// `None` when it is off.
 pub fn step_cache_for(
     params: &GenerationParams,
     transformer: &WanTransformer,
     model_dir: Option<&std::path::Path>,
     image_to_video: bool,
-) -> Result<Option<step_cache::MagCache>> {
-    let Some(settings) = params.step_cache.settings() else {
-        return Ok(None);
-    };
-    let is_ti2v_5b = *transformer.config() == crate::dit::DitConfig::wan22_ti2v_5b();
-    let ratios = step_cache::calibration_for(model_dir, is_ti2v_5b, image_to_video)?;
-    Ok(Some(step_cache::MagCache::new(
-        settings,
-        &ratios,
-        params.steps,
-        params.uses_guidance(),
-    )))
+) -> Result<Option<Box<dyn StepCache>>> {
+    match params.step_cache_method {
+        step_cache::StepCacheMethod::MagCache => {
+            let Some(settings) = params.step_cache.settings() else {
+                return Ok(None);
+            };
+            let is_ti2v_5b = *transformer.config() == crate::dit::DitConfig::wan22_ti2v_5b();
+            let ratios = step_cache::calibration_for(model_dir, is_ti2v_5b, image_to_video)?;
+            Ok(Some(Box::new(step_cache::MagCache::new(
+                settings,
+                &ratios,
+                params.steps,
+                params.uses_guidance(),
+            ))))
+        }
+        step_cache::StepCacheMethod::EasyCache => Ok(params
+            .step_cache
+            .easycache()
+            .map(|s| Box::new(easy_cache::EasyCache::new(s, params.steps)) as Box<dyn StepCache>)),
+    }
 }
 
 /// Text (and image) to video, end to end.
@@ -451,7 +468,7 @@ fn denoised(
     let mut sampler = params
         .sampler
         .build(params.steps, params.shift, params.seed);
-    let mut mag_cache = step_cache_for(
+    let mut step_cache = step_cache_for(
         params,
         &models.transformer,
         run.model_dir.as_deref(),
@@ -465,9 +482,15 @@ fn denoised(
         first_frame,
     };
     let transformer = &models.transformer;
-    match (cache, mag_cache.as_mut()) {
+    match (cache, step_cache.as_mut()) {
         (Some(cache), _) => denoise_with(transformer, sampler.as_mut(), inputs, cache, progress),
-        (None, Some(cache)) => denoise_with(transformer, sampler.as_mut(), inputs, cache, progress),
+        (None, Some(cache)) => denoise_with(
+            transformer,
+            sampler.as_mut(),
+            inputs,
+            cache.as_mut(),
+            progress,
+        ),
         (None, None) => denoise(transformer, sampler.as_mut(), inputs, progress),
     }
 }

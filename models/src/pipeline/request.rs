@@ -1,7 +1,7 @@
 //! What a generation is asked to do, and the checks that turn bad values into messages naming
 //! the nearest valid ones.
 
-use super::step_cache::StepCacheChoice;
+use super::step_cache::{StepCacheChoice, StepCacheMethod};
 use crate::sampling::SamplerKind;
 use crate::{Error, Result};
 
@@ -29,8 +29,10 @@ pub struct GenerationParams {
     pub shift: f64,
     pub sampler: SamplerKind,
     pub seed: u64,
-    /// Skips transformer evaluations MagCache predicts to change little.
+    /// Skips transformer evaluations predicted to change little (by `step_cache_method`).
     pub step_cache: StepCacheChoice,
+    /// The rule the step cache skips by.
+    pub step_cache_method: StepCacheMethod,
 }
 
 impl Default for GenerationParams {
@@ -47,6 +49,7 @@ impl Default for GenerationParams {
             sampler: SamplerKind::UniPc,
             seed: 0,
             step_cache: StepCacheChoice::Off,
+            step_cache_method: StepCacheMethod::default(),
         }
     }
 }

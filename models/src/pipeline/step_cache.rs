@@ -1,4 +1,7 @@
-//! Step caching with MagCache: an evaluation of the transformer whose blocks would change the
+//! Step caching: which evaluations of the transformer run. [`StepCacheMethod`] picks the rule:
+//! EasyCache (`super::easy_cache`, the default) or MagCache, described here.
+//!
+//! MagCache: an evaluation of the transformer whose blocks would change the
 //! tokens by about as much as at the previous step is skipped, and the residual the blocks added
 //! then is added again. Whether the change is "about the same" is predicted from the model's
 //! magnitude ratios (the mean over tokens of `|residual_t| / |residual_{t-1}|`, measured once
@@ -13,6 +16,7 @@
 //! calibration's taken by nearest index. Its published TI2V-5B calibration (50 steps, 720P,
 //! guidance 5, text-to-video and image-to-video) is [`MagRatios::published_ti2v_5b`].
 
+use super::easy_cache::EasyCacheSettings;
 use crate::dit::BlockPass;
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, D};
@@ -29,7 +33,7 @@ pub enum StepCacheChoice {
     /// Every step evaluates the transformer.
     #[default]
     Off,
-    /// Skips the steps MagCache predicts to change little (its TI2V-5B setting).
+    /// Skips the evaluations predicted to change little (MagCache: its TI2V-5B setting).
     Fast,
     /// Skips more, at some cost in detail.
     Faster,
@@ -78,6 +82,86 @@ impl StepCacheChoice {
                 retention: 0.2,
             }),
         }
+    }
+}
+
+impl StepCacheChoice {
+    /// The EasyCache settings of the choice; `None` for `off`. The warm-up is EasyCache's 10
+    /// of 50 steps; the thresholds were chosen from the measurements in docs/benchmarks.md.
+    pub fn easycache(self) -> Option<EasyCacheSettings> {
+        let threshold = match self {
+            StepCacheChoice::Off => return None,
+            StepCacheChoice::Fast => 0.07,
+            StepCacheChoice::Faster => 0.15,
+        };
+        Some(EasyCacheSettings {
+            threshold,
+            warmup: 0.2,
+        })
+    }
+}
+
+/// The rule that decides which evaluations the step cache skips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StepCacheMethod {
+    /// MagCache: the blocks' residual, skipped from the model's calibrated magnitude ratios.
+    MagCache,
+    /// EasyCache: the whole model's transformation, skipped from the change measured while the
+    /// clip is made (no calibration). The default: it kept more detail than MagCache at the
+    /// same skip counts (docs/benchmarks.md).
+    #[default]
+    EasyCache,
+}
+
+impl StepCacheMethod {
+    pub const ALL: [StepCacheMethod; 2] = [StepCacheMethod::MagCache, StepCacheMethod::EasyCache];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StepCacheMethod::MagCache => "magcache",
+            StepCacheMethod::EasyCache => "easycache",
+        }
+    }
+
+    /// Whether the method needs the model's magnitude ratios ([`calibration_for`]).
+    pub fn needs_calibration(self) -> bool {
+        self == StepCacheMethod::MagCache
+    }
+
+    /// The settings `choice` runs this method with, as text (for cache keys and logs); `None`
+    /// for `off`.
+    pub fn describe(self, choice: StepCacheChoice) -> Option<String> {
+        Some(match self {
+            StepCacheMethod::MagCache => {
+                let s = choice.settings()?;
+                format!(
+                    "magcache threshold {} K {} retention {}",
+                    s.threshold, s.max_skips, s.retention
+                )
+            }
+            StepCacheMethod::EasyCache => {
+                let s = choice.easycache()?;
+                format!("easycache threshold {} warmup {}", s.threshold, s.warmup)
+            }
+        })
+    }
+}
+
+impl fmt::Display for StepCacheMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StepCacheMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!("unknown step cache method `{s}`: use `magcache` or `easycache`")
+            })
     }
 }
 
@@ -246,7 +330,7 @@ pub fn calibration_for(
         return Ok(MagRatios::published_ti2v_5b(image_to_video));
     }
     Err(Error::InvalidRequest(format!(
-        "the step cache needs this model's magnitude ratios, and it has none: run `t2v calibrate --model DIR` once (it writes DIR/{CALIBRATION_FILE}), or set the step cache off"
+        "the MagCache step cache needs this model's magnitude ratios, and it has none: run `t2v calibrate --model DIR` once (it writes DIR/{CALIBRATION_FILE}), pick the step cache method easycache (no calibration), or set the step cache off"
     )))
 }
 
@@ -257,6 +341,25 @@ pub trait StepCache {
     fn pass(&mut self, step: usize, branch: usize) -> BlockPass<'_>;
     /// After the evaluation: the residual when the pass was [`BlockPass::Record`].
     fn evaluated(&mut self, step: usize, branch: usize, residual: Option<Tensor>) -> Result<()>;
+    /// Asked before each evaluation with the model's input latents: a cache of the whole model
+    /// (EasyCache) answers the flow itself, and the model does not run. Others never do.
+    fn reuse(&mut self, _step: usize, _branch: usize, _input: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+    /// After an evaluation that ran: the model's input latents and its flow.
+    fn output(
+        &mut self,
+        _step: usize,
+        _branch: usize,
+        _input: &Tensor,
+        _flow: &Tensor,
+    ) -> Result<()> {
+        Ok(())
+    }
+    /// Evaluations skipped so far.
+    fn skipped(&self) -> usize {
+        0
+    }
 }
 
 /// Every evaluation runs: the plain denoising loop.
@@ -369,6 +472,10 @@ impl StepCache for MagCache {
             b.residual = residual;
         }
         Ok(())
+    }
+
+    fn skipped(&self) -> usize {
+        self.skipped
     }
 }
 
@@ -512,6 +619,33 @@ mod tests {
             .unwrap_err()
             .contains("off"));
         assert!(StepCacheChoice::Off.settings().is_none());
+    }
+
+    #[test]
+    fn methods_parse_and_describe_their_thresholds() {
+        for m in StepCacheMethod::ALL {
+            assert_eq!(m.name().parse::<StepCacheMethod>(), Ok(m));
+            assert_eq!(m.describe(StepCacheChoice::Off), None);
+        }
+        assert_eq!(StepCacheMethod::default(), StepCacheMethod::EasyCache);
+        assert!("teacache"
+            .parse::<StepCacheMethod>()
+            .unwrap_err()
+            .contains("easycache"));
+        assert_eq!(
+            StepCacheMethod::EasyCache
+                .describe(StepCacheChoice::Faster)
+                .unwrap(),
+            "easycache threshold 0.15 warmup 0.2"
+        );
+        assert_eq!(
+            StepCacheMethod::MagCache
+                .describe(StepCacheChoice::Fast)
+                .unwrap(),
+            "magcache threshold 0.06 K 2 retention 0.2"
+        );
+        assert!(StepCacheMethod::MagCache.needs_calibration());
+        assert!(!StepCacheMethod::EasyCache.needs_calibration());
     }
 
     #[test]

@@ -115,6 +115,7 @@ pub fn small_request() -> GenerationParams {
         sampler: SamplerKind::UniPc,
         seed: 42,
         step_cache: Default::default(),
+        step_cache_method: Default::default(),
     }
 }
 
