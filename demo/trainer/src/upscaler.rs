@@ -1,0 +1,292 @@
+//! The demo model's upscaler: a tiny SRVGGNetCompact (Real-ESRGAN's compact family, the
+//! architecture of `realesr-animevideov3` at a reduced width and depth) trained on the demo
+//! world, so that `--upscale` works on the demo model with no file to download. It is shipped as
+//! `demo/model/upscaler/`, where the service looks for a model's upscaler, with the published
+//! weight names (`body.<index>.*`) that `t2v_models::upscale::Upscaler::load` reads.
+//!
+//! Its factor is 2x: the demo model draws 256x160, so 2x gives 512x320 (and the 720P/1080P
+//! choices resize from there, as with a published 2x network). A tiny network learns the demo
+//! world's sharp, plain edges well at 2x; at 4x it would have to invent three of every four
+//! pixels' worth of edge position from a 16-channel stack, and each frame would cost four times
+//! as much.
+//!
+//! Training pairs: world frames rendered at twice the demo size (the same 3x3 supersampled
+//! renderer as the clips), and the same frames box-averaged down to the demo size.
+
+use crate::configs::Preset;
+use crate::train::{adamw, dataset_scenes, parallel_grads, Log, Result, TrainError};
+use crate::world::Scene;
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+use t2v_models::upscale::resize::resize_rgb;
+use t2v_models::upscale::{Architecture, CompactConfig, Tiling, Upscaler};
+
+/// The demo upscaler's file in a model folder.
+pub const UPSCALER_FILE: &str = "upscaler/demo_compact_x2.safetensors";
+
+/// The network's own factor.
+pub const FACTOR: usize = 2;
+
+/// The demo upscaler's architecture: `num_feat` channels, `num_conv` inner convolutions.
+pub fn demo_config(num_feat: usize, num_conv: usize) -> CompactConfig {
+    CompactConfig {
+        num_in_ch: 3,
+        num_out_ch: 3,
+        num_feat,
+        num_conv,
+        upscale: FACTOR,
+    }
+}
+
+/// One world frame at the demo size and at [`FACTOR`] times it, `[3, H, W]` in [0, 1].
+pub struct FramePair {
+    pub low: Tensor,
+    pub high: Tensor,
+}
+
+/// `count` frames of world clips (scenes spread over the preset's dataset from `offset`, a frame
+/// each), rendered at [`FACTOR`] times the demo size and box-averaged down to it.
+pub fn frame_pairs(preset: &Preset, count: usize, offset: usize) -> Result<Vec<FramePair>> {
+    let d = &preset.dataset;
+    let scenes = dataset_scenes(preset);
+    let stride = (scenes.len() / count.max(1)).max(1);
+    (0..count)
+        .map(|i| {
+            let scene = &scenes[(offset + i * stride) % scenes.len()];
+            let frame = (i * 7 + offset) % d.frames;
+            frame_pair(scene, d.frames, frame, (d.width, d.height))
+        })
+        .collect()
+}
+
+/// Frame `frame` of `scene` (a clip of `clip_frames`) as a [`FramePair`] for the demo size
+/// `(width, height)`.
+pub fn frame_pair(
+    scene: &Scene,
+    clip_frames: usize,
+    frame: usize,
+    (width, height): (usize, usize),
+) -> Result<FramePair> {
+    let (w, h) = (width * FACTOR, height * FACTOR);
+    let pixels: Vec<f32> = scene
+        .render_scaled(clip_frames, frame, 1, (0, 0, w, h), FACTOR)
+        .into_iter()
+        .map(|v| (v + 1.0) * 0.5)
+        .collect();
+    let high = Tensor::from_vec(pixels, (1, 3, h, w), &Device::Cpu)?;
+    let low = high.avg_pool2d(FACTOR)?;
+    Ok(FramePair {
+        low: low.squeeze(0)?,
+        high: high.squeeze(0)?,
+    })
+}
+
+/// How the upscaler is trained.
+#[derive(Debug, Clone)]
+pub struct UpscalerSchedule {
+    pub steps: usize,
+    pub lr: f64,
+    /// Crops per step, each `crop` x `crop` low-resolution pixels.
+    pub batch: usize,
+    pub crop: usize,
+    pub seed: u64,
+}
+
+/// A fresh network to train and its variables (named as the published files, `body.<i>.*`):
+/// He-initialised convolutions, the last one near zero so that training starts from the nearest
+/// upsampling the network adds its output to, and PReLU slopes of 0.25 (PyTorch's default).
+pub fn new_upscaler(cfg: &CompactConfig, seed: u64) -> Result<(VarMap, Upscaler)> {
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+    let upscaler = Upscaler::new(Architecture::Compact(*cfg), vb)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let last = 2 * (cfg.num_conv + 1);
+    for (name, var) in crate::train::named_vars(&map) {
+        let dims = var.dims().to_vec();
+        let value = if dims.len() == 4 {
+            let fan_in = (dims[1] * dims[2] * dims[3]) as f32;
+            let std = if name == format!("body.{last}.weight") {
+                1e-3
+            } else {
+                (2.0 / fan_in).sqrt()
+            };
+            let normal = rand_distr::Normal::new(0f32, std).expect("std > 0");
+            let n = dims.iter().product();
+            let v: Vec<f32> = (0..n).map(|_| rng.sample(normal)).collect();
+            Tensor::from_vec(v, dims, &Device::Cpu)?
+        } else if name.ends_with(".bias") {
+            Tensor::zeros(dims, DType::F32, &Device::Cpu)?
+        } else {
+            Tensor::full(0.25f32, dims, &Device::Cpu)?
+        };
+        var.set(&value)?;
+    }
+    Ok((map, upscaler))
+}
+
+/// Low-resolution pixels of context each crop gets on every side, judged on the crop alone.
+fn context(cfg: &CompactConfig) -> usize {
+    cfg.num_conv + 2
+}
+
+/// A random crop `(pair, y, x)` of `crop` x `crop` low-resolution pixels that shows an edge
+/// when one of a few tries finds one: most of a world frame is plain background, which
+/// nearest upsampling already gets right and which would otherwise drown the edges' gradient.
+fn edgy_crop(
+    pairs: &[FramePair],
+    crop: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<(usize, usize, usize)> {
+    let mut pick = (0, 0, 0);
+    for _ in 0..8 {
+        let p = rng.random_range(0..pairs.len());
+        let (_, h, w) = pairs[p].low.dims3()?;
+        let (c, ch) = (crop.min(w), crop.min(h));
+        pick = (
+            p,
+            rng.random_range(0..=h - ch),
+            rng.random_range(0..=w - c),
+        );
+        let patch = pairs[p].low.narrow(1, pick.1, ch)?.narrow(2, pick.2, c)?;
+        let range = (patch.max_all()? - patch.min_all()?)?.to_scalar::<f32>()?;
+        if range > 0.1 {
+            break;
+        }
+    }
+    Ok(pick)
+}
+
+/// Trains the upscaler on random crops of `pairs` that show edges ([`edgy_crop`]; mean absolute
+/// error against the high-resolution frames, as Real-ESRGAN's PSNR-oriented pre-training).
+pub fn train_upscaler(
+    pairs: &[FramePair],
+    cfg: &CompactConfig,
+    schedule: &UpscalerSchedule,
+    workers: usize,
+    log: &Log,
+) -> Result<VarMap> {
+    let (map, upscaler) = new_upscaler(cfg, schedule.seed)?;
+    let vars: Vec<Var> = map.all_vars();
+    let mut opt = adamw(vars.clone(), schedule.lr)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(schedule.seed + 1);
+    let m = context(cfg);
+    let start = Instant::now();
+    for step in 0..schedule.steps {
+        let crops: Vec<(usize, usize, usize)> = (0..schedule.batch)
+            .map(|_| edgy_crop(pairs, schedule.crop, &mut rng))
+            .collect::<Result<_>>()?;
+        let (loss, grads) = parallel_grads(&crops, workers, &vars, |&(p, y, x)| {
+            let pair = &pairs[p];
+            let (_, h, w) = pair.low.dims3()?;
+            let c = schedule.crop;
+            let (y0, x0) = (y.saturating_sub(m), x.saturating_sub(m));
+            let (y1, x1) = ((y + c + m).min(h), (x + c + m).min(w));
+            let low = pair
+                .low
+                .narrow(1, y0, y1 - y0)?
+                .narrow(2, x0, x1 - x0)?
+                .unsqueeze(0)?;
+            let out = upscaler
+                .network()
+                .forward(&low)?
+                .narrow(2, (y - y0) * FACTOR, c.min(h) * FACTOR)?
+                .narrow(3, (x - x0) * FACTOR, c.min(w) * FACTOR)?;
+            let target = pair
+                .high
+                .narrow(1, y * FACTOR, c.min(h) * FACTOR)?
+                .narrow(2, x * FACTOR, c.min(w) * FACTOR)?
+                .unsqueeze(0)?;
+            Ok((out - target)?.abs()?.mean_all()?)
+        })?;
+        let lr = schedule.lr
+            * 0.5
+            * (1.0 + (std::f64::consts::PI * step as f64 / schedule.steps as f64).cos());
+        opt.set_learning_rate(lr);
+        opt.step(&grads)?;
+        if step % 50 == 0 || step + 1 == schedule.steps {
+            log.line(&format!(
+                "upscaler: step {step}/{} loss {:.5} ({:.2} s/step)",
+                schedule.steps,
+                loss / schedule.batch as f32,
+                start.elapsed().as_secs_f64() / (step + 1) as f64
+            ));
+        }
+    }
+    Ok(map)
+}
+
+/// The trained weights by name, as the shipped file holds them.
+pub fn upscaler_tensors(map: &VarMap) -> std::collections::BTreeMap<String, Tensor> {
+    crate::train::named_vars(map)
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().detach()))
+        .collect()
+}
+
+/// Mean PSNR over `pairs` of `upscaler` (as the product runs it: whole frames, clamped) and of
+/// a bicubic resize of the same low-resolution frames, both against the high-resolution ones.
+pub fn upscaler_psnr(upscaler: &Upscaler, pairs: &[FramePair]) -> Result<(f64, f64)> {
+    let (mut net, mut bicubic) = (0.0, 0.0);
+    for pair in pairs {
+        let (_, h, w) = pair.high.dims3()?;
+        let low = pair.low.permute((1, 2, 0))?.contiguous()?;
+        let high = pair.high.permute((1, 2, 0))?.contiguous()?;
+        let up = upscaler
+            .upscale_frame(&low, w, h, &Tiling::WHOLE, &Device::Cpu)
+            .map_err(|e| TrainError::Other(e.to_string()))?;
+        net += crate::fast_decode::psnr(&up, &high)?;
+        bicubic += crate::fast_decode::psnr(&resize_rgb(&low, w, h)?, &high)?;
+    }
+    let n = pairs.len().max(1) as f64;
+    Ok((net / n, bicubic / n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_the_same_picture_at_two_sizes() {
+        let preset = Preset::full();
+        let d = &preset.dataset;
+        let scenes = dataset_scenes(&preset);
+        for (scene, frame) in [(&scenes[0], 0), (&scenes[scenes.len() / 2], 9)] {
+            let pair = frame_pair(scene, d.frames, frame, (d.width, d.height)).unwrap();
+            assert_eq!(pair.low.dims(), &[3, d.height, d.width]);
+            assert_eq!(pair.high.dims(), &[3, d.height * 2, d.width * 2]);
+            // The 2x render averaged down is the demo-size render of that frame, up to the
+            // finer sampling of the edges.
+            let clip: Vec<f32> = scene
+                .render(d.frames, frame, 1, (0, 0, d.width, d.height))
+                .into_iter()
+                .map(|v| (v + 1.0) * 0.5)
+                .collect();
+            let clip = Tensor::from_vec(clip, (3, d.height, d.width), &Device::Cpu).unwrap();
+            let diff = (&pair.low - &clip).unwrap().abs().unwrap();
+            let mean = diff.mean_all().unwrap().to_scalar::<f32>().unwrap();
+            let max = diff.max_all().unwrap().to_scalar::<f32>().unwrap();
+            assert!(mean < 0.01 && max < 0.5, "mean {mean} max {max}");
+        }
+    }
+
+    #[test]
+    fn a_fresh_upscaler_starts_near_nearest_upsampling_and_loads_as_published() {
+        let cfg = demo_config(8, 2);
+        let (map, upscaler) = new_upscaler(&cfg, 1).unwrap();
+        let pairs = frame_pairs(&Preset::full(), 1, 0).unwrap();
+        let low = pairs[0].low.narrow(1, 0, 16).unwrap().narrow(2, 0, 16).unwrap();
+        let out = upscaler.network().forward(&low.unsqueeze(0).unwrap()).unwrap();
+        let nearest = low.unsqueeze(0).unwrap().upsample_nearest2d(32, 32).unwrap();
+        let diff = (out - nearest).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 0.05);
+        // The saved tensors are what the product's loader detects as this network.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x2.safetensors");
+        crate::train::save_tensors(&upscaler_tensors(&map), &path).unwrap();
+        let loaded = Upscaler::load(&path, &Device::Cpu).unwrap();
+        assert_eq!(loaded.architecture(), &Architecture::Compact(cfg));
+    }
+}
