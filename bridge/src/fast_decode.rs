@@ -65,7 +65,13 @@ pub fn find_tiny_decoder(files: &ModelFiles, named: Option<&Path>) -> Result<Opt
     let Some(dir) = files.root.as_ref().map(|r| r.join(TINY_DECODER_FOLDER)) else {
         return Ok(None);
     };
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+    Ok(first_weight_file(&dir))
+}
+
+/// The first `.safetensors` or `.pth` file in `dir` by name, if any (none when `dir` is not a
+/// folder).
+pub(crate) fn first_weight_file(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -78,7 +84,7 @@ pub fn find_tiny_decoder(files: &ModelFiles, named: Option<&Path>) -> Result<Opt
         })
         .collect();
     found.sort();
-    Ok(found.into_iter().next())
+    found.into_iter().next()
 }
 
 /// The message for a fast decode asked of a model with no tiny decoder.

@@ -126,6 +126,16 @@ impl Upscale {
     }
 }
 
+/// The folder of a model folder that holds an upscaler made for that model (one Real-ESRGAN
+/// `.safetensors` or `.pth` file; the demo model ships one): what an upscale uses when no
+/// upscaler file is named.
+pub const UPSCALER_FOLDER: &str = "upscaler";
+
+/// The upscaler the model folder `model_dir` ships in its [`UPSCALER_FOLDER`], if any.
+pub fn model_upscaler(model_dir: &Path) -> Option<PathBuf> {
+    crate::fast_decode::first_weight_file(&model_dir.join(UPSCALER_FOLDER))
+}
+
 pub fn upscaler_fingerprint(path: &Path) -> Result<String> {
     if !path.is_file() {
         return Err(Error::bad_input(format!(

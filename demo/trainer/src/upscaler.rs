@@ -95,34 +95,67 @@ pub struct UpscalerSchedule {
     pub seed: u64,
 }
 
-/// A fresh network to train and its variables (named as the published files, `body.<i>.*`):
-/// He-initialised convolutions, the last one near zero so that training starts from the nearest
-/// upsampling the network adds its output to, and PReLU slopes of 0.25 (PyTorch's default).
+/// A fresh network to train and its variables (named as the published files, `body.<i>.*`).
+///
+/// It starts as a bilinear upscale: its first three feature channels carry the picture through
+/// every layer unchanged (centre taps of one, PReLU slopes of one), and the last convolution
+/// turns them into bilinear's correction of the nearest upsampling the network adds its output
+/// to. The other channels start He-initialised with PReLU slopes of 0.25 (PyTorch's default)
+/// and no say in the output yet, so training starts from a sound picture and learns the edges.
 pub fn new_upscaler(cfg: &CompactConfig, seed: u64) -> Result<(VarMap, Upscaler)> {
     let map = VarMap::new();
     let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
     let upscaler = Upscaler::new(Architecture::Compact(*cfg), vb)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (c, s) = (cfg.num_in_ch, cfg.upscale);
     let last = 2 * (cfg.num_conv + 1);
+    // Bilinear's weights of the neighbours (-1, 0, +1) for output sub-pixel `d` of `s`.
+    let taps = |d: usize| -> [f32; 3] {
+        let at = (d as f32 + 0.5) / s as f32 - 0.5;
+        [(-at).max(0.0), 1.0 - at.abs(), at.max(0.0)]
+    };
     for (name, var) in crate::train::named_vars(&map) {
         let dims = var.dims().to_vec();
-        let value = if dims.len() == 4 {
-            let fan_in = (dims[1] * dims[2] * dims[3]) as f32;
-            let std = if name == format!("body.{last}.weight") {
-                1e-3
+        let n: usize = dims.iter().product();
+        let index: usize = name
+            .split('.')
+            .nth(1)
+            .and_then(|i| i.parse().ok())
+            .expect("body.<i>.*");
+        let mut v = vec![0f32; n];
+        if dims.len() == 4 {
+            let (o, i) = (dims[0], dims[1]);
+            let w = |oc: usize, ic: usize, y: usize, x: usize| ((oc * i + ic) * 3 + y) * 3 + x;
+            if index == last {
+                for ch in 0..c {
+                    for dy in 0..s {
+                        for dx in 0..s {
+                            let oc = ch * s * s + dy * s + dx;
+                            for (y, ty) in taps(dy).iter().enumerate() {
+                                for (x, tx) in taps(dx).iter().enumerate() {
+                                    v[w(oc, ch, y, x)] = ty * tx;
+                                }
+                            }
+                            v[w(oc, ch, 1, 1)] -= 1.0;
+                        }
+                    }
+                }
             } else {
-                (2.0 / fan_in).sqrt()
-            };
-            let normal = rand_distr::Normal::new(0f32, std).expect("std > 0");
-            let n = dims.iter().product();
-            let v: Vec<f32> = (0..n).map(|_| rng.sample(normal)).collect();
-            Tensor::from_vec(v, dims, &Device::Cpu)?
-        } else if name.ends_with(".bias") {
-            Tensor::zeros(dims, DType::F32, &Device::Cpu)?
-        } else {
-            Tensor::full(0.25f32, dims, &Device::Cpu)?
-        };
-        var.set(&value)?;
+                let normal = rand_distr::Normal::new(0f32, (2.0 / (i * 9) as f32).sqrt())
+                    .expect("std > 0");
+                for (k, x) in v.iter_mut().enumerate() {
+                    if k / (i * 9) >= c {
+                        *x = rng.sample(normal);
+                    }
+                }
+                for ch in 0..c.min(o) {
+                    v[w(ch, ch, 1, 1)] = 1.0;
+                }
+            }
+        } else if !name.ends_with(".bias") {
+            v = (0..n).map(|k| if k < c { 1.0 } else { 0.25 }).collect();
+        }
+        var.set(&Tensor::from_vec(v, dims, &Device::Cpu)?)?;
     }
     Ok((map, upscaler))
 }
@@ -273,15 +306,26 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_upscaler_starts_near_nearest_upsampling_and_loads_as_published() {
+    fn a_fresh_upscaler_is_a_bilinear_upscale_and_loads_as_published() {
         let cfg = demo_config(8, 2);
         let (map, upscaler) = new_upscaler(&cfg, 1).unwrap();
-        let pairs = frame_pairs(&Preset::full(), 1, 0).unwrap();
-        let low = pairs[0].low.narrow(1, 0, 16).unwrap().narrow(2, 0, 16).unwrap();
-        let out = upscaler.network().forward(&low.unsqueeze(0).unwrap()).unwrap();
-        let nearest = low.unsqueeze(0).unwrap().upsample_nearest2d(32, 32).unwrap();
-        let diff = (out - nearest).unwrap().abs().unwrap().max_all().unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 0.05);
+        // A ramp along x, a different one per channel.
+        let ramp: Vec<f32> = (0..3 * 12 * 12)
+            .map(|k| ((k / 144 + 1) * (k % 12)) as f32 / 64.0)
+            .collect();
+        let low = Tensor::from_vec(ramp, (1, 3, 12, 12), &Device::Cpu).unwrap();
+        let out = upscaler.network().forward(&low).unwrap();
+        let out: Vec<f32> = out.flatten_all().unwrap().to_vec1().unwrap();
+        for ch in 0..3 {
+            for y in 2..22 {
+                for x in 2..22 {
+                    // Bilinear: high-resolution pixel x sits at low-resolution x / 2 - 0.25.
+                    let expected = (ch + 1) as f32 * (x as f32 / 2.0 - 0.25) / 64.0;
+                    let got = out[(ch * 24 + y) * 24 + x];
+                    assert!((got - expected).abs() < 1e-5, "{ch} {y} {x}: {got} {expected}");
+                }
+            }
+        }
         // The saved tensors are what the product's loader detects as this network.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x2.safetensors");
