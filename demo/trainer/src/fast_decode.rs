@@ -302,7 +302,10 @@ pub fn distil_tiny_decoder(
             let (c, m) = (schedule.crop, CONTEXT);
             let (y0, x0) = (y.saturating_sub(m), x.saturating_sub(m));
             let (y1, x1) = ((y + c + m).min(h), (x + c + m).min(w));
-            let latents = sample.latents.narrow(3, y0, y1 - y0)?.narrow(4, x0, x1 - x0)?;
+            let latents = sample
+                .latents
+                .narrow(3, y0, y1 - y0)?
+                .narrow(4, x0, x1 - x0)?;
             let frames = decoder
                 .decode_unclamped(&latents)?
                 .narrow(1, (y - y0) * space, c.min(h) * space)?

@@ -27,7 +27,7 @@ pub mod kernels;
 pub mod latent_basis;
 pub mod text_pretraining;
 pub mod train;
-pub mod vocab;
 pub mod upscaler;
+pub mod vocab;
 pub mod workers;
 pub mod world;

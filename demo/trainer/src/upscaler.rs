@@ -141,8 +141,8 @@ pub fn new_upscaler(cfg: &CompactConfig, seed: u64) -> Result<(VarMap, Upscaler)
                     }
                 }
             } else {
-                let normal = rand_distr::Normal::new(0f32, (2.0 / (i * 9) as f32).sqrt())
-                    .expect("std > 0");
+                let normal =
+                    rand_distr::Normal::new(0f32, (2.0 / (i * 9) as f32).sqrt()).expect("std > 0");
                 for (k, x) in v.iter_mut().enumerate() {
                     if k / (i * 9) >= c {
                         *x = rng.sample(normal);
@@ -165,24 +165,32 @@ fn context(cfg: &CompactConfig) -> usize {
     cfg.num_conv + 2
 }
 
-/// A random crop `(pair, y, x)` of `crop` x `crop` low-resolution pixels that shows an edge
-/// when one of a few tries finds one: most of a world frame is plain background, which
-/// nearest upsampling already gets right and which would otherwise drown the edges' gradient.
+/// A random crop `(pair, y, x)` of `crop` x `crop` low-resolution pixels: one that touches the
+/// frame's border, or one that shows an edge when one of a few tries finds one (most of a world
+/// frame is plain background, which would otherwise drown the edges' gradient).
 fn edgy_crop(
     pairs: &[FramePair],
     crop: usize,
     rng: &mut ChaCha8Rng,
 ) -> Result<(usize, usize, usize)> {
     let mut pick = (0, 0, 0);
+    // A quarter of the crops touch the frame's border: the convolutions' zero padding there
+    // must be learnt too (whole frames are upscaled with it).
+    let border = rng.random_range(0..4) == 0;
     for _ in 0..8 {
         let p = rng.random_range(0..pairs.len());
         let (_, h, w) = pairs[p].low.dims3()?;
         let (c, ch) = (crop.min(w), crop.min(h));
-        pick = (
-            p,
-            rng.random_range(0..=h - ch),
-            rng.random_range(0..=w - c),
-        );
+        pick = (p, rng.random_range(0..=h - ch), rng.random_range(0..=w - c));
+        if border {
+            match rng.random_range(0..4) {
+                0 => pick.1 = 0,
+                1 => pick.1 = h - ch,
+                2 => pick.2 = 0,
+                _ => pick.2 = w - c,
+            }
+            break;
+        }
         let patch = pairs[p].low.narrow(1, pick.1, ch)?.narrow(2, pick.2, c)?;
         let range = (patch.max_all()? - patch.min_all()?)?.to_scalar::<f32>()?;
         if range > 0.1 {
@@ -322,7 +330,10 @@ mod tests {
                     // Bilinear: high-resolution pixel x sits at low-resolution x / 2 - 0.25.
                     let expected = (ch + 1) as f32 * (x as f32 / 2.0 - 0.25) / 64.0;
                     let got = out[(ch * 24 + y) * 24 + x];
-                    assert!((got - expected).abs() < 1e-5, "{ch} {y} {x}: {got} {expected}");
+                    assert!(
+                        (got - expected).abs() < 1e-5,
+                        "{ch} {y} {x}: {got} {expected}"
+                    );
                 }
             }
         }

@@ -143,7 +143,9 @@ fn make_upscaler(args: &Args, preset: &Preset, workers: usize, log: &Log) -> Res
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| TrainError::Other(format!("--upscaler-size: {e}")))?;
     let [feat, conv] = size[..] else {
-        return Err(TrainError::Other("--upscaler-size: give two numbers".into()));
+        return Err(TrainError::Other(
+            "--upscaler-size: give two numbers".into(),
+        ));
     };
     let cfg = up::demo_config(feat, conv);
     let train = up::frame_pairs(preset, 64, 3)?;
