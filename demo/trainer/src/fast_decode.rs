@@ -9,7 +9,9 @@
 //! `t2v-train-demo-decoders` runs both (docs/demo-model.md).
 
 use crate::configs::Preset;
-use crate::train::{adamw, dataset_scenes, parallel_grads, Log, Result, TrainError};
+use crate::train::{
+    adamw, cosine_to_zero, dataset_scenes, parallel_grads, Log, Result, TrainError,
+};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
@@ -316,13 +318,8 @@ pub fn distil_tiny_decoder(
                 .narrow(2, x * space, c.min(w) * space)?;
             Ok((frames - target)?.sqr()?.mean_all()?)
         })?;
-        // A short warm-up, then a cosine decay.
-        let warmup = ((step + 1) as f64 / (schedule.steps as f64 / 20.0).max(1.0)).min(1.0);
-        let lr = schedule.lr
-            * warmup
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * step as f64 / schedule.steps as f64).cos());
-        opt.set_learning_rate(lr);
+        let warmup = schedule.steps / 20;
+        opt.set_learning_rate(cosine_to_zero(step, schedule.steps, warmup, schedule.lr));
         opt.step(&grads)?;
         if step % 25 == 0 || step + 1 == schedule.steps {
             log.line(&format!(

@@ -14,7 +14,9 @@
 //! renderer as the clips), and the same frames box-averaged down to the demo size.
 
 use crate::configs::Preset;
-use crate::train::{adamw, dataset_scenes, parallel_grads, Log, Result, TrainError};
+use crate::train::{
+    adamw, cosine_to_zero, dataset_scenes, parallel_grads, Log, Result, TrainError,
+};
 use crate::world::Scene;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
@@ -242,10 +244,7 @@ pub fn train_upscaler(
                 .unsqueeze(0)?;
             Ok((out - target)?.abs()?.mean_all()?)
         })?;
-        let lr = schedule.lr
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * step as f64 / schedule.steps as f64).cos());
-        opt.set_learning_rate(lr);
+        opt.set_learning_rate(cosine_to_zero(step, schedule.steps, 0, schedule.lr));
         opt.step(&grads)?;
         if step % 50 == 0 || step + 1 == schedule.steps {
             log.line(&format!(
