@@ -235,6 +235,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_model_folder_brings_its_upscaler() {
+        let model = tempfile::tempdir().unwrap();
+        assert_eq!(model_upscaler(model.path()), None);
+        let dir = model.path().join(UPSCALER_FOLDER);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("README.txt"), "not a network").unwrap();
+        assert_eq!(model_upscaler(model.path()), None);
+        std::fs::write(dir.join("b_x4.pth"), b"").unwrap();
+        std::fs::write(dir.join("a_x2.safetensors"), b"").unwrap();
+        assert_eq!(
+            model_upscaler(model.path()),
+            Some(dir.join("a_x2.safetensors"))
+        );
+    }
+
+    #[test]
     fn sizes_follow_the_choice() {
         use UpscaleTarget::*;
         assert_eq!(X1_5.output_size(832, 480), (1248, 720));
