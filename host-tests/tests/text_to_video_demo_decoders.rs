@@ -66,8 +66,8 @@ fn the_bundled_demo_model_decodes_fast_and_upscales_with_nothing_to_set() {
     let fast = clip(&instance, (256, 160));
     let db = psnr(&fast, &full);
     eprintln!("fast vs full decode: {db:.2} dB");
-    // A draft of the same clip: 12.9 dB measured on this clip (16 steps) with the shipped tiny
-    // decoder (19.1 dB on `t2v`'s test clip, 22.0 on held-out world clips, docs/demo-model.md).
+    // A draft of the same clip: 13.0 dB measured on this clip (16 steps) with the shipped tiny
+    // decoder (19.2 dB on `t2v`'s test clip, 22.5 on held-out world clips, docs/demo-model.md).
     assert!(db > 10.0 && db < 60.0, "fast vs full decode: {db:.2} dB");
 
     instance.set_param("decoder", 0).unwrap();

@@ -21,9 +21,10 @@ fn the_shipped_tiny_decoder_reproduces_the_full_decode() {
         t2v_models::taehv::load_taehv(&model.join(fd::TINY_DECODER_FILE), DType::F32, &Device::Cpu)
             .unwrap();
     let db = fd::tiny_decoder_psnr(&tiny, &samples).unwrap();
-    // Measured 22.8 dB on these 2 (the trainer: 22.0 dB on its 4 held-out clips; the
+    eprintln!("tiny decoder vs full decode: {db:.2} dB");
+    // Measured 23.4 dB on these 2 (the trainer: 22.5 dB on its 4 held-out clips; the
     // latent-to-RGB projection: 20.4 dB).
-    assert!(db > 21.0, "tiny decoder vs full decode: {db:.2} dB");
+    assert!(db > 22.0, "tiny decoder vs full decode: {db:.2} dB");
 }
 
 #[test]
@@ -34,6 +35,7 @@ fn the_shipped_upscaler_keeps_its_measured_quality_on_held_out_frames() {
     assert_eq!(upscaler.scale(), 2);
     let pairs = up::frame_pairs(&Preset::full(), 4, 7).unwrap();
     let (net, bicubic) = up::upscaler_psnr(&upscaler, &pairs).unwrap();
+    eprintln!("upscaler {net:.2} dB, bicubic {bicubic:.2} dB");
     // Measured 38.5 dB on these 4 frames, where bicubic reaches 41.0 dB and the bilinear
     // network it starts from about 1 dB less than the shipped one (docs/demo-model.md: it does
     // not beat bicubic yet).
