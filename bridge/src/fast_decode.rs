@@ -66,7 +66,13 @@ pub fn find_tiny_decoder(files: &ModelFiles, named: Option<&Path>) -> Result<Opt
     let Some(dir) = files.root.as_ref().map(|r| r.join(TINY_DECODER_FOLDER)) else {
         return Ok(None);
     };
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
+    Ok(first_weight_file(&dir))
+}
+
+/// The first `.safetensors` or `.pth` file in `dir` by name, if any (none when `dir` is not a
+/// folder).
+pub(crate) fn first_weight_file(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
@@ -79,7 +85,7 @@ pub fn find_tiny_decoder(files: &ModelFiles, named: Option<&Path>) -> Result<Opt
         })
         .collect();
     found.sort();
-    Ok(found.into_iter().next())
+    found.into_iter().next()
 }
 
 /// The decoder a preference gives for `model`: what a style's `"decoder": "fast"` (the `draft`

@@ -126,6 +126,16 @@ impl Upscale {
     }
 }
 
+/// The folder of a model folder that holds an upscaler made for that model (one Real-ESRGAN
+/// `.safetensors` or `.pth` file; the demo model ships one): what an upscale uses when no
+/// upscaler file is named.
+pub const UPSCALER_FOLDER: &str = "upscaler";
+
+/// The upscaler the model folder `model_dir` ships in its [`UPSCALER_FOLDER`], if any.
+pub fn model_upscaler(model_dir: &Path) -> Option<PathBuf> {
+    crate::fast_decode::first_weight_file(&model_dir.join(UPSCALER_FOLDER))
+}
+
 pub fn upscaler_fingerprint(path: &Path) -> Result<String> {
     if !path.is_file() {
         return Err(Error::bad_input(format!(
@@ -223,6 +233,22 @@ impl UpscalerSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_folder_brings_its_upscaler() {
+        let model = tempfile::tempdir().unwrap();
+        assert_eq!(model_upscaler(model.path()), None);
+        let dir = model.path().join(UPSCALER_FOLDER);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("README.txt"), "not a network").unwrap();
+        assert_eq!(model_upscaler(model.path()), None);
+        std::fs::write(dir.join("b_x4.pth"), b"").unwrap();
+        std::fs::write(dir.join("a_x2.safetensors"), b"").unwrap();
+        assert_eq!(
+            model_upscaler(model.path()),
+            Some(dir.join("a_x2.safetensors"))
+        );
+    }
 
     #[test]
     fn sizes_follow_the_choice() {

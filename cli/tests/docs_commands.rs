@@ -8,9 +8,10 @@
 //! real weights) is dropped, so the demo model runs instead; `--steps` is at most 2; the
 //! real-size benchmark runs at the tiny size; an `--upscaler` file that is not here (one the
 //! user downloads) is the tiny random-weight Real-ESRGAN fixture; a `--fast-decoder` file that is
-//! not here (`taew2_2`, for the real model's latent space) is dropped with its `--decoder fast`,
-//! as the demo model has no tiny decoder (`cli.rs` tests the fast decode). Everything else (the flags,
-//! the outputs they name) is as written, and each command must succeed.
+//! not here (`taew2_2`, for the real model's latent space) is dropped, so `--decoder fast` uses
+//! the demo model's own tiny decoder. Everything else (the flags, the outputs they name, an
+//! `--upscale` with no `--upscaler`, which uses the demo model's own upscaler) is as written, and
+//! each command must succeed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -136,7 +137,6 @@ fn t2v_arguments(command: &str) -> Option<Vec<String>> {
 /// The changes listed in the module documentation (`demo`: the demo model to use).
 fn for_ci(mut args: Vec<String>, demo: &Path) -> Vec<String> {
     let mut out = Vec::new();
-    let mut fast_decoder_dropped = false;
     let mut i = 0;
     while i < args.len() {
         let (flag, value) = (args[i].clone(), args.get(i + 1).cloned());
@@ -163,7 +163,6 @@ fn for_ci(mut args: Vec<String>, demo: &Path) -> Vec<String> {
             ("--fast-decoder", Some(v))
                 if !workspace().join(&v).exists() && !Path::new(&v).exists() =>
             {
-                fast_decoder_dropped = true;
                 i += 2;
             }
             ("--model-size", Some(_)) => {
@@ -174,14 +173,6 @@ fn for_ci(mut args: Vec<String>, demo: &Path) -> Vec<String> {
                 out.push(std::mem::take(&mut args[i]));
                 i += 1;
             }
-        }
-    }
-    if fast_decoder_dropped {
-        if let Some(at) = out
-            .windows(2)
-            .position(|w| w[0] == "--decoder" && w[1] == "fast")
-        {
-            out.drain(at..at + 2);
         }
     }
     if out.first().is_some_and(|c| c == "generate") && !out.iter().any(|a| a == "--steps") {

@@ -22,6 +22,8 @@ pub const FILES: &[(&str, &[u8])] = &[
     file!("vae/config.json"),
     file!("vae/diffusion_pytorch_model.safetensors"),
     file!("vae/latent_rgb.json"),
+    file!("tiny_decoder/tiny_decoder.safetensors"),
+    file!("upscaler/demo_compact_x2.safetensors"),
     file!("text_encoder/config.json"),
     file!("text_encoder/model.safetensors"),
     file!("tokenizer/tokenizer.json"),

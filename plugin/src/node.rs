@@ -146,9 +146,10 @@ fn prepare(settings: &Settings) -> std::result::Result<(Request, Arc<Service>), 
     })?;
     // The precision is left to the service (`Precision::Auto`), as `t2v` leaves it: the same
     // settings make the same clip, cached once for both.
+    let upscale = settings.upscale_request(&model)?;
     let mut request = Request::new(ModelSpec::folder(model), params);
     request.model.loras = settings.loras()?;
-    request.upscale = settings.upscale_request()?;
+    request.upscale = upscale;
     request.memory = settings.memory;
     request.decoder = match settings.style_decoder {
         Some(preference) => {

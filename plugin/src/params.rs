@@ -340,7 +340,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .define(set)?;
     ParamDescriptor::string(UPSCALER, StringMode::FilePath)
         .label("Upscaler")
-        .hint("A Real-ESRGAN network file (.pth or .safetensors: RealESRGAN_x4plus, RealESRGAN_x2plus, realesr-animevideov3, realesr-general-x4v3); it runs at its own scale, then frames are resized to the exact size")
+        .hint("A Real-ESRGAN network file (.pth or .safetensors: RealESRGAN_x4plus, RealESRGAN_x2plus, realesr-animevideov3, realesr-general-x4v3); it runs at its own scale, then frames are resized to the exact size. Empty: the model folder's upscaler/ (the demo model ships a 2x one)")
         .animates(false)
         .parent(GROUP_SIZE)
         .define(set)?;
@@ -402,7 +402,7 @@ pub fn describe(set: &ParamSet) -> Result<()> {
         .define(set)?;
     ParamDescriptor::choice(DECODER, &labels(DECODERS))
         .label("Decoder")
-        .hint("full: the model's VAE; fast: a tiny decoder (taew2_2, in the model folder's tiny_decoder/; the demo model has none yet), a quick draft. A tiny decoder also makes the live previews")
+        .hint("full: the model's VAE; fast: a tiny decoder (taew2_2, in the model folder's tiny_decoder/; the demo model ships its own), a quick draft. A tiny decoder also makes the live previews")
         .animates(false)
         .parent(GROUP_SETUP)
         .define(set)?;
@@ -570,17 +570,25 @@ impl Settings {
         }
     }
 
-    /// The request's upscale; an upscale without a file is an error that says so.
-    pub fn upscale_request(&self) -> std::result::Result<Option<Upscale>, t2v_bridge::Error> {
+    /// The request's upscale for the model folder `model`: the Upscaler file, else the model
+    /// folder's own upscaler (the demo model ships one); an upscale with neither is an error
+    /// that says so.
+    pub fn upscale_request(
+        &self,
+        model: &std::path::Path,
+    ) -> std::result::Result<Option<Upscale>, t2v_bridge::Error> {
         let Some(target) = self.upscale else {
             return Ok(None);
         };
         match self.upscaler.trim() {
-            "" => Err(t2v_bridge::Error::bad_input(format!(
-                "Upscale is {} but no Upscaler file is set: choose a Real-ESRGAN .pth or \
-                 .safetensors file, or set Upscale to off",
-                target
-            ))),
+            "" => match t2v_bridge::upscale::model_upscaler(model) {
+                Some(file) => Ok(Some(Upscale::new(target, file))),
+                None => Err(t2v_bridge::Error::bad_input(format!(
+                    "Upscale is {} but no Upscaler file is set and the model has none: choose \
+                     a Real-ESRGAN .pth or .safetensors file, or set Upscale to off",
+                    target
+                ))),
+            },
             file => Ok(Some(Upscale::new(target, file))),
         }
     }

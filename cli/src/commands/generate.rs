@@ -131,8 +131,9 @@ pub struct GenerateArgs {
     #[arg(long = "save-frames")]
     save_frames: Option<PathBuf>,
     /// Upscale every frame as it is decoded: 1.5x, 2x, 4x, or 720p / 1080p (the short side
-    /// becomes 720 or 1080 pixels). Needs --upscaler.
-    #[arg(long, requires = "upscaler", value_name = "1.5x|2x|4x|720p|1080p")]
+    /// becomes 720 or 1080 pixels). With --upscaler's network, else the model folder's
+    /// upscaler/ (the demo model ships a 2x one).
+    #[arg(long, value_name = "1.5x|2x|4x|720p|1080p")]
     pub(crate) upscale: Option<UpscaleTarget>,
     /// The Real-ESRGAN network for --upscale: a .pth or .safetensors file (RealESRGAN_x4plus,
     /// RealESRGAN_x2plus, realesr-animevideov3, realesr-general-x4v3, ...). It runs at its own
@@ -607,7 +608,11 @@ pub fn request(args: &GenerateArgs) -> Result<Request, Failure> {
         .as_deref()
         .map(load_init_latents)
         .transpose()?;
-    if let (Some(target), Some(file)) = (args.upscale, &args.upscaler) {
+    if let Some(target) = args.upscale {
+        let file = match &args.upscaler {
+            Some(file) => file.clone(),
+            None => model_upscaler_or_error(request.model.path.as_deref())?,
+        };
         let upscale = Upscale::new(target, file);
         upscale.output_size(request.params.width, request.params.height)?;
         upscale
@@ -651,6 +656,22 @@ fn decoder(
         );
     }
     Ok(decoder)
+}
+
+/// The upscaler of `--upscale` without `--upscaler`: the model folder's own (its
+/// `upscaler/`), or an error that says what to pass.
+fn model_upscaler_or_error(model: Option<&Path>) -> Result<PathBuf, Failure> {
+    let folder = t2v_bridge::upscale::UPSCALER_FOLDER;
+    model
+        .filter(|m| m.is_dir())
+        .and_then(t2v_bridge::upscale::model_upscaler)
+        .ok_or_else(|| {
+            bad_input(format!(
+                "--upscale needs a network: pass --upscaler FILE (a Real-ESRGAN .pth or \
+                 .safetensors file such as realesr-animevideov3.pth), or use a model folder \
+                 that has one in its {folder}/ folder (the demo model does)"
+            ))
+        })
 }
 
 /// The built-in demo model's settings (after the notes about it), as `t2v generate` uses them

@@ -9,7 +9,9 @@
 //! `t2v-train-demo-decoders` runs both (docs/demo-model.md).
 
 use crate::configs::Preset;
-use crate::train::{adamw, dataset_scenes, parallel_grads, Log, Result, TrainError};
+use crate::train::{
+    adamw, cosine_to_zero, dataset_scenes, parallel_grads, Log, Result, TrainError,
+};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
@@ -220,6 +222,50 @@ pub struct DistilSchedule {
     pub seed: u64,
 }
 
+/// Latent cells of context the decoder sees around each training crop.
+const CONTEXT: usize = 2;
+
+/// A fresh tiny decoder to train, and the variables it is made of (named as the published
+/// files, `decoder.<index>.*`).
+///
+/// Its temporal grows start as copies (each output frame its input frame: `VarBuilder::get`
+/// would start them at zero, which makes the decoder's output the same for every latent and
+/// leaves the grows before the last one without a gradient), its memory blocks as identities,
+/// and its output near mid-grey.
+pub fn new_tiny_decoder(cfg: &TaehvConfig) -> Result<(VarMap, TaehvDecoder)> {
+    let map = VarMap::new();
+    let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+    let decoder = TaehvDecoder::from_var_builder(cfg, vb.pp("decoder"))?;
+    {
+        let data = map.data().lock().expect("var map");
+        for (s, width) in cfg.widths[..3].iter().enumerate() {
+            let var = &data[&format!("decoder.{}.conv.weight", 3 + s * 6 + 4)];
+            let stride = var.dim(0)? / width;
+            let eye = Tensor::eye(*width, DType::F32, &Device::Cpu)?;
+            let copies = Tensor::cat(&vec![eye; stride], 0)?;
+            var.set(&copies.reshape(var.shape())?)?;
+        }
+        // Each memory block starts as the identity (its last convolution at zero, its input
+        // being a ReLU's): with nine random residual blocks the first frames came out around
+        // +-10, and the first steps' huge gradients left the output's ReLUs dead.
+        for s in 0..3 {
+            for j in 0..3 {
+                let var = &data[&format!("decoder.{}.conv.4.weight", 3 + s * 6 + j)];
+                var.set(&var.zeros_like()?)?;
+            }
+        }
+        // Small output weights: the first frames are mid-grey with a little of the latents.
+        let out = &data["decoder.22.weight"];
+        out.set(&(out.as_tensor() * 0.1)?)?;
+        data["decoder.22.bias"].set(&Tensor::full(
+            0.5f32,
+            3 * cfg.patch_size * cfg.patch_size,
+            &Device::Cpu,
+        )?)?;
+    }
+    Ok((map, decoder))
+}
+
 /// Trains a tiny decoder to reproduce `samples`' full decodes from their latents (mean squared
 /// error on random crops). Returns its weights, named as the published files
 /// (`decoder.<index>.*`).
@@ -230,18 +276,7 @@ pub fn distil_tiny_decoder(
     workers: usize,
     log: &Log,
 ) -> Result<VarMap> {
-    let map = VarMap::new();
-    let vb = VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
-    let decoder = TaehvDecoder::from_var_builder(cfg, vb.pp("decoder"))?;
-    // Start from mid-grey: the output clamp passes no gradient below 0.
-    {
-        let data = map.data().lock().expect("var map");
-        data["decoder.22.bias"].set(&Tensor::full(
-            0.5f32,
-            3 * cfg.patch_size * cfg.patch_size,
-            &Device::Cpu,
-        )?)?;
-    }
+    let (map, decoder) = new_tiny_decoder(cfg)?;
     let vars: Vec<Var> = map.all_vars();
     let mut opt = adamw(vars.clone(), schedule.lr)?;
     let mut rng = ChaCha8Rng::seed_from_u64(schedule.seed);
@@ -262,22 +297,31 @@ pub fn distil_tiny_decoder(
             .collect();
         let (loss, grads) = parallel_grads(&crops, workers, &vars, |&(s, y, x)| {
             let sample = &samples[s];
-            let c = schedule.crop;
-            let latents = sample.latents.narrow(3, y, c)?.narrow(4, x, c)?;
-            let target =
-                sample
-                    .frames
-                    .narrow(1, y * space, c * space)?
-                    .narrow(2, x * space, c * space)?;
-            let frames = decoder.decode_unclamped(&latents)?;
+            let (_, _, _, h, w) = sample.latents.dims5()?;
+            // The decoder sees `CONTEXT` more cells on each side where the clip has them, and
+            // is judged on the crop alone: the full decode it learns from saw the whole frame,
+            // so a crop's border would otherwise ask for what the crop cannot know.
+            let (c, m) = (schedule.crop, CONTEXT);
+            let (y0, x0) = (y.saturating_sub(m), x.saturating_sub(m));
+            let (y1, x1) = ((y + c + m).min(h), (x + c + m).min(w));
+            let latents = sample
+                .latents
+                .narrow(3, y0, y1 - y0)?
+                .narrow(4, x0, x1 - x0)?;
+            let frames = decoder
+                .decode_unclamped(&latents)?
+                .narrow(1, (y - y0) * space, c.min(h) * space)?
+                .narrow(2, (x - x0) * space, c.min(w) * space)?;
+            let target = sample
+                .frames
+                .narrow(1, y * space, c.min(h) * space)?
+                .narrow(2, x * space, c.min(w) * space)?;
             Ok((frames - target)?.sqr()?.mean_all()?)
         })?;
-        let lr = schedule.lr
-            * 0.5
-            * (1.0 + (std::f64::consts::PI * step as f64 / schedule.steps as f64).cos());
-        opt.set_learning_rate(lr);
+        let warmup = schedule.steps / 20;
+        opt.set_learning_rate(cosine_to_zero(step, schedule.steps, warmup, schedule.lr));
         opt.step(&grads)?;
-        if step % 100 == 0 || step + 1 == schedule.steps {
+        if step % 25 == 0 || step + 1 == schedule.steps {
             log.line(&format!(
                 "tiny decoder: step {step}/{} loss {:.5} ({:.2} s/step)",
                 schedule.steps,
@@ -318,6 +362,32 @@ pub fn tiny_decoder_psnr(decoder: &TaehvDecoder, samples: &[Sample]) -> Result<f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fresh_tiny_decoder_answers_its_latents() {
+        // Regression: the temporal grows started at zero, so every latent decoded to the same
+        // grey and the distillation never left it.
+        let cfg = tiny_config(4, [8, 4, 4, 4]);
+        let (_, decoder) = new_tiny_decoder(&cfg).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut latents = || {
+            let v: Vec<f32> = (0..4 * 2 * 2 * 3)
+                .map(|_| rng.random_range(-2.0..2.0))
+                .collect();
+            Tensor::from_vec(v, (1, 4, 2, 2, 3), &Device::Cpu).unwrap()
+        };
+        let a = decoder.decode_unclamped(&latents()).unwrap();
+        let b = decoder.decode_unclamped(&latents()).unwrap();
+        assert_eq!(a.dims(), &[5, 32, 48, 3]);
+        let diff = (&a - b).unwrap().abs().unwrap().mean_all().unwrap();
+        let diff = diff.to_scalar::<f32>().unwrap();
+        assert!(diff > 1e-3, "{diff}");
+        // ... and near mid-grey: random residual blocks started it around +-10, and the first
+        // steps killed its output ReLUs.
+        let off = (a - 0.5).unwrap().abs().unwrap().max_all().unwrap();
+        let off = off.to_scalar::<f32>().unwrap();
+        assert!(off < 0.5, "{off}");
+    }
 
     #[test]
     fn least_squares_recovers_a_known_projection() {

@@ -14,6 +14,7 @@
 //! - [`judge`] and [`eval`]: judging generated clips from their pixels;
 //! - [`workers`]: the trainer's worker threads;
 //! - [`fast_decode`]: the demo model's preview projection and tiny decoder, made from its VAE.
+//! - [`upscaler`]: the demo model's 2x upscaler (a tiny SRVGGNetCompact), trained on the world.
 
 pub mod collapsed_text;
 pub mod configs;
@@ -26,6 +27,7 @@ pub mod kernels;
 pub mod latent_basis;
 pub mod text_pretraining;
 pub mod train;
+pub mod upscaler;
 pub mod vocab;
 pub mod workers;
 pub mod world;

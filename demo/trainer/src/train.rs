@@ -177,6 +177,13 @@ pub fn learning_rate(step: usize, steps: usize, warmup: usize, peak: f64) -> f64
     peak * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()))
 }
 
+/// Linear warm-up over `warmup` steps, then cosine decay to zero (the demo decoders' and
+/// upscaler's schedule).
+pub fn cosine_to_zero(step: usize, steps: usize, warmup: usize, peak: f64) -> f64 {
+    let warm = ((step + 1) as f64 / warmup.max(1) as f64).min(1.0);
+    peak * warm * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / steps.max(1) as f64).cos())
+}
+
 fn normal_tensor(rng: &mut ChaCha8Rng, shape: &[usize]) -> Result<Tensor> {
     let n: usize = shape.iter().product();
     let data: Vec<f32> = (0..n).map(|_| StandardNormal.sample(rng)).collect();

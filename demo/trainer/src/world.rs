@@ -603,7 +603,22 @@ impl Scene {
         frames: usize,
         window: (usize, usize, usize, usize),
     ) -> Vec<f32> {
+        self.render_scaled(clip_frames, first, frames, window, 1)
+    }
+
+    /// [`Scene::render`] at `zoom` times the resolution: the window `(x0, y0, width, height)` is
+    /// in pixels of the zoomed picture (the demo size times `zoom`), for the upscaler's
+    /// high-resolution targets.
+    pub fn render_scaled(
+        &self,
+        clip_frames: usize,
+        first: usize,
+        frames: usize,
+        window: (usize, usize, usize, usize),
+        zoom: usize,
+    ) -> Vec<f32> {
         let (x0, y0, width, height) = window;
+        let zoom = zoom as f32;
         let plane = frames * height * width;
         let mut out = vec![0f32; 3 * plane];
         let bg = self.background.rgb();
@@ -621,8 +636,8 @@ impl Scene {
                     let mut rgb = [0f32; 3];
                     for sy in SUB {
                         for sx in SUB {
-                            let px = (x0 + x) as f32 + 0.5 + sx;
-                            let py = (y0 + y) as f32 + 0.5 + sy;
+                            let px = ((x0 + x) as f32 + 0.5 + sx) / zoom;
+                            let py = ((y0 + y) as f32 + 0.5 + sy) / zoom;
                             let mut colour = bg;
                             for (o, &((cx, cy), scale)) in self.objects.iter().zip(&states) {
                                 let s = o.size * scale;
