@@ -48,7 +48,7 @@ struct Args {
     #[arg(long)]
     workers: Option<usize>,
     /// The upscaler's training steps.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = 3000)]
     upscaler_steps: usize,
     /// The upscaler's channels and inner convolutions (realesr-animevideov3: 64 and 16).
     #[arg(long, default_value = "16,4")]
