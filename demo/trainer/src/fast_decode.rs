@@ -10,7 +10,7 @@
 
 use crate::configs::Preset;
 use crate::train::{
-    adamw, cosine_to_zero, dataset_scenes, parallel_grads, Log, Result, TrainError,
+    adamw, cosine_to_zero, dataset_scenes, parallel_grads, ContextCrop, Log, Result, TrainError,
 };
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, VarBuilder, VarMap};
@@ -301,21 +301,19 @@ pub fn distil_tiny_decoder(
             // The decoder sees `CONTEXT` more cells on each side where the clip has them, and
             // is judged on the crop alone: the full decode it learns from saw the whole frame,
             // so a crop's border would otherwise ask for what the crop cannot know.
-            let (c, m) = (schedule.crop, CONTEXT);
-            let (y0, x0) = (y.saturating_sub(m), x.saturating_sub(m));
-            let (y1, x1) = ((y + c + m).min(h), (x + c + m).min(w));
+            let at = ContextCrop::new((y, x), schedule.crop, CONTEXT, (h, w));
             let latents = sample
                 .latents
-                .narrow(3, y0, y1 - y0)?
-                .narrow(4, x0, x1 - x0)?;
+                .narrow(3, at.y0, at.height)?
+                .narrow(4, at.x0, at.width)?;
             let frames = decoder
                 .decode_unclamped(&latents)?
-                .narrow(1, (y - y0) * space, c.min(h) * space)?
-                .narrow(2, (x - x0) * space, c.min(w) * space)?;
+                .narrow(1, at.dy * space, at.crop_h * space)?
+                .narrow(2, at.dx * space, at.crop_w * space)?;
             let target = sample
                 .frames
-                .narrow(1, y * space, c.min(h) * space)?
-                .narrow(2, x * space, c.min(w) * space)?;
+                .narrow(1, y * space, at.crop_h * space)?
+                .narrow(2, x * space, at.crop_w * space)?;
             Ok((frames - target)?.sqr()?.mean_all()?)
         })?;
         let warmup = schedule.steps / 20;
@@ -333,18 +331,10 @@ pub fn distil_tiny_decoder(
     Ok(map)
 }
 
-/// The tiny decoder's weights as f32 tensors by name.
-pub fn tiny_decoder_tensors(map: &VarMap) -> std::collections::BTreeMap<String, Tensor> {
-    crate::train::named_vars(map)
-        .into_iter()
-        .map(|(name, var)| (name, var.as_tensor().detach()))
-        .collect()
-}
-
 /// Builds the decoder from trained weights for evaluation (no gradients kept).
 pub fn tiny_decoder_from(map: &VarMap, cfg: &TaehvConfig) -> Result<TaehvDecoder> {
     let tensors: std::collections::HashMap<String, Tensor> =
-        tiny_decoder_tensors(map).into_iter().collect();
+        crate::train::weights_by_name(map).into_iter().collect();
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);
     Ok(TaehvDecoder::from_var_builder(cfg, vb.pp("decoder"))?)
 }

@@ -311,6 +311,51 @@ pub(crate) fn named_vars(map: &VarMap) -> Vec<(String, Var)> {
     vars
 }
 
+/// A map's trained weights by name, detached from the graph: what a weight file holds.
+pub fn weights_by_name(map: &VarMap) -> BTreeMap<String, Tensor> {
+    named_vars(map)
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().detach()))
+        .collect()
+}
+
+/// Where a training crop of `size` x `size` cells at `(y, x)` sits in a `(h, w)` grid when it
+/// is run with up to `margin` cells of context on each side (clipped at the grid's edges) and
+/// judged on the crop alone.
+pub(crate) struct ContextCrop {
+    /// The context window's first row and column, and its height and width.
+    pub y0: usize,
+    pub x0: usize,
+    pub height: usize,
+    pub width: usize,
+    /// The crop's offset inside the window, and its height and width.
+    pub dy: usize,
+    pub dx: usize,
+    pub crop_h: usize,
+    pub crop_w: usize,
+}
+
+impl ContextCrop {
+    pub(crate) fn new(
+        (y, x): (usize, usize),
+        size: usize,
+        margin: usize,
+        (h, w): (usize, usize),
+    ) -> Self {
+        let (y0, x0) = (y.saturating_sub(margin), x.saturating_sub(margin));
+        ContextCrop {
+            y0,
+            x0,
+            height: (y + size + margin).min(h) - y0,
+            width: (x + size + margin).min(w) - x0,
+            dy: y - y0,
+            dx: x - x0,
+            crop_h: size.min(h),
+            crop_w: size.min(w),
+        }
+    }
+}
+
 pub fn save_tensors(tensors: &BTreeMap<String, Tensor>, path: &Path) -> Result<()> {
     candle_core::safetensors::save(
         &tensors
@@ -1372,6 +1417,25 @@ fn text_encoder_and_transformer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_context_crop_keeps_its_margin_inside_the_grid_and_knows_where_the_crop_is() {
+        // Interior: the full margin on both sides.
+        let c = ContextCrop::new((5, 6), 4, 2, (20, 30));
+        assert_eq!((c.y0, c.x0, c.height, c.width), (3, 4, 8, 8));
+        assert_eq!((c.dy, c.dx, c.crop_h, c.crop_w), (2, 2, 4, 4));
+        // At the top-left corner: no context before the crop.
+        let c = ContextCrop::new((0, 1), 4, 2, (20, 30));
+        assert_eq!((c.y0, c.x0, c.height, c.width), (0, 0, 6, 7));
+        assert_eq!((c.dy, c.dx), (0, 1));
+        // At the bottom-right edge: no context after it.
+        let c = ContextCrop::new((16, 26), 4, 2, (20, 30));
+        assert_eq!((c.y0, c.x0, c.height, c.width), (14, 24, 6, 6));
+        assert_eq!((c.dy, c.dx), (2, 2));
+        // A crop larger than the grid is the whole grid.
+        let c = ContextCrop::new((0, 0), 8, 2, (5, 6));
+        assert_eq!((c.height, c.width, c.crop_h, c.crop_w), (5, 6, 5, 6));
+    }
 
     #[test]
     fn clips_with_a_bounce_are_in_the_pool_as_often_as_asked() {

@@ -15,7 +15,7 @@
 
 use crate::configs::Preset;
 use crate::train::{
-    adamw, cosine_to_zero, dataset_scenes, parallel_grads, Log, Result, TrainError,
+    adamw, cosine_to_zero, dataset_scenes, parallel_grads, ContextCrop, Log, Result, TrainError,
 };
 use crate::world::Scene;
 use candle_core::{DType, Device, Tensor, Var};
@@ -226,23 +226,21 @@ pub fn train_upscaler(
         let (loss, grads) = parallel_grads(&crops, workers, &vars, |&(p, y, x)| {
             let pair = &pairs[p];
             let (_, h, w) = pair.low.dims3()?;
-            let c = schedule.crop;
-            let (y0, x0) = (y.saturating_sub(m), x.saturating_sub(m));
-            let (y1, x1) = ((y + c + m).min(h), (x + c + m).min(w));
+            let at = ContextCrop::new((y, x), schedule.crop, m, (h, w));
             let low = pair
                 .low
-                .narrow(1, y0, y1 - y0)?
-                .narrow(2, x0, x1 - x0)?
+                .narrow(1, at.y0, at.height)?
+                .narrow(2, at.x0, at.width)?
                 .unsqueeze(0)?;
             let out = upscaler
                 .network()
                 .forward(&low)?
-                .narrow(2, (y - y0) * FACTOR, c.min(h) * FACTOR)?
-                .narrow(3, (x - x0) * FACTOR, c.min(w) * FACTOR)?;
+                .narrow(2, at.dy * FACTOR, at.crop_h * FACTOR)?
+                .narrow(3, at.dx * FACTOR, at.crop_w * FACTOR)?;
             let target = pair
                 .high
-                .narrow(1, y * FACTOR, c.min(h) * FACTOR)?
-                .narrow(2, x * FACTOR, c.min(w) * FACTOR)?
+                .narrow(1, y * FACTOR, at.crop_h * FACTOR)?
+                .narrow(2, x * FACTOR, at.crop_w * FACTOR)?
                 .unsqueeze(0)?;
             Ok((out - target)?.sqr()?.mean_all()?)
         })?;
@@ -258,14 +256,6 @@ pub fn train_upscaler(
         }
     }
     Ok(map)
-}
-
-/// The trained weights by name, as the shipped file holds them.
-pub fn upscaler_tensors(map: &VarMap) -> std::collections::BTreeMap<String, Tensor> {
-    crate::train::named_vars(map)
-        .into_iter()
-        .map(|(name, var)| (name, var.as_tensor().detach()))
-        .collect()
 }
 
 /// Mean PSNR over `pairs` of `upscaler` (as the product runs it: whole frames, clamped) and of
@@ -341,7 +331,7 @@ mod tests {
         // The saved tensors are what the product's loader detects as this network.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x2.safetensors");
-        crate::train::save_tensors(&upscaler_tensors(&map), &path).unwrap();
+        crate::train::save_tensors(&crate::train::weights_by_name(&map), &path).unwrap();
         let loaded = Upscaler::load(&path, &Device::Cpu).unwrap();
         assert_eq!(loaded.architecture(), &Architecture::Compact(cfg));
     }

@@ -121,7 +121,7 @@ fn run(args: &Args) -> Result<()> {
             std::fs::create_dir_all(dir)
                 .map_err(|e| TrainError::Other(format!("{}: {e}", dir.display())))?;
         }
-        save_tensors(&fd::tiny_decoder_tensors(&map), &path)?;
+        save_tensors(&t2v_demo_trainer::train::weights_by_name(&map), &path)?;
         log.line(&format!(
             "tiny decoder: PSNR against the full decode {psnr:.2} dB on {} held-out clips -> {}",
             eval.len(),
@@ -163,7 +163,7 @@ fn make_upscaler(args: &Args, preset: &Preset, workers: usize, log: &Log) -> Res
         std::fs::create_dir_all(dir)
             .map_err(|e| TrainError::Other(format!("{}: {e}", dir.display())))?;
     }
-    save_tensors(&up::upscaler_tensors(&map), &path)?;
+    save_tensors(&t2v_demo_trainer::train::weights_by_name(&map), &path)?;
     // Measured through the product's loader, on frames of scenes it did not train on.
     let upscaler = t2v_models::upscale::Upscaler::load(&path, &candle_core::Device::Cpu)?;
     let (net, bicubic) = up::upscaler_psnr(&upscaler, &held_out)?;
