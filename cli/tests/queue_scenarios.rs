@@ -73,15 +73,6 @@ struct Worker {
 
 impl Worker {
     fn start(server: &LocalServer, cache: &Path, extra_env: &[(&str, &str)]) -> Worker {
-        Self::start_with(server, cache, extra_env, &[])
-    }
-
-    fn start_with(
-        server: &LocalServer,
-        cache: &Path,
-        extra_env: &[(&str, &str)],
-        args: &[&str],
-    ) -> Worker {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = cache
@@ -98,7 +89,6 @@ impl Worker {
             "--cache-dir",
         ])
         .arg(cache)
-        .args(args)
         .env("T2V_QUEUE_ACK_WAIT_SECS", ACK_WAIT_S)
         .env("T2V_QUEUE_INTEREST_SECS", INTEREST_S)
         .env("T2V_QUEUE_MAX_DELIVER", MAX_DELIVER)
@@ -173,21 +163,53 @@ fn local_frames(p: &GenerationParams) -> Vec<t2v_bridge::Frame> {
         .clone()
 }
 
-fn dirs() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    (dir, cache)
+/// A scenario's pool: its own server, `t2v worker` processes sharing one clip cache, and a
+/// client that has seen them register. Dropped in field order: the workers first.
+struct Pool {
+    workers: Vec<Worker>,
+    client: QueueClient,
+    server: LocalServer,
+    cache: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Pool {
+    /// `None` where no `nats-server` is installed (outside CI).
+    fn start(workers: usize, extra_env: &[(&str, &str)]) -> Option<Pool> {
+        let server = LocalServer::for_test()?;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let workers = (0..workers)
+            .map(|_| Worker::start(&server, &cache, extra_env))
+            .collect();
+        let client = client(&server);
+        wait_for_workers(&client);
+        Some(Pool {
+            workers,
+            client,
+            server,
+            cache,
+            dir,
+        })
+    }
+
+    /// Another worker on the same server and cache.
+    fn add_worker(&mut self) {
+        self.workers
+            .push(Worker::start(&self.server, &self.cache, &[]));
+    }
+
+    fn logs(&self) -> String {
+        self.workers.iter().map(Worker::log).collect()
+    }
 }
 
 #[test]
 fn two_clients_share_one_generation_and_see_frames_before_it_ends() {
-    let Some(server) = LocalServer::for_test() else {
+    let Some(pool) = Pool::start(1, &[]) else {
         return;
     };
-    let (_dir, cache) = dirs();
-    let _worker = Worker::start(&server, &cache, &[]);
-    let (a, b) = (client(&server), client(&server));
-    wait_for_workers(&a);
+    let (a, b) = (&pool.client, client(&pool.server));
     let p = params(
         "a red circle moves to the right on a black background",
         17,
@@ -217,12 +239,12 @@ fn two_clients_share_one_generation_and_see_frames_before_it_ends() {
     let record = a.record(&job_a.key()).unwrap().unwrap();
     assert_eq!((record.state, record.attempt), (JobState::Done, 1));
     assert_eq!(
-        _worker.log().matches(" attempt ").count(),
+        pool.logs().matches(" attempt ").count(),
         1,
         "one generation"
     );
     // Committed to the shared clip cache, and equal to what the clients got.
-    let cached = ClipCache::open(&cache, u64::MAX).unwrap();
+    let cached = ClipCache::open(&pool.cache, u64::MAX).unwrap();
     match cached.load(&job_a.key()) {
         t2v_bridge::Lookup::Hit(hit) => assert_eq!(hit.frames, clip_a.frames),
         _ => panic!("the clip is not in the shared cache"),
@@ -231,21 +253,18 @@ fn two_clients_share_one_generation_and_see_frames_before_it_ends() {
 
 #[test]
 fn a_worker_killed_mid_denoise_is_replaced_and_the_clip_equals_a_local_run() {
-    let Some(server) = LocalServer::for_test() else {
+    let Some(mut pool) = Pool::start(1, &[]) else {
         return;
     };
-    let (_dir, cache) = dirs();
-    let mut first = Worker::start(&server, &cache, &[]);
-    let c = client(&server);
-    wait_for_workers(&c);
+    let c = &pool.client;
     let p = params("a blue square moves up on a white background", 5, 40, 7);
     let job = c.submit(&remote(p.clone())).unwrap();
     wait_until("denoising started", Duration::from_secs(60), || {
         job.progress().steps_done >= 2
     });
     assert_eq!(job.attempt(), 1);
-    first.kill(); // SIGKILL: no goodbye, no ack.
-    let _second = Worker::start(&server, &cache, &[]);
+    pool.workers[0].kill(); // SIGKILL: no goodbye, no ack.
+    pool.add_worker();
     let clip = wait_clip(&job);
     assert_eq!(
         job.attempt(),
@@ -261,34 +280,29 @@ fn a_worker_killed_mid_denoise_is_replaced_and_the_clip_equals_a_local_run() {
 
 #[test]
 fn a_job_survives_a_server_restart() {
-    let Some(mut server) = LocalServer::for_test() else {
+    let Some(mut pool) = Pool::start(1, &[]) else {
         return;
     };
-    let (_dir, cache) = dirs();
-    let _worker = Worker::start(&server, &cache, &[]);
-    let c = client(&server);
-    wait_for_workers(&c);
     let p = params("a green star grows on a black background", 5, 30, 3);
-    let job = c.submit(&remote(p.clone())).unwrap();
+    let job = pool.client.submit(&remote(p.clone())).unwrap();
     wait_until("denoising started", Duration::from_secs(60), || {
         job.progress().steps_done >= 2
     });
-    server.restart().expect("the server restarts on its port");
+    pool.server
+        .restart()
+        .expect("the server restarts on its port");
     let clip = wait_clip(&job);
     assert_eq!(clip.frames.len(), 5);
-    let record = c.record(&job.key()).unwrap().unwrap();
+    let record = pool.client.record(&job.key()).unwrap().unwrap();
     assert_eq!(record.state, JobState::Done);
 }
 
 #[test]
 fn a_job_goes_on_while_one_client_holds_it_and_stops_when_none_does() {
-    let Some(server) = LocalServer::for_test() else {
+    let Some(pool) = Pool::start(1, &[]) else {
         return;
     };
-    let (_dir, cache) = dirs();
-    let _worker = Worker::start(&server, &cache, &[]);
-    let (a, b) = (client(&server), client(&server));
-    wait_for_workers(&a);
+    let (a, b) = (&pool.client, client(&pool.server));
     let p = params("a purple triangle bounces on a white background", 5, 200, 5);
     let job_a = a.submit(&remote(p.clone())).unwrap();
     let job_b = b.submit(&remote(p.clone())).unwrap();
@@ -307,7 +321,7 @@ fn a_job_goes_on_while_one_client_holds_it_and_stops_when_none_does() {
     let key = job_b.key();
     job_b.cancel();
     let cancelled_at = Instant::now();
-    let observer = client(&server);
+    let observer = client(&pool.server);
     wait_until("the job is cancelled", Duration::from_secs(10), || {
         observer
             .record(&key)
@@ -318,27 +332,30 @@ fn a_job_goes_on_while_one_client_holds_it_and_stops_when_none_does() {
         cancelled_at.elapsed() < Duration::from_secs(3),
         "an explicit cancel by the last client stops the job at once, not after the interest TTL"
     );
-    let cached = ClipCache::open(&cache, u64::MAX).unwrap();
+    let cached = ClipCache::open(&pool.cache, u64::MAX).unwrap();
     assert!(!cached.contains(&key), "a cancelled job caches nothing");
 }
 
 #[test]
 fn a_killed_client_s_interest_lapses_and_its_job_stops() {
-    let Some(server) = LocalServer::for_test() else {
+    let Some(pool) = Pool::start(1, &[]) else {
         return;
     };
-    let (dir, cache) = dirs();
-    let _worker = Worker::start(&server, &cache, &[]);
-    let observer = client(&server);
-    wait_for_workers(&observer);
+    let observer = &pool.client;
     let mut t2v = Command::new(env!("CARGO_BIN_EXE_t2v"))
-        .args(["generate", "--queue", &server.url(), "--no-cache", "-q"])
+        .args([
+            "generate",
+            "--queue",
+            &pool.server.url(),
+            "--no-cache",
+            "-q",
+        ])
         .args([
             "--prompt",
             "a yellow circle moves down on a black background",
         ])
         .args(["--frames", "5", "--steps", "500", "--output"])
-        .arg(dir.path().join("out/f.%04d.png"))
+        .arg(pool.dir.path().join("out/f.%04d.png"))
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -371,13 +388,10 @@ fn a_killed_client_s_interest_lapses_and_its_job_stops() {
 
 #[test]
 fn bad_messages_unknown_models_and_bad_credentials_reach_the_submitter_and_the_worker_serves_on() {
-    let Some(server) = LocalServer::for_test() else {
+    let Some(pool) = Pool::start(1, &[]) else {
         return;
     };
-    let (_dir, cache) = dirs();
-    let worker = Worker::start(&server, &cache, &[]);
-    let c = client(&server);
-    wait_for_workers(&c);
+    let c = &pool.client;
 
     // A model no worker serves: refused before anything is queued, naming what is served.
     let mut unknown = remote(params("a red circle", 5, 2, 0));
@@ -476,24 +490,18 @@ fn bad_messages_unknown_models_and_bad_credentials_reach_the_submitter_and_the_w
     let job = c.submit(&remote(params("a red circle", 5, 2, 1))).unwrap();
     assert_eq!(wait_clip(&job).frames.len(), 5);
     assert!(
-        worker.log().contains("rejected a job message"),
+        pool.logs().contains("rejected a job message"),
         "{}",
-        worker.log()
+        pool.logs()
     );
 }
 
 #[test]
 fn a_job_that_kills_every_worker_fails_with_a_message_after_max_deliver() {
-    let Some(server) = LocalServer::for_test() else {
+    let Some(pool) = Pool::start(3, &[("T2V_WORKER_TEST_ABORT_ON_PROMPT", "poison")]) else {
         return;
     };
-    let (_dir, cache) = dirs();
-    let hook = [("T2V_WORKER_TEST_ABORT_ON_PROMPT", "poison")];
-    let _workers: Vec<Worker> = (0..3)
-        .map(|_| Worker::start(&server, &cache, &hook))
-        .collect();
-    let c = client(&server);
-    wait_for_workers(&c);
+    let c = &pool.client;
     let job = c.submit(&remote(params("poison", 5, 20, 0))).unwrap();
     let e = job
         .wait_timeout(Duration::from_secs(60))
@@ -507,15 +515,10 @@ fn a_job_that_kills_every_worker_fails_with_a_message_after_max_deliver() {
 
 #[test]
 fn twenty_jobs_over_three_workers_are_each_done_once() {
-    let Some(server) = LocalServer::for_test() else {
+    let Some(pool) = Pool::start(3, &[]) else {
         return;
     };
-    let (_dir, cache) = dirs();
-    let workers: Vec<Worker> = (0..3)
-        .map(|_| Worker::start(&server, &cache, &[]))
-        .collect();
-    let c = client(&server);
-    wait_for_workers(&c);
+    let c = &pool.client;
     let jobs: Vec<RemoteJob> = (0..20)
         .map(|seed| {
             c.submit(&remote(params("a white square", 1, 1, seed)))
@@ -533,7 +536,7 @@ fn twenty_jobs_over_three_workers_are_each_done_once() {
         .filter(|(k, r)| keys.contains(k) && r.state == JobState::Done && r.attempt == 1)
         .collect();
     assert_eq!(done.len(), 20, "every job done, each on its first delivery");
-    let logs: String = workers.iter().map(Worker::log).collect();
+    let logs = pool.logs();
     for key in &keys {
         assert_eq!(
             logs.matches(&format!("job {} attempt", &key[..12])).count(),

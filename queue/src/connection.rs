@@ -223,26 +223,19 @@ async fn connect(config: &QueueConfig, name: &str) -> Result<Parts> {
 }
 
 async fn key_value(js: &jetstream::Context, bucket: &str, max_age: Duration) -> Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(bucket).await {
-        return Ok(store);
-    }
-    let created = js
-        .create_key_value(kv::Config {
-            bucket: bucket.into(),
-            history: 1,
-            max_age,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await;
-    match created {
-        Ok(store) => Ok(store),
-        // Another process created it in between.
-        Err(e) => js
-            .get_key_value(bucket)
-            .await
-            .map_err(|_| server_error("a KV bucket")(&e)),
-    }
+    let config = kv::Config {
+        bucket: bucket.into(),
+        history: 1,
+        max_age,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    open_or_create(
+        || js.get_key_value(bucket),
+        js.create_key_value(config),
+        "a KV bucket",
+    )
+    .await
 }
 
 async fn objects(
@@ -250,23 +243,38 @@ async fn objects(
     bucket: &str,
     max_age: Duration,
 ) -> Result<object_store::ObjectStore> {
-    if let Ok(store) = js.get_object_store(bucket).await {
+    let config = object_store::Config {
+        bucket: bucket.into(),
+        max_age,
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    open_or_create(
+        || js.get_object_store(bucket),
+        js.create_object_store(config),
+        "an object store",
+    )
+    .await
+}
+
+/// The store `open` finds, else the one `create` makes; when creating fails because another
+/// process created it in between, the one that process made.
+async fn open_or_create<T, E1, E2, Open, Opening>(
+    open: Open,
+    create: impl std::future::Future<Output = std::result::Result<T, E2>>,
+    what: &str,
+) -> Result<T>
+where
+    Open: Fn() -> Opening,
+    Opening: std::future::Future<Output = std::result::Result<T, E1>>,
+    E2: std::fmt::Display,
+{
+    if let Ok(store) = open().await {
         return Ok(store);
     }
-    let created = js
-        .create_object_store(object_store::Config {
-            bucket: bucket.into(),
-            max_age,
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await;
-    match created {
+    match create.await {
         Ok(store) => Ok(store),
-        Err(e) => js
-            .get_object_store(bucket)
-            .await
-            .map_err(|_| server_error("an object store")(&e)),
+        Err(e) => open().await.map_err(|_| server_error(what)(&e)),
     }
 }
 
