@@ -134,6 +134,22 @@ pub fn spec_fingerprint(spec: &crate::ModelSpec) -> Result<String> {
     model_fingerprint(&files)
 }
 
+/// The content hash (hex) of the tiny decoder the model `spec` names or holds
+/// ([`crate::fast_decode::find_tiny_decoder`]); `None` when it has none. A queue worker
+/// publishes it, so clients know whether the pool can decode fast and compute those keys.
+pub fn spec_tiny_decoder(spec: &crate::ModelSpec) -> Result<Option<String>> {
+    let files = ModelFiles::resolve(spec.path.as_deref(), &spec.overrides.to_models())?;
+    crate::fast_decode::find_tiny_decoder(&files, spec.overrides.fast_decoder.as_deref())?
+        .map(|tiny| Ok(hex(&remembered_hash(&tiny)?)))
+        .transpose()
+}
+
+/// The identity a fast-decoded clip's key is made with: the model's (`model`) and its tiny
+/// decoder's content hash (`tiny_decoder`), so that another tiny decoder makes another clip.
+pub fn with_tiny_decoder(model: &str, tiny_decoder: &str) -> String {
+    format!("{model}\0fast decoder {tiny_decoder}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use crate::frame::Frame;
 use crate::job::{Clip, Job, JobHandle, ProgressObserver};
 use crate::memory::{self, PlanReport};
 use crate::metadata::{ClipMetadata, ModelInfo, Timings};
-use crate::model_identity::{remembered_hash, with_loras};
+use crate::model_identity::{remembered_hash, with_loras, with_tiny_decoder};
 use crate::model_slot::{LoadCounters, ModelSlot, ResidentComponents};
 use crate::preview::{Preview, PreviewClock, PreviewSource};
 use crate::progress::JobStage;
@@ -264,10 +264,7 @@ impl Service {
             Decoder::Fast => {
                 let tiny = find_tiny_decoder(&files, o.fast_decoder.as_deref())?
                     .ok_or_else(|| no_tiny_decoder(&files))?;
-                format!(
-                    "{fingerprint}\0fast decoder {}",
-                    hex(&remembered_hash(&tiny)?)
-                )
+                with_tiny_decoder(&fingerprint, &hex(&remembered_hash(&tiny)?))
             }
         };
         Ok((files, fingerprint, key_fingerprint))

@@ -255,6 +255,49 @@ fn bad_input_exits_2_with_a_message_that_says_what_to_change() {
     }
 }
 
+/// What a worker cannot take (files on this machine, this machine's device settings) is refused
+/// with `--queue` before any connection, instead of being dropped silently.
+#[test]
+fn generate_on_a_queue_refuses_what_a_worker_cannot_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("some.safetensors");
+    std::fs::write(&file, b"x").unwrap();
+    let file = file.display().to_string();
+    let cases: [(&[&str], &str); 9] = [
+        (&["--model", &file], "name the model by --model-id"),
+        (&["--init-latents", &file], "--init-latents cannot be sent"),
+        (&["--lora", &file], "--lora cannot be sent"),
+        (&["--upscale", "2x"], "--upscale cannot be sent"),
+        (&["--fast-decoder", &file], "--fast-decoder cannot be sent"),
+        (
+            &["--preview", "p.gif", "--preview-every", "2"],
+            "--preview-every cannot be used",
+        ),
+        (&["--vram", "8"], "--vram cannot be used with --queue"),
+        (&["--device", "cpu"], "--device cannot be used with --queue"),
+        (
+            &["--low-memory"],
+            "--low-memory cannot be used with --queue",
+        ),
+    ];
+    for (flags, needle) in cases {
+        let mut c = t2v(dir.path());
+        // Port 9 (discard): nothing listens, so reaching the connection would fail otherwise.
+        c.args([
+            "generate",
+            "--queue",
+            "nats://127.0.0.1:9",
+            "--prompt",
+            "a red ball",
+        ])
+        .args(flags)
+        .current_dir(dir.path());
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{flags:?}: {}", stderr(&o));
+    }
+}
+
 #[test]
 fn bench_refuses_an_unknown_stage_and_runs_the_ones_asked_for() {
     let dir = tempfile::tempdir().unwrap();

@@ -9,9 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use t2v_bridge::{ClipCache, GenerationParams, ModelSpec, Precision, Request, Sampler, Service};
+use t2v_bridge::{
+    ClipCache, Decoder, GenerationParams, ModelSpec, Precision, Request, Sampler, Service,
+};
 use t2v_queue::local_server::LocalServer;
-use t2v_queue::{JobState, QueueClient, QueueConfig, RemoteJob, RemoteRequest, Timings};
+use t2v_queue::{
+    DecoderChoice, JobState, QueueClient, QueueConfig, RemoteJob, RemoteRequest, Timings,
+};
 
 /// Short timers so failures are seen within seconds.
 const ACK_WAIT_S: &str = "2";
@@ -62,6 +66,7 @@ fn remote(params: GenerationParams) -> RemoteRequest {
         params,
         precision: Precision::Auto,
         image: None,
+        decoder: Default::default(),
     }
 }
 
@@ -72,7 +77,12 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(server: &LocalServer, cache: &Path, extra_env: &[(&str, &str)]) -> Worker {
+    fn start(
+        server: &LocalServer,
+        cache: &Path,
+        extra_env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Worker {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let log = cache
@@ -89,6 +99,7 @@ impl Worker {
             "--cache-dir",
         ])
         .arg(cache)
+        .args(args)
         .env("T2V_QUEUE_ACK_WAIT_SECS", ACK_WAIT_S)
         .env("T2V_QUEUE_INTEREST_SECS", INTEREST_S)
         .env("T2V_QUEUE_MAX_DELIVER", MAX_DELIVER)
@@ -144,8 +155,8 @@ fn wait_clip(job: &RemoteJob) -> Arc<t2v_bridge::Clip> {
         .expect("the job succeeds")
 }
 
-/// The same clip made by a local service, with no queue and no cache.
-fn local_frames(p: &GenerationParams) -> Vec<t2v_bridge::Frame> {
+/// A local service with no queue and no cache, and its request for `p` on the demo model.
+fn local(p: &GenerationParams, decoder: Decoder) -> (Service, Request) {
     let service = Service::new(t2v_bridge::ServiceConfig {
         device: t2v_bridge::DeviceChoice::Cpu,
         use_disk_cache: false,
@@ -154,6 +165,13 @@ fn local_frames(p: &GenerationParams) -> Vec<t2v_bridge::Frame> {
     .unwrap();
     let mut request = Request::new(ModelSpec::folder(t2v_demo::model_dir()), p.clone());
     request.precision = Precision::F32;
+    request.decoder = decoder;
+    (service, request)
+}
+
+/// The same clip made by a local service.
+fn local_frames(p: &GenerationParams) -> Vec<t2v_bridge::Frame> {
+    let (service, request) = local(p, Decoder::Full);
     service
         .submit(request)
         .unwrap()
@@ -180,7 +198,7 @@ impl Pool {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
         let workers = (0..workers)
-            .map(|_| Worker::start(&server, &cache, extra_env))
+            .map(|_| Worker::start(&server, &cache, extra_env, &[]))
             .collect();
         let client = client(&server);
         wait_for_workers(&client);
@@ -193,10 +211,10 @@ impl Pool {
         })
     }
 
-    /// Another worker on the same server and cache.
-    fn add_worker(&mut self) {
+    /// Another worker on the same server and cache, with `t2v worker` flags `args`.
+    fn add_worker(&mut self, args: &[&str]) {
         self.workers
-            .push(Worker::start(&self.server, &self.cache, &[]));
+            .push(Worker::start(&self.server, &self.cache, &[], args));
     }
 
     fn logs(&self) -> String {
@@ -264,7 +282,7 @@ fn a_worker_killed_mid_denoise_is_replaced_and_the_clip_equals_a_local_run() {
     });
     assert_eq!(job.attempt(), 1);
     pool.workers[0].kill(); // SIGKILL: no goodbye, no ack.
-    pool.add_worker();
+    pool.add_worker(&[]);
     let clip = wait_clip(&job);
     assert_eq!(
         job.attempt(),
@@ -545,4 +563,98 @@ fn twenty_jobs_over_three_workers_are_each_done_once() {
         );
     }
     assert_eq!(logs.matches(": done").count(), 20, "none lost, none twice");
+}
+
+/// A draft on the pool decodes with the workers' tiny decoder, under the key and with the frames
+/// of the same draft made locally; where the pool's model has no tiny decoder, a style's
+/// preference falls back to the full decoder and an explicit fast decode is refused before
+/// anything is queued.
+#[test]
+fn a_fast_decode_on_the_pool_is_the_local_one_and_follows_the_pools_model() {
+    let Some(mut pool) = Pool::start(1, &[]) else {
+        return;
+    };
+    let p = params(
+        "a red circle moves to the right on a black background",
+        5,
+        2,
+        11,
+    );
+    let with = |decoder| RemoteRequest {
+        decoder,
+        ..remote(p.clone())
+    };
+    let c = &pool.client;
+    assert!(c.model("demo").unwrap().tiny_decoder.is_some());
+    let full = c.prepare(&with(DecoderChoice::Full)).unwrap();
+    let fast = c.prepare(&with(DecoderChoice::Fast)).unwrap();
+    assert_eq!((full.decoder, fast.decoder), (Decoder::Full, Decoder::Fast));
+    assert_ne!(full.key, fast.key, "a fast decode is another clip");
+    assert_eq!(
+        c.prepare(&with(DecoderChoice::FastWhenPresent))
+            .unwrap()
+            .key,
+        fast.key,
+        "the draft style's preference is a fast decode where the model has a tiny decoder"
+    );
+    let (service, request) = local(&p, Decoder::Fast);
+    assert_eq!(
+        service.key_for(&request).unwrap(),
+        fast.key,
+        "the client's key is the service's"
+    );
+    let clip = wait_clip(&c.submit(&with(DecoderChoice::Fast)).unwrap());
+    let here = service.submit(request).unwrap().wait().unwrap();
+    assert_eq!(
+        clip.frames, here.frames,
+        "the pool's draft is the local draft"
+    );
+
+    // The same model without its tiny decoder, served under another id.
+    let plain = pool.dir.path().join("plain");
+    copy_tree(&t2v_demo::model_dir(), &plain);
+    std::fs::remove_dir_all(plain.join("tiny_decoder")).unwrap();
+    let models = pool.dir.path().join("models.toml");
+    std::fs::write(
+        &models,
+        format!("[models.plain]\npath = {:?}\n", plain.display().to_string()),
+    )
+    .unwrap();
+    pool.add_worker(&["--models", &models.display().to_string()]);
+    let c = &pool.client;
+    wait_until("model plain is served", Duration::from_secs(30), || {
+        c.model("plain").is_ok()
+    });
+    assert_eq!(c.model("plain").unwrap().tiny_decoder, None);
+    let on_plain = |decoder| RemoteRequest {
+        model_id: "plain".into(),
+        ..with(decoder)
+    };
+    let preferred = c
+        .prepare(&on_plain(DecoderChoice::FastWhenPresent))
+        .unwrap();
+    assert_eq!(preferred.decoder, Decoder::Full);
+    assert_eq!(
+        preferred.key,
+        c.prepare(&on_plain(DecoderChoice::Full)).unwrap().key
+    );
+    let e = c.prepare(&on_plain(DecoderChoice::Fast)).unwrap_err();
+    assert!(
+        e.message
+            .contains("model `plain` of pool `default` has none"),
+        "{e}"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }

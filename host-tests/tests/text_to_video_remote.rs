@@ -1,7 +1,8 @@
 //! The node's `remote` device through the test host: a real NATS JetStream server of the
 //! test's own (`t2v_queue::local_server`; under CI a missing server fails the test) and a
-//! worker in this process serving the tiny model as `tiny`. The node renders the clip the
-//! worker makes (pixels equal the generation service's), shows progress, and cancels.
+//! worker in this process serving the tiny model as `tiny`, and with a tiny decoder as
+//! `tiny-draft`. The node renders the clip the worker makes (pixels equal the generation
+//! service's), decodes fast where the pool's model can, shows progress, and cancels.
 
 mod t2v_common;
 
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use t2v_bridge::{ModelSpec, Service, ServiceConfig};
+use t2v_bridge::{Decoder, ModelSpec, Request, Service, ServiceConfig};
 use t2v_common::*;
 use t2v_queue::local_server::LocalServer;
 use t2v_queue::{JobState, QueueClient, QueueConfig, QueueWorker, Timings};
@@ -48,7 +49,10 @@ impl Pool {
             ..Default::default()
         })
         .unwrap();
-        let models = BTreeMap::from([("tiny".to_string(), ModelSpec::folder(tiny_model()))]);
+        let models = BTreeMap::from([
+            ("tiny".to_string(), ModelSpec::folder(tiny_model())),
+            ("tiny-draft".to_string(), tiny_draft()),
+        ]);
         let worker = QueueWorker::start(config(&server), service, models).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -71,6 +75,18 @@ impl Drop for Pool {
     }
 }
 
+/// The tiny model with a tiny decoder.
+fn tiny_draft() -> ModelSpec {
+    let mut spec = ModelSpec::folder(tiny_model());
+    spec.overrides.fast_decoder = Some(
+        tiny_model()
+            .parent()
+            .unwrap()
+            .join("taehv/taehv-tiny.safetensors"),
+    );
+    spec
+}
+
 fn remote_node(host: &Host, pool: &Pool, prompt: &str, seed: i32) -> (Plugin, Instance) {
     let plugin = node_plugin(host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
@@ -83,8 +99,10 @@ fn remote_node(host: &Host, pool: &Pool, prompt: &str, seed: i32) -> (Plugin, In
     (plugin, instance)
 }
 
-/// Enough steps that the job spans several looks at its record: the host's bar moves.
-const REMOTE_STEPS: usize = 40;
+/// Enough steps that the job spans several looks at its record (every 200 ms), so the host's
+/// bar moves: 40 tiny-model steps could end within one look on an idle machine, and the bar
+/// went from 0 to done (seen once in a run beside other tests).
+const REMOTE_STEPS: usize = 200;
 
 #[test]
 fn the_node_renders_a_clip_made_by_a_worker_with_progress() {
@@ -171,4 +189,49 @@ fn a_remote_node_without_a_queue_says_what_to_set() {
     instance.push_button("generate").unwrap();
     let status = string_param(&instance, "status");
     assert!(status.contains("no queue is set"), "{status}");
+}
+
+/// Index of `fast` in the `decoder` choice.
+const FAST: i32 = 1;
+
+#[test]
+fn the_node_decodes_fast_on_the_pool_where_its_model_has_a_tiny_decoder() {
+    let Some(pool) = Pool::start() else { return };
+    let host = Host::new(HostProfile::natron());
+    let prompt = "a lighthouse at dusk, drafted remotely";
+    let (_plugin, instance) = remote_node(&host, &pool, prompt, 43);
+    instance.set_param("decoder", FAST).unwrap();
+    // `tiny` has no tiny decoder on the workers: said at Generate, nothing queued.
+    instance.push_button("generate").unwrap();
+    let status = string_param(&instance, "status");
+    assert!(
+        status.contains("model `tiny` of pool `default` has none"),
+        "{status}"
+    );
+
+    instance.set_param("model", "tiny-draft").unwrap();
+    instance.push_button("generate").unwrap();
+    let status = string_param(&instance, "status");
+    assert!(status.starts_with("Ready: 5 frames"), "{status}");
+    let mut request = Request::new(tiny_draft(), params(prompt, 43, STEPS));
+    request.decoder = Decoder::Fast;
+    let local = Service::new(ServiceConfig {
+        device: t2v_bridge::DeviceChoice::Cpu,
+        use_disk_cache: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let expected = local.submit(request.clone()).unwrap().wait().unwrap();
+    request.decoder = Decoder::Full;
+    let full = local.submit(request).unwrap().wait().unwrap();
+    assert_ne!(
+        expected.frames, full.frames,
+        "the fast decode is another clip"
+    );
+    for (i, frame) in expected.frames.iter().enumerate() {
+        let image = instance
+            .render(1.0 + i as f64, PixelDepth::Float, 0)
+            .unwrap();
+        assert_shows(&image, frame);
+    }
 }

@@ -15,11 +15,12 @@ use std::time::Duration;
 use t2v_bridge::clip_cache::default_cache_dir;
 use t2v_bridge::preview::Preview;
 use t2v_bridge::{
-    Clip, ClipCache, Error, Frame, FrameKind, GenerationParams, Image, JobHandle, JobProgress,
-    Latents, Lookup, Precision, StreamedFrame,
+    Clip, ClipCache, Decoder, Error, Frame, FrameKind, GenerationParams, Image, JobHandle,
+    JobProgress, Latents, Lookup, Precision, StreamedFrame,
 };
 use t2v_queue::{
-    Credentials, QueueClient, QueueConfig, RemoteJob, RemoteRequest, QUEUE_CREDS_ENV, QUEUE_URL_ENV,
+    Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest,
+    QUEUE_CREDS_ENV, QUEUE_URL_ENV,
 };
 
 /// A job of a local service or of the worker pool, behind one set of calls.
@@ -171,6 +172,17 @@ pub fn request(
         params,
         precision: Precision::Auto,
         image,
+        decoder: decoder_choice(settings),
+    }
+}
+
+/// The decoder asked of the pool: the style's preference (fast only where the pool's model has
+/// a tiny decoder, as for a local model), else the node's `decoder` choice.
+fn decoder_choice(settings: &Settings) -> DecoderChoice {
+    match (settings.style_decoder, settings.decoder) {
+        (Some(Decoder::Fast), _) => DecoderChoice::FastWhenPresent,
+        (Some(Decoder::Full), _) | (None, Decoder::Full) => DecoderChoice::Full,
+        (None, Decoder::Fast) => DecoderChoice::Fast,
     }
 }
 

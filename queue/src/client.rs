@@ -22,9 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use t2v_bridge::cache_key::{clip_key, image_hash};
+use t2v_bridge::model_identity::with_tiny_decoder;
 use t2v_bridge::{
-    Clip, ClipKey, Error, Frame, GenerationParams, Image, JobProgress, JobStage, ModelSpec,
-    Precision, Request, Result,
+    Clip, ClipKey, Decoder, Error, Frame, GenerationParams, Image, JobProgress, JobStage,
+    ModelSpec, Precision, Request, Result,
 };
 use t2v_support::{lock, wait_until};
 
@@ -38,6 +39,37 @@ pub struct RemoteRequest {
     pub precision: Precision,
     /// First frame, for image-to-video.
     pub image: Option<Image>,
+    pub decoder: DecoderChoice,
+}
+
+/// The decoder a client asks the pool for; the client decides the job's [`Decoder`] from the
+/// pool's [`ModelEntry`], which says whether its model has a tiny decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DecoderChoice {
+    /// The model's VAE decoder.
+    #[default]
+    Full,
+    /// The tiny decoder: an error before anything is queued when the pool's model has none.
+    Fast,
+    /// The tiny decoder when the pool's model has one, else the full decoder: a style's
+    /// preference (`draft`'s), as [`t2v_bridge::preferred_decoder`] decides it locally.
+    FastWhenPresent,
+}
+
+impl DecoderChoice {
+    /// The decoder of a job for `entry`, the model of pool `pool`.
+    pub fn resolve(self, entry: &ModelEntry, pool: &str) -> Result<Decoder> {
+        match (self, &entry.tiny_decoder) {
+            (DecoderChoice::Full, _) | (DecoderChoice::FastWhenPresent, None) => Ok(Decoder::Full),
+            (DecoderChoice::Fast | DecoderChoice::FastWhenPresent, Some(_)) => Ok(Decoder::Fast),
+            (DecoderChoice::Fast, None) => Err(Error::bad_input(format!(
+                "the fast decoder needs a tiny decoder, and model `{}` of pool `{pool}` has none: \
+                 put taew2_2.safetensors in a tiny_decoder folder of the workers' model folder \
+                 (and restart them), or choose the full decoder",
+                entry.model_id
+            ))),
+        }
+    }
 }
 
 /// A connection to the queue as a client.
@@ -179,10 +211,17 @@ impl QueueClient {
             Precision::Auto => entry.precision,
             p => p,
         };
+        let decoder = request.decoder.resolve(&entry, &self.conn.config.pool)?;
         let mut bridge_request = Request::new(ModelSpec::default(), request.params.clone());
         bridge_request.precision = precision;
         bridge_request.image = request.image.clone();
-        let key = clip_key(&bridge_request, &entry.fingerprint)?;
+        bridge_request.decoder = decoder;
+        // As the service makes it (`Service::key_for`), from the pool's published identities.
+        let model = match (decoder, &entry.tiny_decoder) {
+            (Decoder::Fast, Some(tiny)) => with_tiny_decoder(&entry.fingerprint, tiny),
+            _ => entry.fingerprint.clone(),
+        };
+        let key = clip_key(&bridge_request, &model)?;
         let message = JobMessage {
             v: PROTOCOL_VERSION,
             key,
@@ -194,6 +233,7 @@ impl QueueClient {
                 width: i.width(),
                 height: i.height(),
             }),
+            decoder,
             submission: unique_id("s-"),
         };
         message.check()?;
@@ -671,5 +711,43 @@ impl Drop for RemoteJob {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tiny_decoder: Option<&str>) -> ModelEntry {
+        ModelEntry {
+            v: PROTOCOL_VERSION,
+            model_id: "wan".into(),
+            fingerprint: "f".into(),
+            precision: Precision::Bf16,
+            tiny_decoder: tiny_decoder.map(String::from),
+            worker: "w".into(),
+        }
+    }
+
+    #[test]
+    fn the_decoder_follows_what_the_pools_model_has() {
+        let (with, without) = (entry(Some("t")), entry(None));
+        let decide = |choice: DecoderChoice, e: &ModelEntry| choice.resolve(e, "farm");
+        assert_eq!(decide(DecoderChoice::Full, &with).unwrap(), Decoder::Full);
+        assert_eq!(decide(DecoderChoice::Fast, &with).unwrap(), Decoder::Fast);
+        assert_eq!(
+            decide(DecoderChoice::FastWhenPresent, &with).unwrap(),
+            Decoder::Fast
+        );
+        assert_eq!(
+            decide(DecoderChoice::FastWhenPresent, &without).unwrap(),
+            Decoder::Full
+        );
+        let e = decide(DecoderChoice::Fast, &without).unwrap_err();
+        assert_eq!(e.kind, t2v_bridge::ErrorKind::BadInput);
+        assert!(
+            e.message.contains("model `wan` of pool `farm` has none"),
+            "{e}"
+        );
     }
 }

@@ -14,7 +14,7 @@ pub mod local_server;
 pub mod message;
 pub mod worker;
 
-pub use client::{QueueClient, RemoteJob, RemoteRequest};
+pub use client::{DecoderChoice, QueueClient, RemoteJob, RemoteRequest};
 pub use config::{Credentials, QueueConfig, Timings, TlsOptions, QUEUE_CREDS_ENV, QUEUE_URL_ENV};
 pub use message::{JobMessage, JobRecord, JobState, ModelEntry, PROTOCOL_VERSION};
 pub use worker::{QueueWorker, WorkerStats};

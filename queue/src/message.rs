@@ -13,11 +13,14 @@
 
 use serde::{Deserialize, Serialize};
 use t2v_bridge::params::{MAX_FRAMES, MAX_SIDE, MAX_STEPS};
-use t2v_bridge::{ClipKey, ClipMetadata, Error, GenerationParams, JobProgress, Precision, Result};
+use t2v_bridge::{
+    ClipKey, ClipMetadata, Decoder, Error, GenerationParams, JobProgress, Precision, Result,
+};
 
 /// The protocol's version: a message or record of another version is refused with an error
-/// that says which side to update.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// that says which side to update. Version 2 added the decoder (jobs) and the tiny decoder
+/// (model entries).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// A job message larger than this is refused unread (the first frame travels separately).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 10;
 /// The longest prompt (and negative prompt) a job may carry, in characters. umT5 reads 512
@@ -60,6 +63,10 @@ pub struct JobMessage {
     pub precision: Precision,
     #[serde(default)]
     pub image: Option<ImageRef>,
+    /// Decided by the client from the pool's [`ModelEntry`] (`fast` only when its model has a
+    /// tiny decoder): it is part of the key.
+    #[serde(default)]
+    pub decoder: Decoder,
     /// This submission's id (the record's); also the message id, so the server drops a second
     /// publication of the same submission.
     pub submission: String,
@@ -297,6 +304,11 @@ pub struct ModelEntry {
     pub fingerprint: String,
     /// The precision `auto` means on the pool's devices.
     pub precision: Precision,
+    /// The content hash of the model's tiny decoder
+    /// ([`t2v_bridge::model_identity::spec_tiny_decoder`]); `None` when it has none, and the
+    /// pool then decodes with the full decoder only.
+    #[serde(default)]
+    pub tiny_decoder: Option<String>,
     /// The worker that last registered it.
     pub worker: String,
 }
@@ -373,6 +385,7 @@ mod tests {
             },
             precision: Precision::F32,
             image: None,
+            decoder: Decoder::Full,
             submission: "s1".into(),
         }
     }
@@ -407,8 +420,16 @@ mod tests {
         });
         refused(image, "first frame");
         let mut version = message();
-        version.v = 2;
-        refused(version, "protocol version 2");
+        version.v = 1;
+        refused(
+            version,
+            "protocol version 1; this program speaks version 2 (its sender is older",
+        );
+        let mut fast = message();
+        fast.decoder = Decoder::Fast;
+        let json = String::from_utf8(fast.to_bytes()).unwrap();
+        assert!(json.contains(r#""decoder":"fast""#), "{json}");
+        assert_eq!(JobMessage::parse(json.as_bytes()).unwrap(), fast);
     }
 
     #[test]

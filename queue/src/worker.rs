@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use t2v_bridge::cache_key::image_hash;
-use t2v_bridge::model_identity::spec_fingerprint;
+use t2v_bridge::model_identity::{spec_fingerprint, spec_tiny_decoder};
 use t2v_bridge::{Error, Image, JobHandle, ModelSpec, Precision, Request, Result, Service};
 
 /// Test hook: a worker whose job has exactly this prompt aborts its process in the middle of
@@ -92,13 +92,13 @@ impl QueueWorker {
         let mut entries = Vec::new();
         for (id, spec) in &models {
             check_name("model id", id)?;
-            let fingerprint = spec_fingerprint(spec)
-                .map_err(|e| Error::bad_input(format!("model `{id}`: {}", e.message)))?;
+            let about = |e: Error| Error::bad_input(format!("model `{id}`: {}", e.message));
             entries.push(ModelEntry {
                 v: PROTOCOL_VERSION,
                 model_id: id.clone(),
-                fingerprint,
+                fingerprint: spec_fingerprint(spec).map_err(about)?,
                 precision,
+                tiny_decoder: spec_tiny_decoder(spec).map_err(about)?,
                 worker: name.clone(),
             });
         }
@@ -111,13 +111,13 @@ impl QueueWorker {
                 let key = format!("{pool}.{}", entry.model_id);
                 if let Ok(Some(old)) = c.models.get(&key).await {
                     if let Ok(old) = ModelEntry::parse(&old) {
-                        if (old.fingerprint.as_str(), old.precision)
-                            != (entry.fingerprint.as_str(), entry.precision)
+                        if (&old.fingerprint, old.precision, &old.tiny_decoder)
+                            != (&entry.fingerprint, entry.precision, &entry.tiny_decoder)
                         {
                             eprintln!(
                                 "warning: model `{}` of pool `{pool}` was registered with other \
-                                 weights or precision by {}; every worker of a pool must serve \
-                                 the same files on the same kind of device",
+                                 weights, tiny decoder or precision by {}; every worker of a \
+                                 pool must serve the same files on the same kind of device",
                                 entry.model_id, old.worker
                             );
                         }
@@ -289,6 +289,7 @@ impl QueueWorker {
         })?;
         let mut request = Request::new(spec.clone(), job.params.clone());
         request.precision = job.precision;
+        request.decoder = job.decoder;
         if let Some(r) = &job.image {
             let bytes = self.block_on(get_object(&self.conn.inputs, &r.hash, r.bytes()))?;
             let image = Image::from_rgb8(r.width, r.height, bytes)?;

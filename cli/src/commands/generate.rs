@@ -111,12 +111,12 @@ pub struct GenerateArgs {
     pub(crate) dtype: String,
     /// auto (CUDA when built with it and present, else CPU), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
-    device: String,
+    pub(crate) device: String,
     /// GPU memory the generation may use: auto (the GPU's free memory less a margin for the
     /// host; no limit on the CPU) or a card size in GB (24, 16, 12, 8). The fastest plan that
     /// fits is chosen (`t2v info --plan` prints it); the clip is the same under any budget.
     #[arg(long, default_value = "auto")]
-    vram: MemoryBudget,
+    pub(crate) vram: MemoryBudget,
     /// First frame (image-to-video); resized and centre-cropped to the output size.
     #[arg(long)]
     image: Option<PathBuf>,
@@ -156,18 +156,18 @@ pub struct GenerateArgs {
     /// estimate of the clip (a cheap projection of the latents, not the VAE); the decoded clip
     /// replaces it at the end.
     #[arg(long = "preview-every", value_name = "K", requires = "preview", value_parser = clap::value_parser!(u32).range(1..))]
-    preview_every: Option<u32>,
+    pub(crate) preview_every: Option<u32>,
     /// full (the model's VAE) or fast (a tiny TAEHV decoder: a quick draft). A fast decode is
     /// another clip; the tiny decoder is `tiny_decoder.safetensors` or `taew2_2.safetensors`
     /// / `.pth` beside the model's VAE, or --fast-decoder.
     /// [default: full; a style that prefers fast (`draft`): fast when the model has a tiny
     /// decoder, else full]
     #[arg(long)]
-    decoder: Option<Decoder>,
+    pub(crate) decoder: Option<Decoder>,
     /// The tiny decoder file (taew2_2 from madebyollin/taehv: .safetensors or .pth) for
     /// `--decoder fast` and the previews.
     #[arg(long = "fast-decoder", value_name = "FILE")]
-    fast_decoder: Option<PathBuf>,
+    pub(crate) fast_decoder: Option<PathBuf>,
     /// Where to write the clip's metadata JSON. Default: next to the frames, named after the
     /// pattern (out/frame.%04d.png -> out/frame.json).
     #[arg(long)]
@@ -180,11 +180,11 @@ pub struct GenerateArgs {
     pub(crate) cache_dir: Option<PathBuf>,
     /// Free the text encoder after encoding the prompt (the default; kept for scripts).
     #[arg(long = "low-memory", conflicts_with = "keep_text_encoder")]
-    low_memory: bool,
+    pub(crate) low_memory: bool,
     /// Keep the text encoder loaded next to the transformer (about 11 GB more GPU memory with
     /// the real model; only helps a long-running service that encodes many new prompts).
     #[arg(long = "keep-text-encoder")]
-    keep_text_encoder: bool,
+    pub(crate) keep_text_encoder: bool,
     /// No progress output (and no notes on stderr).
     #[arg(long, short)]
     pub(crate) quiet: bool,
@@ -637,25 +637,30 @@ fn decoder(
     if let Some(decoder) = args.decoder {
         return Ok(decoder);
     }
-    let Some(name) = &args.style else {
-        return Ok(Decoder::Full);
-    };
-    let preference = match &style_sampling(name)? {
-        Some(s) => s
-            .decoder::<Decoder>()
-            .map_err(|e| bad_input(format!("style {name}: {e}")))?,
-        None => None,
-    };
-    let Some(preference) = preference else {
+    let Some(preference) = style_decoder(args)? else {
         return Ok(Decoder::Full);
     };
     let decoder = t2v_bridge::preferred_decoder(preference, model);
     if decoder != preference && !args.quiet {
         eprintln!(
-            "style {name}: the model has no tiny decoder (tiny_decoder/ in its folder, or --fast-decoder FILE), so the full decoder decodes"
+            "style {}: the model has no tiny decoder (tiny_decoder/ in its folder, or --fast-decoder FILE), so the full decoder decodes",
+            args.style.as_deref().unwrap_or_default()
         );
     }
     Ok(decoder)
+}
+
+/// The decoder `--style`'s style prefers (`draft`: fast), if it names one.
+pub(crate) fn style_decoder(args: &GenerateArgs) -> Result<Option<Decoder>, Failure> {
+    let Some(name) = &args.style else {
+        return Ok(None);
+    };
+    match &style_sampling(name)? {
+        Some(s) => s
+            .decoder::<Decoder>()
+            .map_err(|e| bad_input(format!("style {name}: {e}"))),
+        None => Ok(None),
+    }
 }
 
 /// The upscaler of `--upscale` without `--upscaler`: the model folder's own (its

@@ -4,8 +4,8 @@
 //! or running, and its frames are written as they arrive. Ctrl-C and SIGTERM let go of it.
 
 use super::generate::{
-    builtin_demo_defaults, follow_job, load_first_frame, params_with_defaults, watch_interrupts,
-    with_style_sampling, FollowedJob, GenerateArgs,
+    builtin_demo_defaults, follow_job, load_first_frame, params_with_defaults, style_decoder,
+    watch_interrupts, with_style_sampling, FollowedJob, GenerateArgs,
 };
 use super::{bad_input, Failure};
 use clap::Args;
@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::clip_cache::{default_cache_dir, default_max_bytes};
 use t2v_bridge::{
-    Clip, ClipCache, Frame, GenerationParams, JobProgress, Latents, Lookup, Precision,
+    Clip, ClipCache, Decoder, Frame, GenerationParams, JobProgress, Latents, Lookup, MemoryBudget,
+    Precision,
 };
-use t2v_queue::{Credentials, QueueClient, QueueConfig, RemoteJob, RemoteRequest};
+use t2v_queue::{Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest};
 
 /// The model id of the built-in demo model, which every worker serves without `--models`.
 pub const DEMO_MODEL_ID: &str = "demo";
@@ -133,6 +134,31 @@ fn remote_request(args: &GenerateArgs) -> Result<RemoteRequest, Failure> {
              machine); drop --queue, or upscale the clip locally afterwards",
         ));
     }
+    if args.fast_decoder.is_some() {
+        return Err(bad_input(
+            "--fast-decoder cannot be sent to a worker pool (a worker never opens a path sent by \
+             a client): --decoder fast uses the tiny decoder in the workers' model folder",
+        ));
+    }
+    if args.preview_every.is_some() {
+        return Err(bad_input(
+            "--preview-every cannot be used with --queue: the pool sends decoded frames, not the \
+             sampler's estimates (--preview alone is written from the frames)",
+        ));
+    }
+    // This machine's device settings would be silently ignored: the workers choose theirs.
+    let device_flags = [
+        (args.device != "auto", "--device"),
+        (args.vram != MemoryBudget::Auto, "--vram"),
+        (args.low_memory, "--low-memory"),
+        (args.keep_text_encoder, "--keep-text-encoder"),
+    ];
+    if let Some((_, flag)) = device_flags.iter().find(|(set, _)| *set) {
+        return Err(bad_input(format!(
+            "{flag} cannot be used with --queue: the pool's workers choose their device and \
+             memory (set them on `t2v worker`)"
+        )));
+    }
     let precision: Precision = args
         .dtype
         .parse()
@@ -148,11 +174,17 @@ fn remote_request(args: &GenerateArgs) -> Result<RemoteRequest, Failure> {
     };
     let params = params_with_defaults(args, defaults);
     params.validate()?;
+    let decoder = match (args.decoder, style_decoder(args)?) {
+        (Some(Decoder::Fast), _) => DecoderChoice::Fast,
+        (Some(Decoder::Full), _) | (None, None | Some(Decoder::Full)) => DecoderChoice::Full,
+        (None, Some(Decoder::Fast)) => DecoderChoice::FastWhenPresent,
+    };
     Ok(RemoteRequest {
         model_id: q.model_id.clone(),
         params,
         precision,
         image: load_first_frame(args)?,
+        decoder,
     })
 }
 
