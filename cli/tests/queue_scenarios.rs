@@ -4,6 +4,8 @@
 //! CPU, and clients in this process or as `t2v generate --queue` processes where a scenario
 //! kills one.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -612,7 +614,7 @@ fn a_fast_decode_on_the_pool_is_the_local_one_and_follows_the_pools_model() {
 
     // The same model without its tiny decoder, served under another id.
     let plain = pool.dir.path().join("plain");
-    copy_tree(&t2v_demo::model_dir(), &plain);
+    common::copy_dir(&t2v_demo::model_dir(), &plain);
     std::fs::remove_dir_all(plain.join("tiny_decoder")).unwrap();
     let models = pool.dir.path().join("models.toml");
     std::fs::write(
@@ -644,17 +646,4 @@ fn a_fast_decode_on_the_pool_is_the_local_one_and_follows_the_pools_model() {
             .contains("model `plain` of pool `default` has none"),
         "{e}"
     );
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_tree(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
 }
