@@ -286,6 +286,17 @@ impl Service {
         clip_key_decoded(&request, &key_fingerprint, memory::tiled_decode(&plan))
     }
 
+    /// The key `request` has before this service's memory plan is known: its whole-frame
+    /// decode's ([`crate::cache_key::clip_key`]). A tiled decode, which this service plans only
+    /// when the decode would not fit its memory, keys its clip apart
+    /// ([`crate::cache_key::clip_key_decoded`]). This is the identity a queue client computes
+    /// for a job, without the model's files or the worker's memory.
+    pub fn request_key(&self, request: &Request) -> Result<ClipKey> {
+        let request = self.decided(request.clone());
+        let (_, _, key_fingerprint) = Self::resolve(&request)?;
+        crate::cache_key::clip_key(&request, &key_fingerprint)
+    }
+
     fn plan_of(
         &self,
         files: &ModelFiles,
