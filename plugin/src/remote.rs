@@ -15,8 +15,8 @@ use std::time::Duration;
 use t2v_bridge::clip_cache::default_cache_dir;
 use t2v_bridge::preview::Preview;
 use t2v_bridge::{
-    Clip, ClipCache, Decoder, Error, Frame, FrameKind, GenerationParams, Image, JobHandle,
-    JobProgress, Latents, Lookup, Precision, StreamedFrame,
+    Clip, ClipCache, Error, Frame, FrameKind, GenerationParams, Image, JobHandle, JobProgress,
+    Latents, Lookup, Precision, StreamedFrame,
 };
 use t2v_queue::{
     Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest,
@@ -179,10 +179,9 @@ pub fn request(
 /// The decoder asked of the pool: the style's preference (fast only where the pool's model has
 /// a tiny decoder, as for a local model), else the node's `decoder` choice.
 fn decoder_choice(settings: &Settings) -> DecoderChoice {
-    match (settings.style_decoder, settings.decoder) {
-        (Some(Decoder::Fast), _) => DecoderChoice::FastWhenPresent,
-        (Some(Decoder::Full), _) | (None, Decoder::Full) => DecoderChoice::Full,
-        (None, Decoder::Fast) => DecoderChoice::Fast,
+    match settings.style_decoder {
+        Some(preference) => DecoderChoice::preferring(preference),
+        None => settings.decoder.into(),
     }
 }
 

@@ -56,7 +56,25 @@ pub enum DecoderChoice {
     FastWhenPresent,
 }
 
+impl From<Decoder> for DecoderChoice {
+    /// A decoder asked for by name (`--decoder`, the node's `decoder`).
+    fn from(decoder: Decoder) -> Self {
+        match decoder {
+            Decoder::Full => DecoderChoice::Full,
+            Decoder::Fast => DecoderChoice::Fast,
+        }
+    }
+}
+
 impl DecoderChoice {
+    /// A style's preferred decoder: fast where the pool's model has a tiny decoder.
+    pub fn preferring(decoder: Decoder) -> Self {
+        match decoder {
+            Decoder::Full => DecoderChoice::Full,
+            Decoder::Fast => DecoderChoice::FastWhenPresent,
+        }
+    }
+
     /// The decoder of a job for `entry`, the model of pool `pool`.
     pub fn resolve(self, entry: &ModelEntry, pool: &str) -> Result<Decoder> {
         match (self, &entry.tiny_decoder) {
@@ -742,6 +760,15 @@ mod tests {
         assert_eq!(
             decide(DecoderChoice::FastWhenPresent, &without).unwrap(),
             Decoder::Full
+        );
+        assert_eq!(DecoderChoice::from(Decoder::Fast), DecoderChoice::Fast);
+        assert_eq!(
+            DecoderChoice::preferring(Decoder::Fast),
+            DecoderChoice::FastWhenPresent
+        );
+        assert_eq!(
+            DecoderChoice::preferring(Decoder::Full),
+            DecoderChoice::Full
         );
         let e = decide(DecoderChoice::Fast, &without).unwrap_err();
         assert_eq!(e.kind, t2v_bridge::ErrorKind::BadInput);

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::clip_cache::{default_cache_dir, default_max_bytes};
 use t2v_bridge::{
-    Clip, ClipCache, Decoder, Frame, GenerationParams, JobProgress, Latents, Lookup, MemoryBudget,
-    Precision,
+    Clip, ClipCache, Frame, GenerationParams, JobProgress, Latents, Lookup, MemoryBudget, Precision,
 };
 use t2v_queue::{Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest};
 
@@ -174,10 +173,10 @@ fn remote_request(args: &GenerateArgs) -> Result<RemoteRequest, Failure> {
     };
     let params = params_with_defaults(args, defaults);
     params.validate()?;
-    let decoder = match (args.decoder, style_decoder(args)?) {
-        (Some(Decoder::Fast), _) => DecoderChoice::Fast,
-        (Some(Decoder::Full), _) | (None, None | Some(Decoder::Full)) => DecoderChoice::Full,
-        (None, Some(Decoder::Fast)) => DecoderChoice::FastWhenPresent,
+    // As locally: `--decoder` first, else the style's preference.
+    let decoder = match args.decoder {
+        Some(decoder) => decoder.into(),
+        None => style_decoder(args)?.map_or(DecoderChoice::Full, DecoderChoice::preferring),
     };
     Ok(RemoteRequest {
         model_id: q.model_id.clone(),
