@@ -127,12 +127,7 @@ fn the_node_renders_a_clip_made_by_a_worker_with_progress() {
         "progress reached the host's bar: {updates:?}"
     );
     // The same clip from a local service.
-    let local = Service::new(ServiceConfig {
-        device: t2v_bridge::DeviceChoice::Cpu,
-        use_disk_cache: false,
-        ..Default::default()
-    })
-    .unwrap();
+    let local = reference_service();
     let request = t2v_bridge::Request::new(
         ModelSpec::folder(tiny_model()),
         params(prompt, 41, REMOTE_STEPS),
@@ -215,12 +210,7 @@ fn the_node_decodes_fast_on_the_pool_where_its_model_has_a_tiny_decoder() {
     assert!(status.starts_with("Ready: 5 frames"), "{status}");
     let mut request = Request::new(tiny_draft(), params(prompt, 43, STEPS));
     request.decoder = Decoder::Fast;
-    let local = Service::new(ServiceConfig {
-        device: t2v_bridge::DeviceChoice::Cpu,
-        use_disk_cache: false,
-        ..Default::default()
-    })
-    .unwrap();
+    let local = reference_service();
     let expected = local.submit(request.clone()).unwrap().wait().unwrap();
     request.decoder = Decoder::Full;
     let full = local.submit(request).unwrap().wait().unwrap();

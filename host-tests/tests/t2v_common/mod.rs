@@ -158,7 +158,7 @@ pub fn params(prompt: &str, seed: u64, steps: usize) -> GenerationParams {
 }
 
 /// The service the reference frames come from: on the CPU, no disk cache.
-fn reference_service() -> &'static Service {
+pub fn reference_service() -> &'static Service {
     static SERVICE: OnceLock<Service> = OnceLock::new();
     SERVICE.get_or_init(|| {
         Service::new(ServiceConfig {
