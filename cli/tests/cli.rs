@@ -258,6 +258,28 @@ fn bad_input_exits_2_with_a_message_that_says_what_to_change() {
 /// What a worker cannot take (files on this machine, this machine's device settings) is refused
 /// with `--queue` before any connection, instead of being dropped silently.
 #[test]
+fn worker_device_flags_are_checked_before_it_connects() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 2] = [
+        (&["--vram", "lots"], "--vram"),
+        (
+            &["--low-memory", "--keep-text-encoder"],
+            "cannot be used with",
+        ),
+    ];
+    for (flags, needle) in cases {
+        let mut c = t2v(dir.path());
+        // Port 9 (discard): nothing listens, so reaching the connection would exit 1.
+        c.args(["worker", "--queue", "nats://127.0.0.1:9"])
+            .args(flags)
+            .current_dir(dir.path());
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{flags:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
 fn generate_on_a_queue_refuses_what_a_worker_cannot_take() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("some.safetensors");

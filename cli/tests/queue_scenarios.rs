@@ -647,3 +647,200 @@ fn a_fast_decode_on_the_pool_is_the_local_one_and_follows_the_pools_model() {
         "{e}"
     );
 }
+
+/// `t2v generate` of the demo model on `pool`, found through `$T2V_QUEUE_URL` (as on a farm
+/// machine), writing PNGs under `out`.
+fn t2v_on_pool(pool: &Pool, prompt: &str, steps: usize, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_t2v"));
+    c.args(["generate", "--prompt", prompt, "--frames", "5"])
+        .args(["--steps", &steps.to_string(), "--output"])
+        .arg(out.join("f.%04d.png"))
+        .env("T2V_QUEUE_URL", pool.server.url())
+        .env("T2V_QUEUE_INTEREST_SECS", INTEREST_S)
+        .stdin(Stdio::null());
+    c
+}
+
+/// The PNG frames written under `dir`, in order.
+fn pngs(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    names.retain(|p| p.extension().is_some_and(|e| e == "png"));
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn a_client_that_goes_away_and_comes_back_reattaches_to_its_running_job() {
+    let Some(pool) = Pool::start(1, &[]) else {
+        return;
+    };
+    let prompt = "a green triangle moves left on a black background";
+    let (first_out, second_out) = (pool.dir.path().join("a"), pool.dir.path().join("b"));
+    let mut first = t2v_on_pool(&pool, prompt, 300, &first_out)
+        .args(["--no-cache", "-q"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut key = None;
+    wait_until("the client's job runs", Duration::from_secs(60), || {
+        key = pool
+            .client
+            .records()
+            .unwrap()
+            .into_iter()
+            .find(|(_, r)| r.state == JobState::Running)
+            .map(|(k, _)| k);
+        key.is_some()
+    });
+    first.kill().unwrap(); // The artist's machine goes away mid-job ...
+    first.wait().unwrap();
+    // ... and comes back with the same request before its interest lapses.
+    let second = t2v_on_pool(&pool, prompt, 300, &second_out)
+        .args(["--no-cache", "--progress", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let key = key.unwrap();
+    let record = pool
+        .client
+        .record(&t2v_bridge::ClipKey::from_hex(&key).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (record.state, record.attempt),
+        (JobState::Done, 1),
+        "the first attempt finished the job"
+    );
+    let logs = pool.logs();
+    assert_eq!(logs.matches(" attempt ").count(), 1, "one generation");
+    assert!(!logs.contains("no client wants it"), "{logs}");
+    assert_eq!(pngs(&second_out).len(), 5, "the client wrote the clip");
+    let events = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        events.lines().any(|l| l.contains("\"eta\":{")),
+        "the re-attached client was given the time left: {events}"
+    );
+}
+
+#[test]
+fn a_clip_in_the_shared_cache_is_read_without_a_job() {
+    let Some(mut pool) = Pool::start(1, &[]) else {
+        return;
+    };
+    let prompt = "a white star moves right on a black background";
+    let cache = pool.cache.clone();
+    let (made, read) = (pool.dir.path().join("made"), pool.dir.path().join("read"));
+    let run = |pool: &Pool, out: &Path| {
+        t2v_on_pool(pool, prompt, 4, out)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .arg("-q")
+            .output()
+            .unwrap()
+    };
+    let first = run(&pool, &made);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let jobs = pool.client.records().unwrap().len();
+    assert_eq!(jobs, 1);
+    // No worker is left: a job could not be served, so the clip must come from the cache.
+    pool.workers.clear();
+    let started = Instant::now();
+    let second = run(&pool, &read);
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(
+        pool.client.records().unwrap().len(),
+        jobs,
+        "nothing was queued"
+    );
+    let (read, made) = (pngs(&read), pngs(&made));
+    assert_eq!(made.len(), 5);
+    assert!(read == made, "the cached clip is the one made");
+}
+
+#[test]
+fn pools_keep_their_jobs_apart_and_a_worker_plans_them_within_its_budget() {
+    let Some(mut pool) = Pool::start(1, &[]) else {
+        return;
+    };
+    pool.add_worker(&["--pool", "small-gpus", "--vram", "8"]);
+    let mut small = config(&pool.server);
+    small.pool = "small-gpus".into();
+    let small = QueueClient::connect(small).unwrap();
+    wait_until(
+        "the small pool serves the demo",
+        Duration::from_secs(30),
+        || small.model("demo").is_ok(),
+    );
+    let on_small = params("a red square moves down on a white background", 5, 3, 21);
+    let on_default = params("a red square moves up on a white background", 5, 3, 22);
+    wait_clip(&small.submit(&remote(on_small.clone())).unwrap());
+    wait_clip(&pool.client.submit(&remote(on_default.clone())).unwrap());
+    let (default_log, small_log) = (pool.workers[0].log(), pool.workers[1].log());
+    assert!(small_log.contains(&on_small.prompt), "{small_log}");
+    assert!(!small_log.contains(&on_default.prompt), "{small_log}");
+    assert!(default_log.contains(&on_default.prompt), "{default_log}");
+    assert!(!default_log.contains(&on_small.prompt), "{default_log}");
+    // `--vram 8` reaches every job's plan; the default worker plans without a limit (CPU).
+    assert!(small_log.contains("(memory budget 8)"), "{small_log}");
+    assert!(
+        small_log.contains("memory budget 8: planned peak"),
+        "{small_log}"
+    );
+    assert!(small_log.contains("budget 8.00 GiB"), "{small_log}");
+    assert!(
+        default_log.contains("memory budget auto: planned peak"),
+        "{default_log}"
+    );
+}
+
+#[test]
+fn frames_of_an_attempt_that_died_are_dropped_and_the_next_attempt_makes_the_clip() {
+    let prompt = "a blue circle moves right on a black background";
+    let Some(mut pool) = Pool::start(
+        1,
+        &[(t2v_queue::worker::ABORT_AFTER_FRAME_ON_PROMPT_ENV, prompt)],
+    ) else {
+        return;
+    };
+    let p = params(prompt, 9, 30, 5);
+    let job = pool.client.submit(&remote(p.clone())).unwrap();
+    wait_until(
+        "the first attempt's frames arrive",
+        Duration::from_secs(90),
+        || !job.frames_so_far().is_empty(),
+    );
+    assert_eq!(job.attempt(), 1);
+    pool.add_worker(&[]);
+    // The moment the client sees the second attempt, it holds none of the first one's frames
+    // (the second worker needs all its 30 steps before it has any).
+    let mut held_at_new_attempt = None;
+    while !job.is_finished() {
+        if job.attempt() == 2 && held_at_new_attempt.is_none() {
+            held_at_new_attempt = Some(job.frames_so_far().len());
+        }
+        job.wait_for_change(Duration::from_millis(5));
+    }
+    assert_eq!(held_at_new_attempt, Some(0), "the frames were reset");
+    let clip = wait_clip(&job);
+    assert_eq!(job.attempt(), 2);
+    assert_eq!(
+        clip.frames,
+        local_frames(&p),
+        "the clip equals a clean local run"
+    );
+}

@@ -28,11 +28,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use t2v_bridge::cache_key::image_hash;
 use t2v_bridge::model_identity::{spec_fingerprint, spec_tiny_decoder};
-use t2v_bridge::{Error, Image, JobHandle, ModelSpec, Precision, Request, Result, Service};
+use t2v_bridge::{
+    Error, Image, JobHandle, MemoryBudget, ModelSpec, Precision, Request, Result, Service,
+};
 
 /// Test hook: a worker whose job has exactly this prompt aborts its process in the middle of
 /// denoising, as a crash would (for the tests of redelivery and `max_deliver`).
 pub const ABORT_ON_PROMPT_ENV: &str = "T2V_WORKER_TEST_ABORT_ON_PROMPT";
+/// Test hook: as [`ABORT_ON_PROMPT_ENV`], once the job's first frames are in the frame store
+/// (for the test that clients drop the frames of an attempt that died).
+pub const ABORT_AFTER_FRAME_ON_PROMPT_ENV: &str = "T2V_WORKER_TEST_ABORT_AFTER_FRAME_ON_PROMPT";
+
+/// Where a test hook crashes a job's worker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Crash {
+    Never,
+    AfterFirstStep,
+    AfterFirstFrame,
+}
+
+impl Crash {
+    fn for_prompt(prompt: &str) -> Crash {
+        let is = |var| std::env::var(var).ok().as_deref() == Some(prompt);
+        if is(ABORT_ON_PROMPT_ENV) {
+            Crash::AfterFirstStep
+        } else if is(ABORT_AFTER_FRAME_ON_PROMPT_ENV) {
+            Crash::AfterFirstFrame
+        } else {
+            Crash::Never
+        }
+    }
+}
 
 /// What a worker has done since it started.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -63,6 +89,8 @@ pub struct QueueWorker {
     ack_every: Duration,
     counters: Arc<Counters>,
     advisories: tokio::task::JoinHandle<()>,
+    /// The GPU memory every job may use on this worker (`t2v worker --vram`).
+    memory: MemoryBudget,
 }
 
 fn consumer_name(pool: &str) -> String {
@@ -165,7 +193,15 @@ impl QueueWorker {
             ack_every: ack_wait / 3,
             counters,
             advisories,
+            memory: MemoryBudget::Auto,
         })
+    }
+
+    /// Plans every job within `budget` (default `auto`: the GPU's free memory less the host
+    /// margin). The clip a job makes, and so its key, is the same under any budget.
+    pub fn with_memory(mut self, budget: MemoryBudget) -> Self {
+        self.memory = budget;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -290,6 +326,7 @@ impl QueueWorker {
         let mut request = Request::new(spec.clone(), job.params.clone());
         request.precision = job.precision;
         request.decoder = job.decoder;
+        request.memory = self.memory;
         if let Some(r) = &job.image {
             let bytes = self.block_on(get_object(&self.conn.inputs, &r.hash, r.bytes()))?;
             let image = Image::from_rgb8(r.width, r.height, bytes)?;
@@ -388,8 +425,16 @@ impl QueueWorker {
             &key[..12],
             job.params.prompt
         );
-        let abort_on = std::env::var(ABORT_ON_PROMPT_ENV).ok();
-        let abort = abort_on.as_deref() == Some(job.params.prompt.as_str());
+        // The plan is reported before anything loads; a budget too small fails the job below.
+        if let Ok(plan) = self.service.plan(&request) {
+            eprintln!(
+                "job {}: memory budget {}: {}",
+                &key[..12],
+                self.memory,
+                plan.peak_line()
+            );
+        }
+        let crash = Crash::for_prompt(&job.params.prompt);
         let handle = match self.service.submit(request) {
             Ok(h) => h,
             Err(e) => {
@@ -397,7 +442,7 @@ impl QueueWorker {
                 return;
             }
         };
-        let outcome = self.follow(&key, &mut record, &handle, &message, stop, abort);
+        let outcome = self.follow(&key, &mut record, &handle, &message, stop, crash);
         match outcome {
             Some(outcome) => self.finish(&key, record, outcome, &message),
             None => {
@@ -418,7 +463,7 @@ impl QueueWorker {
         handle: &JobHandle,
         message: &Message,
         stop: &AtomicBool,
-        abort: bool,
+        crash: Crash,
     ) -> Option<Result<Arc<t2v_bridge::Clip>>> {
         let interest_every = (self.conn.interest_ttl() / 6).min(Duration::from_millis(500));
         let mut next_ack = Instant::now() + self.ack_every;
@@ -432,11 +477,15 @@ impl QueueWorker {
             }
             let outcome = handle.wait_timeout(Duration::from_millis(50));
             let progress = handle.progress();
-            if abort && progress.steps_done >= 1 {
+            if crash == Crash::AfterFirstStep && progress.steps_done >= 1 {
                 eprintln!("aborting on the test hook's prompt");
                 std::process::abort();
             }
             self.upload_frames(key, record, |i| handle.frame(i));
+            if crash == Crash::AfterFirstFrame && record.frames_done >= 1 {
+                eprintln!("aborting on the test hook's prompt after a frame");
+                std::process::abort();
+            }
             let now = Instant::now();
             if now >= next_ack {
                 let _ = self.block_on(message.ack_with(AckKind::Progress));

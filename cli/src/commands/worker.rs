@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use t2v_bridge::{DeviceChoice, ModelSpec, Overrides, Service, ServiceConfig};
+use t2v_bridge::{DeviceChoice, MemoryBudget, ModelSpec, Overrides, Service, ServiceConfig};
 use t2v_queue::QueueWorker;
 
 #[derive(Args)]
@@ -22,6 +22,17 @@ pub struct WorkerArgs {
     /// auto, cpu, cuda or cuda:N: one worker per GPU.
     #[arg(long, default_value = "auto")]
     device: String,
+    /// GPU memory every job may use: auto (the GPU's free memory less a margin) or a card size
+    /// in GB (24, 16, 12, 8), as `t2v generate --vram`. The clips are the same under any budget.
+    #[arg(long, default_value = "auto")]
+    vram: MemoryBudget,
+    /// Free the text encoder after encoding each prompt (the default, or $T2V_LOW_MEMORY).
+    #[arg(long = "low-memory", conflicts_with = "keep_text_encoder")]
+    low_memory: bool,
+    /// Keep the text encoder loaded next to the transformer (about 11 GB more GPU memory with
+    /// the real model; faster when the pool sees many new prompts).
+    #[arg(long = "keep-text-encoder")]
+    keep_text_encoder: bool,
     /// The models this worker serves, by id (a TOML file; see docs/studio.md). Default: the
     /// built-in demo model as `demo`.
     #[arg(long, value_name = "FILE")]
@@ -122,19 +133,23 @@ pub fn run(args: WorkerArgs) -> Result<(), Failure> {
     let mut service_config = ServiceConfig::from_env();
     service_config.device = device;
     service_config.use_disk_cache = !args.no_cache;
+    if args.low_memory || args.keep_text_encoder {
+        service_config.low_memory = args.low_memory;
+    }
     if args.cache_dir.is_some() {
         service_config.cache_dir = args.cache_dir.clone();
     }
     let service = Service::new(service_config)?;
     let ids: Vec<&str> = models.keys().map(String::as_str).collect();
     let ids = ids.join(", ");
-    let worker = QueueWorker::start(config.clone(), service, models)?;
+    let worker = QueueWorker::start(config.clone(), service, models)?.with_memory(args.vram);
     eprintln!(
-        "worker {} serving pool `{}` at {} on {}: models {ids}",
+        "worker {} serving pool `{}` at {} on {} (memory budget {}): models {ids}",
         worker.name(),
         config.pool,
         config.url,
-        worker.service().device_name()
+        worker.service().device_name(),
+        args.vram
     );
     watch_interrupts();
     let stop = Arc::new(AtomicBool::new(false));
