@@ -143,16 +143,89 @@ type Parts = (
     stream::Stream,
 );
 
-fn connect_error(url: &str, e: async_nats::ConnectError) -> Error {
+/// The TLS error behind a failed connection, if one is. async-nats reports a failed handshake,
+/// and an alert the server sends right after it (a refused client certificate), as I/O errors;
+/// the rustls error is inside the `io::Error`.
+fn tls_cause(e: &async_nats::ConnectError) -> Option<&async_nats::rustls::Error> {
+    use async_nats::rustls::Error as TlsError;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = next {
+        if let Some(tls) = err.downcast_ref::<TlsError>() {
+            return Some(tls);
+        }
+        let inner = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<TlsError>());
+        if inner.is_some() {
+            return inner;
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// What to check when TLS with the server fails.
+fn tls_hint(e: Option<&async_nats::rustls::Error>) -> &'static str {
+    use async_nats::rustls::{AlertDescription as Alert, Error as TlsError};
+    match e {
+        Some(TlsError::InvalidCertificate(_)) => {
+            "the server's certificate is not signed by a CA this machine trusts: give the CA file \
+             that signed it"
+        }
+        Some(TlsError::AlertReceived(
+            Alert::CertificateRequired
+            | Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateUnknown
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::UnsupportedCertificate,
+        )) => {
+            "the server verifies clients: give a client certificate and key signed by a CA it \
+             trusts"
+        }
+        Some(TlsError::InvalidMessage(_) | TlsError::InappropriateMessage { .. }) => {
+            "does the server offer TLS at this address?"
+        }
+        _ => "check the CA and certificate files",
+    }
+}
+
+fn connect_error(config: &QueueConfig, e: async_nats::ConnectError) -> Error {
     use async_nats::ConnectErrorKind as K;
+    let url = &config.url;
+    let tls = tls_cause(&e);
     match e.kind() {
-        K::AuthorizationViolation | K::Authentication => Error::bad_input(format!(
-            "the queue server at {url} refused these credentials ({e}): check the user and \
-             password or the credentials file"
-        )),
-        K::Tls => Error::bad_input(format!(
-            "TLS with the queue server at {url} failed ({e}): check the CA and certificate files"
-        )),
+        K::AuthorizationViolation | K::Authentication => {
+            let check = match &config.credentials {
+                Credentials::None => {
+                    "the server needs credentials: give a user and password or a credentials file"
+                        .to_string()
+                }
+                Credentials::UserPassword { .. } => "check the user and password".to_string(),
+                Credentials::File(path) => format!(
+                    "check the credentials file {} (its user must belong to an account this \
+                     server trusts)",
+                    path.display()
+                ),
+            };
+            Error::bad_input(format!(
+                "the queue server at {url} refused these credentials ({e}): {check}"
+            ))
+        }
+        _ if tls.is_some() || e.kind() == K::Tls => {
+            let hint = match (tls, &config.tls.ca_file) {
+                (Some(async_nats::rustls::Error::InvalidCertificate(_)), Some(ca)) => format!(
+                    "the server's certificate is not signed by the CA in {}",
+                    ca.display()
+                ),
+                _ => tls_hint(tls).to_string(),
+            };
+            Error::bad_input(format!(
+                "TLS with the queue server at {url} failed ({e}): {hint}"
+            ))
+        }
         K::ServerParse | K::Dns => Error::bad_input(format!(
             "the queue URL `{url}` is not valid ({e}): use nats://HOST:PORT or tls://HOST:PORT"
         )),
@@ -180,6 +253,18 @@ async fn connect(config: &QueueConfig, name: &str) -> Result<Parts> {
     if config.tls.require {
         options = options.require_tls(true);
     }
+    // async-nats reports a missing TLS file without its name.
+    let tls_files = config.tls.ca_file.iter().map(|f| ("CA file", f)).chain(
+        config
+            .tls
+            .client_cert
+            .iter()
+            .flat_map(|(cert, key)| [("client certificate", cert), ("client key", key)]),
+    );
+    for (what, file) in tls_files {
+        std::fs::metadata(file)
+            .map_err(|e| Error::bad_input(format!("TLS {what} {}: {e}", file.display())))?;
+    }
     if let Some(ca) = &config.tls.ca_file {
         options = options.add_root_certificates(ca.clone());
     }
@@ -189,7 +274,7 @@ async fn connect(config: &QueueConfig, name: &str) -> Result<Parts> {
     let client = options
         .connect(config.url.as_str())
         .await
-        .map_err(|e| connect_error(&config.url, e))?;
+        .map_err(|e| connect_error(config, e))?;
     let js = jetstream::ContextBuilder::new()
         .timeout(REQUEST_TIMEOUT)
         .build(client.clone());

