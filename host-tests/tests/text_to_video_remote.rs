@@ -186,6 +186,25 @@ fn a_remote_node_without_a_queue_says_what_to_set() {
     assert!(status.contains("no queue is set"), "{status}");
 }
 
+#[test]
+fn a_remote_node_names_the_credentials_file_it_cannot_use() {
+    let Some(pool) = Pool::start() else { return };
+    let host = Host::new(HostProfile::natron());
+    let (_plugin, instance) = remote_node(&host, &pool, "a clip behind a bad creds file", 43);
+    let creds = scratch().join("artist.creds");
+    std::fs::write(&creds, "not a NATS credentials file").unwrap();
+    instance
+        .set_param("credentials", creds.display().to_string().as_str())
+        .unwrap();
+    instance.push_button("generate").unwrap();
+    let status = string_param(&instance, "status");
+    assert!(
+        status.contains("credentials file") && status.contains("artist.creds"),
+        "{status}"
+    );
+    assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
+}
+
 /// Index of `fast` in the `decoder` choice.
 const FAST: i32 = 1;
 

@@ -116,23 +116,34 @@ pub fn model_id(settings: &Settings) -> String {
 
 /// The queue configuration `settings` (and the environment) name.
 pub fn config(settings: &Settings) -> Result<QueueConfig, Error> {
-    let url = Some(settings.queue.trim().to_string())
-        .filter(|u| !u.is_empty())
-        .or_else(|| std::env::var(QUEUE_URL_ENV).ok().filter(|u| !u.trim().is_empty()))
-        .ok_or_else(|| {
-            Error::bad_input(format!(
-                "Device is remote but no queue is set: set Queue to nats://HOST:PORT (or ${QUEUE_URL_ENV})"
-            ))
-        })?;
+    config_from(&settings.queue, &settings.credentials, |name| {
+        std::env::var(name).ok()
+    })
+}
+
+/// The queue and credentials settings win; empty ones fall back to `$T2V_QUEUE_URL` and
+/// `$T2V_QUEUE_CREDS` (as `env` gives them), as on farm machines.
+fn config_from(
+    queue: &str,
+    credentials: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<QueueConfig, Error> {
+    let setting_or_env = |setting: &str, var: &str| {
+        Some(setting.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .or_else(|| {
+                env(var)
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+            })
+    };
+    let url = setting_or_env(queue, QUEUE_URL_ENV).ok_or_else(|| {
+        Error::bad_input(format!(
+            "Device is remote but no queue is set: set Queue to nats://HOST:PORT (or ${QUEUE_URL_ENV})"
+        ))
+    })?;
     let mut config = QueueConfig::new(url);
-    let creds = Some(settings.credentials.trim().to_string())
-        .filter(|c| !c.is_empty())
-        .or_else(|| {
-            std::env::var(QUEUE_CREDS_ENV)
-                .ok()
-                .filter(|c| !c.trim().is_empty())
-        });
-    if let Some(file) = creds {
+    if let Some(file) = setting_or_env(credentials, QUEUE_CREDS_ENV) {
         config.credentials = Credentials::File(PathBuf::from(file));
     }
     Ok(config)
@@ -237,4 +248,43 @@ pub fn submit(settings: &Settings, request: &RemoteRequest) -> Result<ClipJob, E
 /// Forgets the clients (Unload): their connections close once no job holds them.
 pub fn disconnect_all() {
     t2v_support::lock(&CLIENTS).clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn empty_settings_take_the_farm_machine_s_environment() {
+        let farm = [
+            (QUEUE_URL_ENV, "nats://queue.farm:4222"),
+            (QUEUE_CREDS_ENV, "/etc/t2v/farm.creds"),
+        ];
+        let c = config_from(" ", "", env(&farm)).unwrap();
+        assert_eq!(c.url, "nats://queue.farm:4222");
+        assert_eq!(
+            c.credentials,
+            Credentials::File(PathBuf::from("/etc/t2v/farm.creds"))
+        );
+        // The node's own settings win over the environment.
+        let c = config_from("nats://gpu-01:4222", "/home/me/me.creds", env(&farm)).unwrap();
+        assert_eq!(c.url, "nats://gpu-01:4222");
+        assert_eq!(
+            c.credentials,
+            Credentials::File(PathBuf::from("/home/me/me.creds"))
+        );
+        // Neither: no credentials, and no queue is a message naming both ways to set it.
+        let c = config_from("nats://gpu-01:4222", "", env(&[])).unwrap();
+        assert_eq!(c.credentials, Credentials::None);
+        let e = config_from("", "", env(&[(QUEUE_URL_ENV, "  ")])).unwrap_err();
+        assert!(e.message.contains("set Queue") && e.message.contains(QUEUE_URL_ENV));
+    }
 }
