@@ -332,26 +332,31 @@ fn fuzz_lora_files() {
     fuzz("LoRA file", 400, hostile(seed), read);
 }
 
-/// Over a GGUF transformer a LoRA is applied on the fly: the block linears keep their Q8_0 blocks
-/// and add the LoRA's changes to their output, and the transformer computes what the same
-/// weights decoded, with the LoRA merged in, compute.
-#[test]
-fn over_gguf_weights_loras_apply_on_the_fly_and_equal_merging() {
+/// Over `transformer`, a file whose block linears are stored (GGUF blocks, fp8), with the tiny
+/// model's folder for its config: each LoRA is applied on the fly (the first query projection
+/// keeps its stored weight and carries the LoRA beside it), and the transformer's output is
+/// compared with the same weights decoded densely, the LoRA merged in. Returns, per LoRA, that
+/// difference; asserts the LoRA changes the output.
+fn on_the_fly_vs_merged(transformer: PathBuf) -> Vec<(&'static str, f32)> {
     use t2v_models::checkpoint::configs;
     use t2v_models::ops::linear::linear;
     use t2v_models::weights::stored::build_with_stored;
     let dev = Device::Cpu;
-    // The tiny model's folder gives the config; the transformer is its Q8_0 GGUF.
+    let what = transformer
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let files = ModelFiles::resolve(
         Some(&tiny_original()),
         &Overrides {
-            transformer: Some(fixtures().join("gguf").join("tiny-dit-Q8_0.gguf")),
+            transformer: Some(transformer),
             ..Overrides::default()
         },
     )
     .unwrap()
     .transformer;
     let plain = forward(&checkpoint::load_transformer(&files, DType::F32, &dev).unwrap());
+    let mut diffs = Vec::new();
     for (file, strength) in [("wan.safetensors", 0.6), ("kohya.safetensors", -1.0)] {
         let loras = Loras::open(&[LoraSpec {
             path: lora_file(file),
@@ -368,7 +373,7 @@ fn over_gguf_weights_loras_apply_on_the_fly_and_equal_merging() {
         let (base, deltas) = q.weight().split_lora();
         assert!(
             base.is_stored() && deltas.is_some(),
-            "{file}: Q8_0 blocks plus the LoRA"
+            "{what} + {file}: the stored weight plus the LoRA"
         );
 
         let cfg = configs::transformer_config(&weights, files.config.as_deref()).unwrap();
@@ -378,12 +383,38 @@ fn over_gguf_weights_loras_apply_on_the_fly_and_equal_merging() {
         let merged =
             forward(&WanTransformer::new(&cfg, weights.var_builder(DType::F32, &dev)).unwrap());
         let diff = max_abs_diff(&on_the_fly, &merged);
-        println!("{file}@{strength}: on the fly vs merged max |diff| {diff:.2e}");
+        println!("{what} + {file}@{strength}: on the fly vs merged max |diff| {diff:.2e}");
+        let change = max_abs_diff(&on_the_fly, &plain);
+        assert!(
+            change > 1e-3,
+            "{what}: {file} changes the output ({change:e})"
+        );
+        diffs.push((file, diff));
+    }
+    diffs
+}
+
+/// Over a GGUF transformer a LoRA is applied on the fly: the block linears keep their Q8_0 blocks
+/// and add the LoRA's changes to their output, and the transformer computes what the same
+/// weights decoded, with the LoRA merged in, compute.
+#[test]
+fn over_gguf_weights_loras_apply_on_the_fly_and_equal_merging() {
+    let gguf = fixtures().join("gguf").join("tiny-dit-Q8_0.gguf");
+    for (file, diff) in on_the_fly_vs_merged(gguf) {
         // Measured: 2.2e-6 and 2.0e-6.
         assert!(diff < 1e-5, "{file}: {diff}");
-        assert!(
-            max_abs_diff(&on_the_fly, &plain) > 1e-3,
-            "{file} changes the output"
-        );
+    }
+}
+
+/// The same over ComfyUI's scaled fp8 layout: the block linears keep their e4m3fn values and
+/// per-tensor scale, and the LoRA's changes are added to their output.
+#[test]
+fn over_scaled_fp8_weights_loras_apply_on_the_fly_and_equal_merging() {
+    let fp8 = fixtures()
+        .join("fp8")
+        .join("tiny-dit-fp8-scaled.safetensors");
+    for (file, diff) in on_the_fly_vs_merged(fp8) {
+        // Measured: 1.3e-6 and 2.3e-6.
+        assert!(diff < 1e-5, "{file}: {diff}");
     }
 }

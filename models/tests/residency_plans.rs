@@ -427,3 +427,98 @@ fn every_budget_has_a_plan_under_it_with_every_gguf_file() {
     }
     println!("Planned peaks with the GGUF files (GiB, CUDA context and host margin included):\n\n{table}\n{mechanisms}");
 }
+
+/// Each fp8 transformer file (`models/manifests/dit-fp8-*.txt`, scaled and unscaled) with
+/// ComfyUI's scaled fp8 umT5 or the bf16 umT5 that many users keep, and the VAE, at real size.
+const FP8_PAIRS: [(&str, &str); 4] = [
+    ("dit-fp8-scaled.txt", "umt5-fp8-scaled.txt"),
+    ("dit-fp8-e4m3fn.txt", "umt5-fp8-scaled.txt"),
+    ("dit-fp8-scaled.txt", "umt5-transformers.txt"),
+    ("dit-fp8-e4m3fn.txt", "umt5-transformers.txt"),
+];
+
+fn fp8_model(dit: &str, text: &str) -> ModelInventory {
+    let dit = tracked(dit);
+    let text = tracked(text);
+    let vae = tracked("vae-original.txt");
+    let dit_cfg = configs::transformer_config(&dit, None).unwrap();
+    let text_cfg = configs::text_encoder_config(&text, None).unwrap();
+    let vae_cfg = configs::vae_config(&vae, None).unwrap();
+    ModelInventory::from_tracked((&dit, dit_cfg), (&text, text_cfg), (&vae, vae_cfg))
+}
+
+/// Every budget has a plan under it at both sizes with each fp8 file, its block linears counted
+/// at one byte a weight. `--nocapture` prints the table.
+#[test]
+fn every_budget_has_a_plan_under_it_with_every_fp8_file() {
+    let overhead = CUDA_CONTEXT_BYTES + HOST_MARGIN_BYTES;
+    let bf16_transformer = real_model().transformer.device_bytes(DType::BF16);
+    let budgets = BUDGET_CHOICES_GIB
+        .iter()
+        .map(|g| format!("{g}"))
+        .collect::<Vec<_>>()
+        .join(" / ");
+    let mut table = format!(
+        "| transformer | umT5 | on the device (GiB) | 832x480x121 at {budgets} GiB | 1280x704x121 at {budgets} GiB |\n|---|---|---|---|---|\n"
+    );
+    let g = |b: u64| format!("{:.2}", b as f64 / GIB as f64);
+    let mut mechanisms = String::from(
+        "| files | size | budget | mechanisms | planned peak |\n|---|---|---|---|---|\n",
+    );
+    for (dit, text) in FP8_PAIRS {
+        let model = fp8_model(dit, text);
+        // The block linears are held in fp8: well under the bf16 transformer's 9.31 GiB.
+        let weights = model.transformer.device_bytes(DType::BF16);
+        assert!(weights * 10 < bf16_transformer * 6, "{dit}: {}", g(weights));
+        assert!(
+            model.transformer.entries.iter().any(|e| e.packed),
+            "{dit}: fp8 weights are kept as stored"
+        );
+        let mut cells = Vec::new();
+        for (w, h) in SIZES {
+            let mut peaks = Vec::new();
+            for gib in BUDGET_CHOICES_GIB {
+                let budget = Budget::Bytes(gib as u64 * GIB);
+                let p = plan(&model, &request(w, h), budget)
+                    .unwrap_or_else(|e| panic!("{dit} + {text}, {w}x{h} at {gib} GiB: {e}"));
+                assert!(p.fits() && p.peak() <= gib as u64 * GIB, "{dit}: {p}");
+                assert_eq!(p.overhead, overhead, "context and margin are counted");
+                for s in &p.stages {
+                    assert!(s.total() + overhead <= gib as u64 * GIB, "{dit}: {p}");
+                }
+                // The fastest that fits: no cheaper set of mechanisms would.
+                for cheaper in Mechanisms::candidates()
+                    .into_iter()
+                    .take_while(|m| *m != p.mechanisms)
+                {
+                    assert!(!plan_with(&model, &request(w, h), cheaper, budget).fits());
+                }
+                // What fp8 buys: from 12 GiB up the transformer stays resident at both sizes.
+                if gib >= 12 {
+                    assert_eq!(
+                        p.mechanisms.transformer,
+                        TransformerPlacement::Resident,
+                        "{p}"
+                    );
+                }
+                peaks.push(g(p.peak()));
+                mechanisms += &format!(
+                    "| {dit} + {text} | {w}x{h} | {gib} GiB | {} | {} |\n",
+                    short(&p.mechanisms),
+                    g(p.peak())
+                );
+            }
+            cells.push(peaks.join(" / "));
+        }
+        table += &format!(
+            "| {} | {} | {} + {} | {} | {} |\n",
+            dit.trim_end_matches(".txt"),
+            text.trim_end_matches(".txt"),
+            g(weights),
+            g(model.text_encoder.device_bytes(DType::BF16)),
+            cells[0],
+            cells[1]
+        );
+    }
+    println!("Planned peaks with the fp8 files (GiB, CUDA context and host margin included):\n\n{table}\n{mechanisms}");
+}

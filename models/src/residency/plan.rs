@@ -640,3 +640,132 @@ fn too_large(model: &ModelInventory, request: &PlanRequest, budget: Budget) -> S
     }
     message + ": choose a smaller size or fewer frames, or a larger memory budget"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dit::DitConfig;
+    use crate::text::Umt5Config;
+    use crate::vae::VaeConfig;
+
+    /// The real-size 5B in bf16, from its configurations (broadcast zeros: nothing allocated).
+    fn five_b() -> ModelInventory {
+        ModelInventory::from_configs(
+            &DitConfig::wan22_ti2v_5b(),
+            &Umt5Config::umt5_xxl(),
+            &VaeConfig::wan22_ti2v_5b(),
+            DType::BF16,
+        )
+        .unwrap()
+    }
+
+    fn at_480p() -> PlanRequest {
+        PlanRequest {
+            width: 832,
+            height: 480,
+            frames: 121,
+            guidance: true,
+            dtype: DType::BF16,
+        }
+    }
+
+    /// What a plan needs of a device's free memory, measured after the CUDA context exists: its
+    /// peak less the context, i.e. its largest stage and the host margin.
+    fn allocated(p: &ResidencyPlan) -> u64 {
+        p.peak() - CUDA_CONTEXT_BYTES
+    }
+
+    #[test]
+    fn a_card_size_is_that_many_gib_whatever_is_free() {
+        for g in BUDGET_CHOICES_GIB {
+            let want = Budget::Bytes(g as u64 * GIB);
+            assert_eq!(MemoryBudget::Gib(g).resolve(None), want);
+            assert_eq!(MemoryBudget::Gib(g).resolve(Some(GIB)), want);
+            assert_eq!(MemoryBudget::Gib(g).resolve(Some(80 * GIB)), want);
+        }
+    }
+
+    #[test]
+    fn auto_on_the_cpu_is_unlimited_and_plans_everything_resident() {
+        let budget = MemoryBudget::Auto.resolve(None);
+        assert_eq!(budget, Budget::Unlimited);
+        assert_eq!(MemoryBudget::default(), MemoryBudget::Auto);
+        let p = plan(&five_b(), &at_480p(), budget).unwrap();
+        assert_eq!(p.mechanisms, Mechanisms::FASTEST);
+        assert_eq!(p.overhead, 0, "no context or margin on the CPU");
+    }
+
+    /// `auto` hands the plan the free memory plus the context: the free memory was measured
+    /// with the context already allocated, and the plan counts the context (and the host margin)
+    /// in every stage, so what it adds to the device is the free memory less the host margin.
+    #[test]
+    fn auto_on_a_gpu_counts_the_context_once_and_leaves_the_host_margin() {
+        for free in [0, 1 << 20, 7 * GIB + 123, 23 * GIB, 80 * GIB] {
+            assert_eq!(
+                MemoryBudget::Auto.resolve(Some(free)),
+                Budget::Bytes(free + CUDA_CONTEXT_BYTES)
+            );
+        }
+        let model = five_b();
+        let request = at_480p();
+        let mut refused = Vec::new();
+        for free_gib in [4u64, 6, 7, 8, 10, 12, 14, 16, 20, 24, 40, 80] {
+            let free = free_gib * GIB;
+            match plan(&model, &request, MemoryBudget::Auto.resolve(Some(free))) {
+                Ok(p) => {
+                    assert_eq!(p.overhead, CUDA_CONTEXT_BYTES + HOST_MARGIN_BYTES);
+                    assert!(allocated(&p) <= free, "{free_gib} GiB free: {p}");
+                    for s in &p.stages {
+                        assert!(s.total() + HOST_MARGIN_BYTES <= free, "{p}");
+                    }
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(e.contains("budget"), "{e}");
+                    refused.push(free_gib);
+                }
+            }
+        }
+        // The leanest plan at 480P adds 5.36 GiB (its largest stage and the host margin).
+        assert_eq!(refused, [4], "only 4 GiB free is too little at 480P");
+    }
+
+    /// At the boundary: with exactly the fastest plan's allocation plus the host margin free,
+    /// the fastest plan is chosen; one byte less and a leaner one is.
+    #[test]
+    fn auto_fits_the_fastest_plan_to_the_byte_with_the_host_margin_left_free() {
+        let model = five_b();
+        let request = at_480p();
+        let fastest = plan_with(
+            &model,
+            &request,
+            Mechanisms::FASTEST,
+            Budget::Bytes(u64::MAX),
+        );
+        let free = allocated(&fastest);
+        assert_eq!(
+            free,
+            fastest.stages.iter().map(StageMemory::total).max().unwrap() + HOST_MARGIN_BYTES
+        );
+        let exact = plan(&model, &request, MemoryBudget::Auto.resolve(Some(free))).unwrap();
+        assert_eq!(exact.mechanisms, Mechanisms::FASTEST, "{exact}");
+        let short = plan(&model, &request, MemoryBudget::Auto.resolve(Some(free - 1))).unwrap();
+        assert_ne!(short.mechanisms, Mechanisms::FASTEST, "{short}");
+        assert!(allocated(&short) < free, "{short}");
+    }
+
+    #[test]
+    fn less_free_memory_than_the_host_margin_has_no_plan() {
+        let e = plan(
+            &five_b(),
+            &at_480p(),
+            MemoryBudget::Auto.resolve(Some(HOST_MARGIN_BYTES)),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("even with every memory-saving mechanism on"),
+            "{e}"
+        );
+    }
+}
