@@ -5,10 +5,15 @@
 //!
 //! ```sh
 //! # the demo model's clip, not upscaled, as f32 frames:
-//! cargo run --release -p t2v-cli -- generate --prompt "A red circle moves to the right on a black background." \
+//! cargo run --release -p t2v-cli -- generate --model demo/model \
+//!     --prompt "A red circle moves to the right on a black background." \
 //!     --output out/demo.%04d.png --save-frames out/demo.safetensors
+//! # through the demo model's shipped upscaler (a trained 2x SRVGGNetCompact), at its own
+//! # factor and to 720P; any Real-ESRGAN .pth or .safetensors file works the same way:
 //! cargo run --release -p t2v-cli --example upscale_flicker -- \
-//!     --upscaler realesr-animevideov3.pth --upscale 720p --frames out/demo.safetensors
+//!     --upscaler demo/model/upscaler/demo_compact_x2.safetensors --upscale 2x --frames out/demo.safetensors
+//! cargo run --release -p t2v-cli --example upscale_flicker -- \
+//!     --upscaler demo/model/upscaler/demo_compact_x2.safetensors --upscale 720p --frames out/demo.safetensors
 //! ```
 //!
 //! Without `--frames` only the built-in moving test pattern is measured.
@@ -70,7 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let target: UpscaleTarget = arg(&args, "--upscale")
         .unwrap_or_else(|| "720p".into())
         .parse()?;
-    let upscaler = Upscaler::load(&PathBuf::from(&upscaler), &Device::Cpu)?;
+    let file = PathBuf::from(&upscaler);
+    let upscaler = Upscaler::load(&file, &Device::Cpu)?;
     let mut clips = vec![("moving test pattern".to_string(), moving_test_pattern())];
     if let Some(path) = arg(&args, "--frames") {
         let frames = candle_core::safetensors::load(&path, &Device::Cpu)?
@@ -82,7 +88,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         clips.push((path, frames));
     }
     println!(
-        "upscaler: {}, upscale {target}\n| clip | size | input | bicubic | upscaler | upscaler / bicubic |\n|---|---|---|---|---|---|",
+        "upscaler: {} ({}), upscale {target}\n| clip | size | input | bicubic | upscaler | upscaler / bicubic |\n|---|---|---|---|---|---|",
+        file.display(),
         upscaler.architecture().describe()
     );
     for (name, frames) in clips {
