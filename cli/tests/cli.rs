@@ -280,6 +280,52 @@ fn worker_device_flags_are_checked_before_it_connects() {
 }
 
 #[test]
+fn queue_tls_files_come_from_flags_or_the_environment_and_are_checked_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("studio-ca.pem").display().to_string();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 4] = [
+        (&["--tls-cert", "node.pem"], &[], "needs its key"),
+        (
+            &[],
+            &[("T2V_QUEUE_TLS_KEY", "node-key.pem")],
+            "needs its certificate",
+        ),
+        (&["--tls-ca", &missing], &[], "TLS CA file"),
+        (&[], &[("T2V_QUEUE_TLS_CA", &missing)], "TLS CA file"),
+    ];
+    for (command, flags) in [
+        ("worker", &[][..]),
+        ("generate", &["--prompt", "a red ball"][..]),
+    ] {
+        for (tls, env, needle) in cases {
+            let mut c = t2v(dir.path());
+            // Port 9 (discard): nothing listens; the files are checked before connecting.
+            c.args([command, "--queue", "nats://127.0.0.1:9"])
+                .args(flags)
+                .args(tls)
+                .envs(env.iter().copied())
+                .current_dir(dir.path());
+            let o = run(c);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{command} {tls:?} {env:?}: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains(needle),
+                "{command} {tls:?} {env:?}: {}",
+                stderr(&o)
+            );
+            if needle == "TLS CA file" {
+                assert!(stderr(&o).contains("studio-ca.pem"), "{}", stderr(&o));
+            }
+        }
+    }
+}
+
+#[test]
 fn generate_on_a_queue_refuses_what_a_worker_cannot_take() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("some.safetensors");

@@ -19,8 +19,8 @@ use t2v_bridge::{
     Latents, Lookup, Precision, StreamedFrame,
 };
 use t2v_queue::{
-    Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest,
-    QUEUE_CREDS_ENV, QUEUE_URL_ENV,
+    Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest, TlsOptions,
+    QUEUE_CREDS_ENV, QUEUE_TLS_CA_ENV, QUEUE_TLS_CERT_ENV, QUEUE_TLS_KEY_ENV, QUEUE_URL_ENV,
 };
 
 /// A job of a local service or of the worker pool, behind one set of calls.
@@ -122,7 +122,9 @@ pub fn config(settings: &Settings) -> Result<QueueConfig, Error> {
 }
 
 /// The queue and credentials settings win; empty ones fall back to `$T2V_QUEUE_URL` and
-/// `$T2V_QUEUE_CREDS` (as `env` gives them), as on farm machines.
+/// `$T2V_QUEUE_CREDS` (as `env` gives them), as on farm machines. A private CA and a client
+/// certificate come from the environment only (`$T2V_QUEUE_TLS_CA`, `_CERT`, `_KEY`): a
+/// studio sets them once for every machine.
 fn config_from(
     queue: &str,
     credentials: &str,
@@ -146,29 +148,30 @@ fn config_from(
     if let Some(file) = setting_or_env(credentials, QUEUE_CREDS_ENV) {
         config.credentials = Credentials::File(PathBuf::from(file));
     }
+    let file = |var| setting_or_env("", var).map(PathBuf::from);
+    config.tls = TlsOptions::from_files(
+        file(QUEUE_TLS_CA_ENV),
+        file(QUEUE_TLS_CERT_ENV),
+        file(QUEUE_TLS_KEY_ENV),
+    )
+    .map_err(Error::bad_input)?;
     Ok(config)
 }
 
-type Clients = Vec<(String, Option<PathBuf>, Arc<QueueClient>)>;
+type Clients = Vec<(QueueConfig, Arc<QueueClient>)>;
 static CLIENTS: Mutex<Clients> = Mutex::new(Vec::new());
 
-/// One client per queue and credentials for the whole process, connected on first use.
+/// One client per queue, credentials and TLS files for the whole process, connected on first
+/// use.
 pub fn client(config: QueueConfig) -> Result<Arc<QueueClient>, Error> {
-    let creds = match &config.credentials {
-        Credentials::File(f) => Some(f.clone()),
-        _ => None,
-    };
     let mut clients = t2v_support::lock(&CLIENTS);
-    if let Some((_, _, c)) = clients
-        .iter()
-        .find(|(u, c, _)| *u == config.url && *c == creds)
-    {
+    if let Some((_, c)) = clients.iter().find(|(known, _)| *known == config) {
         return Ok(c.clone());
     }
     let url = config.url.clone();
-    let client = Arc::new(QueueClient::connect(config)?);
+    let client = Arc::new(QueueClient::connect(config.clone())?);
     crate::log!("queue: connected to {url} as {}", client.id());
-    clients.push((url, creds, client.clone()));
+    clients.push((config, client.clone()));
     Ok(client)
 }
 
@@ -286,5 +289,31 @@ mod tests {
         assert_eq!(c.credentials, Credentials::None);
         let e = config_from("", "", env(&[(QUEUE_URL_ENV, "  ")])).unwrap_err();
         assert!(e.message.contains("set Queue") && e.message.contains(QUEUE_URL_ENV));
+    }
+
+    #[test]
+    fn a_studio_s_private_ca_and_client_certificate_come_from_the_environment() {
+        let url = "tls://queue.studio:4222";
+        assert_eq!(
+            config_from(url, "", env(&[])).unwrap().tls,
+            TlsOptions::default()
+        );
+        let studio = [
+            (QUEUE_TLS_CA_ENV, "/etc/t2v/ca.pem"),
+            (QUEUE_TLS_CERT_ENV, "/etc/t2v/node.pem"),
+            (QUEUE_TLS_KEY_ENV, "/etc/t2v/node-key.pem"),
+        ];
+        let tls = config_from(url, "", env(&studio)).unwrap().tls;
+        assert!(tls.require);
+        assert_eq!(tls.ca_file, Some(PathBuf::from("/etc/t2v/ca.pem")));
+        assert_eq!(
+            tls.client_cert,
+            Some((
+                PathBuf::from("/etc/t2v/node.pem"),
+                PathBuf::from("/etc/t2v/node-key.pem")
+            ))
+        );
+        let e = config_from(url, "", env(&studio[1..2])).unwrap_err();
+        assert!(e.message.contains(QUEUE_TLS_KEY_ENV), "{e}");
     }
 }

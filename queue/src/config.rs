@@ -7,6 +7,13 @@ use std::time::Duration;
 pub const QUEUE_URL_ENV: &str = "T2V_QUEUE_URL";
 /// A NATS credentials file (`.creds`) for farm machines and nodes without a `credentials` setting.
 pub const QUEUE_CREDS_ENV: &str = "T2V_QUEUE_CREDS";
+/// PEM file of a private CA that signed the queue server's certificate (`--tls-ca`; the node
+/// has no setting for it: a studio sets it once for every machine).
+pub const QUEUE_TLS_CA_ENV: &str = "T2V_QUEUE_TLS_CA";
+/// PEM client certificate, with [`QUEUE_TLS_KEY_ENV`], for a server that verifies clients.
+pub const QUEUE_TLS_CERT_ENV: &str = "T2V_QUEUE_TLS_CERT";
+/// PEM key of [`QUEUE_TLS_CERT_ENV`].
+pub const QUEUE_TLS_KEY_ENV: &str = "T2V_QUEUE_TLS_KEY";
 /// Seconds a worker may stay silent before its job goes to another worker (the consumer's
 /// `ack_wait`; the worker sends progress acks three times as often).
 pub const ACK_WAIT_ENV: &str = "T2V_QUEUE_ACK_WAIT_SECS";
@@ -38,6 +45,37 @@ pub struct TlsOptions {
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate and key, for servers that verify clients.
     pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsOptions {
+    /// From a private CA file and a client certificate and key, each optional; a certificate
+    /// without its key (or a key alone) is an error saying which is missing. Any of them means
+    /// TLS is required.
+    pub fn from_files(
+        ca_file: Option<PathBuf>,
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+    ) -> Result<TlsOptions, String> {
+        let client_cert = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(format!(
+                    "a TLS client certificate needs its key (--tls-key or ${QUEUE_TLS_KEY_ENV})"
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(format!(
+                    "a TLS client key needs its certificate (--tls-cert or ${QUEUE_TLS_CERT_ENV})"
+                ))
+            }
+        };
+        Ok(TlsOptions {
+            require: ca_file.is_some() || client_cert.is_some(),
+            ca_file,
+            client_cert,
+        })
+    }
 }
 
 /// The timers of the protocol. The server keeps the values of whoever created the stream,

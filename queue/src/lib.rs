@@ -15,6 +15,9 @@ pub mod message;
 pub mod worker;
 
 pub use client::{DecoderChoice, QueueClient, RemoteJob, RemoteRequest};
-pub use config::{Credentials, QueueConfig, Timings, TlsOptions, QUEUE_CREDS_ENV, QUEUE_URL_ENV};
+pub use config::{
+    Credentials, QueueConfig, Timings, TlsOptions, QUEUE_CREDS_ENV, QUEUE_TLS_CA_ENV,
+    QUEUE_TLS_CERT_ENV, QUEUE_TLS_KEY_ENV, QUEUE_URL_ENV,
+};
 pub use message::{JobMessage, JobRecord, JobState, ModelEntry, PROTOCOL_VERSION};
 pub use worker::{QueueWorker, WorkerStats};

@@ -16,7 +16,9 @@ use t2v_bridge::clip_cache::{default_cache_dir, default_max_bytes};
 use t2v_bridge::{
     Clip, ClipCache, Frame, GenerationParams, JobProgress, Latents, Lookup, MemoryBudget, Precision,
 };
-use t2v_queue::{Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest};
+use t2v_queue::{
+    Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest, TlsOptions,
+};
 
 /// The model id of the built-in demo model, which every worker serves without `--models`.
 pub const DEMO_MODEL_ID: &str = "demo";
@@ -41,17 +43,26 @@ pub struct ConnectionArgs {
     #[arg(long, env = "T2V_QUEUE_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
     /// PEM file of the CA that signed the server's TLS certificate (implies TLS).
-    #[arg(long = "tls-ca", value_name = "FILE")]
+    #[arg(long = "tls-ca", env = t2v_queue::QUEUE_TLS_CA_ENV, value_name = "FILE")]
     pub tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for a server that verifies clients (with --tls-key).
+    #[arg(long = "tls-cert", env = t2v_queue::QUEUE_TLS_CERT_ENV, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM key of the client certificate.
+    #[arg(long = "tls-key", env = t2v_queue::QUEUE_TLS_KEY_ENV, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// The worker pool (a name: letters, digits, - and _).
     #[arg(long, default_value = t2v_queue::config::DEFAULT_POOL)]
     pub pool: String,
 }
 
 impl ConnectionArgs {
-    /// The queue configuration, when a queue is named.
-    pub fn config(&self) -> Option<QueueConfig> {
-        let url = self.queue.clone().filter(|u| !u.trim().is_empty())?;
+    /// The queue configuration, when a queue is named; bad input when the TLS files do not
+    /// go together.
+    pub fn config(&self) -> Result<Option<QueueConfig>, Failure> {
+        let Some(url) = self.queue.clone().filter(|u| !u.trim().is_empty()) else {
+            return Ok(None);
+        };
         let mut config = QueueConfig::new(url);
         config.pool = self.pool.clone();
         config.credentials = match (&self.creds, &self.user, &self.password) {
@@ -62,11 +73,13 @@ impl ConnectionArgs {
             },
             _ => Credentials::None,
         };
-        if let Some(ca) = &self.tls_ca {
-            config.tls.require = true;
-            config.tls.ca_file = Some(ca.clone());
-        }
-        Some(config)
+        config.tls = TlsOptions::from_files(
+            self.tls_ca.clone(),
+            self.tls_cert.clone(),
+            self.tls_key.clone(),
+        )
+        .map_err(bad_input)?;
+        Ok(Some(config))
     }
 }
 
@@ -82,7 +95,10 @@ pub struct QueueArgs {
 
 impl QueueArgs {
     pub fn url(&self) -> Option<String> {
-        self.connection.config().map(|c| c.url)
+        self.connection
+            .queue
+            .clone()
+            .filter(|u| !u.trim().is_empty())
     }
 }
 
@@ -192,7 +208,7 @@ pub(crate) fn generate(args: &GenerateArgs, _url: &str) -> Result<Outcome, Failu
     let config = args
         .queue
         .connection
-        .config()
+        .config()?
         .ok_or_else(|| bad_input("--queue: no URL"))?;
     let request = remote_request(args)?;
     let client = QueueClient::connect(config)?;

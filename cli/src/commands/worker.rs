@@ -117,7 +117,7 @@ pub fn read_models(file: &Path) -> Result<BTreeMap<String, ModelSpec>, Failure> 
 pub fn run(args: WorkerArgs) -> Result<(), Failure> {
     let config = args
         .connection
-        .config()
+        .config()?
         .ok_or_else(|| bad_input("--queue URL (or $T2V_QUEUE_URL) is needed"))?;
     let models = match &args.models {
         Some(file) => read_models(file)?,
