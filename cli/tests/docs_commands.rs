@@ -123,7 +123,11 @@ fn t2v_arguments(command: &str) -> Option<Vec<String>> {
     {
         1
     } else if w.starts_with(&["cargo".into(), "run".into()]) && w.iter().any(|a| a == "t2v-cli") {
-        w.iter().position(|a| a == "--")? + 1
+        let end = w.iter().position(|a| a == "--")?;
+        if w[..end].iter().any(|a| a == "--example") {
+            return None; // One of the crate's examples, not the t2v binary.
+        }
+        end + 1
     } else {
         return None;
     };
@@ -289,6 +293,11 @@ fn commands_are_read_as_a_shell_would() {
     assert_eq!(
         t2v_arguments("cargo run --release -p t2v-cli -- info --model x").unwrap(),
         vec!["info", "--model", "x"]
+    );
+    assert_eq!(
+        t2v_arguments("cargo run --release -p t2v-cli --example upscale_flicker -- --frames x"),
+        None,
+        "an example of the crate is not the t2v binary"
     );
     assert_eq!(
         t2v_arguments("cargo run --release -p t2v-bridge --bin t2v -- info"),
