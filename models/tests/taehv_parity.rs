@@ -1,6 +1,6 @@
-//! The TAEHV decoder against the reference architecture (fixtures from
-//! `tests/fixtures/taehv/make_taehv.py`: madebyollin/taehv's decoder at reduced widths with
-//! seeded random weights), from both a safetensors and a guarded `.pth` file.
+//! The TAEHV decoder against the reference (fixtures from `tests/fixtures/taehv/make_taehv.py`,
+//! which runs madebyollin/taehv's own `taehv.py`: its decoder at reduced widths with seeded
+//! random weights), from both a safetensors and a guarded `.pth` file.
 
 mod common;
 
