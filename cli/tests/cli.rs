@@ -1053,3 +1053,31 @@ fn decoder_fast_uses_the_tiny_decoder_and_says_when_there_is_none() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("`full` or `fast`"), "{}", stderr(&o));
 }
+
+#[test]
+fn sampler_dmd_runs_fastwan_s_three_steps_without_guidance() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dmd");
+    let mut c = t2v(dir.path());
+    c.args(["generate", "--sampler", "dmd", "--prompt", "a red ball"])
+        .arg("--model")
+        .arg(fixtures().join("tiny-diffusers"))
+        .args(["--width", "64", "--height", "64", "--frames", "5", "-q"])
+        .arg("--output")
+        .arg(out.join("f.%04d.png"));
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("f.json")).unwrap()).unwrap();
+    assert_eq!(metadata["sampler"], "dmd");
+    assert_eq!(
+        (
+            &metadata["steps"],
+            &metadata["guidance"],
+            &metadata["shift"]
+        ),
+        (&3.into(), &1.0.into(), &8.0.into()),
+        "FastWan's steps, guidance off and its shift: {metadata}"
+    );
+    assert_eq!(metadata["frames"], 5);
+}

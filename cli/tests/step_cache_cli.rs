@@ -88,3 +88,60 @@ fn the_step_cache_method_picks_the_rule_and_easycache_needs_no_calibration() {
     assert_eq!(o.status.code(), Some(2), "{e}");
     assert!(e.contains("magcache") && e.contains("easycache"), "{e}");
 }
+
+#[test]
+fn calibrate_writes_the_ratios_that_magcache_then_reads_from_the_model_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny");
+    common::copy_dir(&fixtures().join("tiny-diffusers"), &tiny);
+    let small = [
+        "--width", "64", "--height", "64", "--frames", "5", "--steps", "8",
+    ];
+    let magcache = |name: &str| {
+        let mut flags = small.to_vec();
+        flags.extend(["--step-cache", "faster", "--step-cache-method", "magcache"]);
+        generate(dir.path(), &tiny, name, &flags)
+    };
+    assert!(magcache("before").is_err(), "no calibration yet");
+
+    let o = t2v(&dir.path().join("cache"))
+        .args(["calibrate", "--prompt", "a red circle moves to the right"])
+        .arg("--model")
+        .arg(&tiny)
+        .args(small)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("magnitude ratios of 8 steps (2 guidance branches)"),
+        "{}",
+        stderr(&o)
+    );
+    let ratios = t2v_models::pipeline::step_cache::MagRatios::read(
+        &tiny.join(t2v_models::pipeline::step_cache::CALIBRATION_FILE),
+    )
+    .unwrap();
+    assert_eq!((ratios.cond.len(), ratios.uncond.len()), (8, 8));
+    assert_eq!((ratios.cond[0], ratios.uncond[0]), (1.0, 1.0));
+    assert!(
+        ratios
+            .cond
+            .iter()
+            .chain(&ratios.uncond)
+            .all(|r| r.is_finite() && *r > 0.0),
+        "{ratios:?}"
+    );
+    assert_eq!(magcache("after").unwrap().len(), 5, "MagCache runs on it");
+
+    // The demo model ships its calibration: measuring it again needs --out.
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demo/model");
+    let o = t2v(&dir.path().join("cache"))
+        .args(["calibrate", "--prompt", "a red circle"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--out FILE"), "{}", stderr(&o));
+    assert!(demo
+        .join(t2v_models::pipeline::step_cache::CALIBRATION_FILE)
+        .exists());
+}
