@@ -1,7 +1,8 @@
 //! The render-farm template (installers/farm/t2v-clip.openjd.yaml) run offline by `openjd run`
 //! (PyPI `openjd-cli`): the Generate step writes the clip into a shared cache and reports
 //! `openjd_progress:`, then both Comp chunks find it there. Skipped when `openjd` is not
-//! installed, except under CI (`$CI` set), where that fails.
+//! installed, except under CI (`$CI` set), where that fails. With `QueueUrl`, against a real
+//! queue server and a `t2v worker`: the pool makes the clip once.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -82,4 +83,68 @@ fn the_farm_template_generates_once_into_the_shared_cache_and_the_comp_reads_it(
     }
     let clips = std::fs::read_dir(cache.join("clips")).unwrap().count();
     assert_eq!(clips, 1, "one clip in the shared cache");
+}
+
+#[test]
+fn with_a_queue_url_the_farm_template_has_the_pool_make_the_clip_once() {
+    let Some(openjd) = find_openjd() else {
+        assert!(std::env::var_os("CI").is_none(), "CI needs openjd");
+        return;
+    };
+    let Some(server) = t2v_queue::local_server::LocalServer::for_test() else {
+        return;
+    };
+    let template =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../installers/farm/t2v-clip.openjd.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+    std::fs::create_dir_all(&cache).unwrap();
+    let worker_log = dir.path().join("worker.log");
+    let mut worker = Command::new(env!("CARGO_BIN_EXE_t2v"))
+        .args(["worker", "--queue", &server.url(), "--device", "cpu"])
+        .arg("--cache-dir")
+        .arg(&cache)
+        .stderr(std::fs::File::create(&worker_log).unwrap())
+        .spawn()
+        .unwrap();
+    let client =
+        t2v_queue::QueueClient::connect(t2v_queue::QueueConfig::new(server.url())).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client.model("demo").is_err() {
+        assert!(std::time::Instant::now() < deadline, "the worker registers");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let param = |k: &str, v: &str| format!("{k}={v}");
+    let output = Command::new(&openjd)
+        .arg("run")
+        .arg(&template)
+        .args(["--step", "Comp", "--run-dependencies"])
+        .args(["-p", &param("T2V", env!("CARGO_BIN_EXE_t2v"))])
+        .args(["-p", "Prompt=a blue square moves up on a white background"])
+        .args(["-p", "Frames=5", "-p", "Steps=3"])
+        .args(["-p", &param("CacheDir", cache.to_str().unwrap())])
+        .args(["-p", &param("OutDir", out.to_str().unwrap())])
+        .args(["-p", &param("QueueUrl", &server.url())])
+        .output()
+        .expect("openjd runs");
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let log = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    let worker_log = std::fs::read_to_string(&worker_log).unwrap();
+    assert!(output.status.success(), "{log}\n{worker_log}");
+    assert!(log.contains("openjd_progress: 100"), "{log}");
+    assert_eq!(
+        worker_log.matches(" attempt ").count(),
+        1,
+        "the pool made the clip once: {worker_log}"
+    );
+    assert_eq!(client.records().unwrap().len(), 1, "one job was queued");
+    for chunk in 1..=2 {
+        assert_eq!(
+            std::fs::read(out.join(format!("comp-{chunk}/frame.0004.png"))).unwrap(),
+            std::fs::read(out.join("clip/frame.0004.png")).unwrap(),
+            "chunk {chunk} has the pool's clip"
+        );
+    }
 }
