@@ -4,7 +4,7 @@
 //! installed, except under CI (`$CI` set), where that fails. With `QueueUrl`, against a real
 //! queue server and a `t2v worker`: the pool makes the clip once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn find_openjd() -> Option<PathBuf> {
@@ -23,40 +23,82 @@ fn find_openjd() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-#[test]
-fn the_farm_template_generates_once_into_the_shared_cache_and_the_comp_reads_it() {
-    let Some(openjd) = find_openjd() else {
+/// `openjd`, or `None` (outside CI) to skip.
+fn openjd_for_test() -> Option<PathBuf> {
+    let openjd = find_openjd();
+    if openjd.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI needs openjd: pip install openjd-cli (or set $OPENJD)"
         );
         eprintln!("skipped: no openjd (pip install openjd-cli)");
+    }
+    openjd
+}
+
+/// A job's shared folders: the clip cache and the output folder.
+struct Shared {
+    _dir: tempfile::TempDir,
+    cache: PathBuf,
+    out: PathBuf,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        let dir = tempfile::tempdir().unwrap();
+        let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
+        std::fs::create_dir_all(&cache).unwrap();
+        Shared {
+            _dir: dir,
+            cache,
+            out,
+        }
+    }
+
+    /// `openjd run` of the template's Comp step and its dependencies, with `params` besides the
+    /// shared folders and `t2v`; its success and its log.
+    fn run(&self, openjd: &Path, params: &[(&str, &str)], env: &[(&str, &str)]) -> (bool, String) {
+        let template = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../installers/farm/t2v-clip.openjd.yaml");
+        let mut c = Command::new(openjd);
+        c.arg("run")
+            .arg(&template)
+            .args(["--step", "Comp", "--run-dependencies"]);
+        let folders = [
+            ("T2V", env!("CARGO_BIN_EXE_t2v")),
+            ("CacheDir", self.cache.to_str().unwrap()),
+            ("OutDir", self.out.to_str().unwrap()),
+        ];
+        for (k, v) in folders.iter().chain(params) {
+            c.arg("-p").arg(format!("{k}={v}"));
+        }
+        let output = c.envs(env.iter().copied()).output().expect("openjd runs");
+        let log = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), log)
+    }
+}
+
+#[test]
+fn the_farm_template_generates_once_into_the_shared_cache_and_the_comp_reads_it() {
+    let Some(openjd) = openjd_for_test() else {
         return;
     };
-    let template =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../installers/farm/t2v-clip.openjd.yaml");
-    let dir = tempfile::tempdir().unwrap();
-    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
-    std::fs::create_dir_all(&cache).unwrap();
-    let param = |k: &str, v: &str| format!("{k}={v}");
-    let output = Command::new(&openjd)
-        .arg("run")
-        .arg(&template)
-        .args(["--step", "Comp", "--run-dependencies"])
-        .args(["-p", &param("T2V", env!("CARGO_BIN_EXE_t2v"))])
-        .args([
-            "-p",
-            "Prompt=a red circle moves to the right on a black background",
-        ])
-        .args(["-p", "Frames=5", "-p", "Steps=2"])
-        .args(["-p", &param("CacheDir", cache.to_str().unwrap())])
-        .args(["-p", &param("OutDir", out.to_str().unwrap())])
-        .env("T2V_DEVICE", "cpu")
-        .output()
-        .expect("openjd runs");
-    let log = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{log}");
+    let shared = Shared::new();
+    let (cache, out) = (&shared.cache, &shared.out);
+    let (ok, log) = shared.run(
+        &openjd,
+        &[
+            (
+                "Prompt",
+                "a red circle moves to the right on a black background",
+            ),
+            ("Frames", "5"),
+            ("Steps", "2"),
+        ],
+        &[("T2V_DEVICE", "cpu")],
+    );
+    assert!(ok, "{log}");
     assert!(
         log.contains("openjd_progress: 100"),
         "progress reaches the farm: {log}"
@@ -87,23 +129,19 @@ fn the_farm_template_generates_once_into_the_shared_cache_and_the_comp_reads_it(
 
 #[test]
 fn with_a_queue_url_the_farm_template_has_the_pool_make_the_clip_once() {
-    let Some(openjd) = find_openjd() else {
-        assert!(std::env::var_os("CI").is_none(), "CI needs openjd");
+    let Some(openjd) = openjd_for_test() else {
         return;
     };
     let Some(server) = t2v_queue::local_server::LocalServer::for_test() else {
         return;
     };
-    let template =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../installers/farm/t2v-clip.openjd.yaml");
-    let dir = tempfile::tempdir().unwrap();
-    let (cache, out) = (dir.path().join("cache"), dir.path().join("out"));
-    std::fs::create_dir_all(&cache).unwrap();
-    let worker_log = dir.path().join("worker.log");
+    let shared = Shared::new();
+    let (cache, out) = (&shared.cache, &shared.out);
+    let worker_log = out.with_file_name("worker.log");
     let mut worker = Command::new(env!("CARGO_BIN_EXE_t2v"))
         .args(["worker", "--queue", &server.url(), "--device", "cpu"])
         .arg("--cache-dir")
-        .arg(&cache)
+        .arg(cache)
         .stderr(std::fs::File::create(&worker_log).unwrap())
         .spawn()
         .unwrap();
@@ -114,25 +152,20 @@ fn with_a_queue_url_the_farm_template_has_the_pool_make_the_clip_once() {
         assert!(std::time::Instant::now() < deadline, "the worker registers");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let param = |k: &str, v: &str| format!("{k}={v}");
-    let output = Command::new(&openjd)
-        .arg("run")
-        .arg(&template)
-        .args(["--step", "Comp", "--run-dependencies"])
-        .args(["-p", &param("T2V", env!("CARGO_BIN_EXE_t2v"))])
-        .args(["-p", "Prompt=a blue square moves up on a white background"])
-        .args(["-p", "Frames=5", "-p", "Steps=3"])
-        .args(["-p", &param("CacheDir", cache.to_str().unwrap())])
-        .args(["-p", &param("OutDir", out.to_str().unwrap())])
-        .args(["-p", &param("QueueUrl", &server.url())])
-        .output()
-        .expect("openjd runs");
+    let (ok, log) = shared.run(
+        &openjd,
+        &[
+            ("Prompt", "a blue square moves up on a white background"),
+            ("Frames", "5"),
+            ("Steps", "3"),
+            ("QueueUrl", &server.url()),
+        ],
+        &[],
+    );
     let _ = worker.kill();
     let _ = worker.wait();
-    let log = String::from_utf8_lossy(&output.stdout).to_string()
-        + &String::from_utf8_lossy(&output.stderr);
     let worker_log = std::fs::read_to_string(&worker_log).unwrap();
-    assert!(output.status.success(), "{log}\n{worker_log}");
+    assert!(ok, "{log}\n{worker_log}");
     assert!(log.contains("openjd_progress: 100"), "{log}");
     assert_eq!(
         worker_log.matches(" attempt ").count(),

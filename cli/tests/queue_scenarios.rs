@@ -151,6 +151,21 @@ fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// The key of the job a client process started, once a worker runs it.
+fn running_job(client: &QueueClient) -> String {
+    let mut key = None;
+    wait_until("the client's job runs", Duration::from_secs(60), || {
+        key = client
+            .records()
+            .unwrap()
+            .into_iter()
+            .find(|(_, r)| r.state == JobState::Running)
+            .map(|(k, _)| k);
+        key.is_some()
+    });
+    key.unwrap()
+}
+
 fn wait_clip(job: &RemoteJob) -> Arc<t2v_bridge::Clip> {
     job.wait_timeout(Duration::from_secs(120))
         .expect("the job ends within 2 minutes")
@@ -380,19 +395,10 @@ fn a_killed_client_s_interest_lapses_and_its_job_stops() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut key = None;
-    wait_until("the client's job runs", Duration::from_secs(60), || {
-        key = observer
-            .records()
-            .unwrap()
-            .into_iter()
-            .find(|(_, r)| r.state == JobState::Running)
-            .map(|(k, _)| k);
-        key.is_some()
-    });
+    let key = running_job(observer);
     t2v.kill().unwrap(); // SIGKILL: the client never says goodbye.
     t2v.wait().unwrap();
-    let key = t2v_bridge::ClipKey::from_hex(&key.unwrap()).unwrap();
+    let key = t2v_bridge::ClipKey::from_hex(&key).unwrap();
     let killed = Instant::now();
     wait_until("the unwanted job stops", Duration::from_secs(15), || {
         observer
@@ -683,17 +689,7 @@ fn a_client_that_goes_away_and_comes_back_reattaches_to_its_running_job() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut key = None;
-    wait_until("the client's job runs", Duration::from_secs(60), || {
-        key = pool
-            .client
-            .records()
-            .unwrap()
-            .into_iter()
-            .find(|(_, r)| r.state == JobState::Running)
-            .map(|(k, _)| k);
-        key.is_some()
-    });
+    let key = running_job(&pool.client);
     first.kill().unwrap(); // The artist's machine goes away mid-job ...
     first.wait().unwrap();
     // ... and comes back with the same request before its interest lapses.
@@ -706,7 +702,6 @@ fn a_client_that_goes_away_and_comes_back_reattaches_to_its_running_job() {
         "{}",
         String::from_utf8_lossy(&second.stderr)
     );
-    let key = key.unwrap();
     let record = pool
         .client
         .record(&t2v_bridge::ClipKey::from_hex(&key).unwrap())

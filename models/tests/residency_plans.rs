@@ -11,8 +11,8 @@ use std::sync::Arc;
 use t2v_models::checkpoint::{self, configs, layout::detect};
 use t2v_models::residency::{
     plan, plan_with, Budget, DecodeMode, Mechanisms, ModelInventory, PlanRequest, PlanStage,
-    TextEncoderPlacement, TransformerPlacement, BUDGET_CHOICES_GIB, CUDA_CONTEXT_BYTES, GIB,
-    HOST_MARGIN_BYTES,
+    ResidencyPlan, TextEncoderPlacement, TransformerPlacement, BUDGET_CHOICES_GIB,
+    CUDA_CONTEXT_BYTES, GIB, HOST_MARGIN_BYTES,
 };
 use t2v_models::weights::{TensorSource, TrackedWeights, ZeroSource};
 
@@ -22,14 +22,67 @@ fn tracked(manifest: &str) -> TrackedWeights {
     checkpoint::track(Arc::new(source) as Arc<dyn TensorSource>, &layout)
 }
 
-fn real_model() -> ModelInventory {
-    let dit = tracked("dit-diffusers.txt");
-    let text = tracked("umt5-transformers.txt");
-    let vae = tracked("vae-diffusers.txt");
+/// The inventory of three manifests: a transformer, a text encoder and a VAE.
+fn inventory(dit: &str, text: &str, vae: &str) -> ModelInventory {
+    let (dit, text, vae) = (tracked(dit), tracked(text), tracked(vae));
     let dit_cfg = configs::transformer_config(&dit, None).unwrap();
     let text_cfg = configs::text_encoder_config(&text, None).unwrap();
     let vae_cfg = configs::vae_config(&vae, None).unwrap();
     ModelInventory::from_tracked((&dit, dit_cfg), (&text, text_cfg), (&vae, vae_cfg))
+}
+
+fn real_model() -> ModelInventory {
+    inventory(
+        "dit-diffusers.txt",
+        "umt5-transformers.txt",
+        "vae-diffusers.txt",
+    )
+}
+
+/// Plans `model` at both sizes under every budget and asserts what every plan must be: under
+/// its budget at every stage with the CUDA context and host margin counted, and the fastest
+/// that fits (no cheaper set of mechanisms would). `check` sees each plan with its size and budget. Adds
+/// a row per plan to `rows` (labelled `label`) and returns the peaks per size, "a / b / c / d".
+fn plans_under_every_budget(
+    model: &ModelInventory,
+    label: &str,
+    rows: &mut String,
+    mut check: impl FnMut((usize, usize), u32, &ResidencyPlan),
+) -> Vec<String> {
+    let overhead = CUDA_CONTEXT_BYTES + HOST_MARGIN_BYTES;
+    let mut cells = Vec::new();
+    for (w, h) in SIZES {
+        let mut peaks = Vec::new();
+        for gib in BUDGET_CHOICES_GIB {
+            let budget = Budget::Bytes(gib as u64 * GIB);
+            let p = plan(model, &request(w, h), budget)
+                .unwrap_or_else(|e| panic!("{label}, {w}x{h} at {gib} GiB: {e}"));
+            assert!(p.fits() && p.peak() <= gib as u64 * GIB, "{label}: {p}");
+            assert_eq!(p.overhead, overhead, "context and margin are counted");
+            for s in &p.stages {
+                assert!(s.total() + overhead <= gib as u64 * GIB, "{label}: {p}");
+            }
+            for cheaper in Mechanisms::candidates()
+                .into_iter()
+                .take_while(|m| *m != p.mechanisms)
+            {
+                assert!(!plan_with(model, &request(w, h), cheaper, budget).fits());
+            }
+            check((w, h), gib, &p);
+            peaks.push(gib_text(p.peak()));
+            *rows += &format!(
+                "| {label} | {w}x{h} | {gib} GiB | {} | {} |\n",
+                short(&p.mechanisms),
+                gib_text(p.peak())
+            );
+        }
+        cells.push(peaks.join(" / "));
+    }
+    cells
+}
+
+fn gib_text(bytes: u64) -> String {
+    format!("{:.2}", bytes as f64 / GIB as f64)
 }
 
 fn request(width: usize, height: usize) -> PlanRequest {
@@ -92,39 +145,19 @@ fn every_budget_has_a_plan_under_it_at_both_sizes() {
         "| size | budget | mechanisms | text encode | denoise step | VAE decode | planned peak |\n|---|---|---|---|---|---|---|\n",
     );
     let overhead = CUDA_CONTEXT_BYTES + HOST_MARGIN_BYTES;
-    for (w, h) in SIZES {
-        for gib in BUDGET_CHOICES_GIB {
-            let budget = Budget::Bytes(gib as u64 * GIB);
-            let p = plan(&model, &request(w, h), budget)
-                .unwrap_or_else(|e| panic!("{w}x{h} at {gib} GiB: {e}"));
-            assert!(p.fits());
-            assert!(p.peak() <= gib as u64 * GIB, "{p}");
-            assert_eq!(p.overhead, overhead, "context and margin are counted");
-            for s in &p.stages {
-                assert!(s.total() + overhead <= gib as u64 * GIB, "{p}");
-            }
-            // The fastest that fits: no cheaper set of mechanisms would.
-            for cheaper in Mechanisms::candidates()
-                .into_iter()
-                .take_while(|m| *m != p.mechanisms)
-            {
-                assert!(!plan_with(&model, &request(w, h), cheaper, budget).fits());
-            }
-            let text = p.stage(PlanStage::TextEncode).total() + overhead;
-            let denoise = p.stage(PlanStage::Denoise).total() + overhead;
-            let decode = p.stage(PlanStage::Decode).total() + overhead;
-            let g = |b: u64| format!("{:.2}", b as f64 / GIB as f64);
-            table += &format!(
-                "| {w}x{h}x121 | {gib} GiB | {} | {} | {} | {} | **{}** |\n",
-                short(&p.mechanisms),
-                g(text),
-                g(denoise),
-                g(decode),
-                g(p.peak())
-            );
-            println!("{p}\n");
-        }
-    }
+    let mut rows = String::new();
+    plans_under_every_budget(&model, "bf16", &mut rows, |(w, h), gib, p| {
+        let stage = |s| gib_text(p.stage(s).total() + overhead);
+        table += &format!(
+            "| {w}x{h}x121 | {gib} GiB | {} | {} | {} | {} | **{}** |\n",
+            short(&p.mechanisms),
+            stage(PlanStage::TextEncode),
+            stage(PlanStage::Denoise),
+            stage(PlanStage::Decode),
+            gib_text(p.peak())
+        );
+        println!("{p}\n");
+    });
     println!("Planned peaks (GiB, CUDA context and host margin included):\n\n{table}");
 }
 
@@ -361,20 +394,17 @@ const GGUF_PAIRS: [(&str, &str); 15] = [
 ];
 
 fn gguf_model(dit: &str, text: &str) -> ModelInventory {
-    let dit = tracked(&format!("dit-gguf-{dit}.txt"));
-    let text = tracked(&format!("umt5-gguf-{text}.txt"));
-    let vae = tracked("vae-original.txt");
-    let dit_cfg = configs::transformer_config(&dit, None).unwrap();
-    let text_cfg = configs::text_encoder_config(&text, None).unwrap();
-    let vae_cfg = configs::vae_config(&vae, None).unwrap();
-    ModelInventory::from_tracked((&dit, dit_cfg), (&text, text_cfg), (&vae, vae_cfg))
+    inventory(
+        &format!("dit-gguf-{dit}.txt"),
+        &format!("umt5-gguf-{text}.txt"),
+        "vae-original.txt",
+    )
 }
 
 /// Every budget has a plan under it at both sizes with every GGUF file, counted at the bytes
 /// its blocks take. `--nocapture` prints the table docs/benchmarks.md holds.
 #[test]
 fn every_budget_has_a_plan_under_it_with_every_gguf_file() {
-    let overhead = CUDA_CONTEXT_BYTES + HOST_MARGIN_BYTES;
     let budgets = BUDGET_CHOICES_GIB
         .iter()
         .map(|g| format!("{g}"))
@@ -383,7 +413,6 @@ fn every_budget_has_a_plan_under_it_with_every_gguf_file() {
     let mut table = format!(
         "| transformer GGUF | umT5 GGUF | on the device (GiB) | 832x480x121 at {budgets} GiB | 1280x704x121 at {budgets} GiB |\n|---|---|---|---|---|\n"
     );
-    let g = |b: u64| format!("{:.2}", b as f64 / GIB as f64);
     let mut mechanisms = String::from(
         "| files | size | budget | mechanisms | planned peak |\n|---|---|---|---|---|\n",
     );
@@ -392,35 +421,20 @@ fn every_budget_has_a_plan_under_it_with_every_gguf_file() {
         // Packed storage is what the device holds: less than the bf16 weights for every quant.
         let weights = model.transformer.device_bytes(DType::BF16);
         if !dit.ends_with("16") {
-            assert!(weights < 6 * GIB, "{dit}: {}", g(weights));
+            assert!(weights < 6 * GIB, "{dit}: {}", gib_text(weights));
         }
-        let mut cells = Vec::new();
-        for (w, h) in SIZES {
-            let mut peaks = Vec::new();
-            for gib in BUDGET_CHOICES_GIB {
-                let budget = Budget::Bytes(gib as u64 * GIB);
-                let p = plan(&model, &request(w, h), budget)
-                    .unwrap_or_else(|e| panic!("{dit} + {text}, {w}x{h} at {gib} GiB: {e}"));
-                assert!(p.fits() && p.peak() <= gib as u64 * GIB, "{dit}: {p}");
-                assert_eq!(p.overhead, overhead);
-                for s in &p.stages {
-                    assert!(s.total() + overhead <= gib as u64 * GIB, "{dit}: {p}");
-                }
-                peaks.push(g(p.peak()));
-                mechanisms += &format!(
-                    "| {dit} + {text} | {w}x{h} | {gib} GiB | {} | {} |\n",
-                    short(&p.mechanisms),
-                    g(p.peak())
-                );
-            }
-            cells.push(peaks.join(" / "));
-        }
+        let cells = plans_under_every_budget(
+            &model,
+            &format!("{dit} + {text}"),
+            &mut mechanisms,
+            |_, _, _| {},
+        );
         table += &format!(
             "| {} | {} | {} + {} | {} | {} |\n",
             dit.to_uppercase(),
             text.to_uppercase(),
-            g(weights),
-            g(model.text_encoder.device_bytes(DType::BF16)),
+            gib_text(weights),
+            gib_text(model.text_encoder.device_bytes(DType::BF16)),
             cells[0],
             cells[1]
         );
@@ -438,20 +452,13 @@ const FP8_PAIRS: [(&str, &str); 4] = [
 ];
 
 fn fp8_model(dit: &str, text: &str) -> ModelInventory {
-    let dit = tracked(dit);
-    let text = tracked(text);
-    let vae = tracked("vae-original.txt");
-    let dit_cfg = configs::transformer_config(&dit, None).unwrap();
-    let text_cfg = configs::text_encoder_config(&text, None).unwrap();
-    let vae_cfg = configs::vae_config(&vae, None).unwrap();
-    ModelInventory::from_tracked((&dit, dit_cfg), (&text, text_cfg), (&vae, vae_cfg))
+    inventory(dit, text, "vae-original.txt")
 }
 
 /// Every budget has a plan under it at both sizes with each fp8 file, its block linears counted
 /// at one byte a weight. `--nocapture` prints the table.
 #[test]
 fn every_budget_has_a_plan_under_it_with_every_fp8_file() {
-    let overhead = CUDA_CONTEXT_BYTES + HOST_MARGIN_BYTES;
     let bf16_transformer = real_model().transformer.device_bytes(DType::BF16);
     let budgets = BUDGET_CHOICES_GIB
         .iter()
@@ -461,7 +468,6 @@ fn every_budget_has_a_plan_under_it_with_every_fp8_file() {
     let mut table = format!(
         "| transformer | umT5 | on the device (GiB) | 832x480x121 at {budgets} GiB | 1280x704x121 at {budgets} GiB |\n|---|---|---|---|---|\n"
     );
-    let g = |b: u64| format!("{:.2}", b as f64 / GIB as f64);
     let mut mechanisms = String::from(
         "| files | size | budget | mechanisms | planned peak |\n|---|---|---|---|---|\n",
     );
@@ -469,53 +475,32 @@ fn every_budget_has_a_plan_under_it_with_every_fp8_file() {
         let model = fp8_model(dit, text);
         // The block linears are held in fp8: well under the bf16 transformer's 9.31 GiB.
         let weights = model.transformer.device_bytes(DType::BF16);
-        assert!(weights * 10 < bf16_transformer * 6, "{dit}: {}", g(weights));
+        assert!(
+            weights * 10 < bf16_transformer * 6,
+            "{dit}: {}",
+            gib_text(weights)
+        );
         assert!(
             model.transformer.entries.iter().any(|e| e.packed),
             "{dit}: fp8 weights are kept as stored"
         );
-        let mut cells = Vec::new();
-        for (w, h) in SIZES {
-            let mut peaks = Vec::new();
-            for gib in BUDGET_CHOICES_GIB {
-                let budget = Budget::Bytes(gib as u64 * GIB);
-                let p = plan(&model, &request(w, h), budget)
-                    .unwrap_or_else(|e| panic!("{dit} + {text}, {w}x{h} at {gib} GiB: {e}"));
-                assert!(p.fits() && p.peak() <= gib as u64 * GIB, "{dit}: {p}");
-                assert_eq!(p.overhead, overhead, "context and margin are counted");
-                for s in &p.stages {
-                    assert!(s.total() + overhead <= gib as u64 * GIB, "{dit}: {p}");
-                }
-                // The fastest that fits: no cheaper set of mechanisms would.
-                for cheaper in Mechanisms::candidates()
-                    .into_iter()
-                    .take_while(|m| *m != p.mechanisms)
-                {
-                    assert!(!plan_with(&model, &request(w, h), cheaper, budget).fits());
-                }
-                // What fp8 buys: from 12 GiB up the transformer stays resident at both sizes.
-                if gib >= 12 {
-                    assert_eq!(
-                        p.mechanisms.transformer,
-                        TransformerPlacement::Resident,
-                        "{p}"
-                    );
-                }
-                peaks.push(g(p.peak()));
-                mechanisms += &format!(
-                    "| {dit} + {text} | {w}x{h} | {gib} GiB | {} | {} |\n",
-                    short(&p.mechanisms),
-                    g(p.peak())
+        let label = format!("{dit} + {text}");
+        let cells = plans_under_every_budget(&model, &label, &mut mechanisms, |_, gib, p| {
+            // What fp8 buys: from 12 GiB up the transformer stays resident at both sizes.
+            if gib >= 12 {
+                assert_eq!(
+                    p.mechanisms.transformer,
+                    TransformerPlacement::Resident,
+                    "{p}"
                 );
             }
-            cells.push(peaks.join(" / "));
-        }
+        });
         table += &format!(
             "| {} | {} | {} + {} | {} | {} |\n",
             dit.trim_end_matches(".txt"),
             text.trim_end_matches(".txt"),
-            g(weights),
-            g(model.text_encoder.device_bytes(DType::BF16)),
+            gib_text(weights),
+            gib_text(model.text_encoder.device_bytes(DType::BF16)),
             cells[0],
             cells[1]
         );
