@@ -51,6 +51,15 @@ fn tiny_generate(cache: &Path, out: &Path, extra: &[String]) -> Command {
     c
 }
 
+/// Runs `c`, which must exit 2 (bad input) with `needle` in its message; the message.
+fn assert_bad_input(c: Command, what: &str, needle: &str) -> String {
+    let o = run(c);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{what}: {e}");
+    assert!(e.contains(needle), "{what}: {e}");
+    e
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -273,9 +282,7 @@ fn worker_device_flags_are_checked_before_it_connects() {
         c.args(["worker", "--queue", "nats://127.0.0.1:9"])
             .args(flags)
             .current_dir(dir.path());
-        let o = run(c);
-        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(needle), "{flags:?}: {}", stderr(&o));
+        assert_bad_input(c, &format!("{flags:?}"), needle);
     }
 }
 
@@ -306,20 +313,10 @@ fn queue_tls_files_come_from_flags_or_the_environment_and_are_checked_first() {
                 .args(tls)
                 .envs(env.iter().copied())
                 .current_dir(dir.path());
-            let o = run(c);
-            assert_eq!(
-                o.status.code(),
-                Some(2),
-                "{command} {tls:?} {env:?}: {}",
-                stderr(&o)
-            );
-            assert!(
-                stderr(&o).contains(needle),
-                "{command} {tls:?} {env:?}: {}",
-                stderr(&o)
-            );
+            let what = format!("{command} {tls:?} {env:?}");
+            let e = assert_bad_input(c, &what, needle);
             if needle == "TLS CA file" {
-                assert!(stderr(&o).contains("studio-ca.pem"), "{}", stderr(&o));
+                assert!(e.contains("studio-ca.pem"), "{e}");
             }
         }
     }
@@ -360,9 +357,7 @@ fn generate_on_a_queue_refuses_what_a_worker_cannot_take() {
         ])
         .args(flags)
         .current_dir(dir.path());
-        let o = run(c);
-        assert_eq!(o.status.code(), Some(2), "{flags:?}: {}", stderr(&o));
-        assert!(stderr(&o).contains(needle), "{flags:?}: {}", stderr(&o));
+        assert_bad_input(c, &format!("{flags:?}"), needle);
     }
 }
 

@@ -81,6 +81,20 @@ fn plans_under_every_budget(
     cells
 }
 
+/// The headers of a table of peaks per pair of files (a column per size, every budget in it)
+/// and of the table of each plan's mechanisms.
+fn file_tables(transformer: &str, text_encoder: &str) -> (String, String) {
+    let budgets = BUDGET_CHOICES_GIB.map(|g| g.to_string()).join(" / ");
+    (
+        format!(
+            "| {transformer} | {text_encoder} | on the device (GiB) | 832x480x121 at {budgets} GiB | 1280x704x121 at {budgets} GiB |\n|---|---|---|---|---|\n"
+        ),
+        String::from(
+            "| files | size | budget | mechanisms | planned peak |\n|---|---|---|---|---|\n",
+        ),
+    )
+}
+
 fn gib_text(bytes: u64) -> String {
     format!("{:.2}", bytes as f64 / GIB as f64)
 }
@@ -405,17 +419,7 @@ fn gguf_model(dit: &str, text: &str) -> ModelInventory {
 /// its blocks take. `--nocapture` prints the table docs/benchmarks.md holds.
 #[test]
 fn every_budget_has_a_plan_under_it_with_every_gguf_file() {
-    let budgets = BUDGET_CHOICES_GIB
-        .iter()
-        .map(|g| format!("{g}"))
-        .collect::<Vec<_>>()
-        .join(" / ");
-    let mut table = format!(
-        "| transformer GGUF | umT5 GGUF | on the device (GiB) | 832x480x121 at {budgets} GiB | 1280x704x121 at {budgets} GiB |\n|---|---|---|---|---|\n"
-    );
-    let mut mechanisms = String::from(
-        "| files | size | budget | mechanisms | planned peak |\n|---|---|---|---|---|\n",
-    );
+    let (mut table, mut mechanisms) = file_tables("transformer GGUF", "umT5 GGUF");
     for (dit, text) in GGUF_PAIRS {
         let model = gguf_model(dit, text);
         // Packed storage is what the device holds: less than the bf16 weights for every quant.
@@ -460,17 +464,7 @@ fn fp8_model(dit: &str, text: &str) -> ModelInventory {
 #[test]
 fn every_budget_has_a_plan_under_it_with_every_fp8_file() {
     let bf16_transformer = real_model().transformer.device_bytes(DType::BF16);
-    let budgets = BUDGET_CHOICES_GIB
-        .iter()
-        .map(|g| format!("{g}"))
-        .collect::<Vec<_>>()
-        .join(" / ");
-    let mut table = format!(
-        "| transformer | umT5 | on the device (GiB) | 832x480x121 at {budgets} GiB | 1280x704x121 at {budgets} GiB |\n|---|---|---|---|---|\n"
-    );
-    let mut mechanisms = String::from(
-        "| files | size | budget | mechanisms | planned peak |\n|---|---|---|---|---|\n",
-    );
+    let (mut table, mut mechanisms) = file_tables("transformer", "umT5");
     for (dit, text) in FP8_PAIRS {
         let model = fp8_model(dit, text);
         // The block linears are held in fp8: well under the bf16 transformer's 9.31 GiB.
