@@ -1,6 +1,7 @@
-//! Few-step DMD sampling against a line-by-line reimplementation of FastVideo's
-//! `DmdDenoisingStage` (`fixtures/make_dmd.py`) on the tiny transformer: the looked-up sigmas,
-//! every step's latents and the final latents. Also: a folder laid out as the FastWan2.2
+//! Few-step DMD sampling against FastVideo's own `DmdDenoisingStage` (its code imported from a
+//! checkout by `fixtures/make_dmd.py`, in f32 on the CPU) on the tiny transformer: the looked-up
+//! sigmas, every step's latents and the final latents, with FastVideo's initial latents and
+//! re-noising draws replayed from the fixture. Also: a folder laid out as the FastWan2.2
 //! release (diffusers, single-file transformer, `WanDMDPipeline`) loads through the diffusers
 //! layout and declares DMD.
 
