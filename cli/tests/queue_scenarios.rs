@@ -724,14 +724,14 @@ fn a_client_that_goes_away_and_comes_back_reattaches_to_its_running_job() {
 }
 
 #[test]
-fn a_clip_in_the_shared_cache_is_read_without_a_job() {
+fn a_cached_clip_is_read_without_a_job_and_even_without_the_server() {
     let Some(mut pool) = Pool::start(1, &[]) else {
         return;
     };
     let prompt = "a white star moves right on a black background";
     let cache = pool.cache.clone();
     let (made, read) = (pool.dir.path().join("made"), pool.dir.path().join("read"));
-    let run = |pool: &Pool, out: &Path| {
+    let run_prompt = |pool: &Pool, prompt: &str, out: &Path| {
         t2v_on_pool(pool, prompt, 4, out)
             .arg("--cache-dir")
             .arg(&cache)
@@ -739,6 +739,7 @@ fn a_clip_in_the_shared_cache_is_read_without_a_job() {
             .output()
             .unwrap()
     };
+    let run = |pool: &Pool, out: &Path| run_prompt(pool, prompt, out);
     let first = run(&pool, &made);
     assert!(
         first.status.success(),
@@ -765,6 +766,29 @@ fn a_clip_in_the_shared_cache_is_read_without_a_job() {
     let (read, made) = (pngs(&read), pngs(&made));
     assert_eq!(made.len(), 5);
     assert!(read == made, "the cached clip is the one made");
+
+    // The server down (a farm render during maintenance): the model's identity as this machine
+    // last saw it names the clip, which is read from the cache without connecting.
+    pool.server.stop();
+    let offline = pool.dir.path().join("offline");
+    let third = run(&pool, &offline);
+    assert!(
+        third.status.success(),
+        "{}",
+        String::from_utf8_lossy(&third.stderr)
+    );
+    assert!(pngs(&offline) == made);
+    // A clip the cache does not hold still needs the server, and says so.
+    let started = Instant::now();
+    let new = run_prompt(
+        &pool,
+        "a white star moves left",
+        &pool.dir.path().join("new"),
+    );
+    let e = String::from_utf8_lossy(&new.stderr);
+    assert_eq!(new.status.code(), Some(1), "{e}");
+    assert!(e.contains("could not reach the queue server"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(30));
 }
 
 #[test]

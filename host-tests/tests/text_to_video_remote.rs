@@ -38,13 +38,20 @@ fn config(server: &LocalServer) -> QueueConfig {
 }
 
 impl Pool {
-    /// A server and one worker serving the tiny model, with a clip cache of its own (not the
-    /// node's), so every clip is generated.
+    /// A server and one worker serving the tiny model, with no clip cache (not the node's), so
+    /// every clip is generated.
     fn start() -> Option<Pool> {
+        Pool::start_caching_in(None)
+    }
+
+    /// As [`Pool::start`], the worker committing its clips to `cache` (a studio's shared
+    /// cache folder).
+    fn start_caching_in(cache: Option<&std::path::Path>) -> Option<Pool> {
         let server = LocalServer::for_test()?;
         let service = Service::new(ServiceConfig {
             device: t2v_bridge::DeviceChoice::Cpu,
-            use_disk_cache: false,
+            use_disk_cache: cache.is_some(),
+            cache_dir: cache.map(std::path::Path::to_path_buf),
             idle_unload: None,
             ..Default::default()
         })
@@ -88,14 +95,16 @@ fn tiny_draft() -> ModelSpec {
 }
 
 fn remote_node(host: &Host, pool: &Pool, prompt: &str, seed: i32) -> (Plugin, Instance) {
+    remote_node_at(host, &pool.server.url(), prompt, seed)
+}
+
+fn remote_node_at(host: &Host, queue: &str, prompt: &str, seed: i32) -> (Plugin, Instance) {
     let plugin = node_plugin(host);
     let instance = plugin.create_instance(Context::Generator).unwrap();
     configure(&instance, prompt, seed);
     instance.set_param("model", "tiny").unwrap(); // a model id of the workers
     instance.set_param("device", REMOTE).unwrap();
-    instance
-        .set_param("queue", pool.server.url().as_str())
-        .unwrap();
+    instance.set_param("queue", queue).unwrap();
     (plugin, instance)
 }
 
@@ -203,6 +212,43 @@ fn a_remote_node_names_the_credentials_file_it_cannot_use() {
         "{status}"
     );
     assert!(instance.render(1.0, PixelDepth::Float, 0).is_err());
+}
+
+#[test]
+fn a_clip_the_pool_cached_is_shown_with_the_queue_server_down() {
+    // The worker commits to the node's own clip cache, as to a studio's shared folder.
+    let Some(mut pool) = Pool::start_caching_in(Some(&scratch().join("cache"))) else {
+        return;
+    };
+    let host = Host::new(HostProfile::natron());
+    let prompt = "a harbour at night, cached by the pool";
+    let (_plugin, made) = remote_node(&host, &pool, prompt, 44);
+    made.push_button("generate").unwrap();
+    assert!(string_param(&made, "status").starts_with("Ready: 5 frames"));
+    let frame = made.render(3.0, PixelDepth::Float, 0).unwrap();
+
+    // The server goes down; a node asking for the same clip names it from the model identity
+    // this machine remembers and reads it from the cache, without connecting.
+    let url = pool.server.url();
+    pool.server.stop();
+    let (_plugin, again) = remote_node_at(&host, &url, prompt, 44);
+    again.push_button("generate").unwrap();
+    let status = string_param(&again, "status");
+    assert!(status.starts_with("Ready: 5 frames"), "{status}");
+    let shown = again.render(3.0, PixelDepth::Float, 0).unwrap();
+    assert!(
+        (0..shown.height())
+            .all(|y| (0..shown.width()).all(|x| shown.pixel_f32(x, y) == frame.pixel_f32(x, y))),
+        "the cached clip is the one made"
+    );
+    // Another clip needs the server, and the status says it cannot be reached.
+    again.set_param("seed", 45).unwrap();
+    again.push_button("generate").unwrap();
+    let status = string_param(&again, "status");
+    assert!(
+        status.contains("could not reach the queue server"),
+        "{status}"
+    );
 }
 
 /// Index of `fast` in the `decoder` choice.

@@ -16,11 +16,13 @@ use t2v_bridge::clip_cache::default_cache_dir;
 use t2v_bridge::preview::Preview;
 use t2v_bridge::{
     Clip, ClipCache, Error, Frame, FrameKind, GenerationParams, Image, JobHandle, JobProgress,
-    Latents, Lookup, Precision, StreamedFrame,
+    Precision, StreamedFrame,
 };
+use t2v_queue::offline::cached_clip;
 use t2v_queue::{
-    Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest, TlsOptions,
-    QUEUE_CREDS_ENV, QUEUE_TLS_CA_ENV, QUEUE_TLS_CERT_ENV, QUEUE_TLS_KEY_ENV, QUEUE_URL_ENV,
+    Credentials, DecoderChoice, KnownModels, QueueClient, QueueConfig, RemoteJob, RemoteRequest,
+    TlsOptions, QUEUE_CREDS_ENV, QUEUE_TLS_CA_ENV, QUEUE_TLS_CERT_ENV, QUEUE_TLS_KEY_ENV,
+    QUEUE_URL_ENV,
 };
 
 /// A job of a local service or of the worker pool, behind one set of calls.
@@ -200,8 +202,9 @@ fn decoder_choice(settings: &Settings) -> DecoderChoice {
 }
 
 /// The clip cache the local devices use too (`$T2V_CACHE_DIR`, else the platform's), when
-/// the node's `cache` setting is on and it can be opened.
-fn cache(settings: &Settings) -> Option<ClipCache> {
+/// the node's `cache` setting is on and it can be opened; with the pool's model identities
+/// remembered beside it.
+fn cache(settings: &Settings) -> Option<(ClipCache, KnownModels)> {
     if !settings.cache {
         return None;
     }
@@ -210,37 +213,50 @@ fn cache(settings: &Settings) -> Option<ClipCache> {
         return None;
     }
     let dir = config.cache_dir.or_else(default_cache_dir)?;
-    ClipCache::open(dir, config.cache_max_bytes).ok()
+    let known = KnownModels::beside(&dir);
+    Some((ClipCache::open(dir, config.cache_max_bytes).ok()?, known))
 }
 
-/// Whether the clip of `settings` is in the clip cache (looking up the pool's model
-/// registry for its key; no job is submitted).
+/// The clip of `request` from the clip cache under the identity remembered for its model: no
+/// connection to the queue server at all.
+fn remembered_clip(settings: &Settings, request: &RemoteRequest) -> Option<Clip> {
+    let (cache, known) = cache(settings)?;
+    let pool = config(settings).ok()?.pool;
+    known.cached_clip(&cache, &pool, request).ok().flatten()
+}
+
+/// Whether the clip of `settings` is in the clip cache (no job is submitted; the pool's model
+/// registry is read only when this machine has not seen the model's identity yet).
 pub fn is_cached(settings: &Settings, params: Option<GenerationParams>) -> bool {
-    let (Some(params), Some(cache)) = (params, cache(settings)) else {
+    let Some(params) = params else {
         return false;
     };
     let request = request(settings, params, None);
+    if remembered_clip(settings, &request).is_some() {
+        return true;
+    }
+    let Some((cache, known)) = cache(settings) else {
+        return false;
+    };
     let key = config(settings)
         .and_then(client)
-        .and_then(|c| c.prepare(&request));
+        .and_then(|c| c.prepare_remembering(&request, Some(&known)));
     key.is_ok_and(|m| cache.contains(&m.key))
 }
 
-/// The clip for `request`: from the clip cache when it is there (the queue only tells the
-/// key), else submitted to the pool (or joined to the identical job).
+/// The clip for `request`: from the clip cache when it is there (under the model identity
+/// this machine remembers, with no connection; else the queue only tells the key), else
+/// submitted to the pool (or joined to the identical job).
 pub fn submit(settings: &Settings, request: &RemoteRequest) -> Result<ClipJob, Error> {
+    if let Some(clip) = remembered_clip(settings, request) {
+        return Ok(ClipJob::Ready(Arc::new(clip)));
+    }
     let client = client(config(settings)?)?;
-    let message = client.prepare(request)?;
-    if let Some(cache) = cache(settings) {
-        if let Lookup::Hit(hit) = cache.load(&message.key) {
-            let latents = hit.latents.as_ref().map(Latents::from_tensor).transpose()?;
-            return Ok(ClipJob::Ready(Arc::new(Clip {
-                key: message.key,
-                frames: hit.frames,
-                latents,
-                metadata: hit.metadata,
-                from_cache: true,
-            })));
+    let cache = cache(settings);
+    let message = client.prepare_remembering(request, cache.as_ref().map(|(_, known)| known))?;
+    if let Some((cache, _)) = &cache {
+        if let Some(clip) = cached_clip(cache, message.key)? {
+            return Ok(ClipJob::Ready(Arc::new(clip)));
         }
     }
     Ok(ClipJob::Remote(

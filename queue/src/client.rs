@@ -16,6 +16,7 @@ use crate::message::{
     check_name, decode_frame, ImageRef, JobMessage, JobRecord, JobState, ModelEntry,
     PROTOCOL_VERSION,
 };
+use crate::offline::KnownModels;
 use crate::QueueConfig;
 use async_nats::jetstream::kv;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -113,6 +114,42 @@ fn unique_id(prefix: &str) -> String {
         std::process::id(),
         CLIENTS.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// The job message of `request` for a pool that serves its model as `entry` (what
+/// [`QueueClient::prepare`] makes once it has read the entry).
+pub fn prepare_with(entry: &ModelEntry, pool: &str, request: &RemoteRequest) -> Result<JobMessage> {
+    let precision = match request.precision {
+        Precision::Auto => entry.precision,
+        p => p,
+    };
+    let decoder = request.decoder.resolve(entry, pool)?;
+    let mut bridge_request = Request::new(ModelSpec::default(), request.params.clone());
+    bridge_request.precision = precision;
+    bridge_request.image = request.image.clone();
+    bridge_request.decoder = decoder;
+    // As the service makes it (`Service::key_for`), from the pool's published identities.
+    let model = match (decoder, &entry.tiny_decoder) {
+        (Decoder::Fast, Some(tiny)) => with_tiny_decoder(&entry.fingerprint, tiny),
+        _ => entry.fingerprint.clone(),
+    };
+    let key = clip_key(&bridge_request, &model)?;
+    let message = JobMessage {
+        v: PROTOCOL_VERSION,
+        key,
+        model_id: request.model_id.clone(),
+        params: request.params.clone(),
+        precision,
+        image: request.image.as_ref().map(|i| ImageRef {
+            hash: image_hash(i),
+            width: i.width(),
+            height: i.height(),
+        }),
+        decoder,
+        submission: unique_id("s-"),
+    };
+    message.check()?;
+    Ok(message)
 }
 
 impl QueueClient {
@@ -224,38 +261,21 @@ impl QueueClient {
     /// pool's model entry, every limit checked. Look the key up in the clip cache before
     /// submitting: a cache hit needs no job.
     pub fn prepare(&self, request: &RemoteRequest) -> Result<JobMessage> {
+        self.prepare_remembering(request, None)
+    }
+
+    /// [`Self::prepare`], remembering the pool's model entry in `known` for the times the
+    /// server cannot be reached ([`KnownModels::cached_clip`]).
+    pub fn prepare_remembering(
+        &self,
+        request: &RemoteRequest,
+        known: Option<&KnownModels>,
+    ) -> Result<JobMessage> {
         let entry = self.model(&request.model_id)?;
-        let precision = match request.precision {
-            Precision::Auto => entry.precision,
-            p => p,
-        };
-        let decoder = request.decoder.resolve(&entry, &self.conn.config.pool)?;
-        let mut bridge_request = Request::new(ModelSpec::default(), request.params.clone());
-        bridge_request.precision = precision;
-        bridge_request.image = request.image.clone();
-        bridge_request.decoder = decoder;
-        // As the service makes it (`Service::key_for`), from the pool's published identities.
-        let model = match (decoder, &entry.tiny_decoder) {
-            (Decoder::Fast, Some(tiny)) => with_tiny_decoder(&entry.fingerprint, tiny),
-            _ => entry.fingerprint.clone(),
-        };
-        let key = clip_key(&bridge_request, &model)?;
-        let message = JobMessage {
-            v: PROTOCOL_VERSION,
-            key,
-            model_id: request.model_id.clone(),
-            params: request.params.clone(),
-            precision,
-            image: request.image.as_ref().map(|i| ImageRef {
-                hash: image_hash(i),
-                width: i.width(),
-                height: i.height(),
-            }),
-            decoder,
-            submission: unique_id("s-"),
-        };
-        message.check()?;
-        Ok(message)
+        if let Some(known) = known {
+            known.remember(&self.conn.config.pool, &entry);
+        }
+        prepare_with(&entry, &self.conn.config.pool, request)
     }
 
     /// Submits `request`, or attaches to the identical job already queued, running or done.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod connection;
 pub mod local_server;
 pub mod message;
+pub mod offline;
 pub mod worker;
 
 pub use client::{DecoderChoice, QueueClient, RemoteJob, RemoteRequest};
@@ -20,4 +21,5 @@ pub use config::{
     QUEUE_TLS_CERT_ENV, QUEUE_TLS_KEY_ENV, QUEUE_URL_ENV,
 };
 pub use message::{JobMessage, JobRecord, JobState, ModelEntry, PROTOCOL_VERSION};
+pub use offline::KnownModels;
 pub use worker::{QueueWorker, WorkerStats};

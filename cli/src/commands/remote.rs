@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::clip_cache::{default_cache_dir, default_max_bytes};
-use t2v_bridge::{
-    Clip, ClipCache, Frame, GenerationParams, JobProgress, Latents, Lookup, MemoryBudget, Precision,
-};
+use t2v_bridge::{Clip, ClipCache, Frame, GenerationParams, JobProgress, MemoryBudget, Precision};
+use t2v_queue::offline::cached_clip;
 use t2v_queue::{
-    Credentials, DecoderChoice, QueueClient, QueueConfig, RemoteJob, RemoteRequest, TlsOptions,
+    Credentials, DecoderChoice, KnownModels, QueueClient, QueueConfig, RemoteJob, RemoteRequest,
+    TlsOptions,
 };
 
 /// The model id of the built-in demo model, which every worker serves without `--models`.
@@ -211,22 +211,22 @@ pub(crate) fn generate(args: &GenerateArgs, _url: &str) -> Result<Outcome, Failu
         .config()?
         .ok_or_else(|| bad_input("--queue: no URL"))?;
     let request = remote_request(args)?;
+    let cache = match args.cache_dir.clone().or_else(default_cache_dir) {
+        Some(dir) if !args.no_cache => Some((ClipCache::open(&dir, default_max_bytes())?, dir)),
+        _ => None,
+    };
+    let known = cache.as_ref().map(|(_, dir)| KnownModels::beside(dir));
+    // A clip cached under the identity remembered for its model needs no server at all.
+    if let (Some((cache, _)), Some(known)) = (&cache, &known) {
+        if let Some(clip) = known.cached_clip(cache, &config.pool, &request)? {
+            return Ok((Ok(Arc::new(clip)), 0));
+        }
+    }
     let client = QueueClient::connect(config)?;
-    let message = client.prepare(&request)?;
-    if !args.no_cache {
-        if let Some(dir) = args.cache_dir.clone().or_else(default_cache_dir) {
-            let cache = ClipCache::open(dir, default_max_bytes())?;
-            if let Lookup::Hit(hit) = cache.load(&message.key) {
-                let latents = hit.latents.as_ref().map(Latents::from_tensor).transpose()?;
-                let clip = Clip {
-                    key: message.key,
-                    frames: hit.frames,
-                    latents,
-                    metadata: hit.metadata,
-                    from_cache: true,
-                };
-                return Ok((Ok(Arc::new(clip)), 0));
-            }
+    let message = client.prepare_remembering(&request, known.as_ref())?;
+    if let Some((cache, _)) = &cache {
+        if let Some(clip) = cached_clip(cache, message.key)? {
+            return Ok((Ok(Arc::new(clip)), 0));
         }
     }
     watch_interrupts();
