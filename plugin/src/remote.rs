@@ -18,7 +18,7 @@ use t2v_bridge::{
     Clip, ClipCache, Error, Frame, FrameKind, GenerationParams, Image, JobHandle, JobProgress,
     Precision, StreamedFrame,
 };
-use t2v_queue::offline::cached_clip;
+use t2v_queue::offline::{self, Found};
 use t2v_queue::{
     Credentials, DecoderChoice, KnownModels, QueueClient, QueueConfig, RemoteJob, RemoteRequest,
     TlsOptions, QUEUE_CREDS_ENV, QUEUE_TLS_CA_ENV, QUEUE_TLS_CERT_ENV, QUEUE_TLS_KEY_ENV,
@@ -217,51 +217,49 @@ fn cache(settings: &Settings) -> Option<(ClipCache, KnownModels)> {
     Some((ClipCache::open(dir, config.cache_max_bytes).ok()?, known))
 }
 
-/// The clip of `request` from the clip cache under the identity remembered for its model: no
-/// connection to the queue server at all.
-fn remembered_clip(settings: &Settings, request: &RemoteRequest) -> Option<Clip> {
-    let (cache, known) = cache(settings)?;
-    let pool = config(settings).ok()?.pool;
-    known.cached_clip(&cache, &pool, request).ok().flatten()
-}
-
 /// Whether the clip of `settings` is in the clip cache (no job is submitted; the pool's model
 /// registry is read only when this machine has not seen the model's identity yet).
 pub fn is_cached(settings: &Settings, params: Option<GenerationParams>) -> bool {
-    let Some(params) = params else {
+    let (Some(params), Some((cache, known)), Ok(config)) =
+        (params, cache(settings), config(settings))
+    else {
         return false;
     };
     let request = request(settings, params, None);
-    if remembered_clip(settings, &request).is_some() {
-        return true;
-    }
-    let Some((cache, known)) = cache(settings) else {
-        return false;
-    };
-    let key = config(settings)
-        .and_then(client)
-        .and_then(|c| c.prepare_remembering(&request, Some(&known)));
-    key.is_ok_and(|m| cache.contains(&m.key))
+    let pool = config.pool.clone();
+    let found = offline::find(
+        Some(&known),
+        &pool,
+        &request,
+        |key| Ok(cache.contains(&key).then_some(())),
+        || client(config),
+    );
+    matches!(found, Ok(Found::Cached(())))
 }
 
-/// The clip for `request`: from the clip cache when it is there (under the model identity
-/// this machine remembers, with no connection; else the queue only tells the key), else
-/// submitted to the pool (or joined to the identical job).
+/// The clip for `request`: from the clip cache when it is there (named from the model identity
+/// this machine remembers, with no connection, else from the pool's registry), else submitted
+/// to the pool (or joined to the identical job).
 pub fn submit(settings: &Settings, request: &RemoteRequest) -> Result<ClipJob, Error> {
-    if let Some(clip) = remembered_clip(settings, request) {
-        return Ok(ClipJob::Ready(Arc::new(clip)));
-    }
-    let client = client(config(settings)?)?;
+    let config = config(settings)?;
+    let pool = config.pool.clone();
     let cache = cache(settings);
-    let message = client.prepare_remembering(request, cache.as_ref().map(|(_, known)| known))?;
-    if let Some((cache, _)) = &cache {
-        if let Some(clip) = cached_clip(cache, message.key)? {
-            return Ok(ClipJob::Ready(Arc::new(clip)));
+    let found = offline::find(
+        cache.as_ref().map(|(_, known)| known),
+        &pool,
+        request,
+        |key| match &cache {
+            Some((cache, _)) => offline::cached_clip(cache, key),
+            None => Ok(None),
+        },
+        || client(config),
+    )?;
+    Ok(match found {
+        Found::Cached(clip) => ClipJob::Ready(Arc::new(clip)),
+        Found::Job(client, message) => {
+            ClipJob::Remote(client.submit_prepared(*message, request.image.as_ref())?)
         }
-    }
-    Ok(ClipJob::Remote(
-        client.submit_prepared(message, request.image.as_ref())?,
-    ))
+    })
 }
 
 /// Forgets the clients (Unload): their connections close once no job holds them.

@@ -265,7 +265,7 @@ impl QueueClient {
     }
 
     /// [`Self::prepare`], remembering the pool's model entry in `known` for the times the
-    /// server cannot be reached ([`KnownModels::cached_clip`]).
+    /// server cannot be reached ([`crate::offline::find`]).
     pub fn prepare_remembering(
         &self,
         request: &RemoteRequest,

@@ -4,8 +4,9 @@
 //! a clip it has. A model id names one set of weights; weights changed under the same id are
 //! seen by a client only for clips it does not have yet (give changed weights a new id).
 
-use crate::client::{prepare_with, RemoteRequest};
-use crate::message::{check_name, ModelEntry};
+use crate::client::{prepare_with, QueueClient, RemoteRequest};
+use crate::message::{check_name, JobMessage, ModelEntry};
+use std::borrow::Borrow;
 use std::path::{Path, PathBuf};
 use t2v_bridge::{Clip, ClipCache, ClipKey, Latents, Lookup, Result};
 
@@ -57,22 +58,49 @@ impl KnownModels {
         }
     }
 
-    /// The clip of `request` on `pool` when the cache holds it under the identity remembered
-    /// for its model; `None` when nothing is remembered or the clip is not cached.
-    pub fn cached_clip(
-        &self,
-        cache: &ClipCache,
-        pool: &str,
-        request: &RemoteRequest,
-    ) -> Result<Option<Clip>> {
-        let Some(entry) = self.recall(pool, &request.model_id) else {
-            return Ok(None);
-        };
-        let Ok(message) = prepare_with(&entry, pool, request) else {
-            return Ok(None); // e.g. a fast decode the remembered model cannot make: ask the pool.
-        };
-        cached_clip(cache, message.key)
+    /// The clip key of `request` on `pool` under the identity remembered for its model; `None`
+    /// when nothing is remembered or the remembered model cannot make it (a fast decode
+    /// without a tiny decoder: the pool says why).
+    pub fn key(&self, pool: &str, request: &RemoteRequest) -> Option<ClipKey> {
+        let entry = self.recall(pool, &request.model_id)?;
+        prepare_with(&entry, pool, request).ok().map(|m| m.key)
     }
+}
+
+/// Where a client finds the clip of a request.
+pub enum Found<C, T> {
+    /// In the clip cache: what the caller's look-up returned.
+    Cached(T),
+    /// Not cached: the job to submit through the client that named it.
+    Job(C, Box<JobMessage>),
+}
+
+/// The one way both clients (`t2v generate --queue` and the node) look for a clip: first under
+/// the model identity this machine remembers, with no connection; only when that misses,
+/// through `connect`'s client, which reads (and remembers) the pool's model entry, looking in
+/// the cache again only when the key came out different. `cached` looks a key up (`None`: not
+/// there, or no cache).
+pub fn find<C: Borrow<QueueClient>, T>(
+    known: Option<&KnownModels>,
+    pool: &str,
+    request: &RemoteRequest,
+    mut cached: impl FnMut(ClipKey) -> Result<Option<T>>,
+    connect: impl FnOnce() -> Result<C>,
+) -> Result<Found<C, T>> {
+    let remembered = known.and_then(|k| k.key(pool, request));
+    if let Some(key) = remembered {
+        if let Some(hit) = cached(key)? {
+            return Ok(Found::Cached(hit));
+        }
+    }
+    let client = connect()?;
+    let message = client.borrow().prepare_remembering(request, known)?;
+    if Some(message.key) != remembered {
+        if let Some(hit) = cached(message.key)? {
+            return Ok(Found::Cached(hit));
+        }
+    }
+    Ok(Found::Job(client, Box::new(message)))
 }
 
 /// The clip `key` from the clip cache, if it holds it (a corrupt entry is removed and missed).

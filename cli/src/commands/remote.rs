@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use t2v_bridge::clip_cache::{default_cache_dir, default_max_bytes};
 use t2v_bridge::{Clip, ClipCache, Frame, GenerationParams, JobProgress, MemoryBudget, Precision};
-use t2v_queue::offline::cached_clip;
+use t2v_queue::offline::{self, Found};
 use t2v_queue::{
     Credentials, DecoderChoice, KnownModels, QueueClient, QueueConfig, RemoteJob, RemoteRequest,
     TlsOptions,
@@ -216,21 +216,23 @@ pub(crate) fn generate(args: &GenerateArgs, _url: &str) -> Result<Outcome, Failu
         _ => None,
     };
     let known = cache.as_ref().map(|(_, dir)| KnownModels::beside(dir));
-    // A clip cached under the identity remembered for its model needs no server at all.
-    if let (Some((cache, _)), Some(known)) = (&cache, &known) {
-        if let Some(clip) = known.cached_clip(cache, &config.pool, &request)? {
-            return Ok((Ok(Arc::new(clip)), 0));
-        }
-    }
-    let client = QueueClient::connect(config)?;
-    let message = client.prepare_remembering(&request, known.as_ref())?;
-    if let Some((cache, _)) = &cache {
-        if let Some(clip) = cached_clip(cache, message.key)? {
-            return Ok((Ok(Arc::new(clip)), 0));
-        }
-    }
+    let pool = config.pool.clone();
+    let found = offline::find(
+        known.as_ref(),
+        &pool,
+        &request,
+        |key| match &cache {
+            Some((cache, _)) => offline::cached_clip(cache, key),
+            None => Ok(None),
+        },
+        || QueueClient::connect(config),
+    )?;
+    let (client, message) = match found {
+        Found::Cached(clip) => return Ok((Ok(Arc::new(clip)), 0)),
+        Found::Job(client, message) => (client, message),
+    };
     watch_interrupts();
-    let job = client.submit_prepared(message, request.image.as_ref())?;
+    let job = client.submit_prepared(*message, request.image.as_ref())?;
     if !args.quiet {
         eprintln!(
             "queued on pool `{}` as clip {}",
